@@ -1,0 +1,1 @@
+"""Connectors: the agent's hands on Salesforce and HubSpot (see connectors/base.py)."""

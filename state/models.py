@@ -1,0 +1,231 @@
+"""Tables of the state DB (SQLAlchemy 2 declarative models).
+
+Only `state/store.py` queries these; everything else goes through the store's methods.
+Datetimes are stored as UTC and always come back timezone-aware (SQLite keeps no zone, so
+`UTCDateTime` attaches UTC on the way out). JSON columns are JSONB on Postgres.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so Alembic migrations can refer to them on both databases.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments INTEGER PRIMARY KEY; Postgres wants BIGINT for big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime that must be aware going in and is aware (UTC) coming out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the state DB; use UTC-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class SyncCursor(Base):
+    """Where each stream's incremental read stands: (modstamp, id) plus the boundary ids seen."""
+
+    __tablename__ = "sync_cursors"
+    stream: Mapped[str] = mapped_column(String(120), primary_key=True)
+    modstamp: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_id: Mapped[str | None] = mapped_column(String(64))
+    boundary_ids: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MirrorRecord(Base):
+    """What a remote record held when the agent last saw it (or last wrote it)."""
+
+    __tablename__ = "mirror"
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    modstamp: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Values the agent itself wrote, with when: tells a rep's later edit from our own echo.
+    agent_written: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+
+
+class Person(Base):
+    """One human, however many records the two systems hold for them."""
+
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set when data changed; cleared by evaluation. due_at: decay/SLA re-evaluation time.
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class PersonLink(Base):
+    """A remote record belongs to a person; `linked_by` says how the match was made."""
+
+    __tablename__ = "person_links"
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    linked_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Activity(Base):
+    """A normalised behaviour event (page view, form fill, call...) from either system."""
+
+    __tablename__ = "activities"
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ref_object: Mapped[str | None] = mapped_column(String(64))
+    ref_id: Mapped[str | None] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(BigId)
+    details: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+    __table_args__ = (
+        Index("ix_activities_ref", "ref_object", "ref_id"),
+        Index("ix_activities_person", "person_id", "occurred_at"),
+    )
+
+
+class Decision(Base):
+    """The latest evaluation of a person, with the reasons shown to reps and marketers."""
+
+    __tablename__ = "decisions"
+    person_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grade: Mapped[str | None] = mapped_column(String(4))
+    score: Mapped[float | None] = mapped_column(Float)
+    segment: Mapped[str | None] = mapped_column(String(40))
+    stage: Mapped[str | None] = mapped_column(String(40))
+    owner: Mapped[str | None] = mapped_column(String(64))
+    track: Mapped[str | None] = mapped_column(String(80))
+    mql_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reasons: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxRow(Base):
+    """A pending write; kept, with the API's reason, as a dead letter when it fails for good."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(24))
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(BigId)
+    fields: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error_code: Mapped[str | None] = mapped_column(String(80))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_outbox_claim", "status", "next_attempt_at", "id"),)
+
+
+class Run(Base):
+    """One cycle's history: when, what it did, what it cost, what went wrong."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(24), default="cycle")
+    holder: Mapped[str | None] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    counts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    api_calls: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    errors: Mapped[list[Any]] = mapped_column(JsonType, default=list)
+
+
+class Lease(Base):
+    """Who may work a named piece (a stream, the outbox, the cycle) until when."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdempotencyKey(Base):
+    """A side effect already done (a created Task, Lead, contact): never done twice."""
+
+    __tablename__ = "idempotency_keys"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    system: Mapped[str] = mapped_column(String(16))
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DataQualityItem(Base):
+    """Something a person should look at: an ambiguous match, a record the agent skipped."""
+
+    __tablename__ = "data_quality"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(320), unique=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KeyValue(Base):
+    """Small named state the pipeline persists (routing rotation, API usage, last figures)."""
+
+    __tablename__ = "agent_state"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,746 @@
+"""The state store: the only module that talks to the state DB.
+
+Everything the agent remembers goes through `StateStore`: sync cursors, the mirror of remote
+records, persons and their links, activities, decisions, the outbox and its dead letters, run
+history, leases and idempotency keys. It runs unchanged on SQLite (the embedded default) and
+PostgreSQL (production, several agents sharing one DB).
+
+Rules it keeps:
+- writes go in bulk (one executemany per chunk of rows, never a round trip per row);
+- a stream's mirror rows, activities and cursor commit in ONE transaction (`commit_page`);
+- outbox rows are claimed with `FOR UPDATE SKIP LOCKED` on Postgres, so two agents never get
+  the same row; a claim that outlives its holder expires and the row becomes claimable again;
+- the DB URL's password never reaches a log line or an error (`safe_url`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import Table, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from state import models as m
+from syncagent.errors import ConfigError, FatalError
+
+log = structlog.get_logger(__name__)
+
+CHUNK_ROWS = 5_000
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _t(model: type[m.Base]) -> Table:
+    """The Core table of a model (typed as a Table, which is what it is)."""
+    return cast(Table, model.__table__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CursorState:
+    """A stream's position: the last (modstamp, id) read and the ids seen at that modstamp."""
+
+    modstamp: datetime | None = None
+    last_id: str | None = None
+    boundary_ids: frozenset[str] = frozenset()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MirrorRow:
+    """One remote record as last read."""
+
+    system: str
+    object: str
+    remote_id: str
+    fields: dict[str, Any]
+    modstamp: datetime | None
+    deleted: bool = False
+    email_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    """One normalised activity; `ref_*` names the remote record of the person it belongs to."""
+
+    system: str
+    source_id: str
+    kind: str
+    occurred_at: datetime
+    ref_object: str | None = None
+    ref_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    person_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewOutboxRow:
+    """A write the plan wants made. Same key while pending -> the newer fields replace it."""
+
+    system: str
+    object: str
+    operation: str  # update | create | upsert | list_add | list_remove
+    fields: dict[str, Any]
+    idempotency_key: str
+    remote_id: str | None = None
+    person_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A claimed outbox row, handed to push."""
+
+    id: int
+    system: str
+    object: str
+    operation: str
+    remote_id: str | None
+    person_id: int | None
+    fields: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxResult:
+    """What became of one claimed row: ok, retryable (try later) or rejected (dead letter)."""
+
+    id: int
+    status: str  # ok | retryable | rejected
+    result_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_at: datetime | None = None
+
+
+class LeaseLost(FatalError):
+    """Another agent holds the lease this one needed."""
+
+    default_hint = "Another agent is working; this one stands by and takes over if it stops."
+
+
+def _json_dumps(value: Any) -> str:
+    # Sorted keys make equal JSON values equal text, so SQL can compare them on SQLite too.
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgresql:// as shorthand for the psycopg 3 driver we ship."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked: the only form that may reach logs or errors."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def _chunks(rows: Sequence[Any], size: int = CHUNK_ROWS) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+class StateStore:
+    """All reads and writes of the state DB. Thread-safe: each call opens its own session."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = _make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # ----------------------------------------------------------------- lifecycle
+    def upgrade(self) -> str:
+        """Create or migrate the schema to the newest revision; returns that revision."""
+        from alembic import command
+
+        with self._connected("migrate") as connection:
+            config = _alembic_config(self.url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+        return self.schema_revision() or "none"
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision of the DB, or None when it has no schema yet."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self._connected("read the schema version") as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def require_schema(self) -> None:
+        if self.schema_revision() is None:
+            raise ConfigError(
+                f"the state DB {safe_url(self.url)} has no schema yet",
+                hint="Run `syncagent db upgrade` (with the same --state) first.",
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _connected(self, doing: str) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise ConfigError(
+                f"cannot {doing}: the state DB {safe_url(self.url)} is unreachable "
+                f"({type(exc.orig).__name__})",
+                hint="Check --state / state_url, and that the database server is running.",
+            ) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any exception."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # ----------------------------------------------------------------- bulk helpers
+    def _insert(self, table: Table) -> Any:
+        return (postgresql.insert(table) if self.dialect == "postgresql"
+                else sqlite.insert(table))
+
+    def _upsert(self, session: Session, table: Table, rows: Sequence[dict[str, Any]],
+                keys: Sequence[str], update_columns: Sequence[str],
+                where: Any = None) -> None:
+        if not rows:
+            return
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: stmt.excluded[name] for name in update_columns},
+            where=where(stmt.excluded) if where is not None else None,
+        )
+        for chunk in _chunks(rows):
+            session.execute(stmt, list(chunk))
+
+    def _insert_ignore(self, session: Session, table: Table,
+                       rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+        if not rows:
+            return
+        stmt = self._insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        for chunk in _chunks(rows):
+            session.execute(stmt, list(chunk))
+
+    # ----------------------------------------------------------------- cursors & mirror
+    def get_cursor(self, stream: str) -> CursorState | None:
+        with self._sessions() as session:
+            row = session.get(m.SyncCursor, stream)
+            if row is None:
+                return None
+            return CursorState(row.modstamp, row.last_id, frozenset(row.boundary_ids or ()),
+                               dict(row.extra or {}))
+
+    def all_cursors(self) -> dict[str, CursorState]:
+        with self._sessions() as session:
+            rows = session.scalars(select(m.SyncCursor).order_by(m.SyncCursor.stream))
+            return {r.stream: CursorState(r.modstamp, r.last_id, frozenset(r.boundary_ids or ()),
+                                          dict(r.extra or {})) for r in rows}
+
+    def commit_page(self, stream: str, records: Sequence[MirrorRow],
+                    activities: Sequence[ActivityRow], cursor: CursorState,
+                    now: datetime | None = None) -> None:
+        """Store one page of a stream and advance its cursor, all or nothing."""
+        now = now or utcnow()
+        with self.transaction() as session:
+            self._upsert_mirror(session, records, now)
+            self._upsert_activities(session, activities)
+            self._save_cursor(session, stream, cursor, now)
+
+    def _save_cursor(self, session: Session, stream: str, cursor: CursorState,
+                     now: datetime) -> None:
+        row = {"stream": stream, "modstamp": cursor.modstamp, "last_id": cursor.last_id,
+               "boundary_ids": sorted(cursor.boundary_ids), "extra": cursor.extra,
+               "updated_at": now}
+        self._upsert(session, _t(m.SyncCursor), [row], ["stream"],
+                     ["modstamp", "last_id", "boundary_ids", "extra", "updated_at"])
+
+    def _upsert_mirror(self, session: Session, records: Sequence[MirrorRow],
+                       now: datetime) -> None:
+        table = _t(m.MirrorRecord)
+        rows = [{"system": r.system, "object": r.object, "remote_id": r.remote_id,
+                 "fields": r.fields, "modstamp": r.modstamp, "deleted": r.deleted,
+                 "last_seen_at": now, "agent_written": {}, "email_key": r.email_key}
+                for r in records]
+        # A re-read inside the lookback window may carry an older copy: never let it win.
+        def newer(excluded: Any) -> Any:
+            return or_(table.c.modstamp.is_(None), excluded.modstamp.is_(None),
+                       excluded.modstamp >= table.c.modstamp)
+
+        self._upsert(session, table, rows, ["system", "object", "remote_id"],
+                     ["fields", "modstamp", "deleted", "last_seen_at", "email_key"], where=newer)
+
+    def _upsert_activities(self, session: Session, activities: Sequence[ActivityRow]) -> None:
+        rows = [{"system": a.system, "source_id": a.source_id, "kind": a.kind,
+                 "occurred_at": a.occurred_at, "ref_object": a.ref_object, "ref_id": a.ref_id,
+                 "person_id": a.person_id, "details": a.details} for a in activities]
+        self._upsert(session, _t(m.Activity), rows, ["system", "source_id"],
+                     ["kind", "occurred_at", "ref_object", "ref_id", "details"])
+
+    def upsert_mirror(self, records: Sequence[MirrorRow], now: datetime | None = None) -> None:
+        with self.transaction() as session:
+            self._upsert_mirror(session, records, now or utcnow())
+
+    def mirror_records(self, system: str, object_name: str | None = None,
+                       ids: Iterable[str] | None = None) -> list[MirrorRow]:
+        query = select(m.MirrorRecord).where(m.MirrorRecord.system == system)
+        if object_name is not None:
+            query = query.where(m.MirrorRecord.object == object_name)
+        id_list = list(ids) if ids is not None else None
+        with self._sessions() as session:
+            if id_list is None:
+                rows = list(session.scalars(query))
+            else:
+                rows = [row for chunk in _chunks(id_list, 900)
+                        for row in session.scalars(query.where(
+                            m.MirrorRecord.remote_id.in_(chunk)))]
+        return [MirrorRow(r.system, r.object, r.remote_id, dict(r.fields), r.modstamp,
+                          r.deleted, r.email_key) for r in rows]
+
+    def agent_written(self, system: str, object_name: str,
+                      ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """What the agent last wrote to each record: {remote_id: {field: {value, at}}}."""
+        table = m.MirrorRecord
+        out: dict[str, dict[str, Any]] = {}
+        with self._sessions() as session:
+            for chunk in _chunks(list(ids), 900):
+                for rid, written in session.execute(
+                        select(table.remote_id, table.agent_written).where(
+                            table.system == system, table.object == object_name,
+                            table.remote_id.in_(chunk))):
+                    out[rid] = dict(written or {})
+        return out
+
+    def record_written(self, system: str, object_name: str,
+                       writes: dict[str, dict[str, Any]], now: datetime | None = None) -> None:
+        """After a successful push: the mirror now holds these values, written by the agent."""
+        now = now or utcnow()
+        stamp = now.isoformat()
+        table = m.MirrorRecord
+        with self.transaction() as session:
+            existing = {row.remote_id: row for chunk in _chunks(list(writes), 900)
+                        for row in session.scalars(select(table).where(
+                            table.system == system, table.object == object_name,
+                            table.remote_id.in_(chunk)))}
+            for rid, values in writes.items():
+                row = existing.get(rid)
+                marks = {name: {"value": value, "at": stamp} for name, value in values.items()}
+                if row is None:
+                    session.add(table(system=system, object=object_name, remote_id=rid,
+                                      fields=dict(values), modstamp=None, deleted=False,
+                                      last_seen_at=now, agent_written=marks))
+                else:
+                    row.fields = {**row.fields, **values}
+                    row.agent_written = {**(row.agent_written or {}), **marks}
+
+    # ----------------------------------------------------------------- activities
+    def activities_for(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
+                                                                       list[ActivityRow]]:
+        """Activities by the (object, remote id) of the record they point at."""
+        wanted = list(set(refs))
+        out: dict[tuple[str, str], list[ActivityRow]] = {}
+        table = m.Activity
+        with self._sessions() as session:
+            for chunk in _chunks([rid for _obj, rid in wanted], 900):
+                for a in session.scalars(select(table).where(table.ref_id.in_(chunk))):
+                    key = (a.ref_object or "", a.ref_id or "")
+                    out.setdefault(key, []).append(ActivityRow(
+                        a.system, a.source_id, a.kind, a.occurred_at, a.ref_object, a.ref_id,
+                        dict(a.details or {}), a.person_id))
+        return out
+
+    # ----------------------------------------------------------------- persons & links
+    def links(self) -> dict[tuple[str, str, str], int]:
+        """Every (system, object, remote_id) -> person id."""
+        with self._sessions() as session:
+            rows = session.execute(select(m.PersonLink.system, m.PersonLink.object,
+                                          m.PersonLink.remote_id, m.PersonLink.person_id))
+            return {(s, o, r): p for s, o, r, p in rows}
+
+    def create_persons(self, email_keys: Sequence[str | None],
+                       now: datetime | None = None) -> list[int]:
+        """Insert persons in bulk; returns their ids in the order given."""
+        if not email_keys:
+            return []
+        now = now or utcnow()
+        table = _t(m.Person)
+        ids: list[int] = []
+        with self.transaction() as session:
+            for chunk in _chunks(list(email_keys)):
+                stmt = self._insert(table).returning(table.c.id, sort_by_parameter_order=True)
+                result = session.execute(stmt, [{"email_key": key, "created_at": now,
+                                                 "dirty": True, "due_at": None}
+                                                for key in chunk])
+                ids.extend(row[0] for row in result)
+        return ids
+
+    def link(self, links: Sequence[tuple[str, str, str, int, str]],
+             now: datetime | None = None) -> None:
+        """Upsert (system, object, remote_id, person_id, linked_by) links."""
+        now = now or utcnow()
+        rows = [{"system": s, "object": o, "remote_id": r, "person_id": p, "linked_by": how,
+                 "created_at": now} for s, o, r, p, how in links]
+        with self.transaction() as session:
+            self._upsert(session, _t(m.PersonLink), rows,
+                         ["system", "object", "remote_id"], ["person_id", "linked_by"])
+
+    def mark_dirty(self, person_ids: Iterable[int]) -> None:
+        ids = list(set(person_ids))
+        with self.transaction() as session:
+            for chunk in _chunks(ids, 900):
+                session.execute(update(m.Person).where(m.Person.id.in_(chunk))
+                                .values(dirty=True))
+
+    def persons_to_evaluate(self, now: datetime) -> list[int]:
+        """Persons whose data changed, or whose decay/SLA re-evaluation came due."""
+        with self._sessions() as session:
+            return list(session.scalars(select(m.Person.id).where(or_(
+                m.Person.dirty.is_(True),
+                and_(m.Person.due_at.is_not(None), m.Person.due_at <= now)))
+                .order_by(m.Person.id)))
+
+    def all_person_ids(self) -> list[int]:
+        with self._sessions() as session:
+            return list(session.scalars(select(m.Person.id).order_by(m.Person.id)))
+
+    def evaluated(self, due: dict[int, datetime | None]) -> None:
+        """Clear the dirty flag and set each person's next due time."""
+        rows = [{"pid": pid, "due": when} for pid, when in due.items()]
+        if not rows:
+            return
+        table = _t(m.Person)
+        from sqlalchemy import bindparam
+
+        stmt = (update(table).where(table.c.id == bindparam("pid"))
+                .values(dirty=False, due_at=bindparam("due")))
+        with self.transaction() as session:
+            for chunk in _chunks(rows):
+                session.connection().execute(stmt, list(chunk))
+
+    # ----------------------------------------------------------------- decisions
+    def save_decisions(self, decisions: Sequence[dict[str, Any]]) -> None:
+        """Upsert decision rows (keys: the Decision columns)."""
+        columns = ["grade", "score", "segment", "stage", "owner", "track", "mql_date",
+                   "reasons", "evaluated_at"]
+        with self.transaction() as session:
+            self._upsert(session, _t(m.Decision), decisions, ["person_id"], columns)
+
+    def decisions(self, person_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+        query = select(m.Decision)
+        with self._sessions() as session:
+            if person_ids is None:
+                rows = list(session.scalars(query))
+            else:
+                rows = [r for chunk in _chunks(list(person_ids), 900)
+                        for r in session.scalars(query.where(m.Decision.person_id.in_(chunk)))]
+        return {r.person_id: {c.name: getattr(r, c.name) for c in _t(m.Decision).columns}
+                for r in rows}
+
+    # ----------------------------------------------------------------- outbox
+    def enqueue(self, rows: Sequence[NewOutboxRow], now: datetime | None = None) -> None:
+        """Add planned writes. Creates happen once per key, ever; an update with the same key
+        replaces a pending one, re-arms a done one, and re-arms a dead one only if its values
+        changed (so a rejected write is not retried forever with the same values)."""
+        now = now or utcnow()
+        table = _t(m.OutboxRow)
+
+        def as_row(row: NewOutboxRow) -> dict[str, Any]:
+            return {"system": row.system, "object": row.object, "operation": row.operation,
+                    "remote_id": row.remote_id, "person_id": row.person_id,
+                    "fields": row.fields, "idempotency_key": row.idempotency_key,
+                    "status": "pending", "attempts": 0, "next_attempt_at": now,
+                    "created_at": now, "updated_at": now}
+
+        creates = [as_row(r) for r in rows if r.operation == "create"]
+        others = [as_row(r) for r in rows if r.operation != "create"]
+        c = table.c
+        def rearm(excluded: Any) -> Any:
+            return or_(c.status == "pending", c.status == "done",
+                       and_(c.status == "dead", c.fields != excluded.fields))
+
+        with self.transaction() as session:
+            self._insert_ignore(session, table, creates, ["idempotency_key"])
+            self._upsert(session, table, others, ["idempotency_key"],
+                         ["fields", "remote_id", "status", "attempts", "next_attempt_at",
+                          "updated_at"], where=rearm)
+
+    def claim_outbox(self, holder: str, limit: int, *, system: str | None = None,
+                     object_name: str | None = None, operation: str | None = None,
+                     claim_seconds: float = 300, now: datetime | None = None
+                     ) -> list[OutboxItem]:
+        """Claim up to `limit` due rows for this holder. Concurrent claimers never share a row:
+        Postgres skips rows another transaction has locked; SQLite has one writer at a time."""
+        now = now or utcnow()
+        t = _t(m.OutboxRow)
+        due = or_(and_(t.c.status == "pending", t.c.next_attempt_at <= now),
+                  and_(t.c.status == "in_flight", t.c.claimed_until < now))
+        filters = [due]
+        for column, value in (("system", system), ("object", object_name),
+                              ("operation", operation)):
+            if value is not None:
+                filters.append(t.c[column] == value)
+        candidates = (select(t.c.id).where(*filters).order_by(t.c.id).limit(limit)
+                      .with_for_update(skip_locked=True))
+        stmt = (update(t).where(t.c.id.in_(candidates.scalar_subquery()))
+                .values(status="in_flight", claimed_by=holder,
+                        claimed_until=now + timedelta(seconds=claim_seconds),
+                        attempts=t.c.attempts + 1, updated_at=now)
+                .returning(t.c.id, t.c.system, t.c.object, t.c.operation, t.c.remote_id,
+                           t.c.person_id, t.c.fields, t.c.idempotency_key, t.c.attempts))
+        with self.transaction() as session:
+            rows = session.execute(stmt).all()
+        items = [OutboxItem(*row) for row in rows]
+        return sorted(items, key=lambda item: item.id)
+
+    def complete_outbox(self, results: Sequence[OutboxResult], *, max_attempts: int = 8,
+                        now: datetime | None = None) -> None:
+        """Record push results: ok -> done; retryable -> pending with backoff (dead after
+        `max_attempts`); rejected -> dead letter with the API's code and message."""
+        now = now or utcnow()
+        t = m.OutboxRow
+        with self.transaction() as session:
+            attempts = self._attempts(session, [r.id for r in results])
+            for result in results:
+                session.execute(update(t).where(t.id == result.id).values(
+                    **_completion_values(result, attempts.get(result.id, 1), max_attempts, now)))
+
+    @staticmethod
+    def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for chunk in _chunks(ids, 900):
+            out.update(dict(session.execute(select(m.OutboxRow.id, m.OutboxRow.attempts)
+                                            .where(m.OutboxRow.id.in_(chunk))).all()))
+        return out
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self._sessions() as session:
+            rows = session.execute(select(m.OutboxRow.status, func.count())
+                                   .group_by(m.OutboxRow.status))
+            return {status: count for status, count in rows}
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        t = m.OutboxRow
+        with self._sessions() as session:
+            rows = session.scalars(select(t).where(t.status == "dead").order_by(t.id)
+                                   .limit(limit))
+            return [{"id": r.id, "system": r.system, "object": r.object,
+                     "operation": r.operation, "remote_id": r.remote_id,
+                     "fields": r.fields, "code": r.error_code, "message": r.last_error,
+                     "attempts": r.attempts, "updated_at": r.updated_at} for r in rows]
+
+    def retry_dead(self, ids: Sequence[int] | None = None, now: datetime | None = None) -> int:
+        """Put dead letters back in the queue (all of them when `ids` is None)."""
+        now = now or utcnow()
+        t = m.OutboxRow
+        stmt = update(t).where(t.status == "dead")
+        if ids is not None:
+            stmt = stmt.where(t.id.in_(list(ids)))
+        with self.transaction() as session:
+            result = session.execute(stmt.values(status="pending", attempts=0,
+                                                 next_attempt_at=now, updated_at=now))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def outbox_keys_done(self, keys: Iterable[str]) -> dict[str, str | None]:
+        """For keys whose write already succeeded: key -> the remote id it produced."""
+        t = m.OutboxRow
+        out: dict[str, str | None] = {}
+        with self._sessions() as session:
+            for chunk in _chunks(list(keys), 900):
+                out.update(dict(session.execute(select(t.idempotency_key, t.result_id).where(
+                    t.idempotency_key.in_(chunk), t.status == "done")).all()))
+        return out
+
+    # ----------------------------------------------------------------- idempotency keys
+    def remember_key(self, key: str, system: str, remote_id: str | None,
+                     now: datetime | None = None) -> None:
+        row = {"key": key, "system": system, "remote_id": remote_id,
+               "created_at": now or utcnow()}
+        with self.transaction() as session:
+            self._upsert(session, _t(m.IdempotencyKey), [row], ["key"], ["remote_id"])
+
+    def lookup_keys(self, keys: Iterable[str]) -> dict[str, str | None]:
+        t = m.IdempotencyKey
+        out: dict[str, str | None] = {}
+        with self._sessions() as session:
+            for chunk in _chunks(list(keys), 900):
+                out.update(dict(session.execute(select(t.key, t.remote_id)
+                                                .where(t.key.in_(chunk))).all()))
+        return out
+
+    # ----------------------------------------------------------------- leases
+    def acquire_lease(self, name: str, holder: str, seconds: float,
+                      now: datetime | None = None) -> bool:
+        """Take or renew the named lease; True when this holder has it until now + seconds.
+        A lease held by someone else is taken over only once it has expired."""
+        now = now or utcnow()
+        t = _t(m.Lease)
+        stmt = self._insert(t).values(name=name, holder=holder,
+                                      expires_at=now + timedelta(seconds=seconds))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+            where=or_(t.c.expires_at < now, t.c.holder == holder),
+        ).returning(t.c.holder)
+        with self.transaction() as session:
+            won = session.execute(stmt).scalar_one_or_none()
+        return won == holder
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as session:
+            session.execute(delete(m.Lease).where(m.Lease.name == name,
+                                                  m.Lease.holder == holder))
+
+    def leases(self) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return [{"name": r.name, "holder": r.holder, "expires_at": r.expires_at}
+                    for r in session.scalars(select(m.Lease).order_by(m.Lease.name))]
+
+    # ----------------------------------------------------------------- runs
+    def start_run(self, kind: str = "cycle", holder: str | None = None,
+                  now: datetime | None = None) -> int:
+        with self.transaction() as session:
+            run = m.Run(kind=kind, holder=holder, started_at=now or utcnow(),
+                        status="running", counts={}, api_calls={}, errors=[])
+            session.add(run)
+            session.flush()
+            return int(run.id)
+
+    def finish_run(self, run_id: int, *, status: str, counts: dict[str, Any],
+                   api_calls: dict[str, Any], errors: list[Any],
+                   now: datetime | None = None) -> None:
+        with self.transaction() as session:
+            session.execute(update(m.Run).where(m.Run.id == run_id).values(
+                finished_at=now or utcnow(), status=status, counts=counts,
+                api_calls=api_calls, errors=errors))
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = session.scalars(select(m.Run).order_by(m.Run.id.desc()).limit(limit))
+            return [{c.name: getattr(r, c.name) for c in _t(m.Run).columns} for r in rows]
+
+    # ----------------------------------------------------------------- small named state
+    def get_value(self, name: str, default: Any = None) -> Any:
+        with self._sessions() as session:
+            row = session.get(m.KeyValue, name)
+            return default if row is None else row.value
+
+    def set_value(self, name: str, value: Any, now: datetime | None = None) -> None:
+        row = {"name": name, "value": value, "updated_at": now or utcnow()}
+        with self.transaction() as session:
+            self._upsert(session, _t(m.KeyValue), [row], ["name"], ["value", "updated_at"])
+
+    # ----------------------------------------------------------------- data quality
+    def flag(self, kind: str, key: str, detail: dict[str, Any],
+             now: datetime | None = None) -> None:
+        """Record a data-quality item once per key (an ambiguous match, say)."""
+        row = {"kind": kind, "key": key, "detail": detail, "created_at": now or utcnow(),
+               "resolved": False}
+        with self.transaction() as session:
+            self._upsert(session, _t(m.DataQualityItem), [row], ["key"], ["detail"])
+
+    def data_quality(self, limit: int = 100) -> list[dict[str, Any]]:
+        t = m.DataQualityItem
+        with self._sessions() as session:
+            rows = session.scalars(select(t).where(t.resolved.is_(False)).order_by(t.id)
+                                   .limit(limit))
+            return [{"kind": r.kind, "key": r.key, "detail": r.detail} for r in rows]
+
+    # ----------------------------------------------------------------- status
+    def status_summary(self, runs: int = 5) -> dict[str, Any]:
+        """Everything `syncagent status` shows, as plain data."""
+        self.require_schema()
+        with self._sessions() as session:
+            dead = session.scalar(select(func.count()).select_from(m.OutboxRow)
+                                  .where(m.OutboxRow.status == "dead")) or 0
+            persons = session.scalar(select(func.count()).select_from(m.Person)) or 0
+        return {
+            "state": safe_url(self.url),
+            "schema_revision": self.schema_revision(),
+            "runs": self.recent_runs(runs),
+            "cursors": {name: {"modstamp": c.modstamp, "last_id": c.last_id}
+                        for name, c in self.all_cursors().items()},
+            "outbox": self.outbox_counts(),
+            "dead_letters": int(dead),
+            "persons": int(persons),
+            "leases": self.leases(),
+            "api_usage": self.get_value("api_usage", {}),
+        }
+
+
+def _completion_values(result: OutboxResult, attempts: int, max_attempts: int,
+                       now: datetime) -> dict[str, Any]:
+    base: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "updated_at": now}
+    if result.status == "ok":
+        return {**base, "status": "done", "result_id": result.result_id, "error_code": None,
+                "last_error": None}
+    if result.status == "retryable" and attempts < max_attempts:
+        backoff = min(3600.0, 5.0 * 2 ** (attempts - 1))
+        return {**base, "status": "pending", "error_code": result.code,
+                "last_error": result.message,
+                "next_attempt_at": result.retry_at or now + timedelta(seconds=backoff)}
+    code = result.code or ("RETRIES_EXHAUSTED" if result.status == "retryable" else "REJECTED")
+    return {**base, "status": "dead", "error_code": code, "last_error": result.message}
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception:  # sqlalchemy raises ArgumentError with the URL in the message
+        raise ConfigError("the state URL is not a valid database URL",
+                          hint="Use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB."
+                          ) from None
+    dumps = partial(_json_dumps)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, json_serializer=dumps,
+                               connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, json_serializer=dumps, pool_pre_ping=True,
+                         connect_args={"connect_timeout": 10})
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (status, preview) run while a cycle writes; NORMAL is durable in WAL.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser treats % as interpolation; the URL is handed over via attributes instead.
+    config.attributes["url"] = url
+    return config
+
+
+__all__ = [
+    "ActivityRow",
+    "CursorState",
+    "LeaseLost",
+    "MirrorRow",
+    "NewOutboxRow",
+    "OutboxItem",
+    "OutboxResult",
+    "StateStore",
+    "safe_url",
+]

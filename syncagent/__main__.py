@@ -1,0 +1,5 @@
+"""`python -m syncagent` runs the CLI."""
+
+from syncagent.cli import main
+
+main()

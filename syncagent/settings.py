@@ -1,0 +1,198 @@
+"""Settings: one typed object built from `syncagent.yaml`, `SYNCAGENT_*` variables and CLI flags.
+
+Precedence, strongest first: explicit overrides (CLI flags), environment variables
+(`SYNCAGENT_STATE_URL`, nested with a double underscore: `SYNCAGENT_SALESFORCE__PASSWORD`),
+the YAML config file, then the defaults below. Every secret is a `SecretStr`, so it prints as
+`**********` in reprs, logs and errors.
+
+A bad or missing setting fails at start-up with one line per problem naming the setting, where
+it can be set, and the fix (`load_settings` raises `ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from syncagent.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("syncagent.yaml")
+DEFAULT_STATE_URL = "sqlite:///syncagent-state.db"
+ENV_PREFIX = "SYNCAGENT_"
+
+SalesforceAuth = Literal["password", "oauth_password", "jwt", "client_credentials", "session"]
+
+
+class SalesforceSettings(BaseModel):
+    """How to reach one Salesforce org."""
+
+    auth: SalesforceAuth = "password"
+    domain: str = Field("login", description="'login', 'test' or the My Domain prefix")
+    login_url: str | None = Field(
+        None, description="Send logins to this base URL instead of https://{domain}.salesforce.com"
+    )
+    instance_url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+    private_key: SecretStr | None = Field(None, description="PEM text of the JWT signing key")
+    private_key_file: Path | None = None
+    session_id: SecretStr | None = None
+    api_version: str = "59.0"
+    daily_budget_share: float = Field(0.20, gt=0, le=1)
+    lookback_seconds: int = Field(300, ge=0, le=3600)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class HubSpotSettings(BaseModel):
+    """How to reach one HubSpot portal (private-app token)."""
+
+    base_url: str = "https://api.hubapi.com"
+    access_token: SecretStr | None = None
+    daily_budget_share: float = Field(0.50, gt=0, le=1)
+    requests_per_10s: int = Field(100, ge=1, description="the app's ten-secondly limit")
+    searches_per_second: int = Field(4, ge=1, le=5)
+    lookback_seconds: int = Field(120, ge=0, le=3600)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the agent needs to run; see README "Configuration"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        yaml_file=None,
+    )
+
+    state_url: str = DEFAULT_STATE_URL
+    mappings_dir: Path = Path("mappings")
+    ca_bundle: Path | None = Field(None, description="PEM CA bundle trusted for both APIs")
+    interval_seconds: int = Field(60, ge=5)
+    jitter_seconds: int = Field(5, ge=0)
+    lease_seconds: int = Field(60, ge=5)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    salesforce: SalesforceSettings = SalesforceSettings()
+    hubspot: HubSpotSettings = HubSpotSettings()
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url_is_supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError(
+                "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+            )
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no file at {value}; give the path of a PEM CA bundle")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = _config_file_in_use()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+# The YAML source is chosen inside pydantic's class hook, which takes no arguments, so the
+# file for this load is handed over through this module-level slot (set only by load_settings).
+_config_file_for_load: Path | None = None
+
+
+def _config_file_in_use() -> Path | None:
+    return _config_file_for_load
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, or raise ConfigError naming every bad setting and its fix.
+
+    `config_file` defaults to `$SYNCAGENT_CONFIG`, else `./syncagent.yaml` when it exists.
+    `overrides` are CLI flags; a value of None means "not given" and is ignored.
+    """
+    global _config_file_for_load
+    path = _resolve_config_file(config_file)
+    if path is not None:
+        _check_yaml_readable(path)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    _config_file_for_load = path
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(
+            _describe_validation_error(exc, path),
+            hint="Fix the setting(s) named above, then run again.",
+            config_file=str(path) if path else None,
+        ) from None
+    finally:
+        _config_file_for_load = None
+
+
+def _resolve_config_file(config_file: Path | None) -> Path | None:
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(
+                f"config file {config_file} does not exist",
+                hint="Give the path of a syncagent.yaml, or leave --config out.",
+            )
+        return config_file
+    from_env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if from_env:
+        return _resolve_config_file(Path(from_env))
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _check_yaml_readable(path: Path) -> None:
+    """Turn a YAML syntax error into one line with the file and line number."""
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise ConfigError(
+            f"{path}:{line}: not valid YAML ({exc.problem})",
+            hint="Fix the YAML syntax at that line (indentation, a missing colon or quote).",
+        ) from None
+    if content is not None and not isinstance(content, dict):
+        raise ConfigError(
+            f"{path}:1: the config file must be a mapping of setting names to values",
+            hint="Start the file with settings such as `state_url: sqlite:///state.db`.",
+        )
+
+
+def _describe_validation_error(exc: ValidationError, path: Path | None) -> str:
+    where = f"{path} or " if path else ""
+    lines = []
+    for error in exc.errors():
+        dotted = ".".join(str(part) for part in error["loc"])
+        env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting; check its spelling against README 'Configuration'"
+        lines.append(f"setting '{dotted}' ({where}{env_name}): {message}")
+    return "; ".join(lines)

@@ -1,0 +1,86 @@
+"""Settings: sources, precedence, secrets, and one clear line per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncagent.errors import ConfigError
+from syncagent.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No stray syncagent.yaml or SYNCAGENT_* variable from the developer's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("SYNCAGENT_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_use_sqlite_in_the_working_directory() -> None:
+    settings = load_settings()
+    assert settings.state_url == "sqlite:///syncagent-state.db"
+    assert settings.salesforce.daily_budget_share == pytest.approx(0.20)
+
+
+def test_environment_overrides_file_and_flags_override_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "syncagent.yaml"
+    config.write_text("interval_seconds: 120\nsalesforce:\n  username: ops@example.com\n")
+    monkeypatch.setenv("SYNCAGENT_INTERVAL_SECONDS", "90")
+    assert load_settings().interval_seconds == 90
+    assert load_settings().salesforce.username == "ops@example.com"
+    assert load_settings(interval_seconds=30).interval_seconds == 30
+
+
+def test_secrets_are_secretstr_and_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCAGENT_HUBSPOT__ACCESS_TOKEN", "pat-na1-0123456789abcdef0123")
+    settings = load_settings()
+    assert settings.hubspot.access_token is not None
+    assert settings.hubspot.access_token.get_secret_value() == "pat-na1-0123456789abcdef0123"
+    assert "0123456789abcdef" not in repr(settings)
+
+
+def test_bad_value_names_the_setting_the_variable_and_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNCAGENT_SALESFORCE__DAILY_BUDGET_SHARE", "3")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = caught.value.message
+    assert "salesforce.daily_budget_share" in message
+    assert "SYNCAGENT_SALESFORCE__DAILY_BUDGET_SHARE" in message
+    assert "less than or equal to 1" in message
+    assert "\n" not in message
+
+
+def test_unknown_setting_in_file_is_reported_with_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "syncagent.yaml"
+    config.write_text("intervall_seconds: 10\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert "intervall_seconds" in caught.value.message
+    assert str(config) in caught.value.message
+    assert "unknown setting" in caught.value.message
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text("state_url: sqlite:///a.db\nsalesforce:\n  username: [oops\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.message.startswith(f"{config}:")
+    assert "not valid YAML" in caught.value.message
+
+
+def test_unsupported_state_url_is_refused() -> None:
+    with pytest.raises(ConfigError, match="state_url"):
+        load_settings(state_url="mysql://root@localhost/db")
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml")
