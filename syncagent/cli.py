@@ -18,7 +18,6 @@ from syncagent import __version__
 from syncagent.commands import db, engine, pipeline, sandbox
 from syncagent.errors import SyncAgentError
 
-
 app = typer.Typer(
     name="syncagent",
     help="Keep Salesforce and HubSpot agreed on every lead: grade, score, stage, owner, track.",
