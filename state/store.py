@@ -25,7 +25,18 @@ from pathlib import Path
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -312,6 +323,28 @@ class StateStore:
         return [MirrorRow(r.system, r.object, r.remote_id, dict(r.fields), r.modstamp,
                           r.deleted, r.email_key) for r in rows]
 
+    def email_index(self) -> list[tuple[str, str, str, str]]:
+        """(system, object, remote_id, email_key) of every live record that has an e-mail."""
+        t = m.MirrorRecord
+        with self._sessions() as session:
+            rows = session.execute(select(t.system, t.object, t.remote_id, t.email_key).where(
+                t.email_key.is_not(None), t.deleted.is_(False)))
+            return [(s, o, r, k) for s, o, r, k in rows if k is not None]
+
+    def mark_missing_deleted(self, system: str, object_name: str,
+                             present_ids: Iterable[str]) -> list[str]:
+        """After a full id reconcile: mirror rows whose id no longer exists were hard-deleted."""
+        present = set(present_ids)
+        t = m.MirrorRecord
+        with self.transaction() as session:
+            known = session.scalars(select(t.remote_id).where(
+                t.system == system, t.object == object_name, t.deleted.is_(False))).all()
+            gone = [rid for rid in known if rid not in present]
+            for chunk in _chunks(gone, 900):
+                session.execute(update(t).where(t.system == system, t.object == object_name,
+                                                t.remote_id.in_(chunk)).values(deleted=True))
+        return gone
+
     def agent_written(self, system: str, object_name: str,
                       ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """What the agent last wrote to each record: {remote_id: {field: {value, at}}}."""
@@ -420,25 +453,28 @@ class StateStore:
 
     def evaluated(self, due: dict[int, datetime | None]) -> None:
         """Clear the dirty flag and set each person's next due time."""
-        rows = [{"pid": pid, "due": when} for pid, when in due.items()]
-        if not rows:
-            return
-        table = _t(m.Person)
-        from sqlalchemy import bindparam
+        with self.transaction() as session:
+            self._evaluated(session, due)
 
+    @staticmethod
+    def _evaluated(session: Session, due: dict[int, datetime | None]) -> None:
+        rows = [{"pid": pid, "due": when} for pid, when in due.items()]
+        table = _t(m.Person)
         stmt = (update(table).where(table.c.id == bindparam("pid"))
                 .values(dirty=False, due_at=bindparam("due")))
-        with self.transaction() as session:
-            for chunk in _chunks(rows):
-                session.connection().execute(stmt, list(chunk))
+        for chunk in _chunks(rows):
+            session.connection().execute(stmt, list(chunk))
 
     # ----------------------------------------------------------------- decisions
     def save_decisions(self, decisions: Sequence[dict[str, Any]]) -> None:
         """Upsert decision rows (keys: the Decision columns)."""
+        with self.transaction() as session:
+            self._save_decisions(session, decisions)
+
+    def _save_decisions(self, session: Session, decisions: Sequence[dict[str, Any]]) -> None:
         columns = ["grade", "score", "segment", "stage", "owner", "track", "mql_date",
                    "reasons", "evaluated_at"]
-        with self.transaction() as session:
-            self._upsert(session, _t(m.Decision), decisions, ["person_id"], columns)
+        self._upsert(session, _t(m.Decision), decisions, ["person_id"], columns)
 
     def decisions(self, person_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
         query = select(m.Decision)
@@ -453,10 +489,30 @@ class StateStore:
 
     # ----------------------------------------------------------------- outbox
     def enqueue(self, rows: Sequence[NewOutboxRow], now: datetime | None = None) -> None:
-        """Add planned writes. Creates happen once per key, ever; an update with the same key
-        replaces a pending one, re-arms a done one, and re-arms a dead one only if its values
-        changed (so a rejected write is not retried forever with the same values)."""
+        """Add planned writes. Side effects (create, upsert, list changes) happen once per key,
+        ever; an update with the same key replaces a pending one, re-arms a done one, and
+        re-arms a dead one only if its values changed (so a rejected write is not retried
+        forever with the same values)."""
+        with self.transaction() as session:
+            self._enqueue(session, rows, now or utcnow())
+
+    def commit_evaluation(self, rows: Sequence[NewOutboxRow],
+                          decisions: Sequence[dict[str, Any]],
+                          due: dict[int, datetime | None], values: dict[str, Any],
+                          now: datetime | None = None) -> None:
+        """Planned writes, decisions, the persons' next due times and named state, together:
+        a crash can never mark a person evaluated whose writes were not queued."""
         now = now or utcnow()
+        with self.transaction() as session:
+            self._enqueue(session, rows, now)
+            self._save_decisions(session, decisions)
+            self._evaluated(session, due)
+            for name, value in values.items():
+                self._upsert(session, _t(m.KeyValue), [{"name": name, "value": value,
+                                                        "updated_at": now}],
+                             ["name"], ["value", "updated_at"])
+
+    def _enqueue(self, session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> None:
         table = _t(m.OutboxRow)
 
         def as_row(row: NewOutboxRow) -> dict[str, Any]:
@@ -466,18 +522,18 @@ class StateStore:
                     "status": "pending", "attempts": 0, "next_attempt_at": now,
                     "created_at": now, "updated_at": now}
 
-        creates = [as_row(r) for r in rows if r.operation == "create"]
-        others = [as_row(r) for r in rows if r.operation != "create"]
+        once = [as_row(r) for r in rows if r.operation != "update"]
+        updates = [as_row(r) for r in rows if r.operation == "update"]
         c = table.c
+
         def rearm(excluded: Any) -> Any:
             return or_(c.status == "pending", c.status == "done",
                        and_(c.status == "dead", c.fields != excluded.fields))
 
-        with self.transaction() as session:
-            self._insert_ignore(session, table, creates, ["idempotency_key"])
-            self._upsert(session, table, others, ["idempotency_key"],
-                         ["fields", "remote_id", "status", "attempts", "next_attempt_at",
-                          "updated_at"], where=rearm)
+        self._insert_ignore(session, table, once, ["idempotency_key"])
+        self._upsert(session, table, updates, ["idempotency_key"],
+                     ["fields", "remote_id", "status", "attempts", "next_attempt_at",
+                      "updated_at"], where=rearm)
 
     def claim_outbox(self, holder: str, limit: int, *, system: str | None = None,
                      object_name: str | None = None, operation: str | None = None,
@@ -526,6 +582,16 @@ class StateStore:
             out.update(dict(session.execute(select(m.OutboxRow.id, m.OutboxRow.attempts)
                                             .where(m.OutboxRow.id.in_(chunk))).all()))
         return out
+
+    def outbox_groups(self, now: datetime) -> list[tuple[str, str, str]]:
+        """The (system, object, operation) groups that have rows due now."""
+        t = m.OutboxRow
+        due = or_(and_(t.status == "pending", t.next_attempt_at <= now),
+                  and_(t.status == "in_flight", t.claimed_until < now))
+        with self._sessions() as session:
+            rows = session.execute(select(t.system, t.object, t.operation).where(due)
+                                   .distinct())
+            return [(s, o, op) for s, o, op in rows]
 
     def outbox_counts(self) -> dict[str, int]:
         with self._sessions() as session:

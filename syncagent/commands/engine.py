@@ -1,9 +1,120 @@
-"""CLI commands of the engine area; registered on the main app by syncagent.cli."""
+"""CLI commands of the engine area: check, schema, preview. Registered by syncagent.cli."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncagent.engine import Decision, load_rules
+from syncagent.engine.person_file import parse_person
+from syncagent.engine.schema import json_schemas
+from syncagent.errors import ConfigError
+
+MappingsOption = typer.Option(Path("mappings"), "--mappings", help="Folder of the mapping YAML "
+                              "files (fields, grading, scoring, lifecycle, routing, nurture).")
+
+
+def check(mappings: Path = MappingsOption) -> None:
+    """Validate the mapping files: exit 0 when valid, 1 listing every problem (file:line)."""
+    rules = load_rules(mappings)
+    typer.echo(f"{mappings}: OK — {len(rules.fields.fields)} fields, "
+               f"{len(rules.grading.profiles)} grading profiles, "
+               f"{len(rules.scoring.activities) + len(rules.scoring.profile)} scoring rules, "
+               f"{len(rules.routing.rules)} routing rules, {len(rules.nurture.tracks)} tracks.")
+
+
+def schema(out: Path = typer.Option(Path("mappings/schema"), "--out",
+                                    help="Folder to write the *.schema.json files into.")
+           ) -> None:
+    """Write the JSON Schema of every mapping file (editors validate YAML as you type)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, document in json_schemas().items():
+            (out / name).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write schemas to {out}: {error.strerror}",
+                          hint="Pick a folder you can write to with --out.") from None
+    typer.echo(f"wrote {len(json_schemas())} schemas to {out}")
+
+
+def preview(
+    person: Path = typer.Option(..., "--person", help="JSON file describing one person "
+                                "(see mappings/examples/person.json).", dir_okay=False),
+    mappings: Path = MappingsOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+    now: str | None = typer.Option(None, "--now", help="Evaluate as of this ISO time, e.g. "
+                                   "2026-11-25T09:00:00Z (default: the file's `now`, else now)."),
+) -> None:
+    """Evaluate one person and print the full decision with every reason."""
+    rules = load_rules(mappings)
+    try:
+        data = json.loads(person.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read {person}: {error.strerror}",
+                          hint="Pass an existing JSON file with --person.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{person} is not valid JSON: {error}",
+                          hint="Fix the JSON syntax at the position named.") from None
+    from syncagent.engine import evaluate
+
+    person_input, file_now, state, users = parse_person(data, rules, str(person))
+    at = _parse_now(now) if now else file_now
+    decision, new_state = evaluate(person_input, rules, at, state, users)
+    if as_json:
+        typer.echo(json.dumps({"decision": decision.to_dict(),
+                               "routing_state": new_state.to_dict()}, indent=2))
+        return
+    _print_decision(decision)
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now {text!r} is not an ISO date-time",
+                          hint="Use e.g. --now 2026-11-25T09:00:00Z.") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"--now {text!r} has no time zone",
+                          hint="Add Z (UTC) or an offset, e.g. 2026-11-25T09:00:00Z.")
+    return moment.astimezone(UTC)
+
+
+def _print_decision(d: Decision) -> None:
+    console = Console()
+    table = Table(title=f"Decision for {d.person_id} at {d.evaluated_at.isoformat()}",
+                  show_lines=True)
+    table.add_column("What", style="bold")
+    table.add_column("Result")
+    table.add_column("Why")
+    rows: list[tuple[str, Any, str]] = [
+        ("grade", d.grade.grade, "\n".join(d.grade.reasons)),
+        ("score", d.score.score, "\n".join(d.score.reasons) or "no scored activity"),
+        ("segment", d.segment.segment, d.segment.reason),
+        ("stage", d.stage.stage + (f" (MQL {d.stage.mql_date:%Y-%m-%d %H:%M})"
+                                   if d.stage.mql_date else ""), d.stage.reason),
+        ("owner", d.owner.owner_id or "-", d.owner.why),
+        ("track", d.track.track or "-", d.track.reason),
+        ("persona", d.persona or "-", "first persona in grading.yaml whose conditions hold"),
+    ]
+    for what, value, why in rows:
+        table.add_row(what, str(value), why)
+    console.print(table)
+    for alert in d.alerts:
+        console.print(f"[yellow]alert[/yellow] {alert.message}")
+    for timer in d.sla:
+        console.print(f"[cyan]sla[/cyan] {timer.kind} at {timer.due_at.isoformat()}: "
+                      f"{timer.message}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main typer app."""
+    app.command("check")(check)
+    app.command("schema")(schema)
+    app.command("preview")(preview)

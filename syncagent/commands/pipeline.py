@@ -1,9 +1,180 @@
-"""CLI commands of the pipeline area; registered on the main app by syncagent.cli."""
+"""CLI commands of the pipeline area: sync, run, dry-run, rescore, errors, preview."""
 
 from __future__ import annotations
 
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncagent.commands.common import ConfigOption, JsonOption, StateOption, settings_for_command
+from syncagent.pipeline.agent import build_agent, sandbox_settings, save_usage
+from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, run_cycle
+from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
+from syncagent.settings import Settings
+
+SandboxOption = typer.Option(
+    None, "--sandbox",
+    help="Run against a sandbox, e.g. https://127.0.0.1:8765 (credentials and CA come from "
+         "its /__sandbox/info).")
+MappingsOption = typer.Option(None, "--mappings", help="Folder of the mapping YAML files.")
+
+
+def _settings(config: Path | None, state: str | None, sandbox: str | None,
+              mappings: Path | None = None) -> Settings:
+    overrides: dict[str, Any] = sandbox_settings(sandbox) if sandbox else {}
+    if mappings is not None:
+        overrides["mappings_dir"] = mappings
+    return settings_for_command(config, state, **overrides)
+
+
+def sync(once: bool = typer.Option(True, "--once", help="Run one cycle and exit."),
+         as_json: bool = JsonOption, config: Path | None = ConfigOption,
+         state: str | None = StateOption, sandbox: str | None = SandboxOption,
+         mappings: Path | None = MappingsOption) -> None:
+    """Run one cycle: pull, match, evaluate, plan, push."""
+    agent = build_agent(_settings(config, state, sandbox, mappings))
+    report = _cycle(agent, CycleOptions())
+    _print_report(report, as_json)
+
+
+def rescore(as_json: bool = JsonOption, config: Path | None = ConfigOption,
+            state: str | None = StateOption, sandbox: str | None = SandboxOption,
+            mappings: Path | None = MappingsOption) -> None:
+    """Re-evaluate everyone after a rules change; write only what differs."""
+    agent = build_agent(_settings(config, state, sandbox, mappings))
+    report = _cycle(agent, CycleOptions(rescore=True, pull=False))
+    _print_report(report, as_json)
+
+
+def dry_run(config: Path | None = ConfigOption, state: str | None = StateOption,
+            sandbox: str | None = SandboxOption, mappings: Path | None = MappingsOption,
+            rescore_all: bool = typer.Option(False, "--all", help="Plan for every person."),
+            limit: int = typer.Option(200, help="Show at most this many changes.")) -> None:
+    """Show what a cycle would write (record, field, old, new); write nothing."""
+    agent = build_agent(_settings(config, state, sandbox, mappings), write=False)
+    changes: list[tuple[str, str, str, str]] = []
+    context: list[PlanContext] = []
+
+    def collect(plans: list[PersonPlan]) -> None:
+        changes.extend(_changes(plans, agent, context))
+
+    report = _cycle(agent, CycleOptions(rescore=rescore_all, on_plans=collect))
+    _print_changes(changes, limit, report)
+
+
+def _changes(plans: list[PersonPlan], agent: Agent,
+             cache: list[PlanContext]) -> list[tuple[str, str, str, str]]:
+    from syncagent.pipeline.evaluate import load_world
+
+    if not cache:
+        world = load_world(agent.store)
+        cache.append(PlanContext(agent.rules.c_fields, world.hubspot_owner_for))
+    out: list[tuple[str, str, str, str]] = []
+    for plan in plans:
+        current = {(r.system, r.object, r.remote_id): r.fields for r in plan.records}
+        for row in plan_person(plan, cache[0]):
+            record = f"{row.system} {row.object} {row.remote_id or '(new)'}"
+            old = current.get((row.system, row.object, row.remote_id or ""), {})
+            out.extend((record, name, _short(old.get(name)), _short(value))
+                       for name, value in row.fields.items() if not name.startswith("__"))
+    return out
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = "" if value is None else str(value).replace("\n", " | ")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _print_changes(changes: list[tuple[str, str, str, str]], limit: int,
+                   report: CycleReport) -> None:
+    table = Table(title=f"Planned changes ({len(changes)}; nothing was written)")
+    for name in ("record", "field", "old value", "new value"):
+        table.add_column(name)
+    for change in changes[:limit]:
+        table.add_row(*change)
+    console = Console()
+    console.print(table)
+    if len(changes) > limit:
+        console.print(f"… and {len(changes) - limit} more (use --limit).")
+    console.print(f"{report.persons_evaluated} persons evaluated; "
+                  f"API calls: {report.api_calls}")
+
+
+def _cycle(agent: Agent, options: CycleOptions,
+           stop: threading.Event | None = None) -> CycleReport:
+    try:
+        return run_cycle(agent, stop or threading.Event(), options)
+    finally:
+        save_usage(agent)
+
+
+def _print_report(report: CycleReport, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+        return
+    data = report.as_json()
+    table = Table(title="Cycle")
+    table.add_column("figure")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value))
+    Console().print(table)
+
+
+def run(config: Path | None = ConfigOption, state: str | None = StateOption,
+        sandbox: str | None = SandboxOption, mappings: Path | None = MappingsOption) -> None:
+    """Run the agent: one cycle every interval, until SIGTERM or Ctrl-C."""
+    from syncagent.scheduler import run_agent
+
+    settings = _settings(config, state, sandbox, mappings)
+    agent = build_agent(settings)
+
+    def cycle(stop: threading.Event) -> object:
+        # The scheduler's event: SIGTERM ends the cycle after the batch in flight.
+        return _cycle(agent, CycleOptions(), stop) if not stop.is_set() else None
+
+    run_agent(cycle=cycle, store=agent.store, holder=agent.holder,
+              interval_seconds=settings.interval_seconds, jitter_seconds=settings.jitter_seconds,
+              lease_seconds=settings.lease_seconds)
+
+
+def errors(config: Path | None = ConfigOption, state: str | None = StateOption,
+           retry: int | None = typer.Option(None, "--retry", help="Retry this dead letter."),
+           retry_all: bool = typer.Option(False, "--retry-all", help="Retry every dead letter."),
+           as_json: bool = JsonOption) -> None:
+    """List the writes the APIs refused (dead letters), or put them back in the queue."""
+    from state.store import StateStore
+
+    store = StateStore(settings_for_command(config, state).state_url)
+    store.require_schema()
+    if retry is not None or retry_all:
+        count = store.retry_dead([retry] if retry is not None else None)
+        typer.echo(f"{count} dead letter(s) queued again; the next cycle writes them.")
+        return
+    letters = store.dead_letters(limit=500)
+    if as_json:
+        typer.echo(json.dumps(letters, default=str))
+        return
+    table = Table(title=f"Dead letters ({len(letters)})")
+    for name in ("id", "record", "code", "message", "attempts"):
+        table.add_column(name)
+    for d in letters:
+        table.add_row(str(d["id"]), f"{d['system']} {d['object']} {d['remote_id'] or '(new)'}",
+                      d["code"] or "", _short(d["message"], 80), str(d["attempts"]))
+    Console().print(table)
+    if not letters:
+        Console().print("  (none: every write went through)")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main typer app."""
+    app.command("sync")(sync)
+    app.command("run")(run)
+    app.command("dry-run")(dry_run)
+    app.command("rescore")(rescore)
+    app.command("errors")(errors)

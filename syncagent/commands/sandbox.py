@@ -2,8 +2,82 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
 import typer
+from pydantic import ValidationError
+
+from syncagent.errors import ConfigError
+from syncagent.sandbox.common import FaultProfile
+
+
+def _load_faults(path: Path | None) -> FaultProfile | None:
+    """Read a FaultProfile JSON file; a bad file is a ConfigError naming it."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read fault profile {path}: {error.strerror}",
+                          hint="Pass an existing JSON file to --faults.") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"fault profile {path} is not JSON: line {error.lineno}, column "
+                          f"{error.colno}: {error.msg}",
+                          hint="Fix the JSON; see docs/sandbox.md for the fields.") from None
+    try:
+        return FaultProfile.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"fault profile {path}: {where}: {first['msg']}",
+                          hint="See docs/sandbox.md for the fault profile fields.") from None
+
+
+def sandbox(
+    port: int = typer.Option(8765, "--port", help="TCP port on 127.0.0.1 (0 = any free port)."),
+    leads: int = typer.Option(2000, "--leads", min=1, help="How many Salesforce leads to seed."),
+    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed, the same data."),
+    faults: Path | None = typer.Option(None, "--faults", dir_okay=False,
+                                       help="JSON fault profile (see docs/sandbox.md)."),
+    info_file: Path | None = typer.Option(None, "--info-file", dir_okay=False,
+                                          help="Also write the /__sandbox/info JSON here."),
+) -> None:
+    """Serve local Salesforce + HubSpot emulators over HTTPS until Ctrl-C."""
+    from syncagent.sandbox.server import start_sandbox, write_info
+
+    profile = _load_faults(faults)
+    began = time.monotonic()
+    try:
+        running = start_sandbox(port=port, leads=leads, seed=seed, faults=profile)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}",
+                          hint="Pick another --port or stop what is using it.") from None
+    if info_file is not None:
+        write_info(info_file, running)
+    typer.echo(f"sandbox ready in {time.monotonic() - began:.1f}s: {leads} leads, seed {seed}")
+    typer.echo(f"info: {running.url}/__sandbox/info")
+    typer.echo(f"ca:   {running.ca_cert}")
+    typer.echo(f"try:  curl --cacert {running.ca_cert} {running.url}/__sandbox/info")
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        running.stop()
+        typer.echo("sandbox stopped")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main typer app."""
+    app.command("sandbox")(sandbox)

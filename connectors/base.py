@@ -1,0 +1,256 @@
+"""The connector protocol: the only thing the pipeline knows about Salesforce and HubSpot.
+
+A stream is a row of a table (:class:`StreamSpec`): which object, which fields, which cursor
+field, and whether it yields records or activities. A connector reads a stream from a
+:class:`Cursor` as :class:`Page` objects; the pipeline commits each page's records together
+with ``page.cursor``, so a crash or a stop (quota, budget) between pages loses nothing and
+re-reads nothing. Writes return one :class:`WriteResult` per input, in input order.
+
+Every datetime here is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+System = Literal["salesforce", "hubspot"]
+StreamKind = Literal["records", "activities"]
+WriteOperation = Literal["create", "update", "upsert"]
+WriteStatus = Literal["ok", "retryable", "rejected"]
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One readable stream: a row of a connector's stream table."""
+
+    name: str                       # unique within the connector, e.g. "Lead", "contacts"
+    system: System
+    object: str                     # remote object: "Lead", "contacts", "calls", "events"...
+    fields: tuple[str, ...]         # fields/properties to read (the id is always read)
+    cursor_field: str               # "SystemModstamp", "lastmodifieddate", "hs_lastmodifieddate"
+    kind: StreamKind = "records"
+    id_field: str = "Id"
+    deletes: bool = False           # the stream also reports deleted (and merged) records
+    options: Mapping[str, Any] = field(default_factory=dict)  # connector-specific knobs
+
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """A record as the remote system holds it now (or its deletion)."""
+
+    system: str
+    object: str
+    id: str
+    fields: dict[str, Any]
+    modstamp: datetime
+    deleted: bool = False
+    merged_into: str | None = None   # set on a deleted record that was merged into another
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    """Something a person did or had done to them; ``kind`` is from the shared vocabulary."""
+
+    system: str
+    id: str
+    kind: str
+    occurred_at: datetime
+    person_ref: tuple[str, str, str] | None   # (system, object, record id)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+#: The activity kinds the engine's scoring rules may refer to (CONTRACTS.md).
+ACTIVITY_KINDS = frozenset({
+    "page_view", "form_submission", "file_download", "email_open", "email_click",
+    "email_bounce", "unsubscribe", "webinar_registered", "webinar_attended",
+    "campaign_response", "call_connected", "call_attempted", "meeting_set",
+    "meeting_completed", "demo_completed", "opportunity_created", "task_completed",
+})
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a stream's last committed page ended.
+
+    ``modstamp`` is the high-water mark (never later than the cycle start); the next read starts
+    at ``modstamp - lookback``. ``boundary_ids`` are the ``"<id>@<epoch ms>"`` keys of rows
+    already emitted inside that re-read window, so they are not emitted twice. ``last_id`` is the
+    position inside an unfinished sweep (HubSpot keyset / SF partial read); ``sweep`` holds the
+    fixed state of that sweep (its bounds) and is ``None`` between sweeps.
+    """
+
+    modstamp: datetime | None = None
+    last_id: str | None = None
+    boundary_ids: frozenset[str] = frozenset()
+    sweep: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, for the state DB."""
+        return {
+            "modstamp": self.modstamp.isoformat() if self.modstamp else None,
+            "last_id": self.last_id,
+            "boundary_ids": sorted(self.boundary_ids),
+            "sweep": dict(self.sweep) if self.sweep is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Cursor:
+        """Inverse of :meth:`to_dict`; ``None`` or ``{}`` is the start of time."""
+        if not data:
+            return cls()
+        raw = data.get("modstamp")
+        modstamp = datetime.fromisoformat(raw).astimezone(UTC) if raw else None
+        sweep = data.get("sweep")
+        return cls(modstamp=modstamp, last_id=data.get("last_id"),
+                   boundary_ids=frozenset(data.get("boundary_ids") or ()),
+                   sweep=dict(sweep) if sweep is not None else None)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records read in one go, and the cursor to commit together with them.
+
+    ``reconcile_ids``, when not None, is the complete set of ids that exist remotely for
+    ``object``: any mirrored record of that object whose id is missing was hard-deleted (sent
+    after a full id reconcile, when the agent was away longer than the delete-log window).
+    ``done`` is True on the last page of the stream for this read.
+    """
+
+    stream: str
+    object: str
+    records: list[RemoteRecord | ActivityRecord]
+    cursor: Cursor
+    done: bool = False
+    reconcile_ids: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    """One record to write. ``id`` for update; ``key`` (idempotency/external id) for upsert."""
+
+    fields: dict[str, Any]
+    id: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteRef:
+    """What a result refers to: the object and the id or idempotency key given in the item."""
+
+    object: str
+    id: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome for one WriteItem. ``code``/``message`` are the API's own on failure."""
+
+    ref: WriteRef
+    status: WriteStatus
+    id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    name: str
+    label: str
+    type: str
+    updateable: bool = True
+    options: tuple[str, ...] = ()      # picklist / enumeration values
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    system: str
+    object: str
+    fields: dict[str, FieldSchema]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every page of a long read: for a CLI bar and for log lines."""
+
+    system: str
+    stream: str
+    records: int            # records emitted so far in this read
+    pages: int
+    total: int | None       # the API's own count when it gives one
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class ApiCallCounter:
+    """Counts API calls per operation (thread-safe); what the pipeline reports as api_calls."""
+
+    def __init__(self, system: str) -> None:
+        self.system = system
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, operation: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[operation] += n
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def by_operation(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the pipeline calls. Both connectors implement exactly this."""
+
+    system: str
+    streams: Mapping[str, StreamSpec]
+    calls: ApiCallCounter
+
+    def read(self, stream: str, cursor: Cursor | None, *, cycle_start: datetime | None = None,
+             progress: ProgressCallback | None = None) -> Iterator[Page]:
+        """Pages of what changed since ``cursor`` (None: everything)."""
+        ...
+
+    def read_many(self, cursors: Mapping[str, Cursor | None], *,
+                  cycle_start: datetime | None = None,
+                  progress: ProgressCallback | None = None) -> Iterator[Page]:
+        """Several streams at once, in the fewest calls (Salesforce: Composite polling)."""
+        ...
+
+    def write(self, object: str, operation: WriteOperation,
+              batch: Sequence[WriteItem]) -> list[WriteResult]:
+        """Write any number of items in API-maximum batches; one result per item, in order."""
+        ...
+
+    def describe(self, object: str) -> ObjectSchema:
+        """The object's fields (Salesforce describe, HubSpot properties)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,139 @@
+"""API budgets and client-side rate limiting (pure logic with an injectable clock and sleep).
+
+:class:`DailyBudget` — the agent's own share of a daily allocation. The remote tells us the
+allocation (Salesforce ``Sforce-Limit-Info: api-usage=USED/MAX``; HubSpot
+``X-HubSpot-RateLimit-Daily``/``-Daily-Remaining``); the agent counts its own calls over a
+rolling 24 h. A call that would take the agent past ``share * allocation`` is not made:
+:class:`~syncagent.errors.BudgetExhausted` is raised *before* it, so cursors stay resumable.
+When the org as a whole is at its allocation, :class:`~syncagent.errors.QuotaExhausted`.
+``state()``/``restore`` let the pipeline carry the rolling count across runs.
+
+:class:`RateLimiter` — sliding windows (e.g. 100 requests / 10 s, 5 searches / 1 s) that make
+the caller wait *before* HubSpot has to answer 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from syncagent.errors import BudgetExhausted, QuotaExhausted
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DailyBudget:
+    """The agent's share of a remote daily API allocation, over a rolling 24 hours."""
+
+    def __init__(self, system: str, share: float, *, clock: Clock = _utc_now,
+                 history: Mapping[str, int] | None = None) -> None:
+        self.system = system
+        self.share = share
+        self.clock = clock
+        self.allocation: int | None = None     # the org's / portal's daily maximum
+        self.remote_used: int | None = None    # everyone's usage, as the remote reports it
+        self._lock = threading.Lock()
+        # hour bucket (ISO, UTC, truncated) -> calls the agent made in that hour
+        self._hours: dict[str, int] = dict(history or {})
+
+    # --- what the remote tells us -------------------------------------------------------
+    def observe(self, used: int | None, allocation: int | None) -> None:
+        with self._lock:
+            if allocation:
+                self.allocation = allocation
+            if used is not None:
+                self.remote_used = used
+
+    # --- the agent's own count ------------------------------------------------------------
+    def _bucket(self, moment: datetime) -> str:
+        return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+
+    def _prune(self) -> None:
+        oldest = self._bucket(self.clock() - timedelta(hours=24))
+        for key in [k for k in self._hours if k < oldest]:
+            del self._hours[key]
+
+    @property
+    def agent_used(self) -> int:
+        with self._lock:
+            self._prune()
+            return sum(self._hours.values())
+
+    @property
+    def limit(self) -> int | None:
+        """Calls the agent may make in 24 h; None until the allocation is known."""
+        if self.allocation is None:
+            return None
+        return int(self.allocation * self.share)
+
+    def check(self, n: int = 1) -> None:
+        """Raise before a call that would cross the agent's share or the remote allocation."""
+        limit = self.limit
+        used = self.agent_used
+        if (self.allocation is not None and self.remote_used is not None
+                and self.remote_used + n > self.allocation):
+            raise QuotaExhausted(
+                f"{self.system}: the daily API allocation is used up "
+                f"({self.remote_used} of {self.allocation})",
+                system=self.system, used=self.remote_used, allocation=self.allocation)
+        if limit is not None and used + n > limit:
+            raise BudgetExhausted(
+                f"{self.system}: the agent's API budget is spent ({used} of {limit} calls, "
+                f"{self.share:.0%} of the daily {self.allocation}); stopped before the next call",
+                system=self.system, agent_calls=used, budget=limit, allocation=self.allocation)
+
+    def spend(self, n: int = 1) -> None:
+        with self._lock:
+            key = self._bucket(self.clock())
+            self._hours[key] = self._hours.get(key, 0) + n
+
+    def state(self) -> dict[str, int]:
+        """The rolling count, to persist between runs (pass back as ``history``)."""
+        with self._lock:
+            self._prune()
+            return dict(self._hours)
+
+    def status(self) -> dict[str, int | float | None]:
+        return {"agent_calls_24h": self.agent_used, "agent_limit": self.limit,
+                "share": self.share, "allocation": self.allocation,
+                "remote_used": self.remote_used}
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window`` seconds (sliding); ``acquire`` waits if needed."""
+
+    def __init__(self, limit: int, window: float, *,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.limit = max(limit, 1)
+        self.window = window
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._events: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self.monotonic()
+                while self._events and self._events[0] <= now - self.window:
+                    self._events.popleft()
+                if len(self._events) < self.limit:
+                    self._events.append(now)
+                    return
+                wait = self._events[0] + self.window - now
+            self.waited += wait
+            self.sleep(max(wait, 0.001))
+
+    def pause(self, seconds: float) -> None:
+        """The server says the window is full (e.g. Remaining: 0): wait it out now."""
+        self.waited += seconds
+        self.sleep(seconds)

@@ -1,0 +1,269 @@
+"""The engine's inputs and outputs: plain frozen dataclasses, cheap to build, JSON-friendly.
+
+The pipeline builds a :class:`PersonInput` per person, calls ``evaluate`` and stores the
+returned :class:`Decision` (``to_dict()``) and :class:`RoutingState`. ``Decision.state`` is
+what the engine needs to remember about a person; hand it back as ``PersonInput.previous``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+STAGE_RANK: dict[str, int] = {
+    "Subscriber": 0, "Inquiry": 1, "Lead": 2, "Recycled": 2, "Nurture": 2, "Disqualified": 2,
+    "MQL": 3, "SAL": 4, "SQL": 5, "Opportunity": 6, "Customer": 7,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One thing a person did (kind from the shared activity vocabulary)."""
+
+    kind: str
+    occurred_at: datetime  # aware UTC
+    details: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountContext:
+    """The Salesforce Account whose domain matches the person's email domain, if any."""
+
+    account_id: str
+    owner_id: str | None = None
+    domain: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrmFacts:
+    """What Salesforce says now about the person (reps' choices the engine must respect)."""
+
+    owner_id: str | None = None
+    owner_set_by_human: bool = False
+    rep_track: str | None = None          # Nurture_Track__c a rep picked
+    lead_status: str | None = None        # Lead.Status
+    disqualified_reason: str | None = None  # Lead.Disqualified_Reason__c
+    converted: bool = False
+    has_opportunity: bool = False
+    is_customer: bool = False
+
+
+@dataclass(slots=True)
+class EngineState:
+    """What the engine remembers about a person between evaluations."""
+
+    stage: str | None = None
+    mql_date: datetime | None = None
+    track: str | None = None
+    owner_id: str | None = None
+    assigned_at: datetime | None = None
+    recycled_at: datetime | None = None
+    evaluated_at: datetime | None = None
+    seen_lead_status: str | None = None
+    seen_disqualified_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EngineState:
+        values = {k: data.get(k) for k in cls.__dataclass_fields__}
+        for key in ("mql_date", "assigned_at", "recycled_at", "evaluated_at"):
+            raw = values[key]
+            if isinstance(raw, str):
+                values[key] = datetime.fromisoformat(raw)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInput:
+    """Everything the engine needs about one person."""
+
+    person_id: str
+    profile: Mapping[str, Any]             # canonical field -> value (see map_person)
+    activities: Sequence[Activity] = ()
+    crm: CrmFacts = field(default_factory=CrmFacts)
+    account: AccountContext | None = None
+    previous: EngineState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A Salesforce user who can own leads."""
+
+    id: str
+    email: str = ""
+    name: str = ""
+    active: bool = True
+    out_of_office: bool = False
+    territory: str | None = None
+    assigned_today: int = 0   # assignments made outside the agent today
+    manager_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UserDirectory:
+    """Users indexed by id and by lower-case email; build once per cycle."""
+
+    by_id: Mapping[str, User] = field(default_factory=dict)
+    by_email: Mapping[str, User] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, users: Iterable[User]) -> UserDirectory:
+        listed = list(users)
+        return cls({u.id: u for u in listed}, {u.email.lower(): u for u in listed if u.email})
+
+    def find(self, ref: str) -> User | None:
+        return self.by_id.get(ref) or self.by_email.get(ref.lower())
+
+
+@dataclass(frozen=True)
+class RoutingState:
+    """Round-robin memory, handed in and returned so the pipeline can persist it.
+
+    ``weights`` holds each pool's smooth weighted round-robin counters; ``assigned`` counts
+    today's assignments per user (reset when ``day`` changes).
+    """
+
+    day: str | None = None
+    assigned: Mapping[str, int] = field(default_factory=dict)
+    weights: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"day": self.day, "assigned": dict(self.assigned),
+                "weights": {k: dict(v) for k, v in self.weights.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RoutingState:
+        if not data:
+            return cls()
+        return cls(day=data.get("day"), assigned=dict(data.get("assigned") or {}),
+                   weights={k: dict(v) for k, v in (data.get("weights") or {}).items()})
+
+
+# --- outputs ----------------------------------------------------------------------------
+# Outputs are plain (not frozen) slotted dataclasses: frozen ones cost ~1 µs more each to
+# build, which matters at tens of thousands of decisions per second. Treat them as read-only.
+
+@dataclass(slots=True)
+class GradeResult:
+    grade: str
+    profile: str | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Contribution:
+    rule: str
+    category: str
+    points: float
+    count: int = 1
+
+
+@dataclass(slots=True)
+class ScoreResult:
+    score: int
+    contributors: tuple[Contribution, ...]   # top contributors, largest effect first
+    by_category: Mapping[str, float]
+    reasons: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class SegmentResult:
+    segment: str
+    reason: str
+
+
+@dataclass(slots=True)
+class StageResult:
+    stage: str
+    reason: str
+    mql_date: datetime | None
+    changed: bool
+    recycled: bool = False
+    disqualified: bool = False
+
+
+@dataclass(slots=True)
+class OwnerResult:
+    owner_id: str | None
+    kind: str            # "user", "queue" or "none"
+    rule: str | None
+    why: str
+    changed: bool
+
+
+@dataclass(slots=True)
+class TrackResult:
+    track: str | None
+    hubspot_list_id: int | None
+    nurture_track_value: str | None
+    reason: str
+    picked_by_rep: bool = False
+
+
+@dataclass(slots=True)
+class Alert:
+    kind: str
+    owner_id: str | None
+    message: str
+    idempotency_key: str
+    occurred_at: datetime
+
+
+@dataclass(slots=True)
+class SlaTimer:
+    kind: str            # remind | escalate | reassign
+    due_at: datetime
+    owner_id: str | None
+    message: str
+
+
+@dataclass(slots=True)
+class Decision:
+    """The engine's answer for one person, with the reason behind every part."""
+
+    person_id: str
+    evaluated_at: datetime
+    grade: GradeResult
+    score: ScoreResult
+    segment: SegmentResult
+    stage: StageResult
+    owner: OwnerResult
+    track: TrackResult
+    persona: str | None
+    alerts: tuple[Alert, ...]
+    sla: tuple[SlaTimer, ...]
+    state: EngineState
+
+    def reasons_text(self, limit: int = 32_000) -> str:
+        """A short summary for a long-text field such as Score_Reasons__c."""
+        lines = [
+            f"Grade {self.grade.grade}: " + ("; ".join(self.grade.reasons) or "no criteria"),
+            f"Score {self.score.score}: " + ("; ".join(self.score.reasons) or "no activity"),
+            f"Segment {self.segment.segment}: {self.segment.reason}",
+            f"Stage {self.stage.stage}: {self.stage.reason}",
+            f"Owner: {self.owner.why}",
+            f"Track {self.track.track or '-'}: {self.track.reason}",
+        ]
+        text = "\n".join(lines)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _jsonable(asdict(self))
+        data["reasons_text"] = self.reasons_text()
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

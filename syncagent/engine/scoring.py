@@ -1,0 +1,238 @@
+"""Scoring: interest from activities (decaying), sales signals, recency and profile penalties.
+
+Per category: ``min(cap, decayed positive points) + penalties``; the score is the sum over
+categories, floored at 0. Positive points fade with age (half-life or linear); penalties do
+not, so a score never rises with the passage of time alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from syncagent.engine.config import ScoringFile
+from syncagent.engine.model import Activity, Contribution, ScoreResult, SegmentResult
+from syncagent.engine.operators import GRADE_RANK, GRADES, Predicate, compile_all
+
+_DAY = 86_400.0
+TOP_CONTRIBUTORS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledActivityRule:
+    name: str
+    test: Predicate | None
+    points: float
+    category: int
+    decays: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledAlert:
+    name: str
+    kinds: frozenset[str]
+    activity_test: Predicate
+    applies: Predicate
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledScoring:
+    categories: tuple[str, ...]
+    caps: tuple[float | None, ...]
+    by_kind: Mapping[str, tuple[CompiledActivityRule, ...]]
+    decay_kind: str
+    decay_rate: float          # half-life: ln2 / seconds; linear: 1 / seconds
+    profile_rules: tuple[tuple[str, Predicate, float, int], ...]
+    recency_category: int
+    recency_bands: tuple[tuple[float, float], ...]   # (within seconds, points), ascending
+    fit_min_rank: int
+    intent_min_score: float
+    quadrants: tuple[str, str, str, str]   # hh, hl, lh, ll
+    alerts: tuple[CompiledAlert, ...]
+    rules: tuple[CompiledActivityRule, ...]
+    # kind -> ((test, points, rule index, decays), ...): tuples unpack faster than attributes
+    fast_by_kind: Mapping[str, tuple[tuple[Predicate | None, float, int, bool], ...]]
+    # kinds whose first rule has no conditions: (points, rule index, decays), no loop needed
+    unconditional: Mapping[str, tuple[float, int, bool]]
+
+    def max_score(self) -> float:
+        """The most points any person could score (inf when a positive category has no cap)."""
+        positive: set[int] = {r.category for rules in self.by_kind.values() for r in rules
+                              if r.points > 0}
+        positive |= {cat for _, _, pts, cat in self.profile_rules if pts > 0}
+        if self.recency_bands and max(p for _, p in self.recency_bands) > 0:
+            positive.add(self.recency_category)
+        total = 0.0
+        for index in positive:
+            cap = self.caps[index]
+            total += math.inf if cap is None else cap
+        return total
+
+
+def compile_scoring(spec: ScoringFile) -> CompiledScoring:
+    index = {c.name: i for i, c in enumerate(spec.categories)}
+    by_kind: dict[str, list[CompiledActivityRule]] = {}
+    fast: dict[str, list[tuple[Predicate | None, float, int, bool]]] = {}
+    flat: list[CompiledActivityRule] = []
+    for rule in spec.activities:
+        test = compile_all(rule.when) if rule.when else None
+        compiled = CompiledActivityRule(rule.name, test, rule.points, index[rule.category],
+                                        rule.decays and rule.points > 0)
+        by_kind.setdefault(rule.kind, []).append(compiled)
+        fast.setdefault(rule.kind, []).append((test, rule.points, len(flat), compiled.decays))
+        flat.append(compiled)
+    if spec.decay.kind == "half_life":
+        rate = math.log(2) / ((spec.decay.half_life_days or 1) * _DAY)
+    elif spec.decay.kind == "linear":
+        rate = 1 / ((spec.decay.days_to_zero or 1) * _DAY)
+    else:
+        rate = 0.0
+    recency = spec.recency
+    bands = tuple(sorted((b.within_days * _DAY, b.points) for b in recency.bands)) if recency \
+        else ()
+    names = spec.segments.names
+    return CompiledScoring(
+        tuple(c.name for c in spec.categories), tuple(c.cap for c in spec.categories),
+        {k: tuple(v) for k, v in by_kind.items()}, spec.decay.kind, rate,
+        tuple((r.name, compile_all(r.when), r.points, index[r.category]) for r in spec.profile),
+        index[recency.category] if recency else 0, bands,
+        GRADE_RANK[spec.segments.fit_min_grade], spec.segments.intent_min_score,
+        (names.high_fit_high_intent, names.high_fit_low_intent, names.low_fit_high_intent,
+         names.low_fit_low_intent),
+        tuple(CompiledAlert(a.name, frozenset(a.activity_kinds), compile_all(a.activity_when),
+                            compile_all(a.when)) for a in spec.alerts),
+        tuple(flat), {k: tuple(v) for k, v in fast.items()},
+        {k: (v[0][1], v[0][2], v[0][3]) for k, v in fast.items() if v[0][0] is None})
+
+
+def score(activities: Sequence[Activity], facts: Mapping[str, Any], sc: CompiledScoring,
+          now: datetime, cutoff: datetime | None = None, before_cutoff: float = 0.0,
+          seen_kinds: set[str] | None = None) -> ScoreResult:
+    """Score one person at ``now``. Activities before ``cutoff`` (a recycle) count
+    ``before_cutoff`` times their points (0 = reset)."""
+    now_ts = now.timestamp()
+    cut_ts = cutoff.timestamp() if cutoff is not None else -math.inf
+    rules_flat = sc.rules
+    totals = [0.0] * len(rules_flat)
+    counts = [0] * len(rules_flat)
+    by_kind = sc.fast_by_kind
+    single = sc.unconditional
+    mode = 1 if sc.decay_kind == "half_life" else (2 if sc.decay_kind == "linear" else 0)
+    rate = sc.decay_rate
+    exp = math.exp
+    last_ts = -math.inf
+    add_seen = seen_kinds.add if seen_kinds is not None else None
+    for activity in activities:
+        kind = activity.kind
+        if add_seen is not None:
+            add_seen(kind)
+        entry = single.get(kind)
+        if entry is not None:
+            points, index, decays = entry
+        else:
+            candidates = by_kind.get(kind)
+            if candidates is None:
+                continue
+            for test, points, index, decays in candidates:  # noqa: B007 - used after break
+                if test is None or test(activity.details):
+                    break
+            else:
+                continue
+        ts = activity.occurred_at.timestamp()
+        if ts < cut_ts:
+            points *= before_cutoff
+            if not points:
+                continue
+        elif points > 0 and ts > last_ts:
+            last_ts = ts
+        if decays and mode:
+            age = now_ts - ts
+            if age > 0:
+                points *= exp(-rate * age) if mode == 1 else max(0.0, 1.0 - rate * age)
+        totals[index] += points
+        counts[index] += 1
+    ncat = len(sc.categories)
+    positive = [0.0] * ncat
+    negative = [0.0] * ncat
+    per_rule: dict[str, list[Any]] = {}
+    for index, count in enumerate(counts):
+        if count:
+            rule = rules_flat[index]
+            points = totals[index]
+            if rule.points > 0:
+                positive[rule.category] += points
+            else:
+                negative[rule.category] += points
+            per_rule[rule.name] = [points, count, rule.category]
+    for name, test, points, cat in sc.profile_rules:
+        if test(facts):
+            if points >= 0:
+                positive[cat] += points
+            else:
+                negative[cat] += points
+            per_rule[name] = [points, 1, cat]
+    recency_note = _recency(sc, now_ts, last_ts, positive, per_rule)
+    return _total(sc, positive, negative, per_rule, recency_note)
+
+
+def _recency(sc: CompiledScoring, now_ts: float, last_ts: float, positive: list[float],
+             per_rule: dict[str, list[Any]]) -> str | None:
+    if not sc.recency_bands or last_ts == -math.inf:
+        return None
+    age = max(0.0, now_ts - last_ts)
+    for within, points in sc.recency_bands:
+        if age <= within:
+            positive[sc.recency_category] += points
+            per_rule["recency"] = [points, 1, sc.recency_category]
+            return f"last activity {age / _DAY:.0f} days ago (+{points:g})"
+    return None
+
+
+def _effect(item: tuple[str, list[Any]]) -> float:
+    return -abs(item[1][0])
+
+
+def _total(sc: CompiledScoring, positive: list[float], negative: list[float],
+           per_rule: dict[str, list[Any]], recency_note: str | None) -> ScoreResult:
+    total = 0.0
+    by_category: dict[str, float] = {}
+    capped: list[str] = []
+    caps = sc.caps
+    names = sc.categories
+    for i, pos in enumerate(positive):
+        neg = negative[i]
+        if not pos and not neg:
+            continue
+        cap = caps[i]
+        if cap is not None and pos > cap:
+            pos = cap
+            capped.append(f"{names[i]} capped at {cap:g}")
+        value = pos + neg
+        by_category[names[i]] = round(value, 2)
+        total += value
+    final = max(0, round(total))  # the floor: interest is never negative
+    ranked = sorted(per_rule.items(), key=_effect)[:TOP_CONTRIBUTORS]
+    contributors = tuple(Contribution(name, names[v[2]], round(v[0], 1), v[1])
+                         for name, v in ranked)
+    reasons = [f"{c.rule} x{c.count}: {c.points:+g}" if c.count > 1 else f"{c.rule}: {c.points:+g}"
+               for c in contributors if c.rule != "recency"]
+    reasons.extend(capped)
+    if recency_note:
+        reasons.append(recency_note)
+    if total < 0:
+        reasons.append("floored at 0")
+    return ScoreResult(final, contributors, by_category, tuple(reasons))
+
+
+def segment(grade_rank: int, score_value: int, sc: CompiledScoring) -> SegmentResult:
+    fit = grade_rank >= sc.fit_min_rank
+    intent = score_value >= sc.intent_min_score
+    name = sc.quadrants[(0 if fit else 2) + (0 if intent else 1)]
+    fit_text = (f"grade {GRADES[grade_rank]} {'meets' if fit else 'is below'} "
+                f"{GRADES[sc.fit_min_rank]} (fit {'high' if fit else 'low'})")
+    intent_text = (f"score {score_value} {'meets' if intent else 'is below'} "
+                   f"{sc.intent_min_score:g} (intent {'high' if intent else 'low'})")
+    return SegmentResult(name, f"{fit_text}; {intent_text}")

@@ -1,0 +1,94 @@
+"""Build an `Agent` from settings: the state store, both connectors and the rules.
+
+`sandbox_settings` lets `--sandbox https://127.0.0.1:PORT` stand in for a whole configuration:
+the credentials and the CA come from the sandbox's own `/__sandbox/info`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import urllib.request
+from json import loads
+from typing import Any
+from urllib.parse import urlparse
+
+from state.store import StateStore
+from syncagent.engine import load_rules
+from syncagent.errors import ConfigError
+from syncagent.pipeline.cycle import Agent
+from syncagent.settings import Settings
+
+USAGE_KEY = "api_usage"
+
+
+def holder_name() -> str:
+    """Who this process is, in leases and runs: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_agent(settings: Settings, *, write: bool = True) -> Agent:
+    """Open the store, load the rules, connect both systems (nothing is called yet)."""
+    from connectors.hubspot.connector import HubSpotConnector
+
+    from connectors.salesforce.connector import SalesforceConnector
+
+    store = StateStore(settings.state_url)
+    store.require_schema()
+    rules = load_rules(settings.mappings_dir)
+    usage = store.get_value(USAGE_KEY, {}) or {}
+    salesforce = SalesforceConnector.from_settings(
+        settings, budget_history=(usage.get("salesforce") or {}).get("hours"))
+    hubspot = HubSpotConnector.from_settings(settings)
+    return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write)
+
+
+def save_usage(agent: Agent) -> None:
+    """Carry each connector's rolling API count across runs (the daily budget is rolling)."""
+    usage = {}
+    for connector in agent.connectors:
+        status = getattr(connector, "status", None)
+        if callable(status):
+            usage[connector.system] = status()
+    agent.store.set_value(USAGE_KEY, usage)
+
+
+def sandbox_settings(url: str) -> dict[str, Any]:
+    """Settings overrides that point the agent at a running sandbox."""
+    return settings_from_info(fetch_sandbox_info(url))
+
+
+def settings_from_info(info: dict[str, Any]) -> dict[str, Any]:
+    """Settings overrides from a sandbox's /__sandbox/info answer."""
+    sf, hs = info["salesforce"], info["hubspot"]
+    return {
+        "ca_bundle": info["ca_cert"],
+        "salesforce": {"auth": "password", "login_url": sf["instance_url"],
+                       "instance_url": sf["instance_url"], "username": sf["username"],
+                       "password": sf["password"], "security_token": sf["security_token"],
+                       "consumer_key": sf.get("consumer_key"),
+                       "consumer_secret": sf.get("consumer_secret")},
+        "hubspot": {"base_url": hs["base_url"], "access_token": hs["access_token"]},
+    }
+
+
+def fetch_sandbox_info(url: str) -> dict[str, Any]:
+    """GET /__sandbox/info. The sandbox's CA is what we are about to learn, so this one call
+    is made without certificate checks, and only to a loopback address."""
+    parsed = urlparse(url)
+    if parsed.scheme != "https" or parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"--sandbox {url!r} is not a local https URL",
+                          hint="Give the URL `syncagent sandbox` printed, "
+                               "e.g. https://127.0.0.1:8765.")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/__sandbox/info", context=context,
+                                    timeout=10) as answer:
+            return dict(loads(answer.read()))
+    except OSError as exc:
+        raise ConfigError(f"no sandbox answers at {url} ({exc})",
+                          hint="Start one with `syncagent sandbox --port PORT` "
+                               "or check the port.") from None

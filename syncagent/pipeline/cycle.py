@@ -1,0 +1,165 @@
+"""One cycle: pull -> match -> evaluate -> plan -> push, with its figures in the runs table.
+
+`run_cycle` returns the report that `syncagent sync --once --json` prints; its keys are a
+contract that benchmarks and operators script against.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from connectors.base import Connector, Progress
+from state.store import StateStore
+from syncagent.engine import RoutingState, Rules
+from syncagent.errors import SyncAgentError
+from syncagent.pipeline.evaluate import evaluate_persons, load_world
+from syncagent.pipeline.match import match
+from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
+from syncagent.pipeline.pull import pull
+from syncagent.pipeline.push import push
+from syncagent.pipeline.records import Ref
+
+log = structlog.get_logger(__name__)
+
+ROUTING_KEY = "routing_state"
+
+
+@dataclass
+class Agent:
+    """Everything a cycle needs: the store, the two connectors, the rules, who we are."""
+
+    store: StateStore
+    salesforce: Connector
+    hubspot: Connector
+    rules: Rules
+    holder: str = "agent"
+    write: bool = True  # False for dry-run: plan, but queue and write nothing
+
+    @property
+    def connectors(self) -> list[Connector]:
+        return [self.salesforce, self.hubspot]
+
+
+@dataclass
+class CycleOptions:
+    rescore: bool = False  # evaluate every person, not only the changed or due ones
+    pull: bool = True
+    progress: Callable[[Progress], None] | None = None
+    on_plans: Callable[[list[PersonPlan]], None] | None = None
+
+
+@dataclass
+class CycleReport:
+    pulled: dict[str, int] = field(default_factory=dict)
+    persons_evaluated: int = 0
+    written: dict[str, int] = field(default_factory=lambda: {"salesforce": 0, "hubspot": 0})
+    created: dict[str, int] = field(default_factory=lambda: {"salesforce": 0, "hubspot": 0})
+    rejected: int = 0
+    retry_pending: int = 0
+    api_calls: dict[str, int] = field(default_factory=lambda: {"salesforce": 0, "hubspot": 0})
+    duration_s: float = 0.0
+    planned: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """Exactly the keys of the `sync --once --json` contract."""
+        return {"pulled": self.pulled, "persons_evaluated": self.persons_evaluated,
+                "written": self.written, "created": self.created, "rejected": self.rejected,
+                "retry_pending": self.retry_pending, "api_calls": self.api_calls,
+                "duration_s": round(self.duration_s, 3)}
+
+
+def run_cycle(agent: Agent, stop: threading.Event | None = None,
+              options: CycleOptions | None = None) -> CycleReport:
+    """Run one whole cycle and record it in the runs table."""
+    stop = stop or threading.Event()
+    options = options or CycleOptions()
+    store, started, clock = agent.store, datetime.now(UTC), time.perf_counter()
+    calls_before = {c.system: c.calls.total for c in agent.connectors}
+    run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
+    report, status = CycleReport(), "ok"
+    try:
+        _steps(agent, stop, options, started, report)
+    except SyncAgentError as error:
+        status = "failed"
+        report.errors.append(error.as_dict())
+        raise
+    finally:
+        report.api_calls = {c.system: c.calls.total - calls_before[c.system]
+                            for c in agent.connectors}
+        report.retry_pending = store.outbox_counts().get("pending", 0)
+        report.duration_s = time.perf_counter() - clock
+        status = "stopped" if stop.is_set() and status == "ok" else status
+        status = "partial" if report.errors and status == "ok" else status
+        store.finish_run(run_id, status=status, counts=_counts(report),
+                         api_calls=report.api_calls, errors=report.errors)
+        store.set_value("last_cycle", report.as_json())
+    return report
+
+
+def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: datetime,
+           report: CycleReport) -> None:
+    store = agent.store
+    if options.pull:
+        pulled = pull(agent.connectors, store, started, stop, options.progress)
+        report.pulled = dict(pulled.counts)
+        report.errors += [{"error": "stopped", "system": s, "message": m}
+                          for s, m in pulled.stopped.items()]
+        match(store, pulled.changed, started)
+    if stop.is_set():
+        return
+    _evaluate_and_plan(agent, options, started, report)
+    if agent.write and not stop.is_set():
+        pushed = push({c.system: c for c in agent.connectors}, store, agent.holder, stop)
+        report.written = {s: pushed.written.get(s, 0) for s in ("salesforce", "hubspot")}
+        report.created = {s: pushed.created.get(s, 0) for s in ("salesforce", "hubspot")}
+        report.rejected = pushed.rejected
+        report.errors += [{"error": "stopped", "system": s, "message": m}
+                          for s, m in pushed.stopped.items()]
+
+
+def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
+                       report: CycleReport) -> None:
+    store = agent.store
+    person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
+    refs_of = _refs_by_person(store.links())
+    world = load_world(store)
+    context = PlanContext(agent.rules.c_fields, world.hubspot_owner_for,
+                          frozenset(_ambiguous_emails(store)))
+    routing = RoutingState.from_dict(store.get_value(ROUTING_KEY))
+    for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
+        report.persons_evaluated += len(chunk.plans)
+        rows = [row for plan in chunk.plans for row in plan_person(plan, context)]
+        report.planned += len(rows)
+        if options.on_plans is not None:
+            options.on_plans(chunk.plans)
+        if agent.write:
+            store.commit_evaluation(rows, chunk.decisions, chunk.due,
+                                    {ROUTING_KEY: chunk.routing.to_dict()}, now=now)
+
+
+def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
+    out: dict[int, list[Ref]] = defaultdict(list)
+    for ref, pid in links.items():
+        out[pid].append(ref)
+    return out
+
+
+def _ambiguous_emails(store: StateStore) -> list[str]:
+    return [item["key"].split(":", 1)[1] for item in store.data_quality(limit=100_000)
+            if item["kind"] == "ambiguous_email"]
+
+
+def _counts(report: CycleReport) -> dict[str, Any]:
+    pulled = Counter(report.pulled)
+    return {"pulled": sum(pulled.values()), "persons_evaluated": report.persons_evaluated,
+            "planned": report.planned, "written": report.written, "created": report.created,
+            "rejected": report.rejected, "retry_pending": report.retry_pending}

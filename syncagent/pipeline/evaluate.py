@@ -1,0 +1,224 @@
+"""Evaluate: gather each due person's records and activities and run the rules engine.
+
+Only persons whose data changed, or whose decay or SLA time came due, are evaluated (all of
+them on `rescore`). The routing rotation is handed in and returned, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from state.store import ActivityRow, MirrorRow, StateStore
+from syncagent.engine import (
+    AccountContext,
+    Activity,
+    CrmFacts,
+    EngineState,
+    PersonInput,
+    RoutingState,
+    Rules,
+    User,
+    UserDirectory,
+    evaluate,
+    profile_from_records,
+)
+from syncagent.pipeline.plan import PersonPlan
+from syncagent.pipeline.records import Ref, same_value
+
+CHUNK = 1_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DECAY_RECHECK = timedelta(days=1)  # decayed scores are refreshed daily
+CUSTOMER_TYPES = frozenset({"customer", "customer - direct", "customer - channel"})
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A mirror row as the engine's mapping wants it (modstamp never None)."""
+
+    system: str
+    object: str
+    fields: Mapping[str, Any]
+    modstamp: datetime
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class World:
+    """What every evaluation in a cycle shares: users, accounts by domain, HubSpot owners."""
+
+    users: UserDirectory
+    accounts: Mapping[str, AccountContext]
+    hubspot_owner_for: Mapping[str, str]
+
+
+def load_world(store: StateStore) -> World:
+    users = [_user(r) for r in store.mirror_records("salesforce", "User") if not r.deleted]
+    accounts = {}
+    for row in store.mirror_records("salesforce", "Account"):
+        domain = _domain(row.fields.get("Website"))
+        if domain and not row.deleted:
+            accounts[domain] = AccountContext(row.remote_id, row.fields.get("OwnerId"), domain,
+                                              row.fields.get("Name"))
+    hs_by_email = {str(r.fields.get("email", "")).lower(): r.remote_id
+                   for r in store.mirror_records("hubspot", "owners") if not r.deleted}
+    owner_for = {u.id: hs_by_email[u.email.lower()] for u in users
+                 if u.email and u.email.lower() in hs_by_email}
+    return World(UserDirectory.of(users), accounts, owner_for)
+
+
+def _user(row: MirrorRow) -> User:
+    f = row.fields
+    return User(id=row.remote_id, email=str(f.get("Email") or ""), name=str(f.get("Name") or ""),
+                active=f.get("IsActive") not in (False, "false"),
+                out_of_office=f.get("Out_Of_Office__c") in (True, "true"),
+                territory=f.get("Territory__c"), manager_id=f.get("ManagerId"))
+
+
+def _domain(website: Any) -> str | None:
+    if not isinstance(website, str) or not website.strip():
+        return None
+    host = website.strip().lower().split("//")[-1].split("/")[0]
+    return host.removeprefix("www.") or None
+
+
+@dataclass
+class Evaluated:
+    """One chunk's results, committed by the caller together with the writes they plan."""
+
+    plans: list[PersonPlan]
+    decisions: list[dict[str, Any]]
+    due: dict[int, datetime | None]
+    routing: RoutingState
+
+
+def evaluate_persons(store: StateStore, rules: Rules, person_ids: Sequence[int],
+                     refs_of: Mapping[int, list[Ref]], world: World, now: datetime,
+                     routing: RoutingState) -> Iterator[Evaluated]:
+    """Evaluate persons chunk by chunk; the routing rotation carries from chunk to chunk."""
+    for start in range(0, len(person_ids), CHUNK):
+        chunk = _evaluate_chunk(store, rules, person_ids[start:start + CHUNK], refs_of, world,
+                                now, routing)
+        routing = chunk.routing
+        yield chunk
+
+
+def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
+                    refs_of: Mapping[int, list[Ref]], world: World, now: datetime,
+                    routing: RoutingState) -> Evaluated:
+    refs = [ref for pid in person_ids for ref in refs_of.get(pid, [])]
+    rows = _mirror_rows(store, refs)
+    written = _written(store, refs)
+    activities = store.activities_for((o, r) for _s, o, r in refs)
+    previous = store.decisions(person_ids)
+    plans: list[PersonPlan] = []
+    decisions: list[dict[str, Any]] = []
+    due: dict[int, datetime | None] = {}
+    for pid in person_ids:
+        records = [rows[ref] for ref in refs_of.get(pid, []) if ref in rows]
+        live = [r for r in records if not r.deleted]
+        if not live:
+            due[pid] = None
+            continue
+        person = _person_input(pid, live, activities, previous.get(pid), written, world, rules)
+        decision, routing = evaluate(person, rules, now, routing, world.users)
+        plans.append(PersonPlan(pid, decision, person.profile, live,
+                                {k: written.get(k, {}) for k in refs_of.get(pid, [])},
+                                _email(live)))
+        decisions.append(_decision_row(pid, decision, now))
+        due[pid] = _next_due(decision, now)
+    return Evaluated(plans, decisions, due, routing)
+
+
+def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]:
+    by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for system, object_name, rid in refs:
+        by_object[(system, object_name)].append(rid)
+    out: dict[Ref, MirrorRow] = {}
+    for (system, object_name), ids in by_object.items():
+        for row in store.mirror_records(system, object_name, ids):
+            out[(system, object_name, row.remote_id)] = row
+    return out
+
+
+def _written(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, dict[str, Any]]:
+    by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for system, object_name, rid in refs:
+        by_object[(system, object_name)].append(rid)
+    out: dict[Ref, dict[str, Any]] = {}
+    for (system, object_name), ids in by_object.items():
+        for rid, marks in store.agent_written(system, object_name, ids).items():
+            out[(system, object_name, rid)] = marks
+    return out
+
+
+def _person_input(pid: int, records: list[MirrorRow],
+                  activities: Mapping[tuple[str, str], list[ActivityRow]],
+                  previous: Mapping[str, Any] | None, written: Mapping[Ref, Mapping[str, Any]],
+                  world: World, rules: Rules) -> PersonInput:
+    profile = profile_from_records([_Record(r.system, r.object, r.fields, r.modstamp or EPOCH,
+                                            r.deleted) for r in records], rules)
+    acts = [Activity(a.kind, a.occurred_at, a.details, a.source_id)
+            for r in records for a in activities.get((r.object, r.remote_id), [])]
+    email = profile.values.get("email")
+    domain = email.split("@")[-1] if isinstance(email, str) and "@" in email else None
+    state = (previous or {}).get("reasons", {}).get("state")
+    return PersonInput(str(pid), profile.values, tuple(acts),
+                       _crm_facts(records, acts, written),
+                       world.accounts.get(domain) if domain else None,
+                       EngineState.from_dict(state) if state else None)
+
+
+def _crm_facts(records: list[MirrorRow], activities: list[Activity],
+               written: Mapping[Ref, Mapping[str, Any]]) -> CrmFacts:
+    salesforce = sorted((r for r in records if r.system == "salesforce"),
+                        key=lambda r: (r.object != "Contact", r.modstamp or EPOCH))
+    if not salesforce:
+        return CrmFacts(has_opportunity=any(a.kind == "opportunity_created" for a in activities))
+    main = salesforce[0]
+    marks = written.get((main.system, main.object, main.remote_id), {})
+    f = main.fields
+    return CrmFacts(
+        owner_id=f.get("OwnerId"),
+        owner_set_by_human=_set_by_a_person("OwnerId", f, marks),
+        rep_track=f.get("Nurture_Track__c") if _set_by_a_person("Nurture_Track__c", f, marks)
+        else None,
+        lead_status=f.get("Status"),
+        disqualified_reason=f.get("Disqualified_Reason__c"),
+        converted=any(r.fields.get("IsConverted") in (True, "true") for r in salesforce),
+        has_opportunity=any(a.kind == "opportunity_created" for a in activities),
+        is_customer=str(f.get("Account.Type") or "").lower() in CUSTOMER_TYPES,
+    )
+
+
+def _set_by_a_person(name: str, fields: Mapping[str, Any], marks: Mapping[str, Any]) -> bool:
+    """Someone other than the agent put the current value there."""
+    value = fields.get(name)
+    if value in (None, ""):
+        return False
+    if name in marks:
+        return not same_value(marks[name].get("value"), value)
+    return name == "Nurture_Track__c" or bool(str(value).startswith("005"))
+
+
+def _email(records: list[MirrorRow]) -> str | None:
+    return next((r.email_key for r in records if r.email_key), None)
+
+
+def _decision_row(pid: int, decision: Any, now: datetime) -> dict[str, Any]:
+    return {"person_id": pid, "grade": decision.grade.grade, "score": decision.score.score,
+            "segment": decision.segment.segment, "stage": decision.stage.stage,
+            "owner": decision.owner.owner_id, "track": decision.track.track,
+            "mql_date": decision.stage.mql_date, "reasons": decision.to_dict(),
+            "evaluated_at": now}
+
+
+def _next_due(decision: Any, now: datetime) -> datetime | None:
+    """When this person must be looked at again even if nothing changes: SLA or decay."""
+    candidates = [timer.due_at for timer in decision.sla if timer.due_at > now]
+    if decision.score.score > 0:
+        candidates.append(now + DECAY_RECHECK)
+    return min(candidates) if candidates else None

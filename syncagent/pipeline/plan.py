@@ -1,0 +1,171 @@
+"""Plan: turn each decision into the field values each remote record should hold, and queue
+only the real differences.
+
+Nothing changed -> nothing queued: this is what keeps the agent's own writes, read back on the
+next pull, from causing more writes. A value a person set by hand after the agent's last write
+(an owner, a nurture track) is left alone. A HubSpot-only person who reaches MQL gets a
+Salesforce Lead, created through an upsert on the agent's external id so a retried create can
+never make a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from state.store import MirrorRow, NewOutboxRow
+from syncagent.engine.mapping import CompiledField, remote_values
+from syncagent.engine.model import STAGE_RANK, Decision
+from syncagent.pipeline.records import (
+    HS_OUTPUTS,
+    HS_STAGE,
+    HUMAN_OWNED,
+    SF_EXTERNAL_ID,
+    SF_OUTPUTS,
+    same_value,
+    wire_value,
+)
+
+MQL_RANK = STAGE_RANK["MQL"]
+PLACEHOLDER = "[not provided]"  # Salesforce requires LastName and Company on a Lead
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    fields: Sequence[CompiledField]
+    hubspot_owner_for: Mapping[str, str]  # Salesforce user id -> HubSpot owner id
+    ambiguous_emails: frozenset[str] = frozenset()
+    create_hubspot_for_nurture: bool = True
+
+
+@dataclass(frozen=True)
+class PersonPlan:
+    """One evaluated person, with their live records and what the agent wrote on each."""
+
+    person_id: int
+    decision: Decision
+    profile: Mapping[str, Any]
+    records: Sequence[MirrorRow]
+    written: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
+    email: str | None = None
+
+
+def plan_person(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
+    rows = [row for record in person.records
+            if (row := _update_row(person, record, ctx)) is not None]
+    rows.extend(_creates(person, ctx))
+    rows.extend(_list_changes(person))
+    return rows
+
+
+def outputs(decision: Decision) -> dict[str, Any]:
+    """The decision's parts under their neutral names (see records.SF_OUTPUTS)."""
+    return {"grade": decision.grade.grade, "score": decision.score.score,
+            "stage": decision.stage.stage, "segment": decision.segment.segment,
+            "reasons": decision.reasons_text(), "mql_date": decision.stage.mql_date,
+            "track": decision.track.nurture_track_value, "owner": decision.owner.owner_id}
+
+
+def desired_salesforce(person: PersonPlan, object_name: str, ctx: PlanContext
+                       ) -> dict[str, Any]:
+    values = remote_values(person.profile, ctx.fields, "salesforce", object_name)
+    parts = outputs(person.decision)
+    if person.decision.track.picked_by_rep:
+        parts.pop("track")  # the rep's pick stays as it is in Salesforce
+    if person.decision.owner.kind != "user" or not parts["owner"]:
+        parts.pop("owner")
+    values.update({SF_OUTPUTS[name]: value for name, value in parts.items()})
+    return values
+
+
+def desired_hubspot(person: PersonPlan, ctx: PlanContext) -> dict[str, Any]:
+    values = remote_values(person.profile, ctx.fields, "hubspot", "contacts")
+    parts = outputs(person.decision)
+    parts["stage"] = HS_STAGE.get(parts["stage"], "lead")
+    owner = parts.pop("owner")
+    if owner and owner in ctx.hubspot_owner_for:
+        parts["owner"] = ctx.hubspot_owner_for[owner]
+    values.update({HS_OUTPUTS[name]: value for name, value in parts.items()})
+    for record in person.records:
+        if record.system == "salesforce" and not record.deleted:
+            key = "salesforcecontactid" if record.object == "Contact" else "salesforceleadid"
+            values.setdefault(key, record.remote_id)
+    return values
+
+
+def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext
+                ) -> NewOutboxRow | None:
+    if record.deleted or record.fields.get("IsConverted") in (True, "true"):
+        return None  # Salesforce refuses updates to converted leads
+    if record.system == "salesforce":
+        desired = desired_salesforce(person, record.object, ctx)
+    else:
+        desired = desired_hubspot(person, ctx)
+    written = person.written.get((record.system, record.object, record.remote_id), {})
+    changes = {name: wire_value(record.system, value) for name, value in desired.items()
+               if not same_value(value, record.fields.get(name))
+               and not _changed_by_a_person(name, record, written)}
+    if not changes:
+        return None
+    return NewOutboxRow(record.system, record.object, "update", changes,
+                        f"{record.system}:{record.object}:{record.remote_id}:update",
+                        remote_id=record.remote_id, person_id=person.person_id)
+
+
+def _changed_by_a_person(name: str, record: MirrorRow, written: Mapping[str, Any]) -> bool:
+    """A hand-chosen field whose value differs from what the agent last wrote there."""
+    if name not in HUMAN_OWNED or name not in written:
+        return False
+    return not same_value(written[name].get("value"), record.fields.get(name))
+
+
+def _creates(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
+    live = {(r.system, r.object) for r in person.records if not r.deleted}
+    rows: list[NewOutboxRow] = []
+    rank = STAGE_RANK.get(person.decision.stage.stage, 0)
+    has_sf = bool(live & {("salesforce", "Lead"), ("salesforce", "Contact")})
+    email = person.email
+    if not has_sf and rank >= MQL_RANK and email and email not in ctx.ambiguous_emails:
+        rows.append(_salesforce_lead(person, ctx))
+    wants_nurture = person.decision.track.track is not None
+    if (("hubspot", "contacts") not in live and wants_nurture and email
+            and ctx.create_hubspot_for_nurture):
+        rows.append(_hubspot_contact(person, ctx, email))
+    return rows
+
+
+def _salesforce_lead(person: PersonPlan, ctx: PlanContext) -> NewOutboxRow:
+    fields = {name: wire_value("salesforce", value)
+              for name, value in desired_salesforce(person, "Lead", ctx).items()
+              if value is not None}
+    fields.setdefault("LastName", PLACEHOLDER)
+    fields.setdefault("Company", PLACEHOLDER)
+    key = f"sa-{person.person_id}"
+    fields.update({"__key": key, "__person_record": True, SF_EXTERNAL_ID: key})
+    return NewOutboxRow("salesforce", "Lead", "upsert", fields,
+                        f"salesforce:Lead:create:person:{person.person_id}",
+                        person_id=person.person_id)
+
+
+def _hubspot_contact(person: PersonPlan, ctx: PlanContext, email: str) -> NewOutboxRow:
+    fields = {name: wire_value("hubspot", value)
+              for name, value in desired_hubspot(person, ctx).items() if value is not None}
+    fields.update({"email": email, "__key": email, "__person_record": True})
+    return NewOutboxRow("hubspot", "contacts", "upsert", fields,
+                        f"hubspot:contacts:create:person:{person.person_id}",
+                        person_id=person.person_id)
+
+
+def _list_changes(person: PersonPlan) -> list[NewOutboxRow]:
+    """Keep HubSpot list membership in step with the nurture track (a rep's pick included)."""
+    track = person.decision.track
+    contacts = [r.remote_id for r in person.records
+                if (r.system, r.object) == ("hubspot", "contacts") and not r.deleted]
+    if not contacts or track.hubspot_list_id is None:
+        return []
+    list_id = str(track.hubspot_list_id)
+    return [NewOutboxRow("hubspot", f"list:{list_id}", "list_add", {"track": track.track},
+                         f"hubspot:list:{list_id}:add:{contact}", remote_id=contact,
+                         person_id=person.person_id)
+            for contact in contacts]

@@ -1,0 +1,119 @@
+"""Pull: read every stream of both systems into the mirror, page by page.
+
+Each page's records, activities and the stream's new cursor commit in one transaction, so a
+crash or a stop between pages re-reads nothing and loses nothing. A system that runs out of
+budget or quota stops cleanly; the other system's streams still run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from connectors.base import (
+    ActivityRecord,
+    Connector,
+    Cursor,
+    Page,
+    Progress,
+    RemoteRecord,
+)
+from state.store import ActivityRow, CursorState, MirrorRow, StateStore
+from syncagent.errors import FatalError
+from syncagent.pipeline.records import Ref, email_key
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class PullResult:
+    """What one pull did: records per stream, the refs that changed, systems that stopped."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    changed: set[Ref] = field(default_factory=set)
+    stopped: dict[str, str] = field(default_factory=dict)  # system -> why
+
+
+def stream_key(system: str, stream: str) -> str:
+    return f"{system}.{stream}"
+
+
+def to_connector_cursor(state: CursorState | None) -> Cursor | None:
+    if state is None:
+        return None
+    sweep = state.extra.get("sweep") if state.extra else None
+    return Cursor(state.modstamp, state.last_id, state.boundary_ids, sweep)
+
+
+def to_state_cursor(cursor: Cursor) -> CursorState:
+    extra = {"sweep": dict(cursor.sweep)} if cursor.sweep is not None else {}
+    return CursorState(cursor.modstamp, cursor.last_id, cursor.boundary_ids, extra)
+
+
+def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
+         stop: threading.Event, progress: Callable[[Progress], None] | None = None
+         ) -> PullResult:
+    """Read what changed in every stream of every connector."""
+    result = PullResult()
+    for connector in connectors:
+        try:
+            _pull_system(connector, store, cycle_start, stop, progress, result)
+        except FatalError as error:
+            # Budget or quota: this system's cursors stay where the last page left them.
+            result.stopped[connector.system] = error.message
+            log.warning("pull stopped", system=connector.system, **error.as_dict())
+        if stop.is_set():
+            break
+    return result
+
+
+def _pull_system(connector: Connector, store: StateStore, cycle_start: datetime,
+                 stop: threading.Event, progress: Callable[[Progress], None] | None,
+                 result: PullResult) -> None:
+    cursors = {name: to_connector_cursor(store.get_cursor(stream_key(connector.system, name)))
+               for name in connector.streams}
+    for page in connector.read_many(cursors, cycle_start=cycle_start, progress=progress):
+        commit(page, connector.system, store, result)
+        if stop.is_set():
+            log.info("pull interrupted by stop", system=connector.system, stream=page.stream)
+            return
+
+
+def commit(page: Page, system: str, store: StateStore, result: PullResult) -> None:
+    """Store one page and its cursor together; note what changed."""
+    mirror_rows: list[MirrorRow] = []
+    activity_rows: list[ActivityRow] = []
+    for item in page.records:
+        if isinstance(item, RemoteRecord):
+            mirror_rows.append(_mirror_row(item))
+            result.changed.add((item.system, item.object, item.id))
+        elif isinstance(item, ActivityRecord):
+            activity_rows.append(_activity_row(item))
+            if item.person_ref is not None:
+                result.changed.add(item.person_ref)
+    store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
+                      to_state_cursor(page.cursor))
+    if page.reconcile_ids is not None:
+        gone = store.mark_missing_deleted(system, page.object, page.reconcile_ids)
+        result.changed.update((system, page.object, rid) for rid in gone)
+    result.counts[page.stream] += len(page.records)
+
+
+def _mirror_row(record: RemoteRecord) -> MirrorRow:
+    fields = dict(record.fields)
+    if record.merged_into:
+        fields["__merged_into"] = record.merged_into
+    return MirrorRow(record.system, record.object, record.id, fields, record.modstamp,
+                     record.deleted, email_key(record.system, record.object, record.fields))
+
+
+def _activity_row(activity: ActivityRecord) -> ActivityRow:
+    ref_object = activity.person_ref[1] if activity.person_ref else None
+    ref_id = activity.person_ref[2] if activity.person_ref else None
+    return ActivityRow(activity.system, activity.id, activity.kind, activity.occurred_at,
+                       ref_object, ref_id, dict(activity.details))

@@ -1,0 +1,131 @@
+"""Push: drain the outbox in the largest batches each API takes.
+
+Rows are claimed per (system, object, operation) so every call is one homogeneous batch. Each
+record's result is handled on its own: success updates the mirror (so the next pull's read-back
+of our own write changes nothing) and links created records to their person; a retryable
+failure goes back to the queue with backoff; a permanent one becomes a dead letter carrying the
+API's code and message. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+
+from connectors.base import Connector, WriteItem, WriteResult
+from state.store import OutboxItem, OutboxResult, StateStore
+from syncagent.errors import FatalError
+
+log = structlog.get_logger(__name__)
+
+BATCH = {"salesforce": 200, "hubspot": 100}
+# Creates first: the records they make are linked before anything else refers to them.
+OPERATION_ORDER = {"upsert": 0, "create": 0, "update": 1, "list_add": 2, "list_remove": 2}
+
+
+class ListWriter(Protocol):
+    def list_membership(self, list_id: str, *, add: Sequence[str] = (),
+                        remove: Sequence[str] = ()) -> list[WriteResult]: ...
+
+
+@dataclass
+class PushResult:
+    written: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    retried: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)
+
+
+def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
+         stop: threading.Event) -> PushResult:
+    """Write every due outbox row; returns what was written, created and rejected."""
+    result = PushResult()
+    for system, object_name, operation in _groups(store):
+        connector = connectors.get(system)
+        if connector is None or system in result.stopped or stop.is_set():
+            continue
+        try:
+            _drain(connector, store, holder, object_name, operation, result, stop)
+        except FatalError as error:
+            result.stopped[system] = error.message
+            log.warning("push stopped", system=system, **error.as_dict())
+    return result
+
+
+def _groups(store: StateStore) -> list[tuple[str, str, str]]:
+    groups = store.outbox_groups(datetime.now(UTC))
+    return sorted(groups, key=lambda g: (OPERATION_ORDER.get(g[2], 3), g[0], g[1]))
+
+
+def _drain(connector: Connector, store: StateStore, holder: str, object_name: str,
+           operation: str, result: PushResult, stop: threading.Event) -> None:
+    system = connector.system
+    while not stop.is_set():
+        items = store.claim_outbox(holder, BATCH[system], system=system,
+                                   object_name=object_name, operation=operation)
+        if not items:
+            return
+        answers = _write(connector, object_name, operation, items)
+        _record(store, system, object_name, operation, items, answers, result)
+
+
+def _write(connector: Connector, object_name: str, operation: str,
+           items: list[OutboxItem]) -> list[WriteResult]:
+    if operation in ("list_add", "list_remove"):
+        ids = [item.remote_id or "" for item in items]
+        writer: ListWriter = connector  # type: ignore[assignment]
+        list_id = object_name.split(":", 1)[1]
+        if operation == "list_add":
+            return writer.list_membership(list_id, add=ids)
+        return writer.list_membership(list_id, remove=ids)
+    batch = [WriteItem(fields=payload(item.fields), id=item.remote_id,
+                       key=item.fields.get("__key")) for item in items]
+    return connector.write(object_name, operation, batch)  # type: ignore[arg-type]
+
+
+def payload(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields to send: outbox rows also carry `__`-prefixed notes for the pipeline."""
+    return {k: v for k, v in fields.items() if not k.startswith("__")}
+
+
+def _record(store: StateStore, system: str, object_name: str, operation: str,
+            items: list[OutboxItem], answers: list[WriteResult], result: PushResult) -> None:
+    outcomes: list[OutboxResult] = []
+    written: dict[str, dict[str, Any]] = {}
+    links: list[tuple[str, str, str, int, str]] = []
+    for item, answer in zip(items, answers, strict=True):
+        outcomes.append(OutboxResult(item.id, answer.status, answer.id, answer.code,
+                                     answer.message))
+        if answer.status == "rejected":
+            result.rejected += 1
+        elif answer.status == "retryable":
+            result.retried += 1
+        elif operation not in ("list_add", "list_remove"):
+            _note_success(system, object_name, operation, item, answer, written, links, result)
+    store.complete_outbox(outcomes)
+    if written:
+        store.record_written(system, object_name, written)
+    if links:
+        store.link(links)
+
+
+def _note_success(system: str, object_name: str, operation: str, item: OutboxItem,
+                  answer: WriteResult, written: dict[str, dict[str, Any]],
+                  links: list[tuple[str, str, str, int, str]], result: PushResult) -> None:
+    remote_id = answer.id or item.remote_id
+    if remote_id is None:
+        return
+    written[remote_id] = payload(item.fields)
+    if operation == "update":
+        result.written[system] += 1
+        return
+    result.created[system] += 1
+    if item.person_id is not None and item.fields.get("__person_record"):
+        links.append((system, object_name, remote_id, item.person_id, "created"))

@@ -1,0 +1,230 @@
+"""Property definitions of the emulated HubSpot portal, and value validation.
+
+Values travel as strings, as in the real API. Validation problems come back as HubSpot's
+per-property error dicts (``{isValid, message, error, name}``) so callers can build both the
+single-call 400 and the batch 207 bodies from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from syncagent.sandbox.common import NURTURE_TRACKS as SHIPPED_TRACKS
+
+CONTACT_TYPE_ID = "0-1"
+OBJECT_TYPE_IDS = {"contacts": "0-1", "tasks": "0-27", "notes": "0-46", "meetings": "0-47",
+                   "calls": "0-48", "emails": "0-49"}
+ENGAGEMENT_TYPES = ("emails", "calls", "meetings", "notes", "tasks")
+SINGULAR = {"contacts": "contact", "emails": "email", "calls": "call", "meetings": "meeting",
+            "notes": "note", "tasks": "task"}
+# HUBSPOT_DEFINED association type ids, engagement -> contact and back.
+ASSOCIATION_TYPE_IDS = {"calls": (194, 193), "emails": (198, 197), "meetings": (200, 199),
+                        "notes": (202, 201), "tasks": (204, 203)}
+
+LIFECYCLE_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
+                    "opportunity", "customer", "evangelist", "other"]
+LEAD_STATUSES = ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT",
+                 "CONNECTED", "BAD_TIMING"]
+# Same values as the Salesforce picklist Nurture_Track__c, so a mapping can copy them as-is.
+NURTURE_TRACKS = [*SHIPPED_TRACKS, "None"]
+LEAD_SEGMENTS = ["sales-now", "nurture-then-sales", "other-offers", "leave"]
+ANALYTICS_SOURCES = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA",
+                     "REFERRALS", "OTHER_CAMPAIGNS", "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]
+
+
+@dataclass
+class PropertyDef:
+    """One property of one object type (the shape GET /crm/v3/properties returns)."""
+
+    name: str
+    label: str
+    type: str                      # string, number, datetime, date, enumeration, bool
+    field_type: str                # text, textarea, number, date, select, radio, checkbox, ...
+    group_name: str = "contactinformation"
+    options: list[str] = field(default_factory=list)
+    read_only: bool = False
+    hubspot_defined: bool = True
+    unique: bool = False
+    description: str = ""
+    created_at: str = "2019-08-06T02:41:52.000Z"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "label": self.label, "type": self.type,
+            "fieldType": self.field_type, "groupName": self.group_name,
+            "description": self.description,
+            "options": [{"label": o.replace("-", " ").title(), "value": o, "displayOrder": i,
+                         "hidden": False} for i, o in enumerate(self.options)],
+            "displayOrder": -1, "calculated": self.read_only and self.hubspot_defined,
+            "externalOptions": False, "hasUniqueValue": self.unique, "hidden": False,
+            "hubspotDefined": self.hubspot_defined, "archived": False, "formField":
+            not self.read_only, "createdAt": self.created_at, "updatedAt": self.created_at,
+            "modificationMetadata": {"archivable": not self.hubspot_defined,
+                                     "readOnlyDefinition": self.hubspot_defined,
+                                     "readOnlyValue": self.read_only},
+        }
+
+
+def _p(name: str, type_: str = "string", field_type: str = "text", **kw: Any) -> PropertyDef:
+    label = kw.pop("label", name.replace("hs_", "").replace("_", " ").title())
+    return PropertyDef(name=name, label=label, type=type_, field_type=field_type, **kw)
+
+
+def _common(modified: str) -> list[PropertyDef]:
+    return [_p("hs_object_id", "number", "number", read_only=True, label="Record ID",
+               unique=True),
+            _p("hs_createdate" if modified != "lastmodifieddate" else "createdate", "datetime",
+               "date", label="Create Date"),
+            _p(modified, "datetime", "date", read_only=True, label="Last Modified Date"),
+            _p("hubspot_owner_id", "enumeration", "select", label="Owner")]
+
+
+def contact_properties() -> list[PropertyDef]:
+    agent = "syncagent"
+    return [
+        *_common("lastmodifieddate"),
+        _p("email", unique=True, label="Email"), _p("firstname"), _p("lastname"),
+        _p("jobtitle", label="Job Title"), _p("company"),
+        _p("numberofemployees", "number", "number", label="Number of Employees"),
+        _p("annualrevenue", "number", "number", label="Annual Revenue"),
+        _p("industry"), _p("country"), _p("state"), _p("city"),
+        _p("phone", field_type="phonenumber"), _p("website"),
+        _p("lifecyclestage", "enumeration", "radio", options=LIFECYCLE_STAGES,
+           label="Lifecycle Stage"),
+        _p("hs_lead_status", "enumeration", "radio", options=LEAD_STATUSES, label="Lead Status"),
+        _p("salesforceleadid", label="Salesforce Lead ID", group_name="salesforceinformation"),
+        _p("salesforcecontactid", label="Salesforce Contact ID",
+           group_name="salesforceinformation"),
+        _p("hs_analytics_num_page_views", "number", "number", read_only=True,
+           group_name="analyticsinformation", label="Number of Pageviews"),
+        _p("num_conversion_events", "number", "number", read_only=True,
+           group_name="conversioninformation", label="Number of Form Submissions"),
+        _p("recent_conversion_event_name", read_only=True, group_name="conversioninformation",
+           label="Recent Conversion"),
+        _p("hs_email_last_click_date", "datetime", "date", read_only=True,
+           group_name="emailinformation", label="Last marketing email click date"),
+        _p("hs_analytics_source", "enumeration", "select", options=ANALYTICS_SOURCES,
+           read_only=True, group_name="analyticsinformation", label="Original Source"),
+        _p("hs_merged_object_ids", "enumeration", "checkbox", read_only=True,
+           label="Merged Contact IDs"),
+        _p("lead_grade", group_name=agent, hubspot_defined=False, label="Lead Grade"),
+        _p("lead_score", "number", "number", group_name=agent, hubspot_defined=False,
+           label="Lead Score"),
+        _p("nurture_track", "enumeration", "select", options=NURTURE_TRACKS, group_name=agent,
+           hubspot_defined=False, label="Nurture Track"),
+        _p("lead_segment", "enumeration", "select", options=LEAD_SEGMENTS, group_name=agent,
+           hubspot_defined=False, label="Lead Segment"),
+        _p("score_reasons", field_type="textarea", group_name=agent, hubspot_defined=False,
+           label="Score Reasons"),
+        _p("mql_date", "datetime", "date", group_name=agent, hubspot_defined=False,
+           label="MQL Date"),
+    ]
+
+
+def engagement_properties(kind: str) -> list[PropertyDef]:
+    group = f"{SINGULAR[kind]}information"
+    common = [*_common("hs_lastmodifieddate"), _p("hs_timestamp", "datetime", "date",
+                                                  label="Activity date")]
+    specific = {
+        "emails": [_p("hs_email_subject"), _p("hs_email_text", field_type="textarea"),
+                   _p("hs_email_direction", "enumeration", "select",
+                      options=["EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL"]),
+                   _p("hs_email_status", "enumeration", "select",
+                      options=["BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT"])],
+        "calls": [_p("hs_call_title"), _p("hs_call_body", field_type="textarea"),
+                  _p("hs_call_duration", "number", "number"),
+                  _p("hs_call_direction", "enumeration", "select",
+                     options=["INBOUND", "OUTBOUND"]),
+                  _p("hs_call_disposition"),
+                  _p("hs_call_status", "enumeration", "select",
+                     options=["BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED",
+                              "CONNECTING", "FAILED", "IN_PROGRESS", "NO_ANSWER", "QUEUED",
+                              "RINGING"])],
+        "meetings": [_p("hs_meeting_title"), _p("hs_meeting_body", field_type="textarea"),
+                     _p("hs_meeting_start_time", "datetime", "date"),
+                     _p("hs_meeting_end_time", "datetime", "date"),
+                     _p("hs_meeting_outcome", "enumeration", "select",
+                        options=["SCHEDULED", "COMPLETED", "RESCHEDULED", "NO_SHOW",
+                                 "CANCELED"])],
+        "notes": [_p("hs_note_body", field_type="textarea")],
+        "tasks": [_p("hs_task_subject"), _p("hs_task_body", field_type="textarea"),
+                  _p("hs_task_status", "enumeration", "select",
+                     options=["NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED",
+                              "DEFERRED"]),
+                  _p("hs_task_priority", "enumeration", "select",
+                     options=["NONE", "LOW", "MEDIUM", "HIGH"]),
+                  _p("hs_task_type", "enumeration", "select", options=["CALL", "EMAIL", "TODO"])],
+    }[kind]
+    for prop in [*common, *specific]:
+        if prop.group_name == "contactinformation":
+            prop.group_name = group
+    return [*common, *specific]
+
+
+def iso_ms(moment: datetime) -> str:
+    """HubSpot's datetime rendering: ISO 8601, milliseconds, Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_datetime_value(value: str) -> datetime | None:
+    """Epoch milliseconds or ISO 8601 (date or datetime) -> aware UTC datetime; None if bad."""
+    text = value.strip()
+    try:
+        if text.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def to_ms(value: str) -> float | None:
+    moment = parse_datetime_value(value)
+    return None if moment is None else moment.timestamp() * 1000
+
+
+def _invalid(name: str, message: str, error: str) -> dict[str, Any]:
+    return {"isValid": False, "message": message, "error": error, "name": name,
+            "localizedErrorMessage": message}
+
+
+def normalise_value(prop: PropertyDef, raw: Any) -> tuple[str | None, dict[str, Any] | None]:
+    """(stored string, None) or (None, HubSpot property error). An empty string clears."""
+    if raw is None or raw == "":
+        return "", None
+    value = str(raw).lower() if isinstance(raw, bool) else str(raw)
+    if prop.type == "number":
+        try:
+            number = float(value)
+        except ValueError:
+            return None, _invalid(prop.name, f"{value} is not a valid number.", "INVALID_NUMBER")
+        return (str(int(number)) if number.is_integer() and "." not in value else value), None
+    if prop.type in ("datetime", "date"):
+        moment = parse_datetime_value(value)
+        if moment is None:
+            return None, _invalid(prop.name, f"{value} is not a valid date/time value. "
+                                  "Use epoch milliseconds or ISO 8601.", "INVALID_DATE")
+        if prop.type == "date":
+            return moment.date().isoformat(), None
+        return iso_ms(moment), None
+    if prop.type == "bool":
+        if value.lower() not in ("true", "false"):
+            return None, _invalid(prop.name, f"{value} is not a valid boolean.", "INVALID_BOOL")
+        return value.lower(), None
+    if prop.type == "enumeration" and prop.options:
+        chosen = value.split(";") if prop.field_type == "checkbox" else [value]
+        bad = [c for c in chosen if c not in prop.options]
+        if bad:
+            allowed = "\n".join(f'label: "{o.replace("-", " ").title()}"\nvalue: "{o}"'
+                                for o in prop.options)
+            return None, _invalid(prop.name, f"{bad[0]} was not one of the allowed options: "
+                                  f"[{allowed}]", "INVALID_OPTION")
+    if prop.type == "string" and len(value) > 65536:
+        return None, _invalid(prop.name, f"Property \"{prop.name}\" value is too long "
+                              "(65536 characters at most).", "INVALID_STRING_LENGTH")
+    return value, None

@@ -1,0 +1,103 @@
+"""Named operators: what each one matches, and what the loader refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from syncagent.engine.operators import (
+    MAX_SUBJECT_LENGTH,
+    Condition,
+    compile_all,
+    compile_condition,
+    regex_problem,
+)
+
+
+def matches(op: str, value: Any, actual: Any, field: str = "f") -> bool:
+    return compile_condition(Condition(field=field, op=op, value=value))({field: actual})
+
+
+@pytest.mark.parametrize(("op", "value", "actual", "expected"), [
+    ("equals", "Software", "software", True),
+    ("equals", "Software", "Retail", False),
+    ("equals", 5, 5, True),
+    ("in", ["US", "CA"], "ca", True),
+    ("in", ["US", "CA"], "GB", False),
+    ("contains_any", ["market", "growth"], "VP Marketing", True),
+    ("contains_any", ["market"], "Engineer", False),
+    ("starts_with", "vp", "VP Sales", True),
+    ("starts_with", ["head", "chief"], "Chief of Staff", True),
+    ("starts_with", "vp", "SVP Sales", False),
+    ("regex", r"\bc[emt]o\b", "Acting CTO", True),
+    ("regex", r"\bc[emt]o\b", "Cooper", False),
+    ("between", [51, 200], 51, True),
+    ("between", [51, 200], "200", True),
+    ("between", [51, 200], 201, False),
+    ("gt", 100, 101, True),
+    ("gt", 100, 100, False),
+    ("gte", 100, 100, True),
+    ("lt", 10, 9.5, True),
+    ("lte", 10, 10, True),
+    ("lte", 10, "eleven", False),
+    ("is_blank", True, "", True),
+    ("is_blank", True, "  ", True),
+    ("is_blank", None, None, True),
+    ("is_blank", False, "x", True),
+    ("is_blank", True, "x", False),
+])
+def test_operator_semantics(op: str, value: Any, actual: Any, expected: bool) -> None:
+    assert matches(op, value, actual) is expected
+
+
+@pytest.mark.parametrize("op", ["equals", "in", "contains_any", "starts_with", "regex",
+                                "between", "gt", "gte", "lt", "lte"])
+def test_missing_field_never_matches_a_comparison(op: str) -> None:
+    value: Any = {"equals": "x", "in": ["x"], "contains_any": ["x"], "starts_with": "x",
+                  "regex": "x", "between": [1, 2]}.get(op, 1)
+    assert compile_condition(Condition(field="f", op=op, value=value))({}) is False
+
+
+def test_grade_comparisons_use_the_grade_order() -> None:
+    at_least_b = compile_condition(Condition(field="grade", op="gte", value="B"))
+    assert at_least_b({"grade": "B+", "grade_rank": 9})
+    assert not at_least_b({"grade": "C+", "grade_rank": 6})
+
+
+def test_empty_condition_list_always_holds_and_all_must_hold() -> None:
+    assert compile_all([])({})
+    both = compile_all([Condition(field="a", op="equals", value=1),
+                        Condition(field="b", op="equals", value=2)])
+    assert both({"a": 1, "b": 2})
+    assert not both({"a": 1, "b": 3})
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a*)*", "(x|xy)*z", "(.*a){2,}", "([a-z]+)*$"])
+def test_catastrophic_regexes_are_refused(pattern: str) -> None:
+    assert regex_problem(pattern) is not None
+
+
+@pytest.mark.parametrize("pattern", [r"/(pricing|demo)(/|$)", r"\bvp\b", r"^[a-z]+@x\.com$"])
+def test_ordinary_regexes_are_accepted(pattern: str) -> None:
+    assert regex_problem(pattern) is None
+
+
+def test_regex_only_sees_a_bounded_prefix_of_long_text() -> None:
+    text = "a" * (MAX_SUBJECT_LENGTH + 10) + "needle"
+    assert not matches("regex", "needle", text)
+
+
+@pytest.mark.parametrize(("op", "value"), [
+    ("between", [10, 1]), ("between", [1]), ("in", []), ("in", "x"), ("gt", "ten"),
+    ("regex", "(unclosed"), ("equals", ["a"]), ("is_blank", "yes"),
+])
+def test_values_that_do_not_fit_the_operator_are_refused(op: str, value: Any) -> None:
+    with pytest.raises(ValidationError):
+        Condition(field="f", op=op, value=value)
+
+
+def test_unknown_operator_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Condition.model_validate({"field": "f", "op": "eval", "value": "1"})

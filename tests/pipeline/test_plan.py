@@ -1,0 +1,95 @@
+"""Planning writes: only real differences, a rep's hand-set values kept, creates once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from state.store import MirrorRow
+from syncagent.engine import (
+    Activity,
+    CrmFacts,
+    OwnerResult,
+    PersonInput,
+    Rules,
+    evaluate,
+    load_rules,
+)
+from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
+
+T0 = datetime(2026, 11, 20, tzinfo=UTC)
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules(MAPPINGS)
+
+
+def _hot_person(rules: Rules, crm: CrmFacts | None = None) -> tuple[object, dict[str, object]]:
+    profile = {"email": "cto@bigco.com", "title": "Chief Technology Officer",
+               "employees": 2500, "industry": "Software", "country": "US",
+               "annual_revenue": 50_000_000, "company": "BigCo", "last_name": "Ng"}
+    acts = [Activity("form_submission", T0 - timedelta(days=d), {"form": "demo"}, f"f{d}")
+            for d in range(4)]
+    acts += [Activity("page_view", T0 - timedelta(days=1), {"url": "/pricing"}, "p1")]
+    person = PersonInput("7", profile, tuple(acts), crm or CrmFacts())
+    decision, _ = evaluate(person, rules, T0)
+    return decision, profile
+
+
+def _context(rules: Rules) -> PlanContext:
+    return PlanContext(rules.c_fields, {})
+
+
+def test_a_hubspot_only_mql_gets_exactly_one_idempotent_lead_create(rules: Rules) -> None:
+    decision, profile = _hot_person(rules)
+    assert decision.stage.stage == "MQL", decision.stage.reason
+    contact = MirrorRow("hubspot", "contacts", "501", {"email": "cto@bigco.com"}, T0)
+    rows = plan_person(PersonPlan(7, decision, profile, [contact], {}, "cto@bigco.com"),
+                       _context(rules))
+    creates = [r for r in rows if r.system == "salesforce"]
+    assert len(creates) == 1
+    (lead,) = creates
+    assert lead.operation == "upsert" and lead.object == "Lead"
+    assert lead.fields["Syncagent_Id__c"] == "sa-7" and lead.fields["Lifecycle_Stage__c"] == "MQL"
+    assert lead.fields["LastName"] == "Ng" and lead.fields["Lead_Grade__c"] == decision.grade.grade
+    again = plan_person(PersonPlan(7, decision, profile, [contact], {}, "cto@bigco.com"),
+                        _context(rules))
+    assert [r.idempotency_key for r in again if r.system == "salesforce"] == \
+        [lead.idempotency_key], "the same key every time, so the outbox creates it once"
+
+
+def test_nothing_is_planned_when_the_records_already_hold_the_decision(rules: Rules) -> None:
+    decision, profile = _hot_person(rules)
+    lead = MirrorRow("salesforce", "Lead", "00Q1", {"Email": "cto@bigco.com"}, T0)
+    first = plan_person(PersonPlan(7, decision, profile, [lead], {}, "cto@bigco.com"),
+                        _context(rules))
+    (update,) = [r for r in first if r.object == "Lead"]
+    echoed = MirrorRow("salesforce", "Lead", "00Q1", {**lead.fields, **update.fields}, T0)
+    second = plan_person(PersonPlan(7, decision, profile, [echoed], {}, "cto@bigco.com"),
+                         _context(rules))
+    assert [r for r in second if r.object == "Lead"] == []
+
+
+def test_an_owner_a_rep_changed_after_our_write_is_not_overwritten(rules: Rules) -> None:
+    routed, profile = _hot_person(rules)
+    decision = replace(routed, owner=OwnerResult("005AGENT", "user", "pool", "round robin", True))
+    lead = MirrorRow("salesforce", "Lead", "00Q1", {"OwnerId": "005REP"}, T0)
+    ours = {("salesforce", "Lead", "00Q1"): {"OwnerId": {"value": "005AGENT", "at": "x"}}}
+    rows = plan_person(PersonPlan(7, decision, profile, [lead], ours, None), _context(rules))
+    assert all("OwnerId" not in r.fields for r in rows)
+    never_written = plan_person(PersonPlan(7, decision, profile, [lead], {}, None),
+                                _context(rules))
+    assert any(r.fields.get("OwnerId") == "005AGENT" for r in never_written), \
+        "without a hand edit after our write, the routed owner is written"
+
+
+def test_a_converted_lead_is_never_updated(rules: Rules) -> None:
+    decision, profile = _hot_person(rules)
+    lead = MirrorRow("salesforce", "Lead", "00Q1", {"IsConverted": True}, T0)
+    rows = plan_person(PersonPlan(7, decision, profile, [lead], {}, None), _context(rules))
+    assert [r for r in rows if r.object == "Lead"] == []
