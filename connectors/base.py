@@ -225,8 +225,12 @@ class Connector(Protocol):
     """What the pipeline calls. Both connectors implement exactly this."""
 
     system: str
-    streams: Mapping[str, StreamSpec]
     calls: ApiCallCounter
+
+    @property
+    def streams(self) -> Mapping[str, StreamSpec]:
+        """The stream table by name (read-only: implementations may hold a dict)."""
+        ...
 
     def read(self, stream: str, cursor: Cursor | None, *, cycle_start: datetime | None = None,
              progress: ProgressCallback | None = None) -> Iterator[Page]:

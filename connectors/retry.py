@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_random_exponential
 
 from syncagent.errors import RetryableError
 
@@ -50,10 +49,9 @@ class RetryPolicy:
         if retry_after is not None:
             jitter = self.rng.uniform(0, min(1.0, 0.1 * max(retry_after, 0.1)))
             return float(min(max(retry_after, 0.0) + jitter, self.max_retry_after_seconds))
-        backoff = wait_random_exponential(multiplier=self.base_seconds,
-                                          max=self.max_backoff_seconds)
-        # tenacity's full-jitter draws from the module-level random; use our own rng instead.
-        ceiling = backoff.multiplier * (backoff.exp_base ** (state.attempt_number - 1))
+        # full jitter (as tenacity's wait_random_exponential), drawn from our own rng so tests
+        # and benchmarks are reproducible
+        ceiling = self.base_seconds * (2 ** (state.attempt_number - 1))
         return self.rng.uniform(0, min(ceiling, self.max_backoff_seconds))
 
     def _before_sleep(self, state: RetryCallState) -> None:

@@ -67,9 +67,14 @@ def outputs(decision: Decision) -> dict[str, Any]:
             "track": decision.track.nurture_track_value, "owner": decision.owner.owner_id}
 
 
+def _known(values: dict[str, Any]) -> dict[str, Any]:
+    """Mapped values worth writing: a value nobody knows never blanks one a system holds."""
+    return {name: value for name, value in values.items() if value not in (None, "")}
+
+
 def desired_salesforce(person: PersonPlan, object_name: str, ctx: PlanContext
                        ) -> dict[str, Any]:
-    values = remote_values(person.profile, ctx.fields, "salesforce", object_name)
+    values = _known(remote_values(person.profile, ctx.fields, "salesforce", object_name))
     parts = outputs(person.decision)
     if person.decision.track.picked_by_rep:
         parts.pop("track")  # the rep's pick stays as it is in Salesforce
@@ -80,7 +85,7 @@ def desired_salesforce(person: PersonPlan, object_name: str, ctx: PlanContext
 
 
 def desired_hubspot(person: PersonPlan, ctx: PlanContext) -> dict[str, Any]:
-    values = remote_values(person.profile, ctx.fields, "hubspot", "contacts")
+    values = _known(remote_values(person.profile, ctx.fields, "hubspot", "contacts"))
     parts = outputs(person.decision)
     parts["stage"] = HS_STAGE.get(parts["stage"], "lead")
     owner = parts.pop("owner")
@@ -104,13 +109,32 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext
         desired = desired_hubspot(person, ctx)
     written = person.written.get((record.system, record.object, record.remote_id), {})
     changes = {name: wire_value(record.system, value) for name, value in desired.items()
-               if not same_value(value, record.fields.get(name))
+               if not same_value(value, _held(name, record, written))
                and not _changed_by_a_person(name, record, written)}
+    changes = _without_wording_only_change(changes, record, written)
     if not changes:
         return None
     return NewOutboxRow(record.system, record.object, "update", changes,
                         f"{record.system}:{record.object}:{record.remote_id}:update",
                         remote_id=record.remote_id, person_id=person.person_id)
+
+
+def _without_wording_only_change(changes: dict[str, Any], record: MirrorRow,
+                                 written: Mapping[str, Any]) -> dict[str, Any]:
+    """Reasons are rewritten with any decision value, but a change of wording alone (a decayed
+    point, "disqualified" becoming "stays disqualified") is not worth an API call."""
+    reasons = SF_OUTPUTS["reasons"] if record.system == "salesforce" else HS_OUTPUTS["reasons"]
+    if set(changes) == {reasons} and _held(reasons, record, written) not in (None, ""):
+        return {}
+    return changes
+
+
+def _held(name: str, record: MirrorRow, written: Mapping[str, Any]) -> Any:
+    """What the record holds now: as read, or, for a field the streams do not read (long
+    text, to keep query pages at 2,000 rows), what the agent last wrote there."""
+    if name in record.fields or name not in written:
+        return record.fields.get(name)
+    return written[name].get("value")
 
 
 def _changed_by_a_person(name: str, record: MirrorRow, written: Mapping[str, Any]) -> bool:

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from connectors.base import Connector, WriteItem, WriteResult
+from connectors.base import Connector, WriteItem, WriteRef, WriteResult
 from state.store import OutboxItem, OutboxResult, StateStore
-from syncagent.errors import FatalError
+from syncagent.errors import FatalError, RetryableError
 
 log = structlog.get_logger(__name__)
 
@@ -30,8 +30,10 @@ OPERATION_ORDER = {"upsert": 0, "create": 0, "update": 1, "list_add": 2, "list_r
 
 
 class ListWriter(Protocol):
-    def list_membership(self, list_id: str, *, add: Sequence[str] = (),
-                        remove: Sequence[str] = ()) -> list[WriteResult]: ...
+    """HubSpot's list membership calls (MANUAL and SNAPSHOT lists)."""
+
+    def change_list(self, list_id: str, *, add: Sequence[str] = (),
+                    remove: Sequence[str] = ()) -> dict[str, list[str]]: ...
 
 
 @dataclass
@@ -79,15 +81,31 @@ def _drain(connector: Connector, store: StateStore, holder: str, object_name: st
 def _write(connector: Connector, object_name: str, operation: str,
            items: list[OutboxItem]) -> list[WriteResult]:
     if operation in ("list_add", "list_remove"):
-        ids = [item.remote_id or "" for item in items]
-        writer: ListWriter = connector  # type: ignore[assignment]
-        list_id = object_name.split(":", 1)[1]
-        if operation == "list_add":
-            return writer.list_membership(list_id, add=ids)
-        return writer.list_membership(list_id, remove=ids)
+        return _change_list(connector, object_name, operation, items)
     batch = [WriteItem(fields=payload(item.fields), id=item.remote_id,
                        key=item.fields.get("__key")) for item in items]
     return connector.write(object_name, operation, batch)  # type: ignore[arg-type]
+
+
+def _change_list(connector: Connector, object_name: str, operation: str,
+                 items: list[OutboxItem]) -> list[WriteResult]:
+    """One membership call for the batch; ids HubSpot reports missing are rejected."""
+    writer: ListWriter = connector  # type: ignore[assignment]
+    list_id = object_name.split(":", 1)[1]
+    ids = [item.remote_id or "" for item in items]
+    try:
+        if operation == "list_add":
+            answer = writer.change_list(list_id, add=ids)
+        else:
+            answer = writer.change_list(list_id, remove=ids)
+    except RetryableError as error:
+        return [WriteResult(WriteRef(object_name, rid), "retryable", code=type(error).__name__,
+                            message=error.message) for rid in ids]
+    missing = set(answer.get("recordIdsMissing", []))
+    return [WriteResult(WriteRef(object_name, rid), "rejected", code="LIST_RECORD_MISSING",
+                        message=f"HubSpot has no contact {rid} to put in list {list_id}")
+            if rid in missing else WriteResult(WriteRef(object_name, rid), "ok", id=rid)
+            for rid in ids]
 
 
 def payload(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -129,6 +129,9 @@ def _agent_fields() -> list[FieldDef]:
         _pick("Segment__c", SEGMENTS, "Segment", custom=True),
         FieldDef("Score_Reasons__c", "textarea", "Score Reasons", length=32768, custom=True),
         FieldDef("MQL_Date__c", "datetime", "MQL Date", custom=True),
+        # The agent's own key on records it creates: an upsert on it makes a retried create
+        # (after a timeout whose request did land) update instead of duplicating.
+        _s("Syncagent_Id__c", 64, "syncagent Id", external_id=True, unique=True, custom=True),
     ]
 
 

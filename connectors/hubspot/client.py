@@ -1,0 +1,177 @@
+"""The HubSpot client: the only module that imports the hubspot SDK (hubspot-api-client 12).
+
+One SDK object per API, built once (each owns a urllib3 pool, so connections are reused), with
+the SDK's own retries off; retries happen in ``retry.py`` around each call. Calls are made with
+``_preload_content=False`` so we read the JSON and the ``X-HubSpot-RateLimit-*`` headers of
+every answer ourselves. Before each call: the agent's daily budget is checked and the
+client-side limiter waits if the ten-second window or the search rate would be exceeded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from hubspot import HubSpot
+
+from connectors.base import ApiCallCounter
+from connectors.budget import DailyBudget, RateLimiter
+from connectors.hubspot import errors
+from connectors.retry import RetryPolicy
+from syncagent.errors import ConfigError
+from syncagent.settings import HubSpotSettings
+
+log = structlog.get_logger(__name__)
+
+# Windows slightly longer than HubSpot's, and a tenth of headroom on the ten-second limit:
+# our clock and HubSpot's do not start a window at the same instant.
+TEN_SECOND_WINDOW = 10.5
+SEARCH_WINDOW = 1.1
+
+
+class HubSpotClient:
+    """Counted, budgeted, rate-limited access to one portal."""
+
+    def __init__(self, settings: HubSpotSettings, *, ca_bundle: Path | str | None = None,
+                 retry: RetryPolicy | None = None, budget: DailyBudget | None = None,
+                 calls: ApiCallCounter | None = None,
+                 limiter: RateLimiter | None = None,
+                 search_limiter: RateLimiter | None = None) -> None:
+        if settings.access_token is None:
+            raise ConfigError("hubspot.access_token is not set",
+                              hint="Set SYNCAGENT_HUBSPOT__ACCESS_TOKEN to a private-app token.")
+        self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self.budget = budget or DailyBudget("hubspot", settings.daily_budget_share)
+        self.calls = calls or ApiCallCounter("hubspot")
+        self.timeout = settings.timeout_seconds
+        per_10s = max(1, int(settings.requests_per_10s * 0.9))
+        self.limiter = limiter or RateLimiter(per_10s, TEN_SECOND_WINDOW)
+        self.search_limiter = search_limiter or RateLimiter(settings.searches_per_second,
+                                                            SEARCH_WINDOW)
+        config: dict[str, Any] = {"access_token": settings.access_token.get_secret_value(),
+                                  "host": settings.base_url.rstrip("/"),
+                                  # urllib3 retries off: retry.py is the only retry loop
+                                  "retry": False}
+        if ca_bundle is not None:
+            config["ssl_ca_cert"] = str(ca_bundle)
+        sdk = HubSpot(**config)
+        self._search = sdk.crm.objects.search_api
+        self._batch = sdk.crm.objects.batch_api
+        self._basic = sdk.crm.objects.basic_api
+        self._owners = sdk.crm.owners.owners_api
+        self._properties = sdk.crm.properties.core_api
+        self._lists = sdk.crm.lists.memberships_api
+        self._events = sdk.events.events_api
+        self._assoc = sdk.crm.associations.v4.batch_api
+
+    # --- the one call path -----------------------------------------------------------------
+    def call(self, operation: str, fn: Callable[[dict[str, Any]], Any], *,
+             search: bool = False) -> Any:
+        """Run one SDK call under budget, limiter, counter and retry; return decoded JSON."""
+        return self.retry.call(self._attempt, operation, fn, search)
+
+    def _attempt(self, operation: str, fn: Callable[[dict[str, Any]], Any], search: bool) -> Any:
+        self.budget.check()
+        (self.search_limiter if search else self.limiter).acquire()
+        self.calls.add(operation)
+        self.budget.spend()
+        options = {"_preload_content": False, "_request_timeout": self.timeout}
+        try:
+            response = fn(options)
+        except Exception as exc:  # every failure goes through errors.py
+            self._observe(getattr(exc, "headers", None))
+            raise errors.translate(exc, operation=operation) from None
+        try:
+            raw = response.data
+            self._observe(response.headers)
+        finally:
+            response.release_conn()
+        return json.loads(raw) if raw else None
+
+    def _observe(self, headers: Any) -> None:
+        if not headers:
+            return
+        daily = _int(headers.get("X-HubSpot-RateLimit-Daily"))
+        remaining = _int(headers.get("X-HubSpot-RateLimit-Daily-Remaining"))
+        if daily is not None:
+            used = daily - remaining if remaining is not None else None
+            self.budget.observe(used, daily)
+        window_left = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
+        if window_left is not None and window_left <= 0:
+            interval = _int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 10_000
+            log.info("hubspot.window_full", pause_seconds=interval / 1000)
+            self.limiter.pause(interval / 1000)
+
+    # --- endpoints -------------------------------------------------------------------------
+    def search(self, object_type: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._search
+        return dict(self.call(f"search_{object_type}", lambda o: api.do_search_with_http_info(
+            object_type, dict(body), **o), search=True) or {})
+
+    def batch(self, object_type: str, action: str, inputs: Sequence[Mapping[str, Any]],
+              **extra: Any) -> dict[str, Any]:
+        body = {"inputs": list(inputs), **extra}
+        method = getattr(self._batch, f"{action}_with_http_info")
+        return dict(self.call(f"batch_{action}_{object_type}",
+                              lambda o: method(object_type, body, **o)) or {})
+
+    def list_page(self, object_type: str, *, after: str | None, limit: int = 100,
+                  properties: Sequence[str] = (), associations: Sequence[str] = (),
+                  archived: bool = False) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"limit": limit, "archived": archived}
+        if after:
+            kwargs["after"] = after
+        if properties:
+            kwargs["properties"] = list(properties)
+        if associations:
+            kwargs["associations"] = list(associations)
+        return dict(self.call(f"list_{object_type}", lambda o: self._basic.get_page_with_http_info(
+            object_type, **kwargs, **o)) or {})
+
+    def owners_page(self, after: str | None, limit: int = 500) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"limit": limit}
+        if after:
+            kwargs["after"] = after
+        return dict(self.call("owners", lambda o: self._owners.get_page_with_http_info(
+            **kwargs, **o)) or {})
+
+    def properties(self, object_type: str) -> dict[str, Any]:
+        return dict(self.call("properties", lambda o: self._properties.get_all_with_http_info(
+            object_type, **o)) or {})
+
+    def events_page(self, *, occurred_after: datetime | None, after: str | None,
+                    limit: int = 1000) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"object_type": "contact", "limit": limit}
+        if occurred_after is not None:
+            kwargs["occurred_after"] = occurred_after
+        if after:
+            kwargs["after"] = after
+        return dict(self.call("events", lambda o: self._events.get_page_with_http_info(
+            **kwargs, **o)) or {})
+
+    def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, Any]:
+        body = {"inputs": [{"id": i} for i in ids]}
+        return dict(self.call("associations", lambda o: self._assoc.get_page_with_http_info(
+            from_type, to_type, body, **o)) or {})
+
+    def change_list(self, list_id: str, add: Sequence[str], remove: Sequence[str]
+                    ) -> dict[str, Any]:
+        body = {"recordIdsToAdd": list(add), "recordIdsToRemove": list(remove)}
+        api = self._lists
+        return dict(self.call("list_membership", lambda o: api.add_and_remove_with_http_info(
+            list_id, body, **o)) or {})
+
+    def close(self) -> None:
+        """Nothing to release explicitly; pools close with the process."""
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,210 @@
+"""HubSpot streams as a table, and object/event -> record/activity normalisation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import ActivityRecord, RemoteRecord, StreamSpec
+
+SYSTEM = "hubspot"
+
+CONTACT_PROPERTIES = (
+    "email", "firstname", "lastname", "jobtitle", "company", "numberofemployees",
+    "annualrevenue", "industry", "country", "state", "city", "phone", "website",
+    "lifecyclestage", "hs_lead_status", "hubspot_owner_id", "lastmodifieddate", "createdate",
+    "hs_object_id", "salesforceleadid", "salesforcecontactid", "hs_analytics_num_page_views",
+    "num_conversion_events", "recent_conversion_event_name", "hs_email_last_click_date",
+    "hs_analytics_source", "hs_merged_object_ids", "lead_grade", "lead_score",
+    "nurture_track", "lead_segment", "mql_date",
+)
+ANALYTICS_PROPERTIES = ("hs_object_id", "lastmodifieddate", "hs_analytics_num_page_views",
+                        "num_conversion_events", "recent_conversion_event_name",
+                        "hs_email_last_click_date")
+_ENGAGEMENT_COMMON = ("hs_object_id", "hs_lastmodifieddate", "hs_createdate", "hs_timestamp",
+                      "hubspot_owner_id")
+ENGAGEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "emails": (*_ENGAGEMENT_COMMON, "hs_email_subject", "hs_email_direction",
+               "hs_email_status"),
+    "calls": (*_ENGAGEMENT_COMMON, "hs_call_title", "hs_call_disposition", "hs_call_status",
+              "hs_call_direction", "hs_call_duration"),
+    "meetings": (*_ENGAGEMENT_COMMON, "hs_meeting_title", "hs_meeting_start_time",
+                 "hs_meeting_end_time", "hs_meeting_outcome"),
+    "notes": _ENGAGEMENT_COMMON,
+    "tasks": (*_ENGAGEMENT_COMMON, "hs_task_subject", "hs_task_status"),
+}
+
+
+def _spec(name: str, obj: str, fields: tuple[str, ...], cursor: str, *, kind: str = "records",
+          deletes: bool = False, **options: Any) -> StreamSpec:
+    return StreamSpec(name=name, system="hubspot", object=obj, fields=fields,
+                      cursor_field=cursor, kind=kind, id_field="hs_object_id",  # type: ignore[arg-type]
+                      deletes=deletes, options={"mode": options.pop("mode"), **options})
+
+
+#: The HubSpot stream table. ``mode`` says how a stream is read:
+#: search (incremental search sweep), archived (archived list), owners (full list),
+#: events (web events API, falling back to contact analytics properties).
+STREAMS: tuple[StreamSpec, ...] = (
+    _spec("contacts", "contacts", CONTACT_PROPERTIES, "lastmodifieddate", deletes=True,
+          mode="search"),
+    _spec("contacts_archived", "contacts", ("email",), "archivedAt", deletes=True,
+          mode="archived"),
+    _spec("owners", "owners", ("email", "firstName", "lastName", "userId", "teams"),
+          "updatedAt", mode="owners"),
+    *(_spec(kind, kind, ENGAGEMENT_PROPERTIES[kind], "hs_lastmodifieddate", kind="activities",
+            mode="search") for kind in ("emails", "calls", "meetings", "notes", "tasks")),
+    _spec("web_events", "events", ("eventType", "occurredAt", "objectId", "properties"),
+          "occurredAt", kind="activities", mode="events"),
+)
+
+#: the property a batch upsert matches on, per object
+UPSERT_ID_PROPERTY = {"contacts": "email"}
+
+EVENT_KINDS = {
+    "e_visited_page": "page_view",
+    "e_submitted_form": "form_submission",
+    "e_opened_email": "email_open",
+    "e_clicked_email": "email_click",
+    "e_registered_webinar": "webinar_registered",
+    "e_attended_webinar": "webinar_attended",
+    "e_downloaded_file": "file_download",
+    "e_unsubscribed": "unsubscribe",
+    "e_email_bounced": "email_bounce",
+}
+CONNECTED_DISPOSITION = "f240bbac-87c9-4f6e-bf70-924b57d47db7"   # HubSpot's "Connected"
+_CONNECTED = re.compile(r"(?i)connected")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """HubSpot ISO strings (``2026-03-01T10:00:00.000Z``) or epoch-ms strings -> aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    text = str(value)
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def modstamp_of(spec: StreamSpec, row: Mapping[str, Any]) -> datetime | None:
+    props = row.get("properties") or {}
+    return parse_time(props.get(spec.cursor_field)) or parse_time(row.get("updatedAt"))
+
+
+def to_record(spec: StreamSpec, row: Mapping[str, Any], modstamp: datetime) -> RemoteRecord:
+    fields = dict(row.get("properties") or {})
+    return RemoteRecord(system=SYSTEM, object=spec.object, id=str(row["id"]), fields=fields,
+                        modstamp=modstamp, deleted=bool(row.get("archived")))
+
+
+def merges_of(spec: StreamSpec, row: Mapping[str, Any], modstamp: datetime
+              ) -> list[RemoteRecord]:
+    """Contacts merged into this one are gone: report each as deleted, merged into it."""
+    merged = str((row.get("properties") or {}).get("hs_merged_object_ids") or "")
+    survivor = str(row["id"])
+    return [RemoteRecord(system=SYSTEM, object=spec.object, id=old, fields={},
+                         modstamp=modstamp, deleted=True, merged_into=survivor)
+            for old in merged.split(";") if old.strip() and old.strip() != survivor]
+
+
+def engagement_kind(object_type: str, props: Mapping[str, Any]) -> str | None:
+    """An engagement -> a kind of the shared vocabulary (None: not a scoring signal)."""
+    if object_type == "calls":
+        disposition = str(props.get("hs_call_disposition") or "")
+        connected = disposition == CONNECTED_DISPOSITION or bool(_CONNECTED.search(disposition))
+        return "call_connected" if connected else "call_attempted"
+    if object_type == "meetings":
+        outcome = props.get("hs_meeting_outcome")
+        demo = "demo" in str(props.get("hs_meeting_title") or "").lower()
+        if outcome == "COMPLETED":
+            return "demo_completed" if demo else "meeting_completed"
+        if outcome in ("SCHEDULED", "RESCHEDULED"):
+            return "meeting_set"
+        return None
+    if object_type == "emails":
+        return "email_bounce" if props.get("hs_email_status") == "BOUNCED" else None
+    if object_type == "tasks":
+        return "task_completed" if props.get("hs_task_status") == "COMPLETED" else None
+    return None
+
+
+def engagement_activities(spec: StreamSpec, row: Mapping[str, Any], contacts: list[str],
+                          modstamp: datetime) -> list[ActivityRecord]:
+    props = dict(row.get("properties") or {})
+    kind = engagement_kind(spec.object, props)
+    if kind is None:
+        return []
+    when = parse_time(props.get("hs_timestamp")) or modstamp
+    details: dict[str, Any] = {"object": spec.object, "fields": props}
+    for name in ("hs_email_subject", "hs_call_title", "hs_meeting_title", "hs_task_subject"):
+        if props.get(name):
+            details["subject"] = props[name]
+    rid = str(row["id"])
+    if not contacts:
+        return [ActivityRecord(system=SYSTEM, id=rid, kind=kind, occurred_at=when,
+                               person_ref=None, details=details)]
+    # one activity per associated contact; the id stays the engagement's when there is one
+    return [ActivityRecord(system=SYSTEM, id=rid if len(contacts) == 1 else f"{rid}:{c}",
+                           kind=kind, occurred_at=when, person_ref=(SYSTEM, "contacts", c),
+                           details=details)
+            for c in contacts]
+
+
+def event_activity(event: Mapping[str, Any]) -> ActivityRecord | None:
+    kind = EVENT_KINDS.get(str(event.get("eventType")))
+    when = parse_time(event.get("occurredAt"))
+    if kind is None or when is None:
+        return None
+    props = dict(event.get("properties") or {})
+    details: dict[str, Any] = {"event_type": event.get("eventType"), "properties": props}
+    if props.get("hs_url"):
+        details["url"] = props["hs_url"]
+    if props.get("hs_form_title") or props.get("hs_form_id"):
+        details["form"] = props.get("hs_form_title") or props.get("hs_form_id")
+    if props.get("hs_email_campaign"):
+        details["campaign"] = props["hs_email_campaign"]
+    if props.get("hs_webinar_name"):
+        details["webinar"] = props["hs_webinar_name"]
+    object_id = event.get("objectId")
+    ref = (SYSTEM, "contacts", str(object_id)) if object_id else None
+    return ActivityRecord(system=SYSTEM, id=str(event.get("id")), kind=kind, occurred_at=when,
+                          person_ref=ref, details=details)
+
+
+def analytics_activities(row: Mapping[str, Any], modstamp: datetime) -> list[ActivityRecord]:
+    """Fallback when the events API is unavailable: activities derived from the contact's
+    analytics counters. Ids are deterministic (``contact:kind:n``), so re-reading the same
+    counters yields the same activities and only growth adds new ones."""
+    props = row.get("properties") or {}
+    cid = str(row["id"])
+    ref = (SYSTEM, "contacts", cid)
+    out: list[ActivityRecord] = []
+    counters: tuple[tuple[str, str, dict[str, Any]], ...] = (
+        ("hs_analytics_num_page_views", "page_view", {}),
+        ("num_conversion_events", "form_submission",
+         {"form": props.get("recent_conversion_event_name")}))
+    for prop, kind, details in counters:
+        count = _count(props.get(prop))
+        for n in range(1, count + 1):
+            out.append(ActivityRecord(system=SYSTEM, id=f"{cid}:{kind}:{n}", kind=kind,
+                                      occurred_at=modstamp, person_ref=ref,
+                                      details={"derived_from": prop,
+                                               **{k: v for k, v in details.items() if v}}))
+    clicked = parse_time(props.get("hs_email_last_click_date"))
+    if clicked is not None:
+        out.append(ActivityRecord(system=SYSTEM, id=f"{cid}:email_click:{clicked.isoformat()}",
+                                  kind="email_click", occurred_at=clicked, person_ref=ref,
+                                  details={"derived_from": "hs_email_last_click_date"}))
+    return out
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(int(float(value)), 0)
+    except (TypeError, ValueError):
+        return 0

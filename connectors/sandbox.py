@@ -1,0 +1,38 @@
+"""Settings that point both connectors at a running sandbox (its ``/__sandbox/info`` JSON).
+
+Nothing here imports the sandbox: it only reads the info dict, so ``syncagent demo``, the
+benchmarks and the tests build their connectors the same way as for a real org and portal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from syncagent.settings import HubSpotSettings, SalesforceSettings
+
+
+def salesforce_settings(info: Mapping[str, Any], **overrides: Any) -> SalesforceSettings:
+    """Password + token login against the sandbox (``login_url`` = the sandbox)."""
+    sf = info["salesforce"]
+    values: dict[str, Any] = {
+        "auth": "password", "login_url": sf["instance_url"], "instance_url": sf["instance_url"],
+        "username": sf["username"], "password": SecretStr(sf["password"]),
+        "security_token": SecretStr(sf["security_token"]),
+        "consumer_key": sf["consumer_key"], "consumer_secret": SecretStr(sf["consumer_secret"])}
+    values.update(overrides)
+    return SalesforceSettings(**values)
+
+
+def hubspot_settings(info: Mapping[str, Any], **overrides: Any) -> HubSpotSettings:
+    hs = info["hubspot"]
+    values: dict[str, Any] = {"base_url": hs["base_url"],
+                              "access_token": SecretStr(hs["access_token"])}
+    values.update(overrides)
+    return HubSpotSettings(**values)
+
+
+def ca_bundle(info: Mapping[str, Any]) -> str:
+    return str(info["ca_cert"])
