@@ -54,6 +54,10 @@ class SalesforceSettings(BaseModel):
     daily_budget_share: float = Field(0.20, gt=0, le=1)
     lookback_seconds: int = Field(300, ge=0, le=3600)
     timeout_seconds: float = Field(30.0, gt=0)
+    unassigned_owners: list[str] = Field(
+        default_factory=list,
+        description="User ids or e-mails whose ownership means 'nobody yet' (a default lead "
+                    "owner); the integration user and queues always count as such")
 
 
 class HubSpotSettings(BaseModel):

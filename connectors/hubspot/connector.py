@@ -39,9 +39,9 @@ from connectors.budget import DailyBudget
 from connectors.cursor import (
     CursorWindow,
     fingerprint,
-    record_key,
     from_epoch_ms,
     max_numeric_id,
+    record_key,
     to_epoch_ms,
 )
 from connectors.hubspot import errors, streams

@@ -39,6 +39,7 @@ def demo(leads: int = typer.Option(2000, help="Seeded leads in the sandbox."),
     sandbox = start_sandbox(port=0, leads=leads, seed=seed)
     try:
         agent = _agent(sandbox.info, state_dir, mappings)
+        agent.clock = sandbox.ctx.clock.now  # simulate() moves the sandbox's clock ahead
         first = _cycle_with_bar(agent, "Backfill")
         console.print("Simulating a day: new behaviour, a rep's disqualification, a hand-picked "
                       "track, an owner change…")

@@ -31,7 +31,6 @@ def holder_name() -> str:
 def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     """Open the store, load the rules, connect both systems (nothing is called yet)."""
     from connectors.hubspot.connector import HubSpotConnector
-
     from connectors.salesforce.connector import SalesforceConnector
 
     store = StateStore(settings.state_url)
@@ -40,8 +39,11 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     usage = store.get_value(USAGE_KEY, {}) or {}
     salesforce = SalesforceConnector.from_settings(
         settings, budget_history=(usage.get("salesforce") or {}).get("hours"))
-    hubspot = HubSpotConnector.from_settings(settings)
-    return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write)
+    hubspot = HubSpotConnector.from_settings(
+        settings, budget_history=(usage.get("hubspot") or {}).get("hours"))
+    machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
+    return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
+                 machine_owners=frozenset(m.lower() for m in machines if m))
 
 
 def save_usage(agent: Agent) -> None:

@@ -42,6 +42,10 @@ class Agent:
     rules: Rules
     holder: str = "agent"
     write: bool = True  # False for dry-run: plan, but queue and write nothing
+    # Owners that mean "not assigned by a person": the integration user, a default owner.
+    machine_owners: frozenset[str] = frozenset()
+    # The remote systems' time: cursors never pass the cycle start, so it must not run behind.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @property
     def connectors(self) -> list[Connector]:
@@ -82,8 +86,8 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     """Run one whole cycle and record it in the runs table."""
     stop = stop or threading.Event()
     options = options or CycleOptions()
-    store, started, clock = agent.store, datetime.now(UTC), time.perf_counter()
-    calls_before = {c.system: c.calls.total for c in agent.connectors}
+    store, started, clock = agent.store, agent.clock(), time.perf_counter()
+    calls_before = {c.system: _api_calls(c) for c in agent.connectors}
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
     report, status = CycleReport(), "ok"
     try:
@@ -93,7 +97,7 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         report.errors.append(error.as_dict())
         raise
     finally:
-        report.api_calls = {c.system: c.calls.total - calls_before[c.system]
+        report.api_calls = {c.system: _api_calls(c) - calls_before[c.system]
                             for c in agent.connectors}
         report.retry_pending = store.outbox_counts().get("pending", 0)
         report.duration_s = time.perf_counter() - clock
@@ -131,7 +135,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     store = agent.store
     person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
     refs_of = _refs_by_person(store.links())
-    world = load_world(store)
+    world = load_world(store, agent.machine_owners)
     context = PlanContext(agent.rules.c_fields, world.hubspot_owner_for,
                           frozenset(_ambiguous_emails(store)))
     routing = RoutingState.from_dict(store.get_value(ROUTING_KEY))
@@ -144,6 +148,11 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
         if agent.write:
             store.commit_evaluation(rows, chunk.decisions, chunk.due,
                                     {ROUTING_KEY: chunk.routing.to_dict()}, now=now)
+
+
+def _api_calls(connector: Connector) -> int:
+    """Calls that count against the API allocation (logins do not)."""
+    return int(getattr(connector, "api_calls", connector.calls.total))
 
 
 def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:

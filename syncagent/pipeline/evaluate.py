@@ -53,10 +53,13 @@ class World:
     users: UserDirectory
     accounts: Mapping[str, AccountContext]
     hubspot_owner_for: Mapping[str, str]
+    machine_owners: frozenset[str] = frozenset()  # user ids whose ownership is nobody's choice
 
 
-def load_world(store: StateStore) -> World:
+def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) -> World:
     users = [_user(r) for r in store.mirror_records("salesforce", "User") if not r.deleted]
+    machines = frozenset(u.id for u in users
+                         if u.id.lower() in machine_owners or u.email.lower() in machine_owners)
     accounts = {}
     for row in store.mirror_records("salesforce", "Account"):
         domain = _domain(row.fields.get("Website"))
@@ -67,7 +70,7 @@ def load_world(store: StateStore) -> World:
                    for r in store.mirror_records("hubspot", "owners") if not r.deleted}
     owner_for = {u.id: hs_by_email[u.email.lower()] for u in users
                  if u.email and u.email.lower() in hs_by_email}
-    return World(UserDirectory.of(users), accounts, owner_for)
+    return World(UserDirectory.of(users), accounts, owner_for, machines)
 
 
 def _user(row: MirrorRow) -> User:
@@ -167,13 +170,13 @@ def _person_input(pid: int, records: list[MirrorRow],
     domain = email.split("@")[-1] if isinstance(email, str) and "@" in email else None
     state = (previous or {}).get("reasons", {}).get("state")
     return PersonInput(str(pid), profile.values, tuple(acts),
-                       _crm_facts(records, acts, written),
+                       _crm_facts(records, acts, written, world.machine_owners),
                        world.accounts.get(domain) if domain else None,
                        EngineState.from_dict(state) if state else None)
 
 
 def _crm_facts(records: list[MirrorRow], activities: list[Activity],
-               written: Mapping[Ref, Mapping[str, Any]]) -> CrmFacts:
+               written: Mapping[Ref, Mapping[str, Any]], machines: frozenset[str]) -> CrmFacts:
     salesforce = sorted((r for r in records if r.system == "salesforce"),
                         key=lambda r: (r.object != "Contact", r.modstamp or EPOCH))
     if not salesforce:
@@ -183,7 +186,8 @@ def _crm_facts(records: list[MirrorRow], activities: list[Activity],
     f = main.fields
     return CrmFacts(
         owner_id=f.get("OwnerId"),
-        owner_set_by_human=_set_by_a_person("OwnerId", f, marks),
+        owner_set_by_human=(f.get("OwnerId") not in machines
+                            and _set_by_a_person("OwnerId", f, marks)),
         rep_track=f.get("Nurture_Track__c") if _set_by_a_person("Nurture_Track__c", f, marks)
         else None,
         lead_status=f.get("Status"),

@@ -47,7 +47,9 @@ class World:
 def make_agent(sandbox: RunningSandbox, state_url: str) -> Agent:
     overrides: dict[str, Any] = settings_from_info(sandbox.info)
     settings = load_settings(None, state_url=state_url, mappings_dir=MAPPINGS, **overrides)
-    return build_agent(settings)
+    agent = build_agent(settings)
+    agent.clock = sandbox.ctx.clock.now  # the remote's time, as a real org's would be
+    return agent
 
 
 WorldFactory = Callable[..., World]
