@@ -745,6 +745,7 @@ class StateStore:
             "persons": int(persons),
             "leases": self.leases(),
             "api_usage": self.get_value("api_usage", {}),
+            "last_cycle": self.get_value("last_cycle", {}),
         }
 
 

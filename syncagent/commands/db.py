@@ -89,8 +89,23 @@ def _print_tables(summary: dict[str, Any]) -> None:
     console.print(outbox)
     if summary["dead_letters"]:
         console.print("See the dead letters with `syncagent errors`.")
-    if summary["api_usage"]:
-        console.print(f"API usage: {_compact(summary['api_usage'])}")
+    _print_usage(console, summary["api_usage"])
+    if summary["last_cycle"]:
+        console.print(f"Last cycle: {json.dumps(summary['last_cycle'])}")
+
+
+def _print_usage(console: Console, usage: dict[str, Any]) -> None:
+    """The agent's API calls over the rolling day against its budget, per system."""
+    table = Table(title="API usage, rolling 24 h")
+    for name in ("system", "agent calls", "agent budget", "share", "org/portal used",
+                 "allocation"):
+        table.add_column(name)
+    for system, status in sorted(usage.items()):
+        budget = status.get("budget") or {}
+        table.add_row(system, *(str(budget.get(key) if budget.get(key) is not None else "-")
+                                for key in ("agent_calls_24h", "agent_limit", "share",
+                                            "remote_used", "allocation")))
+    _print_or_empty(console, table, "no API calls yet")
 
 
 def _print_or_empty(console: Console, table: Table, empty_note: str) -> None:

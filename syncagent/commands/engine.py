@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from syncagent.engine import Decision, load_rules
+from syncagent.commands.common import ConfigOption, StateOption, settings_for_command
+from syncagent.engine import Decision, Rules, load_rules
 from syncagent.engine.person_file import parse_person
 from syncagent.engine.schema import json_schemas
 from syncagent.errors import ConfigError
@@ -45,15 +46,27 @@ def schema(out: Path = typer.Option(Path("mappings/schema"), "--out",
 
 
 def preview(
-    person: Path = typer.Option(..., "--person", help="JSON file describing one person "
-                                "(see mappings/examples/person.json).", dir_okay=False),
+    person: Path | None = typer.Option(None, "--person", help="JSON file describing one person "
+                                       "(see mappings/examples/person.json).", dir_okay=False),
+    email: str | None = typer.Option(None, "--email", help="Explain the person with this e-mail "
+                                     "from the state DB's mirror (run a sync first)."),
     mappings: Path = MappingsOption,
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     now: str | None = typer.Option(None, "--now", help="Evaluate as of this ISO time, e.g. "
                                    "2026-11-25T09:00:00Z (default: the file's `now`, else now)."),
+    config: Path | None = ConfigOption,
+    state: str | None = StateOption,
 ) -> None:
     """Evaluate one person and print the full decision with every reason."""
     rules = load_rules(mappings)
+    if (person is None) == (email is None):
+        raise ConfigError("give exactly one of --person FILE.json or --email ADDRESS",
+                          hint="e.g. syncagent preview --email ana@acme.com")
+    if email is not None:
+        _preview_email(email, rules, _parse_now(now) if now else datetime.now(UTC), as_json,
+                       config, state)
+        return
+    assert person is not None  # one of the two, checked above
     try:
         data = json.loads(person.read_text(encoding="utf-8"))
     except OSError as error:
@@ -64,14 +77,38 @@ def preview(
                           hint="Fix the JSON syntax at the position named.") from None
     from syncagent.engine import evaluate
 
-    person_input, file_now, state, users = parse_person(data, rules, str(person))
+    person_input, file_now, routing, users = parse_person(data, rules, str(person))
     at = _parse_now(now) if now else file_now
-    decision, new_state = evaluate(person_input, rules, at, state, users)
+    decision, new_state = evaluate(person_input, rules, at, routing, users)
     if as_json:
         typer.echo(json.dumps({"decision": decision.to_dict(),
                                "routing_state": new_state.to_dict()}, indent=2))
         return
     _print_decision(decision)
+
+
+def _preview_email(email: str, rules: Rules, at: datetime, as_json: bool,
+                   config: Path | None, state: str | None) -> None:
+    from state.store import StateStore
+    from syncagent.pipeline.evaluate import explain_email
+
+    settings = settings_for_command(config, state)
+    store = StateStore(settings.state_url)
+    store.require_schema()
+    machines = frozenset(m.lower() for m in (settings.salesforce.username or "",
+                                             *settings.salesforce.unassigned_owners) if m)
+    found = explain_email(store, rules, email, at, machines)
+    if not found:
+        raise ConfigError(f"no person with e-mail {email!r} in the state DB",
+                          hint="Check the address, or run `syncagent sync --once` first.")
+    if len(found) > 1:
+        typer.echo(f"{len(found)} persons share {email} (a data-quality item): each follows.")
+    for person_id, decision in found:
+        if as_json:
+            typer.echo(json.dumps({"person_id": person_id, "decision": decision.to_dict()},
+                                  indent=2))
+        else:
+            _print_decision(decision)
 
 
 def _parse_now(text: str) -> datetime:

@@ -71,6 +71,7 @@ class CycleReport:
     api_calls: dict[str, int] = field(default_factory=lambda: {"salesforce": 0, "hubspot": 0})
     duration_s: float = 0.0
     planned: int = 0
+    list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -126,6 +127,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         report.written = {s: pushed.written.get(s, 0) for s in ("salesforce", "hubspot")}
         report.created = {s: pushed.created.get(s, 0) for s in ("salesforce", "hubspot")}
         report.rejected = pushed.rejected
+        report.list_changes = dict(pushed.list_changes)
         report.errors += [{"error": "stopped", "system": s, "message": m}
                           for s, m in pushed.stopped.items()]
 

@@ -226,3 +226,20 @@ def _next_due(decision: Any, now: datetime) -> datetime | None:
     if decision.score.score > 0:
         candidates.append(now + DECAY_RECHECK)
     return min(candidates) if candidates else None
+
+
+def explain_email(store: StateStore, rules: Rules, email: str, now: datetime,
+                  machine_owners: frozenset[str] = frozenset()) -> list[tuple[int, Any]]:
+    """Evaluate, without writing anything, every person whose records carry this e-mail."""
+    key = email.strip().lower()
+    links = store.links()
+    persons = sorted({links[(s, o, r)] for s, o, r, k in store.email_index()
+                      if k == key and (s, o, r) in links})
+    refs_of: dict[int, list[Ref]] = defaultdict(list)
+    for ref, pid in links.items():
+        if pid in persons:
+            refs_of[pid].append(ref)
+    world = load_world(store, machine_owners)
+    routing = RoutingState.from_dict(store.get_value("routing_state"))
+    chunk = _evaluate_chunk(store, rules, persons, refs_of, world, now, routing)
+    return [(plan.person_id, plan.decision) for plan in chunk.plans]

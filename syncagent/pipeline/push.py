@@ -25,6 +25,7 @@ from syncagent.errors import FatalError, RetryableError
 log = structlog.get_logger(__name__)
 
 BATCH = {"salesforce": 200, "hubspot": 100}
+LIST_BATCH = 1_000  # HubSpot list membership changes go in one call per list and 1,000 ids
 # Creates first: the records they make are linked before anything else refers to them.
 OPERATION_ORDER = {"upsert": 0, "create": 0, "update": 1, "list_add": 2, "list_remove": 2}
 
@@ -43,6 +44,7 @@ class PushResult:
     rejected: int = 0
     retried: int = 0
     stopped: dict[str, str] = field(default_factory=dict)
+    list_changes: Counter[str] = field(default_factory=Counter)  # list -> members changed
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
@@ -70,7 +72,8 @@ def _drain(connector: Connector, store: StateStore, holder: str, object_name: st
            operation: str, result: PushResult, stop: threading.Event) -> None:
     system = connector.system
     while not stop.is_set():
-        items = store.claim_outbox(holder, BATCH[system], system=system,
+        size = LIST_BATCH if operation.startswith("list_") else BATCH[system]
+        items = store.claim_outbox(holder, size, system=system,
                                    object_name=object_name, operation=operation)
         if not items:
             return
@@ -125,7 +128,9 @@ def _record(store: StateStore, system: str, object_name: str, operation: str,
             result.rejected += 1
         elif answer.status == "retryable":
             result.retried += 1
-        elif operation not in ("list_add", "list_remove"):
+        elif operation in ("list_add", "list_remove"):
+            result.list_changes[object_name] += 1
+        else:
             _note_success(system, object_name, operation, item, answer, written, links, result)
     store.complete_outbox(outcomes)
     if written:

@@ -40,12 +40,15 @@ class World:
         return HubSpot(access_token=hs["access_token"], host=hs["base_url"],
                        ssl_ca_cert=self.sandbox.ca_cert)
 
-    def new_agent(self) -> Agent:
-        return make_agent(self.sandbox, self.state_url)
+    def new_agent(self, salesforce: dict[str, Any] | None = None) -> Agent:
+        """Another agent process on the same state DB (settings overrides for Salesforce)."""
+        return make_agent(self.sandbox, self.state_url, salesforce)
 
 
-def make_agent(sandbox: RunningSandbox, state_url: str) -> Agent:
+def make_agent(sandbox: RunningSandbox, state_url: str,
+               salesforce: dict[str, Any] | None = None) -> Agent:
     overrides: dict[str, Any] = settings_from_info(sandbox.info)
+    overrides["salesforce"].update(salesforce or {})
     settings = load_settings(None, state_url=state_url, mappings_dir=MAPPINGS, **overrides)
     agent = build_agent(settings)
     agent.clock = sandbox.ctx.clock.now  # the remote's time, as a real org's would be

@@ -1,0 +1,201 @@
+"""End-to-end benchmark: a 20,000-lead backfill, then the form-fill-to-Salesforce latency.
+
+The sandbox runs in this process with 100 ms of latency on every Salesforce call and HubSpot's
+100-requests-per-10-seconds limit; the agent runs as a child process (so its peak RSS is its
+own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would. Prints JSON:
+
+- calls against the minimum, per system: the minimum is what the APIs' page and batch sizes
+  allow for the rows read and written (Salesforce queries 2,000 rows a page and writes 200
+  records a call; HubSpot searches 200, reads events 1,000 and associations 100 at a time, and
+  writes 100 records a call);
+- wall time against the lower bound those limits imply (Salesforce calls x latency, plus
+  HubSpot calls at 10 a second);
+- the agent's peak RSS;
+- the end-to-end latency from a simulated HubSpot form fill to grade, score and owner being
+  visible on the Salesforce lead, with `syncagent run` on a short interval.
+
+    python bench/e2e.py [--leads 20000] [--latency-ms 100] [--interval 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from state.store import StateStore  # noqa: E402
+from syncagent.sandbox.common import FaultProfile, SystemFaults  # noqa: E402
+from syncagent.sandbox.server import RunningSandbox, start_sandbox  # noqa: E402
+
+SF_PAGE, SF_BATCH = 2000, 200
+HS_SEARCH, HS_EVENTS, HS_ASSOC, HS_BATCH, HS_LIST = 200, 1000, 100, 100, 1000
+ENGAGEMENTS = ("emails", "calls", "meetings", "notes", "tasks")
+
+
+def child_cycle(sandbox_url: str, state_url: str) -> None:
+    """Run in the child: one cycle against the sandbox, then print what it did and cost."""
+    from syncagent.pipeline.agent import build_agent, sandbox_settings
+    from syncagent.pipeline.cycle import run_cycle
+    from syncagent.settings import load_settings
+
+    settings = load_settings(None, state_url=state_url, mappings_dir=ROOT / "mappings",
+                             **sandbox_settings(sandbox_url))
+    agent = build_agent(settings)
+    report = run_cycle(agent)
+    print(json.dumps({
+        "report": report.as_json(), "list_changes": report.list_changes,
+        "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+
+
+def _ceil(rows: int, size: int) -> int:
+    return math.ceil(rows / size)
+
+
+def minimum_calls(report: dict[str, Any], list_changes: dict[str, int]) -> dict[str, int]:
+    """The fewest calls the APIs' page and batch sizes allow for this cycle's rows."""
+    pulled, written, created = report["pulled"], report["written"], report["created"]
+    sf_streams = ("Lead", "Contact", "Account", "User", "Task", "Event", "Campaign",
+                  "CampaignMember")
+    salesforce = sum(_ceil(pulled.get(s, 0), SF_PAGE) for s in sf_streams)
+    salesforce += _ceil(written["salesforce"], SF_BATCH) + _ceil(created["salesforce"], SF_BATCH)
+    hubspot = _ceil(pulled.get("contacts", 0), HS_SEARCH) + _ceil(pulled.get("web_events", 0),
+                                                                  HS_EVENTS)
+    hubspot += sum(_ceil(pulled.get(e, 0), HS_SEARCH) + _ceil(pulled.get(e, 0), HS_ASSOC)
+                   for e in ENGAGEMENTS)
+    hubspot += 2  # owners and archived contacts: one page each at the least
+    hubspot += _ceil(written["hubspot"], HS_BATCH) + _ceil(created["hubspot"], HS_BATCH)
+    hubspot += sum(_ceil(n, HS_LIST) for n in list_changes.values())
+    return {"salesforce": salesforce, "hubspot": hubspot}
+
+
+def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
+             per_10s: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--child-cycle", sandbox.url, state_url],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    report = child["report"]
+    minimum = minimum_calls(report, child["list_changes"])
+    calls = report["api_calls"]
+    bound = minimum["salesforce"] * latency_s + minimum["hubspot"] * 10 / per_10s
+    return {
+        "rows_pulled": sum(report["pulled"].values()),
+        "persons_evaluated": report["persons_evaluated"],
+        "written": report["written"], "created": report["created"],
+        "rejected": report["rejected"],
+        "calls": {s: {"calls": calls[s], "minimum": minimum[s],
+                      "ratio": round(calls[s] / max(1, minimum[s]), 3)} for s in calls},
+        "calls_by_operation": child["by_operation"],
+        "wall_s": round(wall, 1), "lower_bound_s": round(bound, 1),
+        "wall_vs_bound": round(wall / max(bound, 0.001), 2),
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
+
+
+def _candidate(store: StateStore) -> tuple[str, str]:
+    """A well-graded person, on both systems, who is not MQL yet: (SF lead id, contact id)."""
+    refs: dict[int, dict[str, str]] = {}
+    for (system, obj, rid), pid in store.links().items():
+        refs.setdefault(pid, {})[f"{system}.{obj}"] = rid
+    for pid, decision in sorted(store.decisions().items()):
+        both = refs.get(pid, {})
+        if (decision["grade"] or "F")[0] in "AB" and decision["stage"] in ("Lead", "Inquiry") \
+                and "salesforce.Lead" in both and "hubspot.contacts" in both:
+            return both["salesforce.Lead"], both["hubspot.contacts"]
+    raise SystemExit("no candidate person for the latency measurement")
+
+
+def latency(sandbox: RunningSandbox, state_url: str, interval: int) -> dict[str, Any]:
+    """Seconds from a HubSpot form fill to grade, score and owner visible on the SF lead."""
+    lead_id, contact_id = _candidate(StateStore(state_url))
+    env = {**os.environ, "SYNCAGENT_INTERVAL_SECONDS": str(interval),
+           "SYNCAGENT_JITTER_SECONDS": "0", "SYNCAGENT_LOG_LEVEL": "warning"}
+    agent = subprocess.Popen([sys.executable, "-m", "syncagent", "run", "--sandbox", sandbox.url,
+                              "--state", state_url, "--mappings", str(ROOT / "mappings")],
+                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_cycles(state_url, 1)
+        ctx = sandbox.ctx
+        filled = time.perf_counter()
+        with ctx.lock:
+            now = ctx.clock.now()
+            for minute in range(4):
+                ctx.hs.add_event("e_submitted_form", int(contact_id),
+                                 now - timedelta(seconds=minute),
+                                 {"hs_form_title": "Demo Request",
+                                  "hs_url": "https://www.example-vendor.com/demo-request"})
+        seen = _wait_for_mql(sandbox, lead_id, timeout=interval * 3 + 60)
+        waited = time.perf_counter() - filled
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=120)
+    return {"interval_s": interval, "form_fill_to_salesforce_s": round(waited, 1),
+            "target_s": interval + 10, "visible": seen}
+
+
+def _wait_for_cycles(state_url: str, count: int, timeout: float = 600) -> None:
+    store = StateStore(state_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(1 for run in store.recent_runs(50) if run["finished_at"]) >= count + 1:
+            return
+        time.sleep(0.5)
+    raise SystemExit("the agent did not finish a cycle in time")
+
+
+def _wait_for_mql(sandbox: RunningSandbox, lead_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sandbox.ctx.lock:
+            lead = sandbox.ctx.sf.get("Lead", lead_id) or {}
+        if lead.get("Lifecycle_Stage__c") == "MQL" and lead.get("OwnerId"):
+            return {k: lead.get(k) for k in ("Lead_Grade__c", "Lead_Score__c",
+                                             "Lifecycle_Stage__c", "OwnerId", "MQL_Date__c")}
+        time.sleep(0.25)
+    raise SystemExit(f"lead {lead_id} did not become MQL within {timeout:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--leads", type=int, default=20_000)
+    parser.add_argument("--latency-ms", type=float, default=100)
+    parser.add_argument("--hs-per-10s", type=int, default=100)
+    parser.add_argument("--interval", type=int, default=10)
+    parser.add_argument("--child-cycle", nargs=2, metavar=("SANDBOX_URL", "STATE_URL"))
+    args = parser.parse_args()
+    if args.child_cycle:
+        child_cycle(*args.child_cycle)
+        return
+    faults = FaultProfile(salesforce=SystemFaults(latency_ms=args.latency_ms),
+                          hubspot_requests_per_10s=args.hs_per_10s)
+    with tempfile.TemporaryDirectory() as folder, \
+            start_sandbox(leads=args.leads, seed=7, faults=faults) as sandbox:
+        state_url = f"sqlite:///{folder}/state.db"
+        StateStore(state_url).upgrade()
+        figures: dict[str, Any] = {"leads": args.leads, "salesforce_latency_ms": args.latency_ms,
+                                   "hubspot_requests_per_10s": args.hs_per_10s}
+        figures["backfill"] = backfill(sandbox, state_url, args.latency_ms / 1000,
+                                       args.hs_per_10s)
+        figures["latency"] = latency(sandbox, state_url, args.interval)
+    print(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
