@@ -364,22 +364,31 @@ class StateStore:
         """After a successful push: the mirror now holds these values, written by the agent."""
         now = now or utcnow()
         stamp = now.isoformat()
-        table = m.MirrorRecord
+        t = _t(m.MirrorRecord)
+        where = (t.c.system == system, t.c.object == object_name)
         with self.transaction() as session:
-            existing = {row.remote_id: row for chunk in _chunks(list(writes), 900)
-                        for row in session.scalars(select(table).where(
-                            table.system == system, table.object == object_name,
-                            table.remote_id.in_(chunk)))}
+            existing = {rid: (fields, written) for chunk in _chunks(list(writes), 900)
+                        for rid, fields, written in session.execute(
+                            select(t.c.remote_id, t.c.fields, t.c.agent_written)
+                            .where(*where, t.c.remote_id.in_(chunk)))}
+            updates, inserts = [], []
             for rid, values in writes.items():
-                row = existing.get(rid)
                 marks = {name: {"value": value, "at": stamp} for name, value in values.items()}
-                if row is None:
-                    session.add(table(system=system, object=object_name, remote_id=rid,
-                                      fields=dict(values), modstamp=None, deleted=False,
-                                      last_seen_at=now, agent_written=marks))
+                if rid in existing:
+                    fields, written = existing[rid]
+                    updates.append({"rid": rid, "new_fields": {**fields, **values},
+                                    "new_written": {**(written or {}), **marks}})
                 else:
-                    row.fields = {**row.fields, **values}
-                    row.agent_written = {**(row.agent_written or {}), **marks}
+                    inserts.append({"system": system, "object": object_name, "remote_id": rid,
+                                    "fields": dict(values), "modstamp": None, "deleted": False,
+                                    "last_seen_at": now, "agent_written": marks,
+                                    "email_key": None})
+            stmt = (update(t).where(*where, t.c.remote_id == bindparam("rid"))
+                    .values(fields=bindparam("new_fields"),
+                            agent_written=bindparam("new_written")))
+            for chunk in _chunks(updates):
+                session.connection().execute(stmt, list(chunk))
+            self._insert_ignore(session, t, inserts, ["system", "object", "remote_id"])
 
     # ----------------------------------------------------------------- activities
     def activities_for(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
@@ -423,14 +432,18 @@ class StateStore:
         return ids
 
     def link(self, links: Sequence[tuple[str, str, str, int, str]],
-             now: datetime | None = None) -> None:
-        """Upsert (system, object, remote_id, person_id, linked_by) links."""
+             now: datetime | None = None, *, keep_existing: bool = False) -> None:
+        """Upsert (system, object, remote_id, person_id, linked_by) links; with
+        `keep_existing`, a record already linked to a person stays with that person."""
         now = now or utcnow()
         rows = [{"system": s, "object": o, "remote_id": r, "person_id": p, "linked_by": how,
                  "created_at": now} for s, o, r, p, how in links]
+        keys = ["system", "object", "remote_id"]
         with self.transaction() as session:
-            self._upsert(session, _t(m.PersonLink), rows,
-                         ["system", "object", "remote_id"], ["person_id", "linked_by"])
+            if keep_existing:
+                self._insert_ignore(session, _t(m.PersonLink), rows, keys)
+            else:
+                self._upsert(session, _t(m.PersonLink), rows, keys, ["person_id", "linked_by"])
 
     def mark_dirty(self, person_ids: Iterable[int]) -> None:
         ids = list(set(person_ids))
@@ -568,12 +581,17 @@ class StateStore:
         """Record push results: ok -> done; retryable -> pending with backoff (dead after
         `max_attempts`); rejected -> dead letter with the API's code and message."""
         now = now or utcnow()
-        t = m.OutboxRow
+        table = _t(m.OutboxRow)
+        columns = ("status", "result_id", "error_code", "last_error", "next_attempt_at")
+        stmt = (update(table).where(table.c.id == bindparam("row_id"))
+                .values(claimed_by=None, claimed_until=None, updated_at=now,
+                        **{name: bindparam(f"new_{name}") for name in columns}))
         with self.transaction() as session:
             attempts = self._attempts(session, [r.id for r in results])
-            for result in results:
-                session.execute(update(t).where(t.id == result.id).values(
-                    **_completion_values(result, attempts.get(result.id, 1), max_attempts, now)))
+            rows = [{"row_id": r.id, **{f"new_{k}": v for k, v in _completion_values(
+                r, attempts.get(r.id, 1), max_attempts, now).items()}} for r in results]
+            for chunk in _chunks(rows):
+                session.connection().execute(stmt, list(chunk))
 
     @staticmethod
     def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
@@ -751,17 +769,18 @@ class StateStore:
 
 def _completion_values(result: OutboxResult, attempts: int, max_attempts: int,
                        now: datetime) -> dict[str, Any]:
-    base: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "updated_at": now}
+    """The outbox columns a push result sets (the same keys for every outcome)."""
     if result.status == "ok":
-        return {**base, "status": "done", "result_id": result.result_id, "error_code": None,
-                "last_error": None}
+        return {"status": "done", "result_id": result.result_id, "error_code": None,
+                "last_error": None, "next_attempt_at": now}
     if result.status == "retryable" and attempts < max_attempts:
         backoff = min(3600.0, 5.0 * 2 ** (attempts - 1))
-        return {**base, "status": "pending", "error_code": result.code,
+        return {"status": "pending", "result_id": None, "error_code": result.code,
                 "last_error": result.message,
                 "next_attempt_at": result.retry_at or now + timedelta(seconds=backoff)}
     code = result.code or ("RETRIES_EXHAUSTED" if result.status == "retryable" else "REJECTED")
-    return {**base, "status": "dead", "error_code": code, "last_error": result.message}
+    return {"status": "dead", "result_id": None, "error_code": code,
+            "last_error": result.message, "next_attempt_at": now}
 
 
 def _make_engine(url: str) -> Engine:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from syncagent.commands.common import ConfigOption, JsonOption, StateOption, settings_for_command
 from syncagent.pipeline.agent import build_agent, sandbox_settings, save_usage
-from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, run_cycle
+from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, plan_context, run_cycle
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
 from syncagent.settings import Settings
 
@@ -72,12 +72,15 @@ def _changes(plans: list[PersonPlan], agent: Agent,
     from syncagent.pipeline.evaluate import load_world
 
     if not cache:
-        world = load_world(agent.store)
-        cache.append(PlanContext(agent.rules.c_fields, world.hubspot_owner_for))
+        cache.append(plan_context(agent, load_world(agent.store, agent.machine_owners)))
     out: list[tuple[str, str, str, str]] = []
-    for plan in plans:
+    rows_of = [(plan, plan_person(plan, cache[0])) for plan in plans]
+    # Creates and list changes happen once per key: those already done are not pending.
+    done = agent.store.outbox_keys_done(row.idempotency_key for _plan, rows in rows_of
+                                        for row in rows if row.operation != "update")
+    for plan, rows in rows_of:
         current = {(r.system, r.object, r.remote_id): r.fields for r in plan.records}
-        for row in plan_person(plan, cache[0]):
+        for row in (r for r in rows if r.idempotency_key not in done):
             record = f"{row.system} {row.object} {row.remote_id or '(new)'}"
             old = current.get((row.system, row.object, row.remote_id or ""), {})
             out.extend((record, name, _short(old.get(name)), _short(value))

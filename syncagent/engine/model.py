@@ -8,7 +8,7 @@ what the engine needs to remember about a person; hand it back as ``PersonInput.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -67,7 +67,7 @@ class EngineState:
     seen_disqualified_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _jsonable(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineState:
@@ -254,14 +254,18 @@ class Decision:
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def to_dict(self) -> dict[str, Any]:
-        data = _jsonable(asdict(self))
+        data = _jsonable(self)
         data["reasons_text"] = self.reasons_text()
         return data
 
 
 def _jsonable(value: Any) -> Any:
+    """JSON-ready copy of a value, dataclasses included. Not dataclasses.asdict: that
+    deep-copies every leaf, and the pipeline stores a decision per person per cycle."""
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -20,12 +20,12 @@ from connectors.base import Connector, Progress
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import SyncAgentError
-from syncagent.pipeline.evaluate import evaluate_persons, load_world
+from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
 from syncagent.pipeline.pull import pull
 from syncagent.pipeline.push import push
-from syncagent.pipeline.records import Ref
+from syncagent.pipeline.records import Ref, is_person
 
 log = structlog.get_logger(__name__)
 
@@ -138,8 +138,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
     refs_of = _refs_by_person(store.links())
     world = load_world(store, agent.machine_owners)
-    context = PlanContext(agent.rules.c_fields, world.hubspot_owner_for,
-                          frozenset(_ambiguous_emails(store)))
+    context = plan_context(agent, world)
     routing = RoutingState.from_dict(store.get_value(ROUTING_KEY))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
         report.persons_evaluated += len(chunk.plans)
@@ -162,6 +161,20 @@ def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
     for ref, pid in links.items():
         out[pid].append(ref)
     return out
+
+
+def plan_context(agent: Agent, world: World) -> PlanContext:
+    """What planning needs beyond each person: mappings, owner ids, e-mails already held."""
+    return PlanContext(agent.rules.c_fields, world.hubspot_owner_for,
+                       frozenset(_ambiguous_emails(agent.store)), _known_emails(agent.store))
+
+
+def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
+    by_system: dict[str, set[str]] = defaultdict(set)
+    for system, object_name, _rid, email in store.email_index():
+        if is_person(system, object_name):
+            by_system[system].add(email)
+    return {system: frozenset(emails) for system, emails in by_system.items()}
 
 
 def _ambiguous_emails(store: StateStore) -> list[str]:

@@ -9,7 +9,7 @@ person of its own and the ambiguity is recorded as a data-quality item for a per
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +21,7 @@ from syncagent.pipeline.records import Ref, cross_refs, is_person
 log = structlog.get_logger(__name__)
 
 # Salesforce first, so a HubSpot contact met in the same cycle finds its Salesforce person.
+CHUNK = 2_000
 MATCH_ORDER = {("salesforce", "Contact"): 0, ("salesforce", "Lead"): 1, ("hubspot", "contacts"): 2}
 
 
@@ -74,8 +75,8 @@ def match(store: StateStore, changed: Iterable[Ref], now: datetime) -> MatchResu
     changed = set(changed)
     result = MatchResult()
     matcher = _Matcher(store.links(), _email_index(store), now)
-    for row in _changed_person_rows(store, changed):
-        result.dirty.add(matcher.place(row))
+    for rows in _changed_person_rows(store, changed):
+        result.dirty.update(matcher.place(row) for row in rows)
     for ref in changed:  # activities point at records: their person changed too
         if ref in matcher.links:
             result.dirty.add(matcher.links[ref])
@@ -105,13 +106,14 @@ def _email_index(store: StateStore) -> dict[str, list[Ref]]:
     return index
 
 
-def _changed_person_rows(store: StateStore, changed: set[Ref]) -> list[MirrorRow]:
+def _changed_person_rows(store: StateStore, changed: set[Ref]) -> Iterator[list[MirrorRow]]:
+    """Changed person records in matching order, a chunk at a time (a backfill changes all)."""
     by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
     for system, object_name, remote_id in changed:
         if is_person(system, object_name):
             by_object[(system, object_name)].append(remote_id)
-    rows: list[MirrorRow] = []
-    for (system, object_name), ids in by_object.items():
-        rows.extend(r for r in store.mirror_records(system, object_name, ids) if not r.deleted)
-    rows.sort(key=lambda r: (MATCH_ORDER[(r.system, r.object)], r.remote_id))
-    return rows
+    for key in sorted(by_object, key=MATCH_ORDER.__getitem__):
+        ids = sorted(by_object[key])
+        for start in range(0, len(ids), CHUNK):
+            rows = store.mirror_records(key[0], key[1], ids[start:start + CHUNK])
+            yield sorted((r for r in rows if not r.deleted), key=lambda r: r.remote_id)

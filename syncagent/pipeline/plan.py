@@ -36,6 +36,9 @@ class PlanContext:
     fields: Sequence[CompiledField]
     hubspot_owner_for: Mapping[str, str]  # Salesforce user id -> HubSpot owner id
     ambiguous_emails: frozenset[str] = frozenset()
+    # E-mails each system already holds a live person record for: never create another one
+    # (a HubSpot upsert by e-mail would land on that record, which is someone else's).
+    known_emails: Mapping[str, frozenset[str]] = field(default_factory=dict)
     create_hubspot_for_nurture: bool = True
 
 
@@ -150,11 +153,14 @@ def _creates(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
     rank = STAGE_RANK.get(person.decision.stage.stage, 0)
     has_sf = bool(live & {("salesforce", "Lead"), ("salesforce", "Contact")})
     email = person.email
-    if not has_sf and rank >= MQL_RANK and email and email not in ctx.ambiguous_emails:
+    if not email or email in ctx.ambiguous_emails:
+        return rows
+    known = ctx.known_emails
+    if not has_sf and rank >= MQL_RANK and email not in known.get("salesforce", ()):
         rows.append(_salesforce_lead(person, ctx))
     wants_nurture = person.decision.track.track is not None
-    if (("hubspot", "contacts") not in live and wants_nurture and email
-            and ctx.create_hubspot_for_nurture):
+    if (("hubspot", "contacts") not in live and wants_nurture and ctx.create_hubspot_for_nurture
+            and email not in known.get("hubspot", ())):
         rows.append(_hubspot_contact(person, ctx, email))
     return rows
 

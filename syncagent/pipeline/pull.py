@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,17 +59,29 @@ def to_state_cursor(cursor: Cursor) -> CursorState:
 def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
          stop: threading.Event, progress: Callable[[Progress], None] | None = None
          ) -> PullResult:
-    """Read what changed in every stream of every connector."""
+    """Read what changed in every stream of every connector, both systems at once (their
+    API limits are separate, so neither waits for the other)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
+                            thread_name_prefix="pull") as pool:
+        parts = list(pool.map(lambda c: _pull_one(c, store, cycle_start, stop, progress),
+                              connectors))
     result = PullResult()
-    for connector in connectors:
-        try:
-            _pull_system(connector, store, cycle_start, stop, progress, result)
-        except FatalError as error:
-            # Budget or quota: this system's cursors stay where the last page left them.
-            result.stopped[connector.system] = error.message
-            log.warning("pull stopped", system=connector.system, **error.as_dict())
-        if stop.is_set():
-            break
+    for part in parts:
+        result.counts.update(part.counts)
+        result.changed |= part.changed
+        result.stopped.update(part.stopped)
+    return result
+
+
+def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
+              stop: threading.Event, progress: Callable[[Progress], None] | None) -> PullResult:
+    result = PullResult()
+    try:
+        _pull_system(connector, store, cycle_start, stop, progress, result)
+    except FatalError as error:
+        # Budget or quota: this system's cursors stay where the last page left them.
+        result.stopped[connector.system] = error.message
+        log.warning("pull stopped", system=connector.system, **error.as_dict())
     return result
 
 

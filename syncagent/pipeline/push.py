@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -49,17 +50,38 @@ class PushResult:
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
          stop: threading.Event) -> PushResult:
-    """Write every due outbox row; returns what was written, created and rejected."""
+    """Write every due outbox row, both systems at once; returns what was written, created
+    and rejected."""
+    groups = _groups(store)
+    with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
+                            thread_name_prefix="push") as pool:
+        parts = list(pool.map(
+            lambda item: _push_system(item[1], store, holder, stop,
+                                      [g for g in groups if g[0] == item[0]]),
+            connectors.items()))
     result = PushResult()
-    for system, object_name, operation in _groups(store):
-        connector = connectors.get(system)
-        if connector is None or system in result.stopped or stop.is_set():
-            continue
+    for part in parts:
+        result.written.update(part.written)
+        result.created.update(part.created)
+        result.rejected += part.rejected
+        result.retried += part.retried
+        result.stopped.update(part.stopped)
+        result.list_changes.update(part.list_changes)
+    return result
+
+
+def _push_system(connector: Connector, store: StateStore, holder: str, stop: threading.Event,
+                 groups: list[tuple[str, str, str]]) -> PushResult:
+    result = PushResult()
+    for _system, object_name, operation in groups:
+        if stop.is_set():
+            break
         try:
             _drain(connector, store, holder, object_name, operation, result, stop)
         except FatalError as error:
-            result.stopped[system] = error.message
-            log.warning("push stopped", system=system, **error.as_dict())
+            result.stopped[connector.system] = error.message
+            log.warning("push stopped", system=connector.system, **error.as_dict())
+            break
     return result
 
 
@@ -135,8 +157,8 @@ def _record(store: StateStore, system: str, object_name: str, operation: str,
     store.complete_outbox(outcomes)
     if written:
         store.record_written(system, object_name, written)
-    if links:
-        store.link(links)
+    if links:  # a create that found an existing record never takes it from its person
+        store.link(links, keep_existing=True)
 
 
 def _note_success(system: str, object_name: str, operation: str, item: OutboxItem,
