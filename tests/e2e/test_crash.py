@@ -19,14 +19,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from state.store import StateStore
 from syncagent.sandbox.server import RunningSandbox
 from tests.fixtures.sandbox import SandboxFactory
 
 ROOT = Path(__file__).resolve().parents[2]
-LEADS = int(os.environ.get("SYNCAGENT_CRASH_LEADS", "20000"))
+# `make test` kills a 2,000-lead backfill; `make test-slow` the full 20,000 of the issue.
+LEADS = int(os.environ.get("SYNCAGENT_CRASH_LEADS", "2000"))
 KILLS = 10
 SF_FIELDS = ("Lead_Grade__c", "Lead_Score__c", "Lifecycle_Stage__c", "Segment__c",
              "Nurture_Track__c", "OwnerId")
@@ -83,7 +82,6 @@ def _fresh_state(tmp_path: Path, name: str) -> str:
     return url
 
 
-@pytest.mark.slow
 def test_sigkill_at_ten_random_points_changes_nothing_but_time(
     sandbox_factory: SandboxFactory, tmp_path: Path,
 ) -> None:
@@ -100,6 +98,9 @@ def test_sigkill_at_ten_random_points_changes_nothing_but_time(
         time.sleep(rng.uniform(0.05, 1.0) * backfill_s / 2)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
+    killed_mid_cycle = [run for run in StateStore(state_url).recent_runs(50)
+                        if run["status"] == "running"]
+    assert len(killed_mid_cycle) >= KILLS // 2, "most kills must land inside a cycle"
     _until_quiet(crashed, state_url)
 
     assert _duplicates(crashed) == {}, "a record was created twice"

@@ -48,6 +48,7 @@ def test_backfill_lands_every_decision_on_both_systems_then_the_agent_goes_quiet
     missing = [(lead["Id"], f) for lead in open_leads for f in DECISION_FIELDS
                if lead[f] in (None, "")]
     assert missing == [], f"{len(missing)} lead fields without a decision, e.g. {missing[:3]}"
+    _assert_tracks_landed(world, open_leads)
     contacts = _hs_contacts(world)
     bare = [(c.id, p) for c in contacts for p in HS_DECISION_PROPS
             if not (c.properties or {}).get(p)]
@@ -60,6 +61,20 @@ def test_backfill_lands_every_decision_on_both_systems_then_the_agent_goes_quiet
     assert quiet.written == {"salesforce": 0, "hubspot": 0}
     assert quiet.api_calls["salesforce"] <= 1, quiet.as_json()
     assert quiet.api_calls["hubspot"] <= len(world.agent.hubspot.streams), quiet.as_json()
+
+
+def _assert_tracks_landed(world: World, leads: list[dict[str, Any]]) -> None:
+    """Where the rules assign a nurture track, the lead carries it."""
+    store = world.agent.store
+    links, decisions = store.links(), store.decisions()
+    checked = 0
+    for lead in leads:
+        decision = decisions.get(links.get(("salesforce", "Lead", lead["Id"]), -1))
+        track = (decision or {}).get("reasons", {}).get("track", {})
+        if track.get("nurture_track_value"):
+            assert lead["Nurture_Track__c"] == track["nurture_track_value"], lead["Id"]
+            checked += 1
+    assert checked > 10, "the shipped rules put many seeded leads on a track"
 
 
 def test_a_reps_owner_change_survives_and_a_disqualification_recycles_with_its_reason(
