@@ -63,16 +63,11 @@ def sandbox_settings(url: str) -> dict[str, Any]:
 
 def settings_from_info(info: dict[str, Any]) -> dict[str, Any]:
     """Settings overrides from a sandbox's /__sandbox/info answer."""
-    sf, hs = info["salesforce"], info["hubspot"]
-    return {
-        "ca_bundle": info["ca_cert"],
-        "salesforce": {"auth": "password", "login_url": sf["instance_url"],
-                       "instance_url": sf["instance_url"], "username": sf["username"],
-                       "password": sf["password"], "security_token": sf["security_token"],
-                       "consumer_key": sf.get("consumer_key"),
-                       "consumer_secret": sf.get("consumer_secret")},
-        "hubspot": {"base_url": hs["base_url"], "access_token": hs["access_token"]},
-    }
+    from connectors.sandbox import ca_bundle, hubspot_settings, salesforce_settings
+
+    return {"ca_bundle": ca_bundle(info),
+            "salesforce": salesforce_settings(info).model_dump(exclude_unset=True),
+            "hubspot": hubspot_settings(info).model_dump(exclude_unset=True)}
 
 
 def fetch_sandbox_info(url: str) -> dict[str, Any]:

@@ -45,14 +45,14 @@ def test_a_create_that_times_out_after_landing_still_makes_exactly_one_lead(
     agent = world.new_agent(salesforce={"timeout_seconds": 1.0})
     agent.clock = ctx.clock.now
 
-    def hang_salesforce(_plans: object) -> None:
-        if not hang_salesforce.armed:  # type: ignore[attr-defined]
-            return
-        hang_salesforce.armed = False  # type: ignore[attr-defined]
-        world.sandbox.set_faults({"salesforce": {"rate_hang": 1.0, "hang_seconds": 3}})
-        threading.Timer(2.5, world.sandbox.set_faults, args=({},)).start()
+    armed = [True]
 
-    hang_salesforce.armed = True  # type: ignore[attr-defined]
+    def hang_salesforce(_plans: object) -> None:
+        if armed:  # once, when the first plans are made
+            armed.clear()
+            world.sandbox.set_faults({"salesforce": {"rate_hang": 1.0, "hang_seconds": 3}})
+            threading.Timer(2.5, world.sandbox.set_faults, args=({},)).start()
+
     report = run_cycle(agent, options=CycleOptions(on_plans=hang_salesforce))
     hangs = [f for f in world.sandbox.stats()["faults_injected"]
              if f["system"] == "salesforce" and f["fault"] == "hang"]

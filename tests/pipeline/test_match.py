@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from state.store import ActivityRow, MirrorRow, StateStore
+from state.store import ActivityRow, CursorState, MirrorRow, StateStore
 from syncagent.pipeline.match import match
 from syncagent.pipeline.records import email_key
 
@@ -71,7 +71,7 @@ def test_already_linked_records_keep_their_person_and_new_activity_marks_it_dirt
     store.evaluated({person: None})
     store.commit_page("sf.Task", [], [ActivityRow("salesforce", "00T1", "call_connected", T0,
                                                   "Lead", "00Q1")],
-                      __import__("state.store", fromlist=["CursorState"]).CursorState())
+                      CursorState())
     result = match(store, {("salesforce", "Lead", "00Q1")}, T0)
     assert result.dirty == {person} and result.new_persons == 0
     assert store.persons_to_evaluate(T0) == [person]
