@@ -31,14 +31,15 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from state.store import StateStore  # noqa: E402
-from syncagent.sandbox.common import FaultProfile, SystemFaults  # noqa: E402
-from syncagent.sandbox.server import RunningSandbox, start_sandbox  # noqa: E402
+
+if TYPE_CHECKING:
+    from syncagent.sandbox.server import RunningSandbox
 
 SF_PAGE, SF_BATCH = 2000, 200
 HS_SEARCH, HS_EVENTS, HS_ASSOC, HS_BATCH, HS_LIST = 200, 1000, 100, 100, 1000
@@ -187,6 +188,11 @@ def main() -> None:
     if args.child_cycle:
         child_cycle(*args.child_cycle)
         return
+    # Imported here, not at the top: the child (the agent) must not carry the sandbox's
+    # modules, or its peak RSS would not be the agent's own.
+    from syncagent.sandbox.common import FaultProfile, SystemFaults
+    from syncagent.sandbox.server import start_sandbox
+
     faults = FaultProfile(salesforce=SystemFaults(latency_ms=args.latency_ms),
                           hubspot_requests_per_10s=args.hs_per_10s)
     with tempfile.TemporaryDirectory() as folder, \
