@@ -59,8 +59,17 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
     print(json.dumps({
         "report": report.as_json(), "list_changes": report.list_changes,
         "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": _peak_rss_mb(),
     }))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own high-water RSS. Not getrusage: Linux carries ru_maxrss over from
+    the parent through fork and exec, so a child of this (large) bench would report ours."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _ceil(rows: int, size: int) -> int:
