@@ -66,7 +66,7 @@ def make_credentials(workdir: Path) -> SalesforceCredentials:
     key_path = workdir / "jwt_private_key.pem"
     key_path.write_text(private_pem)
     key_path.chmod(0o600)
-    org_id = "00D5g00000SandBX"
+    org_id = "00D5g00000SndBX"  # 15 characters, as a real org id
     return SalesforceCredentials(
         username="agent@syncagent-sandbox.example.com",
         password="sandbox-" + secrets.token_hex(6),
