@@ -147,8 +147,9 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
         if options.on_plans is not None:
             options.on_plans(chunk.plans)
         if agent.write:
+            # The outbox keeps local time (push claims by it), not the remote's clock.
             store.commit_evaluation(rows, chunk.decisions, chunk.due,
-                                    {ROUTING_KEY: chunk.routing.to_dict()}, now=now)
+                                    {ROUTING_KEY: chunk.routing.to_dict()})
 
 
 def _api_calls(connector: Connector) -> int:

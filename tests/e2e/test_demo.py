@@ -21,6 +21,8 @@ def test_demo_runs_two_cycles_and_prints_a_summary(tmp_path: Path) -> None:
     assert summary["persons"] >= 300 and sum(summary["grades"].values()) == summary["persons"]
     assert backfill["written"]["salesforce"] > 0 and backfill["rejected"] == 0
     assert second["pulled"], "the second cycle reads what the simulation changed"
+    assert second["written"]["salesforce"] > 0, "rep actions and new behaviour cause writes"
+    assert second["retry_pending"] == 0 and second["rejected"] == 0, second
     assert summary["owners"] and summary["tracks"], summary
     assert summary["explained"].startswith("Grade "), "one lead is explained in words"
     calls = summary["api_calls_vs_minimum"]
