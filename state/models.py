@@ -91,6 +91,16 @@ class MirrorRecord(Base):
     email_key: Mapped[str | None] = mapped_column(String(320), index=True)
 
 
+class MatchQueue(Base):
+    """Records pulled (or pointed at by a pulled activity) but not yet matched to a person:
+    written with the page, removed once matched, so a crash in between loses nothing."""
+
+    __tablename__ = "match_queue"
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class Person(Base):
     """One human, however many records the two systems hold for them."""
 

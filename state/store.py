@@ -268,10 +268,35 @@ class StateStore:
                     now: datetime | None = None) -> None:
         """Store one page of a stream and advance its cursor, all or nothing."""
         now = now or utcnow()
+        refs = {(r.system, r.object, r.remote_id) for r in records}
+        refs |= {(a.system, a.ref_object, a.ref_id) for a in activities
+                 if a.ref_object and a.ref_id}
         with self.transaction() as session:
             self._upsert_mirror(session, records, now)
             self._upsert_activities(session, activities)
+            self._queue_for_match(session, refs)
             self._save_cursor(session, stream, cursor, now)
+
+    def _queue_for_match(self, session: Session, refs: Iterable[tuple[str, str, str]]) -> None:
+        rows = [{"system": s, "object": o, "remote_id": r} for s, o, r in refs]
+        self._insert_ignore(session, _t(m.MatchQueue), rows, ["system", "object", "remote_id"])
+
+    def queued_for_match(self) -> set[tuple[str, str, str]]:
+        """Records pulled since the last completed match (a crash leaves them here)."""
+        t = m.MatchQueue
+        with self._sessions() as session:
+            return {(s, o, r) for s, o, r in session.execute(
+                select(t.system, t.object, t.remote_id))}
+
+    def matched(self, refs: Iterable[tuple[str, str, str]]) -> None:
+        """Take matched records off the queue."""
+        t = _t(m.MatchQueue)
+        stmt = delete(t).where(t.c.system == bindparam("s"), t.c.object == bindparam("o"),
+                               t.c.remote_id == bindparam("r"))
+        rows = [{"s": s, "o": o, "r": r} for s, o, r in refs]
+        with self.transaction() as session:
+            for chunk in _chunks(rows):
+                session.connection().execute(stmt, list(chunk))
 
     def _save_cursor(self, session: Session, stream: str, cursor: CursorState,
                      now: datetime) -> None:
@@ -343,6 +368,7 @@ class StateStore:
             for chunk in _chunks(gone, 900):
                 session.execute(update(t).where(t.system == system, t.object == object_name,
                                                 t.remote_id.in_(chunk)).values(deleted=True))
+            self._queue_for_match(session, [(system, object_name, rid) for rid in gone])
         return gone
 
     def agent_written(self, system: str, object_name: str,
@@ -809,6 +835,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def schema_head() -> str:
+    """The newest migration revision this version of syncagent ships."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+    return str(head)
+
+
 def _alembic_config(url: str) -> Any:
     from alembic.config import Config
 
@@ -829,4 +863,5 @@ __all__ = [
     "OutboxResult",
     "StateStore",
     "safe_url",
+    "schema_head",
 ]

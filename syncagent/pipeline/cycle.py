@@ -118,7 +118,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         report.pulled = dict(pulled.counts)
         report.errors += [{"error": "stopped", "system": s, "message": m}
                           for s, m in pulled.stopped.items()]
-        match(store, pulled.changed, started)
+    match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
     _evaluate_and_plan(agent, options, started, report)

@@ -9,7 +9,7 @@ person of its own and the ambiguity is recorded as a data-quality item for a per
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -70,9 +70,10 @@ class _Matcher:
         return None, "new"
 
 
-def match(store: StateStore, changed: Iterable[Ref], now: datetime) -> MatchResult:
-    """Link changed records to persons; returns the persons whose data changed."""
-    changed = set(changed)
+def match(store: StateStore, now: datetime) -> MatchResult:
+    """Link the records pulled since the last match to persons; returns the persons whose
+    data changed. The queue is emptied only after links and dirty flags are stored."""
+    changed = store.queued_for_match()
     result = MatchResult()
     matcher = _Matcher(store.links(), _email_index(store), now)
     for rows in _changed_person_rows(store, changed):
@@ -91,6 +92,7 @@ def match(store: StateStore, changed: Iterable[Ref], now: datetime) -> MatchResu
         store.flag("ambiguous_email", f"ambiguous_email:{email}", detail, now=now)
     result.dirty = {resolve(pid) for pid in result.dirty}
     store.mark_dirty(result.dirty)
+    store.matched(changed)
     result.new_persons = len(real_ids)
     result.ambiguous = len({email for email, _ in matcher.flags})
     if result.ambiguous:

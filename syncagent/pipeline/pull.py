@@ -26,17 +26,17 @@ from connectors.base import (
 )
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
 from syncagent.errors import FatalError
-from syncagent.pipeline.records import Ref, email_key
+from syncagent.pipeline.records import email_key
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass
 class PullResult:
-    """What one pull did: records per stream, the refs that changed, systems that stopped."""
+    """What one pull did: records per stream and the systems that stopped (what changed is
+    queued for matching in the state DB, with each page)."""
 
     counts: Counter[str] = field(default_factory=Counter)
-    changed: set[Ref] = field(default_factory=set)
     stopped: dict[str, str] = field(default_factory=dict)  # system -> why
 
 
@@ -68,7 +68,6 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
     result = PullResult()
     for part in parts:
         result.counts.update(part.counts)
-        result.changed |= part.changed
         result.stopped.update(part.stopped)
     return result
 
@@ -98,22 +97,14 @@ def _pull_system(connector: Connector, store: StateStore, cycle_start: datetime,
 
 
 def commit(page: Page, system: str, store: StateStore, result: PullResult) -> None:
-    """Store one page and its cursor together; note what changed."""
-    mirror_rows: list[MirrorRow] = []
-    activity_rows: list[ActivityRow] = []
-    for item in page.records:
-        if isinstance(item, RemoteRecord):
-            mirror_rows.append(_mirror_row(item))
-            result.changed.add((item.system, item.object, item.id))
-        elif isinstance(item, ActivityRecord):
-            activity_rows.append(_activity_row(item))
-            if item.person_ref is not None:
-                result.changed.add(item.person_ref)
+    """Store one page and its cursor together (the store queues the records for matching)."""
+    mirror_rows = [_mirror_row(item) for item in page.records if isinstance(item, RemoteRecord)]
+    activity_rows = [_activity_row(item) for item in page.records
+                     if isinstance(item, ActivityRecord)]
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
                       to_state_cursor(page.cursor))
     if page.reconcile_ids is not None:
-        gone = store.mark_missing_deleted(system, page.object, page.reconcile_ids)
-        result.changed.update((system, page.object, rid) for rid in gone)
+        store.mark_missing_deleted(system, page.object, page.reconcile_ids)
     result.counts[page.stream] += len(page.records)
 
 

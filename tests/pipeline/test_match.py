@@ -24,35 +24,35 @@ def _row(system: str, obj: str, rid: str, **fields: object) -> MirrorRow:
     return MirrorRow(system, obj, rid, dict(fields), T0, email_key=email_key(system, obj, fields))
 
 
-def _load(store: StateStore, *rows: MirrorRow) -> set[tuple[str, str, str]]:
-    store.upsert_mirror(list(rows))
-    return {(r.system, r.object, r.remote_id) for r in rows}
+def _load(store: StateStore, *rows: MirrorRow) -> None:
+    """As a pull does: the rows and the stream's cursor, queued for matching."""
+    store.commit_page("test", list(rows), [], CursorState())
 
 
 def test_a_lead_and_a_contact_with_one_email_become_one_person(store: StateStore) -> None:
-    changed = _load(store, _row("salesforce", "Lead", "00Q1", Email="Ana@Acme.com "),
+    _load(store, _row("salesforce", "Lead", "00Q1", Email="Ana@Acme.com "),
                     _row("hubspot", "contacts", "501", email="ana@acme.com"))
-    result = match(store, changed, T0)
+    result = match(store, T0)
     links = store.links()
     assert links[("salesforce", "Lead", "00Q1")] == links[("hubspot", "contacts", "501")]
     assert result.new_persons == 1 and result.dirty == {links[("salesforce", "Lead", "00Q1")]}
 
 
 def test_a_cross_id_beats_a_different_email(store: StateStore) -> None:
-    changed = _load(store, _row("salesforce", "Lead", "00Q1", Email="old@acme.com"),
+    _load(store, _row("salesforce", "Lead", "00Q1", Email="old@acme.com"),
                     _row("hubspot", "contacts", "501", email="new@acme.com",
                          salesforceleadid="00Q1"))
-    match(store, changed, T0)
+    match(store, T0)
     links = store.links()
     assert links[("salesforce", "Lead", "00Q1")] == links[("hubspot", "contacts", "501")]
 
 
 def test_two_leads_sharing_an_email_are_flagged_and_never_picked(store: StateStore) -> None:
-    first = _load(store, _row("salesforce", "Lead", "00Q1", Email="dup@acme.com"),
+    _load(store, _row("salesforce", "Lead", "00Q1", Email="dup@acme.com"),
                   _row("salesforce", "Lead", "00Q2", Email="dup@acme.com"))
-    match(store, first, T0)
-    later = _load(store, _row("hubspot", "contacts", "501", email="dup@acme.com"))
-    result = match(store, later, T0)
+    match(store, T0)
+    _load(store, _row("hubspot", "contacts", "501", email="dup@acme.com"))
+    result = match(store, T0)
     links = store.links()
     people = {links[("salesforce", "Lead", "00Q1")], links[("salesforce", "Lead", "00Q2")],
               links[("hubspot", "contacts", "501")]}
@@ -65,13 +65,24 @@ def test_two_leads_sharing_an_email_are_flagged_and_never_picked(store: StateSto
 def test_already_linked_records_keep_their_person_and_new_activity_marks_it_dirty(
     store: StateStore,
 ) -> None:
-    changed = _load(store, _row("salesforce", "Lead", "00Q1", Email="a@acme.com"))
-    match(store, changed, T0)
+    _load(store, _row("salesforce", "Lead", "00Q1", Email="a@acme.com"))
+    match(store, T0)
     (person,) = store.links().values()
     store.evaluated({person: None})
     store.commit_page("sf.Task", [], [ActivityRow("salesforce", "00T1", "call_connected", T0,
                                                   "Lead", "00Q1")],
                       CursorState())
-    result = match(store, {("salesforce", "Lead", "00Q1")}, T0)
+    result = match(store, T0)
     assert result.dirty == {person} and result.new_persons == 0
     assert store.persons_to_evaluate(T0) == [person]
+
+
+def test_records_pulled_before_a_crash_are_matched_by_the_next_cycle(
+    store: StateStore,
+) -> None:
+    """The pull commits, the agent dies before matching: nothing pulled is forgotten."""
+    _load(store, _row("salesforce", "Lead", "00Q1", Email="a@acme.com"))
+    assert store.queued_for_match() == {("salesforce", "Lead", "00Q1")}
+    match(store, T0)  # the next cycle's match, with no new pull
+    assert ("salesforce", "Lead", "00Q1") in store.links()
+    assert store.queued_for_match() == set()

@@ -6,6 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
+from state.store import schema_head
 from syncagent.cli import app
 
 runner = CliRunner()
@@ -16,9 +17,9 @@ def test_upgrade_then_status_on_an_empty_db_prints_friendly_empty_tables(
 ) -> None:
     upgraded = runner.invoke(app, ["db", "upgrade", "--state", state_url])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "upgraded to revision 0001" in upgraded.output
+    assert f"upgraded to revision {schema_head()}" in upgraded.output
     again = runner.invoke(app, ["db", "upgrade", "--state", state_url])
-    assert "already at revision 0001" in again.output
+    assert f"already at revision {schema_head()}" in again.output
     shown = runner.invoke(app, ["status", "--state", state_url])
     assert shown.exit_code == 0, shown.output
     assert "no runs yet" in shown.output and "Outbox" in shown.output
