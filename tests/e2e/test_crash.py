@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,10 @@ def test_sigkill_at_ten_random_points_changes_nothing_but_time(
         unkeyed = [k for k in differ if "@" not in k]
         assert not unkeyed, f"records without an e-mail differ in score: {unkeyed[:3]}"
         scored_later += list(differ)
-    _assert_same_inputs(scored_later, reference_url, state_url)
+    # Each sandbox seeds its history relative to its own start: the same moment of the two
+    # worlds lies this far apart on the wall clock.
+    shift = crashed.ctx.clock.now() - reference.ctx.clock.now()
+    _assert_same_inputs(scored_later, reference_url, state_url, shift)
 
 
 def _only_score(expected: tuple[Any, ...] | None, got: tuple[Any, ...] | None) -> bool:
@@ -130,16 +133,19 @@ def _only_score(expected: tuple[Any, ...] | None, got: tuple[Any, ...] | None) -
     return expected[:1] + expected[2:] == got[:1] + got[2:]
 
 
-def _assert_same_inputs(emails: list[str], reference_url: str, crashed_url: str) -> None:
+def _assert_same_inputs(emails: list[str], reference_url: str, crashed_url: str,
+                        shift: timedelta) -> None:
     """The second run happens minutes after the first, and time alone moves a score (decay,
-    a recency band). Scored at one moment from each run's state DB, the two must agree: then
-    both runs hold the same records and activities, which is what the crashes must not touch."""
+    a recency band). Scored at the same moment of each world from each run's state DB, the two
+    must agree: then both runs hold the same records and activities, which is what the
+    crashes must not touch."""
     rules = load_rules(ROOT / "mappings")
     moment = datetime.now(UTC)
 
-    def scores(url: str, email: str) -> list[int]:
-        found = explain_email(StateStore(url), rules, email, moment)
+    def scores(url: str, email: str, at: datetime) -> list[int]:
+        found = explain_email(StateStore(url), rules, email, at)
         return sorted(decision.score.score for _pid, decision in found)
 
     for email in emails:
-        assert scores(reference_url, email) == scores(crashed_url, email), email
+        assert scores(reference_url, email, moment) == \
+            scores(crashed_url, email, moment + shift), email
