@@ -505,11 +505,6 @@ class StateStore:
             session.connection().execute(stmt, list(chunk))
 
     # ----------------------------------------------------------------- decisions
-    def save_decisions(self, decisions: Sequence[dict[str, Any]]) -> None:
-        """Upsert decision rows (keys: the Decision columns)."""
-        with self.transaction() as session:
-            self._save_decisions(session, decisions)
-
     def _save_decisions(self, session: Session, decisions: Sequence[dict[str, Any]]) -> None:
         columns = ["grade", "score", "segment", "stage", "owner", "track", "mql_date",
                    "reasons", "evaluated_at"]
@@ -673,23 +668,6 @@ class StateStore:
             for chunk in _chunks(list(keys), 900):
                 out.update(dict(session.execute(select(t.idempotency_key, t.result_id).where(
                     t.idempotency_key.in_(chunk), t.status == "done")).all()))
-        return out
-
-    # ----------------------------------------------------------------- idempotency keys
-    def remember_key(self, key: str, system: str, remote_id: str | None,
-                     now: datetime | None = None) -> None:
-        row = {"key": key, "system": system, "remote_id": remote_id,
-               "created_at": now or utcnow()}
-        with self.transaction() as session:
-            self._upsert(session, _t(m.IdempotencyKey), [row], ["key"], ["remote_id"])
-
-    def lookup_keys(self, keys: Iterable[str]) -> dict[str, str | None]:
-        t = m.IdempotencyKey
-        out: dict[str, str | None] = {}
-        with self._sessions() as session:
-            for chunk in _chunks(list(keys), 900):
-                out.update(dict(session.execute(select(t.key, t.remote_id)
-                                                .where(t.key.in_(chunk))).all()))
         return out
 
     # ----------------------------------------------------------------- leases
