@@ -31,10 +31,14 @@ class SyncAgentError(Exception):
         """One line for a person: what went wrong, then what to do."""
         return f"{self.message} — {self.hint}"
 
-    def as_dict(self) -> dict[str, Any]:
-        """Structured form for logs, JSON output and the state DB."""
-        return {"error": type(self).__name__, "message": self.message, "hint": self.hint,
-                **self.fields}
+    def as_dict(self, **context: Any) -> dict[str, Any]:
+        """Structured form for logs, JSON output and the state DB.
+
+        ``context`` adds what the caller knows (the system, the stream); the error's own fields
+        win where both name the same key, so a caller can never collide with them.
+        """
+        return {**context, **self.fields, "error": type(self).__name__,
+                "message": self.message, "hint": self.hint}
 
 
 class ConfigError(SyncAgentError):

@@ -80,7 +80,7 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
     except FatalError as error:
         # Budget or quota: this system's cursors stay where the last page left them.
         result.stopped[connector.system] = error.message
-        log.warning("pull stopped", system=connector.system, **error.as_dict())
+        log.warning("pull stopped", **error.as_dict(system=connector.system))
     return result
 
 

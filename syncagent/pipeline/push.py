@@ -80,7 +80,7 @@ def _push_system(connector: Connector, store: StateStore, holder: str, stop: thr
             _drain(connector, store, holder, object_name, operation, result, stop)
         except FatalError as error:
             result.stopped[connector.system] = error.message
-            log.warning("push stopped", system=connector.system, **error.as_dict())
+            log.warning("push stopped", **error.as_dict(system=connector.system))
             break
     return result
 
