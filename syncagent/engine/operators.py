@@ -6,10 +6,10 @@ small closure, so evaluation is a dict lookup plus one comparison.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Operator = Literal["equals", "in", "contains_any", "starts_with", "regex", "between",
@@ -19,13 +19,20 @@ OPERATORS: tuple[str, ...] = ("equals", "in", "contains_any", "starts_with", "re
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
-# Regexes run on admin-chosen patterns against remote data: bound both sides. Python's re
-# has no timeout, so we refuse the pattern shapes that backtrack catastrophically and cap
-# the text a pattern ever sees.
+# Regexes run on admin-chosen patterns against remote data. RE2 matches in time linear in the
+# text, whatever the pattern, so no pattern can hang a cycle; patterns RE2 cannot run in
+# linear time (back-references, look-around) are refused at load time. The caps bound memory.
 MAX_PATTERN_LENGTH = 300
 MAX_SUBJECT_LENGTH = 2_000
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,)")
-_ALTERNATION_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*\|(?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,)")
+
+
+def _re2_options(*, ignore_case: bool) -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = not ignore_case
+    options.log_errors = False  # the refusal is reported as a mapping error, not on stderr
+    options.max_mem = 8 << 20   # a pattern whose program outgrows this fails to compile
+    return options
+
 
 GRADES: tuple[str, ...] = ("F", "D-", "D", "D+", "C-", "C", "C+", "B-", "B", "B+",
                            "A-", "A", "A+")
@@ -46,14 +53,16 @@ def regex_problem(pattern: str) -> str | None:
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"regex is longer than {MAX_PATTERN_LENGTH} characters; simplify it"
     try:
-        re.compile(pattern)
-    except re.error as error:
-        return f"bad regex {pattern!r}: {error}; fix the pattern (escape special characters " \
-               "with a backslash)"
-    if _NESTED_QUANTIFIER.search(pattern) or _ALTERNATION_REPEAT.search(pattern):
-        return (f"regex {pattern!r} repeats a group that itself repeats or alternates, which "
-                "can take forever on some input; rewrite it without the nested repetition, "
-                "or use contains_any / starts_with")
+        re2.compile(pattern, _re2_options(ignore_case=True))
+    except UnicodeError:
+        return f"regex {pattern!r} holds characters that are not valid text; retype it"
+    except re2.error as error:
+        reason = error.args[0] if error.args else "not a pattern"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return (f"bad regex {pattern!r} ({reason}); mapping regexes run on a "
+                "linear-time engine (RE2) without back-references or look-around: rewrite "
+                "it, or use contains_any / starts_with")
     return None
 
 
@@ -170,6 +179,19 @@ def _memo_text(key: str, test: Callable[[str], bool]) -> Predicate:
     return predicate
 
 
+def _re2_search(pattern: str) -> Callable[[str], bool]:
+    search = re2.compile(pattern, _re2_options(ignore_case=True)).search
+
+    def test(text: str) -> bool:
+        text = text[:MAX_SUBJECT_LENGTH]
+        try:
+            return search(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate from broken remote data: match the rest
+            return search(text.encode("utf-8", "replace").decode("utf-8")) is not None
+
+    return test
+
+
 def compile_condition(cond: Condition) -> Predicate:
     """Build the fast predicate for one validated condition: one closure, one dict lookup."""
     key = cond.field
@@ -204,8 +226,7 @@ def compile_condition(cond: Condition) -> Predicate:
         prefixes = tuple(str(v).casefold() for v in ([value] if isinstance(value, str) else value))
         return _memo_text(key, lambda text: text.casefold().startswith(prefixes))
     if op == "regex":
-        search = re.compile(value, re.IGNORECASE).search
-        return _memo_text(key, lambda text: search(text[:MAX_SUBJECT_LENGTH]) is not None)
+        return _memo_text(key, _re2_search(value))
     if op == "between":
         low, high = float(value[0]), float(value[1])
 
