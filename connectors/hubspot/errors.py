@@ -13,6 +13,7 @@ from typing import Any
 import urllib3
 
 from connectors.retry import parse_retry_after
+from connectors.tls import tls_error
 from syncagent.errors import (
     AuthError,
     FatalError,
@@ -94,6 +95,9 @@ def translate(exc: BaseException, *, operation: str) -> SyncAgentError:
     if isinstance(status, int):
         return classify(status, getattr(exc, "body", None) or getattr(exc, "reason", ""),
                         getattr(exc, "headers", None), operation=operation)
+    tls = tls_error(exc, system=SYSTEM, operation=operation, host_setting="hubspot.base_url")
+    if tls is not None:
+        return tls
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
         return RemoteTimeout(f"hubspot {operation}: {type(exc).__name__} (no answer)",
                              system=SYSTEM, operation=operation)

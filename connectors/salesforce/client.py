@@ -22,6 +22,7 @@ from connectors.base import ApiCallCounter
 from connectors.budget import DailyBudget
 from connectors.retry import RetryPolicy
 from connectors.salesforce import errors
+from connectors.tls import tls_error
 from syncagent.errors import (
     AuthError,
     ConfigError,
@@ -165,6 +166,10 @@ class SalesforceClient:
                 "consumer_secret": self._secret("consumer_secret")}
 
     def _login_error(self, exc: BaseException) -> SyncAgentError:
+        tls = tls_error(exc, system="salesforce", operation="login",
+                        host_setting="salesforce.domain / salesforce.login_url")
+        if tls is not None:
+            return tls
         if isinstance(exc, requests.Timeout | requests.ConnectionError):
             return RemoteTimeout(f"salesforce login: {type(exc).__name__}", system="salesforce")
         code = getattr(exc, "code", None)

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from connectors.retry import parse_retry_after
+from connectors.tls import tls_error
 from syncagent.errors import (
     AuthError,
     FatalError,
@@ -125,6 +126,10 @@ def translate(exc: BaseException, *, operation: str) -> SyncAgentError:
     status = getattr(exc, "status", None)
     if isinstance(status, int):
         return classify(status, getattr(exc, "content", ""), operation=operation)
+    tls = tls_error(exc, system=SYSTEM, operation=operation,
+                    host_setting="salesforce.instance_url")
+    if tls is not None:
+        return tls
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return RemoteTimeout(f"salesforce {operation}: {type(exc).__name__} (no answer)",
                              system=SYSTEM, operation=operation)
