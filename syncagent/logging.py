@@ -11,11 +11,15 @@ Standard-library loggers (urllib3, requests, simple-salesforce) go through the s
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import quote, quote_plus
+from xml.sax.saxutils import escape as xml_escape
 
 import structlog
 from pydantic import SecretStr
@@ -36,8 +40,12 @@ _SECRET_SHAPES = [
     ),
     # user:password@ in URLs.
     re.compile(r"(?i)(?<=://)[^/\s:@]+:[^/\s@]+@"),
-    # Salesforce session ids: org id, '!', then a long opaque token.
-    re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{20,}"),
+    # Salesforce session ids: org id, '!', then a long opaque token (which may hold '-', '+',
+    # '/' or '=': the whole run is masked, never only the part before the first dash).
+    re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-+/=]{20,}"),
+    # Credentials inside XML elements (the SOAP login body, SOAP faults, session answers).
+    re.compile(r"(?i)(<(?:\w+:)?(?:password|session_?id|client_?secret|access_?token|"
+               r"security_?token|private_?key)\b[^>]*>)[^<]+"),
     # HubSpot private-app tokens.
     re.compile(r"\bpat-[a-z0-9]{2,4}-[0-9a-f-]{20,}", re.IGNORECASE),
 ]
@@ -46,11 +54,20 @@ _known_secrets: set[str] = set()
 
 
 def register_secret(value: str | SecretStr | None) -> None:
-    """Mask every later occurrence of this exact value in any log line."""
+    """Mask every later occurrence of this value in any log line, also as it appears inside
+    a URL or form body (percent-encoded), an XML/HTML document (escaped) or a JSON string."""
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     # Very short values would mask ordinary words; nothing real is that short.
     if raw and len(raw) >= 6:
-        _known_secrets.add(raw)
+        _known_secrets.update(_spellings(raw))
+
+
+def _spellings(raw: str) -> set[str]:
+    """The forms a secret takes on the wire; longest first matters not, each is replaced."""
+    forms = {raw, quote(raw, safe=""), quote_plus(raw, safe=""), quote(raw),
+             xml_escape(raw), xml_escape(raw, {'"': "&quot;", "'": "&apos;"}),
+             html.escape(raw), json.dumps(raw)[1:-1]}
+    return {form for form in forms if form}
 
 
 def register_secrets(values: Iterable[str | SecretStr | None]) -> None:
@@ -60,7 +77,8 @@ def register_secrets(values: Iterable[str | SecretStr | None]) -> None:
 
 def redact_text(text: str) -> str:
     """Mask every secret this module knows of, by value and by shape, in one string."""
-    for secret in _known_secrets:
+    # Longest first: a secret's escaped spelling may contain its shorter plain spelling.
+    for secret in sorted(_known_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     for pattern in _SECRET_SHAPES:
@@ -70,6 +88,10 @@ def redact_text(text: str) -> str:
 
 def _mask_match(match: re.Match[str]) -> str:
     found = match.group(0)
+    if found.startswith("<"):
+        return match.group(1) + MASK
+    if found.startswith("00D"):  # a session id; its tail may hold '=' (base64 padding)
+        return MASK
     if found.endswith("@"):
         return MASK + "@"
     if "=" in found and not found.startswith(("http", "//")):
