@@ -11,12 +11,13 @@ it can be set, and the fix (`load_settings` raises `ConfigError`).
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,7 +34,14 @@ ENV_PREFIX = "SYNCAGENT_"
 SalesforceAuth = Literal["password", "oauth_password", "jwt", "client_credentials", "session"]
 
 
-class SalesforceSettings(BaseModel):
+class _Section(BaseModel):
+    """A nested settings section: an unknown key is a typo to report, never to ignore (a
+    misspelt `passwrod` would otherwise leave the real password unset without a word)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SalesforceSettings(_Section):
     """How to reach one Salesforce org."""
 
     auth: SalesforceAuth = "password"
@@ -60,7 +68,7 @@ class SalesforceSettings(BaseModel):
                     "owner); the integration user and queues always count as such")
 
 
-class HubSpotSettings(BaseModel):
+class HubSpotSettings(_Section):
     """How to reach one HubSpot portal (private-app token)."""
 
     base_url: str = "https://api.hubapi.com"
@@ -121,7 +129,8 @@ class Settings(BaseSettings):
         config_file = _config_file_in_use()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if config_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file,
+                                                    yaml_file_encoding="utf-8"))
         return tuple(sources)
 
 
@@ -175,8 +184,27 @@ def _resolve_config_file(config_file: Path | None) -> Path | None:
 def _check_yaml_readable(path: Path) -> None:
     """Turn a YAML syntax error into one line with the file and line number."""
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}",
+                          hint="Check the path and its permissions.") from None
+    try:
+        content = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte {exc.start})",
+            hint="Save the config file as UTF-8 (any editor's 'Save with encoding').",
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: nested too deeply to be a config file",
+            hint="Settings nest at most two levels (e.g. salesforce: {username: ...}).",
+        ) from None
+    except yaml.YAMLError as exc:
+        if not isinstance(exc, yaml.MarkedYAMLError):
+            raise ConfigError(f"{path}: not valid YAML ({type(exc).__name__})",
+                              hint="Fix the YAML syntax of the file.") from None
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise ConfigError(
             f"{path}:{line}: not valid YAML ({exc.problem})",
@@ -197,6 +225,22 @@ def _describe_validation_error(exc: ValidationError, path: Path | None) -> str:
         env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            message = "unknown setting; check its spelling against README 'Configuration'"
+            message = "unknown setting; " + _closest_setting(error["loc"])
         lines.append(f"setting '{dotted}' ({where}{env_name}): {message}")
     return "; ".join(lines)
+
+
+def _closest_setting(loc: tuple[int | str, ...]) -> str:
+    """'did you mean X?' from the valid names at the unknown key's level."""
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        annotation = model.model_fields.get(str(part))
+        nested = annotation.annotation if annotation else None
+        if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+            break
+        model = nested
+    names = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]).lower(), names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "valid names here: " + ", ".join(names)

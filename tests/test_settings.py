@@ -84,3 +84,50 @@ def test_unsupported_state_url_is_refused() -> None:
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_a_misspelt_nested_key_in_the_file_is_refused_with_the_closest_name(
+        tmp_path: Path) -> None:
+    config = tmp_path / "syncagent.yaml"
+    config.write_text("salesforce:\n  username: ops@example.com\n  passwrod: hunter2-secret\n"
+                      "hubspot:\n  acces_token: pat-x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = caught.value.message
+    assert "salesforce.passwrod" in message and "did you mean 'password'" in message
+    assert "hubspot.acces_token" in message and "did you mean 'access_token'" in message
+    assert "hunter2-secret" not in caught.value.describe()
+    assert "\n" not in caught.value.describe()
+
+
+def test_a_misspelt_nested_variable_is_refused_with_the_closest_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCAGENT_SALESFORCE__PASSWROD", "hunter2-secret")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = caught.value.message
+    assert "SYNCAGENT_SALESFORCE__PASSWROD" in message and "'password'" in message
+    assert "hunter2-secret" not in caught.value.describe()
+
+
+def test_an_unknown_key_without_a_close_name_lists_the_valid_ones(tmp_path: Path) -> None:
+    config = tmp_path / "syncagent.yaml"
+    config.write_text("hubspot:\n  zzzzqqq: 1\n")
+    with pytest.raises(ConfigError, match="valid names here: base_url, access_token"):
+        load_settings(config)
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"state_url: sqlite:///ok.db\nlog_level: \xff\xfe\n", ":2: not UTF-8 text"),
+    (b"a: " + b"[" * 50_000 + b"]" * 50_000 + b"\n", "nested too deeply"),
+    (b"".join(b"  " * i + b"k%d:\n" % i for i in range(3_000)), "nested too deeply"),
+    (b"\x00\x01", "not valid YAML"),
+])
+def test_unreadable_config_files_give_one_line_naming_the_file(
+        tmp_path: Path, content: bytes, expected: str) -> None:
+    config = tmp_path / "syncagent.yaml"
+    config.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(config) in caught.value.message and expected in caught.value.message
+    assert "\n" not in caught.value.describe()
