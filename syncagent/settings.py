@@ -205,9 +205,9 @@ def _check_yaml_readable(path: Path) -> None:
         if not isinstance(exc, yaml.MarkedYAMLError):
             raise ConfigError(f"{path}: not valid YAML ({type(exc).__name__})",
                               hint="Fix the YAML syntax of the file.") from None
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        where = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise ConfigError(
-            f"{path}:{line}: not valid YAML ({exc.problem})",
+            f"{path}:{where}: not valid YAML ({exc.problem})",
             hint="Fix the YAML syntax at that line (indentation, a missing colon or quote).",
         ) from None
     if content is not None and not isinstance(content, dict):
