@@ -15,12 +15,10 @@ Rules it keeps:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from state import dberrors, sanitise
 from state import models as m
 from syncagent.errors import ConfigError, FatalError
 
@@ -143,11 +142,6 @@ class LeaseLost(FatalError):
     default_hint = "Another agent is working; this one stands by and takes over if it stops."
 
 
-def _json_dumps(value: Any) -> str:
-    # Sorted keys make equal JSON values equal text, so SQL can compare them on SQLite too.
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 def normalise_url(url: str) -> str:
     """Accept postgresql:// as shorthand for the psycopg 3 driver we ship."""
     if url.startswith("postgresql://"):
@@ -179,6 +173,7 @@ class StateStore:
         """Create or migrate the schema to the newest revision; returns that revision."""
         from alembic import command
 
+        dberrors.refuse_newer(self.schema_revision(), label=safe_url(self.url))
         with self._connected("migrate") as connection:
             config = _alembic_config(self.url)
             config.attributes["connection"] = connection
@@ -194,11 +189,13 @@ class StateStore:
             return MigrationContext.configure(connection).get_current_revision()
 
     def require_schema(self) -> None:
-        if self.schema_revision() is None:
+        revision = self.schema_revision()
+        if revision is None:
             raise ConfigError(
                 f"the state DB {safe_url(self.url)} has no schema yet",
                 hint="Run `syncagent db upgrade` (with the same --state) first.",
             )
+        dberrors.check_revision(revision, label=safe_url(self.url))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -794,14 +791,16 @@ def _make_engine(url: str) -> Engine:
         raise ConfigError("the state URL is not a valid database URL",
                           hint="Use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB."
                           ) from None
-    dumps = partial(_json_dumps)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, json_serializer=dumps,
-                               connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, json_serializer=sanitise.dumps, connect_args={
+            "timeout": dberrors.SQLITE_BUSY_SECONDS, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        dberrors.install(engine, parsed.database or url)
         return engine
-    return create_engine(url, json_serializer=dumps, pool_pre_ping=True,
-                         connect_args={"connect_timeout": 10})
+    engine = create_engine(url, json_serializer=sanitise.dumps, pool_pre_ping=True,
+                           connect_args={"connect_timeout": 10})
+    dberrors.install(engine, safe_url(url))
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -809,7 +808,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(dberrors.SQLITE_BUSY_SECONDS * 1000)}")
     cursor.close()
 
 

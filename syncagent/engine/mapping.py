@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from syncagent.engine.config import FieldMapping
-from syncagent.engine.normalise import COERCE, blank
+from syncagent.engine.normalise import COERCE, blank, value_problem
 
 
 class RemoteRecordLike(Protocol):
@@ -80,6 +80,21 @@ def _read(spec: CompiledField, record: RemoteRecordLike) -> tuple[bool, Any]:
     if isinstance(value, str) and spec.to_canonical[record.system]:
         value = spec.to_canonical[record.system].get(value.casefold(), value)
     return True, value
+
+
+def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
+                    ) -> list[tuple[str, str]]:
+    """(remote field, reason) for each mapped value of this record that reads as blank
+    because it cannot be used (NaN, a number beyond any field's precision)."""
+    problems: list[tuple[str, str]] = []
+    for spec in fields:
+        name = spec.remote_name(record.system, record.object)
+        if name is None or name not in record.fields:
+            continue
+        reason = value_problem(spec.type, record.fields[name])
+        if reason is not None:
+            problems.append((name, reason))
+    return problems
 
 
 def _latest(records: Sequence[RemoteRecordLike], system: str) -> list[RemoteRecordLike]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 _COUNTRIES: dict[str, str] = {
@@ -33,6 +34,11 @@ _ISO3 = {"USA": "US", "GBR": "GB", "DEU": "DE", "FRA": "FR", "ESP": "ES", "ITA":
 _RANGE = re.compile(r"^\s*([\d.,]+)\s*(?:-|\u2013|to)\s*([\d.,]+)\s*$")  # hyphen, en dash
 _SUFFIX = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9}
 _NUMBER = re.compile(r"^([\d.]+)\s*(k|m|mm|b|bn)?\+?$")
+# Salesforce number fields hold at most 18 digits (precision 18), HubSpot numbers are doubles:
+# a value beyond this cannot be stored on either side, so it reads as blank (and the pipeline
+# reports it as a poison value) instead of overflowing.
+MAX_ABS_NUMBER = 10.0 ** 18
+_MAX_NUMBER_TEXT = 64  # longer digit strings are not amounts anyone typed
 
 
 def blank(value: Any) -> bool:
@@ -68,12 +74,27 @@ def normalise_country(value: Any) -> str | None:
 
 
 def to_number(value: Any) -> float | None:
-    """Numbers from text: "1,200", "$1.5M", "51-200" (a range reads as its lower bound)."""
+    """Numbers from text: "1,200", "$1.5M", "51-200" (a range reads as its lower bound).
+    NaN, infinity and magnitudes beyond MAX_ABS_NUMBER read as blank."""
+    return _in_range(_parse_number(value))
+
+
+def _in_range(number: float | None) -> float | None:
+    if number is None or not math.isfinite(number) or abs(number) > MAX_ABS_NUMBER:
+        return None
+    return number
+
+
+def _parse_number(value: Any) -> float | None:
     if blank(value) or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip().lower().replace("$", "").replace("€", "").replace("£", "")
+    if isinstance(value, int):
+        return float(value) if abs(value) <= MAX_ABS_NUMBER else None  # float() may overflow
+    if isinstance(value, float):
+        return value
+    if not isinstance(value, str) or len(value) > _MAX_NUMBER_TEXT:
+        return None
+    text = value.strip().lower().replace("$", "").replace("€", "").replace("£", "")
     text = text.replace(" ", "") if _RANGE.match(text) is None else text
     ranged = _RANGE.match(text)
     if ranged:
@@ -84,7 +105,7 @@ def to_number(value: Any) -> float | None:
         return None
     try:
         number = float(matched.group(1))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return number * _SUFFIX.get(matched.group(2) or "", 1)
 
@@ -103,8 +124,10 @@ def to_date(value: Any) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, int | float) and not isinstance(value, bool):
-        from datetime import UTC
-        return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat()
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat()
+        except (ValueError, OverflowError, OSError):  # NaN, or beyond the calendar
+            return None
     text = str(value).strip()
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
@@ -141,7 +164,7 @@ def normalise_url(value: Any) -> str | None:
 
 
 def normalise_text(value: Any) -> str | None:
-    if blank(value):
+    if blank(value) or (isinstance(value, float) and not math.isfinite(value)):
         return None
     return str(value).strip() if not isinstance(value, int | float) else str(value)
 
@@ -151,3 +174,23 @@ COERCE = {
     "integer": to_integer, "number": to_number, "date": to_date, "country": normalise_country,
     "phone": normalise_phone, "url": normalise_url, "boolean": to_boolean,
 }
+
+
+def value_problem(kind: str, value: Any) -> str | None:
+    """Why a present value of a field of type ``kind`` cannot be used (so it reads as blank),
+    or None. The pipeline records such values as data-quality items; the engine only blanks
+    them. Text that simply does not look like a number is not a problem: it is left alone."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a finite number (NaN or infinity)"
+    if kind not in ("integer", "number"):
+        return None
+    if isinstance(value, bool) or blank(value):
+        return None
+    if isinstance(value, int) and abs(value) > MAX_ABS_NUMBER:
+        return "a number beyond the 18 digits a Salesforce or HubSpot number field can hold"
+    if isinstance(value, str) and len(value) > _MAX_NUMBER_TEXT and value.strip()[:1].isdigit():
+        return f"a number of {len(value.strip())} characters, beyond any field's precision"
+    parsed = _parse_number(value)
+    if parsed is not None and _in_range(parsed) is None:
+        return "a number beyond the 18 digits a Salesforce or HubSpot number field can hold"
+    return None

@@ -1,0 +1,131 @@
+"""Values made storable: what either state DB refuses never reaches it.
+
+PostgreSQL refuses NUL in text and jsonb (``UntranslatableCharacter``) and lone UTF-16
+surrogates (``\\ud800`` escapes) in jsonb; JSON has no NaN or infinity (Postgres refuses the
+``NaN`` token, SQLite's JSON functions choke on it). Remote records carry all of these, so:
+- ``clean_fields`` sanitises one remote record before it is stored and says what it changed,
+  for the pipeline to record as data-quality items;
+- ``dumps`` is the store's JSON serializer: a fast path for clean values, a cleaning path for
+  the rest, so decisions, outbox payloads and errors are safe too;
+- ``clean_parameters`` is the last stop before the driver for plain text columns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+#: Salesforce's longest text field (Long Text Area) holds 131,072 characters; a longer value
+#: cannot be written anywhere, so the mirror keeps that much and the rest is reported.
+MAX_TEXT = 131_072
+REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A lone surrogate in JSON text: a high one not followed by a low one, or a low one alone.
+_LONE_ESCAPE = re.compile(r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|"
+                          r"(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
+
+
+def text_problem(text: str) -> str | None:
+    """Why a database would refuse this text (or None)."""
+    if "\x00" in text:
+        return "text holds NUL characters (removed)"
+    if not text.isascii() and _SURROGATE.search(text):
+        return "text holds broken UTF-16 surrogates (replaced with U+FFFD)"
+    return None
+
+
+def clean_text(text: str) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _SURROGATE.sub(REPLACEMENT, text)
+    return text
+
+
+def clean_value(value: Any) -> Any:
+    """The value with every string cleaned and every NaN/infinity made None, at any depth."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): clean_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_value(item) for item in value]
+    return value
+
+
+def _problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            return f"text of {len(value):,} characters (kept the first {MAX_TEXT:,})"
+        return text_problem(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a finite number (NaN or infinity; stored as blank)"
+    if isinstance(value, Mapping | list | tuple):
+        try:
+            unchanged = clean_value(value) == value
+        except RecursionError:
+            return "a value nested too deeply to store"
+        return None if unchanged else "nested value cleaned for storage"
+    return None
+
+
+def clean_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """One record's fields made storable, and (field, reason) for each value changed."""
+    out: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for key, value in fields.items():
+        name = clean_text(str(key))
+        reason = _problem(value)
+        if reason is None:
+            out[name] = value
+            continue
+        problems.append((name, reason))
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            value = value[:MAX_TEXT]
+        try:
+            out[name] = clean_value(value)
+        except RecursionError:
+            out[name] = None
+    return out, problems
+
+
+def _plain_dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+
+
+def dumps(value: Any) -> str:
+    """The store's JSON serializer: sorted keys (equal values are equal text, so SQL can
+    compare them on SQLite too), never NaN, NUL or a lone surrogate."""
+    try:
+        text = _plain_dumps(value)
+    except ValueError:  # NaN or infinity somewhere
+        return _plain_dumps(clean_value(value))
+    if "\\u0000" in text or ("\\ud" in text and _LONE_ESCAPE.search(text)):
+        return _plain_dumps(clean_value(value))
+    return text
+
+
+def clean_parameters(parameters: Any) -> Any:
+    """Driver parameters (a dict, a sequence, or a list of either for executemany) with NUL
+    and lone surrogates taken out of every string; unchanged objects are returned as they are."""
+    if isinstance(parameters, Mapping):
+        if not any(_dirty(v) for v in parameters.values()):
+            return parameters
+        return {k: clean_text(v) if isinstance(v, str) else v for k, v in parameters.items()}
+    if isinstance(parameters, Sequence) and not isinstance(parameters, str | bytes):
+        if parameters and isinstance(parameters[0], Mapping | list | tuple):
+            return type(parameters)(clean_parameters(p) for p in parameters)  # type: ignore[call-arg]
+        if not any(_dirty(v) for v in parameters):
+            return parameters
+        return type(parameters)(clean_text(v) if isinstance(v, str) else v  # type: ignore[call-arg]
+                                for v in parameters)
+    return parameters
+
+
+def _dirty(value: Any) -> bool:
+    return isinstance(value, str) and text_problem(value) is not None
