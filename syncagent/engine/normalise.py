@@ -38,7 +38,8 @@ _NUMBER = re.compile(r"^([\d.]+)\s*(k|m|mm|b|bn)?\+?$")
 # a value beyond this cannot be stored on either side, so it reads as blank (and the pipeline
 # reports it as a poison value) instead of overflowing.
 MAX_ABS_NUMBER = 10.0 ** 18
-_MAX_NUMBER_TEXT = 64  # longer digit strings are not amounts anyone typed
+_MAX_NUMBER_TEXT = 64
+_DIGITS = re.compile(r"^\s*-?\d+\s*$")  # longer digit strings are not amounts anyone typed
 
 
 def blank(value: Any) -> bool:
@@ -111,6 +112,10 @@ def _parse_number(value: Any) -> float | None:
 
 
 def to_integer(value: Any) -> int | None:
+    if isinstance(value, str) and _DIGITS.match(value) and len(value) <= _MAX_NUMBER_TEXT:
+        value = int(value)  # exact: a float would round 18-digit values
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) <= MAX_ABS_NUMBER else None
     number = to_number(value)
     return None if number is None else int(number)
 

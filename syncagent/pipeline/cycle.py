@@ -25,6 +25,7 @@ from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
 from syncagent.pipeline.pull import pull
 from syncagent.pipeline.push import push
+from syncagent.pipeline.quarantine import flag_poison
 from syncagent.pipeline.records import Ref, is_person
 
 log = structlog.get_logger(__name__)
@@ -113,17 +114,22 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
 def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: datetime,
            report: CycleReport) -> None:
     store = agent.store
+    down: set[str] = set()
     if options.pull:
         pulled = pull(agent.connectors, store, started, stop, options.progress)
         report.pulled = dict(pulled.counts)
         report.errors += [{"error": "stopped", "system": s, "message": m}
                           for s, m in pulled.stopped.items()]
+        down = set(pulled.stopped)
     match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
     _evaluate_and_plan(agent, options, started, report)
     if agent.write and not stop.is_set():
-        pushed = push({c.system: c for c in agent.connectors}, store, agent.holder, stop)
+        # A system that failed this cycle (outage, budget) gets no writes: they wait in the
+        # outbox for the first cycle it answers again; the other system is written now.
+        up = {c.system: c for c in agent.connectors if c.system not in down}
+        pushed = push(up, store, agent.holder, stop)
         report.written = {s: pushed.written.get(s, 0) for s in ("salesforce", "hubspot")}
         report.created = {s: pushed.created.get(s, 0) for s in ("salesforce", "hubspot")}
         report.rejected = pushed.rejected
@@ -150,6 +156,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
             # The outbox keeps local time (push claims by it), not the remote's clock.
             store.commit_evaluation(rows, chunk.decisions, chunk.due,
                                     {ROUTING_KEY: chunk.routing.to_dict()})
+            flag_poison(store, chunk.poison)
 
 
 def _api_calls(connector: Connector) -> int:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import structlog
 
 from state.store import ActivityRow, MirrorRow, StateStore
 from syncagent.engine import (
@@ -27,7 +29,10 @@ from syncagent.engine import (
     profile_from_records,
 )
 from syncagent.pipeline.plan import PersonPlan
+from syncagent.pipeline.quarantine import Poison, unusable_values
 from syncagent.pipeline.records import Ref, same_value
+
+log = structlog.get_logger(__name__)
 
 CHUNK = 1_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,6 +101,7 @@ class Evaluated:
     decisions: list[dict[str, Any]]
     due: dict[int, datetime | None]
     routing: RoutingState
+    poison: list[Poison] = field(default_factory=list)  # values the rules could not use
 
 
 def evaluate_persons(store: StateStore, rules: Rules, person_ids: Sequence[int],
@@ -117,23 +123,42 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
     written = _written(store, refs)
     activities = store.activities_for((o, r) for _s, o, r in refs)
     previous = store.decisions(person_ids)
-    plans: list[PersonPlan] = []
-    decisions: list[dict[str, Any]] = []
-    due: dict[int, datetime | None] = {}
+    out = Evaluated([], [], {}, routing)
     for pid in person_ids:
         records = [rows[ref] for ref in refs_of.get(pid, []) if ref in rows]
         live = [r for r in records if not r.deleted]
         if not live:
-            due[pid] = None
+            out.due[pid] = None
             continue
-        person = _person_input(pid, live, activities, previous.get(pid), written, world, rules)
-        decision, routing = evaluate(person, rules, now, routing, world.users)
-        plans.append(PersonPlan(pid, decision, person.profile, live,
-                                {k: written.get(k, {}) for k in refs_of.get(pid, [])},
-                                _email(live)))
-        decisions.append(_decision_row(pid, decision, now))
-        due[pid] = _next_due(decision, now)
-    return Evaluated(plans, decisions, due, routing)
+        out.poison += unusable_values([_as_record(r) for r in live],
+                                      [r.remote_id for r in live], rules.c_fields)
+        try:
+            person = _person_input(pid, live, activities, previous.get(pid), written, world,
+                                   rules)
+            decision, out.routing = evaluate(person, rules, now, out.routing, world.users)
+        except Exception as exc:  # one person's data must never stop everyone else's cycle
+            out.poison += _unevaluable(live, exc)
+            out.due[pid] = None  # looked at again when one of its records changes
+            continue
+        out.plans.append(PersonPlan(pid, decision, person.profile, live,
+                                    {k: written.get(k, {}) for k in refs_of.get(pid, [])},
+                                    _email(live)))
+        out.decisions.append(_decision_row(pid, decision, now))
+        out.due[pid] = _next_due(decision, now)
+    return out
+
+
+def _unevaluable(records: list[MirrorRow], exc: Exception) -> list[Poison]:
+    # The exception's text may quote record values: only its type is kept.
+    log.warning("person not evaluated", error=type(exc).__name__,
+                records=[f"{r.system}.{r.object}.{r.remote_id}" for r in records])
+    return [Poison(r.system, r.object, r.remote_id, "(evaluation)",
+                   f"the rules failed on this record's data ({type(exc).__name__})")
+            for r in records]
+
+
+def _as_record(row: MirrorRow) -> _Record:
+    return _Record(row.system, row.object, row.fields, row.modstamp or EPOCH, row.deleted)
 
 
 def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]:
@@ -162,8 +187,7 @@ def _person_input(pid: int, records: list[MirrorRow],
                   activities: Mapping[tuple[str, str], list[ActivityRow]],
                   previous: Mapping[str, Any] | None, written: Mapping[Ref, Mapping[str, Any]],
                   world: World, rules: Rules) -> PersonInput:
-    profile = profile_from_records([_Record(r.system, r.object, r.fields, r.modstamp or EPOCH,
-                                            r.deleted) for r in records], rules)
+    profile = profile_from_records([_as_record(r) for r in records], rules)
     acts = [Activity(a.kind, a.occurred_at, a.details, a.source_id)
             for r in records for a in activities.get((r.object, r.remote_id), [])]
     email = profile.values.get("email")

@@ -24,8 +24,10 @@ from connectors.base import (
     Progress,
     RemoteRecord,
 )
+from state.dberrors import StateDBError
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
-from syncagent.errors import FatalError
+from syncagent.errors import FatalError, RetryableError
+from syncagent.pipeline.quarantine import Poison, clean_activity, clean_record, flag_poison
 from syncagent.pipeline.records import email_key
 
 log = structlog.get_logger(__name__)
@@ -77,8 +79,11 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
     result = PullResult()
     try:
         _pull_system(connector, store, cycle_start, stop, progress, result)
-    except FatalError as error:
-        # Budget or quota: this system's cursors stay where the last page left them.
+    except StateDBError:
+        raise  # the state DB failed, not this system: the cycle fails
+    except (FatalError, RetryableError) as error:
+        # Budget, quota, or an outage that outlasted the retries: this system's cursors stay
+        # where the last page left them, and the other system's work goes on without it.
         result.stopped[connector.system] = error.message
         log.warning("pull stopped", **error.as_dict(system=connector.system))
     return result
@@ -97,12 +102,17 @@ def _pull_system(connector: Connector, store: StateStore, cycle_start: datetime,
 
 
 def commit(page: Page, system: str, store: StateStore, result: PullResult) -> None:
-    """Store one page and its cursor together (the store queues the records for matching)."""
-    mirror_rows = [_mirror_row(item) for item in page.records if isinstance(item, RemoteRecord)]
-    activity_rows = [_activity_row(item) for item in page.records
+    """Store one page and its cursor together (the store queues the records for matching).
+    Values no database can hold are cleaned first and reported as data-quality items, so one
+    poison record never stops the page, let alone the cycle."""
+    poison: list[Poison] = []
+    mirror_rows = [_mirror_row(clean_record(item, poison)) for item in page.records
+                   if isinstance(item, RemoteRecord)]
+    activity_rows = [_activity_row(clean_activity(item, poison)) for item in page.records
                      if isinstance(item, ActivityRecord)]
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
                       to_state_cursor(page.cursor))
+    flag_poison(store, poison)
     if page.reconcile_ids is not None:
         store.mark_missing_deleted(system, page.object, page.reconcile_ids)
     result.counts[page.stream] += len(page.records)

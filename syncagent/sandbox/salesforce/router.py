@@ -28,7 +28,12 @@ MAX_HEAD_BYTES = 16_384      # Salesforce: URI plus headers; longer requests get
 
 
 def _dump(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a broken emoji, sandbox/poison.py) cannot be UTF-8: JSON escapes
+        # it as \ud83d, as the real API sends such data.
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _response(reply: Reply, limit_info: str | None) -> Response:
