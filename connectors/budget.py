@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from syncagent.errors import BudgetExhausted, QuotaExhausted
+from syncagent.errors import BudgetExhausted, Interrupted, QuotaExhausted
 
 Clock = Callable[[], datetime]
 
@@ -119,6 +119,14 @@ class RateLimiter:
         self._events: deque[float] = deque()
         self._lock = threading.Lock()
         self.waited = 0.0
+        #: set when the agent must stop: a wait for the window ends at once (Interrupted)
+        self.stop: threading.Event | None = None
+
+    def _wait(self, seconds: float) -> None:
+        if self.stop is None:
+            self.sleep(seconds)
+        elif self.stop.wait(seconds):
+            raise Interrupted("stopped while waiting for the rate limit window")
 
     def acquire(self) -> None:
         while True:
@@ -131,9 +139,9 @@ class RateLimiter:
                     return
                 wait = self._events[0] + self.window - now
             self.waited += wait
-            self.sleep(max(wait, 0.001))
+            self._wait(max(wait, 0.001))
 
     def pause(self, seconds: float) -> None:
         """The server says the window is full (e.g. Remaining: 0): wait it out now."""
         self.waited += seconds
-        self.sleep(seconds)
+        self._wait(seconds)

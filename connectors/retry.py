@@ -14,15 +14,22 @@ parallel agents do not return in lock-step. Attempts are bounded.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+)
 
-from syncagent.errors import RetryableError
+from syncagent.errors import Interrupted, RetryableError
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +48,8 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random)
     #: called with (exception, attempt number, chosen wait) before each sleep; for counting
     on_retry: Callable[[BaseException, int, float], None] | None = None
+    #: set when the agent must stop: no wait outlives it, and no new attempt starts
+    stop: threading.Event | None = None
 
     def wait_seconds(self, state: RetryCallState) -> float:
         """Retry-After when the API gave one, else exponential backoff with full jitter."""
@@ -62,19 +71,40 @@ class RetryPolicy:
         if self.on_retry is not None and exc is not None:
             self.on_retry(exc, state.attempt_number, wait)
 
+    def pause(self, seconds: float) -> None:
+        """Wait, but raise Interrupted as soon as the stop event is set (SIGTERM must not
+        wait out a Retry-After of two minutes)."""
+        stop = self.stop
+        if stop is None:
+            self.sleep(seconds)
+            return
+        if stop.wait(max(seconds, 0.0)):
+            raise Interrupted("stopped while waiting to retry a call")
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted("stopped before the next call")
+
     def retrying(self) -> Retrying:
         return Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=self.wait_seconds,
-            retry=retry_if_exception_type(RetryableError),
-            sleep=self.sleep,
+            retry=(retry_if_exception_type(RetryableError)
+                   & retry_if_not_exception_type(Interrupted)),
+            sleep=self.pause,
             before_sleep=self._before_sleep,
             reraise=True,
         )
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` under the policy; the last error is re-raised when attempts run out."""
-        return self.retrying()(fn, *args, **kwargs)
+        """Run ``fn`` under the policy; the last error is re-raised when attempts run out.
+        Once the stop event is set, no attempt starts and no wait continues."""
+
+        def attempt() -> T:
+            self.check_stop()
+            return fn(*args, **kwargs)
+
+        return self.retrying()(attempt)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -74,6 +74,14 @@ class LockContention(RetryableError):
     """The remote record was locked (Salesforce UNABLE_TO_LOCK_ROW, HubSpot 423)."""
 
 
+class Interrupted(RetryableError):
+    """The agent was asked to stop (SIGTERM, lease lost) while a call waited to be retried or
+    rate-limited: the work is left where it was, as a retryable failure, and picked up by the
+    next cycle or the next agent."""
+
+    default_hint = "Nothing to do: the agent is stopping; the next run resumes this work."
+
+
 class FatalError(SyncAgentError):
     """Retrying will not help until a person or the clock changes something."""
 

@@ -12,6 +12,7 @@ next one. Mid-sweep cursors remember the sweep (bounds, last id) so a stop resum
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -490,6 +491,12 @@ class HubSpotConnector:
         return [r for page in self._owners(self.streams.get("owners") or streams.STREAMS[2],
                                            None, datetime.now(UTC), None)
                 for r in page.records if isinstance(r, RemoteRecord)]
+
+    def watch(self, stop: threading.Event) -> None:
+        """Retry and rate-limit waits end as soon as ``stop`` is set (one event per cycle)."""
+        self.client.retry.stop = stop
+        self.client.limiter.stop = stop
+        self.client.search_limiter.stop = stop
 
     def status(self) -> dict[str, Any]:
         return {"calls": self.calls.by_operation(), "budget": self.budget.status(),

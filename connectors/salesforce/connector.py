@@ -8,6 +8,7 @@ further pages follow ``nextRecordsUrl``. Writes: sObject Collections, 200 per ca
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -375,6 +376,10 @@ class SalesforceConnector:
                                             updateable=bool(f.get("updateable", False)),
                                             options=options, length=f.get("length") or None)
         return ObjectSchema(system="salesforce", object=object, fields=fields)
+
+    def watch(self, stop: threading.Event) -> None:
+        """Retry waits end as soon as ``stop`` is set (one event per cycle)."""
+        self.client.retry.stop = stop
 
     def status(self) -> dict[str, Any]:
         """Calls made, budget, re-logins: for `syncagent status` and run reports."""

@@ -90,6 +90,10 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     options = options or CycleOptions()
     store, started, clock = agent.store, agent.clock(), time.perf_counter()
     calls_before = {c.system: _api_calls(c) for c in agent.connectors}
+    for connector in agent.connectors:  # waits inside the connectors end on this stop
+        watch = getattr(connector, "watch", None)
+        if callable(watch):
+            watch(stop)
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
     report, status = CycleReport(), "ok"
     try:

@@ -159,3 +159,52 @@ def test_rate_limiter_waits_instead_of_exceeding_the_window() -> None:
         limiter.acquire()
     assert now[0] >= 2.0                  # 12 events at 5/s need at least two full windows
     assert limiter.waited == pytest.approx(sum(slept))
+
+
+def test_a_retry_wait_ends_as_soon_as_the_stop_event_is_set() -> None:
+    """A Retry-After of two minutes must not hold SIGTERM: the wait returns when stop is set,
+    as Interrupted (retryable: the work is left for the next cycle), and no attempt follows."""
+    import threading
+
+    from syncagent.errors import Interrupted, ServerError
+
+    stop = threading.Event()
+    attempts: list[int] = []
+
+    def always_503() -> None:
+        attempts.append(1)
+        threading.Timer(0.05, stop.set).start()
+        raise ServerError("503", retry_after=120.0)
+
+    policy = RetryPolicy(attempts=5, max_retry_after_seconds=120.0, stop=stop)
+    worker_done = threading.Event()
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            policy.call(always_503)
+        except BaseException as exc:
+            caught.append(exc)
+        worker_done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert worker_done.wait(30), "the retry wait ignored the stop event"
+    assert len(attempts) == 1 and isinstance(caught[0], Interrupted)
+
+
+def test_no_call_starts_once_stop_is_set_and_rate_limit_waits_end_too() -> None:
+    import threading
+
+    from syncagent.errors import Interrupted
+
+    stop = threading.Event()
+    stop.set()
+    calls: list[int] = []
+    with pytest.raises(Interrupted):
+        RetryPolicy(stop=stop).call(lambda: calls.append(1))
+    assert calls == []
+    limiter = RateLimiter(1, 600.0)
+    limiter.stop = stop
+    limiter.acquire()  # the window has room: no wait
+    with pytest.raises(Interrupted):
+        limiter.acquire()  # would wait 600 s
