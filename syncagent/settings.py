@@ -221,13 +221,20 @@ def _describe_validation_error(exc: ValidationError, path: Path | None) -> str:
     where = f"{path} or " if path else ""
     lines = []
     for error in exc.errors():
-        dotted = ".".join(str(part) for part in error["loc"])
-        env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+        parts = [_printable(part) for part in error["loc"]]
+        dotted = ".".join(parts)
+        env_name = ENV_PREFIX + "__".join(parts).upper()
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown setting; " + _closest_setting(error["loc"])
         lines.append(f"setting '{dotted}' ({where}{env_name}): {message}")
     return "; ".join(lines)
+
+
+def _printable(part: int | str) -> str:
+    """A key as it can be shown on one line (a key may hold a newline or a control)."""
+    text = str(part)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def _closest_setting(loc: tuple[int | str, ...]) -> str:

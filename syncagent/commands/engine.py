@@ -13,7 +13,7 @@ from rich.table import Table
 
 from syncagent.commands.common import ConfigOption, StateOption, settings_for_command
 from syncagent.engine import Decision, Rules, load_rules
-from syncagent.engine.person_file import parse_person
+from syncagent.engine.person_file import parse_person, read_person_json
 from syncagent.engine.schema import json_schemas
 from syncagent.errors import ConfigError
 
@@ -68,16 +68,17 @@ def preview(
         return
     assert person is not None  # one of the two, checked above
     try:
-        data = json.loads(person.read_text(encoding="utf-8"))
+        text = person.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read {person}: {error.strerror}",
                           hint="Pass an existing JSON file with --person.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{person} is not valid JSON: {error}",
-                          hint="Fix the JSON syntax at the position named.") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{person}: byte {error.start} is not UTF-8 text",
+                          hint="Save the person file as UTF-8.") from None
     from syncagent.engine import evaluate
 
-    person_input, file_now, routing, users = parse_person(data, rules, str(person))
+    person_input, file_now, routing, users = parse_person(read_person_json(text, str(person)),
+                                                          rules, str(person))
     at = _parse_now(now) if now else file_now
     decision, new_state = evaluate(person_input, rules, at, routing, users)
     if as_json:

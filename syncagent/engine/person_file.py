@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -83,6 +84,14 @@ class _User(_Strict):
     manager_id: str | None = None
 
 
+class _Routing(_Strict):
+    """The round-robin memory, as `preview --json` prints it."""
+
+    day: str | None = None
+    assigned: dict[str, int] = Field(default_factory=dict)
+    weights: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
 class PersonFile(_Strict):
     """A person to preview: a canonical profile or remote records, plus context."""
 
@@ -95,7 +104,26 @@ class PersonFile(_Strict):
     account: _Account | None = None
     previous: _Previous | None = None
     users: list[_User] = Field(default_factory=list)
-    routing_state: dict[str, Any] | None = None
+    routing_state: _Routing | None = None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_person_json(text: str, source: str) -> Any:
+    """Strict JSON (no NaN or Infinity, which Python's parser accepts) in one error line."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{source}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})",
+                          hint="Fix the JSON syntax at the position named.") from None
+    except ValueError as error:
+        raise ConfigError(f"{source}: not valid JSON ({error})",
+                          hint="Write null for an unknown number.") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a person file",
+                          hint="Compare it with mappings/examples/person.json.") from None
 
 
 class _RecordView:
@@ -115,9 +143,10 @@ def parse_person(data: Any, rules: Rules, source: str
     try:
         doc = PersonFile.model_validate(data)
     except ValidationError as error:
-        lines = [f"{source}: {'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}"
-                 for e in error.errors()]
-        raise ConfigError("the person file is not valid:\n" + "\n".join(lines),
+        problems = error.errors()
+        where = ".".join(str(p) for p in problems[0]["loc"]) or "file"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"{source}: {where}: {problems[0]['msg']}{more}",
                           hint="Compare it with mappings/examples/person.json.") from None
     profile: dict[str, Any] = {}
     if doc.records:
@@ -134,4 +163,5 @@ def parse_person(data: Any, rules: Rules, source: str
     )
     now = (doc.now or datetime.now(UTC)).astimezone(UTC)
     users = UserDirectory.of(User(**u.model_dump()) for u in doc.users)
-    return person, now, RoutingState.from_dict(doc.routing_state), users
+    routing = doc.routing_state.model_dump() if doc.routing_state else None
+    return person, now, RoutingState.from_dict(routing), users
