@@ -87,7 +87,8 @@ def complete(session: Session, results: Sequence[OutboxResult], *, max_attempts:
     rejected -> dead letter with the API's code and message."""
     table = table_of(m.OutboxRow)
     columns = ("status", "result_id", "error_code", "last_error", "next_attempt_at")
-    stmt = (update(table).where(table.c.id == bindparam("row_id"))
+    # Only rows still in flight: a batch settled after a failure never undoes a recorded one.
+    stmt = (update(table).where(table.c.id == bindparam("row_id"), table.c.status == IN_FLIGHT)
             .values(claimed_by=None, claimed_until=None, updated_at=now,
                     **{name: bindparam(f"new_{name}") for name in columns}))
     attempts = _attempts(session, [r.id for r in results])
