@@ -68,7 +68,10 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
          stop: threading.Event) -> PushResult:
     """Write every due outbox row, both systems at once; returns what was written, created
     and rejected. Whatever raises, every row claimed here ends done, pending or dead."""
-    groups = _groups(store)
+    try:
+        groups = _groups(store)
+    except Exception as exc:  # nothing claimed yet: the rows wait for the next cycle
+        return PushResult(failures=[_failure("outbox", "*", "claim", exc)])
     with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
                             thread_name_prefix="push") as pool:
         parts = list(pool.map(
