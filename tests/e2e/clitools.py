@@ -33,7 +33,7 @@ class Cli:
     mappings: Path
 
     def __call__(self, *args: str) -> Result:
-        command = list(args) + ["--state", self.state_url]
+        command = [*args, "--state", self.state_url]
         if args[0] in AGENT_COMMANDS:
             command += ["--sandbox", self.sandbox_url, "--mappings", str(self.mappings)]
         return CliRunner().invoke(app, command)
