@@ -36,7 +36,8 @@ class Cli:
         command = [*args, "--state", self.state_url]
         if args[0] in AGENT_COMMANDS:
             command += ["--sandbox", self.sandbox_url, "--mappings", str(self.mappings)]
-        return CliRunner().invoke(app, command)
+        # A wide terminal, as an admin's: tables are not cut at 80 columns.
+        return CliRunner().invoke(app, command, env={"COLUMNS": "240"})
 
     def json(self, *args: str, expect: int | None = 0) -> Any:
         """Run with --json and parse what it printed (the last JSON line of stdout)."""
