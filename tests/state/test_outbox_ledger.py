@@ -15,14 +15,6 @@ from state.store import NewOutboxRow, OutboxResult, StateStore
 T0 = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(state_url: str) -> StateStore:
-    store = StateStore(state_url)
-    store.upgrade()
-    yield store
-    store.dispose()
-
-
 def _rows(n: int, person: bool = True, prefix: str = "r") -> list[NewOutboxRow]:
     return [NewOutboxRow("salesforce", "Lead", "update", {"Rating": f"v{i}"},
                          f"{prefix}:{i}:update", remote_id=f"00Q{i:03d}",
