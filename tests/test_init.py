@@ -170,3 +170,37 @@ def test_sandbox_without_its_extra_names_the_extra(monkeypatch: pytest.MonkeyPat
         assert "pip install 'syncagent[sandbox]'" in result.output
         assert "syncagent_test_module_that_is_not_installed" in result.output
         assert "Traceback" not in result.output
+
+
+CORE_IMPORTS_WITHOUT_THE_EXTRA = r"""
+import importlib, importlib.abc, pkgutil, sys
+
+class NoSandboxExtra(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"fastapi", "starlette", "uvicorn", "trustme", "faker"}:
+            raise ImportError(f"{name} is in the sandbox extra")
+        return None
+
+sys.meta_path.insert(0, NoSandboxExtra())
+imported = 0
+for package in ("syncagent", "connectors", "state"):
+    module = importlib.import_module(package)
+    for info in pkgutil.walk_packages(module.__path__, package + "."):
+        if info.name.startswith(("syncagent.sandbox", "state.migrations", "syncagent.__main__")):
+            continue
+        importlib.import_module(info.name)
+        imported += 1
+from syncagent.cli import app
+print(imported)
+"""
+
+
+def test_the_agent_imports_nothing_from_the_sandbox_extra() -> None:
+    """Every module outside syncagent/sandbox imports with fastapi, uvicorn, trustme absent."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", CORE_IMPORTS_WITHOUT_THE_EXTRA],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 40  # the walk really visited the package
