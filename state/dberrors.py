@@ -53,13 +53,19 @@ class StateUnavailable(StateDBError, RetryableError):
 class StateCorrupt(StateDBError, FatalError):
     """The state DB file is not a database, or is damaged or truncated."""
 
+    needs_a_person = True  # every later cycle would fail the same way: `run` stops
+
 
 class StateReadOnly(StateDBError, FatalError):
     """The state DB cannot be written (file permissions, a read-only mount or server)."""
 
+    needs_a_person = True  # every later cycle would fail the same way: `run` stops
+
 
 class StateSchemaMismatch(StateDBError, FatalError):
     """The DB's schema is missing, older or newer than this version of syncagent."""
+
+    needs_a_person = True  # every later cycle would fail the same way: `run` stops
 
 
 class StateRefused(StateDBError, FatalError):

@@ -26,7 +26,7 @@ from connectors.base import (
 )
 from state.dberrors import StateDBError
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
-from syncagent.errors import FatalError, RetryableError
+from syncagent.errors import FatalError, RetryableError, SyncAgentError
 from syncagent.pipeline.quarantine import Poison, clean_activity, clean_record, flag_poison
 from syncagent.pipeline.records import email_key
 
@@ -40,6 +40,7 @@ class PullResult:
 
     counts: Counter[str] = field(default_factory=Counter)
     stopped: dict[str, str] = field(default_factory=dict)  # system -> why
+    stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)  # system -> error
 
 
 def stream_key(system: str, stream: str) -> str:
@@ -71,6 +72,7 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
     for part in parts:
         result.counts.update(part.counts)
         result.stopped.update(part.stopped)
+        result.stop_errors.update(part.stop_errors)
     return result
 
 
@@ -85,6 +87,7 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
         # Budget, quota, or an outage that outlasted the retries: this system's cursors stay
         # where the last page left them, and the other system's work goes on without it.
         result.stopped[connector.system] = error.message
+        result.stop_errors[connector.system] = error
         log.warning("pull stopped", **error.as_dict(system=connector.system))
     return result
 

@@ -5,6 +5,7 @@ as a data-quality item naming the record and the field."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -39,6 +40,18 @@ def test_poison_records_are_quarantined_and_every_other_person_is_written(
     assert all(i["detail"]["reason"] for i in items)
     for item in items:  # the detail names the value's problem, never the value
         assert "poison poison" not in str(item) and "\x00" not in str(item)
+    listed_by_cli = _data_quality_command(state_url)
+    assert listed_by_cli["counts"]["poison_value"] == len(planted)
+
+
+def _data_quality_command(state_url: str) -> dict[str, Any]:
+    from typer.testing import CliRunner
+
+    from syncagent.cli import app
+
+    result = CliRunner().invoke(app, ["data-quality", "--state", state_url, "--json"])
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
 
 
 def test_dry_run_survives_poison_records(world_factory: WorldFactory) -> None:
