@@ -14,16 +14,14 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 from zeep.exceptions import Fault
 
-from syncagent.sandbox.common import SandboxConfig
 from syncagent.sandbox.salesforce import sandbox_session
-from syncagent.sandbox.server import RunningSandbox, start_sandbox
+from syncagent.sandbox.server import RunningSandbox
+from tests.sandbox.conftest import fresh_org
 
 
 @pytest.fixture(scope="module")
 def new_org() -> Iterator[RunningSandbox]:
-    running = start_sandbox(leads=30, seed=31, config=SandboxConfig(profile="fresh"))
-    yield running
-    running.stop()
+    yield from fresh_org(leads=30, seed=31)
 
 
 @pytest.fixture

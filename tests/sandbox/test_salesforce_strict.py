@@ -18,10 +18,10 @@ from simple_salesforce.exceptions import (
     SalesforceMalformedRequest,
 )
 
-from syncagent.sandbox.common import SandboxConfig
 from syncagent.sandbox.salesforce import LOGIN_HOSTS, sandbox_session
 from syncagent.sandbox.salesforce.schema import STANDARD_LEAD_STATUSES
-from syncagent.sandbox.server import RunningSandbox, start_sandbox
+from syncagent.sandbox.server import RunningSandbox
+from tests.sandbox.conftest import fresh_org
 
 MY_DOMAIN = "syncagent-sandbox.my"
 
@@ -29,9 +29,7 @@ MY_DOMAIN = "syncagent-sandbox.my"
 @pytest.fixture(scope="module")
 def fresh() -> Iterator[RunningSandbox]:
     """A fresh org (module scope: tests that change it reset it first)."""
-    running = start_sandbox(leads=40, seed=23, config=SandboxConfig(profile="fresh"))
-    yield running
-    running.stop()
+    yield from fresh_org(leads=40, seed=23)
 
 
 @pytest.fixture
