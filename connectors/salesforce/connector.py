@@ -36,6 +36,8 @@ from connectors.cursor import CursorWindow, fingerprint
 from connectors.retry import RetryPolicy
 from connectors.salesforce import errors, streams
 from connectors.salesforce.client import MAX_GET_URL_BYTES, SalesforceClient
+from connectors.salesforce.schema_cache import REQUIRED_FIELDS, SchemaCache, preflight_error
+from connectors.salesforce.streams import with_fields, with_options
 from syncagent.errors import ConfigError, FatalError, RetryableError, SyncAgentError
 
 log = structlog.get_logger(__name__)
@@ -69,6 +71,7 @@ class SalesforceConnector:
         self.streams: dict[str, StreamSpec] = {s.name: s for s in stream_table}
         self.calls: ApiCallCounter = client.calls
         self.budget: DailyBudget = client.budget
+        self.schema = SchemaCache(client)
 
     @classmethod
     def from_settings(cls, settings: Any, *, retry: RetryPolicy | None = None,
@@ -125,8 +128,14 @@ class SalesforceConnector:
             raise ConfigError(f"unknown Salesforce stream '{name}'",
                               hint="Known: " + ", ".join(self.streams)) from None
 
-    def _plan(self, name: str, cursor: Cursor | None, start: datetime) -> _Plan:
+    def _readable(self, name: str) -> StreamSpec:
+        """The stream with only the fields the org has and the user can read (as far as the
+        cached describe knows)."""
         spec = self._spec(name)
+        return replace(spec, fields=self.schema.selectable(spec.object, spec.fields))
+
+    def _plan(self, name: str, cursor: Cursor | None, start: datetime) -> _Plan:
+        spec = self._readable(name)
         window = CursorWindow(cursor, lookback=self.lookback, cycle_start=start)
         lower = window.lower
         # Away longer than the delete log keeps: only a full id list shows hard deletes.
@@ -141,16 +150,7 @@ class SalesforceConnector:
         for plan in queried:
             if plan.reconcile:
                 yield from self._reconcile(plan)
-        subrequests: list[dict[str, Any]] = []
-        for plan in queried:
-            subrequests.append(self._query_subrequest(plan))
-            if plan.spec.deletes and plan.window.lower is not None and not plan.reconcile:
-                subrequests.append(self._deleted_subrequest(plan, start))
-        for plan in checked:
-            subrequests.append(self._updated_subrequest(plan, start))
-            if plan.spec.deletes:
-                subrequests.append(self._deleted_subrequest(plan, start, since_cursor=True))
-        answers = {a.get("referenceId"): a for a in self.client.composite(subrequests)}
+        answers = self._answers(queried, checked, start)
         for plan in queried:
             answer = answers.get(_ref(plan.spec.name))
             if answer is None:
@@ -170,6 +170,49 @@ class SalesforceConnector:
                 yield Page(stream=plan.spec.name, object=plan.spec.object, records=[],
                            cursor=plan.cursor or Cursor(), done=True)
         return changed
+
+    def _subrequests(self, queried: list[_Plan], checked: list[_Plan],
+                     start: datetime) -> list[dict[str, Any]]:
+        subrequests: list[dict[str, Any]] = []
+        for plan in queried:
+            subrequests.append(self._query_subrequest(plan))
+            if plan.spec.deletes and plan.window.lower is not None and not plan.reconcile:
+                subrequests.append(self._deleted_subrequest(plan, start))
+        for plan in checked:
+            subrequests.append(self._updated_subrequest(plan, start))
+            if plan.spec.deletes:
+                subrequests.append(self._deleted_subrequest(plan, start, since_cursor=True))
+        return subrequests
+
+    def _answers(self, queried: list[_Plan], checked: list[_Plan],
+                 start: datetime) -> dict[Any, Any]:
+        """The Composite answers by reference. A query refused with INVALID_FIELD (a field was
+        deleted or its access revoked) refreshes the describe of its object and is sent again
+        without the fields that are gone: the pull goes on, that field's feature is off."""
+        for attempt in (1, 2):
+            answers = {a.get("referenceId"): a for a in
+                       self.client.composite(self._subrequests(queried, checked, start))}
+            stale = [p for p in queried if _invalid_field(answers.get(_ref(p.spec.name)))]
+            if not stale or attempt == 2:
+                break
+            log.info("salesforce.schema_refresh", streams=[p.spec.name for p in stale])
+            self.schema.load({p.spec.object for p in stale}, refresh=True)
+            for plan in stale:
+                plan.spec = self._readable(plan.spec.name)
+        return answers
+
+    def preflight(self) -> None:
+        """Before a cycle that writes: the org must have the fields every cycle writes, and the
+        integration user must be able to edit them (one describe call, then cached)."""
+        self.schema.load([*REQUIRED_FIELDS, *(s.object for s in self.streams.values())])
+        missing = self.schema.missing_required()
+        if missing:
+            raise preflight_error(missing)
+
+    @property
+    def features_off(self) -> dict[str, str]:
+        """Features switched off because a field they need is missing: feature -> why."""
+        return dict(self.schema.features_off)
 
     def _query_subrequest(self, plan: _Plan) -> dict[str, Any]:
         soql = streams.incremental_soql(plan.spec, plan.window.lower)
@@ -310,6 +353,7 @@ class SalesforceConnector:
     # --- writes ----------------------------------------------------------------------------
     def write(self, object: str, operation: WriteOperation,
               batch: Sequence[WriteItem]) -> list[WriteResult]:
+        batch = [self._without_unwritable(object, item) for item in batch]
         if operation == "create" and object in streams.IDEMPOTENCY_FIELDS:
             # keyed creates go as upserts by key, the rest as plain creates; results keep order
             keyed = [n for n, item in enumerate(batch) if item.key]
@@ -320,6 +364,16 @@ class SalesforceConnector:
                 out.update(zip(group, done, strict=True))
             return [out[n] for n in range(len(batch))]
         return self._write_all(object, operation, batch)
+
+    def _without_unwritable(self, obj: str, item: WriteItem) -> WriteItem:
+        """The item without fields the cached describe says the user cannot write (their
+        feature is off and reported; the rest of the record is still written)."""
+        dropped = [name for name in item.fields if not self.schema.writable(obj, name)]
+        if not dropped:
+            return item
+        for name in dropped:
+            self.schema.selectable(obj, (name,))   # warns once and switches the feature off
+        return replace(item, fields={k: v for k, v in item.fields.items() if k not in dropped})
 
     def _write_all(self, obj: str, operation: WriteOperation,
                    batch: Sequence[WriteItem]) -> list[WriteResult]:
@@ -381,7 +435,8 @@ class SalesforceConnector:
         return {"calls": self.calls.by_operation(), "budget": self.budget.status(),
                 # the rolling per-hour call count: pass back as from_settings(budget_history=)
                 "hours": self.budget.state(),
-                "logins": self.client.logins, "reauths": self.client.reauths}
+                "logins": self.client.logins, "reauths": self.client.reauths,
+                "features_off": self.features_off}
 
     @property
     def api_calls(self) -> int:
@@ -390,16 +445,6 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self.client.close()
-
-
-def with_fields(spec: StreamSpec, extra: Sequence[str]) -> StreamSpec:
-    """The spec with more fields (e.g. the ones the mappings use), order kept, no repeats."""
-    return replace(spec, fields=tuple(dict.fromkeys((*spec.fields, *extra))))
-
-
-def with_options(spec: StreamSpec, **options: Any) -> StreamSpec:
-    """The spec with more connector options (e.g. ``batch_size=200``)."""
-    return replace(spec, options={**spec.options, **options})
 
 
 def _priority(name: str) -> int:
@@ -420,6 +465,15 @@ def _has_changes(updated: Mapping[str, Any] | None, deleted: Mapping[str, Any] |
     if deleted is None or deleted.get("httpStatusCode") != 200:
         return True
     return bool((deleted.get("body") or {}).get("deletedRecords"))
+
+
+def _invalid_field(answer: Mapping[str, Any] | None) -> bool:
+    """A subrequest refused because a selected field does not exist or is not readable."""
+    if answer is None or int(answer.get("httpStatusCode", 200)) != 400:
+        return False
+    body = answer.get("body")
+    return isinstance(body, list) and any(
+        isinstance(e, dict) and e.get("errorCode") == "INVALID_FIELD" for e in body)
 
 
 def _ref(name: str, suffix: str = "q") -> str:
@@ -457,4 +511,4 @@ def _result(ref: WriteRef, item: Mapping[str, Any]) -> WriteResult:
                        id=item.get("id"), code=code, message=message)
 
 
-__all__ = ["RemoteRecord", "SalesforceConnector", "with_fields"]
+__all__ = ["RemoteRecord", "SalesforceConnector", "with_fields", "with_options"]

@@ -19,7 +19,7 @@ import structlog
 from connectors.base import Connector, Progress
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
-from syncagent.errors import SyncAgentError
+from syncagent.errors import FatalError, SyncAgentError
 from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
@@ -73,13 +73,19 @@ class CycleReport:
     planned: int = 0
     list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # feature -> why it is off (a field it needs is missing), by system
+    features_off: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        """Exactly the keys of the `sync --once --json` contract."""
-        return {"pulled": self.pulled, "persons_evaluated": self.persons_evaluated,
+        """Exactly the keys of the `sync --once --json` contract (``features_off`` only when
+        a missing field switched a feature off)."""
+        body = {"pulled": self.pulled, "persons_evaluated": self.persons_evaluated,
                 "written": self.written, "created": self.created, "rejected": self.rejected,
                 "retry_pending": self.retry_pending, "api_calls": self.api_calls,
                 "duration_s": round(self.duration_s, 3)}
+        if self.features_off:
+            body["features_off"] = self.features_off
+        return body
 
 
 def run_cycle(agent: Agent, stop: threading.Event | None = None,
@@ -92,6 +98,8 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
     report, status = CycleReport(), "ok"
     try:
+        if agent.write:
+            preflight(agent)
         _steps(agent, stop, options, started, report)
     except SyncAgentError as error:
         status = "failed"
@@ -101,6 +109,8 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         report.api_calls = {c.system: _api_calls(c) - calls_before[c.system]
                             for c in agent.connectors}
         report.retry_pending = store.outbox_counts().get("pending", 0)
+        report.features_off = {c.system: dict(getattr(c, "features_off", {}))
+                               for c in agent.connectors if getattr(c, "features_off", None)}
         report.duration_s = time.perf_counter() - clock
         status = "stopped" if stop.is_set() and status == "ok" else status
         status = "partial" if report.errors and status == "ok" else status
@@ -108,6 +118,24 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
                          api_calls=report.api_calls, errors=report.errors)
         store.set_value("last_cycle", report.as_json())
     return report
+
+
+def preflight(agent: Agent) -> None:
+    """Before anything is written: each system that can check itself must be set up for the
+    agent. Every system's problem is named, one line each, in one error."""
+    problems: list[SyncAgentError] = []
+    for connector in agent.connectors:
+        check = getattr(connector, "preflight", None)
+        if callable(check):
+            try:
+                check()
+            except FatalError as error:
+                problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise FatalError("\n".join(p.message for p in problems), hint=problems[0].hint,
+                         systems=[p.fields.get("system") for p in problems])
 
 
 def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: datetime,
