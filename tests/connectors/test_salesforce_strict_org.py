@@ -16,7 +16,7 @@ from connectors.salesforce.streams import STREAMS, with_mapped_fields
 from syncagent.errors import AuthError, FatalError
 from syncagent.sandbox.server import RunningSandbox
 from tests.connectors.conftest import sf_connector
-from tests.sandbox.conftest import fresh_org
+from tests.sandbox.conftest import fresh_org, reset_around
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,7 @@ def new_org() -> Iterator[RunningSandbox]:
 @pytest.fixture
 def org(sandbox: RunningSandbox) -> Iterator[RunningSandbox]:
     """The shared configured sandbox, reset before and after."""
-    sandbox.reset()
-    yield sandbox
-    sandbox.reset()
+    yield from reset_around(sandbox)
 
 
 def jwt_connector(running: RunningSandbox, **overrides: Any) -> SalesforceConnector:

@@ -33,3 +33,10 @@ def fresh_org(leads: int, seed: int) -> Iterator[RunningSandbox]:
         yield running
     finally:
         running.stop()
+
+
+def reset_around(running: RunningSandbox) -> Iterator[RunningSandbox]:
+    """The sandbox, reset before and after the test that changes it."""
+    running.reset()
+    yield running
+    running.reset()

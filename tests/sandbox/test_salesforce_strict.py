@@ -21,7 +21,7 @@ from simple_salesforce.exceptions import (
 from syncagent.sandbox.salesforce import LOGIN_HOSTS, sandbox_session
 from syncagent.sandbox.salesforce.schema import STANDARD_LEAD_STATUSES
 from syncagent.sandbox.server import RunningSandbox
-from tests.sandbox.conftest import fresh_org
+from tests.sandbox.conftest import fresh_org, reset_around
 
 MY_DOMAIN = "syncagent-sandbox.my"
 
@@ -34,19 +34,14 @@ def fresh() -> Iterator[RunningSandbox]:
 
 @pytest.fixture
 def configured(sandbox: RunningSandbox) -> Iterator[RunningSandbox]:
-    sandbox.reset()
-    yield sandbox
-    sandbox.reset()
+    yield from reset_around(sandbox)
 
 
 @pytest.fixture(params=["configured", "fresh"])
 def org(request: pytest.FixtureRequest, sandbox: RunningSandbox,
         fresh: RunningSandbox) -> Iterator[RunningSandbox]:
     """Each profile in turn, reset before and after."""
-    running = sandbox if request.param == "configured" else fresh
-    running.reset()
-    yield running
-    running.reset()
+    yield from reset_around(sandbox if request.param == "configured" else fresh)
 
 
 def session_client(running: RunningSandbox) -> Salesforce:
