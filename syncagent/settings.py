@@ -24,6 +24,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from syncagent.defaults import default_mappings_dir
 from syncagent.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("syncagent.yaml")
@@ -84,7 +85,10 @@ class Settings(BaseSettings):
     )
 
     state_url: str = DEFAULT_STATE_URL
-    mappings_dir: Path = Path("mappings")
+    mappings_dir: Path = Field(
+        default_factory=default_mappings_dir,
+        description="Folder of the mapping files; when not set: ./mappings if it holds *.yaml "
+                    "files, else the mappings shipped with syncagent")
     ca_bundle: Path | None = Field(None, description="PEM CA bundle trusted for both APIs")
     interval_seconds: int = Field(60, ge=5)
     jitter_seconds: int = Field(5, ge=0)

@@ -19,11 +19,12 @@ db_app = typer.Typer(help="Create or migrate the state DB.", no_args_is_help=Tru
 
 @db_app.command("upgrade")
 def upgrade(config: Path | None = ConfigOption, state: str | None = StateOption) -> None:
-    """Create the schema, or migrate it to the newest version (safe to run again)."""
+    """Create the schema, or migrate it to the newest version (safe to run again, and when
+    several agents start at once: they take turns under a lock)."""
+    from state.migrate import upgrade_with_lock
+
     settings = settings_for_command(config, state)
-    store = StateStore(settings.state_url)
-    before = store.schema_revision()
-    after = store.upgrade()
+    before, after = upgrade_with_lock(StateStore(settings.state_url))
     verb = "already at" if before == after else "upgraded to"
     typer.echo(f"state DB {safe_url(settings.state_url)}: {verb} revision {after}")
 

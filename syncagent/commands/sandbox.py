@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import threading
@@ -23,6 +24,19 @@ from syncagent.sandbox.common import (
     OrgProfile,
     SandboxConfig,
 )
+
+# What `pip install 'syncagent[sandbox]'` adds (pyproject.toml, extra `sandbox`).
+SANDBOX_MODULES = ("fastapi", "uvicorn", "trustme")
+
+
+def require_sandbox_extra() -> None:
+    """Fail with one line naming the extra when the sandbox's packages are not installed."""
+    missing = [name for name in SANDBOX_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"the sandbox is an optional part of syncagent and is not installed here "
+            f"(missing: {', '.join(missing)})",
+            hint="Install it with: pip install 'syncagent[sandbox]'")
 
 
 def _load_faults(path: Path | None) -> FaultProfile | None:
@@ -81,6 +95,7 @@ def sandbox(
         help="HubSpot subscription tier: starter, professional or enterprise."),
 ) -> None:
     """Serve local Salesforce + HubSpot emulators over HTTPS until Ctrl-C."""
+    require_sandbox_extra()
     from syncagent.sandbox.server import start_sandbox, write_info
 
     profile = _load_faults(faults)
