@@ -45,7 +45,8 @@ class _Section(BaseModel):
 class SalesforceSettings(_Section):
     """How to reach one Salesforce org."""
 
-    auth: SalesforceAuth = "password"
+    # JWT bearer: SOAP login() is gone from API v65 and new orgs block the OAuth password flow
+    auth: SalesforceAuth = "jwt"
     domain: str = Field("login", description="'login', 'test' or the My Domain prefix")
     login_url: str | None = Field(
         None, description="Send logins to this base URL instead of https://{domain}.salesforce.com"
