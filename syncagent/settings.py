@@ -225,7 +225,8 @@ def _check_yaml_readable(path: Path) -> None:
             f"{path}:{where}: not valid YAML ({exc.problem})",
             hint="Fix the YAML syntax at that line (indentation, a missing colon or quote).",
         ) from None
-    if content is not None and not isinstance(content, dict):
+    if content is not None and (not isinstance(content, dict)
+                                or not all(isinstance(key, str) for key in content)):
         raise ConfigError(
             f"{path}:1: the config file must be a mapping of setting names to values",
             hint="Start the file with settings such as `state_url: sqlite:///state.db`.",

@@ -131,3 +131,13 @@ def test_unreadable_config_files_give_one_line_naming_the_file(
         load_settings(config)
     assert str(config) in caught.value.message and expected in caught.value.message
     assert "\n" not in caught.value.describe()
+
+
+@pytest.mark.parametrize("content", ["?\n", "1: 2\n", "null: x\n", "2026-01-01: x\n"])
+def test_a_config_file_whose_keys_are_not_names_gives_one_line(
+        tmp_path: Path, content: str) -> None:
+    """Found by the config fuzz suite: YAML keys that are not text crashed pydantic-settings."""
+    config = tmp_path / "syncagent.yaml"
+    config.write_text(content)
+    with pytest.raises(ConfigError, match="mapping of setting names"):
+        load_settings(config)

@@ -107,6 +107,12 @@ class PersonFile(_Strict):
     routing_state: _Routing | None = None
 
 
+def _printable(part: Any) -> str:
+    """A key as it can be shown on one line (keys may hold newlines or controls)."""
+    text = str(part)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -144,7 +150,7 @@ def parse_person(data: Any, rules: Rules, source: str
         doc = PersonFile.model_validate(data)
     except ValidationError as error:
         problems = error.errors()
-        where = ".".join(str(p) for p in problems[0]["loc"]) or "file"
+        where = ".".join(_printable(p) for p in problems[0]["loc"]) or "file"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(f"{source}: {where}: {problems[0]['msg']}{more}",
                           hint="Compare it with mappings/examples/person.json.") from None

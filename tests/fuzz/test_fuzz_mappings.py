@@ -4,6 +4,7 @@ by the RE2 check or run safely on hostile text."""
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ SHIPPED = {name: yaml.safe_load((ROOT / "mappings" / name).read_text()) for name
 mapping_values = st.one_of(json_values, st.sampled_from(
     ["regex", "equals", "(a)\\1", "(?=x)", "(.*a){12}$", "[", "+1", "-1/3", "B", "MQL",
      "page_view", "integer", "two_way", [50, 10], {"field": "title", "op": "regex",
-                                                   "value": "(.*a){12}$"}]))
+                                                   "value": "(.*a){12}$"}]).map(copy.deepcopy))
+# deepcopy: a later mutation may add keys into a drawn list or dict; the literal must not change
 regex_atoms = st.sampled_from(["a", ".", "*", "+", "?", "(", ")", "[", "]", "{2,}", "{12}",
                                "|", "^", "$", "\\b", "\\1", "(?=", "(?i)", "\\d", "é",
                                "\ud800", "\x00", "[[:alpha:]]", "(?P<n>", "\\", "{"])

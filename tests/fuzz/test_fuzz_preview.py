@@ -74,3 +74,11 @@ def test_preview_command_gives_one_line_for_a_malformed_routing_state(tmp_path: 
                                       "--mappings", str(ROOT / "mappings")])
     assert result.exit_code == 1 and "routing_state.assigned.u" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_key_holding_a_newline_is_shown_escaped_on_one_line() -> None:
+    """Found by the preview fuzz suite: a routing_state key with a newline split the error."""
+    text = json.dumps({"person_id": "x", "routing_state": {"weights\n": {}}})
+    with pytest.raises(ConfigError) as caught:
+        _preview(read_person_json(text, "person.json"))
+    assert "\n" not in caught.value.describe() and "weights\\n" in caught.value.message
