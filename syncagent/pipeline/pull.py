@@ -38,6 +38,8 @@ class PullResult:
 
     counts: Counter[str] = field(default_factory=Counter)
     stopped: dict[str, str] = field(default_factory=dict)  # system -> why
+    # system -> stream -> why it was switched off (e.g. a missing HubSpot scope)
+    features_off: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def stream_key(system: str, stream: str) -> str:
@@ -69,6 +71,7 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
     for part in parts:
         result.counts.update(part.counts)
         result.stopped.update(part.stopped)
+        result.features_off.update(part.features_off)
     return result
 
 
@@ -81,6 +84,9 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
         # Budget or quota: this system's cursors stay where the last page left them.
         result.stopped[connector.system] = error.message
         log.warning("pull stopped", **error.as_dict(system=connector.system))
+    off = getattr(connector, "features_off", None)
+    if off:
+        result.features_off[connector.system] = dict(off)
     return result
 
 

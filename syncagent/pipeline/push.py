@@ -21,7 +21,7 @@ import structlog
 
 from connectors.base import Connector, WriteItem, WriteRef, WriteResult
 from state.store import OutboxItem, OutboxResult, StateStore
-from syncagent.errors import FatalError, RetryableError
+from syncagent.errors import FatalError, RecordRejected, RetryableError
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +108,9 @@ def _write(connector: Connector, object_name: str, operation: str,
     if operation in ("list_add", "list_remove"):
         return _change_list(connector, object_name, operation, items)
     batch = [WriteItem(fields=payload(item.fields), id=item.remote_id,
-                       key=item.fields.get("__key")) for item in items]
+                       key=item.fields.get("__key"),
+                       clear_first=tuple(item.fields.get("__clear_first") or ()))
+             for item in items]
     return connector.write(object_name, operation, batch)  # type: ignore[arg-type]
 
 
@@ -116,7 +118,7 @@ def _change_list(connector: Connector, object_name: str, operation: str,
                  items: list[OutboxItem]) -> list[WriteResult]:
     """One membership call for the batch; ids HubSpot reports missing are rejected."""
     writer: ListWriter = connector  # type: ignore[assignment]
-    list_id = object_name.split(":", 1)[1]
+    list_id = object_name.split(":", 1)[1]   # the list's name (resolved by the connector)
     ids = [item.remote_id or "" for item in items]
     try:
         if operation == "list_add":
@@ -125,6 +127,9 @@ def _change_list(connector: Connector, object_name: str, operation: str,
             answer = writer.change_list(list_id, remove=ids)
     except RetryableError as error:
         return [WriteResult(WriteRef(object_name, rid), "retryable", code=type(error).__name__,
+                            message=error.message) for rid in ids]
+    except RecordRejected as error:   # no such list, or a DYNAMIC one: its rows only
+        return [WriteResult(WriteRef(object_name, rid), "rejected", code=error.code,
                             message=error.message) for rid in ids]
     missing = set(answer.get("recordIdsMissing", []))
     return [WriteResult(WriteRef(object_name, rid), "rejected", code="LIST_RECORD_MISSING",
