@@ -131,7 +131,9 @@ def _change_list(connector: Connector, object_name: str, operation: str,
     except RecordRejected as error:   # no such list, or a DYNAMIC one: its rows only
         return [WriteResult(WriteRef(object_name, rid), "rejected", code=error.code,
                             message=error.message) for rid in ids]
-    missing = set(answer.get("recordIdsMissing", []))
+    # A contact that is already out of the list is where a removal wants it: only a missing
+    # contact on an add is a failure.
+    missing = set(answer.get("recordIdsMissing", [])) if operation == "list_add" else set()
     return [WriteResult(WriteRef(object_name, rid), "rejected", code="LIST_RECORD_MISSING",
                         message=f"HubSpot has no contact {rid} to put in list {list_id}")
             if rid in missing else WriteResult(WriteRef(object_name, rid), "ok", id=rid)

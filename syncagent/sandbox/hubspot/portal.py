@@ -406,6 +406,13 @@ class HubSpotPortal:
         self.lists[hs_list.list_id] = hs_list
         return hs_list
 
+    def list_named(self, name: str) -> HsList:
+        """The list of that name (case-insensitive, as lists v3's get-by-name)."""
+        for hs_list in self.lists.values():
+            if hs_list.name.lower() == name.lower():
+                return hs_list
+        raise HubSpotError(404, f"List does not exist with name {name}.", "OBJECT_NOT_FOUND")
+
     def get_list(self, list_id: int) -> HsList:
         hs_list = self.lists.get(list_id)
         if hs_list is None:
