@@ -142,7 +142,7 @@ def test_emails_with_real_tlds_are_accepted(box: RunningSandbox) -> None:
             box.ctx.hs.update("contacts", rid, {"email": old}, system=True)
 
 
-# --- scopes ------------------------------------------------------------------------------------
+# --- scopes ------------------------------------------
 
 def _call(hs: Any, feature: str) -> Any:
     if feature == "owners":
@@ -180,7 +180,7 @@ def test_a_missing_scope_is_a_403_naming_the_scope(sandbox_factory: SandboxFacto
         assert getattr(error, "status", None) != 403
 
 
-# --- lists ---------------------------------------------------------------------------------------
+# --- lists ------------------------------------------
 
 def test_lists_get_portal_ids_are_found_by_name_and_dynamic_ones_refuse_members(
         box: RunningSandbox) -> None:
@@ -211,7 +211,7 @@ def test_the_configured_portal_holds_one_manual_list_per_shipped_track(
         assert found.processing_type == "MANUAL"
 
 
-# --- properties ------------------------------------------------------------------------------------
+# --- properties ------------------------------------------
 
 def test_property_groups_and_properties_are_created_and_visible_at_once(
         sandbox_factory: SandboxFactory) -> None:
@@ -303,7 +303,7 @@ def test_number_of_employees_is_an_enumeration_of_ranges_in_a_fresh_portal(
         properties={"numberofemployees": "100-500"}))
 
 
-# --- lifecycle stage -------------------------------------------------------------------------------
+# --- lifecycle stage ------------------------------------------
 
 def test_lifecycle_stage_moves_forward_only_unless_cleared_first(box: RunningSandbox) -> None:
     hs = hubspot_client(box)
@@ -327,7 +327,7 @@ def test_lifecycle_stage_moves_forward_only_unless_cleared_first(box: RunningSan
     assert stage() == "other", "other is the last stage: nothing is before it"
 
 
-# --- search lag ------------------------------------------------------------------------------------
+# --- search lag ------------------------------------------
 
 def test_search_lags_behind_writes_by_default(sandbox_factory: SandboxFactory) -> None:
     """The default profile's index lags (2 s): a change is found only once it has passed."""
@@ -346,7 +346,7 @@ def test_search_lags_behind_writes_by_default(sandbox_factory: SandboxFactory) -
     assert hs.crm.contacts.search_api.do_search(public_object_search_request=find).total == 1
 
 
-# --- events ----------------------------------------------------------------------------------------
+# --- events ------------------------------------------
 
 @pytest.mark.parametrize("tier", ["starter", "professional"])
 def test_the_events_api_exists_only_at_enterprise(sandbox_factory: SandboxFactory,
