@@ -32,9 +32,11 @@ ENGAGEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
               "hs_call_direction", "hs_call_duration"),
     "meetings": (*_ENGAGEMENT_COMMON, "hs_meeting_title", "hs_meeting_start_time",
                  "hs_meeting_end_time", "hs_meeting_outcome"),
-    "notes": _ENGAGEMENT_COMMON,
     "tasks": (*_ENGAGEMENT_COMMON, "hs_task_subject", "hs_task_status"),
 }
+
+
+ACTIVITY_ENGAGEMENTS = ("emails", "calls", "meetings", "tasks")
 
 
 def _spec(name: str, obj: str, fields: tuple[str, ...], cursor: str, *, kind: str = "records",
@@ -54,8 +56,11 @@ STREAMS: tuple[StreamSpec, ...] = (
           mode="archived"),
     _spec("owners", "owners", ("email", "firstName", "lastName", "userId", "teams"),
           "updatedAt", mode="owners"),
+    # Engagements that carry a scoring signal. `emails` feeds email_bounce (a BOUNCED sales
+    # e-mail); notes are a rep's free text with no activity kind to derive, so they are not
+    # read (docs/connectors.md, "Activities").
     *(_spec(kind, kind, ENGAGEMENT_PROPERTIES[kind], "hs_lastmodifieddate", kind="activities",
-            mode="search") for kind in ("emails", "calls", "meetings", "notes", "tasks")),
+            mode="search") for kind in ACTIVITY_ENGAGEMENTS),
     _spec("web_events", "events", ("eventType", "occurredAt", "objectId", "properties"),
           "occurredAt", kind="activities", mode="events"),
 )

@@ -251,7 +251,7 @@ def test_client_side_limiter_keeps_searches_under_the_portal_limit(sandbox_facto
     sandbox = sandbox_factory(leads=20, faults={"hubspot_searches_per_second": 5})
     conn = hs_connector(sandbox)            # the default setting: 4 searches a second
     for _ in range(12):
-        list(conn.read("notes", None))
+        list(conn.read("emails", None))
     refused = [c for c in sandbox.stats()["calls"] if c["status"] == 429]
     assert refused == []
     assert conn.client.search_limiter.waited > 0

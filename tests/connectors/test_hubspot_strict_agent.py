@@ -231,3 +231,22 @@ def test_contacts_carry_marketing_email_opens_and_clicks_as_activities() -> None
                      "email_click": "9:email_click:2026-11-02T10:02:00+00:00"}
     assert all(isinstance(a, ActivityRecord) and not isinstance(a, RemoteRecord)
                for a in streams.email_activities(row))
+
+
+def test_emails_feed_bounces_and_notes_are_not_read(sandbox_factory: Any) -> None:
+    """Every HubSpot activity stream yields a kind the scoring rules know: a BOUNCED sales
+    e-mail is an email_bounce; notes (free text, no kind to derive) are not a stream."""
+    sandbox = sandbox_factory(leads=30, seed=79, faults=FAST)
+    contact = int(_live(sandbox, 1)[0])
+    when = sandbox.ctx.clock.now() - timedelta(hours=2)
+    with sandbox.ctx.lock:
+        bounced = sandbox.ctx.hs.create("emails", {
+            "hs_timestamp": when.isoformat(), "hs_email_status": "BOUNCED",
+            "hs_email_subject": "Hello"}, associations={"contacts": {contact}},
+            created_at=when, system=True)
+    conn = hs_connector(sandbox)
+    assert "notes" not in conn.streams
+    pages = list(conn.read("emails", None, cycle_start=sandbox.ctx.clock.now()))
+    got = [(r.id, r.kind, r.person_ref) for p in pages for r in p.records]
+    assert (str(bounced.id), "email_bounce", ("hubspot", "contacts", str(contact))) in got
+    assert {kind for _, kind, _ in got} == {"email_bounce"}
