@@ -135,10 +135,13 @@ def map_results(operation: str, chunk: list[WriteItem], refs: list[WriteRef],
         for key in (err.get("context") or {}).get("ids") or []:
             failed[str(key)] = err
     remote_ids: dict[str, str] = {}
+    made: dict[str, bool] = {}  # upserts say whether each record is new
     for row in data.get("results") or []:
         props = row.get("properties") or {}
         rid = str(row.get("id"))
         remote_ids[rid] = rid
+        if isinstance(row.get("new"), bool):
+            made[rid] = row["new"]
         if props.get(id_property):
             remote_ids[str(props[id_property])] = rid
         trace = row.get("objectWriteTraceId")
@@ -151,7 +154,7 @@ def map_results(operation: str, chunk: list[WriteItem], refs: list[WriteRef],
         existing = existing_id(err) if err is not None and operation == "create" else None
         if existing is not None:
             # a retried create whose first attempt landed: the record is there, that is ok
-            out.append(WriteResult(ref=ref, status="ok", id=existing))
+            out.append(WriteResult(ref=ref, status="ok", id=existing, created=False))
         elif err is not None:
             status = int(err.get("status") or 400) if str(err.get("status", "")).isdigit() \
                 else 400
@@ -160,8 +163,9 @@ def map_results(operation: str, chunk: list[WriteItem], refs: list[WriteRef],
                                    code=str(err.get("category") or "ERROR"),
                                    message=str(err.get("message") or "")))
         else:
-            out.append(WriteResult(ref=ref, status="ok", id=remote_ids.get(key)
-                                   or remote_ids.get(str(natural)) or item.id))
+            found = remote_ids.get(key) or remote_ids.get(str(natural)) or item.id
+            out.append(WriteResult(ref=ref, status="ok", id=found,
+                                   created=made.get(found or "")))
     return out
 
 
@@ -179,7 +183,7 @@ def _refused(obj: str, operation: str, item: WriteItem, key: str,
     ref = WriteRef(obj, item.id, item.key)
     found = existing_id({**exc.body, "category": exc.fields.get("code")})
     if operation == "create" and found is not None:
-        return WriteResult(ref=ref, status="ok", id=found)
+        return WriteResult(ref=ref, status="ok", id=found, created=False)
     return WriteResult(ref=ref, status="rejected", code=exc.code_for(key),
                        message=exc.message_for(key))
 

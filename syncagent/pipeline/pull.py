@@ -25,7 +25,7 @@ from connectors.base import (
     RemoteRecord,
 )
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
-from syncagent.errors import FatalError
+from syncagent.errors import FatalError, SyncAgentError
 from syncagent.pipeline.records import email_key
 
 log = structlog.get_logger(__name__)
@@ -40,6 +40,7 @@ class PullResult:
     stopped: dict[str, str] = field(default_factory=dict)  # system -> why
     # system -> stream -> why it was switched off (e.g. a missing HubSpot scope)
     features_off: dict[str, dict[str, str]] = field(default_factory=dict)
+    stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)  # system -> error
 
 
 def stream_key(system: str, stream: str) -> str:
@@ -72,6 +73,7 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
         result.counts.update(part.counts)
         result.stopped.update(part.stopped)
         result.features_off.update(part.features_off)
+        result.stop_errors.update(part.stop_errors)
     return result
 
 
@@ -83,6 +85,7 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
     except FatalError as error:
         # Budget or quota: this system's cursors stay where the last page left them.
         result.stopped[connector.system] = error.message
+        result.stop_errors[connector.system] = error
         log.warning("pull stopped", **error.as_dict(system=connector.system))
     off = getattr(connector, "features_off", None)
     if off:
