@@ -43,7 +43,8 @@ class ListMemberships:
             if name.isdigit():   # nurture.yaml of an older version named list ids
                 return name
             raise RecordRejected(
-                f"HubSpot has no contact list named '{name}'", system="hubspot",
+                f"HubSpot has no contact list named '{name}' (a track's hubspot_list in "
+                "nurture.yaml)", system="hubspot",
                 object_name=f"list:{name}", record_id=None, code="LIST_NOT_FOUND",
                 hint=f"Create a MANUAL contact list named '{name}' in HubSpot (or run "
                      "`syncagent setup --apply`), or fix hubspot_list in "
@@ -51,8 +52,9 @@ class ListMemberships:
         kind = str(found.get("processingType") or "")
         if kind not in WRITABLE_TYPES:
             raise RecordRejected(
-                f"HubSpot list '{name}' is {kind or 'of unknown type'}: members can be added "
-                "and removed only on MANUAL or SNAPSHOT lists", system="hubspot",
+                f"HubSpot list '{name}' (a track's hubspot_list in nurture.yaml) is "
+                f"{kind or 'of unknown type'}: members can be added and removed only on "
+                "MANUAL or SNAPSHOT lists", system="hubspot",
                 object_name=f"list:{name}", record_id=None, code="LIST_NOT_MANUAL",
                 hint=f"Point the track at a MANUAL list, or convert '{name}' to a static list.")
         return str(found["listId"])
