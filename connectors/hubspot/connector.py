@@ -43,9 +43,10 @@ from connectors.cursor import (
     to_epoch_ms,
 )
 from connectors.hubspot import errors, streams
+from connectors.hubspot.associations import Associations
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.lists import ListMemberships
-from connectors.hubspot.schema import PortalSchema
+from connectors.hubspot.schema import PortalSchema, preflight_error
 from connectors.hubspot.writes import BatchWriter
 from connectors.retry import RetryPolicy
 from syncagent.errors import ConfigError, FatalError
@@ -54,8 +55,6 @@ log = structlog.get_logger(__name__)
 
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
-ASSOCIATION_SCAN_LIMIT = 100
-ASSOCIATION_BATCH = 100            # v4 batch association read: inputs per call
 
 
 class HubSpotConnector:
@@ -71,7 +70,7 @@ class HubSpotConnector:
         self.calls: ApiCallCounter = client.calls
         self.budget: DailyBudget = client.budget
         self.events_available: bool | None = None   # learnt on the first events read
-        self._v4_associations: bool | None = None
+        self.associations = Associations(client)
         self.keyset_restarts = 0
         self.writer = BatchWriter(client)
         self.lists = ListMemberships(client)
@@ -220,7 +219,7 @@ class HubSpotConnector:
             # only engagements that are scoring signals need their contacts looked up
             signals = [str(r["id"]) for r, _ in fresh
                        if streams.engagement_kind(spec.object, r.get("properties") or {})]
-            links = self._contacts_of(spec.object, signals)
+            links = self.associations.contacts_of(spec.object, signals)
             for row, modstamp in fresh:
                 out.extend(streams.engagement_activities(spec, row, links.get(str(row["id"]), []),
                                                          modstamp))
@@ -232,44 +231,6 @@ class HubSpotConnector:
             if spec.object == "contacts":
                 out.extend(streams.email_activities(row))
         return out
-
-    def _contacts_of(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """Engagement id -> associated contact ids (search results carry no associations)."""
-        if not ids:
-            return {}
-        if self._v4_associations is not False:
-            try:
-                found: dict[str, list[str]] = {}
-                for i in range(0, len(ids), ASSOCIATION_BATCH):
-                    data = self.client.associations(object_type, "contacts",
-                                                    ids[i:i + ASSOCIATION_BATCH])
-                    self._v4_associations = True
-                    for r in data.get("results") or []:
-                        found[str(r["from"]["id"])] = [str(t["toObjectId"])
-                                                       for t in r.get("to") or []]
-                return found
-            except FatalError as exc:
-                if exc.fields.get("status") not in (404, 405):
-                    raise
-                log.info("hubspot.associations_v4_unavailable", fallback="list scan")
-                self._v4_associations = False
-        return self._scan_associations(object_type, ids)
-
-    def _scan_associations(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """Fallback: page the object list (sorted by id, with associations) over the id range."""
-        wanted = set(ids)
-        high = max(int(i) for i in ids)
-        after: str | None = str(min(int(i) for i in ids))
-        found: dict[str, list[str]] = {}
-        while after is not None and int(after) <= high:
-            data = self.client.list_page(object_type, after=after, limit=ASSOCIATION_SCAN_LIMIT,
-                                         properties=("hs_object_id",), associations=("contacts",))
-            for row in data.get("results") or []:
-                if str(row["id"]) in wanted:
-                    linked = ((row.get("associations") or {}).get("contacts") or {})
-                    found[str(row["id"])] = [str(x["id"]) for x in linked.get("results") or []]
-            after = ((data.get("paging") or {}).get("next") or {}).get("after")
-        return found
 
     def _archived(self, spec: StreamSpec, cursor: Cursor | None, start: datetime,
                   progress: ProgressCallback | None) -> Iterator[Page]:
@@ -401,6 +362,13 @@ class HubSpotConnector:
         return self.lists.change(list_name, add=add, remove=remove)
 
     # --- schema ----------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """Before a cycle that writes: the portal must have the agent's properties (one
+        properties read, then cached)."""
+        missing = self._schema.missing_required()
+        if missing:
+            raise preflight_error(missing)
+
     def contact_properties(self) -> frozenset[str] | None:
         """The portal's contact property names (cached; None when they cannot be read)."""
         return self._schema.contact_properties()

@@ -15,8 +15,15 @@ import structlog
 
 from connectors.hubspot import errors
 from connectors.hubspot.client import HubSpotClient
+from syncagent.errors import FatalError
 
 log = structlog.get_logger(__name__)
+
+#: The agent's own contact properties (set-up creates them): every cycle writes them.
+REQUIRED_PROPERTIES = ("lead_grade", "lead_score", "lead_segment", "score_reasons",
+                       "nurture_track", "mql_date", "lifecyclestage")
+DOCTOR_HINT = ("Run `syncagent doctor` to list what the portal lacks, then create the "
+               "properties (`syncagent setup --apply`, or by hand in the 'syncagent' group).")
 
 #: how long a read of the properties is trusted (an integration installed meanwhile is seen)
 SCHEMA_TTL_SECONDS = 900.0
@@ -46,3 +53,19 @@ class PortalSchema:
             self._names = frozenset(str(p.get("name")) for p in data.get("results") or [])
         self._read_at = now
         return self._names
+
+    def missing_required(self) -> list[str]:
+        """The agent's properties the portal lacks ([] when they exist or cannot be read:
+        without the schema scope the writes themselves will say)."""
+        names = self.contact_properties()
+        if names is None:
+            return []
+        return [name for name in REQUIRED_PROPERTIES if name not in names]
+
+
+def preflight_error(missing: list[str]) -> FatalError:
+    """One clear error for a portal that is not set up for the agent."""
+    return FatalError(
+        f"hubspot: the portal is not set up for syncagent: {len(missing)} contact "
+        f"propert{'y' if len(missing) == 1 else 'ies'} it writes do not exist: "
+        f"{', '.join(missing)}", hint=DOCTOR_HINT, system="hubspot", missing=missing)

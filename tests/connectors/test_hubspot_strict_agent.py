@@ -15,6 +15,7 @@ from connectors.base import ActivityRecord, Cursor, RemoteRecord, WriteItem
 from connectors.hubspot import streams
 from connectors.hubspot.connector import HubSpotConnector
 from syncagent.errors import RecordRejected
+from syncagent.sandbox.common import SandboxConfig
 from syncagent.sandbox.hubspot.scopes import AGENT_SCOPES
 from syncagent.sandbox.server import RunningSandbox
 from tests.connectors.conftest import hs_connector
@@ -102,9 +103,8 @@ def test_a_backwards_lifecycle_move_is_cleared_then_set(sandbox_factory: Any) ->
 
 
 def test_a_missing_owners_scope_switches_off_owners_only(sandbox_factory: Any) -> None:
-    sandbox = sandbox_factory(leads=80, seed=59, faults=FAST)
-    with sandbox.ctx.lock:
-        sandbox.ctx.hs.scopes = frozenset(AGENT_SCOPES) - {"crm.objects.owners.read"}
+    sandbox = sandbox_factory(leads=80, seed=59, faults=FAST, config=SandboxConfig(
+        hubspot_scopes=tuple(s for s in AGENT_SCOPES if s != "crm.objects.owners.read")))
     conn = hs_connector(sandbox)
     cursors: dict[str, Cursor | None] = {name: None for name in conn.streams}
     pages = list(conn.read_many(cursors, cycle_start=sandbox.ctx.clock.now()))
@@ -134,9 +134,8 @@ def test_lists_are_written_by_name_and_unusable_ones_reject_only_their_rows(
 def test_a_missing_lists_scope_names_the_scope(sandbox_factory: Any) -> None:
     from connectors.hubspot.errors import MissingScopes
 
-    sandbox = sandbox_factory(leads=20, seed=67, faults=FAST)
-    with sandbox.ctx.lock:
-        sandbox.ctx.hs.scopes = frozenset(AGENT_SCOPES) - {"crm.lists.write"}
+    sandbox = sandbox_factory(leads=20, seed=67, faults=FAST, config=SandboxConfig(
+        hubspot_scopes=tuple(s for s in AGENT_SCOPES if s != "crm.lists.write")))
     conn = hs_connector(sandbox)
     with pytest.raises(MissingScopes) as caught:
         conn.change_list("Newsletter", add=_live(sandbox, 1))
@@ -161,18 +160,16 @@ def test_the_portals_contact_properties_say_whether_salesforce_ids_exist(
 
 
 def test_without_the_schema_scope_the_properties_are_unknown(sandbox_factory: Any) -> None:
-    sandbox = sandbox_factory(leads=10, faults=FAST)
-    with sandbox.ctx.lock:
-        sandbox.ctx.hs.scopes = frozenset(AGENT_SCOPES) - {"crm.schemas.contacts.read"}
+    sandbox = sandbox_factory(leads=10, faults=FAST, config=SandboxConfig(
+        hubspot_scopes=tuple(s for s in AGENT_SCOPES if s != "crm.schemas.contacts.read")))
     assert hs_connector(sandbox).contact_properties() is None
 
 
 @pytest.mark.parametrize("tier", ["starter", "professional"])
 def test_below_enterprise_web_events_fall_back_to_contact_analytics(sandbox_factory: Any,
                                                                     tier: str) -> None:
-    sandbox = sandbox_factory(leads=60, seed=71, faults=FAST)
-    with sandbox.ctx.lock:
-        sandbox.ctx.hs.tier = tier
+    sandbox = sandbox_factory(leads=60, seed=71, faults=FAST,
+                              config=SandboxConfig(hubspot_tier=tier))  # type: ignore[arg-type]
     conn = hs_connector(sandbox)
     pages = list(conn.read("web_events", None, cycle_start=sandbox.ctx.clock.now()))
     kinds = {r.kind for p in pages for r in p.records if isinstance(r, ActivityRecord)}
@@ -250,3 +247,16 @@ def test_emails_feed_bounces_and_notes_are_not_read(sandbox_factory: Any) -> Non
     got = [(r.id, r.kind, r.person_ref) for p in pages for r in p.records]
     assert (str(bounced.id), "email_bounce", ("hubspot", "contacts", str(contact))) in got
     assert {kind for _, kind, _ in got} == {"email_bounce"}
+
+
+def test_preflight_names_the_agents_missing_properties_on_a_fresh_portal(
+        sandbox_factory: Any) -> None:
+    from syncagent.errors import FatalError
+
+    fresh = hs_connector(sandbox_factory(leads=10, faults=FAST,
+                                         config=SandboxConfig(profile="fresh")))
+    with pytest.raises(FatalError) as caught:
+        fresh.preflight()
+    assert caught.value.message.startswith("hubspot: the portal is not set up")
+    assert "lead_grade" in caught.value.message and "syncagent doctor" in (caught.value.hint or "")
+    hs_connector(sandbox_factory(leads=10, faults=FAST)).preflight()    # configured: passes

@@ -25,6 +25,7 @@ from hubspot.crm.contacts import (
 from hubspot.crm.lists import ListCreateRequest
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
+from syncagent.sandbox.common import SandboxConfig
 from syncagent.sandbox.hubspot.scopes import AGENT_SCOPES
 from syncagent.sandbox.server import RunningSandbox
 from tests.fixtures.sandbox import SandboxFactory
@@ -163,9 +164,8 @@ def _call(hs: Any, feature: str) -> Any:
     ("properties", "crm.schemas.contacts.read")])
 def test_a_missing_scope_is_a_403_naming_the_scope(sandbox_factory: SandboxFactory,
                                                    feature: str, scope: str) -> None:
-    running = sandbox_factory(leads=10, faults=RELAXED)
-    with running.ctx.lock:
-        running.ctx.hs.scopes = frozenset(AGENT_SCOPES) - {scope}
+    running = sandbox_factory(leads=10, faults=RELAXED, config=SandboxConfig(
+        hubspot_scopes=tuple(s for s in AGENT_SCOPES if s != scope)))
     with pytest.raises(Exception) as caught:      # the SDK raises ForbiddenException
         _call(hubspot_client(running), feature)
     assert getattr(caught.value, "status", None) == 403
@@ -236,19 +236,12 @@ def test_property_groups_and_properties_are_created_and_visible_at_once(
             properties={"strict_fit": "no"}))
 
 
-def _fresh_portal(running: RunningSandbox, **options: Any) -> None:
-    """Swap in an empty portal of the fresh profile (a new HubSpot account)."""
-    from syncagent.sandbox.hubspot.portal import HubSpotPortal
-
-    with running.ctx.lock:
-        running.ctx.hs = HubSpotPortal(running.ctx.clock, profile="fresh", **options)
-        running.ctx.hs.create("contacts", {"email": "first@newco.com"}, system=True)
+FRESH = SandboxConfig(profile="fresh")
 
 
 def test_a_fresh_portal_has_none_of_the_agents_properties_group_or_lists(
         sandbox_factory: SandboxFactory) -> None:
-    running = sandbox_factory(leads=10, faults=RELAXED)
-    _fresh_portal(running)
+    running = sandbox_factory(leads=10, faults=RELAXED, config=FRESH)
     hs = hubspot_client(running)
     names = {p.name for p in hs.crm.properties.core_api.get_all("contacts").results}
     assert names.isdisjoint({"lead_grade", "lead_score", "nurture_track", "lead_segment",
@@ -260,11 +253,13 @@ def test_a_fresh_portal_has_none_of_the_agents_properties_group_or_lists(
         assert _refusal(hs.crm.lists.lists_api.get_by_name, name, "0-1")[0] == 404
 
 
-@pytest.mark.parametrize("installed", [True, False])
+@pytest.mark.parametrize("profile", ["configured", "fresh"])
 def test_salesforce_id_properties_exist_only_with_the_salesforce_integration(
-        sandbox_factory: SandboxFactory, installed: bool) -> None:
-    running = sandbox_factory(leads=10, faults=RELAXED)
-    _fresh_portal(running, salesforce_integration=installed)
+        sandbox_factory: SandboxFactory, profile: str) -> None:
+    """A configured portal has HubSpot's Salesforce integration installed; a fresh one not."""
+    running = sandbox_factory(leads=10, faults=RELAXED, config=SandboxConfig(profile=profile))
+    installed = profile == "configured"
+    assert running.ctx.hs.salesforce_integration is installed
     hs = hubspot_client(running)
     names = {p.name for p in hs.crm.properties.core_api.get_all("contacts").results}
     assert ({"salesforceleadid", "salesforcecontactid"} <= names) is installed
@@ -278,20 +273,9 @@ def test_salesforce_id_properties_exist_only_with_the_salesforce_integration(
         assert _body(caught)["errors"][0]["code"] == "PROPERTY_DOESNT_EXIST"
 
 
-def test_configured_portals_have_the_integration_and_fresh_ones_do_not(
-        box: RunningSandbox, sandbox_factory: SandboxFactory) -> None:
-    names = {p.name for p in hubspot_client(box).crm.properties.core_api.get_all(
-        "contacts").results}
-    assert {"salesforceleadid", "salesforcecontactid", "lead_grade"} <= names
-    running = sandbox_factory(leads=10, faults=RELAXED)
-    _fresh_portal(running)
-    assert running.ctx.hs.salesforce_integration is False
-
-
 def test_number_of_employees_is_an_enumeration_of_ranges_in_a_fresh_portal(
         sandbox_factory: SandboxFactory) -> None:
-    running = sandbox_factory(leads=10, faults=RELAXED)
-    _fresh_portal(running)
+    running = sandbox_factory(leads=10, faults=RELAXED, config=FRESH)
     hs = hubspot_client(running)
     prop = hs.crm.properties.core_api.get_by_name("contacts", "numberofemployees")
     assert prop.type == "enumeration" and "100-500" in [o.value for o in prop.options]
@@ -351,9 +335,8 @@ def test_search_lags_behind_writes_by_default(sandbox_factory: SandboxFactory) -
 @pytest.mark.parametrize("tier", ["starter", "professional"])
 def test_the_events_api_exists_only_at_enterprise(sandbox_factory: SandboxFactory,
                                                   tier: str) -> None:
-    running = sandbox_factory(leads=10, faults=RELAXED)
-    with running.ctx.lock:
-        running.ctx.hs.tier = tier
+    running = sandbox_factory(leads=10, faults=RELAXED,
+                              config=SandboxConfig(hubspot_tier=tier))  # type: ignore[arg-type]
     with pytest.raises(Exception) as caught:
         hubspot_client(running).events.events_api.get_page(object_type="contact")
     assert getattr(caught.value, "status", None) == 403

@@ -181,6 +181,13 @@ class HubSpotPortal:
         self._events_sorted = True
         self._event_ids = itertools.count(1)
 
+    @classmethod
+    def from_config(cls, clock: SandboxClock, config: Any) -> HubSpotPortal:
+        """The portal a :class:`~syncagent.sandbox.common.SandboxConfig` describes: its
+        profile, the token's scopes and the subscription tier."""
+        return cls(clock, profile=config.profile, scopes=config.hubspot_scopes,
+                   tier=config.hubspot_tier)
+
     # ----- objects ------------------------------------------------------------------------
     def store(self, object_type: str) -> ObjectStore:
         store = self.stores.get(object_type)

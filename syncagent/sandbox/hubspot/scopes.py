@@ -15,10 +15,10 @@ import json
 import uuid
 from typing import Any
 
+from syncagent.sandbox.common import HUBSPOT_SCOPES
+
 #: the scopes the agent's features use (a token holding them all can do everything here)
-AGENT_SCOPES = ("crm.objects.contacts.read", "crm.objects.contacts.write",
-                "crm.objects.owners.read", "crm.lists.read", "crm.lists.write",
-                "crm.schemas.contacts.read", "crm.schemas.contacts.write")
+AGENT_SCOPES = HUBSPOT_SCOPES
 READ_METHODS = frozenset({"GET", "HEAD"})
 # POST paths that only read (search and batch read answer data, change nothing)
 _READING_POSTS = ("/search", "/batch/read")
