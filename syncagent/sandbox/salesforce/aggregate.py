@@ -70,7 +70,8 @@ def aggregate_rows(query: Query, rows: list[Record], lookup: Lookup) -> list[dic
         row: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
         for path in query.fields:
             value = getter(path, lookup)(group[0]) if group else None
-            row[path.target.name] = wire(path.target, value)
+            name = query.aliases.get(path.text.lower(), path.target.name)
+            row[name] = wire(path.target, value)
         for aggregate in query.aggregates:
             row[aggregate.name] = _compute(aggregate, group, lookup)
         out.append(row)
