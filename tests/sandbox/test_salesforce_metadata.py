@@ -148,6 +148,15 @@ def test_a_second_assignment_of_the_same_permission_set_is_a_duplicate(sf: Sales
     assert caught.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
 
 
+def test_components_of_two_types_in_one_call_are_refused(sf: Salesforce) -> None:
+    md = sf.mdapi
+    with pytest.raises(Fault, match="same type"):
+        md.CustomField.create([
+            md.CustomField(fullName="Lead.A__c", label="A", type="Text", length=5),
+            md.PermissionSet(fullName="Mixed", label="Mixed")])
+    assert md.CustomField.read(["Lead.A__c"]).fullName is None
+
+
 def test_metadata_calls_need_a_live_session(new_org: RunningSandbox,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", new_org.ca_cert)

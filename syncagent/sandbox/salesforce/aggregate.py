@@ -1,7 +1,8 @@
 """SOQL aggregate queries: GROUP BY groups and aggregate functions as AggregateResult rows.
 
-As in Salesforce (SOQL and SOSL Reference, "Aggregate Functions" and "GROUP BY":
-https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_agg_functions.htm):
+As in Salesforce (SOQL and SOSL Reference, "Aggregate Functions" and "Use Aliases with
+GROUP BY": https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_agg_functions.htm,
+https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_groupby_alias.htm):
 
 - ``SELECT COUNT() FROM Lead`` answers ``totalSize`` and no records (handled in the API);
 - ``SELECT Status, COUNT(Id) FROM Lead GROUP BY Status`` answers one ``AggregateResult`` row

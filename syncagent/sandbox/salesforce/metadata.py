@@ -5,11 +5,15 @@ POSTs a SOAP envelope to ``https://{instance}/services/Soap/m/{version}/`` with 
 ``SessionHeader/sessionId`` and one of ``createMetadata``, ``updateMetadata``,
 ``upsertMetadata`` (each a list of ``metadata`` elements carrying ``xsi:type``) or
 ``readMetadata`` (a ``type`` and ``fullNames``). Answers follow the Metadata API Developer
-Guide (https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/):
+Guide (createMetadata():
+https://developer.salesforce.com/docs/platform/api-metadata/references/crud-based-calls/meta-createmetadata.html,
+upsertMetadata(): .../crud-based-calls/meta-upsertmetadata.html, ReadResult:
+https://developer.salesforce.com/docs/platform/api-metadata/references/result-objects/meta-readresult.html):
 
 - ``SaveResult`` / ``UpsertResult`` per component, in request order: ``fullName``,
   ``success``, ``errors`` (``statusCode``, ``message``, ``fields``), ``created`` on upserts;
-  at most 10 components per call ("CRUD-Based Calls");
+  the good components are saved when others fail (no AllOrNoneHeader, API 34.0 on); all
+  components of a call are of one type; at most 10 components per call;
 - ``ReadResult.records``: one element per requested name; a name that does not exist comes
   back as an empty record (no ``fullName``);
 - faults (``sf:INVALID_SESSION_ID`` and others) are HTTP 500 SOAP faults.
@@ -426,8 +430,12 @@ def metadata_call(ctx: SandboxContext, body: bytes) -> tuple[int, str]:
         return fault("INVALID_XML", "the SOAP Body is empty")
     operation = _local(call.tag)
     if operation in MODES:
-        if sum(1 for e in call if _local(e.tag) == "metadata") > MAX_COMPONENTS:
+        components = [e for e in call if _local(e.tag) == "metadata"]
+        if len(components) > MAX_COMPONENTS:
             return fault("LIMIT_EXCEEDED", f"At most {MAX_COMPONENTS} components per call")
+        if len({e.get(f"{{{XSI_NS}}}type", "").rsplit(":", 1)[-1] for e in components}) > 1:
+            return fault("INVALID_TYPE", "All components in one call must be of the same "
+                         "type")
         answer = _save_all(ctx.sf, operation, call)
     elif operation == "readMetadata":
         answer = _read(ctx.sf, call)

@@ -620,6 +620,8 @@ class SalesforceOrg:
         if f.type in STRING_TYPES and f.length and len(value) > f.length:
             return [WriteError("STRING_TOO_LONG", f"{f.label}: data value too large: "
                                f"{value[:100]} (max length={f.length})", [f.name])]
+        # "Users can't load unapproved values through the API" ("API Field Properties",
+        # https://developer.salesforce.com/docs/platform/object-reference/guide/access-for-fields.html)
         if f.type == "picklist" and f.restricted and value not in f.picklist:
             return [WriteError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                f"{f.label}: bad value for restricted picklist field: {value}",
