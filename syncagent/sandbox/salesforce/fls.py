@@ -150,6 +150,15 @@ class OrgSchema:
                 grants[key] = FieldAccess(False, False)
         self._changed()
 
+    def set_grants(self, permset_id: str, grants: dict[str, FieldAccess] | None) -> None:
+        """Put a permission set's fieldPermissions back as they were (None: drop them)."""
+        if grants is None:
+            self.grants.pop(permset_id, None)
+            self.assigned.discard(permset_id)
+        else:
+            self.grants[permset_id] = dict(grants)
+        self._changed()
+
     def assign(self, permset_id: str) -> None:
         self.assigned.add(permset_id)
         self._changed()

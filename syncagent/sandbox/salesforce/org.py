@@ -123,6 +123,7 @@ class SalesforceOrg:
         # OauthOidcSettings.blockOAuthUnPwFlow in the Metadata API Developer Guide).
         self.soap_login_enabled = not self.config.fresh
         self.oauth_password_enabled = not self.config.fresh
+        self.deployments: dict[str, Any] = {}     # Metadata API deploy id -> its result
         sid = credentials.session_id
         self.org_id = sid.split("!", 1)[0] if "!" in sid else "00D8c000000SBOX"
         self.created_at = _stamp(clock)
