@@ -61,7 +61,8 @@ CMD ["sandbox", "--port", "8765", "--info-file", "/tmp/sandbox-info.json"]
 FROM runtime AS agent
 COPY --from=build /opt/syncagent /opt/syncagent
 USER 10001:10001
-# Healthy while cycles keep finishing (status --check exits 1 otherwise).
+# Healthy while cycles keep finishing (status --check exits 1 otherwise). Through the
+# entrypoint, so that it has the same secrets (a Postgres password) as the agent.
 HEALTHCHECK --interval=60s --timeout=15s --start-period=180s --retries=3 \
-    CMD ["syncagent", "status", "--check"]
+    CMD ["syncagent-entrypoint", "status", "--check"]
 CMD ["run"]
