@@ -70,7 +70,11 @@ def test_compose_agent_runs_on_a_healthy_postgres_configured_by_environment_and_
     for secret in agent["secrets"]:
         assert secret["source"] in compose["secrets"]
     assert agent["secrets"][0]["target"] == "PGPASSWORD"
-    assert any(volume.endswith(":/app/mappings:ro") for volume in agent["volumes"])
+    assert any(volume.endswith(":/app/mappings:ro") for volume in agent["volumes"]
+               if isinstance(volume, str))
+    config = next(v for v in agent["volumes"] if isinstance(v, dict))
+    assert config["target"] == "/app/syncagent.yaml" and config["read_only"] is True
+    assert config["bind"]["create_host_path"] is False, "a missing file must stop compose"
 
 
 def test_compose_dashboard_and_demo_are_behind_profiles() -> None:
