@@ -231,6 +231,30 @@ def _check_yaml_readable(path: Path) -> None:
             f"{path}:1: the config file must be a mapping of setting names to values",
             hint="Start the file with settings such as `state_url: sqlite:///state.db`.",
         )
+    if _holds_broken_text(content):
+        raise ConfigError(
+            f"{path}: holds text that is not valid Unicode (an escape such as \\ud800 that "
+            "stands for half a character)",
+            hint="Retype the value; paths, URLs and names must be whole characters.",
+        )
+
+
+def _holds_broken_text(content: Any) -> bool:
+    """A lone surrogate (YAML's "\\ud800" escape) cannot become a path or a URL."""
+    todo, seen = [content], set()
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict | list):
+            if id(item) in seen:  # YAML aliases can make a list contain itself
+                continue
+            seen.add(id(item))
+            todo += [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def _describe_validation_error(exc: ValidationError, path: Path | None) -> str:

@@ -141,3 +141,11 @@ def test_a_config_file_whose_keys_are_not_names_gives_one_line(
     config.write_text(content)
     with pytest.raises(ConfigError, match="mapping of setting names"):
         load_settings(config)
+
+
+def test_a_config_value_with_half_a_character_gives_one_line(tmp_path: Path) -> None:
+    """Found by the config fuzz suite: `ca_bundle: "\\ud800"` crashed the path check."""
+    config = tmp_path / "syncagent.yaml"
+    config.write_text('ca_bundle: "\\ud800"\n')
+    with pytest.raises(ConfigError, match="not valid Unicode"):
+        load_settings(config)
