@@ -66,6 +66,8 @@ class HubSpotClient:
         self._owners = sdk.crm.owners.owners_api
         self._properties = sdk.crm.properties.core_api
         self._lists = sdk.crm.lists.memberships_api
+        self._list_api = sdk.crm.lists.lists_api
+        self._groups = sdk.crm.properties.groups_api
         self._events = sdk.events.events_api
         self._assoc = sdk.crm.associations.v4.batch_api
 
@@ -165,6 +167,38 @@ class HubSpotClient:
         api = self._lists
         return dict(self.call("list_membership", lambda o: api.add_and_remove_with_http_info(
             list_id, body, **o)) or {})
+
+    # --- set-up (doctor and setup) ---------------------------------------------------------
+    def property_groups(self, object_type: str) -> dict[str, Any]:
+        api = self._groups
+        return dict(self.call("property_groups", lambda o: api.get_all_with_http_info(
+            object_type, **o)) or {})
+
+    def create_property_group(self, object_type: str, body: Mapping[str, Any]) -> None:
+        api = self._groups
+        self.call("create_property_group", lambda o: api.create_with_http_info(
+            object_type, dict(body), **o))
+
+    def create_property(self, object_type: str, body: Mapping[str, Any]) -> None:
+        api = self._properties
+        self.call("create_property", lambda o: api.create_with_http_info(
+            object_type, dict(body), **o))
+
+    def update_property(self, object_type: str, name: str, body: Mapping[str, Any]) -> None:
+        api = self._properties
+        self.call("update_property", lambda o: api.update_with_http_info(
+            object_type, name, dict(body), **o))
+
+    def list_named(self, name: str) -> dict[str, Any]:
+        """The contact list (object type 0-1) with this name; a 404 error when none."""
+        api = self._list_api
+        return dict(self.call("list_by_name", lambda o: api.get_by_name_with_http_info(
+            name, "0-1", **o)) or {})
+
+    def create_list(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._list_api
+        return dict(self.call("create_list", lambda o: api.create_with_http_info(
+            dict(body), **o)) or {})
 
     def close(self) -> None:
         """Nothing to release explicitly; pools close with the process."""
