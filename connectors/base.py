@@ -157,6 +157,9 @@ class WriteResult:
     code: str | None = None
     message: str | None = None
     retry_after: float | None = None
+    # For creates and upserts: False when the API found the record and updated it (a re-sent
+    # create after a crash), True when it made a new one, None when the API did not say.
+    created: bool | None = None
 
     @property
     def ok(self) -> bool:

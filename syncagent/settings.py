@@ -73,6 +73,15 @@ class HubSpotSettings(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0)
 
 
+class HealthSettings(BaseModel):
+    """When `syncagent status --check` calls the agent unhealthy (see README "Run status")."""
+
+    stale_intervals: int = Field(
+        3, ge=1, description="unhealthy when no cycle completed within this many intervals")
+    max_rejected: int = Field(
+        0, ge=0, description="unhealthy when the last cycle rejected more records than this")
+
+
 class Settings(BaseSettings):
     """Everything the agent needs to run; see README "Configuration"."""
 
@@ -96,6 +105,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     salesforce: SalesforceSettings = SalesforceSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
+    health: HealthSettings = HealthSettings()
 
     @field_validator("state_url")
     @classmethod

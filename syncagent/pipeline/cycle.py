@@ -19,7 +19,7 @@ import structlog
 from connectors.base import Connector, Progress
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
-from syncagent.errors import SyncAgentError
+from syncagent.errors import SyncAgentError, needs_a_person
 from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
@@ -73,41 +73,90 @@ class CycleReport:
     planned: int = 0
     list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "running"  # ok | partial | failed | stopped, once the cycle is over
+    retried: int = 0  # writes that failed for now and wait in the outbox
+    dead_letters: int = 0  # dead letters in the outbox after this cycle
+    # Errors no retry can fix (credentials, quota, schema): re-raised once the run is recorded.
+    unfixable: list[SyncAgentError] = field(default_factory=list)
+    step_failed: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the keys of the `sync --once --json` contract."""
-        return {"pulled": self.pulled, "persons_evaluated": self.persons_evaluated,
-                "written": self.written, "created": self.created, "rejected": self.rejected,
+        return {"status": self.status, "pulled": self.pulled,
+                "persons_evaluated": self.persons_evaluated, "written": self.written,
+                "created": self.created, "rejected": self.rejected,
                 "retry_pending": self.retry_pending, "api_calls": self.api_calls,
+                "duration_s": round(self.duration_s, 3)}
+
+    def figures(self) -> dict[str, Any]:
+        """The one-line summary `run` logs per cycle."""
+        return {"status": self.status, "pulled": sum(self.pulled.values()),
+                "persons_evaluated": self.persons_evaluated, "planned": self.planned,
+                "written": self.written, "created": self.created, "rejected": self.rejected,
+                "retry_pending": self.retry_pending, "dead_letters": self.dead_letters,
+                "errors": len(self.errors), "api_calls": self.api_calls,
                 "duration_s": round(self.duration_s, 3)}
 
 
 def run_cycle(agent: Agent, stop: threading.Event | None = None,
               options: CycleOptions | None = None) -> CycleReport:
-    """Run one whole cycle and record it in the runs table."""
+    """Run one whole cycle and record it in the runs table, with an honest status. An error
+    no retry can fix (credentials, quota, schema) is raised after the run is recorded."""
     stop = stop or threading.Event()
     options = options or CycleOptions()
     store, started, clock = agent.store, agent.clock(), time.perf_counter()
     calls_before = {c.system: _api_calls(c) for c in agent.connectors}
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
-    report, status = CycleReport(), "ok"
+    report = CycleReport()
     try:
         _steps(agent, stop, options, started, report)
-    except SyncAgentError as error:
-        status = "failed"
-        report.errors.append(error.as_dict())
+    except Exception as error:  # any step: the run is `failed`, never left `running` or `ok`
+        report.step_failed = True
+        report.errors.append(_error_entry(error))
         raise
     finally:
         report.api_calls = {c.system: _api_calls(c) - calls_before[c.system]
                             for c in agent.connectors}
-        report.retry_pending = store.outbox_counts().get("pending", 0)
+        _outbox_figures(store, report)
         report.duration_s = time.perf_counter() - clock
-        status = "stopped" if stop.is_set() and status == "ok" else status
-        status = "partial" if report.errors and status == "ok" else status
-        store.finish_run(run_id, status=status, counts=_counts(report),
+        report.status = cycle_status(report, stop.is_set())
+        store.finish_run(run_id, status=report.status, counts=_counts(report),
                          api_calls=report.api_calls, errors=report.errors)
         store.set_value("last_cycle", report.as_json())
+    if report.unfixable:
+        raise report.unfixable[0]
     return report
+
+
+def cycle_status(report: CycleReport, stopped: bool) -> str:
+    """`failed`: a step raised, or an error no retry can fix; `stopped`: ended early by a
+    stop request; `partial`: it ran to the end but records were rejected or left to retry, or
+    a system stopped (budget); `ok`: none of that."""
+    if report.step_failed or report.unfixable:
+        return "failed"
+    if stopped:
+        return "stopped"
+    if report.rejected or report.retried or report.errors:
+        return "partial"
+    return "ok"
+
+
+def _error_entry(error: Exception) -> dict[str, Any]:
+    if isinstance(error, SyncAgentError):
+        return error.as_dict()
+    # Only the type: an unknown exception's text may carry record values or SQL.
+    return {"error": type(error).__name__, "message": f"the cycle crashed ({type(error).__name__})",
+            "hint": "See the log for the traceback; the next cycle retries."}
+
+
+def _outbox_figures(store: StateStore, report: CycleReport) -> None:
+    try:
+        counts = store.outbox_counts()
+    except Exception:  # the DB may be what failed; the run record says so already
+        return
+    # Rows in flight are pending too: a killed push leaves them claimed until the window ends.
+    report.retry_pending = counts.get("pending", 0) + counts.get("in_flight", 0)
+    report.dead_letters = counts.get("dead", 0)
 
 
 def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: datetime,
@@ -116,8 +165,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     if options.pull:
         pulled = pull(agent.connectors, store, started, stop, options.progress)
         report.pulled = dict(pulled.counts)
-        report.errors += [{"error": "stopped", "system": s, "message": m}
-                          for s, m in pulled.stopped.items()]
+        _note_stops(report, pulled.stopped, pulled.stop_errors)
     match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
@@ -127,9 +175,22 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         report.written = {s: pushed.written.get(s, 0) for s in ("salesforce", "hubspot")}
         report.created = {s: pushed.created.get(s, 0) for s in ("salesforce", "hubspot")}
         report.rejected = pushed.rejected
+        report.retried = pushed.retried
         report.list_changes = dict(pushed.list_changes)
-        report.errors += [{"error": "stopped", "system": s, "message": m}
-                          for s, m in pushed.stopped.items()]
+        _note_stops(report, pushed.stopped, pushed.stop_errors)
+        report.errors += pushed.failures
+        report.step_failed = report.step_failed or bool(pushed.failures)
+
+
+def _note_stops(report: CycleReport, stopped: dict[str, str],
+                errors: dict[str, SyncAgentError]) -> None:
+    for system, message in stopped.items():
+        error = errors.get(system)
+        entry = error.as_dict(system=system) if error else {"message": message}
+        report.errors.append({**entry, "error": "stopped", "system": system,
+                              "cause": type(error).__name__ if error else None})
+        if error is not None and needs_a_person(error) and error not in report.unfixable:
+            report.unfixable.append(error)
 
 
 def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
@@ -187,4 +248,6 @@ def _counts(report: CycleReport) -> dict[str, Any]:
     pulled = Counter(report.pulled)
     return {"pulled": sum(pulled.values()), "persons_evaluated": report.persons_evaluated,
             "planned": report.planned, "written": report.written, "created": report.created,
-            "rejected": report.rejected, "retry_pending": report.retry_pending}
+            "rejected": report.rejected, "retry_pending": report.retry_pending,
+            "retried": report.retried, "dead_letters": report.dead_letters,
+            "errors": len(report.errors)}
