@@ -137,10 +137,10 @@ def test_check_live_names_file_and_line_of_a_mistyped_field_and_a_track_missing_
     fields.write_text(fields.read_text().replace("{lead: Title, contact: Title}",
                                                  "{lead: Titel, contact: Title}"))
     nurture = mappings / "nurture.yaml"
-    nurture.write_text(nurture.read_text().replace("exit:", (
-        "  - name: webinar-follow-up\n    hubspot_list: Newsletter 2\n"
+    nurture.write_text(nurture.read_text().replace("tracks:\n", (
+        "tracks:\n  - name: webinar-follow-up\n    hubspot_list: Newsletter 2\n"
         "    nurture_track_value: Webinar Follow-up\n"
-        "    when: [{field: segment, op: equals, value: leave}]\nexit:")))
+        "    when: [{field: segment, op: equals, value: leave}]\n"), 1))
     before = _written(sandbox)
 
     checked = run("check", "--live", mappings=mappings)
