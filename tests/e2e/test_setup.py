@@ -165,3 +165,52 @@ def test_the_configured_sandbox_has_nothing_that_blocks_a_sync(sandbox: RunningS
                                       str(MAPPINGS)])
     report: dict[str, Any] = json.loads(result.stdout)
     assert result.exit_code == 0, [r for r in report["rows"] if r["status"] == "blocker"]
+
+
+def _custom_fields(sf: Salesforce) -> dict[str, dict[str, Any]]:
+    """What describe shows of every custom field, as the integration user sees it."""
+    keep = ("type", "length", "restrictedPicklist", "externalId", "unique", "updateable")
+    out = {}
+    for obj in ("Lead", "Contact", "Task", "User"):
+        for f in getattr(sf, obj).describe()["fields"]:
+            if f["custom"]:
+                out[f"{obj}.{f['name']}"] = {**{k: f[k] for k in keep}, "values": [
+                    p["value"] for p in f["picklistValues"]]}
+    return out
+
+
+def _salesforce_rows(result: Result) -> dict[str, str]:
+    return {row["key"]: row["status"] for row in json.loads(result.stdout)["rows"]
+            if row["system"] == "salesforce"}
+
+
+def test_the_salesforce_package_deployed_through_the_metadata_api_equals_setup_apply(
+        fresh: tuple[RunningSandbox, Run], sandbox_factory: SandboxFactory,
+        tmp_path: Path) -> None:
+    applied_org, run = fresh
+    assert run("setup", "--apply").exit_code == 0
+    deployed_org = sandbox_factory(leads=90, seed=41, config=SandboxConfig(profile="fresh"))
+    state = f"sqlite:///{tmp_path / 'deployed.db'}"
+    StateStore(state).upgrade()
+
+    def deployed(*args: str) -> Result:
+        return CliRunner().invoke(app, [*args, "--state", state, "--sandbox", deployed_org.url,
+                                        "--mappings", str(MAPPINGS)], env={"COLUMNS": "240"})
+
+    package = tmp_path / "package"
+    assert deployed("setup", "--salesforce-package", str(package)).exit_code == 0
+    assert _custom_fields(_salesforce(deployed_org)) == {}        # writing it changed nothing
+    archive = shutil.make_archive(str(tmp_path / "package"), "zip", package)
+    sf = _salesforce(deployed_org)
+    job = sf.deploy(archive, sandbox=False)
+    status = sf.checkDeployStatus(job["asyncId"])
+    assert status["state"] == "Succeeded", status
+    permset = sf.query("SELECT Id FROM PermissionSet WHERE Name = 'Syncagent_Integration'")
+    user = sf.query("SELECT Id FROM User WHERE Username = '{}'".format(
+        deployed_org.info["salesforce"]["username"]))
+    sf.PermissionSetAssignment.create({"PermissionSetId": permset["records"][0]["Id"],
+                                       "AssigneeId": user["records"][0]["Id"]})
+
+    assert _custom_fields(sf) == _custom_fields(_salesforce(applied_org))
+    assert _salesforce_rows(deployed("doctor", "--json")) == \
+        _salesforce_rows(run("doctor", "--json"))
