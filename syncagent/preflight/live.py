@@ -120,10 +120,14 @@ def refuse_while_blocked(settings: Settings) -> None:
             if not (facts.get(r.system) or {}).get("error")]
     if not stop:
         return
-    names = ", ".join(r.requirement.split(" (")[0] for r in stop[:3])
-    more = f" and {len(stop) - 3} more" if len(stop) > 3 else ""
+    parts = []
+    for system in SYSTEMS:
+        mine = [r.requirement.split(" (")[0] for r in stop if r.system == system]
+        if mine:
+            more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
+            parts.append(f"{system}: {len(mine)} ({', '.join(mine[:3])}{more})")
     raise ConfigError(
-        f"not syncing: {len(stop)} requirement(s) of the org or portal are not met "
-        f"({names}{more}); run `syncagent doctor` to see each one and its fix",
+        "not syncing: the org or portal lacks what the agent needs, "
+        f"{'; '.join(parts)}; run `syncagent doctor` to see each item and its fix",
         hint="`syncagent setup` shows what it would create; `syncagent setup --apply` creates "
              "the agent's fields, properties and lists.")
