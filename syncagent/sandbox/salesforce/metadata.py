@@ -431,6 +431,17 @@ def metadata_call(ctx: SandboxContext, body: bytes) -> tuple[int, str]:
         answer = _save_all(ctx.sf, operation, call)
     elif operation == "readMetadata":
         answer = _read(ctx.sf, call)
+    elif operation == "deploy":
+        from syncagent.sandbox.salesforce.deploy import deploy
+
+        answer = deploy(ctx, call)
+    elif operation == "checkDeployStatus":
+        from syncagent.sandbox.salesforce.deploy import check_status
+
+        found = check_status(ctx, call)
+        if found is None:
+            return fault("INVALID_ID_FIELD", "Invalid deploy id")
+        answer = found
     else:
         return fault("INVALID_OPERATION", f"the sandbox does not serve {operation}")
     return 200, envelope(f"<{operation}Response>{answer}</{operation}Response>")

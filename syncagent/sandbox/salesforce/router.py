@@ -131,7 +131,9 @@ def make_router(ctx: SandboxContext) -> APIRouter:
 
     # simple-salesforce posts to .../Soap/m/{version}/; login() names .../{version}/{org id}
     for path in ("/services/Soap/m/{version}", "/services/Soap/m/{version}/",
-                 "/services/Soap/m/{version}/{org_id}"):
+                 "/services/Soap/m/{version}/{org_id}",
+                 # sf.deploy() and sf.checkDeployStatus() post here
+                 "/services/Soap/m/{version}/deployRequest/{deploy_id}"):
         router.add_api_route(path, metadata_soap, methods=["POST"])
 
     async def oauth_token(request: Request) -> Response:
