@@ -66,7 +66,7 @@ class HubSpotClient:
         self._owners = sdk.crm.owners.owners_api
         self._properties = sdk.crm.properties.core_api
         self._lists = sdk.crm.lists.memberships_api
-        self._list_api = sdk.crm.lists.lists_api
+        self._list_defs = sdk.crm.lists.lists_api
         self._groups = sdk.crm.properties.groups_api
         self._events = sdk.events.events_api
         self._assoc = sdk.crm.associations.v4.batch_api
@@ -161,6 +161,12 @@ class HubSpotClient:
         return dict(self.call("associations", lambda o: self._assoc.get_page_with_http_info(
             from_type, to_type, body, **o)) or {})
 
+    def list_by_name(self, name: str) -> dict[str, Any]:
+        """The contact list named ``name`` (HubSpot matches names case-insensitively)."""
+        api = self._list_defs
+        return dict(self.call("list_lookup", lambda o: api.get_by_name_with_http_info(
+            name, "0-1", **o)) or {})
+
     def change_list(self, list_id: str, add: Sequence[str], remove: Sequence[str]
                     ) -> dict[str, Any]:
         body = {"recordIdsToAdd": list(add), "recordIdsToRemove": list(remove)}
@@ -189,14 +195,8 @@ class HubSpotClient:
         self.call("update_property", lambda o: api.update_with_http_info(
             object_type, name, dict(body), **o))
 
-    def list_named(self, name: str) -> dict[str, Any]:
-        """The contact list (object type 0-1) with this name; a 404 error when none."""
-        api = self._list_api
-        return dict(self.call("list_by_name", lambda o: api.get_by_name_with_http_info(
-            name, "0-1", **o)) or {})
-
     def create_list(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._list_api
+        api = self._list_defs
         return dict(self.call("create_list", lambda o: api.create_with_http_info(
             dict(body), **o)) or {})
 

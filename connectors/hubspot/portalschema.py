@@ -66,7 +66,7 @@ def _probes(client: HubSpotClient) -> dict[str, Callable[[], Any]]:
         "crm.objects.contacts.write": lambda: client.batch(OBJECT, "update", []),
         "crm.schemas.contacts.read": lambda: client.property_groups(OBJECT),
         "crm.schemas.contacts.write": lambda: client.create_property(OBJECT, {}),
-        "crm.lists.read": lambda: client.list_named("syncagent doctor probe"),
+        "crm.lists.read": lambda: client.list_by_name("syncagent doctor probe"),
         "crm.lists.write": lambda: client.create_list({}),
     }
 
@@ -102,7 +102,7 @@ def _lists(client: HubSpotClient, names: Iterable[str]) -> dict[str, Any] | None
     found: dict[str, Any] = {}
     for name in dict.fromkeys(names):
         try:
-            body = client.list_named(name)
+            body = client.list_by_name(name)
         except SyncAgentError as error:
             if missing_scope(error):
                 return None
