@@ -7,7 +7,6 @@ through simple-salesforce, writes through the sandbox's own counters.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -36,11 +35,7 @@ Run = Callable[..., Result]
 def fresh(sandbox_factory: SandboxFactory, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningSandbox, Run]]:
     monkeypatch.chdir(tmp_path)   # no stray syncagent.yaml
-    _require_fresh_sandbox()
     sandbox = sandbox_factory(leads=90, seed=41, config=SandboxConfig(profile="fresh"))
-    if "lead_grade" in sandbox.ctx.hs.properties["contacts"]:
-        pytest.skip("the sandbox's fresh portal still has the agent's properties (issue 11, "
-                    "HubSpot side, has not landed)")
     state = f"sqlite:///{tmp_path / 'state.db'}"
     StateStore(state).upgrade()
 
@@ -50,13 +45,6 @@ def fresh(sandbox_factory: SandboxFactory, tmp_path: Path,
         return CliRunner().invoke(app, command, env={"COLUMNS": "240"})
 
     yield sandbox, run
-
-
-def _require_fresh_sandbox(*modules: str) -> None:
-    """The fresh org needs the sandbox's Metadata API (issue 11, Salesforce side)."""
-    for module in ("syncagent.sandbox.salesforce.metadata", *modules):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"the sandbox lacks {module} (issue 11 has not landed)")
 
 
 def _written(sandbox: RunningSandbox) -> int:
@@ -199,7 +187,6 @@ def _salesforce_rows(result: Result) -> dict[str, str]:
 def test_the_salesforce_package_deployed_through_the_metadata_api_equals_setup_apply(
         fresh: tuple[RunningSandbox, Run], sandbox_factory: SandboxFactory,
         tmp_path: Path) -> None:
-    _require_fresh_sandbox("syncagent.sandbox.salesforce.deploy")
     applied_org, run = fresh
     assert run("setup", "--apply").exit_code == 0
     deployed_org = sandbox_factory(leads=90, seed=41, config=SandboxConfig(profile="fresh"))
