@@ -117,8 +117,8 @@ def _describe(item: dict[str, Any]) -> tuple[str, str, str, str, str]:
     if isinstance(records, list):
         records = ", ".join(str(r) if not isinstance(r, list | tuple) else " ".join(map(str, r))
                             for r in records)
-    where = detail.get("mapping") or detail.get("file")
-    line = detail.get("line")
+    where = detail.get("mapping") or detail.get("mapping_file") or detail.get("file")
+    line = detail.get("line") or detail.get("mapping_line")
     # The key names the problem when the detail does not (an ambiguous e-mail's address).
     reason = str(detail.get("reason") or detail.get("value") or item["key"].split(":", 1)[-1])
     if where:
