@@ -57,7 +57,10 @@ def test_rejections_make_a_partial_run_and_the_ledger_counts_groups_replans_and_
     assert (group["system"], group["code"], group["field"]) == (
         "salesforce", "INVALID_FIELD", "Industy")
     assert group["count"] == ledger["total"] and group["first_seen"] <= group["last_seen"]
-    discarded = cli("errors", "--discard", str(group["example_id"]))
+    listed = cli.json("errors", "--code", "INVALID_FIELD", "--limit", "5")
+    assert listed["total"] == ledger["total"] and len(listed["letters"]) == 5
+    assert {letter["field"] for letter in listed["letters"]} == {"Industy"}
+    discarded = cli("errors", "--discard", str(listed["letters"][-1]["id"]))
     assert "1 dead letter(s) discarded" in discarded.stdout
     assert cli.json("errors")["total"] == report["rejected"] - 1
 
