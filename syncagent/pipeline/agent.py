@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from state.store import StateStore
-from syncagent.engine import load_rules
+from syncagent.engine import Rules, load_rules
 from syncagent.errors import ConfigError
 from syncagent.pipeline.cycle import Agent
 from syncagent.settings import Settings
@@ -32,18 +32,31 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     """Open the store, load the rules, connect both systems (nothing is called yet)."""
     from connectors.hubspot.connector import HubSpotConnector
     from connectors.salesforce.connector import SalesforceConnector
+    from connectors.salesforce.streams import with_mapped_fields
 
     store = StateStore(settings.state_url)
     store.require_schema()
     rules = load_rules(settings.mappings_dir)
     usage = store.get_value(USAGE_KEY, {}) or {}
     salesforce = SalesforceConnector.from_settings(
-        settings, budget_history=(usage.get("salesforce") or {}).get("hours"))
+        settings, budget_history=(usage.get("salesforce") or {}).get("hours"),
+        stream_table=with_mapped_fields(_mapped_salesforce_fields(rules)))
     hubspot = HubSpotConnector.from_settings(
         settings, budget_history=(usage.get("hubspot") or {}).get("hours"))
     machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
     return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
                  machine_owners=frozenset(m.lower() for m in machines if m))
+
+
+def _mapped_salesforce_fields(rules: Rules) -> dict[str, list[str]]:
+    """Every Salesforce field fields.yaml maps, by object: the streams read them all."""
+    mapped: dict[str, list[str]] = {"Lead": [], "Contact": []}
+    for field in rules.c_fields:
+        if field.sf_lead:
+            mapped["Lead"].append(field.sf_lead)
+        if field.sf_contact:
+            mapped["Contact"].append(field.sf_contact)
+    return mapped
 
 
 def save_usage(agent: Agent) -> None:

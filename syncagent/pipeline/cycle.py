@@ -19,7 +19,7 @@ import structlog
 from connectors.base import Connector, Progress
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
-from syncagent.errors import SyncAgentError, needs_a_person
+from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
@@ -73,6 +73,8 @@ class CycleReport:
     planned: int = 0
     list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # feature -> why it is off (a field it needs is missing), by system
+    features_off: dict[str, dict[str, str]] = field(default_factory=dict)
     status: str = "running"  # ok | partial | failed | stopped, once the cycle is over
     retried: int = 0  # writes that failed for now and wait in the outbox
     dead_letters: int = 0  # dead letters in the outbox after this cycle
@@ -81,12 +83,16 @@ class CycleReport:
     step_failed: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        """Exactly the keys of the `sync --once --json` contract."""
-        return {"status": self.status, "pulled": self.pulled,
+        """Exactly the keys of the `sync --once --json` contract (``features_off`` only when
+        a missing field switched a feature off)."""
+        body = {"status": self.status, "pulled": self.pulled,
                 "persons_evaluated": self.persons_evaluated, "written": self.written,
                 "created": self.created, "rejected": self.rejected,
                 "retry_pending": self.retry_pending, "api_calls": self.api_calls,
                 "duration_s": round(self.duration_s, 3)}
+        if self.features_off:
+            body["features_off"] = self.features_off
+        return body
 
     def figures(self) -> dict[str, Any]:
         """The one-line summary `run` logs per cycle."""
@@ -109,6 +115,8 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
     report, interrupted = CycleReport(), False
     try:
+        if agent.write:
+            preflight(agent)
         _steps(agent, stop, options, started, report)
     except BaseException as error:  # any step: never left `running`, never recorded `ok`
         # An exception is a failure; KeyboardInterrupt or SystemExit is a stop.
@@ -120,6 +128,8 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         report.api_calls = {c.system: _api_calls(c) - calls_before[c.system]
                             for c in agent.connectors}
         _outbox_figures(store, report)
+        report.features_off = {c.system: dict(getattr(c, "features_off", {}))
+                               for c in agent.connectors if getattr(c, "features_off", None)}
         report.duration_s = time.perf_counter() - clock
         report.status = cycle_status(report, stop.is_set() or interrupted)
         store.finish_run(run_id, status=report.status, counts=_counts(report),
@@ -128,6 +138,24 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     if report.unfixable:
         raise report.unfixable[0]
     return report
+
+
+def preflight(agent: Agent) -> None:
+    """Before anything is written: each system that can check itself must be set up for the
+    agent. Every system's problem is named, one line each, in one error."""
+    problems: list[SyncAgentError] = []
+    for connector in agent.connectors:
+        check = getattr(connector, "preflight", None)
+        if callable(check):
+            try:
+                check()
+            except FatalError as error:
+                problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise FatalError("\n".join(p.message for p in problems), hint=problems[0].hint,
+                         systems=[p.fields.get("system") for p in problems])
 
 
 def cycle_status(report: CycleReport, stopped: bool) -> str:

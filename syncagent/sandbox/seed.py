@@ -24,6 +24,9 @@ from syncagent.sandbox.hubspot.portal import HubSpotPortal, Owner
 from syncagent.sandbox.hubspot.properties import ANALYTICS_SOURCES, iso_ms
 
 ACTIVITY_DAYS = 90
+# The team's Lead Status values as a new org (standard values only) would hold them.
+STANDARD_STATUS = {"Accepted": "Working - Contacted", "Qualified": "Working - Contacted",
+                   "Unqualified": "Closed - Not Converted", "Recycled": "Closed - Not Converted"}
 
 FIRST = (
     "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
@@ -302,6 +305,10 @@ class Seeder:
         status = _weighted(rng, (("Open - Not Contacted", 0.45), ("Working - Contacted", 0.3),
                                  ("Accepted", 0.05), ("Qualified", 0.06),
                                  ("Unqualified", 0.1), ("Recycled", 0.04)))[0]
+        drawn = status
+        statuses = self.ctx.sf.schema.objects["Lead"].fields["Status"].picklist
+        if status not in statuses:       # a new org has the standard values only
+            status = STANDARD_STATUS[status]
         row: dict[str, Any] = {
             "FirstName": p.first, "LastName": p.last, "Email": p.email, "Title": p.title,
             "Company": p.company.name, "NumberOfEmployees": p.company.employees,
@@ -312,7 +319,7 @@ class Seeder:
             "LeadSource": rng.choice(LEAD_SOURCES), "Status": status,
             "OwnerId": rng.choice(reps), "CreatedDate": sf_datetime(created),
         }
-        if status == "Unqualified":
+        if drawn == "Unqualified":
             row["Disqualified_Reason__c"] = rng.choice(("No Budget", "No Authority", "Timing",
                                                         "Competitor", "Not a Fit", "Bad Data"))
         return row
