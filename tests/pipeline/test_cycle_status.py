@@ -34,5 +34,6 @@ def test_only_failures_no_retry_can_fix_stop_the_agent() -> None:
 
     assert needs_a_person(AuthError("refused"))
     assert needs_a_person(FatalError("no such field", code="INVALID_FIELD"))
+    assert needs_a_person(FatalError("org not set up", missing=["Lead.Lead_Grade__c"]))
     assert not needs_a_person(BudgetExhausted("share used"))
     assert not needs_a_person(FatalError("HTTP 404", code="OBJECT_NOT_FOUND"))
