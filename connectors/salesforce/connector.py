@@ -200,6 +200,7 @@ class SalesforceConnector:
         self.schema.load([*REQUIRED_FIELDS, *(s.object for s in self.streams.values())])
         missing = self.schema.missing_required()
         if missing:
+            self.schema.forget()     # an admin may fix the org while `run` waits: look again
             raise preflight_error(missing)
 
     @property

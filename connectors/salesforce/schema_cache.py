@@ -67,6 +67,10 @@ class SchemaCache:
     def fields(self, obj: str) -> Mapping[str, dict[str, Any]]:
         return self._fields.get(obj, {})
 
+    def forget(self) -> None:
+        """Drop every cached describe: the next load asks the org again."""
+        self._fields.clear()
+
     def load(self, objects: Iterable[str], *, refresh: bool = False) -> None:
         """Describe the objects not cached yet (or all of them with ``refresh``)."""
         wanted = [o for o in dict.fromkeys(objects) if refresh or o not in self._fields]

@@ -42,7 +42,8 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
         settings, budget_history=(usage.get("salesforce") or {}).get("hours"),
         stream_table=with_mapped_fields(_mapped_salesforce_fields(rules)))
     hubspot = HubSpotConnector.from_settings(
-        settings, budget_history=(usage.get("hubspot") or {}).get("hours"))
+        settings, budget_history=(usage.get("hubspot") or {}).get("hours"),
+        mapped_fields=[f.hubspot for f in rules.c_fields if f.hubspot])
     machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
     return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
                  machine_owners=frozenset(m.lower() for m in machines if m))

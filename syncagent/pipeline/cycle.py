@@ -196,6 +196,9 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         pulled = pull(agent.connectors, store, started, stop, options.progress)
         report.pulled = dict(pulled.counts)
         _note_stops(report, pulled.stopped, pulled.stop_errors)
+        # a missing scope switches off one stream: reported, the cycle is partial, run goes on
+        report.errors += [{"error": "feature_off", "system": s, "stream": name, "message": m}
+                          for s, off in pulled.features_off.items() for name, m in off.items()]
     match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
@@ -257,8 +260,13 @@ def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
 
 def plan_context(agent: Agent, world: World) -> PlanContext:
     """What planning needs beyond each person: mappings, owner ids, e-mails already held."""
+    nurture = agent.rules.c_nurture
+    properties = getattr(agent.hubspot, "contact_properties", None)
     return PlanContext(agent.rules.c_fields, world.hubspot_owner_for,
-                       frozenset(_ambiguous_emails(agent.store)), _known_emails(agent.store))
+                       frozenset(_ambiguous_emails(agent.store)), _known_emails(agent.store),
+                       track_lists={key: track.hubspot_list
+                                    for key, track in nurture.by_key.items()},
+                       hubspot_properties=properties() if callable(properties) else None)
 
 
 def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:

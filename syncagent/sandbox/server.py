@@ -103,7 +103,7 @@ def build_systems(ctx: SandboxContext, state: SandboxState) -> None:
         ctx.clock = clock
         ctx.config = state.config
         ctx.sf = SalesforceOrg(clock, state.credentials, state.config)
-        ctx.hs = HubSpotPortal(clock)
+        ctx.hs = HubSpotPortal.from_config(clock, state.config)
         ctx.stats = SandboxStats()
         ctx.simulations = 0
         ctx.faults.reset(state.profile.model_copy(deep=True))
@@ -315,7 +315,8 @@ def start_sandbox(port: int = 0, leads: int = 2000, seed: int = 7,
     clock = SandboxClock()
     ctx = SandboxContext(clock=clock, faults=FaultInjector(state.profile), base_url=base_url,
                          sf=SalesforceOrg(clock, state.credentials, state.config),
-                         hs=HubSpotPortal(clock), credentials=state.credentials,
+                         hs=HubSpotPortal.from_config(clock, state.config),
+                         credentials=state.credentials,
                          hubspot_access_token="pat-na1-" + secrets.token_hex(16),
                          ca_cert=str(ca_path), config=state.config)
     build_systems(ctx, state)

@@ -82,6 +82,18 @@ def test_preflight_names_every_missing_output_field_of_a_fresh_org(
     assert new_org.stats()["records_written"] == {}
 
 
+def test_preflight_looks_again_after_a_failure_so_a_fixed_org_passes(
+        org: RunningSandbox) -> None:
+    org.remove_field("Lead.Lead_Grade__c")
+    conn = jwt_connector(org)
+    with pytest.raises(FatalError) as caught:
+        conn.preflight()
+    assert caught.value.fields["missing"] == ["Lead.Lead_Grade__c"]
+    org.reset()                                 # the admin created the field again
+    conn.preflight()                            # (after a re-login: reset ends sessions)
+    assert conn.client.reauths == 1
+
+
 def test_preflight_passes_on_a_configured_org_and_describes_once(org: RunningSandbox) -> None:
     conn = jwt_connector(org)
     conn.preflight()

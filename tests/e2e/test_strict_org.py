@@ -88,6 +88,9 @@ def test_on_a_fresh_org_sync_once_stops_before_any_write_naming_doctor(
     assert done.returncode == 1, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert any(line.startswith("error: salesforce: the org is not set up") for line in errors)
+    assert any(line.startswith("hubspot: the portal is not set up")
+               for line in done.stderr.splitlines()), "one line per system"
+    assert "lead_grade" in done.stderr
     assert "Lead.Lead_Grade__c" in done.stderr and "syncagent doctor" in done.stderr
     assert "Traceback" not in done.stderr
     assert world.sandbox.stats()["records_written"] == {}

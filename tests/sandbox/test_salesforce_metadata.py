@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,6 +150,15 @@ def test_a_second_assignment_of_the_same_permission_set_is_a_duplicate(sf: Sales
     assert caught.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
 
 
+def test_components_of_two_types_in_one_call_are_refused(sf: Salesforce) -> None:
+    md = sf.mdapi
+    with pytest.raises(Fault, match="same type"):
+        md.CustomField.create([
+            md.CustomField(fullName="Lead.A__c", label="A", type="Text", length=5),
+            md.PermissionSet(fullName="Mixed", label="Mixed")])
+    assert md.CustomField.read(["Lead.A__c"]).fullName is None
+
+
 def test_metadata_calls_need_a_live_session(new_org: RunningSandbox,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", new_org.ca_cert)
@@ -155,3 +166,63 @@ def test_metadata_calls_need_a_live_session(new_org: RunningSandbox,
                     session=sandbox_session(new_org.url, new_org.ca_cert))
     with pytest.raises(Fault, match="INVALID_SESSION_ID"):
         sf.mdapi.CustomField.read(["Lead.Segment__c"])
+
+
+MD_XMLNS = 'xmlns="http://soap.sforce.com/2006/04/metadata"'
+
+
+def package(tmp_path: Path, fields: str, permission_set: str) -> Path:
+    """A Metadata API format zip: package.xml, objects/Lead.object, one permission set."""
+    path = tmp_path / "package.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("package.xml", f'<Package {MD_XMLNS}><types><members>*</members>'
+                         '<name>CustomField</name></types><types><members>*</members>'
+                         '<name>PermissionSet</name></types><version>59.0</version></Package>')
+        archive.writestr("objects/Lead.object", f"<CustomObject {MD_XMLNS}>{fields}"
+                         "</CustomObject>")
+        archive.writestr("permissionsets/Syncagent_Pkg.permissionset",
+                         f"<PermissionSet {MD_XMLNS}><label>pkg</label>{permission_set}"
+                         "</PermissionSet>")
+    return path
+
+
+SCORE = ("<fields><fullName>Lead_Score__c</fullName><label>Lead Score</label>"
+         "<precision>18</precision><scale>0</scale><type>Number</type></fields>")
+SEGMENT = ("<fields><fullName>Segment__c</fullName><label>Segment</label><type>Picklist</type>"
+           "<valueSet><restricted>true</restricted><valueSetDefinition><sorted>false</sorted>"
+           "<value><fullName>leave</fullName><default>false</default><label>leave</label>"
+           "</value></valueSetDefinition></valueSet></fields>")
+def grants(*names: str) -> str:
+    return "".join(f"<fieldPermissions><editable>true</editable><field>Lead.{name}</field>"
+                   "<readable>true</readable></fieldPermissions>" for name in names)
+
+
+def test_a_deployed_package_creates_its_fields_and_permission_set(
+        sf: Salesforce, tmp_path: Path) -> None:
+    started = sf.deploy(str(package(tmp_path, SCORE + SEGMENT,
+                                    grants("Lead_Score__c", "Segment__c"))), sandbox=True)
+    assert started["state"] == "Queued" and started["asyncId"]
+    status = sf.checkDeployStatus(started["asyncId"])
+    assert status["state"] == "Succeeded", status
+    assert status["deployment_detail"]["deployed_count"] == "3"
+    permset = sf.query("SELECT Id FROM PermissionSet WHERE Name = 'Syncagent_Pkg'")
+    user = sf.query("SELECT Id FROM User WHERE Username LIKE 'agent@%'")["records"][0]["Id"]
+    sf.PermissionSetAssignment.create({"AssigneeId": user, "PermissionSetId":
+                                       permset["records"][0]["Id"]})
+    fields = described(sf, "Lead")
+    assert fields["Segment__c"]["restrictedPicklist"] and fields["Lead_Score__c"]["updateable"]
+
+
+def test_a_failing_component_rolls_a_production_deploy_back(
+        sf: Salesforce, tmp_path: Path) -> None:
+    broken = "<fields><fullName>No_Type__c</fullName><label>x</label></fields>"
+    started = sf.deploy(str(package(tmp_path, SCORE + broken, grants("Lead_Score__c"))),
+                        sandbox=False)
+    status = sf.checkDeployStatus(started["asyncId"])
+    assert status["state"] == "Failed"
+    errors = status["deployment_detail"]["errors"]
+    assert [e["file"] for e in errors] == ["objects/Lead.object"]
+    assert "FIELD_INTEGRITY_EXCEPTION" in errors[0]["message"]
+    assert sf.mdapi.CustomField.read(["Lead.Lead_Score__c"]).fullName is None
+    assert sf.query("SELECT COUNT() FROM PermissionSet WHERE Name = 'Syncagent_Pkg'")[
+        "totalSize"] == 0

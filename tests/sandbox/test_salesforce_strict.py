@@ -210,6 +210,8 @@ def test_group_by_answers_aggregate_results_named_expr0(org: RunningSandbox) -> 
     assert len(aliased) == 2 and set(aliased[0]) == {"attributes", "LeadSource", "n", "expr0"}
     total = sf.query("SELECT COUNT(Id) FROM Lead")["records"]
     assert [r["expr0"] for r in total] == [sum(statuses.values())]
+    named = sf.query("SELECT Status s, COUNT(Id) FROM Lead GROUP BY Status")["records"]
+    assert {r["s"]: r["expr0"] for r in named} == dict(statuses)
 
 
 def test_an_ungrouped_field_in_an_aggregate_query_is_malformed(org: RunningSandbox) -> None:
@@ -218,6 +220,8 @@ def test_an_ungrouped_field_in_an_aggregate_query_is_malformed(org: RunningSandb
                                        "GROUP BY Status"))
     assert error["errorCode"] == "MALFORMED_QUERY"
     assert "Field must be grouped or aggregated: Email" in error["message"]
+    error = malformed(lambda: sf.query("SELECT Status s FROM Lead"))
+    assert error["errorCode"] == "MALFORMED_QUERY"
 
 
 # ------------------------------------------------------------------------------ picklists

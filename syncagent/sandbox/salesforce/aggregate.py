@@ -1,7 +1,8 @@
 """SOQL aggregate queries: GROUP BY groups and aggregate functions as AggregateResult rows.
 
-As in Salesforce (SOQL and SOSL Reference, "Aggregate Functions" and "GROUP BY":
-https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_agg_functions.htm):
+As in Salesforce (SOQL and SOSL Reference, "Aggregate Functions" and "Use Aliases with
+GROUP BY": https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_agg_functions.htm,
+https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_groupby_alias.htm):
 
 - ``SELECT COUNT() FROM Lead`` answers ``totalSize`` and no records (handled in the API);
 - ``SELECT Status, COUNT(Id) FROM Lead GROUP BY Status`` answers one ``AggregateResult`` row
@@ -70,7 +71,8 @@ def aggregate_rows(query: Query, rows: list[Record], lookup: Lookup) -> list[dic
         row: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
         for path in query.fields:
             value = getter(path, lookup)(group[0]) if group else None
-            row[path.target.name] = wire(path.target, value)
+            name = query.aliases.get(path.text.lower(), path.target.name)
+            row[name] = wire(path.target, value)
         for aggregate in query.aggregates:
             row[aggregate.name] = _compute(aggregate, group, lookup)
         out.append(row)

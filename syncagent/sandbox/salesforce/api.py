@@ -492,8 +492,9 @@ def _collection_body(req: SfRequest) -> tuple[list[Any], bool]:
 
 def field_value(body: dict[str, Any], name: str) -> Any:
     """A value of a JSON body by field name, case-insensitively as Salesforce reads bodies
-    (its own sObject Collections examples send ``"id"``: REST API Developer Guide, "Update
-    Multiple Records": https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm)."""
+    (its sObject Collections guide asks for "an id field" and its examples send ``"id"``:
+    REST API Developer Guide, "Update Records Using sObject Collections",
+    https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-update.html)."""
     if name in body:
         return body[name]
     lower = name.lower()

@@ -10,11 +10,14 @@ custom fields it has no read access to are absent, as if they did not exist, and
 read but not edit are neither createable nor updateable. Real orgs behave so:
 
 - A field the user cannot read (or that does not exist) in a SELECT fails the whole query with
-  ``INVALID_FIELD`` ("No such column ..."); describe lists only the fields the user can see,
-  and ``createable``/``updateable`` reflect FLS. (REST API Developer Guide, "sObject Describe":
-  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm;
-  Security Guide, "Field-Level Security":
-  https://help.salesforce.com/s/articleView?id=sf.admin_fls.htm)
+  ``INVALID_FIELD`` ("No such column ..."): integrators meet it as a field-level visibility
+  issue (e.g. https://docs.withampersand.com/troubleshooting-guides/salesforce).
+- Describe lists only the fields the running user can see ("if you describe account fields
+  ... and you don't have access to all fields, not all fields are returned": Apex Developer
+  Guide, "Understanding Describe Information Permissions",
+  https://developer.salesforce.com/docs/atlas.en-us.apexcode.meta/api/apex_dynamic_permissions.htm),
+  and ``createable``/``updateable`` are the user's create/update access ("API Field
+  Properties", https://developer.salesforce.com/docs/platform/object-reference/guide/access-for-fields.html).
 - Custom fields deployed through the Metadata API are visible to no one until a profile or a
   permission set grants access (Metadata API Developer Guide, "CustomField" and
   "PermissionSet": fieldPermissions).
@@ -145,6 +148,15 @@ class OrgSchema:
         for grants in self.grants.values():
             if key in grants:
                 grants[key] = FieldAccess(False, False)
+        self._changed()
+
+    def set_grants(self, permset_id: str, grants: dict[str, FieldAccess] | None) -> None:
+        """Put a permission set's fieldPermissions back as they were (None: drop them)."""
+        if grants is None:
+            self.grants.pop(permset_id, None)
+            self.assigned.discard(permset_id)
+        else:
+            self.grants[permset_id] = dict(grants)
         self._changed()
 
     def assign(self, permset_id: str) -> None:

@@ -5,11 +5,15 @@ POSTs a SOAP envelope to ``https://{instance}/services/Soap/m/{version}/`` with 
 ``SessionHeader/sessionId`` and one of ``createMetadata``, ``updateMetadata``,
 ``upsertMetadata`` (each a list of ``metadata`` elements carrying ``xsi:type``) or
 ``readMetadata`` (a ``type`` and ``fullNames``). Answers follow the Metadata API Developer
-Guide (https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/):
+Guide (createMetadata():
+https://developer.salesforce.com/docs/platform/api-metadata/references/crud-based-calls/meta-createmetadata.html,
+upsertMetadata(): .../crud-based-calls/meta-upsertmetadata.html, ReadResult:
+https://developer.salesforce.com/docs/platform/api-metadata/references/result-objects/meta-readresult.html):
 
 - ``SaveResult`` / ``UpsertResult`` per component, in request order: ``fullName``,
   ``success``, ``errors`` (``statusCode``, ``message``, ``fields``), ``created`` on upserts;
-  at most 10 components per call ("CRUD-Based Calls");
+  the good components are saved when others fail (no AllOrNoneHeader, API 34.0 on); all
+  components of a call are of one type; at most 10 components per call;
 - ``ReadResult.records``: one element per requested name; a name that does not exist comes
   back as an empty record (no ``fullName``);
 - faults (``sf:INVALID_SESSION_ID`` and others) are HTTP 500 SOAP faults.
@@ -61,18 +65,18 @@ class MetadataError(Exception):
 # ---------------------------------------------------------------- XML in and out
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _to_md(element: ET.Element) -> Any:
+def to_md(element: ET.Element) -> Any:
     """An element as text (a leaf) or a dict of children; repeated children become lists."""
     children = list(element)
     if not children:
         return element.text or ""
     out: Md = {}
     for child in children:
-        name, value = _local(child.tag), _to_md(child)
+        name, value = local_name(child.tag), to_md(child)
         if name in out:
             out[name] = (out[name] if isinstance(out[name], list) else [out[name]]) + [value]
         else:
@@ -80,7 +84,7 @@ def _to_md(element: ET.Element) -> Any:
     return out
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
     return value if isinstance(value, list) else [value]
@@ -90,14 +94,14 @@ def _flag(md: Md, name: str) -> bool:
     return str(md.get(name, "false")).strip().lower() == "true"
 
 
-def _xml(name: str, value: Any) -> str:
+def to_xml(name: str, value: Any) -> str:
     """Elements for a value: dicts nest, lists repeat, None is left out."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return "".join(_xml(name, item) for item in value)
+        return "".join(to_xml(name, item) for item in value)
     if isinstance(value, dict):
-        inner = "".join(_xml(k, v) for k, v in value.items())
+        inner = "".join(to_xml(k, v) for k, v in value.items())
         return f"<{name}>{inner}</{name}>"
     if isinstance(value, bool):
         value = "true" if value else "false"
@@ -162,7 +166,7 @@ def _picklist_values(md: Md) -> tuple[tuple[str, ...], bool]:
         raise MetadataError("FIELD_INTEGRITY_EXCEPTION", "valueSet: a picklist needs values",
                             "valueSet")
     definition = value_set.get("valueSetDefinition")
-    values = [str(v.get("fullName") or "") for v in _as_list(
+    values = [str(v.get("fullName") or "") for v in as_list(
         definition.get("value") if isinstance(definition, dict) else None)
         if isinstance(v, dict)]
     if not values or not all(values):
@@ -275,7 +279,7 @@ def read_field(org: SalesforceOrg, full_name: str) -> Md | None:
 # ---------------------------------------------------------------- PermissionSet
 
 
-def _permission_set_id(org: SalesforceOrg, name: str) -> str | None:
+def permission_set_id(org: SalesforceOrg, name: str) -> str | None:
     for rec in org.table("PermissionSet").values():
         if str(rec.get("Name", "")).lower() == name.lower():
             return str(rec["Id"])
@@ -284,7 +288,7 @@ def _permission_set_id(org: SalesforceOrg, name: str) -> str | None:
 
 def _field_permissions(org: SalesforceOrg, md: Md) -> list[tuple[str, FieldAccess]]:
     out = []
-    for entry in _as_list(md.get("fieldPermissions")):
+    for entry in as_list(md.get("fieldPermissions")):
         if not isinstance(entry, dict):
             continue
         full_name = str(entry.get("field") or "")
@@ -314,7 +318,7 @@ def save_permission_set(org: SalesforceOrg, md: Md, mode: str) -> bool:
     if not label:
         raise MetadataError("REQUIRED_FIELD_MISSING", "Required field is missing: label",
                             "label")
-    permset_id = _permission_set_id(org, name)
+    permset_id = permission_set_id(org, name)
     if mode == "create" and permset_id is not None:
         raise MetadataError("DUPLICATE_DEVELOPER_NAME",
                             f"There is already a permission set named {name}.", "fullName")
@@ -333,7 +337,7 @@ def save_permission_set(org: SalesforceOrg, md: Md, mode: str) -> bool:
 
 
 def read_permission_set(org: SalesforceOrg, name: str) -> Md | None:
-    permset_id = _permission_set_id(org, name)
+    permset_id = permission_set_id(org, name)
     if permset_id is None:
         return None
     rec = org.table("PermissionSet")[permset_id]
@@ -361,10 +365,10 @@ def _save_all(org: SalesforceOrg, operation: str, call: ET.Element) -> str:
     mode = MODES[operation]
     results = []
     for element in call:
-        if _local(element.tag) != "metadata":
+        if local_name(element.tag) != "metadata":
             continue
-        md_type = _local(element.get(f"{{{XSI_NS}}}type", "")).rsplit(":", 1)[-1]
-        md = _to_md(element)
+        md_type = local_name(element.get(f"{{{XSI_NS}}}type", "")).rsplit(":", 1)[-1]
+        md = to_md(element)
         md = md if isinstance(md, dict) else {}
         full_name = str(md.get("fullName") or "")
         saver = SAVERS.get(md_type)
@@ -376,22 +380,22 @@ def _save_all(org: SalesforceOrg, operation: str, call: ET.Element) -> str:
             results.append(_result(full_name, None, created if mode == "upsert" else None))
         except MetadataError as error:
             results.append(_result(full_name, error, False if mode == "upsert" else None))
-    return _xml("result", results)
+    return to_xml("result", results)
 
 
 def _read(org: SalesforceOrg, call: ET.Element) -> str:
     md_type = ""
     names = []
     for element in call:
-        if _local(element.tag) == "type":
+        if local_name(element.tag) == "type":
             md_type = (element.text or "").strip()
-        elif _local(element.tag) == "fullNames":
+        elif local_name(element.tag) == "fullNames":
             names.append((element.text or "").strip())
     reader = READERS.get(md_type)
     records = []
     for name in names:
         md = reader(org, name) if reader is not None else None
-        inner = "".join(_xml(k, v) for k, v in (md or {}).items())
+        inner = "".join(to_xml(k, v) for k, v in (md or {}).items())
         records.append(f'<records xsi:type="{escape(md_type)}">{inner}</records>')
     return f"<result>{''.join(records)}</result>"
 
@@ -399,7 +403,7 @@ def _read(org: SalesforceOrg, call: ET.Element) -> str:
 def _session_refusal(ctx: SandboxContext, root: ET.Element) -> tuple[int, str] | None:
     """The SessionHeader must carry a live session; the call counts as an API request."""
     org = ctx.sf
-    session_id = next((e.text or "" for e in root.iter() if _local(e.tag) == "sessionId"), "")
+    session_id = next((e.text or "" for e in root.iter() if local_name(e.tag) == "sessionId"), "")
     if session_id.strip() not in org.sessions:
         return fault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: "
                      "Illegal Session")
@@ -420,17 +424,29 @@ def metadata_call(ctx: SandboxContext, body: bytes) -> tuple[int, str]:
     refusal = _session_refusal(ctx, root)
     if refusal is not None:
         return refusal
-    soap_body = next((e for e in root if _local(e.tag) == "Body"), None)
+    soap_body = next((e for e in root if local_name(e.tag) == "Body"), None)
     call = soap_body[0] if soap_body is not None and len(soap_body) else None
     if call is None:
         return fault("INVALID_XML", "the SOAP Body is empty")
-    operation = _local(call.tag)
+    operation = local_name(call.tag)
     if operation in MODES:
-        if sum(1 for e in call if _local(e.tag) == "metadata") > MAX_COMPONENTS:
+        components = [e for e in call if local_name(e.tag) == "metadata"]
+        if len(components) > MAX_COMPONENTS:
             return fault("LIMIT_EXCEEDED", f"At most {MAX_COMPONENTS} components per call")
+        if len({e.get(f"{{{XSI_NS}}}type", "").rsplit(":", 1)[-1] for e in components}) > 1:
+            return fault("INVALID_TYPE", "All components in one call must be of the same "
+                         "type")
         answer = _save_all(ctx.sf, operation, call)
     elif operation == "readMetadata":
         answer = _read(ctx.sf, call)
+    elif operation in ("deploy", "checkDeployStatus"):
+        from syncagent.sandbox.salesforce.deploy import check_deploy_status, deploy
+
+        try:
+            answer = deploy(ctx.sf, call) if operation == "deploy" else \
+                check_deploy_status(ctx.sf, call)
+        except MetadataError as error:
+            return fault(error.code, error.message)
     else:
         return fault("INVALID_OPERATION", f"the sandbox does not serve {operation}")
     return 200, envelope(f"<{operation}Response>{answer}</{operation}Response>")

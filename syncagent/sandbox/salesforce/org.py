@@ -123,6 +123,7 @@ class SalesforceOrg:
         # OauthOidcSettings.blockOAuthUnPwFlow in the Metadata API Developer Guide).
         self.soap_login_enabled = not self.config.fresh
         self.oauth_password_enabled = not self.config.fresh
+        self.deployments: dict[str, Any] = {}     # Metadata API deploy id -> its result
         sid = credentials.session_id
         self.org_id = sid.split("!", 1)[0] if "!" in sid else "00D8c000000SBOX"
         self.created_at = _stamp(clock)
@@ -620,6 +621,8 @@ class SalesforceOrg:
         if f.type in STRING_TYPES and f.length and len(value) > f.length:
             return [WriteError("STRING_TOO_LONG", f"{f.label}: data value too large: "
                                f"{value[:100]} (max length={f.length})", [f.name])]
+        # "Users can't load unapproved values through the API" ("API Field Properties",
+        # https://developer.salesforce.com/docs/platform/object-reference/guide/access-for-fields.html)
         if f.type == "picklist" and f.restricted and value not in f.picklist:
             return [WriteError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                f"{f.label}: bad value for restricted picklist field: {value}",

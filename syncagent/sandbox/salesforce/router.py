@@ -130,8 +130,10 @@ def make_router(ctx: SandboxContext) -> APIRouter:
         return Response(xml, status_code=status, media_type="text/xml;charset=UTF-8")
 
     # simple-salesforce posts to .../Soap/m/{version}/; login() names .../{version}/{org id}
+    # and sf.deploy()/checkDeployStatus() post to .../deployRequest[/{id}]
     for path in ("/services/Soap/m/{version}", "/services/Soap/m/{version}/",
-                 "/services/Soap/m/{version}/{org_id}"):
+                 "/services/Soap/m/{version}/{org_id}",
+                 "/services/Soap/m/{version}/deployRequest/{deploy_id}"):
         router.add_api_route(path, metadata_soap, methods=["POST"])
 
     async def oauth_token(request: Request) -> Response:

@@ -196,6 +196,7 @@ class Query:
     offset: int
     aggregates: list[Aggregate] = field(default_factory=list)
     group_by: list[FieldPath] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)    # selected path (lower) -> alias
 
     @property
     def is_aggregate(self) -> bool:
@@ -221,6 +222,7 @@ class Parser:
         self.tokens = tokenize(soql)
         self.i = 0
         self.objects = objects
+        self.field_aliases: dict[int, str] = {}    # token position of a plain field -> alias
 
     # token helpers
     @property
@@ -302,10 +304,17 @@ class Parser:
             self.fail("MALFORMED_QUERY", 0, "ORDER BY is not allowed with COUNT()")
         if count_only and group_by:
             self.fail("MALFORMED_QUERY", 0, "GROUP BY is not allowed with COUNT()")
+        aliases = {path.text.lower(): self.field_aliases[token.pos]
+                   for path, token in zip(fields, plain, strict=True)
+                   if token.pos in self.field_aliases}
         query = Query(self.soql, obj, fields, count_only, where, order, limit, offset or 0,
-                      aggregates, group_by)
+                      aggregates, group_by, aliases)
         if query.is_aggregate:
             self.check_grouping(query, plain)
+        elif aliases:     # SOQL allows aliases in aggregate queries only
+            position = min(t.pos for t in plain if t.pos in self.field_aliases)
+            self.fail("MALFORMED_QUERY", position, "Aliases are allowed only in queries "
+                      "with aggregate functions or GROUP BY")
         return query
 
     def check_grouping(self, query: Query, tokens: list[Token]) -> None:
@@ -378,6 +387,8 @@ class Parser:
                 items.append(self.aggregate_item(token))
             else:
                 items.append(token)
+                if self.tok.kind == "ident" and self.tok.text.lower() not in KEYWORDS:
+                    self.field_aliases[token.pos] = self.take().text   # "Name n"
             if self.tok.kind == "punct" and self.tok.text == ",":
                 self.take()
                 continue
