@@ -140,4 +140,8 @@ def needs_a_person(error: BaseException) -> bool:
         return True
     if getattr(error, "needs_a_person", False):  # e.g. a corrupt or read-only state DB
         return True
-    return isinstance(error, FatalError) and error.fields.get("code") in (*SCHEMA_CODES, "TLS")
+    if not isinstance(error, FatalError):
+        return False
+    # `missing`: the fields a remote lacks for the agent's writes (the pre-flight check)
+    return (error.fields.get("code") in (*SCHEMA_CODES, "TLS")
+            or bool(error.fields.get("missing")))
