@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import typer
@@ -154,9 +158,15 @@ def run(config: Path | None = ConfigOption, state: str | None = StateOption,
     """Run the agent: one cycle every interval, until SIGTERM or Ctrl-C."""
     from syncagent.scheduler import run_agent
 
-    settings = _settings(config, state, sandbox, mappings)
-    agent = build_agent(settings)
-    refuse_while_blocked(settings)
+    try:
+        with _sigterm_ends_setup():
+            settings = _settings(config, state, sandbox, mappings)
+            agent = build_agent(settings)
+            refuse_while_blocked(settings)
+    except _StoppedBeforeStart:
+        typer.echo("stopped before the first cycle (SIGTERM while checking the systems)",
+                   err=True)
+        return
 
     def cycle(stop: threading.Event) -> object:
         # The scheduler's event: SIGTERM ends the cycle after the batch in flight.
@@ -165,6 +175,28 @@ def run(config: Path | None = ConfigOption, state: str | None = StateOption,
     run_agent(cycle=cycle, store=agent.store, holder=agent.holder,
               interval_seconds=settings.interval_seconds, jitter_seconds=settings.jitter_seconds,
               lease_seconds=settings.lease_seconds)
+
+
+class _StoppedBeforeStart(BaseException):
+    """SIGTERM arrived before the scheduler (which handles it) started. A BaseException, so
+    no `except Exception` in the checks swallows it."""
+
+
+@contextmanager
+def _sigterm_ends_setup() -> Iterator[None]:
+    """SIGTERM while `run` still checks the systems (a hung remote) ends it at once, exit 0."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        raise _StoppedBeforeStart
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer) -> None:
