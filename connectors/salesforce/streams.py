@@ -101,6 +101,13 @@ def incremental_soql(spec: StreamSpec, lower: datetime | None) -> str:
                        "ORDER BY SystemModstamp, Id", fields, obj, lower.astimezone(UTC))
 
 
+def by_id_soql(spec: StreamSpec, record_ids: Iterable[str]) -> str:
+    """The stream's fields of the given records (e.g. ones the agent just created)."""
+    fields = ", ".join(_identifier(f) for f in spec.fields)
+    return format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}", fields,
+                       _identifier(spec.object), list(record_ids))
+
+
 def ids_soql(obj: str) -> str:
     return format_soql("SELECT Id FROM {:literal}", _identifier(obj))
 

@@ -20,11 +20,12 @@ from connectors.base import Connector, Progress
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import SyncAgentError
+from syncagent.pipeline import quality
 from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
-from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
-from syncagent.pipeline.pull import pull
-from syncagent.pipeline.push import push
+from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
+from syncagent.pipeline.pull import mirror_row, pull
+from syncagent.pipeline.push import PushResult, push
 from syncagent.pipeline.records import Ref, is_person
 
 log = structlog.get_logger(__name__)
@@ -73,6 +74,7 @@ class CycleReport:
     planned: int = 0
     list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    fields_dropped: int = 0   # fields left out of written records because the API refused them
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the keys of the `sync --once --json` contract."""
@@ -123,26 +125,78 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         return
     _evaluate_and_plan(agent, options, started, report)
     if agent.write and not stop.is_set():
-        pushed = push({c.system: c for c in agent.connectors}, store, agent.holder, stop)
-        report.written = {s: pushed.written.get(s, 0) for s in ("salesforce", "hubspot")}
-        report.created = {s: pushed.created.get(s, 0) for s in ("salesforce", "hubspot")}
-        report.rejected = pushed.rejected
-        report.list_changes = dict(pushed.list_changes)
-        report.errors += [{"error": "stopped", "system": s, "message": m}
-                          for s, m in pushed.stopped.items()]
+        pushed = _push(agent, stop, report)
+        if pushed.created_persons and not stop.is_set():
+            # Settle: a record just created (a Lead for a HubSpot-only MQL, a contact) changes
+            # what its person's other records should hold (cross ids, list membership). Read
+            # the new records back (the org fills in defaults: Status, OwnerId) and plan
+            # those persons again now, so the next cycle has nothing left to write.
+            _read_back(agent, pushed.created_refs)
+            _evaluate_and_plan(agent, options, started, report,
+                               only=sorted(pushed.created_persons))
+            _push(agent, stop, report)
+
+
+def _read_back(agent: Agent, refs: list[tuple[str, str, str]]) -> None:
+    """Mirror created records as the remote holds them (connectors that can fetch by id)."""
+    for connector in agent.connectors:
+        fetch = getattr(connector, "fetch", None)
+        if fetch is None:
+            continue
+        by_object: dict[str, list[str]] = defaultdict(list)
+        for system, object_name, record_id in refs:
+            if system == connector.system:
+                by_object[object_name].append(record_id)
+        for object_name, ids in by_object.items():
+            try:
+                records = fetch(object_name, ids)
+            except SyncAgentError as error:  # the next pull reads them anyway
+                log.warning("read-back skipped", **error.as_dict(system=connector.system))
+                return
+            agent.store.upsert_mirror([mirror_row(r) for r in records])
+
+
+def _push(agent: Agent, stop: threading.Event, report: CycleReport) -> PushResult:
+    store = agent.store
+    pushed = push({c.system: c for c in agent.connectors}, store, agent.holder, stop)
+    for system in ("salesforce", "hubspot"):
+        report.written[system] += pushed.written.get(system, 0)
+        report.created[system] += pushed.created.get(system, 0)
+    report.rejected += pushed.rejected
+    for name, count in pushed.list_changes.items():
+        report.list_changes[name] = report.list_changes.get(name, 0) + count
+    report.errors += [{"error": "stopped", "system": s, "message": m}
+                      for s, m in pushed.stopped.items()]
+    if pushed.dropped:
+        flags = quality.dropped_field_flags(pushed.dropped, agent.rules.c_fields,
+                                            agent.rules.source)
+        quality.record(store, flags)
+        report.fields_dropped += len(pushed.dropped)
+        report.errors.append({"error": "fields_dropped", "count": len(pushed.dropped),
+                              "fields": sorted({f.detail["field"] for f in flags}),
+                              "message": "records were written without fields the API "
+                                         "refused; see `syncagent data-quality`"})
+    return pushed
 
 
 def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
-                       report: CycleReport) -> None:
+                       report: CycleReport, only: list[int] | None = None) -> None:
     store = agent.store
-    person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
+    if only is not None:
+        person_ids = only
+    else:
+        person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
     refs_of = _refs_by_person(store.links())
     world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
     routing = RoutingState.from_dict(store.get_value(ROUTING_KEY))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
         report.persons_evaluated += len(chunk.plans)
-        rows = [row for plan in chunk.plans for row in plan_person(plan, context)]
+        rows, notes = [], []
+        for plan in chunk.plans:
+            planned, noted = plan_person_noting(plan, context)
+            rows.extend(planned)
+            notes.extend(noted)
         report.planned += len(rows)
         if options.on_plans is not None:
             options.on_plans(chunk.plans)
@@ -150,6 +204,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
             # The outbox keeps local time (push claims by it), not the remote's clock.
             store.commit_evaluation(rows, chunk.decisions, chunk.due,
                                     {ROUTING_KEY: chunk.routing.to_dict()})
+            quality.record(store, quality.untranslatable_flags(notes, agent.rules.source))
 
 
 def _api_calls(connector: Connector) -> int:
@@ -165,9 +220,13 @@ def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
 
 
 def plan_context(agent: Agent, world: World) -> PlanContext:
-    """What planning needs beyond each person: mappings, owner ids, e-mails already held."""
-    return PlanContext(agent.rules.c_fields, world.hubspot_owner_for,
-                       frozenset(_ambiguous_emails(agent.store)), _known_emails(agent.store))
+    """What planning needs beyond each person: mappings, owner ids, e-mails already held,
+    fields the APIs refused."""
+    items = agent.store.data_quality(limit=100_000)
+    ambiguous = [item["key"].split(":", 1)[1] for item in items
+                 if item["kind"] == "ambiguous_email"]
+    return PlanContext(agent.rules.c_fields, world.hubspot_owner_for, frozenset(ambiguous),
+                       _known_emails(agent.store), refused=quality.refusals(items))
 
 
 def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
@@ -178,13 +237,9 @@ def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
     return {system: frozenset(emails) for system, emails in by_system.items()}
 
 
-def _ambiguous_emails(store: StateStore) -> list[str]:
-    return [item["key"].split(":", 1)[1] for item in store.data_quality(limit=100_000)
-            if item["kind"] == "ambiguous_email"]
-
-
 def _counts(report: CycleReport) -> dict[str, Any]:
     pulled = Counter(report.pulled)
     return {"pulled": sum(pulled.values()), "persons_evaluated": report.persons_evaluated,
             "planned": report.planned, "written": report.written, "created": report.created,
-            "rejected": report.rejected, "retry_pending": report.retry_pending}
+            "rejected": report.rejected, "retry_pending": report.retry_pending,
+            "fields_dropped": report.fields_dropped}

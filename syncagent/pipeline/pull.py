@@ -98,7 +98,7 @@ def _pull_system(connector: Connector, store: StateStore, cycle_start: datetime,
 
 def commit(page: Page, system: str, store: StateStore, result: PullResult) -> None:
     """Store one page and its cursor together (the store queues the records for matching)."""
-    mirror_rows = [_mirror_row(item) for item in page.records if isinstance(item, RemoteRecord)]
+    mirror_rows = [mirror_row(item) for item in page.records if isinstance(item, RemoteRecord)]
     activity_rows = [_activity_row(item) for item in page.records
                      if isinstance(item, ActivityRecord)]
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
@@ -108,7 +108,7 @@ def commit(page: Page, system: str, store: StateStore, result: PullResult) -> No
     result.counts[page.stream] += len(page.records)
 
 
-def _mirror_row(record: RemoteRecord) -> MirrorRow:
+def mirror_row(record: RemoteRecord) -> MirrorRow:
     fields = dict(record.fields)
     if record.merged_into:
         fields["__merged_into"] = record.merged_into

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from connectors.base import Connector, WriteItem, WriteRef, WriteResult
+from connectors.base import Connector, FieldError, WriteItem, WriteRef, WriteResult
 from state.store import OutboxItem, OutboxResult, StateStore
 from syncagent.errors import FatalError, RetryableError
 
@@ -46,6 +46,10 @@ class PushResult:
     retried: int = 0
     stopped: dict[str, str] = field(default_factory=dict)
     list_changes: Counter[str] = field(default_factory=Counter)  # list -> members changed
+    # fields a connector left out to get a record written: (system, object, record id, error)
+    dropped: list[tuple[str, str, str | None, FieldError, Any]] = field(default_factory=list)
+    created_persons: set[int] = field(default_factory=set)  # persons given a new record
+    created_refs: list[tuple[str, str, str]] = field(default_factory=list)  # what was created
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
@@ -67,6 +71,9 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
         result.retried += part.retried
         result.stopped.update(part.stopped)
         result.list_changes.update(part.list_changes)
+        result.dropped.extend(part.dropped)
+        result.created_persons.update(part.created_persons)
+        result.created_refs.extend(part.created_refs)
     return result
 
 
@@ -165,12 +172,19 @@ def _note_success(system: str, object_name: str, operation: str, item: OutboxIte
                   answer: WriteResult, written: dict[str, dict[str, Any]],
                   links: list[tuple[str, str, str, int, str]], result: PushResult) -> None:
     remote_id = answer.id or item.remote_id
+    sent = {name.casefold(): value for name, value in payload(item.fields).items()}
+    result.dropped.extend((system, object_name, remote_id, error, sent.get(error.field.casefold()))
+                          for error in answer.dropped)
     if remote_id is None:
         return
-    written[remote_id] = payload(item.fields)
+    left_out = {error.field.casefold() for error in answer.dropped}
+    written[remote_id] = {name: value for name, value in payload(item.fields).items()
+                          if name.casefold() not in left_out}
     if operation == "update":
         result.written[system] += 1
         return
     result.created[system] += 1
+    result.created_refs.append((system, object_name, remote_id))
     if item.person_id is not None and item.fields.get("__person_record"):
+        result.created_persons.add(item.person_id)
         links.append((system, object_name, remote_id, item.person_id, "created"))

@@ -66,7 +66,52 @@ def test_always_hubspot_wins_over_salesforce(rules: Rules) -> None:
         Rec("salesforce", "Lead", {"LeadSource": "Web"}, T2),
         Rec("hubspot", "contacts", {"hs_analytics_source": "PAID_SEARCH"}, T1),
     ], rules)
-    assert profile.values["lead_source"] == "PAID_SEARCH"
+    assert profile.values["lead_source"] == "Advertisement"    # PAID_SEARCH, translated
+
+
+@pytest.mark.parametrize("code", ["SOCIAL_MEDIA", "EMAIL_MARKETING", "PAID_SOCIAL", "OFFLINE",
+                                  "REFERRALS", "DIRECT_TRAFFIC", "ORGANIC_SEARCH",
+                                  "OTHER_CAMPAIGNS", "PAID_SEARCH"])
+def test_no_hubspot_source_code_reaches_the_salesforce_lead_source(rules: Rules,
+                                                                   code: str) -> None:
+    """Every HubSpot analytics source lands as a value of Salesforce's Lead Source picklist."""
+    profile = profile_from_records([Rec("hubspot", "contacts",
+                                        {"hs_analytics_source": code}, T1)], rules)
+    lead = desired_remote_fields(profile.values, rules, "salesforce", "Lead")
+    assert lead["LeadSource"] in ("Web", "Advertisement", "Other")
+
+
+def test_a_value_no_translation_knows_is_not_written_and_is_reported(rules: Rules) -> None:
+    """A closed set: an unknown HubSpot code leaves the Salesforce field as it is."""
+    from syncagent.engine.mapping import Miss, remote_values
+
+    profile = profile_from_records([Rec("hubspot", "contacts",
+                                        {"hs_analytics_source": "AI_REFERRALS",
+                                         "industry": "Underwater Basket Weaving"}, T1)], rules)
+    misses: list[Miss] = []
+    lead = remote_values(profile.values, rules.c_fields, "salesforce", "Lead", misses=misses)
+    assert "LeadSource" not in lead and "Industry" not in lead
+    assert {(m.remote_field, m.value) for m in misses} == {
+        ("LeadSource", "AI_REFERRALS"), ("Industry", "Underwater Basket Weaving")}
+    assert all(m.line > 1 for m in misses)   # the fields.yaml line that maps it
+
+
+def test_a_spelling_of_the_other_system_reads_as_its_canonical_value(rules: Rules) -> None:
+    """HubSpot holding Salesforce's "Technology" grades as Software, so the value written to
+    Salesforce and read back there grades the same: no second write."""
+    profile = profile_from_records([Rec("hubspot", "contacts",
+                                        {"industry": "Technology"}, T1)], rules)
+    assert profile.values["industry"] == "Software"
+
+
+def test_an_alias_the_record_already_holds_is_not_rewritten(rules: Rules) -> None:
+    from syncagent.engine.mapping import remote_values
+
+    profile = profile_from_records([Rec("salesforce", "Lead", {"Industry": "Technology"}, T1)],
+                                   rules)
+    held = {"industry": "INFORMATION_TECHNOLOGY_AND_SERVICES"}
+    contact = remote_values(profile.values, rules.c_fields, "hubspot", "contacts", held=held)
+    assert contact["industry"] == "INFORMATION_TECHNOLOGY_AND_SERVICES"
 
 
 def test_picklist_values_translate_between_systems(rules: Rules) -> None:
