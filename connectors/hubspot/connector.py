@@ -44,7 +44,7 @@ from connectors.cursor import (
     record_key,
     to_epoch_ms,
 )
-from connectors.hubspot import errors, streams
+from connectors.hubspot import errors, own_writes, streams
 from connectors.hubspot.client import HubSpotClient
 from connectors.retry import RetryPolicy
 from syncagent.errors import ConfigError, FatalError, RetryableError, SyncAgentError
@@ -65,8 +65,11 @@ class HubSpotConnector:
     system = "hubspot"
 
     def __init__(self, client: HubSpotClient, *, lookback: timedelta,
-                 stream_table: Sequence[StreamSpec] = streams.STREAMS) -> None:
+                 stream_table: Sequence[StreamSpec] = streams.STREAMS,
+                 own_writes_seen: Mapping[str, Sequence[Sequence[int]]] | None = None) -> None:
         self.client = client
+        # when (remote clock, epoch ms) our own batch writes landed: not re-read (own_writes.py)
+        self.own_writes = own_writes.OwnWrites(own_writes_seen or {})
         self.lookback = lookback
         self.streams: dict[str, StreamSpec] = {s.name: s for s in stream_table}
         self.calls: ApiCallCounter = client.calls
@@ -78,14 +81,17 @@ class HubSpotConnector:
     @classmethod
     def from_settings(cls, settings: Any, *, retry: RetryPolicy | None = None,
                       budget_history: Mapping[str, int] | None = None,
-                      stream_table: Sequence[StreamSpec] = streams.STREAMS) -> HubSpotConnector:
-        """Build from ``syncagent.settings.Settings`` (its ``.hubspot`` and ``.ca_bundle``)."""
+                      stream_table: Sequence[StreamSpec] = streams.STREAMS,
+                      own_writes_seen: Mapping[str, Sequence[Sequence[int]]] | None = None
+                      ) -> HubSpotConnector:
+        """Build from ``syncagent.settings.Settings`` (its ``.hubspot`` and ``.ca_bundle``);
+        ``own_writes_seen`` is ``status()["own_writes"]`` of the previous process."""
         hs = settings.hubspot
         budget = DailyBudget("hubspot", hs.daily_budget_share, history=budget_history)
         ca: Path | None = settings.ca_bundle
         client = HubSpotClient(hs, ca_bundle=ca, retry=retry, budget=budget)
         return cls(client, lookback=timedelta(seconds=hs.lookback_seconds),
-                   stream_table=stream_table)
+                   stream_table=stream_table, own_writes_seen=own_writes_seen)
 
     # --- reads -----------------------------------------------------------------------------
     def read_many(self, cursors: Mapping[str, Cursor | None], *,
@@ -120,6 +126,10 @@ class HubSpotConnector:
             lower = window.lower
             state = {"lower": to_epoch_ms(lower) if lower else None,
                      "upper": to_epoch_ms(start), "high": None}
+            if lower is not None and cursor is not None and cursor.modstamp is not None:
+                # the re-read window minus the moments our own writes landed in it
+                state["skip"] = self.own_writes.inside(spec.object, to_epoch_ms(lower),
+                                                       to_epoch_ms(cursor.modstamp))
         else:
             # Resuming a stopped sweep: its bounds are fixed. It ends at ITS upper bound, not at
             # today's cycle start, or records changed in between would be skipped.
@@ -174,15 +184,20 @@ class HubSpotConnector:
 
     def _search_body(self, spec: StreamSpec, state: Mapping[str, Any], last_id: str | None,
                      after: str | None) -> dict[str, Any]:
-        filters: list[dict[str, Any]] = [
-            {"propertyName": spec.cursor_field, "operator": "LTE", "value": str(state["upper"])}]
-        if state.get("lower") is not None:
-            filters.append({"propertyName": spec.cursor_field, "operator": "GTE",
-                            "value": str(state["lower"])})
-        if last_id is not None:
-            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
+        groups = []
+        for lower, upper in own_writes.ranges(state.get("lower"), state["upper"],
+                                              state.get("skip") or ()):
+            filters: list[dict[str, Any]] = [
+                {"propertyName": spec.cursor_field, "operator": "LTE", "value": str(upper)}]
+            if lower is not None:
+                filters.append({"propertyName": spec.cursor_field, "operator": "GTE",
+                                "value": str(lower)})
+            if last_id is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT",
+                                "value": last_id})
+            groups.append({"filters": filters})
         body: dict[str, Any] = {
-            "filterGroups": [{"filters": filters}],
+            "filterGroups": groups,
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             "properties": list(spec.fields), "limit": SEARCH_LIMIT}
         if after is not None:
@@ -429,6 +444,7 @@ class HubSpotConnector:
             for key in (err.get("context") or {}).get("ids") or []:
                 failed[str(key)] = err
         remote_ids: dict[str, str] = {}
+        self.own_writes.note(obj, (row.get("updatedAt") for row in data.get("results") or []))
         for row in data.get("results") or []:
             props = row.get("properties") or {}
             rid = str(row.get("id"))
@@ -496,6 +512,8 @@ class HubSpotConnector:
                 # the rolling per-hour call count: pass back as from_settings(budget_history=)
                 "hours": self.budget.state(),
                 "keyset_restarts": self.keyset_restarts,
+                # pass back as from_settings(own_writes_seen=)
+                "own_writes": self.own_writes.state(),
                 "events_api": self.events_available,
                 "limiter_waited_seconds": round(self.client.limiter.waited
                                                 + self.client.search_limiter.waited, 3)}

@@ -40,7 +40,8 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     salesforce = SalesforceConnector.from_settings(
         settings, budget_history=(usage.get("salesforce") or {}).get("hours"))
     hubspot = HubSpotConnector.from_settings(
-        settings, budget_history=(usage.get("hubspot") or {}).get("hours"))
+        settings, budget_history=(usage.get("hubspot") or {}).get("hours"),
+        own_writes_seen=(usage.get("hubspot") or {}).get("own_writes"))
     machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
     return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
                  machine_owners=frozenset(m.lower() for m in machines if m))
