@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from state.store import StateStore
+from syncagent.credentials import require_credentials
 from syncagent.engine import load_rules
 from syncagent.errors import ConfigError
 from syncagent.pipeline.cycle import Agent
@@ -29,10 +30,13 @@ def holder_name() -> str:
 
 
 def build_agent(settings: Settings, *, write: bool = True) -> Agent:
-    """Open the store, load the rules, connect both systems (nothing is called yet)."""
+    """Open the store, load the rules, connect both systems (nothing is called yet).
+
+    Both systems' credentials are checked first: a missing one is reported before any call."""
     from connectors.hubspot.connector import HubSpotConnector
     from connectors.salesforce.connector import SalesforceConnector
 
+    require_credentials(settings)
     store = StateStore(settings.state_url)
     store.require_schema()
     rules = load_rules(settings.mappings_dir)

@@ -143,8 +143,8 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
     changes = {name: wire_value(record.system, value) for name, value in desired.items()
                if not same_value(value, _held(name, record, written))
                and not _changed_by_a_person(name, record, written)}
-    changes = _without_refused(_without_wording_only_change(changes, record, written),
-                               record, ctx.refused)
+    changes = _without_wording_only_change(_without_refused(changes, record, ctx.refused),
+                                           record, written)
     if not changes:
         return None
     return NewOutboxRow(record.system, record.object, "update", changes,

@@ -44,12 +44,30 @@ def test_prefer_salesforce_unless_blank_falls_back_to_hubspot(rules: Rules) -> N
 
 
 def test_two_way_takes_the_latest_modstamp(rules: Rules) -> None:
-    older_sf = [Rec("salesforce", "Lead", {"Phone": "+1 555 0100"}, T1),
-                Rec("hubspot", "contacts", {"phone": "+1 555 0199"}, T2)]
-    assert profile_from_records(older_sf, rules).values["phone"] == "+15550199"
-    newer_sf = [Rec("salesforce", "Lead", {"Phone": "+1 555 0100"}, T2),
-                Rec("hubspot", "contacts", {"phone": "+1 555 0199"}, T1)]
-    assert profile_from_records(newer_sf, rules).values["phone"] == "+15550100"
+    older_sf = [Rec("salesforce", "Lead", {"Phone": "+1 415 555 0100"}, T1),
+                Rec("hubspot", "contacts", {"phone": "+1 415 555 0199"}, T2)]
+    assert profile_from_records(older_sf, rules).values["phone"] == "+14155550199"
+    newer_sf = [Rec("salesforce", "Lead", {"Phone": "+1 415 555 0100"}, T2),
+                Rec("hubspot", "contacts", {"phone": "+1 415 555 0199"}, T1)]
+    assert profile_from_records(newer_sf, rules).values["phone"] == "+14155550100"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("+44 20 7946 0958 ext. 12", "+442079460958;ext=12"),   # the extension is kept
+    ("+44 (0)20 7946 0958 x7", "+442079460958;ext=7"),
+    ("+1 (415) 555-0100", "+14155550100"),
+    ("+49 30 901820", "+4930901820"),
+    ("(415) 555-0100", "(415) 555-0100"),     # no country code: left as written
+    ("call me maybe", "call me maybe"),
+    ("+1 555", "+1 555"),                     # too short to be a number: untouched
+    ("  ", None),
+])
+def test_phone_numbers_become_e164_or_stay_as_written(raw: str, expected: str | None) -> None:
+    from syncagent.engine.normalise import normalise_phone
+
+    assert normalise_phone(raw) == expected
+    if expected is not None:
+        assert normalise_phone(expected) == expected     # stable when read back
 
 
 def test_always_salesforce_ignores_hubspot_even_when_salesforce_is_blank(rules: Rules) -> None:
