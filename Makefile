@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint typecheck bench sandbox clean
+.PHONY: demo test test-slow test-install lint typecheck bench sandbox clean
 
-$(STAMP): pyproject.toml
+# `demo` and `test` need the optional sandbox extra; `dev` brings the test tools and linters.
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sandbox]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,6 +24,11 @@ test: $(STAMP)
 # The crash-safety test at the issue's full size: a 20,000-lead backfill killed ten times.
 test-slow: $(STAMP)
 	SYNCAGENT_CRASH_LEADS=20000 $(BIN)/pytest -q tests/e2e/test_crash.py
+
+# A fresh venv: `pip install .` (no extras), then init + sync against the sandbox extra, from a
+# folder with no checkout. Needs the package index; takes a few minutes.
+test-install: $(STAMP)
+	SYNCAGENT_TEST_PIP_INSTALL=1 $(BIN)/pytest -q tests/test_deploy.py -k pip_install
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

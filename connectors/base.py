@@ -174,6 +174,9 @@ class WriteResult:
     retry_after: float | None = None
     field_errors: tuple[FieldError, ...] = ()
     dropped: tuple[FieldError, ...] = ()
+    # For creates and upserts: False when the API found the record and updated it (a re-sent
+    # create after a crash), True when it made a new one, None when the API did not say.
+    created: bool | None = None
 
     @property
     def ok(self) -> bool:

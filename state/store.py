@@ -19,10 +19,10 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from sqlalchemy import (
@@ -42,22 +42,19 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from state import leases, outbox, runs
 from state import models as m
+from state.common import chunks as _chunks
+from state.common import table_of, utcnow
+from state.outbox import OutboxItem, OutboxResult
 from syncagent.errors import ConfigError, FatalError
 
 log = structlog.get_logger(__name__)
 
-CHUNK_ROWS = 5_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _t(model: type[m.Base]) -> Table:
-    """The Core table of a model (typed as a Table, which is what it is)."""
-    return cast(Table, model.__table__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+_t = table_of
 
 
 @dataclass(frozen=True)
@@ -110,33 +107,6 @@ class NewOutboxRow:
     person_id: int | None = None
 
 
-@dataclass(frozen=True)
-class OutboxItem:
-    """A claimed outbox row, handed to push."""
-
-    id: int
-    system: str
-    object: str
-    operation: str
-    remote_id: str | None
-    person_id: int | None
-    fields: dict[str, Any]
-    idempotency_key: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class OutboxResult:
-    """What became of one claimed row: ok, retryable (try later) or rejected (dead letter)."""
-
-    id: int
-    status: str  # ok | retryable | rejected
-    result_id: str | None = None
-    code: str | None = None
-    message: str | None = None
-    retry_at: datetime | None = None
-
-
 class LeaseLost(FatalError):
     """Another agent holds the lease this one needed."""
 
@@ -158,11 +128,6 @@ def normalise_url(url: str) -> str:
 def safe_url(url: str) -> str:
     """The URL with any password masked: the only form that may reach logs or errors."""
     return make_url(normalise_url(url)).render_as_string(hide_password=True)
-
-
-def _chunks(rows: Sequence[Any], size: int = CHUNK_ROWS) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
 
 
 class StateStore:
@@ -562,7 +527,8 @@ class StateStore:
 
         def rearm(excluded: Any) -> Any:
             return or_(c.status == "pending", c.status == "done",
-                       and_(c.status == "dead", c.fields != excluded.fields))
+                       and_(or_(c.status == outbox.DEAD, c.status == outbox.DISCARDED),
+                            c.fields != excluded.fields))
 
         self._insert_ignore(session, table, once, ["idempotency_key"])
         self._upsert(session, table, updates, ["idempotency_key"],
@@ -575,151 +541,116 @@ class StateStore:
                      ) -> list[OutboxItem]:
         """Claim up to `limit` due rows for this holder. Concurrent claimers never share a row:
         Postgres skips rows another transaction has locked; SQLite has one writer at a time."""
-        now = now or utcnow()
-        t = _t(m.OutboxRow)
-        due = or_(and_(t.c.status == "pending", t.c.next_attempt_at <= now),
-                  and_(t.c.status == "in_flight", t.c.claimed_until < now))
-        filters = [due]
-        for column, value in (("system", system), ("object", object_name),
-                              ("operation", operation)):
-            if value is not None:
-                filters.append(t.c[column] == value)
-        candidates = (select(t.c.id).where(*filters).order_by(t.c.id).limit(limit)
-                      .with_for_update(skip_locked=True))
-        stmt = (update(t).where(t.c.id.in_(candidates.scalar_subquery()))
-                .values(status="in_flight", claimed_by=holder,
-                        claimed_until=now + timedelta(seconds=claim_seconds),
-                        attempts=t.c.attempts + 1, updated_at=now)
-                .returning(t.c.id, t.c.system, t.c.object, t.c.operation, t.c.remote_id,
-                           t.c.person_id, t.c.fields, t.c.idempotency_key, t.c.attempts))
+        where = {"system": system, "object": object_name, "operation": operation}
         with self.transaction() as session:
-            rows = session.execute(stmt).all()
-        items = [OutboxItem(*row) for row in rows]
-        return sorted(items, key=lambda item: item.id)
+            return outbox.claim(session, holder, limit, where=where,
+                                claim_seconds=claim_seconds, now=now or utcnow())
 
     def complete_outbox(self, results: Sequence[OutboxResult], *, max_attempts: int = 8,
                         now: datetime | None = None) -> None:
         """Record push results: ok -> done; retryable -> pending with backoff (dead after
         `max_attempts`); rejected -> dead letter with the API's code and message."""
-        now = now or utcnow()
-        table = _t(m.OutboxRow)
-        columns = ("status", "result_id", "error_code", "last_error", "next_attempt_at")
-        stmt = (update(table).where(table.c.id == bindparam("row_id"))
-                .values(claimed_by=None, claimed_until=None, updated_at=now,
-                        **{name: bindparam(f"new_{name}") for name in columns}))
         with self.transaction() as session:
-            attempts = self._attempts(session, [r.id for r in results])
-            rows = [{"row_id": r.id, **{f"new_{k}": v for k, v in _completion_values(
-                r, attempts.get(r.id, 1), max_attempts, now).items()}} for r in results]
-            for chunk in _chunks(rows):
-                session.connection().execute(stmt, list(chunk))
+            outbox.complete(session, results, max_attempts=max_attempts, now=now or utcnow())
 
-    @staticmethod
-    def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for chunk in _chunks(ids, 900):
-            out.update(dict(session.execute(select(m.OutboxRow.id, m.OutboxRow.attempts)
-                                            .where(m.OutboxRow.id.in_(chunk))).all()))
-        return out
+    def release_outbox(self, ids: Sequence[int], *, code: str | None = None,
+                       message: str | None = None, now: datetime | None = None) -> int:
+        """Claimed rows a push could not finish go back to the queue (attempt not counted)."""
+        with self.transaction() as session:
+            return outbox.release(session, ids, now=now or utcnow(), code=code,
+                                  message=message)
 
     def outbox_groups(self, now: datetime) -> list[tuple[str, str, str]]:
         """The (system, object, operation) groups that have rows due now."""
-        t = m.OutboxRow
-        due = or_(and_(t.status == "pending", t.next_attempt_at <= now),
-                  and_(t.status == "in_flight", t.claimed_until < now))
         with self._sessions() as session:
-            rows = session.execute(select(t.system, t.object, t.operation).where(due)
-                                   .distinct())
-            return [(s, o, op) for s, o, op in rows]
+            return outbox.groups(session, now)
 
     def outbox_counts(self) -> dict[str, int]:
         with self._sessions() as session:
-            rows = session.execute(select(m.OutboxRow.status, func.count())
-                                   .group_by(m.OutboxRow.status))
-            return {status: count for status, count in rows}
+            return outbox.counts(session)
 
-    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
-        t = m.OutboxRow
+    def outbox_claims(self, now: datetime | None = None) -> dict[str, int]:
+        """Rows in flight, and how many of them have a claim past its window."""
         with self._sessions() as session:
-            rows = session.scalars(select(t).where(t.status == "dead").order_by(t.id)
-                                   .limit(limit))
-            return [{"id": r.id, "system": r.system, "object": r.object,
-                     "operation": r.operation, "remote_id": r.remote_id,
-                     "fields": r.fields, "code": r.error_code, "message": r.last_error,
-                     "attempts": r.attempts, "updated_at": r.updated_at} for r in rows]
+            return outbox.claims(session, now or utcnow())
+
+    def dead_letters(self, limit: int = 100, code: str | None = None) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return outbox.dead_letters(session, limit, code)
+
+    def dead_letter_total(self) -> int:
+        with self._sessions() as session:
+            return outbox.dead_total(session)
+
+    def dead_letter_groups(self) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return outbox.dead_letter_groups(session)
+
+    def discard_dead(self, ids: Sequence[int] | None = None, code: str | None = None,
+                     now: datetime | None = None) -> int:
+        """Take dead letters off the ledger (by id, by code, or all)."""
+        with self.transaction() as session:
+            return outbox.discard(session, ids, code, now or utcnow())
+
+    def replan_dead(self, ids: Sequence[int] | None = None,
+                    code: str | None = None) -> tuple[int, int]:
+        """Retry dead letters the only safe way: drop them and mark their persons for
+        re-evaluation, so the next cycle plans each write from the current decision and
+        mappings. Returns (persons to re-plan, dead letters left because no person owns
+        them)."""
+        with self.transaction() as session:
+            persons, orphans = outbox.take_for_replan(session, ids, code)
+            for chunk in _chunks(persons, 900):
+                session.execute(update(m.Person).where(m.Person.id.in_(chunk))
+                                .values(dirty=True))
+        return len(persons), orphans
 
     def retry_dead(self, ids: Sequence[int] | None = None, now: datetime | None = None) -> int:
-        """Put dead letters back in the queue (all of them when `ids` is None)."""
-        now = now or utcnow()
-        t = m.OutboxRow
-        stmt = update(t).where(t.status == "dead")
-        if ids is not None:
-            stmt = stmt.where(t.id.in_(list(ids)))
-        with self.transaction() as session:
-            result = session.execute(stmt.values(status="pending", attempts=0,
-                                                 next_attempt_at=now, updated_at=now))
-            return int(getattr(result, "rowcount", 0) or 0)
+        """Kept for callers of the old name: re-plans, never re-sends a stored payload."""
+        persons, _orphans = self.replan_dead(ids)
+        return persons
 
     def outbox_keys_done(self, keys: Iterable[str]) -> dict[str, str | None]:
         """For keys whose write already succeeded: key -> the remote id it produced."""
-        t = m.OutboxRow
-        out: dict[str, str | None] = {}
         with self._sessions() as session:
-            for chunk in _chunks(list(keys), 900):
-                out.update(dict(session.execute(select(t.idempotency_key, t.result_id).where(
-                    t.idempotency_key.in_(chunk), t.status == "done")).all()))
-        return out
+            return outbox.keys_done(session, keys)
 
     # ----------------------------------------------------------------- leases
     def acquire_lease(self, name: str, holder: str, seconds: float,
                       now: datetime | None = None) -> bool:
-        """Take or renew the named lease; True when this holder has it until now + seconds.
-        A lease held by someone else is taken over only once it has expired."""
-        now = now or utcnow()
-        t = _t(m.Lease)
-        stmt = self._insert(t).values(name=name, holder=holder,
-                                      expires_at=now + timedelta(seconds=seconds))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-            where=or_(t.c.expires_at < now, t.c.holder == holder),
-        ).returning(t.c.holder)
+        """Take or renew the named lease, by the database's clock; True when this holder has
+        it for `seconds` more. Another holder's lease is taken only once it has expired."""
         with self.transaction() as session:
-            won = session.execute(stmt).scalar_one_or_none()
-        return won == holder
+            return leases.acquire(session, self.dialect, name, holder, seconds, now)
 
     def release_lease(self, name: str, holder: str) -> None:
         with self.transaction() as session:
-            session.execute(delete(m.Lease).where(m.Lease.name == name,
-                                                  m.Lease.holder == holder))
+            leases.release(session, name, holder)
 
     def leases(self) -> list[dict[str, Any]]:
         with self._sessions() as session:
-            return [{"name": r.name, "holder": r.holder, "expires_at": r.expires_at}
-                    for r in session.scalars(select(m.Lease).order_by(m.Lease.name))]
+            return leases.all_leases(session)
 
     # ----------------------------------------------------------------- runs
     def start_run(self, kind: str = "cycle", holder: str | None = None,
                   now: datetime | None = None) -> int:
         with self.transaction() as session:
-            run = m.Run(kind=kind, holder=holder, started_at=now or utcnow(),
-                        status="running", counts={}, api_calls={}, errors=[])
-            session.add(run)
-            session.flush()
-            return int(run.id)
+            return runs.start(session, kind, holder, now or utcnow())
 
     def finish_run(self, run_id: int, *, status: str, counts: dict[str, Any],
                    api_calls: dict[str, Any], errors: list[Any],
                    now: datetime | None = None) -> None:
         with self.transaction() as session:
-            session.execute(update(m.Run).where(m.Run.id == run_id).values(
-                finished_at=now or utcnow(), status=status, counts=counts,
-                api_calls=api_calls, errors=errors))
+            runs.finish(session, run_id, status=status, counts=counts, api_calls=api_calls,
+                        errors=errors, now=now or utcnow())
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         with self._sessions() as session:
-            rows = session.scalars(select(m.Run).order_by(m.Run.id.desc()).limit(limit))
-            return [{c.name: getattr(r, c.name) for c in _t(m.Run).columns} for r in rows]
+            return runs.recent(session, limit)
+
+    def last_completed_at(self) -> datetime | None:
+        with self._sessions() as session:
+            return runs.last_completed_at(session)
 
     # ----------------------------------------------------------------- small named state
     def get_value(self, name: str, default: Any = None) -> Any:
@@ -749,42 +680,30 @@ class StateStore:
             return [{"kind": r.kind, "key": r.key, "detail": r.detail} for r in rows]
 
     # ----------------------------------------------------------------- status
-    def status_summary(self, runs: int = 5) -> dict[str, Any]:
+    def status_summary(self, last_runs: int = 5) -> dict[str, Any]:
         """Everything `syncagent status` shows, as plain data."""
         self.require_schema()
         with self._sessions() as session:
-            dead = session.scalar(select(func.count()).select_from(m.OutboxRow)
-                                  .where(m.OutboxRow.status == "dead")) or 0
+            dead = outbox.dead_total(session)
+            claims = outbox.claims(session, utcnow())
             persons = session.scalar(select(func.count()).select_from(m.Person)) or 0
+            last_completed = runs.last_completed_at(session)
         return {
             "state": safe_url(self.url),
             "schema_revision": self.schema_revision(),
-            "runs": self.recent_runs(runs),
+            "runs": self.recent_runs(last_runs),
             "cursors": {name: {"modstamp": c.modstamp, "last_id": c.last_id}
                         for name, c in self.all_cursors().items()},
             "outbox": self.outbox_counts(),
-            "dead_letters": int(dead),
+            "in_flight": claims["in_flight"],
+            "claims_expired": claims["claims_expired"],
+            "dead_letters": dead,
+            "last_completed_at": last_completed,
             "persons": int(persons),
             "leases": self.leases(),
             "api_usage": self.get_value("api_usage", {}),
             "last_cycle": self.get_value("last_cycle", {}),
         }
-
-
-def _completion_values(result: OutboxResult, attempts: int, max_attempts: int,
-                       now: datetime) -> dict[str, Any]:
-    """The outbox columns a push result sets (the same keys for every outcome)."""
-    if result.status == "ok":
-        return {"status": "done", "result_id": result.result_id, "error_code": None,
-                "last_error": None, "next_attempt_at": now}
-    if result.status == "retryable" and attempts < max_attempts:
-        backoff = min(3600.0, 5.0 * 2 ** (attempts - 1))
-        return {"status": "pending", "result_id": None, "error_code": result.code,
-                "last_error": result.message,
-                "next_attempt_at": result.retry_at or now + timedelta(seconds=backoff)}
-    code = result.code or ("RETRIES_EXHAUSTED" if result.status == "retryable" else "REJECTED")
-    return {"status": "dead", "result_id": None, "error_code": code,
-            "last_error": result.message, "next_attempt_at": now}
 
 
 def _make_engine(url: str) -> Engine:

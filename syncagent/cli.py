@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from syncagent import __version__
-from syncagent.commands import db, demo, engine, pipeline, sandbox
+from syncagent.commands import db, demo, engine, init, ledger, pipeline, sandbox
 from syncagent.errors import SyncAgentError
 
 app = typer.Typer(
@@ -58,7 +58,7 @@ def _with_error_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _register_areas(target: typer.Typer) -> None:
-    for area in (db, engine, sandbox, pipeline, demo):
+    for area in (init, db, engine, sandbox, pipeline, ledger, demo):
         area.register(target)
     for info in target.registered_commands:
         if info.callback is not None:

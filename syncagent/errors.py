@@ -113,3 +113,22 @@ class RecordRejected(SyncAgentError):
         self.object_name = object_name
         self.record_id = record_id
         self.code = code
+
+
+#: API codes meaning the remote's schema or permissions do not fit the mappings: every cycle
+#: would fail the same way until a person fixes a field, a permission or a scope.
+SCHEMA_CODES = frozenset({"INVALID_FIELD", "INVALID_TYPE", "INVALID_SESSION_ID_SCOPE",
+                          "INSUFFICIENT_ACCESS", "MISSING_SCOPES", "API_DISABLED_FOR_ORG"})
+
+
+def stops_system(error: BaseException) -> bool:
+    """Errors after which a system's work this cycle is pointless, but no record is at fault:
+    its claimed writes go back to the queue without counting an attempt."""
+    return isinstance(error, AuthError | QuotaExhausted | BudgetExhausted)
+
+
+def needs_a_person(error: BaseException) -> bool:
+    """Failures no retry can fix (credentials, quota, schema): `run` stops after the cycle."""
+    if isinstance(error, AuthError | QuotaExhausted | ConfigError):
+        return True
+    return isinstance(error, FatalError) and error.fields.get("code") in SCHEMA_CODES

@@ -30,14 +30,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from state.store import StateStore
-from syncagent.errors import AuthError, ConfigError, SyncAgentError
+from syncagent.errors import AuthError, ConfigError, QuotaExhausted, SyncAgentError, needs_a_person
 
 log = structlog.get_logger(__name__)
 
 LEASE_NAME = "agent"
 JOB_ID = "cycle"
 # Errors after which another cycle can only fail the same way: stop and tell the operator.
-STOPPING_ERRORS: tuple[type[SyncAgentError], ...] = (AuthError, ConfigError)
+# (`needs_a_person` also counts schema refusals: a field or scope the remote lacks.)
+STOPPING_ERRORS: tuple[type[SyncAgentError], ...] = (AuthError, ConfigError, QuotaExhausted)
 
 Cycle = Callable[[threading.Event], object]
 
@@ -150,23 +151,24 @@ class _Agent:
             return
         started = time.monotonic()
         log.info("cycle started", holder=self.holder)
-        outcome = "ok"
+        outcome, figures = "failed", {}
         try:
-            self.cycle(halt)
-        except STOPPING_ERRORS as exc:
-            outcome = "fatal"
-            self._stop_for(exc)
+            figures = _figures(self.cycle(halt))
+            outcome = str(figures.pop("status", "ok"))
         except SyncAgentError as exc:
-            outcome = "failed"
-            log.error("cycle failed", holder=self.holder, error=exc.as_dict())
+            if needs_a_person(exc):
+                self._stop_for(exc)
+            else:
+                log.error("cycle failed", holder=self.holder, error=exc.as_dict())
         except Exception:
-            outcome = "crashed"
+            outcome = "crashed"  # recorded `failed` in the runs table; "crashed" marks a bug
             log.exception("cycle crashed", holder=self.holder)
         finally:
             self._end_cycle()
+            # One line per cycle with the report's figures: what an operator greps for.
             log.info("cycle finished", holder=self.holder, outcome=outcome,
                      stopped_early=halt.is_set(),
-                     duration_s=round(time.monotonic() - started, 3))
+                     duration_s=round(time.monotonic() - started, 3), **figures)
 
     def _begin_cycle(self) -> threading.Event | None:
         """A fresh stop event for this cycle, or None when this process must not cycle now."""
@@ -248,6 +250,14 @@ def _request_stop(stop: threading.Event, signum: int) -> None:
         log.info("stop requested: finishing the batch in flight",
                  signal=signal.Signals(signum).name)
     stop.set()
+
+
+def _figures(report: object) -> dict[str, Any]:
+    """The cycle report's figures, when the cycle returned one (status included)."""
+    figures = getattr(report, "figures", None)
+    out = dict(figures()) if callable(figures) else {}
+    out.pop("duration_s", None)  # the log line times the whole cycle itself
+    return out
 
 
 def _describe(exc: Exception) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from syncagent.defaults import default_mappings_dir
 from syncagent.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("syncagent.yaml")
@@ -72,6 +73,15 @@ class HubSpotSettings(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0)
 
 
+class HealthSettings(BaseModel):
+    """When `syncagent status --check` calls the agent unhealthy (see README "Run status")."""
+
+    stale_intervals: int = Field(
+        3, ge=1, description="unhealthy when no cycle completed within this many intervals")
+    max_rejected: int = Field(
+        0, ge=0, description="unhealthy when the last cycle rejected more records than this")
+
+
 class Settings(BaseSettings):
     """Everything the agent needs to run; see README "Configuration"."""
 
@@ -83,7 +93,10 @@ class Settings(BaseSettings):
     )
 
     state_url: str = DEFAULT_STATE_URL
-    mappings_dir: Path = Path("mappings")
+    mappings_dir: Path = Field(
+        default_factory=default_mappings_dir,
+        description="Folder of the mapping files; when not set: ./mappings if it holds *.yaml "
+                    "files, else the mappings shipped with syncagent")
     ca_bundle: Path | None = Field(None, description="PEM CA bundle trusted for both APIs")
     interval_seconds: int = Field(60, ge=5)
     jitter_seconds: int = Field(5, ge=0)
@@ -92,6 +105,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     salesforce: SalesforceSettings = SalesforceSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
+    health: HealthSettings = HealthSettings()
 
     @field_validator("state_url")
     @classmethod

@@ -445,10 +445,13 @@ class HubSpotConnector:
                 failed[str(key)] = err
         remote_ids: dict[str, str] = {}
         self.own_writes.note(obj, (row.get("updatedAt") for row in data.get("results") or []))
+        made: dict[str, bool] = {}  # upserts say whether each record is new
         for row in data.get("results") or []:
             props = row.get("properties") or {}
             rid = str(row.get("id"))
             remote_ids[rid] = rid
+            if isinstance(row.get("new"), bool):
+                made[rid] = row["new"]
             if props.get(id_property):
                 remote_ids[str(props[id_property])] = rid
             trace = row.get("objectWriteTraceId")
@@ -461,7 +464,7 @@ class HubSpotConnector:
             existing = _existing_id(err) if err is not None and operation == "create" else None
             if existing is not None:
                 # a retried create whose first attempt landed: the record is there, that is ok
-                out.append(WriteResult(ref=ref, status="ok", id=existing))
+                out.append(WriteResult(ref=ref, status="ok", id=existing, created=False))
             elif err is not None:
                 status = int(err.get("status") or 400) if str(err.get("status", "")).isdigit() \
                     else 400
@@ -470,8 +473,9 @@ class HubSpotConnector:
                                        code=str(err.get("category") or "ERROR"),
                                        message=str(err.get("message") or "")))
             else:
-                out.append(WriteResult(ref=ref, status="ok", id=remote_ids.get(key)
-                                       or remote_ids.get(str(natural)) or item.id))
+                found = remote_ids.get(key) or remote_ids.get(str(natural)) or item.id
+                out.append(WriteResult(ref=ref, status="ok", id=found,
+                                       created=made.get(found or "")))
         return out
 
     def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:

@@ -487,7 +487,8 @@ def _retryable(ref: WriteRef, exc: SyncAgentError) -> WriteResult:
 
 def _result(ref: WriteRef, item: Mapping[str, Any]) -> WriteResult:
     if item.get("success"):
-        return WriteResult(ref=ref, status="ok", id=item.get("id") or ref.id)
+        return WriteResult(ref=ref, status="ok", id=item.get("id") or ref.id,
+                           created=item.get("created"))
     errs = item.get("errors") or [{}]
     code = str(errs[0].get("statusCode") or "UNKNOWN_EXCEPTION")
     message = str(errs[0].get("message") or "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +11,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from state.common import missing_sqlite_file
 from state.store import StateStore, safe_url
 from syncagent.commands.common import ConfigOption, JsonOption, StateOption, settings_for_command
+from syncagent.errors import SyncAgentError
+from syncagent.health import UNHEALTHY, UNKNOWN, unhealthy_reasons
+from syncagent.settings import Settings
 
 db_app = typer.Typer(help="Create or migrate the state DB.", no_args_is_help=True)
 
 
 @db_app.command("upgrade")
 def upgrade(config: Path | None = ConfigOption, state: str | None = StateOption) -> None:
-    """Create the schema, or migrate it to the newest version (safe to run again)."""
+    """Create the schema, or migrate it to the newest version (safe to run again, and when
+    several agents start at once: they take turns under a lock)."""
+    from state.migrate import upgrade_with_lock
+
     settings = settings_for_command(config, state)
-    store = StateStore(settings.state_url)
-    before = store.schema_revision()
-    after = store.upgrade()
+    before, after = upgrade_with_lock(StateStore(settings.state_url))
     verb = "already at" if before == after else "upgraded to"
     typer.echo(f"state DB {safe_url(settings.state_url)}: {verb} revision {after}")
 
@@ -34,25 +39,45 @@ def status(
     as_json: bool = JsonOption,
     check: bool = typer.Option(
         False, "--check",
-        help="Exit 1 unless a cycle finished within 3 intervals (for container health checks)."),
+        help="Health check: exit 0 healthy, 1 unhealthy (printing why), 2 when it cannot "
+             "tell (no state DB)."),
 ) -> None:
-    """Last runs, cursors, outbox counts, dead letters and API usage."""
+    """Last runs, cursors, outbox counts (rows in flight included), dead letters, API usage."""
     settings = settings_for_command(config, state)
-    summary = StateStore(settings.state_url).status_summary()
     if check:
-        _exit_unless_fresh(summary, settings.interval_seconds)
+        _check(settings)
+        return
+    summary = StateStore(settings.state_url).status_summary()
     if as_json:
         typer.echo(json.dumps(summary, default=_json_default, indent=2))
         return
     _print_tables(summary)
 
 
-def _exit_unless_fresh(summary: dict[str, Any], interval_seconds: int) -> None:
-    finished = [run["finished_at"] for run in summary["runs"] if run["finished_at"]]
-    horizon = datetime.now(UTC) - timedelta(seconds=3 * interval_seconds + 60)
-    if not finished or max(finished) < horizon:
-        typer.echo("unhealthy: no cycle finished recently", err=True)
-        raise typer.Exit(1)
+def _check(settings: Settings) -> None:
+    summary = _summary_or_none(settings.state_url)
+    if summary is None:
+        raise typer.Exit(UNKNOWN)
+    reasons = unhealthy_reasons(summary, datetime.now(UTC), settings.interval_seconds,
+                                settings.health)
+    for reason in reasons:
+        typer.echo(f"unhealthy: {reason}", err=True)
+    if reasons:
+        raise typer.Exit(UNHEALTHY)
+    typer.echo("healthy")
+
+
+def _summary_or_none(url: str) -> dict[str, Any] | None:
+    """The status summary, or None (after saying why) when there is no state DB to judge."""
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        typer.echo(f"unknown: no state DB at {missing}", err=True)
+        return None
+    try:
+        return StateStore(url).status_summary()
+    except SyncAgentError as error:
+        typer.echo(f"unknown: {error.message}", err=True)
+        return None
 
 
 def _json_default(value: Any) -> Any:
@@ -82,11 +107,14 @@ def _print_tables(summary: dict[str, Any]) -> None:
         cursors.add_row(stream, _when(cursor["modstamp"]), cursor["last_id"] or "-")
     _print_or_empty(console, cursors, "no cursors yet: nothing has been pulled")
     outbox = Table(title="Outbox")
-    for name in ("pending", "in flight", "done", "dead letters"):
+    for name in ("pending", "in flight", "claims expired", "done", "dead letters", "discarded"):
         outbox.add_column(name)
-    counts = summary["outbox"]
-    outbox.add_row(*(str(counts.get(key, 0)) for key in ("pending", "in_flight", "done", "dead")))
+    counts = {**summary["outbox"], "claims_expired": summary["claims_expired"]}
+    outbox.add_row(*(str(counts.get(key, 0)) for key in (
+        "pending", "in_flight", "claims_expired", "done", "dead", "discarded")))
     console.print(outbox)
+    if summary["claims_expired"]:
+        console.print("Rows whose claim expired (a killed push) are re-sent by the next cycle.")
     if summary["dead_letters"]:
         console.print("See the dead letters with `syncagent errors`.")
     _print_usage(console, summary["api_usage"])

@@ -21,6 +21,7 @@ from rich.table import Table
 from connectors.base import Progress as ReadProgress
 from state.store import StateStore
 from syncagent.commands.common import settings_for_command
+from syncagent.commands.sandbox import require_sandbox_extra
 from syncagent.pipeline.agent import build_agent, save_usage, settings_from_info
 from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, run_cycle
 
@@ -30,9 +31,12 @@ console = Console()
 def demo(leads: int = typer.Option(2000, help="Seeded leads in the sandbox."),
          seed: int = typer.Option(7, help="Seed of the sandbox data."),
          state_dir: Path = typer.Option(Path(".syncagent"), help="Where the demo state DB goes."),
-         mappings: Path = typer.Option(Path("mappings"), help="Folder of the mapping files."),
+         mappings: Path | None = typer.Option(
+             None, help="Folder of the mapping files (default: ./mappings, else the shipped "
+                        "ones)."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
     """Start the sandbox, run the agent twice around simulated activity, explain the result."""
+    require_sandbox_extra()
     from syncagent.sandbox.server import start_sandbox
 
     console.print(f"Starting the sandbox with {leads} leads (seed {seed})…")
@@ -51,7 +55,7 @@ def demo(leads: int = typer.Option(2000, help="Seeded leads in the sandbox."),
         sandbox.stop()
 
 
-def _agent(info: dict[str, Any], state_dir: Path, mappings: Path) -> Agent:
+def _agent(info: dict[str, Any], state_dir: Path, mappings: Path | None) -> Agent:
     state_dir.mkdir(parents=True, exist_ok=True)
     db = state_dir / "demo-state.db"
     for leftover in state_dir.glob("demo-state.db*"):

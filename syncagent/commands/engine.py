@@ -16,13 +16,21 @@ from syncagent.engine import Decision, Rules, load_rules
 from syncagent.engine.person_file import parse_person
 from syncagent.engine.schema import json_schemas
 from syncagent.errors import ConfigError
+from syncagent.settings import load_settings
 
-MappingsOption = typer.Option(Path("mappings"), "--mappings", help="Folder of the mapping YAML "
-                              "files (fields, grading, scoring, lifecycle, routing, nurture).")
+MappingsOption = typer.Option(None, "--mappings", help="Folder of the mapping YAML files "
+                              "(fields, grading, scoring, lifecycle, routing, nurture); default: "
+                              "the setting mappings_dir, else ./mappings, else the shipped ones.")
 
 
-def check(mappings: Path = MappingsOption) -> None:
+def _mappings_in_use(mappings: Path | None) -> Path:
+    """The folder given, else the one `run` would use (settings, ./mappings, shipped files)."""
+    return mappings if mappings is not None else load_settings().mappings_dir
+
+
+def check(mappings: Path | None = MappingsOption) -> None:
     """Validate the mapping files: exit 0 when valid, 1 listing every problem (file:line)."""
+    mappings = _mappings_in_use(mappings)
     rules = load_rules(mappings)
     typer.echo(f"{mappings}: OK — {len(rules.fields.fields)} fields, "
                f"{len(rules.grading.profiles)} grading profiles, "
@@ -50,7 +58,7 @@ def preview(
                                        "(see mappings/examples/person.json).", dir_okay=False),
     email: str | None = typer.Option(None, "--email", help="Explain the person with this e-mail "
                                      "from the state DB's mirror (run a sync first)."),
-    mappings: Path = MappingsOption,
+    mappings: Path | None = MappingsOption,
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     now: str | None = typer.Option(None, "--now", help="Evaluate as of this ISO time, e.g. "
                                    "2026-11-25T09:00:00Z (default: the file's `now`, else now)."),
@@ -58,7 +66,7 @@ def preview(
     state: str | None = StateOption,
 ) -> None:
     """Evaluate one person and print the full decision with every reason."""
-    rules = load_rules(mappings)
+    rules = load_rules(_mappings_in_use(mappings))
     if (person is None) == (email is None):
         raise ConfigError("give exactly one of --person FILE.json or --email ADDRESS",
                           hint="e.g. syncagent preview --email ana@acme.com")

@@ -1,4 +1,4 @@
-"""CLI commands of the pipeline area: sync, run, dry-run, rescore, errors, preview."""
+"""CLI commands of the pipeline area: sync, run, dry-run, rescore (errors: ledger.py)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def sync(once: bool = typer.Option(True, "--once", help="Run one cycle and exit.
     agent = build_agent(_settings(config, state, sandbox, mappings))
     report = _cycle(agent, CycleOptions())
     _print_report(report, as_json)
+    _exit_if_failed(report)
 
 
 def rescore(as_json: bool = JsonOption, config: Path | None = ConfigOption,
@@ -49,6 +50,7 @@ def rescore(as_json: bool = JsonOption, config: Path | None = ConfigOption,
     agent = build_agent(_settings(config, state, sandbox, mappings))
     report = _cycle(agent, CycleOptions(rescore=True, pull=False))
     _print_report(report, as_json)
+    _exit_if_failed(report)
 
 
 def dry_run(config: Path | None = ConfigOption, state: str | None = StateOption,
@@ -129,6 +131,19 @@ def _print_report(report: CycleReport, as_json: bool) -> None:
     Console().print(table)
 
 
+def _exit_if_failed(report: CycleReport) -> None:
+    """A `failed` cycle exits 1 with one line naming the first failure; `partial` exits 0 (its
+    counts say what to look at: `syncagent errors`)."""
+    if report.status != "failed":
+        return
+    first = report.errors[0] if report.errors else {}
+    typer.secho(f"error: the cycle failed: {first.get('message') or first.get('error')}",
+                err=True, fg="red")
+    typer.echo("hint: see `syncagent status` and the log; the next cycle retries what waits.",
+               err=True)
+    raise typer.Exit(1)
+
+
 def run(config: Path | None = ConfigOption, state: str | None = StateOption,
         sandbox: str | None = SandboxOption, mappings: Path | None = MappingsOption) -> None:
     """Run the agent: one cycle every interval, until SIGTERM or Ctrl-C."""
@@ -146,38 +161,9 @@ def run(config: Path | None = ConfigOption, state: str | None = StateOption,
               lease_seconds=settings.lease_seconds)
 
 
-def errors(config: Path | None = ConfigOption, state: str | None = StateOption,
-           retry: int | None = typer.Option(None, "--retry", help="Retry this dead letter."),
-           retry_all: bool = typer.Option(False, "--retry-all", help="Retry every dead letter."),
-           as_json: bool = JsonOption) -> None:
-    """List the writes the APIs refused (dead letters), or put them back in the queue."""
-    from state.store import StateStore
-
-    store = StateStore(settings_for_command(config, state).state_url)
-    store.require_schema()
-    if retry is not None or retry_all:
-        count = store.retry_dead([retry] if retry is not None else None)
-        typer.echo(f"{count} dead letter(s) queued again; the next cycle writes them.")
-        return
-    letters = store.dead_letters(limit=500)
-    if as_json:
-        typer.echo(json.dumps(letters, default=str))
-        return
-    table = Table(title=f"Dead letters ({len(letters)})")
-    for name in ("id", "record", "code", "message", "attempts"):
-        table.add_column(name)
-    for d in letters:
-        table.add_row(str(d["id"]), f"{d['system']} {d['object']} {d['remote_id'] or '(new)'}",
-                      d["code"] or "", _short(d["message"], 80), str(d["attempts"]))
-    Console().print(table)
-    if not letters:
-        Console().print("  (none: every write went through)")
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main typer app."""
     app.command("sync")(sync)
     app.command("run")(run)
     app.command("dry-run")(dry_run)
     app.command("rescore")(rescore)
-    app.command("errors")(errors)

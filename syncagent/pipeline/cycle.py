@@ -19,14 +19,15 @@ import structlog
 from connectors.base import Connector, Progress
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
-from syncagent.errors import SyncAgentError
+from syncagent.errors import SyncAgentError, needs_a_person
 from syncagent.pipeline import quality
 from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
-from syncagent.pipeline.pull import mirror_row, pull
+from syncagent.pipeline.pull import pull
 from syncagent.pipeline.push import PushResult, push
 from syncagent.pipeline.records import Ref, is_person
+from syncagent.pipeline.settle import read_back
 
 log = structlog.get_logger(__name__)
 
@@ -75,41 +76,90 @@ class CycleReport:
     list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     fields_dropped: int = 0   # fields left out of written records because the API refused them
+    status: str = "running"  # ok | partial | failed | stopped, once the cycle is over
+    retried: int = 0  # writes that failed for now and wait in the outbox
+    dead_letters: int = 0  # dead letters in the outbox after this cycle
+    # Errors no retry can fix (credentials, quota, schema): re-raised once the run is recorded.
+    unfixable: list[SyncAgentError] = field(default_factory=list)
+    step_failed: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the keys of the `sync --once --json` contract."""
-        return {"pulled": self.pulled, "persons_evaluated": self.persons_evaluated,
-                "written": self.written, "created": self.created, "rejected": self.rejected,
+        return {"status": self.status, "pulled": self.pulled,
+                "persons_evaluated": self.persons_evaluated, "written": self.written,
+                "created": self.created, "rejected": self.rejected,
                 "retry_pending": self.retry_pending, "api_calls": self.api_calls,
+                "duration_s": round(self.duration_s, 3)}
+
+    def figures(self) -> dict[str, Any]:
+        """The one-line summary `run` logs per cycle."""
+        return {"status": self.status, "pulled": sum(self.pulled.values()),
+                "persons_evaluated": self.persons_evaluated, "planned": self.planned,
+                "written": self.written, "created": self.created, "rejected": self.rejected,
+                "retry_pending": self.retry_pending, "dead_letters": self.dead_letters,
+                "errors": len(self.errors), "api_calls": self.api_calls,
                 "duration_s": round(self.duration_s, 3)}
 
 
 def run_cycle(agent: Agent, stop: threading.Event | None = None,
               options: CycleOptions | None = None) -> CycleReport:
-    """Run one whole cycle and record it in the runs table."""
+    """Run one whole cycle and record it in the runs table, with an honest status. An error
+    no retry can fix (credentials, quota, schema) is raised after the run is recorded."""
     stop = stop or threading.Event()
     options = options or CycleOptions()
     store, started, clock = agent.store, agent.clock(), time.perf_counter()
     calls_before = {c.system: _api_calls(c) for c in agent.connectors}
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
-    report, status = CycleReport(), "ok"
+    report = CycleReport()
     try:
         _steps(agent, stop, options, started, report)
-    except SyncAgentError as error:
-        status = "failed"
-        report.errors.append(error.as_dict())
+    except Exception as error:  # any step: the run is `failed`, never left `running` or `ok`
+        report.step_failed = True
+        report.errors.append(_error_entry(error))
         raise
     finally:
         report.api_calls = {c.system: _api_calls(c) - calls_before[c.system]
                             for c in agent.connectors}
-        report.retry_pending = store.outbox_counts().get("pending", 0)
+        _outbox_figures(store, report)
         report.duration_s = time.perf_counter() - clock
-        status = "stopped" if stop.is_set() and status == "ok" else status
-        status = "partial" if report.errors and status == "ok" else status
-        store.finish_run(run_id, status=status, counts=_counts(report),
+        report.status = cycle_status(report, stop.is_set())
+        store.finish_run(run_id, status=report.status, counts=_counts(report),
                          api_calls=report.api_calls, errors=report.errors)
         store.set_value("last_cycle", report.as_json())
+    if report.unfixable:
+        raise report.unfixable[0]
     return report
+
+
+def cycle_status(report: CycleReport, stopped: bool) -> str:
+    """`failed`: a step raised, or an error no retry can fix; `stopped`: ended early by a
+    stop request; `partial`: it ran to the end but records were rejected or left to retry, or
+    a system stopped (budget); `ok`: none of that."""
+    if report.step_failed or report.unfixable:
+        return "failed"
+    if stopped:
+        return "stopped"
+    if report.rejected or report.retried or report.errors:
+        return "partial"
+    return "ok"
+
+
+def _error_entry(error: Exception) -> dict[str, Any]:
+    if isinstance(error, SyncAgentError):
+        return error.as_dict()
+    # Only the type: an unknown exception's text may carry record values or SQL.
+    return {"error": type(error).__name__, "message": f"the cycle crashed ({type(error).__name__})",
+            "hint": "See the log for the traceback; the next cycle retries."}
+
+
+def _outbox_figures(store: StateStore, report: CycleReport) -> None:
+    try:
+        counts = store.outbox_counts()
+    except Exception:  # the DB may be what failed; the run record says so already
+        return
+    # Rows in flight are pending too: a killed push leaves them claimed until the window ends.
+    report.retry_pending = counts.get("pending", 0) + counts.get("in_flight", 0)
+    report.dead_letters = counts.get("dead", 0)
 
 
 def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: datetime,
@@ -118,8 +168,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     if options.pull:
         pulled = pull(agent.connectors, store, started, stop, options.progress)
         report.pulled = dict(pulled.counts)
-        report.errors += [{"error": "stopped", "system": s, "message": m}
-                          for s, m in pulled.stopped.items()]
+        _note_stops(report, pulled.stopped, pulled.stop_errors)
     match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
@@ -131,29 +180,10 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # what its person's other records should hold (cross ids, list membership). Read
             # the new records back (the org fills in defaults: Status, OwnerId) and plan
             # those persons again now, so the next cycle has nothing left to write.
-            _read_back(agent, pushed.created_refs)
+            read_back(agent.connectors, agent.store, pushed.created_refs)
             _evaluate_and_plan(agent, options, started, report,
                                only=sorted(pushed.created_persons))
             _push(agent, stop, report)
-
-
-def _read_back(agent: Agent, refs: list[tuple[str, str, str]]) -> None:
-    """Mirror created records as the remote holds them (connectors that can fetch by id)."""
-    for connector in agent.connectors:
-        fetch = getattr(connector, "fetch", None)
-        if fetch is None:
-            continue
-        by_object: dict[str, list[str]] = defaultdict(list)
-        for system, object_name, record_id in refs:
-            if system == connector.system:
-                by_object[object_name].append(record_id)
-        for object_name, ids in by_object.items():
-            try:
-                records = fetch(object_name, ids)
-            except SyncAgentError as error:  # the next pull reads them anyway
-                log.warning("read-back skipped", **error.as_dict(system=connector.system))
-                return
-            agent.store.upsert_mirror([mirror_row(r) for r in records])
 
 
 def _push(agent: Agent, stop: threading.Event, report: CycleReport) -> PushResult:
@@ -163,10 +193,12 @@ def _push(agent: Agent, stop: threading.Event, report: CycleReport) -> PushResul
         report.written[system] += pushed.written.get(system, 0)
         report.created[system] += pushed.created.get(system, 0)
     report.rejected += pushed.rejected
+    report.retried += pushed.retried
     for name, count in pushed.list_changes.items():
         report.list_changes[name] = report.list_changes.get(name, 0) + count
-    report.errors += [{"error": "stopped", "system": s, "message": m}
-                      for s, m in pushed.stopped.items()]
+    _note_stops(report, pushed.stopped, pushed.stop_errors)
+    report.errors += pushed.failures
+    report.step_failed = report.step_failed or bool(pushed.failures)
     if pushed.dropped:
         flags = quality.dropped_field_flags(pushed.dropped, agent.rules.c_fields,
                                             agent.rules.source)
@@ -177,6 +209,17 @@ def _push(agent: Agent, stop: threading.Event, report: CycleReport) -> PushResul
                               "message": "records were written without fields the API "
                                          "refused; see `syncagent data-quality`"})
     return pushed
+
+
+def _note_stops(report: CycleReport, stopped: dict[str, str],
+                errors: dict[str, SyncAgentError]) -> None:
+    for system, message in stopped.items():
+        error = errors.get(system)
+        entry = error.as_dict(system=system) if error else {"message": message}
+        report.errors.append({**entry, "error": "stopped", "system": system,
+                              "cause": type(error).__name__ if error else None})
+        if error is not None and needs_a_person(error) and error not in report.unfixable:
+            report.unfixable.append(error)
 
 
 def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
@@ -242,4 +285,5 @@ def _counts(report: CycleReport) -> dict[str, Any]:
     return {"pulled": sum(pulled.values()), "persons_evaluated": report.persons_evaluated,
             "planned": report.planned, "written": report.written, "created": report.created,
             "rejected": report.rejected, "retry_pending": report.retry_pending,
-            "fields_dropped": report.fields_dropped}
+            "retried": report.retried, "dead_letters": report.dead_letters,
+            "errors": len(report.errors), "fields_dropped": report.fields_dropped}

@@ -25,7 +25,7 @@ from connectors.base import (
     RemoteRecord,
 )
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
-from syncagent.errors import FatalError
+from syncagent.errors import FatalError, SyncAgentError
 from syncagent.pipeline import echo
 from syncagent.pipeline.records import email_key
 
@@ -39,6 +39,7 @@ class PullResult:
 
     counts: Counter[str] = field(default_factory=Counter)
     stopped: dict[str, str] = field(default_factory=dict)  # system -> why
+    stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)  # system -> error
 
 
 def stream_key(system: str, stream: str) -> str:
@@ -70,6 +71,7 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
     for part in parts:
         result.counts.update(part.counts)
         result.stopped.update(part.stopped)
+        result.stop_errors.update(part.stop_errors)
     return result
 
 
@@ -81,6 +83,7 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
     except FatalError as error:
         # Budget or quota: this system's cursors stay where the last page left them.
         result.stopped[connector.system] = error.message
+        result.stop_errors[connector.system] = error
         log.warning("pull stopped", **error.as_dict(system=connector.system))
     return result
 

@@ -14,14 +14,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from connectors.base import Connector, FieldError, WriteItem, WriteRef, WriteResult
+from connectors.retry import RetryPolicy
 from state.store import OutboxItem, OutboxResult, StateStore
-from syncagent.errors import FatalError, RetryableError
+from syncagent.errors import FatalError, RetryableError, SyncAgentError, stops_system
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +30,7 @@ BATCH = {"salesforce": 200, "hubspot": 100}
 LIST_BATCH = 1_000  # HubSpot list membership changes go in one call per list and 1,000 ids
 # Creates first: the records they make are linked before anything else refers to them.
 OPERATION_ORDER = {"upsert": 0, "create": 0, "update": 1, "list_add": 2, "list_remove": 2}
+CLAIM_MARGIN_SECONDS = 30.0  # recording the results after the last answer
 
 
 class ListWriter(Protocol):
@@ -50,13 +52,33 @@ class PushResult:
     dropped: list[tuple[str, str, str | None, FieldError, Any]] = field(default_factory=list)
     created_persons: set[int] = field(default_factory=set)  # persons given a new record
     created_refs: list[tuple[str, str, str]] = field(default_factory=list)  # what was created
+    # system -> the error that stopped it (the cycle decides whether `run` must stop)
+    stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)
+    # steps that raised something unexpected: the cycle is recorded `failed`
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def merge(self, other: PushResult) -> None:
+        self.written.update(other.written)
+        self.created.update(other.created)
+        self.rejected += other.rejected
+        self.retried += other.retried
+        self.stopped.update(other.stopped)
+        self.list_changes.update(other.list_changes)
+        self.stop_errors.update(other.stop_errors)
+        self.failures += other.failures
+        self.dropped.extend(other.dropped)
+        self.created_persons.update(other.created_persons)
+        self.created_refs.extend(other.created_refs)
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
          stop: threading.Event) -> PushResult:
     """Write every due outbox row, both systems at once; returns what was written, created
-    and rejected."""
-    groups = _groups(store)
+    and rejected. Whatever raises, every row claimed here ends done, pending or dead."""
+    try:
+        groups = _groups(store)
+    except Exception as exc:  # nothing claimed yet: the rows wait for the next cycle
+        return PushResult(failures=[_failure("outbox", "*", "claim", exc)])
     with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
                             thread_name_prefix="push") as pool:
         parts = list(pool.map(
@@ -65,20 +87,26 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
             connectors.items()))
     result = PushResult()
     for part in parts:
-        result.written.update(part.written)
-        result.created.update(part.created)
-        result.rejected += part.rejected
-        result.retried += part.retried
-        result.stopped.update(part.stopped)
-        result.list_changes.update(part.list_changes)
-        result.dropped.extend(part.dropped)
-        result.created_persons.update(part.created_persons)
-        result.created_refs.extend(part.created_refs)
+        result.merge(part)
     return result
+
+
+def claim_window(connector: Connector) -> float:
+    """How long a claim must last: one batch call with all its retries (timeout per attempt
+    plus the longest backoff between them), and time to record the answers."""
+    client = getattr(connector, "client", None)
+    timeout = float(getattr(client, "timeout", None) or 30.0)
+    policy = getattr(client, "retry", None)
+    policy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+    waits = sum(min(policy.base_seconds * 2 ** n, policy.max_backoff_seconds)
+                for n in range(policy.attempts - 1))
+    return policy.attempts * timeout + waits + CLAIM_MARGIN_SECONDS
 
 
 def _push_system(connector: Connector, store: StateStore, holder: str, stop: threading.Event,
                  groups: list[tuple[str, str, str]]) -> PushResult:
+    """One system's groups in order. A stop (credentials, quota, budget, other fatal answers)
+    ends this system's push; anything unexpected is recorded and the next group goes on."""
     result = PushResult()
     for _system, object_name, operation in groups:
         if stop.is_set():
@@ -87,9 +115,25 @@ def _push_system(connector: Connector, store: StateStore, holder: str, stop: thr
             _drain(connector, store, holder, object_name, operation, result, stop)
         except FatalError as error:
             result.stopped[connector.system] = error.message
+            result.stop_errors[connector.system] = error
             log.warning("push stopped", **error.as_dict(system=connector.system))
             break
+        except Exception as exc:  # a bug or a state DB fault: this group waits, others go on
+            result.failures.append(_failure(connector.system, object_name, operation, exc))
+            log.error("push step failed", system=connector.system, object=object_name,
+                      operation=operation, error=type(exc).__name__)
     return result
+
+
+def _failure(system: str, object_name: str, operation: str,
+             exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, SyncAgentError):
+        return exc.as_dict(system=system, object=object_name, operation=operation,
+                           step="push")
+    # Only the type: the text of an unknown exception may carry record values or SQL.
+    return {"error": type(exc).__name__, "system": system, "object": object_name,
+            "operation": operation, "step": "push",
+            "message": f"{type(exc).__name__} while pushing {system} {object_name} {operation}"}
 
 
 def _groups(store: StateStore) -> list[tuple[str, str, str]]:
@@ -100,14 +144,44 @@ def _groups(store: StateStore) -> list[tuple[str, str, str]]:
 def _drain(connector: Connector, store: StateStore, holder: str, object_name: str,
            operation: str, result: PushResult, stop: threading.Event) -> None:
     system = connector.system
+    window = claim_window(connector)
     while not stop.is_set():
         size = LIST_BATCH if operation.startswith("list_") else BATCH[system]
-        items = store.claim_outbox(holder, size, system=system,
-                                   object_name=object_name, operation=operation)
+        items = store.claim_outbox(holder, size, system=system, object_name=object_name,
+                                   operation=operation, claim_seconds=window)
         if not items:
             return
-        answers = _write(connector, object_name, operation, items)
-        _record(store, system, object_name, operation, items, answers, result)
+        try:
+            answers = _write(connector, object_name, operation, items)
+            _record(store, system, object_name, operation, items, answers, result)
+        except BaseException as exc:
+            _settle(store, items, exc, result)
+            raise
+
+
+def _settle(store: StateStore, items: list[OutboxItem], exc: BaseException,
+            result: PushResult) -> None:
+    """Rows whose batch raised before its results were recorded. A stop that is not the
+    records' fault (credentials, quota, budget, shutdown) puts them back as they were; any
+    other failure counts as an attempt, so a batch that always fails ends as dead letters
+    instead of blocking the queue. Rows already recorded (done) are left alone."""
+    ids = [item.id for item in items]
+    code = str(getattr(exc, "fields", {}).get("code") or type(exc).__name__)
+    message = exc.message if isinstance(exc, SyncAgentError) else \
+        f"{type(exc).__name__} while pushing this batch"
+    try:
+        if stops_system(exc) or not isinstance(exc, Exception):
+            store.release_outbox(ids, code=code, message=message)
+            return
+        retry_at = None
+        if isinstance(exc, RetryableError) and exc.retry_after is not None:
+            retry_at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
+        store.complete_outbox([OutboxResult(i, "retryable", code=code, message=message,
+                                            retry_at=retry_at) for i in ids])
+        result.retried += len(ids)
+    except Exception as again:  # the state DB itself: the claims expire and are re-claimed
+        log.error("claimed rows not settled; they are claimed again when the claim expires",
+                  rows=len(ids), error=type(again).__name__)
 
 
 def _write(connector: Connector, object_name: str, operation: str,
@@ -133,11 +207,28 @@ def _change_list(connector: Connector, object_name: str, operation: str,
     except RetryableError as error:
         return [WriteResult(WriteRef(object_name, rid), "retryable", code=type(error).__name__,
                             message=error.message) for rid in ids]
+    except FatalError as error:
+        if stops_system(error):
+            raise
+        # An unknown or DYNAMIC list: these rows cannot succeed until the track is fixed;
+        # other lists and every other write go on.
+        code, message = _list_refused(list_id, error)
+        return [WriteResult(WriteRef(object_name, rid), "rejected", code=code, message=message)
+                for rid in ids]
     missing = set(answer.get("recordIdsMissing", []))
     return [WriteResult(WriteRef(object_name, rid), "rejected", code="LIST_RECORD_MISSING",
                         message=f"HubSpot has no contact {rid} to put in list {list_id}")
             if rid in missing else WriteResult(WriteRef(object_name, rid), "ok", id=rid)
             for rid in ids]
+
+
+def _list_refused(list_id: str, error: FatalError) -> tuple[str, str]:
+    if error.fields.get("status") == 404:
+        return ("LIST_NOT_FOUND", f"HubSpot has no list {list_id}: fix the track's list in "
+                                  "nurture.yaml, then `syncagent errors --retry-code "
+                                  "LIST_NOT_FOUND`")
+    return (str(error.fields.get("code") or "LIST_REFUSED"),
+            f"HubSpot refused a membership change of list {list_id}: {error.message}")
 
 
 def payload(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,11 +271,13 @@ def _note_success(system: str, object_name: str, operation: str, item: OutboxIte
     left_out = {error.field.casefold() for error in answer.dropped}
     written[remote_id] = {name: value for name, value in payload(item.fields).items()
                           if name.casefold() not in left_out}
-    if operation == "update":
+    if operation != "update":
+        result.created_refs.append((system, object_name, remote_id))  # read back this cycle
+    if operation == "update" or answer.created is False:
+        # a re-sent create (after a crash) that found its record is an update, not a creation
         result.written[system] += 1
-        return
-    result.created[system] += 1
-    result.created_refs.append((system, object_name, remote_id))
+    else:
+        result.created[system] += 1
     if item.person_id is not None and item.fields.get("__person_record"):
         result.created_persons.add(item.person_id)
         links.append((system, object_name, remote_id, item.person_id, "created"))

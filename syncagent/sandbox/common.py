@@ -24,6 +24,19 @@ if TYPE_CHECKING:
 
 System = Literal["salesforce", "hubspot"]
 RequestFault = Literal["500", "503", "429", "hang", "reset"]
+OrgProfile = Literal["configured", "fresh"]
+HubSpotTier = Literal["starter", "professional", "enterprise"]
+ORG_PROFILES: tuple[OrgProfile, ...] = ("configured", "fresh")
+HUBSPOT_TIERS: tuple[HubSpotTier, ...] = ("starter", "professional", "enterprise")
+
+# Every private-app scope the sandbox knows of: a token made without --hubspot-scopes holds all
+# of them. Names as HubSpot's scope reference spells them (API-FACTS.md, "Scopes").
+HUBSPOT_SCOPES: tuple[str, ...] = (
+    "crm.objects.contacts.read", "crm.objects.contacts.write",
+    "crm.objects.owners.read",
+    "crm.lists.read", "crm.lists.write",
+    "crm.schemas.contacts.read", "crm.schemas.contacts.write",
+)
 
 
 # The shipped nurture tracks (mappings/nurture.yaml): the Nurture_Track__c picklist values, the
@@ -156,6 +169,36 @@ class FaultInjector:
         return None
 
 
+@dataclass(frozen=True)
+class SandboxConfig:
+    """What kind of org and portal the sandbox stands for (``syncagent sandbox --profile``).
+
+    ``configured`` is an org where the agent's set-up has run: its custom fields, picklist
+    values, permissions, properties and lists exist. ``fresh`` is a new org and portal where
+    none of that exists yet and the legacy logins are off. Both are equally strict.
+    """
+
+    profile: OrgProfile = "configured"
+    hubspot_scopes: tuple[str, ...] = HUBSPOT_SCOPES
+    hubspot_tier: HubSpotTier = "enterprise"
+
+    def __post_init__(self) -> None:
+        if self.profile not in ORG_PROFILES:
+            raise ValueError(f"unknown sandbox profile {self.profile!r}: use one of "
+                             f"{', '.join(ORG_PROFILES)}")
+        if self.hubspot_tier not in HUBSPOT_TIERS:
+            raise ValueError(f"unknown HubSpot tier {self.hubspot_tier!r}: use one of "
+                             f"{', '.join(HUBSPOT_TIERS)}")
+
+    @property
+    def fresh(self) -> bool:
+        return self.profile == "fresh"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "hubspot_scopes": list(self.hubspot_scopes),
+                "hubspot_tier": self.hubspot_tier}
+
+
 @dataclass
 class SalesforceCredentials:
     """What the Salesforce emulator accepts; the sandbox makes these at start-up."""
@@ -212,6 +255,7 @@ class SandboxContext:
     hubspot_access_token: str = ""
     ca_cert: str = ""
     simulations: int = 0              # how many /simulate calls since start or reset
+    config: SandboxConfig = field(default_factory=SandboxConfig)
 
     def count_written(self, object_name: str, n: int) -> None:
         """Record n records written to object_name (shown by /__sandbox/stats)."""

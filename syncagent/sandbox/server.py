@@ -35,6 +35,7 @@ from syncagent.sandbox.common import (
     FaultProfile,
     SalesforceCredentials,
     SandboxClock,
+    SandboxConfig,
     SandboxContext,
     SandboxStats,
 )
@@ -89,6 +90,7 @@ class SandboxState:
     seed: int
     profile: FaultProfile
     credentials: SalesforceCredentials
+    config: SandboxConfig = field(default_factory=SandboxConfig)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -99,7 +101,8 @@ def build_systems(ctx: SandboxContext, state: SandboxState) -> None:
     clock = SandboxClock()
     with ctx.lock:
         ctx.clock = clock
-        ctx.sf = SalesforceOrg(clock, state.credentials)
+        ctx.config = state.config
+        ctx.sf = SalesforceOrg(clock, state.credentials, state.config)
         ctx.hs = HubSpotPortal(clock)
         ctx.stats = SandboxStats()
         ctx.simulations = 0
@@ -113,10 +116,12 @@ def build_systems(ctx: SandboxContext, state: SandboxState) -> None:
 
 
 def info_payload(ctx: SandboxContext) -> dict[str, Any]:
-    """The /__sandbox/info JSON (keys fixed by the team contract)."""
+    """The /__sandbox/info JSON (keys fixed by the team contract, plus the profile)."""
     creds = ctx.credentials
     assert creds is not None
     return {
+        "profile": ctx.config.profile,
+        "config": ctx.config.as_dict(),
         "salesforce": {
             "instance_url": ctx.base_url,
             "username": creds.username,
@@ -249,8 +254,13 @@ def _bind(port: int) -> socket.socket:
 
 
 def start_sandbox(port: int = 0, leads: int = 2000, seed: int = 7,
-                  faults: FaultProfile | None = None) -> RunningSandbox:
-    """Seed and serve a sandbox on 127.0.0.1:port (0 = any free port); return when ready."""
+                  faults: FaultProfile | None = None,
+                  config: SandboxConfig | None = None) -> RunningSandbox:
+    """Seed and serve a sandbox on 127.0.0.1:port (0 = any free port); return when ready.
+
+    ``config`` picks the org profile (configured, the default, or fresh) and the HubSpot
+    token's scopes and tier.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="syncagent-sandbox-"))
     ca = trustme.CA(organization_name="syncagent sandbox CA")
     ca_path = workdir / "ca.pem"
@@ -262,18 +272,19 @@ def start_sandbox(port: int = 0, leads: int = 2000, seed: int = 7,
     sock = _bind(port)
     base_url = f"https://127.0.0.1:{sock.getsockname()[1]}"
     state = SandboxState(leads=leads, seed=seed, profile=faults or FaultProfile(),
-                         credentials=make_credentials(workdir))
+                         credentials=make_credentials(workdir),
+                         config=config or SandboxConfig())
     clock = SandboxClock()
     ctx = SandboxContext(clock=clock, faults=FaultInjector(state.profile), base_url=base_url,
-                         sf=SalesforceOrg(clock, state.credentials),
+                         sf=SalesforceOrg(clock, state.credentials, state.config),
                          hs=HubSpotPortal(clock), credentials=state.credentials,
                          hubspot_access_token="pat-na1-" + secrets.token_hex(16),
-                         ca_cert=str(ca_path))
+                         ca_cert=str(ca_path), config=state.config)
     build_systems(ctx, state)
-    config = uvicorn.Config(create_app(ctx, state), log_level="warning", access_log=False,
+    server_config = uvicorn.Config(create_app(ctx, state), log_level="warning", access_log=False,
                             ssl_certfile=str(server_pem), timeout_graceful_shutdown=1,
                             lifespan="off")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name="syncagent-sandbox", daemon=True)
     thread.start()
@@ -282,7 +293,8 @@ def start_sandbox(port: int = 0, leads: int = 2000, seed: int = 7,
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"sandbox server did not start on {base_url}")
         time.sleep(0.01)
-    log.info("sandbox.started", url=base_url, leads=leads, seed=seed)
+    log.info("sandbox.started", url=base_url, leads=leads, seed=seed,
+             profile=state.config.profile)
     return RunningSandbox(ctx, state, server, thread, workdir)
 
 

@@ -93,15 +93,10 @@ def test_sigkill_at_ten_random_points_changes_nothing_but_time(
 
     crashed = sandbox_factory(leads=LEADS, seed=11)
     state_url = _fresh_state(tmp_path, "crashed.db")
-    rng = random.Random(20261125)
-    for _ in range(KILLS):
-        child = _sync(crashed, state_url)
-        time.sleep(rng.uniform(0.05, 1.0) * backfill_s / 2)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=60)
-    killed_mid_cycle = [run for run in StateStore(state_url).recent_runs(50)
+    kills = _kill_inside_cycles(crashed, state_url, random.Random(20261125), backfill_s)
+    killed_mid_cycle = [run for run in StateStore(state_url).recent_runs(200)
                         if run["status"] == "running"]
-    assert len(killed_mid_cycle) >= KILLS // 2, "most kills must land inside a cycle"
+    assert len(killed_mid_cycle) == kills == KILLS, "every kill must land inside a cycle"
     _until_quiet(crashed, state_url)
 
     assert _duplicates(crashed) == {}, "a record was created twice"
@@ -118,6 +113,50 @@ def test_sigkill_at_ten_random_points_changes_nothing_but_time(
         assert not unkeyed, f"records without an e-mail differ in score: {unkeyed[:3]}"
         scored_later += list(differ)
     _assert_same_activities(scored_later, reference_url, state_url)
+
+def _kill_inside_cycles(sandbox: RunningSandbox, state_url: str, rng: random.Random,
+                        backfill_s: float) -> int:
+    """SIGKILL the agent KILLS times, each time at a random moment after its cycle has begun.
+
+    The moment is drawn from the cycle's start, not the process's: on a busy machine start-up
+    alone can outlast a fixed delay, and a kill before the cycle begins tests nothing. A child
+    that finishes its cycle before the kill is not counted; the window then shrinks, because
+    the work left (and so the cycle) is shorter."""
+    store, window, kills = StateStore(state_url), backfill_s / 2, 0
+    for _ in range(KILLS * 4):
+        if kills == KILLS:
+            break
+        child = _sync(sandbox, state_url)
+        if not _cycle_started(store, child):
+            continue
+        time.sleep(rng.uniform(0.0, 1.0) * window)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        if _run_of(store, child)["status"] == "running":
+            kills += 1
+        else:  # the cycle ended first: less work is left, so aim earlier
+            window = max(0.05, window / 2)
+    return kills
+
+
+def _run_of(store: StateStore, child: subprocess.Popen[str]) -> dict[str, Any]:
+    return next(run for run in store.recent_runs(5)
+                if (run["holder"] or "").endswith(f":{child.pid}"))
+
+
+def _cycle_started(store: StateStore, child: subprocess.Popen[str]) -> bool:
+    """Wait until the child has recorded its run as started (True), or has exited (False)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if any((run["holder"] or "").endswith(f":{child.pid}") for run in store.recent_runs(5)):
+            return True
+        time.sleep(0.02)
+    if child.poll() is None:
+        child.kill()
+        child.wait(timeout=60)
+        raise AssertionError("the agent did not start a cycle within 120 s")
+    return False
+
 
 def _only_score(expected: tuple[Any, ...] | None, got: tuple[Any, ...] | None) -> bool:
     """Only the score differs (its place is 1 in SF_FIELDS and HS_FIELDS)."""

@@ -15,6 +15,8 @@ import pytest
 import requests
 from simple_salesforce import Salesforce, format_soql
 
+from syncagent.commands.sandbox import _sandbox_config
+from syncagent.sandbox.common import SandboxConfig
 from syncagent.sandbox.server import RunningSandbox
 from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.conftest import hs_call
@@ -34,7 +36,10 @@ def salesforce_client(running: RunningSandbox) -> Salesforce:
 def test_info_answers_the_contract_json_over_https(sandbox: RunningSandbox) -> None:
     body = requests.get(f"{sandbox.url}/__sandbox/info", verify=sandbox.ca_cert,
                         timeout=10).json()
-    assert set(body) == {"salesforce", "hubspot", "ca_cert"}
+    assert set(body) == {"salesforce", "hubspot", "ca_cert", "profile", "config"}
+    assert body["profile"] == body["config"]["profile"] == "configured"
+    assert body["config"]["hubspot_tier"] == "enterprise"
+    assert "crm.objects.owners.read" in body["config"]["hubspot_scopes"]
     assert {"instance_url", "username", "password", "security_token", "consumer_key",
             "consumer_secret", "session_id"} <= set(body["salesforce"])
     assert set(body["hubspot"]) == {"base_url", "access_token"}
@@ -201,3 +206,34 @@ def test_cli_rejects_a_bad_fault_file_with_a_clear_error(tmp_path: Path) -> None
                            str(faults)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "error: fault profile" in done.stderr and "hubspot.rate_500" in done.stderr
+
+
+def test_info_reports_the_profile_scopes_and_tier_the_sandbox_started_with(
+        sandbox_factory: SandboxFactory) -> None:
+    config = SandboxConfig(profile="fresh", hubspot_scopes=("crm.objects.contacts.read",),
+                           hubspot_tier="starter")
+    running = sandbox_factory(leads=10, config=config)
+    body = requests.get(f"{running.url}/__sandbox/info", verify=running.ca_cert,
+                        timeout=10).json()
+    assert body["profile"] == "fresh"
+    assert body["config"] == {"profile": "fresh", "hubspot_tier": "starter",
+                              "hubspot_scopes": ["crm.objects.contacts.read"]}
+    running.reset()   # a reset rebuilds the same kind of org
+    assert running.ctx.config.profile == "fresh" and running.ctx.sf.config.fresh
+
+
+def test_cli_flags_become_the_sandbox_config() -> None:
+    config = _sandbox_config("fresh", " crm.lists.read,crm.lists.write ,", "professional")
+    assert config == SandboxConfig(profile="fresh", hubspot_tier="professional",
+                                   hubspot_scopes=("crm.lists.read", "crm.lists.write"))
+    assert _sandbox_config("configured", None, "enterprise") == SandboxConfig()
+    assert _sandbox_config("configured", "", "enterprise").hubspot_scopes == ()
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--profile", "staging"),
+                                             ("--hubspot-tier", "free")])
+def test_cli_rejects_an_unknown_profile_or_tier_naming_the_flag(flag: str, value: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "syncagent", "sandbox", "--port", "0", flag,
+                           value], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"unknown {flag} {value!r}" in done.stderr and "Use one of" in done.stderr

@@ -25,14 +25,6 @@ from syncagent.errors import ConfigError
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(state_url: str) -> StateStore:
-    store = StateStore(state_url)
-    store.upgrade()
-    yield store
-    store.dispose()
-
-
 def _lead(rid: str, modstamp: datetime, **fields: object) -> MirrorRow:
     return MirrorRow("salesforce", "Lead", rid, {"Id": rid, **fields}, modstamp)
 

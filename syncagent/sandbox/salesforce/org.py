@@ -20,7 +20,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from syncagent.sandbox.common import SalesforceCredentials, SandboxClock
+from syncagent.sandbox.common import SalesforceCredentials, SandboxClock, SandboxConfig
 from syncagent.sandbox.salesforce import ids
 from syncagent.sandbox.salesforce.schema import (
     OBJECTS,
@@ -110,9 +110,11 @@ def _stamp(clock: SandboxClock) -> datetime:
 class SalesforceOrg:
     """All state of the emulated org. Not thread-safe by itself: hold the sandbox lock."""
 
-    def __init__(self, clock: SandboxClock, credentials: SalesforceCredentials) -> None:
+    def __init__(self, clock: SandboxClock, credentials: SalesforceCredentials,
+                 config: SandboxConfig | None = None) -> None:
         self.clock = clock
         self.credentials = credentials
+        self.config = config or SandboxConfig()
         sid = credentials.session_id
         self.org_id = sid.split("!", 1)[0] if "!" in sid else "00D8c000000SBOX"
         self.created_at = _stamp(clock)
