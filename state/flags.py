@@ -46,3 +46,40 @@ def flag_many(store: StateStore, flags: Sequence[Flag], now: datetime | None = N
         for start in range(0, len(rows), CHUNK):
             session.execute(stmt, rows[start:start + CHUNK])
     return len(rows)
+
+
+@dataclass(frozen=True)
+class RefusedPart:
+    """The fields of one record an API refused while the rest of the record was written."""
+
+    system: str
+    object: str
+    remote_id: str
+    person_id: int | None
+    fields: dict[str, Any]
+    code: str
+    message: str
+
+
+def refused_dead_letters(store: StateStore, parts: Sequence[RefusedPart],
+                         now: datetime | None = None) -> int:
+    """Dead letters for refused fields (one per record; a later refusal replaces it)."""
+    if not parts:
+        return 0
+    when = now or datetime.now(UTC)
+    rows = [{"system": p.system, "object": p.object, "operation": "update",
+             "remote_id": p.remote_id, "person_id": p.person_id, "fields": p.fields,
+             "idempotency_key": f"{p.system}:{p.object}:{p.remote_id}:refused",
+             "status": "dead", "attempts": 1, "next_attempt_at": when, "error_code": p.code,
+             "last_error": p.message[:2000], "created_at": when, "updated_at": when}
+            for p in parts]
+    table = cast(Table, m.OutboxRow.__table__)
+    insert = postgresql.insert(table) if store.dialect == "postgresql" else sqlite.insert(table)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["idempotency_key"],
+        set_={name: insert.excluded[name] for name in (
+            "fields", "status", "error_code", "last_error", "person_id", "updated_at")})
+    with store.transaction() as session:
+        for start in range(0, len(rows), CHUNK):
+            session.execute(stmt, rows[start:start + CHUNK])
+    return len(rows)

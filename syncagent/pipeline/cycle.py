@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector, Progress
+from state.flags import refused_dead_letters
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import SyncAgentError, needs_a_person
@@ -200,15 +201,24 @@ def _push(agent: Agent, stop: threading.Event, report: CycleReport) -> PushResul
     report.errors += pushed.failures
     report.step_failed = report.step_failed or bool(pushed.failures)
     if pushed.dropped:
-        flags = quality.dropped_field_flags(pushed.dropped, agent.rules.c_fields,
-                                            agent.rules.source)
-        quality.record(store, flags)
-        report.fields_dropped += len(pushed.dropped)
-        report.errors.append({"error": "fields_dropped", "count": len(pushed.dropped),
-                              "fields": sorted({f.detail["field"] for f in flags}),
-                              "message": "records were written without fields the API "
-                                         "refused; see `syncagent data-quality`"})
+        _record_dropped(agent, pushed, report)
     return pushed
+
+
+def _record_dropped(agent: Agent, pushed: PushResult, report: CycleReport) -> None:
+    """Fields written around: data-quality items, and a dead letter per record (counted as
+    rejected), so the run is partial and the ledger can re-plan them."""
+    flags = quality.dropped_field_flags(pushed.dropped, agent.rules.c_fields, agent.rules.source)
+    quality.record(agent.store, flags)
+    parts = quality.dead_letters(pushed.dropped)
+    refused_dead_letters(agent.store, parts)
+    report.fields_dropped += len(pushed.dropped)
+    report.rejected += len(parts)
+    report.errors.append({"error": "fields_dropped", "count": len(pushed.dropped),
+                          "records": len(parts),
+                          "fields": sorted({f.detail["field"] for f in flags}),
+                          "message": "records were written without fields the API refused; "
+                                     "see `syncagent data-quality` and `syncagent errors`"})
 
 
 def _note_stops(report: CycleReport, stopped: dict[str, str],

@@ -48,8 +48,10 @@ class PushResult:
     retried: int = 0
     stopped: dict[str, str] = field(default_factory=dict)
     list_changes: Counter[str] = field(default_factory=Counter)  # list -> members changed
-    # fields a connector left out to get a record written: (system, object, record id, error)
-    dropped: list[tuple[str, str, str | None, FieldError, Any]] = field(default_factory=list)
+    # fields a connector left out to get a record written:
+    # (system, object, record id, error, value sent, person id)
+    dropped: list[tuple[str, str, str | None, FieldError, Any, int | None]] = field(
+        default_factory=list)
     created_persons: set[int] = field(default_factory=set)  # persons given a new record
     created_refs: list[tuple[str, str, str]] = field(default_factory=list)  # what was created
     # system -> the error that stopped it (the cycle decides whether `run` must stop)
@@ -264,8 +266,8 @@ def _note_success(system: str, object_name: str, operation: str, item: OutboxIte
                   links: list[tuple[str, str, str, int, str]], result: PushResult) -> None:
     remote_id = answer.id or item.remote_id
     sent = {name.casefold(): value for name, value in payload(item.fields).items()}
-    result.dropped.extend((system, object_name, remote_id, error, sent.get(error.field.casefold()))
-                          for error in answer.dropped)
+    result.dropped.extend((system, object_name, remote_id, error, sent.get(error.field.casefold()),
+                           item.person_id) for error in answer.dropped)
     if remote_id is None:
         return
     left_out = {error.field.casefold() for error in answer.dropped}

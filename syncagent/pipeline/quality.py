@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import FieldError
-from state.flags import Flag, flag_many
+from state.flags import Flag, RefusedPart, flag_many
 from state.store import StateStore
 from syncagent.engine.mapping import CompiledField
 from syncagent.pipeline.plan import ANY_VALUE, EVERY_RECORD, Untranslatable
@@ -27,7 +27,8 @@ FIELDS_FILE = "fields.yaml"
 # Codes that mean "this field does not exist or we may not write it", not "this value": they
 # hold for every record of the object, so they are one item per field.
 REFUSED_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
-Dropped = tuple[str, str, str | None, FieldError, Any]   # system, object, record id, error, value
+# system, object, record id, error, value sent, person id
+Dropped = tuple[str, str, str | None, FieldError, Any, int | None]
 
 
 def untranslatable_flags(notes: Iterable[Untranslatable], mappings_dir: str) -> list[Flag]:
@@ -51,7 +52,7 @@ def untranslatable_flags(notes: Iterable[Untranslatable], mappings_dir: str) -> 
 def dropped_field_flags(dropped: Iterable[Dropped], fields: Sequence[CompiledField],
                         mappings_dir: str) -> list[Flag]:
     flags = []
-    for system, object_name, record_id, error, value in dropped:
+    for system, object_name, record_id, error, value, _person in dropped:
         refused = error.code in REFUSED_CODES
         kind = "refused_field" if refused else "rejected_value"
         scope = EVERY_RECORD if refused else (record_id or "new")
@@ -88,6 +89,25 @@ def refusals(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], d
 
 def record(store: StateStore, flags: Sequence[Flag]) -> int:
     return flag_many(store, flags)
+
+
+def dead_letters(dropped: Iterable[Dropped]) -> list[RefusedPart]:
+    """One dead letter per record for the fields left out of it, so the `errors` ledger counts
+    it, `errors --retry` re-plans the record (after the mapping is fixed) and `--discard`
+    removes it: a refused field is never dropped silently."""
+    by_record: dict[tuple[str, str, str], list[tuple[FieldError, Any, int | None]]] = {}
+    for system, object_name, record_id, error, value, person in dropped:
+        if record_id is not None:
+            by_record.setdefault((system, object_name, record_id), []).append(
+                (error, value, person))
+    parts = []
+    for (system, object_name, record_id), errors in by_record.items():
+        first = errors[0][0]
+        names = ", ".join(dict.fromkeys(e.field for e, _v, _p in errors))
+        parts.append(RefusedPart(system, object_name, record_id, errors[0][2],
+                                 {e.field: v for e, v, _p in errors}, first.code,
+                                 f"{first.message} (fields: {names})"))
+    return parts
 
 
 def _where_mapped(system: str, object_name: str, field: str,
