@@ -181,7 +181,8 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # what its person's other records should hold (cross ids, list membership). Read
             # the new records back (the org fills in defaults: Status, OwnerId) and plan
             # those persons again now, so the next cycle has nothing left to write.
-            read_back(agent.connectors, agent.store, pushed.created_refs)
+            read_back(agent.connectors, agent.store, pushed.created_refs,
+                      pushed.created_persons)
             _evaluate_and_plan(agent, options, started, report,
                                only=sorted(pushed.created_persons))
             _push(agent, stop, report)

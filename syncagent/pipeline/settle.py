@@ -4,7 +4,7 @@ again in the same cycle (see cycle._steps and docs/connectors.md)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import structlog
 
@@ -17,8 +17,13 @@ log = structlog.get_logger(__name__)
 
 
 def read_back(connectors: Sequence[Connector], store: StateStore,
-              refs: list[tuple[str, str, str]]) -> None:
-    """Mirror created records as the remote holds them (connectors that can fetch by id)."""
+              refs: list[tuple[str, str, str]], persons: Iterable[int]) -> None:
+    """Mirror created records as the remote holds them (connectors that can fetch by id).
+
+    Their persons are marked dirty first: if the process dies before they are planned again,
+    the next cycle still evaluates them (the next read of these records is an echo of what
+    the mirror now holds, which would not)."""
+    store.mark_dirty(persons)
     for connector in connectors:
         fetch = getattr(connector, "fetch", None)
         if fetch is None:
