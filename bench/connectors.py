@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import structlog
 
 from connectors import sandbox as sandbox_settings
-from connectors.base import Cursor, WriteItem
+from connectors.base import Cursor, RemoteRecord, WriteItem
 from connectors.budget import DailyBudget, RateLimiter
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
@@ -240,7 +240,55 @@ def hubspot(leads: int, same_timestamp: int) -> dict[str, Any]:
     finally:
         box.stop()
     out["same_timestamp"] = _same_timestamp(same_timestamp)
+    out["isolation"] = {("named" if named else "bisection"): _isolation(named)
+                        for named in (True, False)}
+    out["events_burst"] = _events_burst(10_000)
     return out
+
+
+def _isolation(named: bool) -> dict[str, Any]:
+    """100 contact updates, one with an invalid e-mail: HubSpot refuses the whole batch
+    (naming the bad input, or not); the connector lands the 99 and dead-letters the one."""
+    box = start_sandbox(leads=150, seed=13, faults=FaultProfile(
+        hubspot_requests_per_10s=1000, hubspot_search_delay_seconds=0))
+    try:
+        box.ctx.hs.batch_errors_name_inputs = named
+        ids = sorted(str(i) for i, r in box.ctx.hs.store("contacts").records.items()
+                     if not r.archived)[:100]
+        bad = ids[37]
+        items = [WriteItem(fields={"lead_grade": "B", **({"email": "x@acme-corp.cm0"}
+                                                        if i == bad else {})}, id=i)
+                 for i in ids]
+        conn = _hs(box)
+        results = conn.write("contacts", "update", items)
+        return {"records": len(items), "calls": conn.calls.total,
+                "bound": 1 + 2 * math.ceil(math.log2(len(items))),
+                "written": sum(r.ok for r in results),
+                "dead_letters": [r.code for r in results if not r.ok]}
+    finally:
+        box.stop()
+
+
+def _events_burst(n: int) -> dict[str, Any]:
+    """n events in one second (many per millisecond, stored out of order): the events API
+    pages them back, and the connector's events pull records each once."""
+    box = start_sandbox(leads=20, seed=17, faults=FaultProfile(hubspot_requests_per_10s=1000))
+    try:
+        hs, rng = box.ctx.hs, random.Random(17)
+        second = (box.ctx.clock.now() - timedelta(minutes=1)).replace(microsecond=0)
+        contacts = sorted(hs.store("contacts").records)[:5]
+        with box.ctx.lock:
+            burst = {hs.add_event("e_visited_page", rng.choice(contacts), second + timedelta(
+                microseconds=rng.randrange(1_000_000)), {"hs_url": "https://x.io/"}).id
+                for _ in range(n)}
+        conn = _hs(box)
+        ids = [r.id for p in conn.read("web_events", None, cycle_start=box.ctx.clock.now())
+               for r in p.records]
+        got = [i for i in ids if i in burst]
+        return {"events": n, "recorded": len(got), "unique": len(set(got)),
+                "calls": conn.calls.total}
+    finally:
+        box.stop()
 
 
 def _same_timestamp(n: int) -> dict[str, Any]:
@@ -253,7 +301,7 @@ def _same_timestamp(n: int) -> dict[str, Any]:
                                   created_at=same, system=True)
         conn = _hs(box)
         ids = [r.id for p in conn.read("contacts", None, cycle_start=box.ctx.clock.now())
-               for r in p.records]
+               for r in p.records if isinstance(r, RemoteRecord)]
         live = sum(1 for r in box.ctx.hs.store("contacts").records.values() if not r.archived)
         return {"rows": live, "read": len(ids), "unique": len(set(ids)),
                 "calls": conn.calls.total,

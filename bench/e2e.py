@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 SF_PAGE, SF_BATCH = 2000, 200
 HS_SEARCH, HS_EVENTS, HS_ASSOC, HS_BATCH, HS_LIST = 200, 1000, 100, 100, 1000
-ENGAGEMENTS = ("emails", "calls", "meetings", "notes", "tasks")
+ENGAGEMENTS = ("emails", "calls", "meetings", "tasks")
 
 
 def child_cycle(sandbox_url: str, state_url: str) -> None:

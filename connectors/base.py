@@ -136,6 +136,9 @@ class WriteItem:
     fields: dict[str, Any]
     id: str | None = None
     key: str | None = None
+    # Fields to blank in a call of their own first: HubSpot's lifecycle stage only moves
+    # backwards when it was cleared before (an earlier value is otherwise ignored).
+    clear_first: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

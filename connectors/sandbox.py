@@ -15,10 +15,12 @@ from syncagent.settings import HubSpotSettings, SalesforceSettings
 
 
 def salesforce_settings(info: Mapping[str, Any], **overrides: Any) -> SalesforceSettings:
-    """Password + token login against the sandbox (``login_url`` = the sandbox)."""
+    """JWT bearer login against the sandbox (``login_url`` = the sandbox), the flow every org
+    allows; the password and token are there for ``auth="password"`` overrides."""
     sf = info["salesforce"]
     values: dict[str, Any] = {
-        "auth": "password", "login_url": sf["instance_url"], "instance_url": sf["instance_url"],
+        "auth": "jwt", "login_url": sf["instance_url"], "instance_url": sf["instance_url"],
+        "private_key_file": sf["jwt_private_key"],
         "username": sf["username"], "password": SecretStr(sf["password"]),
         "security_token": SecretStr(sf["security_token"]),
         "consumer_key": sf["consumer_key"], "consumer_secret": SecretStr(sf["consumer_secret"])}

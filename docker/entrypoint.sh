@@ -4,9 +4,10 @@
 # 1. Every file in $SYNCAGENT_SECRETS_DIR (default /run/secrets, where compose and swarm mount
 #    secrets) whose name is an environment variable name, e.g. SYNCAGENT_HUBSPOT__ACCESS_TOKEN
 #    or PGPASSWORD, becomes that variable. Values are never printed.
-# 2. Commands that use the state DB first run `syncagent db upgrade`: idempotent, and safe when
-#    several agents start at once (they take turns under a lock; see state/migrate.py).
-#    SYNCAGENT_MIGRATE=0 skips it (e.g. when a release job migrates instead).
+# 2. Commands that run cycles or serve first run `syncagent db upgrade`: idempotent, and safe
+#    when several agents start at once (they take turns under a lock; see state/migrate.py).
+#    SYNCAGENT_MIGRATE=0 skips it (e.g. when a release job migrates instead). Read-only
+#    commands such as the health check's `status --check` never migrate.
 # 3. `exec` hands PID 1 to syncagent, so SIGTERM from `docker stop` reaches it directly.
 set -eu
 
@@ -24,15 +25,15 @@ load_secrets() {
     done
 }
 
-needs_state_db() {
+migrates_first() {
     case "${1:-}" in
-        run | sync | serve | status | errors | rescore | dry-run | data-quality) return 0 ;;
+        run | sync | serve | rescore | dry-run) return 0 ;;
         *) return 1 ;;
     esac
 }
 
 load_secrets
-if needs_state_db "$@" && [ "${SYNCAGENT_MIGRATE:-1}" != "0" ]; then
-    syncagent db upgrade >&2  # stdout stays the command's own (e.g. status --json)
+if migrates_first "$@" && [ "${SYNCAGENT_MIGRATE:-1}" != "0" ]; then
+    syncagent db upgrade >&2  # stdout stays the command's own (e.g. sync --once --json)
 fi
 exec syncagent "$@"

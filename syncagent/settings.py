@@ -37,7 +37,8 @@ SalesforceAuth = Literal["password", "oauth_password", "jwt", "client_credential
 class SalesforceSettings(BaseModel):
     """How to reach one Salesforce org."""
 
-    auth: SalesforceAuth = "password"
+    # JWT bearer: SOAP login() is gone from API v65 and new orgs block the OAuth password flow
+    auth: SalesforceAuth = "jwt"
     domain: str = Field("login", description="'login', 'test' or the My Domain prefix")
     login_url: str | None = Field(
         None, description="Send logins to this base URL instead of https://{domain}.salesforce.com"

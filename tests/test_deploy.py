@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from state.store import schema_head
+from state.store import StateStore, schema_head
 from tests.fixtures.sandbox import SandboxFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,8 @@ def test_compose_names_the_services_with_their_health_checks_and_volumes() -> No
     data_volume = postgres["volumes"][0].split(":")[0]
     assert data_volume in compose["volumes"]
     for name in ("agent", "dashboard", "demo-agent"):
-        assert services[name]["healthcheck"]["test"][1:] == ["syncagent", "status", "--check"]
+        assert services[name]["healthcheck"]["test"] == [
+            "CMD-SHELL", "syncagent-entrypoint status --check || exit 1"]
     assert "test" in services["sandbox"]["healthcheck"]
 
 
@@ -68,7 +70,11 @@ def test_compose_agent_runs_on_a_healthy_postgres_configured_by_environment_and_
     for secret in agent["secrets"]:
         assert secret["source"] in compose["secrets"]
     assert agent["secrets"][0]["target"] == "PGPASSWORD"
-    assert any(volume.endswith(":/app/mappings:ro") for volume in agent["volumes"])
+    assert any(volume.endswith(":/app/mappings:ro") for volume in agent["volumes"]
+               if isinstance(volume, str))
+    config = next(v for v in agent["volumes"] if isinstance(v, dict))
+    assert config["target"] == "/app/syncagent.yaml" and config["read_only"] is True
+    assert config["bind"]["create_host_path"] is False, "a missing file must stop compose"
 
 
 def test_compose_dashboard_and_demo_are_behind_profiles() -> None:
@@ -109,12 +115,21 @@ def test_image_is_the_agent_alone_non_root_with_a_pinned_base_and_an_honest_heal
     agent = stages["agent"]
     assert "COPY --from=build " in agent and "build-sandbox" not in agent
     assert re.search(r"^USER 10001:10001$", agent, re.MULTILINE)
-    assert 'CMD ["syncagent", "status", "--check"]' in agent
+    assert 'CMD ["sh", "-c", "syncagent-entrypoint status --check || exit 1"]' in agent
     assert 'ENTRYPOINT ["syncagent-entrypoint"]' in stages["runtime"]
     base = re.search(r"^FROM (python:[\d.]+-slim) AS base$", dockerfile, re.MULTILINE)
     assert base, "base image pinned by an exact tag"
     assert re.search(r"sha256:[0-9a-f]{64}", dockerfile), "its digest recorded in a comment"
     assert "[sandbox]" not in stages["build"] and "dev" not in stages["build"]
+
+
+def test_the_build_context_leaves_secrets_and_local_state_out() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".env", "secrets/", "*.db", ".venv/", ".git/"} <= ignored
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for copied in re.findall(r"^COPY (?!--from)(?:--\S+ )*(\S+)", dockerfile, re.MULTILINE):
+        assert copied not in ignored and f"{copied}/" not in ignored, copied
 
 
 def test_image_build_runs_syncagent_version() -> None:
@@ -149,27 +164,53 @@ def _finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, 
     return process.returncode, out, err
 
 
-def _status_after_entrypoint(state_url: str, cwd: Path) -> tuple[str, str]:
-    code, out, err = _finish(_entrypoint("status", "--json", state_url=state_url, cwd=cwd))
+def _sync_once(sandbox_url: str, state_url: str, cwd: Path,
+               extra_env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
+    process = _entrypoint("sync", "--once", "--json", "--sandbox", sandbox_url,
+                          state_url=state_url, cwd=cwd, extra_env=extra_env)
+    code, out, err = _finish(process)
+    lines = out.strip().splitlines()
+    return code, json.loads(lines[-1]) if code == 0 and lines else {}, err
+
+
+def _migration_message(stderr: str) -> str:
+    """'upgraded to' or 'already at', from `db upgrade`'s line on stderr."""
+    found = re.search(r"state DB \S+: (upgraded to|already at) revision (\w+)", stderr)
+    assert found, stderr
+    assert found.group(2) == schema_head()
+    return found.group(1)
+
+
+def test_entrypoint_migrates_an_empty_sqlite_db_then_syncs(tmp_path: Path,
+                                                          sandbox_factory: SandboxFactory) -> None:
+    sandbox = sandbox_factory(leads=40, seed=23)
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code, report, err = _sync_once(sandbox.url, url, tmp_path)
     assert code == 0, err
-    return json.loads(out)["schema_revision"], err
+    assert _migration_message(err) == "upgraded to"
+    assert report["pulled"]["Lead"] >= 40 and report["rejected"] == 0
+    code, _report, err = _sync_once(sandbox.url, url, tmp_path)  # a restart: nothing to migrate
+    assert code == 0, err
+    assert _migration_message(err) == "already at"
 
 
-def test_entrypoint_migrates_an_empty_sqlite_db_then_runs_the_command(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    revision, err = _status_after_entrypoint(url, tmp_path)
-    assert revision == schema_head()
-    assert "upgraded to revision" in err
-    revision, err = _status_after_entrypoint(url, tmp_path)  # a restart: nothing to do
-    assert revision == schema_head() and "already at revision" in err
-
-
-def test_without_the_migration_the_same_command_fails_on_an_empty_db(tmp_path: Path) -> None:
+def test_without_the_migration_the_first_start_fails(tmp_path: Path,
+                                                     sandbox_factory: SandboxFactory) -> None:
     """What the entrypoint fixes (issue 17: the container's first start failed)."""
+    sandbox = sandbox_factory(leads=20, seed=29)
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    code, _out, err = _finish(_entrypoint("status", "--json", state_url=url, cwd=tmp_path,
-                                          extra_env={"SYNCAGENT_MIGRATE": "0"}))
+    code, _report, err = _sync_once(sandbox.url, url, tmp_path, {"SYNCAGENT_MIGRATE": "0"})
     assert code == 1 and "no schema yet" in err
+
+
+def test_the_health_check_never_migrates(tmp_path: Path) -> None:
+    """`status --check` goes through the entrypoint for its secrets, but must not write."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    StateStore(url).schema_revision()  # an empty database file, as a fresh volume would hold
+    code, _out, err = _finish(_entrypoint("status", "--check", state_url=url, cwd=tmp_path))
+    assert code == 2, err  # "cannot tell"; the image's HEALTHCHECK turns it into 1
+    assert "upgraded" not in err
+    assert StateStore(url).schema_revision() is None
 
 
 def test_entrypoint_leaves_the_db_alone_for_commands_that_do_not_use_it(tmp_path: Path) -> None:
@@ -182,6 +223,7 @@ def test_entrypoint_exports_secret_files_named_like_variables(tmp_path: Path) ->
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     url = f"sqlite:///{tmp_path / 'from-secret.db'}"
+    StateStore(url).upgrade()
     (secrets / "SYNCAGENT_STATE_URL").write_text(url + "\n")
     (secrets / "lowercase_name").write_text("ignored\n")
     process = _entrypoint("status", "--json", state_url="sqlite:///unused.db", cwd=tmp_path,
@@ -189,40 +231,50 @@ def test_entrypoint_exports_secret_files_named_like_variables(tmp_path: Path) ->
     code, out, err = _finish(process)
     assert code == 0, err
     assert json.loads(out)["state"] == url
-    assert (tmp_path / "from-secret.db").is_file() and not (tmp_path / "unused.db").exists()
+    assert not (tmp_path / "unused.db").exists()
 
 
-def test_entrypoint_migrates_then_syncs_a_whole_cycle(tmp_path: Path,
-                                                      sandbox_factory: SandboxFactory) -> None:
-    sandbox = sandbox_factory(leads=40, seed=23)
-    url = f"sqlite:///{tmp_path / 'cycle.db'}"
-    process = _entrypoint("sync", "--once", "--json", "--sandbox", sandbox.url,
-                          state_url=url, cwd=tmp_path)
-    code, out, err = _finish(process)
+@pytest.mark.postgres
+def test_entrypoint_migrates_postgres_then_syncs(postgres_url: str, tmp_path: Path,
+                                                 sandbox_factory: SandboxFactory) -> None:
+    sandbox = sandbox_factory(leads=30, seed=37)
+    code, report, err = _sync_once(sandbox.url, postgres_url, tmp_path)
     assert code == 0, err
-    report = json.loads(out.strip().splitlines()[-1])
-    assert report["pulled"]["Lead"] >= 40 and report["rejected"] == 0
+    assert _migration_message(err) == "upgraded to" and report["pulled"]["Lead"] >= 30
+
+
+def _wait_for_a_finished_cycle(state_url: str, processes: list[subprocess.Popen[str]]) -> None:
+    store = StateStore(state_url)
+    for _ in range(1200):  # bounded: about two minutes
+        if any(process.poll() is not None for process in processes):
+            return  # one died: its exit code and stderr tell why
+        if store.schema_revision() and any(run["finished_at"] for run in
+                                           store.status_summary()["runs"]):
+            return
+        time.sleep(0.1)
+    pytest.fail("no cycle finished")
 
 
 @pytest.mark.postgres
-def test_entrypoint_migrates_postgres(postgres_url: str, tmp_path: Path) -> None:
-    revision, _err = _status_after_entrypoint(postgres_url, tmp_path)
-    assert revision == schema_head()
-
-
-@pytest.mark.postgres
-def test_two_agents_starting_at_once_on_one_postgres_both_start(postgres_url: str,
-                                                                tmp_path: Path) -> None:
-    """Both migrate on an empty schema at the same moment: one waits for the other's lock."""
-    started = [_entrypoint("status", "--json", state_url=postgres_url, cwd=tmp_path)
-               for _ in range(2)]
-    results = [_finish(process) for process in started]
+def test_two_agents_starting_at_once_on_one_postgres_migrate_once_and_share_the_lease(
+        postgres_url: str, tmp_path: Path, sandbox_factory: SandboxFactory) -> None:
+    """Both `run` on an empty schema at the same moment: one migrates while the other waits
+    for the lock, then finds the schema current; one holds the lease and cycles."""
+    sandbox = sandbox_factory(leads=30, seed=41)
+    agents = [_entrypoint("run", "--sandbox", sandbox.url, state_url=postgres_url, cwd=tmp_path)
+              for _ in range(2)]
+    try:
+        _wait_for_a_finished_cycle(postgres_url, agents)
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.send_signal(signal.SIGTERM)
+        results = [_finish(agent, timeout=120) for agent in agents]
     for code, _out, err in results:
         assert code == 0, err
-    assert [json.loads(out)["schema_revision"] for _c, out, _e in results] == [schema_head()] * 2
-    messages = sorted(err.strip().splitlines()[-1].split(":")[-1].strip() for _c, _o, err in
-                      results)
-    assert [m.split(" revision")[0] for m in messages] == ["already at", "upgraded to"]
+    assert sorted(_migration_message(err) for _c, _o, err in results) == [
+        "already at", "upgraded to"]
+    assert any(run["finished_at"] for run in StateStore(postgres_url).status_summary()["runs"])
 
 
 # ------------------------------------------------------------------ pip install, no checkout

@@ -66,6 +66,7 @@ class HubSpotClient:
         self._owners = sdk.crm.owners.owners_api
         self._properties = sdk.crm.properties.core_api
         self._lists = sdk.crm.lists.memberships_api
+        self._list_defs = sdk.crm.lists.lists_api
         self._events = sdk.events.events_api
         self._assoc = sdk.crm.associations.v4.batch_api
 
@@ -158,6 +159,12 @@ class HubSpotClient:
         body = {"inputs": [{"id": i} for i in ids]}
         return dict(self.call("associations", lambda o: self._assoc.get_page_with_http_info(
             from_type, to_type, body, **o)) or {})
+
+    def list_by_name(self, name: str) -> dict[str, Any]:
+        """The contact list named ``name`` (HubSpot matches names case-insensitively)."""
+        api = self._list_defs
+        return dict(self.call("list_lookup", lambda o: api.get_by_name_with_http_info(
+            name, "0-1", **o)) or {})
 
     def change_list(self, list_id: str, add: Sequence[str], remove: Sequence[str]
                     ) -> dict[str, Any]:

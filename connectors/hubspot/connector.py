@@ -11,7 +11,6 @@ next one. Mid-sweep cursors remember the sweep (bounds, last id) so a stop resum
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,6 @@ from connectors.base import (
     StreamSpec,
     WriteItem,
     WriteOperation,
-    WriteRef,
     WriteResult,
 )
 from connectors.budget import DailyBudget
@@ -45,18 +43,19 @@ from connectors.cursor import (
     to_epoch_ms,
 )
 from connectors.hubspot import errors, own_writes, streams
+from connectors.hubspot.associations import Associations
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.lists import ListMemberships
+from connectors.hubspot.schema import PortalSchema, preflight_error
+from connectors.hubspot.writes import BatchWriter
 from connectors.retry import RetryPolicy
-from syncagent.errors import ConfigError, FatalError, RetryableError, SyncAgentError
+from syncagent.errors import ConfigError, FatalError
 
 log = structlog.get_logger(__name__)
 
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
-BATCH_MAX = 100
-LIST_MEMBERSHIP_CHUNK = 1000
-ASSOCIATION_SCAN_LIMIT = 100
-ASSOCIATION_BATCH = 100            # v4 batch association read: inputs per call
+BATCH_READ_MAX = 100
 
 
 class HubSpotConnector:
@@ -75,17 +74,24 @@ class HubSpotConnector:
         self.calls: ApiCallCounter = client.calls
         self.budget: DailyBudget = client.budget
         self.events_available: bool | None = None   # learnt on the first events read
-        self._v4_associations: bool | None = None
+        self.associations = Associations(client)
         self.keyset_restarts = 0
+        self.writer = BatchWriter(client, on_written=self.own_writes.note)
+        self.lists = ListMemberships(client)
+        self.features_off: dict[str, str] = {}    # stream -> why (e.g. a missing scope)
+        self._schema = PortalSchema(client)
 
     @classmethod
     def from_settings(cls, settings: Any, *, retry: RetryPolicy | None = None,
                       budget_history: Mapping[str, int] | None = None,
                       stream_table: Sequence[StreamSpec] = streams.STREAMS,
+                      mapped_fields: Sequence[str] = (),
                       own_writes_seen: Mapping[str, Sequence[Sequence[int]]] | None = None
                       ) -> HubSpotConnector:
         """Build from ``syncagent.settings.Settings`` (its ``.hubspot`` and ``.ca_bundle``);
+        ``mapped_fields`` (HubSpot names from fields.yaml) are read by the contacts stream;
         ``own_writes_seen`` is ``status()["own_writes"]`` of the previous process."""
+        stream_table = streams.with_mapped_fields(tuple(stream_table), mapped_fields)
         hs = settings.hubspot
         budget = DailyBudget("hubspot", hs.daily_budget_share, history=budget_history)
         ca: Path | None = settings.ca_bundle
@@ -97,8 +103,16 @@ class HubSpotConnector:
     def read_many(self, cursors: Mapping[str, Cursor | None], *,
                   cycle_start: datetime | None = None,
                   progress: ProgressCallback | None = None) -> Iterator[Page]:
+        """Every stream in turn. A stream the token has no scope for is switched off (its
+        reason kept in ``features_off``) and the others still run: a 403 on owners must not
+        stop the engagement streams."""
+        self.features_off = {}
         for name, cursor in cursors.items():
-            yield from self.read(name, cursor, cycle_start=cycle_start, progress=progress)
+            try:
+                yield from self.read(name, cursor, cycle_start=cycle_start, progress=progress)
+            except errors.MissingScopes as exc:
+                self.features_off[name] = exc.message
+                log.warning("hubspot.stream_off", stream=name, **exc.as_dict())
 
     def read(self, stream: str, cursor: Cursor | None, *, cycle_start: datetime | None = None,
              progress: ProgressCallback | None = None) -> Iterator[Page]:
@@ -221,7 +235,7 @@ class HubSpotConnector:
             # only engagements that are scoring signals need their contacts looked up
             signals = [str(r["id"]) for r, _ in fresh
                        if streams.engagement_kind(spec.object, r.get("properties") or {})]
-            links = self._contacts_of(spec.object, signals)
+            links = self.associations.contacts_of(spec.object, signals)
             for row, modstamp in fresh:
                 out.extend(streams.engagement_activities(spec, row, links.get(str(row["id"]), []),
                                                          modstamp))
@@ -230,45 +244,9 @@ class HubSpotConnector:
             out.append(streams.to_record(spec, row, modstamp))
             if spec.deletes:
                 out.extend(streams.merges_of(spec, row, modstamp))
+            if spec.object == "contacts":
+                out.extend(streams.email_activities(row))
         return out
-
-    def _contacts_of(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """Engagement id -> associated contact ids (search results carry no associations)."""
-        if not ids:
-            return {}
-        if self._v4_associations is not False:
-            try:
-                found: dict[str, list[str]] = {}
-                for i in range(0, len(ids), ASSOCIATION_BATCH):
-                    data = self.client.associations(object_type, "contacts",
-                                                    ids[i:i + ASSOCIATION_BATCH])
-                    self._v4_associations = True
-                    for r in data.get("results") or []:
-                        found[str(r["from"]["id"])] = [str(t["toObjectId"])
-                                                       for t in r.get("to") or []]
-                return found
-            except FatalError as exc:
-                if exc.fields.get("status") not in (404, 405):
-                    raise
-                log.info("hubspot.associations_v4_unavailable", fallback="list scan")
-                self._v4_associations = False
-        return self._scan_associations(object_type, ids)
-
-    def _scan_associations(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """Fallback: page the object list (sorted by id, with associations) over the id range."""
-        wanted = set(ids)
-        high = max(int(i) for i in ids)
-        after: str | None = str(min(int(i) for i in ids))
-        found: dict[str, list[str]] = {}
-        while after is not None and int(after) <= high:
-            data = self.client.list_page(object_type, after=after, limit=ASSOCIATION_SCAN_LIMIT,
-                                         properties=("hs_object_id",), associations=("contacts",))
-            for row in data.get("results") or []:
-                if str(row["id"]) in wanted:
-                    linked = ((row.get("associations") or {}).get("contacts") or {})
-                    found[str(row["id"])] = [str(x["id"]) for x in linked.get("results") or []]
-            after = ((data.get("paging") or {}).get("next") or {}).get("after")
-        return found
 
     def _archived(self, spec: StreamSpec, cursor: Cursor | None, start: datetime,
                   progress: ProgressCallback | None) -> Iterator[Page]:
@@ -391,92 +369,8 @@ class HubSpotConnector:
     # --- writes ----------------------------------------------------------------------------
     def write(self, object: str, operation: WriteOperation,
               batch: Sequence[WriteItem]) -> list[WriteResult]:
-        results: list[WriteResult] = []
-        for i in range(0, len(batch), BATCH_MAX):
-            results.extend(self._write_chunk(object, operation, list(batch[i:i + BATCH_MAX])))
-        return results
-
-    def _write_chunk(self, obj: str, operation: WriteOperation,
-                     chunk: list[WriteItem]) -> list[WriteResult]:
-        id_property = streams.UPSERT_ID_PROPERTY.get(obj, "hs_object_id")
-        inputs, keys = [], []
-        for n, item in enumerate(chunk):
-            if operation == "update":
-                if not item.id:
-                    raise ConfigError(f"hubspot update of {obj} without an id",
-                                      hint="Updates need the record id.")
-                inputs.append({"id": item.id, "properties": item.fields})
-                keys.append(item.id)
-            elif operation == "upsert":
-                if not item.key:
-                    raise ConfigError(f"hubspot upsert of {obj} needs the {id_property} value "
-                                      "in WriteItem.key", hint="Give the key to match on.")
-                # the id property is written too (same value) so the answer names it and
-                # each result can be matched to its item
-                props = {**item.fields, id_property: item.key} \
-                    if id_property != "hs_object_id" else item.fields
-                inputs.append({"id": item.key, "idProperty": id_property, "properties": props})
-                keys.append(item.key)
-            else:
-                trace = item.key or f"item-{n}"
-                inputs.append({"properties": item.fields, "objectWriteTraceId": trace})
-                keys.append(trace)
-        refs = [WriteRef(obj, item.id, item.key) for item in chunk]
-        try:
-            data = self.client.batch(obj, operation, inputs)
-        except RetryableError as exc:
-            return [_retryable(ref, exc) for ref in refs]
-        except FatalError as exc:
-            if exc.fields.get("status") != 400:
-                raise
-            # a whole-batch validation failure: every record gets HubSpot's reason
-            return [WriteResult(ref=ref, status="rejected", code=str(exc.fields.get("code")
-                                                                      or "VALIDATION_ERROR"),
-                                message=exc.message) for ref in refs]
-        return self._map_results(obj, operation, chunk, refs, keys, data, id_property)
-
-    def _map_results(self, obj: str, operation: str, chunk: list[WriteItem],
-                     refs: list[WriteRef], keys: list[str], data: Mapping[str, Any],
-                     id_property: str) -> list[WriteResult]:
-        """Per record, by ``errors[].context.ids`` — never by position."""
-        failed: dict[str, dict[str, Any]] = {}
-        for err in data.get("errors") or []:
-            for key in (err.get("context") or {}).get("ids") or []:
-                failed[str(key)] = err
-        remote_ids: dict[str, str] = {}
-        self.own_writes.note(obj, (row.get("updatedAt") for row in data.get("results") or []))
-        made: dict[str, bool] = {}  # upserts say whether each record is new
-        for row in data.get("results") or []:
-            props = row.get("properties") or {}
-            rid = str(row.get("id"))
-            remote_ids[rid] = rid
-            if isinstance(row.get("new"), bool):
-                made[rid] = row["new"]
-            if props.get(id_property):
-                remote_ids[str(props[id_property])] = rid
-            trace = row.get("objectWriteTraceId")
-            if trace:
-                remote_ids[str(trace)] = rid
-        out = []
-        for key, ref, item in zip(keys, refs, chunk, strict=True):
-            err = failed.get(key)
-            natural = item.fields.get(id_property)    # e.g. the email of a created contact
-            existing = _existing_id(err) if err is not None and operation == "create" else None
-            if existing is not None:
-                # a retried create whose first attempt landed: the record is there, that is ok
-                out.append(WriteResult(ref=ref, status="ok", id=existing, created=False))
-            elif err is not None:
-                status = int(err.get("status") or 400) if str(err.get("status", "")).isdigit() \
-                    else 400
-                retryable = status in (423, 429) or status >= 500
-                out.append(WriteResult(ref=ref, status="retryable" if retryable else "rejected",
-                                       code=str(err.get("category") or "ERROR"),
-                                       message=str(err.get("message") or "")))
-            else:
-                found = remote_ids.get(key) or remote_ids.get(str(natural)) or item.id
-                out.append(WriteResult(ref=ref, status="ok", id=found,
-                                       created=made.get(found or "")))
-        return out
+        """Batch writes with bad inputs isolated (connectors/hubspot/writes.py)."""
+        return self.writer.write(object, operation, batch)
 
     def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:
         """Records by id with their stream's properties (batch read: 100 a call, no search
@@ -486,30 +380,31 @@ class HubSpotConnector:
         if spec is None:
             return []
         out: list[RemoteRecord] = []
-        for i in range(0, len(record_ids), BATCH_MAX):
-            inputs = [{"id": rid} for rid in record_ids[i:i + BATCH_MAX]]
+        for i in range(0, len(record_ids), BATCH_READ_MAX):
+            inputs = [{"id": rid} for rid in record_ids[i:i + BATCH_READ_MAX]]
             data = self.client.batch(object, "read", inputs, properties=list(spec.fields))
             for row in data.get("results") or []:
                 modstamp = streams.modstamp_of(spec, row) or datetime.now(UTC)
                 out.append(streams.to_record(spec, row, modstamp))
         return out
 
-    def change_list(self, list_id: str, *, add: Sequence[str] = (),
+    def change_list(self, list_name: str, *, add: Sequence[str] = (),
                     remove: Sequence[str] = ()) -> dict[str, list[str]]:
-        """Add/remove contacts to/from a MANUAL or SNAPSHOT list (one call per 1,000 ids)."""
-        merged: dict[str, list[str]] = {}
-        add, remove = list(add), list(remove)
-        while add or remove:
-            chunk_add, add = add[:LIST_MEMBERSHIP_CHUNK], add[LIST_MEMBERSHIP_CHUNK:]
-            room = LIST_MEMBERSHIP_CHUNK - len(chunk_add)
-            chunk_remove, remove = remove[:room], remove[room:]
-            data = self.client.change_list(list_id, chunk_add, chunk_remove)
-            for name, values in (data or {}).items():
-                if isinstance(values, list):
-                    merged.setdefault(name, []).extend(str(v) for v in values)
-        return merged
+        """Add/remove contacts to/from the MANUAL or SNAPSHOT list of that name."""
+        return self.lists.change(list_name, add=add, remove=remove)
 
     # --- schema ----------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """Before a cycle that writes: the portal must have the agent's properties (one
+        properties read, then cached)."""
+        missing = self._schema.missing_required()
+        if missing:
+            raise preflight_error(missing)
+
+    def contact_properties(self) -> frozenset[str] | None:
+        """The portal's contact property names (cached; None when they cannot be read)."""
+        return self._schema.contact_properties()
+
     def describe(self, object: str) -> ObjectSchema:
         data = self.client.properties(object)
         fields = {}
@@ -534,6 +429,8 @@ class HubSpotConnector:
                 "keyset_restarts": self.keyset_restarts,
                 # pass back as from_settings(own_writes_seen=)
                 "own_writes": self.own_writes.state(),
+                "features_off": dict(self.features_off),
+                "isolated_inputs": self.writer.isolated,
                 "events_api": self.events_available,
                 "limiter_waited_seconds": round(self.client.limiter.waited
                                                 + self.client.search_limiter.waited, 3)}
@@ -545,23 +442,6 @@ class HubSpotConnector:
 
     def close(self) -> None:
         self.client.close()
-
-
-_EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
-
-
-def _existing_id(err: Mapping[str, Any]) -> str | None:
-    """The id HubSpot names in a create CONFLICT ("Contact already exists. Existing ID: 12")."""
-    if str(err.get("category")) != "CONFLICT":
-        return None
-    match = _EXISTING_ID.search(str(err.get("message") or ""))
-    return match.group(1) if match else None
-
-
-def _retryable(ref: WriteRef, exc: SyncAgentError) -> WriteResult:
-    return WriteResult(ref=ref, status="retryable",
-                       code=str(exc.fields.get("code") or type(exc).__name__),
-                       message=exc.message, retry_after=getattr(exc, "retry_after", None))
 
 
 __all__ = ["HubSpotConnector", "errors"]

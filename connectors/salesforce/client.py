@@ -43,6 +43,17 @@ _LOGIN_PATHS = ("/services/oauth2/token", "/services/Soap/u/")
 
 __all__ = ["SalesforceClient", "format_soql"]
 
+#: Login flows a real org may refuse. SOAP login() is unavailable from API v65, off by default
+#: in orgs created from Winter '26 and retired in Summer '27 (SOAP API Developer Guide,
+#: login()); the OAuth username-password flow is blocked by default in orgs created since
+#: Summer '23 (Salesforce Help, "OAuth 2.0 Username-Password Flow for Special Scenarios").
+LEGACY_FLOWS = ("password", "oauth_password")
+LEGACY_HINT = ("Use salesforce.auth: jwt (a connected app with a certificate) or "
+               "client_credentials (needs the org's My Domain): SOAP login() is gone from API "
+               "v65 and off in new orgs, and new orgs block the OAuth password flow.")
+#: What an org answers when a login flow itself is refused, not the credentials.
+FLOW_REFUSED = ("UNSUPPORTED_API_VERSION", "INVALID_OPERATION", "unsupported_grant_type")
+
 
 class _LoginRoutingSession(requests.Session):
     """Sends ``https://{domain}.salesforce.com/...`` (hard-coded in simple-salesforce's login
@@ -119,6 +130,8 @@ class SalesforceClient:
             return Salesforce(session_id=session_id, instance_url=instance, version=version,
                               session=self.session)
         kwargs = self._login_kwargs()
+        if s.auth in LEGACY_FLOWS:
+            log.warning("salesforce.legacy_login", auth=s.auth, hint=LEGACY_HINT)
         self.logins += 1
         self.calls.add("login")
         try:
@@ -183,9 +196,11 @@ class SalesforceClient:
             return ServerError(f"salesforce login: unexpected answer ({type(exc).__name__})",
                                system="salesforce")
         message = getattr(exc, "auth_message", "") or ""
+        hint = "Check the Salesforce credentials (salesforce.* settings)."
+        if code in FLOW_REFUSED:
+            hint = LEGACY_HINT
         return AuthError(f"salesforce login refused ({self.settings.auth}): {code} {message}",
-                         hint="Check the Salesforce credentials (salesforce.* settings).",
-                         system="salesforce", code=str(code))
+                         hint=hint, system="salesforce", code=str(code))
 
     def _relogin(self) -> None:
         if self.settings.auth == "session":

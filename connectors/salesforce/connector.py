@@ -9,7 +9,7 @@ further pages follow ``nextRecordsUrl``. Writes: sObject Collections, 200 per ca
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,23 @@ from connectors.cursor import CursorWindow, fingerprint
 from connectors.retry import RetryPolicy
 from connectors.salesforce import errors, isolate, streams
 from connectors.salesforce.client import MAX_GET_URL_BYTES, SalesforceClient
+from connectors.salesforce.composite import (
+    Plan,
+    already_read,
+    deleted_rows,
+    has_changes,
+    invalid_field,
+    ref,
+    subrequest_body,
+    subrequests,
+)
+from connectors.salesforce.schema_cache import (
+    FEATURES,
+    REQUIRED_FIELDS,
+    SchemaCache,
+    preflight_error,
+)
+from connectors.salesforce.streams import with_fields, with_options
 from syncagent.errors import ConfigError, FatalError, RetryableError, SyncAgentError
 
 log = structlog.get_logger(__name__)
@@ -47,15 +64,6 @@ UPDATED_WINDOW = timedelta(days=30)
 COLLECTION_MAX = 200               # sObject Collections: at most 200 records a call
 DELETE_LOG_WINDOW = timedelta(days=15)
 LOOKUP_CHUNK = 200                 # values per IN (...) lookup
-CHECK_SPAN = timedelta(minutes=2)  # /updated and /deleted want more than a minute of range
-
-
-@dataclass
-class _Plan:
-    spec: StreamSpec
-    cursor: Cursor | None
-    window: CursorWindow
-    reconcile: bool
 
 
 class SalesforceConnector:
@@ -70,6 +78,7 @@ class SalesforceConnector:
         self.streams: dict[str, StreamSpec] = {s.name: s for s in stream_table}
         self.calls: ApiCallCounter = client.calls
         self.budget: DailyBudget = client.budget
+        self.schema = SchemaCache(client)
 
     @classmethod
     def from_settings(cls, settings: Any, *, retry: RetryPolicy | None = None,
@@ -113,7 +122,7 @@ class SalesforceConnector:
             changed = yield from self._read_group(queried, checked, start, progress)
             pending = sorted([*changed, *waiting], key=_priority)
 
-    def _can_check(self, plan: _Plan, start: datetime) -> bool:
+    def _can_check(self, plan: Plan, start: datetime) -> bool:
         """A change check needs a cursor inside the /updated window (30 days)."""
         return (plan.cursor is not None and plan.cursor.modstamp is not None
                 and not plan.reconcile
@@ -126,45 +135,42 @@ class SalesforceConnector:
             raise ConfigError(f"unknown Salesforce stream '{name}'",
                               hint="Known: " + ", ".join(self.streams)) from None
 
-    def _plan(self, name: str, cursor: Cursor | None, start: datetime) -> _Plan:
+    def _readable(self, name: str) -> StreamSpec:
+        """The stream with only the fields the org has and the user can read (as far as the
+        cached describe knows)."""
         spec = self._spec(name)
+        return replace(spec, fields=self.schema.selectable(spec.object, spec.fields))
+
+    def _plan(self, name: str, cursor: Cursor | None, start: datetime) -> Plan:
+        spec = self._readable(name)
         window = CursorWindow(cursor, lookback=self.lookback, cycle_start=start)
         lower = window.lower
         # Away longer than the delete log keeps: only a full id list shows hard deletes.
         reconcile = bool(spec.deletes and lower is not None
                          and lower < start - DELETE_LOG_WINDOW + timedelta(hours=1))
-        return _Plan(spec, cursor, window, reconcile)
+        return Plan(spec, cursor, window, reconcile)
 
-    def _read_group(self, queried: list[_Plan], checked: list[_Plan], start: datetime,
+    def _read_group(self, queried: list[Plan], checked: list[Plan], start: datetime,
                     progress: ProgressCallback | None) -> Generator[Page, None, list[str]]:
         """One Composite call; yields the queried streams' pages; returns the checked streams
         that changed (they are queried next)."""
         for plan in queried:
             if plan.reconcile:
                 yield from self._reconcile(plan)
-        subrequests: list[dict[str, Any]] = []
+        answers = self._answers(queried, checked, start)
         for plan in queried:
-            subrequests.append(self._query_subrequest(plan))
-            if plan.spec.deletes and plan.window.lower is not None and not plan.reconcile:
-                subrequests.append(self._deleted_subrequest(plan, start))
-        for plan in checked:
-            subrequests.append(self._updated_subrequest(plan, start))
-            if plan.spec.deletes:
-                subrequests.append(self._deleted_subrequest(plan, start, since_cursor=True))
-        answers = {a.get("referenceId"): a for a in self.client.composite(subrequests)}
-        for plan in queried:
-            answer = answers.get(_ref(plan.spec.name))
+            answer = answers.get(ref(plan.spec.name))
             if answer is None:
                 raise FatalError(f"salesforce composite: no answer for {plan.spec.name}",
                                  system="salesforce")
-            body = _subrequest_body(answer, operation=f"query {plan.spec.name}")
-            deleted = self._deleted_rows(plan, answers.get(_ref(plan.spec.name, "deleted")))
+            body = subrequest_body(answer, operation=f"query {plan.spec.name}")
+            deleted = deleted_rows(plan, answers.get(ref(plan.spec.name, "deleted")))
             yield from self._pages(plan, body, deleted, start, progress)
         changed = []
         for plan in checked:
-            if _has_changes(answers.get(_ref(plan.spec.name, "updated")),
-                            answers.get(_ref(plan.spec.name, "deleted")), plan.spec.deletes,
-                            _already_read(plan, start)):
+            if has_changes(answers.get(ref(plan.spec.name, "updated")),
+                           answers.get(ref(plan.spec.name, "deleted")), plan.spec.deletes,
+                           already_read(plan, start)):
                 changed.append(plan.spec.name)
             else:
                 # nothing changed since the cursor: the cursor stays (it is not advanced, so
@@ -173,54 +179,38 @@ class SalesforceConnector:
                            cursor=plan.cursor or Cursor(), done=True)
         return changed
 
-    def _query_subrequest(self, plan: _Plan) -> dict[str, Any]:
-        read_before = plan.cursor.modstamp if plan.cursor is not None else None
-        soql = streams.incremental_soql(plan.spec, plan.window.lower, read_before=read_before,
-                                        writer=self.client.settings.username)
-        sub: dict[str, Any] = {"method": "GET", "referenceId": _ref(plan.spec.name),
-                               "url": self.client.query_url(soql,
-                                                            include_deleted=plan.spec.deletes)}
-        batch = plan.spec.options.get("batch_size")
-        if batch:
-            # a smaller batch (200..2000) for streams with heavy rows
-            sub["httpHeaders"] = {"Sforce-Query-Options": f"batchSize={int(batch)}"}
-        return sub
+    def _answers(self, queried: list[Plan], checked: list[Plan],
+                 start: datetime) -> dict[Any, Any]:
+        """The Composite answers by reference. A query refused with INVALID_FIELD (a field was
+        deleted or its access revoked) refreshes the describe of its object and is sent again
+        without the fields that are gone: the pull goes on, that field's feature is off."""
+        for attempt in (1, 2):
+            answers = {a.get("referenceId"): a for a in
+                       self.client.composite(subrequests(self.client, queried, checked, start))}
+            stale = [p for p in queried if invalid_field(answers.get(ref(p.spec.name)))]
+            if not stale or attempt == 2:
+                break
+            log.info("salesforce.schema_refresh", streams=[p.spec.name for p in stale])
+            self.schema.load({p.spec.object for p in stale}, refresh=True)
+            for plan in stale:
+                plan.spec = self._readable(plan.spec.name)
+        return answers
 
-    def _updated_subrequest(self, plan: _Plan, start: datetime) -> dict[str, Any]:
-        """Ids changed since the cursor (its high-water mark; the lookback overlap is read when
-        the stream is next queried, because a quiet stream keeps its cursor)."""
-        since = plan.cursor.modstamp if plan.cursor and plan.cursor.modstamp else start
-        begin = min(since, start - CHECK_SPAN)
-        params = {"start": _sf_datetime(begin), "end": _sf_datetime(start)}
-        url = self.client.data_path(f"sobjects/{plan.spec.object}/updated/", params)
-        return {"method": "GET", "referenceId": _ref(plan.spec.name, "updated"), "url": url}
+    def preflight(self) -> None:
+        """Before a cycle that writes: the org must have the fields every cycle writes, and the
+        integration user must be able to edit them (one describe call, then cached)."""
+        self.schema.load([*REQUIRED_FIELDS, *(s.object for s in self.streams.values())])
+        missing = self.schema.missing_required()
+        if missing:
+            self.schema.forget()     # an admin may fix the org while `run` waits: look again
+            raise preflight_error(missing)
 
-    def _deleted_subrequest(self, plan: _Plan, start: datetime, *,
-                            since_cursor: bool = False) -> dict[str, Any]:
-        lower = plan.window.lower or start
-        if since_cursor and plan.cursor is not None and plan.cursor.modstamp is not None:
-            lower = plan.cursor.modstamp
-        begin = min(lower, start - timedelta(minutes=2))
-        params = {"start": _sf_datetime(begin), "end": _sf_datetime(start)}
-        url = self.client.data_path(f"sobjects/{plan.spec.object}/deleted/", params)
-        return {"method": "GET", "referenceId": _ref(plan.spec.name, "deleted"), "url": url}
+    @property
+    def features_off(self) -> dict[str, str]:
+        """Features switched off because a field they need is missing: feature -> why."""
+        return dict(self.schema.features_off)
 
-    def _deleted_rows(self, plan: _Plan, answer: Mapping[str, Any] | None
-                      ) -> list[dict[str, Any]]:
-        """Rows for ids the delete log reports (hard deletes that queryAll may not show)."""
-        if answer is None:
-            return []
-        if answer.get("httpStatusCode") != 200:
-            # e.g. INVALID_REPLICATION_DATE: the log starts later than our window (a young org);
-            # queryAll still shows soft deletes, and a long absence triggers a full reconcile.
-            log.info("salesforce.deleted_log_unavailable", stream=plan.spec.name,
-                     status=answer.get("httpStatusCode"))
-            return []
-        body = answer.get("body") or {}
-        return [{"Id": d["id"], "IsDeleted": True, "SystemModstamp": d.get("deletedDate")}
-                for d in body.get("deletedRecords", []) if d.get("id")]
-
-    def _pages(self, plan: _Plan, body: dict[str, Any], deleted: list[dict[str, Any]],
+    def _pages(self, plan: Plan, body: dict[str, Any], deleted: list[dict[str, Any]],
                start: datetime, progress: ProgressCallback | None) -> Iterator[Page]:
         spec, window = plan.spec, plan.window
         pages = emitted = 0
@@ -245,7 +235,7 @@ class SalesforceConnector:
                 return
             body = self._more(plan, body["nextRecordsUrl"], page.cursor)
 
-    def _more(self, plan: _Plan, next_url: str, cursor: Cursor) -> dict[str, Any]:
+    def _more(self, plan: Plan, next_url: str, cursor: Cursor) -> dict[str, Any]:
         try:
             return self.client.query_more(next_url)
         except FatalError as exc:
@@ -266,7 +256,7 @@ class SalesforceConnector:
         answer = self.client.composite([{
             "method": "GET", "referenceId": "query",
             "url": self.client.query_url(soql, include_deleted=include_deleted)}])
-        return _subrequest_body(answer[0], operation="query")
+        return subrequest_body(answer[0], operation="query")
 
     def _convert(self, spec: StreamSpec, window: CursorWindow, rows: list[dict[str, Any]],
                  start: datetime) -> list[Any]:
@@ -282,7 +272,7 @@ class SalesforceConnector:
                 out.append(streams.to_record(spec, row))
         return out
 
-    def _reconcile(self, plan: _Plan) -> Iterator[Page]:
+    def _reconcile(self, plan: Plan) -> Iterator[Page]:
         """All live ids of the object (one query, paged); the pipeline deletes the rest."""
         spec = plan.spec
         log.info("salesforce.reconcile", stream=spec.name, reason="cursor older than 15 days")
@@ -312,17 +302,18 @@ class SalesforceConnector:
         return found
 
     def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:
-        """Records by id, with the fields their stream reads (defaults the org filled in on a
-        create, say): one query per 200 ids."""
-        spec = next((s for s in self.streams.values()
-                     if s.object == object and s.kind == "records"), None)
-        if spec is None:
+        """Records by id with the fields their stream reads (e.g. ones the agent just created,
+        with the defaults the org filled in): one query per 200 ids."""
+        names = [s.name for s in self.streams.values()
+                 if s.object == object and s.kind == "records"]
+        if not names:
             return []
+        spec = self._readable(names[0])
         out: list[RemoteRecord] = []
         for i in range(0, len(record_ids), LOOKUP_CHUNK):
             body = self._query(streams.by_id_soql(spec, record_ids[i:i + LOOKUP_CHUNK]))
             while True:
-                out.extend(streams.to_record(spec, row) for row in body.get("records", []))
+                out += [streams.to_record(spec, row) for row in body.get("records", [])]
                 if body.get("done", True):
                     break
                 body = self.client.query_more(body["nextRecordsUrl"])
@@ -331,6 +322,7 @@ class SalesforceConnector:
     # --- writes ----------------------------------------------------------------------------
     def write(self, object: str, operation: WriteOperation,
               batch: Sequence[WriteItem]) -> list[WriteResult]:
+        batch = [self._without_unwritable(object, item) for item in batch]
         if operation == "create" and object in streams.IDEMPOTENCY_FIELDS:
             # keyed creates go as upserts by key, the rest as plain creates; results keep order
             keyed = [n for n, item in enumerate(batch) if item.key]
@@ -342,15 +334,25 @@ class SalesforceConnector:
             return [out[n] for n in range(len(batch))]
         return self._write_all(object, operation, batch)
 
+    def _without_unwritable(self, obj: str, item: WriteItem) -> WriteItem:
+        """The item without the optional-feature fields the cached describe says the user
+        cannot write (their feature is off and reported; the rest of the record is written).
+        Any other field goes out as planned, so the org's refusal is recorded, not hidden."""
+        dropped = [name for name in item.fields
+                   if (obj, name) in FEATURES and not self.schema.writable(obj, name)]
+        if not dropped:
+            return item
+        for name in dropped:
+            self.schema.selectable(obj, (name,))   # warns once and switches the feature off
+        return replace(item, fields={k: v for k, v in item.fields.items() if k not in dropped})
+
     def _write_all(self, obj: str, operation: WriteOperation,
                    batch: Sequence[WriteItem]) -> list[WriteResult]:
         def write(items: Sequence[WriteItem]) -> list[WriteResult]:
-            results: list[WriteResult] = []
-            for i in range(0, len(items), COLLECTION_MAX):
-                results.extend(self._write_chunk(obj, operation, items[i:i + COLLECTION_MAX]))
-            return results
+            return [result for i in range(0, len(items), COLLECTION_MAX) for result in
+                    self._write_chunk(obj, operation, items[i:i + COLLECTION_MAX])]
 
-        # records refused for some fields only go again at once, without those fields
+        # records refused for some fields only go again at once, without them (isolate.py)
         key_field = streams.IDEMPOTENCY_FIELDS.get(obj)
         protected = frozenset({key_field} if key_field else ())
         return isolate.write_isolated(batch, write(batch), write, protected)
@@ -408,7 +410,8 @@ class SalesforceConnector:
         return {"calls": self.calls.by_operation(), "budget": self.budget.status(),
                 # the rolling per-hour call count: pass back as from_settings(budget_history=)
                 "hours": self.budget.state(),
-                "logins": self.client.logins, "reauths": self.client.reauths}
+                "logins": self.client.logins, "reauths": self.client.reauths,
+                "features_off": self.features_off}
 
     @property
     def api_calls(self) -> int:
@@ -419,64 +422,10 @@ class SalesforceConnector:
         self.client.close()
 
 
-def with_fields(spec: StreamSpec, extra: Sequence[str]) -> StreamSpec:
-    """The spec with more fields (e.g. the ones the mappings use), order kept, no repeats."""
-    return replace(spec, fields=tuple(dict.fromkeys((*spec.fields, *extra))))
-
-
-def with_options(spec: StreamSpec, **options: Any) -> StreamSpec:
-    """The spec with more connector options (e.g. ``batch_size=200``)."""
-    return replace(spec, options={**spec.options, **options})
-
-
 def _priority(name: str) -> int:
     """Hot streams get the Composite's query slots first."""
     order = streams.HOT_ORDER
     return order.index(name) if name in order else len(order)
-
-
-def _already_read(plan: _Plan, start: datetime) -> frozenset[str]:
-    """Ids the previous read emitted, when the change check must reach back before it.
-
-    ``/updated`` wants more than a minute between start and end, so a check soon after a read
-    re-covers rows that read saw; those ids are not news. A row that changed again in that
-    short span is caught by a later check, once the window no longer reaches back before the
-    cursor (a delay of two minutes at most; docs/connectors.md)."""
-    if plan.cursor is None or plan.cursor.modstamp is None:
-        return frozenset()
-    if plan.cursor.modstamp <= start - CHECK_SPAN:
-        return frozenset()
-    return frozenset(key.partition("@")[0] for key in plan.cursor.boundary_ids)
-
-
-def _has_changes(updated: Mapping[str, Any] | None, deleted: Mapping[str, Any] | None,
-                 deletes: bool, already_read: frozenset[str] = frozenset()) -> bool:
-    """Whether a change check saw anything (an unclear answer counts as a change)."""
-    if updated is None or updated.get("httpStatusCode") != 200:
-        return True
-    if set((updated.get("body") or {}).get("ids") or ()) - already_read:
-        return True
-    if not deletes:
-        return False
-    if deleted is None or deleted.get("httpStatusCode") != 200:
-        return True
-    return bool((deleted.get("body") or {}).get("deletedRecords"))
-
-
-def _ref(name: str, suffix: str = "q") -> str:
-    return f"{name}_{suffix}"
-
-
-def _sf_datetime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-
-
-def _subrequest_body(answer: Mapping[str, Any], *, operation: str) -> dict[str, Any]:
-    status = int(answer.get("httpStatusCode", 500))
-    if status >= 300:
-        raise errors.classify(status, answer.get("body"), operation=operation,
-                              headers=answer.get("httpHeaders"))
-    return dict(answer.get("body") or {})
 
 
 def _retryable(ref: WriteRef, exc: SyncAgentError) -> WriteResult:
@@ -500,4 +449,4 @@ def _result(ref: WriteRef, item: Mapping[str, Any]) -> WriteResult:
                        field_errors=isolate.field_errors(errs))
 
 
-__all__ = ["RemoteRecord", "SalesforceConnector", "with_fields"]
+__all__ = ["RemoteRecord", "SalesforceConnector", "with_fields", "with_options"]

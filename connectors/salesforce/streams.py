@@ -8,7 +8,8 @@ knows what it wrote there from its own mirror.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -66,6 +67,25 @@ STREAMS: tuple[StreamSpec, ...] = (
     _stream("Campaign", CAMPAIGN_FIELDS),
     _stream("CampaignMember", CAMPAIGN_MEMBER_FIELDS, kind="activities"),
 )
+
+def with_fields(spec: StreamSpec, extra: Sequence[str]) -> StreamSpec:
+    """The spec with more fields (e.g. the ones the mappings use), order kept, no repeats."""
+    return replace(spec, fields=tuple(dict.fromkeys((*spec.fields, *extra))))
+
+
+def with_options(spec: StreamSpec, **options: Any) -> StreamSpec:
+    """The spec with more connector options (e.g. ``batch_size=200``)."""
+    return replace(spec, options={**spec.options, **options})
+
+
+def with_mapped_fields(mapped: Mapping[str, Iterable[str]],
+                       table: Sequence[StreamSpec] = STREAMS) -> tuple[StreamSpec, ...]:
+    """The stream table with every field the mappings name (object -> field names) added to
+    its object's stream, so a field an admin maps is read as well as written. A mapped field
+    the org lacks is dropped at read time with a warning (see ``schema_cache``)."""
+    return tuple(with_fields(spec, [_identifier(f) for f in mapped.get(spec.object, ())])
+                 for spec in table)
+
 
 #: Which streams take a Composite's five query slots first (the busiest).
 HOT_ORDER = ("Lead", "Contact", "Task", "Event", "CampaignMember", "Account", "User",

@@ -322,7 +322,9 @@ class Track(StrictModel):
     """A nurture programme: a HubSpot list plus a Nurture_Track__c value."""
 
     name: Name
-    hubspot_list_id: int = Field(ge=1)
+    hubspot_list: str = Field(min_length=1, max_length=255, description=(
+        "Name of the HubSpot contact list (MANUAL or SNAPSHOT) the track's contacts belong "
+        "to; the agent looks its id up in the portal."))
     nurture_track_value: str = Field(min_length=1, description="Value of Nurture_Track__c.")
     when: When
 

@@ -495,7 +495,7 @@ def _check_nurture(c: _Checker) -> None:
     spec: NurtureFile = c.m["nurture.yaml"]
     file = "nurture.yaml"
     c.unique(file, ("tracks",), spec.tracks, "name", "track")
-    c.unique(file, ("tracks",), spec.tracks, "hubspot_list_id", "HubSpot list id")
+    c.unique(file, ("tracks",), spec.tracks, "hubspot_list", "HubSpot list")
     c.unique(file, ("tracks",), spec.tracks, "nurture_track_value", "Nurture_Track__c value")
     for i, track in enumerate(spec.tracks):
         _conditions(c, file, ("tracks", i, "when"), track.when, _facts(c, True), "")

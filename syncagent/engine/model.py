@@ -200,7 +200,7 @@ class OwnerResult:
 @dataclass(slots=True)
 class TrackResult:
     track: str | None
-    hubspot_list_id: int | None
+    hubspot_list: str | None      # the HubSpot list's name
     nurture_track_value: str | None
     reason: str
     picked_by_rep: bool = False

@@ -15,7 +15,7 @@ from syncagent.engine.operators import Condition, Predicate, compile_all
 class CompiledTrack:
     name: str
     applies: Predicate
-    hubspot_list_id: int
+    hubspot_list: str
     value: str
     description: str
 
@@ -41,7 +41,7 @@ def describe(conditions: list[Condition]) -> str:
 
 
 def compile_nurture(spec: NurtureFile) -> CompiledNurture:
-    tracks = tuple(CompiledTrack(t.name, compile_all(t.when), t.hubspot_list_id,
+    tracks = tuple(CompiledTrack(t.name, compile_all(t.when), t.hubspot_list,
                                  t.nurture_track_value, describe(t.when)) for t in spec.tracks)
     by_key: dict[str, CompiledTrack] = {}
     for t in tracks:
@@ -58,7 +58,7 @@ def nurture(facts: Mapping[str, Any], stage: str, rep_track: str | None, recycle
         if picked is None:
             return TrackResult(rep_track, None, rep_track, "picked by a rep in Salesforce; kept "
                                "(not a track defined in nurture.yaml, so no HubSpot list)", True)
-        return TrackResult(picked.name, picked.hubspot_list_id, picked.value,
+        return TrackResult(picked.name, picked.hubspot_list, picked.value,
                            "picked by a rep in Salesforce; a rep's choice always wins", True)
     if nt.exit_on_disqualified and stage == "Disqualified":
         return TrackResult(None, None, None, "left nurture: disqualified")
@@ -66,10 +66,10 @@ def nurture(facts: Mapping[str, Any], stage: str, rep_track: str | None, recycle
         return TrackResult(None, None, None, f"left nurture: reached {stage}")
     if recycled and recycle_track:
         track = nt.by_key[recycle_track.casefold()]
-        return TrackResult(track.name, track.hubspot_list_id, track.value,
+        return TrackResult(track.name, track.hubspot_list, track.value,
                            "recycled by a rep: back to the recycle track")
     for track in nt.tracks:
         if track.applies(facts):
-            return TrackResult(track.name, track.hubspot_list_id, track.value,
+            return TrackResult(track.name, track.hubspot_list, track.value,
                                f"matches {track.description}")
     return TrackResult(None, None, None, "no nurture track matches")

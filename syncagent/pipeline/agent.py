@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from state.store import StateStore
 from syncagent.credentials import require_credentials
-from syncagent.engine import load_rules
+from syncagent.engine import Rules, load_rules
 from syncagent.errors import ConfigError
 from syncagent.pipeline.cycle import Agent
 from syncagent.settings import Settings
@@ -35,6 +35,7 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     Both systems' credentials are checked first: a missing one is reported before any call."""
     from connectors.hubspot.connector import HubSpotConnector
     from connectors.salesforce.connector import SalesforceConnector
+    from connectors.salesforce.streams import with_mapped_fields
 
     require_credentials(settings)
     store = StateStore(settings.state_url)
@@ -42,13 +43,26 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     rules = load_rules(settings.mappings_dir)
     usage = store.get_value(USAGE_KEY, {}) or {}
     salesforce = SalesforceConnector.from_settings(
-        settings, budget_history=(usage.get("salesforce") or {}).get("hours"))
+        settings, budget_history=(usage.get("salesforce") or {}).get("hours"),
+        stream_table=with_mapped_fields(_mapped_salesforce_fields(rules)))
     hubspot = HubSpotConnector.from_settings(
         settings, budget_history=(usage.get("hubspot") or {}).get("hours"),
+        mapped_fields=[f.hubspot for f in rules.c_fields if f.hubspot],
         own_writes_seen=(usage.get("hubspot") or {}).get("own_writes"))
     machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
     return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
                  machine_owners=frozenset(m.lower() for m in machines if m))
+
+
+def _mapped_salesforce_fields(rules: Rules) -> dict[str, list[str]]:
+    """Every Salesforce field fields.yaml maps, by object: the streams read them all."""
+    mapped: dict[str, list[str]] = {"Lead": [], "Contact": []}
+    for field in rules.c_fields:
+        if field.sf_lead:
+            mapped["Lead"].append(field.sf_lead)
+        if field.sf_contact:
+            mapped["Contact"].append(field.sf_contact)
+    return mapped
 
 
 def save_usage(agent: Agent) -> None:

@@ -20,7 +20,7 @@ from connectors.base import Connector, Progress
 from state.flags import refused_dead_letters
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
-from syncagent.errors import SyncAgentError, needs_a_person
+from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline import quality
 from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
@@ -77,6 +77,8 @@ class CycleReport:
     list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     fields_dropped: int = 0   # fields left out of written records because the API refused them
+    # feature -> why it is off (a field it needs is missing), by system
+    features_off: dict[str, dict[str, str]] = field(default_factory=dict)
     status: str = "running"  # ok | partial | failed | stopped, once the cycle is over
     retried: int = 0  # writes that failed for now and wait in the outbox
     dead_letters: int = 0  # dead letters in the outbox after this cycle
@@ -85,12 +87,16 @@ class CycleReport:
     step_failed: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        """Exactly the keys of the `sync --once --json` contract."""
-        return {"status": self.status, "pulled": self.pulled,
+        """Exactly the keys of the `sync --once --json` contract (``features_off`` only when
+        a missing field switched a feature off)."""
+        body = {"status": self.status, "pulled": self.pulled,
                 "persons_evaluated": self.persons_evaluated, "written": self.written,
                 "created": self.created, "rejected": self.rejected,
                 "retry_pending": self.retry_pending, "api_calls": self.api_calls,
                 "duration_s": round(self.duration_s, 3)}
+        if self.features_off:
+            body["features_off"] = self.features_off
+        return body
 
     def figures(self) -> dict[str, Any]:
         """The one-line summary `run` logs per cycle."""
@@ -113,6 +119,8 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
     report = CycleReport()
     try:
+        if agent.write:
+            preflight(agent)
         _steps(agent, stop, options, started, report)
     except Exception as error:  # any step: the run is `failed`, never left `running` or `ok`
         report.step_failed = True
@@ -122,6 +130,8 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         report.api_calls = {c.system: _api_calls(c) - calls_before[c.system]
                             for c in agent.connectors}
         _outbox_figures(store, report)
+        report.features_off = {c.system: dict(getattr(c, "features_off", {}))
+                               for c in agent.connectors if getattr(c, "features_off", None)}
         report.duration_s = time.perf_counter() - clock
         report.status = cycle_status(report, stop.is_set())
         store.finish_run(run_id, status=report.status, counts=_counts(report),
@@ -130,6 +140,24 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     if report.unfixable:
         raise report.unfixable[0]
     return report
+
+
+def preflight(agent: Agent) -> None:
+    """Before anything is written: each system that can check itself must be set up for the
+    agent. Every system's problem is named, one line each, in one error."""
+    problems: list[SyncAgentError] = []
+    for connector in agent.connectors:
+        check = getattr(connector, "preflight", None)
+        if callable(check):
+            try:
+                check()
+            except FatalError as error:
+                problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise FatalError("\n".join(p.message for p in problems), hint=problems[0].hint,
+                         systems=[p.fields.get("system") for p in problems])
 
 
 def cycle_status(report: CycleReport, stopped: bool) -> str:
@@ -170,6 +198,9 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         pulled = pull(agent.connectors, store, started, stop, options.progress)
         report.pulled = dict(pulled.counts)
         _note_stops(report, pulled.stopped, pulled.stop_errors)
+        # a missing scope switches off one stream: reported, the cycle is partial, run goes on
+        report.errors += [{"error": "feature_off", "system": s, "stream": name, "message": m}
+                          for s, off in pulled.features_off.items() for name, m in off.items()]
     match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
@@ -276,11 +307,17 @@ def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
 def plan_context(agent: Agent, world: World) -> PlanContext:
     """What planning needs beyond each person: mappings, owner ids, e-mails already held,
     fields the APIs refused."""
+    nurture = agent.rules.c_nurture
+    properties = getattr(agent.hubspot, "contact_properties", None)
     items = agent.store.data_quality(limit=100_000)
     ambiguous = [item["key"].split(":", 1)[1] for item in items
                  if item["kind"] == "ambiguous_email"]
     return PlanContext(agent.rules.c_fields, world.hubspot_owner_for, frozenset(ambiguous),
-                       _known_emails(agent.store), refused=quality.refusals(items))
+                       _known_emails(agent.store),
+                       track_lists={key: track.hubspot_list
+                                    for key, track in nurture.by_key.items()},
+                       hubspot_properties=properties() if callable(properties) else None,
+                       refused=quality.refusals(items))
 
 
 def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:

@@ -18,8 +18,11 @@ from state.store import MirrorRow, NewOutboxRow
 from syncagent.engine.mapping import CompiledField, Miss, remote_values
 from syncagent.engine.model import STAGE_RANK, Decision
 from syncagent.pipeline.records import (
+    HS_CONTACT,
     HS_OUTPUTS,
     HS_STAGE,
+    HS_STAGE_FIELD,
+    HS_STAGE_ORDER,
     HUMAN_OWNED,
     SF_EXTERNAL_ID,
     SF_OUTPUTS,
@@ -46,6 +49,12 @@ class PlanContext:
     known_emails: Mapping[str, frozenset[str]] = field(default_factory=dict)
     create_hubspot_for_nurture: bool = True
     refused: Refusals = field(default_factory=dict)
+    # Nurture track value or name (casefolded) -> the HubSpot list (by name) of that track:
+    # the list a contact leaves when its track changes.
+    track_lists: Mapping[str, str] = field(default_factory=dict)
+    # The portal's contact properties (None: not known, e.g. no schema scope). Optional
+    # properties (the Salesforce integration's ids) are written only when listed here.
+    hubspot_properties: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ def plan_person_noting(person: PersonPlan, ctx: PlanContext
     rows = [row for record in person.records
             if (row := _update_row(person, record, ctx, misses)) is not None]
     rows.extend(_creates(person, ctx))
-    rows.extend(_list_changes(person))
+    rows.extend(_list_changes(person, ctx))
     records = {(r.system, r.object): r.remote_id for r in person.records if not r.deleted}
     notes = [Untranslatable(person.person_id, miss, records.get((miss.system, miss.object)))
              for miss in misses]
@@ -124,10 +133,12 @@ def desired_hubspot(person: PersonPlan, ctx: PlanContext, record: MirrorRow | No
     if owner and owner in ctx.hubspot_owner_for:
         parts["owner"] = ctx.hubspot_owner_for[owner]
     values.update({HS_OUTPUTS[name]: value for name, value in parts.items()})
-    for record in person.records:
-        if record.system == "salesforce" and not record.deleted:
-            key = "salesforcecontactid" if record.object == "Contact" else "salesforceleadid"
-            values.setdefault(key, record.remote_id)
+    present = ctx.hubspot_properties or frozenset()
+    for other in person.records:
+        if other.system == "salesforce" and not other.deleted:
+            key = "salesforcecontactid" if other.object == "Contact" else "salesforceleadid"
+            if key in present:   # only where HubSpot's Salesforce integration made them
+                values.setdefault(key, other.remote_id)
     return values
 
 
@@ -147,6 +158,8 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
                                            record, written)
     if not changes:
         return None
+    if record.system == "hubspot" and _stage_moves_back(changes, record):
+        changes["__clear_first"] = [HS_STAGE_FIELD]
     return NewOutboxRow(record.system, record.object, "update", changes,
                         f"{record.system}:{record.object}:{record.remote_id}:update",
                         remote_id=record.remote_id, person_id=person.person_id)
@@ -178,6 +191,14 @@ def _without_refused(changes: dict[str, Any], record: MirrorRow,
             continue
         kept[name] = value
     return kept
+
+
+def _stage_moves_back(changes: Mapping[str, Any], record: MirrorRow) -> bool:
+    """HubSpot ignores an earlier lifecycle stage unless the property is cleared first."""
+    new, held = changes.get(HS_STAGE_FIELD), record.fields.get(HS_STAGE_FIELD)
+    if not new or not held or new not in HS_STAGE_ORDER or held not in HS_STAGE_ORDER:
+        return False
+    return HS_STAGE_ORDER.index(new) < HS_STAGE_ORDER.index(held)
 
 
 def _held(name: str, record: MirrorRow, written: Mapping[str, Any]) -> Any:
@@ -235,15 +256,28 @@ def _hubspot_contact(person: PersonPlan, ctx: PlanContext, email: str) -> NewOut
                         person_id=person.person_id)
 
 
-def _list_changes(person: PersonPlan) -> list[NewOutboxRow]:
-    """Keep HubSpot list membership in step with the nurture track (a rep's pick included)."""
+def _list_changes(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
+    """Keep HubSpot list membership in step with the nurture track (a rep's pick included):
+    join the track's list, and leave the list of the track the contact holds now."""
     track = person.decision.track
-    contacts = [r.remote_id for r in person.records
-                if (r.system, r.object) == ("hubspot", "contacts") and not r.deleted]
-    if not contacts or track.hubspot_list_id is None:
-        return []
-    list_id = str(track.hubspot_list_id)
-    return [NewOutboxRow("hubspot", f"list:{list_id}", "list_add", {"track": track.track},
-                         f"hubspot:list:{list_id}:add:{contact}", remote_id=contact,
-                         person_id=person.person_id)
-            for contact in contacts]
+    rows: list[NewOutboxRow] = []
+    for record in person.records:
+        if (record.system, record.object) != HS_CONTACT or record.deleted:
+            continue
+        contact = record.remote_id
+        if track.hubspot_list is not None:
+            rows.append(_membership(person, track.hubspot_list, "add", contact,
+                                    {"track": track.track}))
+        held = str(record.fields.get(HS_OUTPUTS["track"]) or "").casefold()
+        old_list = ctx.track_lists.get(held) if held else None
+        if old_list is not None and old_list.casefold() != (track.hubspot_list or
+                                                            "").casefold():
+            rows.append(_membership(person, old_list, "remove", contact, {"left": held}))
+    return rows
+
+
+def _membership(person: PersonPlan, list_name: str, action: str, contact: str,
+                note: dict[str, Any]) -> NewOutboxRow:
+    return NewOutboxRow("hubspot", f"list:{list_name}", f"list_{action}", note,
+                        f"hubspot:list:{list_name}:{action}:{contact}", remote_id=contact,
+                        person_id=person.person_id)

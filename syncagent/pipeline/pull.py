@@ -39,6 +39,8 @@ class PullResult:
 
     counts: Counter[str] = field(default_factory=Counter)
     stopped: dict[str, str] = field(default_factory=dict)  # system -> why
+    # system -> stream -> why it was switched off (e.g. a missing HubSpot scope)
+    features_off: dict[str, dict[str, str]] = field(default_factory=dict)
     stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)  # system -> error
 
 
@@ -71,6 +73,7 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
     for part in parts:
         result.counts.update(part.counts)
         result.stopped.update(part.stopped)
+        result.features_off.update(part.features_off)
         result.stop_errors.update(part.stop_errors)
     return result
 
@@ -85,6 +88,9 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
         result.stopped[connector.system] = error.message
         result.stop_errors[connector.system] = error
         log.warning("pull stopped", **error.as_dict(system=connector.system))
+    off = getattr(connector, "features_off", None)
+    if off:
+        result.features_off[connector.system] = dict(off)
     return result
 
 

@@ -22,7 +22,13 @@ import structlog
 from connectors.base import Connector, FieldError, WriteItem, WriteRef, WriteResult
 from connectors.retry import RetryPolicy
 from state.store import OutboxItem, OutboxResult, StateStore
-from syncagent.errors import FatalError, RetryableError, SyncAgentError, stops_system
+from syncagent.errors import (
+    FatalError,
+    RecordRejected,
+    RetryableError,
+    SyncAgentError,
+    stops_system,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -191,7 +197,9 @@ def _write(connector: Connector, object_name: str, operation: str,
     if operation in ("list_add", "list_remove"):
         return _change_list(connector, object_name, operation, items)
     batch = [WriteItem(fields=payload(item.fields), id=item.remote_id,
-                       key=item.fields.get("__key")) for item in items]
+                       key=item.fields.get("__key"),
+                       clear_first=tuple(item.fields.get("__clear_first") or ()))
+             for item in items]
     return connector.write(object_name, operation, batch)  # type: ignore[arg-type]
 
 
@@ -199,7 +207,7 @@ def _change_list(connector: Connector, object_name: str, operation: str,
                  items: list[OutboxItem]) -> list[WriteResult]:
     """One membership call for the batch; ids HubSpot reports missing are rejected."""
     writer: ListWriter = connector  # type: ignore[assignment]
-    list_id = object_name.split(":", 1)[1]
+    list_id = object_name.split(":", 1)[1]   # the list's name (resolved by the connector)
     ids = [item.remote_id or "" for item in items]
     try:
         if operation == "list_add":
@@ -209,6 +217,9 @@ def _change_list(connector: Connector, object_name: str, operation: str,
     except RetryableError as error:
         return [WriteResult(WriteRef(object_name, rid), "retryable", code=type(error).__name__,
                             message=error.message) for rid in ids]
+    except RecordRejected as error:   # the connector's word: no such list, or a DYNAMIC one
+        return [WriteResult(WriteRef(object_name, rid), "rejected", code=error.code,
+                            message=error.message) for rid in ids]
     except FatalError as error:
         if stops_system(error):
             raise
@@ -217,7 +228,9 @@ def _change_list(connector: Connector, object_name: str, operation: str,
         code, message = _list_refused(list_id, error)
         return [WriteResult(WriteRef(object_name, rid), "rejected", code=code, message=message)
                 for rid in ids]
-    missing = set(answer.get("recordIdsMissing", []))
+    # A contact that is already out of the list is where a removal wants it: only a missing
+    # contact on an add is a failure.
+    missing = set(answer.get("recordIdsMissing", [])) if operation == "list_add" else set()
     return [WriteResult(WriteRef(object_name, rid), "rejected", code="LIST_RECORD_MISSING",
                         message=f"HubSpot has no contact {rid} to put in list {list_id}")
             if rid in missing else WriteResult(WriteRef(object_name, rid), "ok", id=rid)

@@ -28,6 +28,10 @@ HS_STAGE = {"Subscriber": "subscriber", "Inquiry": "lead", "Lead": "lead", "Recy
             "Nurture": "lead", "Disqualified": "other", "MQL": "marketingqualifiedlead",
             "SAL": "salesqualifiedlead", "SQL": "salesqualifiedlead", "Opportunity": "opportunity",
             "Customer": "customer"}
+# HubSpot's default lifecycle order; a stage moves forward only unless cleared first.
+HS_STAGE_FIELD = "lifecyclestage"
+HS_STAGE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
+                  "opportunity", "customer", "evangelist", "other")
 # Values people choose by hand: a change by someone else after our last write is kept.
 HUMAN_OWNED = frozenset({"OwnerId", "Nurture_Track__c", "hubspot_owner_id"})
 # The external id that makes creating a Salesforce Lead for a HubSpot-only person idempotent.

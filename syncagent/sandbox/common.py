@@ -101,9 +101,10 @@ class FaultProfile(BaseModel):
     hubspot_requests_per_10s: int = Field(100, ge=1)
     hubspot_searches_per_second: int = Field(5, ge=1)
     hubspot_daily_limit: int = Field(250_000, ge=0)
-    # Extension beyond the team contract (optional): HubSpot search sees a new or changed
-    # record only this many seconds after the change, as the real index lags.
-    hubspot_search_delay_seconds: float = Field(0, ge=0)
+    # HubSpot search sees a new or changed record only this many seconds after the change, as
+    # the real index lags (API-FACTS.md: "New or changed records appear in search after a
+    # short delay"). On by default; tests that need instant search set 0.
+    hubspot_search_delay_seconds: float = Field(2, ge=0)
 
 
 class FaultInjector:

@@ -129,11 +129,15 @@ class FaultAndStatsMiddleware:
     def _hubspot_gate(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """HubSpot auth and rate limits: a refusal response, or None to let the call through."""
         from syncagent.sandbox.hubspot.ratelimit import check_auth, is_search
+        from syncagent.sandbox.hubspot.scopes import check_scopes
 
         ctx = self.ctx
         auth = check_auth(scope, ctx.hubspot_access_token)
         if auth is not None:
             return auth
+        refusal = check_scopes(scope["method"], scope["path"], ctx.hs.scopes)
+        if refusal is not None:
+            return refusal
         return ctx.hs.rate_limiter.admit(is_search(scope), ctx.clock.now(), ctx.faults.profile)
 
     def _with_rate_headers(self, scope: Scope, system: System, send: Send) -> Send:

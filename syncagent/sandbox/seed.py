@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from syncagent.sandbox.common import NURTURE_LISTS, SandboxContext
+from syncagent.sandbox.common import NURTURE_TRACKS, SandboxContext
 from syncagent.sandbox.hubspot.portal import HubSpotPortal, Owner
-from syncagent.sandbox.hubspot.properties import ANALYTICS_SOURCES, iso_ms
+from syncagent.sandbox.hubspot.properties import ANALYTICS_SOURCES, employee_range, iso_ms
 
 ACTIVITY_DAYS = 90
+# The team's Lead Status values as a new org (standard values only) would hold them.
+STANDARD_STATUS = {"Accepted": "Working - Contacted", "Qualified": "Working - Contacted",
+                   "Unqualified": "Closed - Not Converted", "Recycled": "Closed - Not Converted"}
 
 FIRST = (
     "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
@@ -302,6 +305,10 @@ class Seeder:
         status = _weighted(rng, (("Open - Not Contacted", 0.45), ("Working - Contacted", 0.3),
                                  ("Accepted", 0.05), ("Qualified", 0.06),
                                  ("Unqualified", 0.1), ("Recycled", 0.04)))[0]
+        drawn = status
+        statuses = self.ctx.sf.schema.objects["Lead"].fields["Status"].picklist
+        if status not in statuses:       # a new org has the standard values only
+            status = STANDARD_STATUS[status]
         row: dict[str, Any] = {
             "FirstName": p.first, "LastName": p.last, "Email": p.email, "Title": p.title,
             "Company": p.company.name, "NumberOfEmployees": p.company.employees,
@@ -312,7 +319,7 @@ class Seeder:
             "LeadSource": rng.choice(LEAD_SOURCES), "Status": status,
             "OwnerId": rng.choice(reps), "CreatedDate": sf_datetime(created),
         }
-        if status == "Unqualified":
+        if drawn == "Unqualified":
             row["Disqualified_Reason__c"] = rng.choice(("No Budget", "No Authority", "Timing",
                                                         "Competitor", "Not a Fit", "Bad Data"))
         return row
@@ -393,12 +400,13 @@ class Seeder:
         n_events = n_engagements = 0
         for p, extra in linked:
             created = self.ago(365, 0.5)
-            record = hs.create("contacts", {**self.hs_props(p), **extra}, created_at=created,
-                               system=True)
+            record = hs.create("contacts", portal_values(hs, {**self.hs_props(p), **extra}),
+                               created_at=created, system=True)
             n_events += self.web_events(hs, record.id, p)
             n_engagements += self.engagements(hs, record.id, p, list(owner_of.values()))
-        for list_id, track in NURTURE_LISTS.items():  # the shipped nurture tracks' lists
-            hs.create_list(track, "MANUAL", list_id=list_id)
+        if hs.profile != "fresh":   # set-up made one MANUAL list per shipped nurture track
+            for track in NURTURE_TRACKS:
+                hs.create_list(track, "MANUAL")
         lists = [hs.create_list("Newsletter subscribers", "MANUAL"),
                  hs.create_list("Webinar attendees", "SNAPSHOT"),
                  hs.create_list("High intent (dynamic)", "DYNAMIC")]
@@ -428,7 +436,7 @@ class Seeder:
         opens = int(rng.random() * 10 * (0.2 + heat))
         clicks = int(opens * rng.random() * heat)
         webinar = rng.random() < 0.25 * heat
-        last_form, last_click = "", ""
+        last_form, last_click, last_open = "", "", ""
         count = 0
         for _ in range(views):
             good = rng.random() < 0.3 + 0.5 * p.fit
@@ -448,6 +456,7 @@ class Seeder:
             when = self._recent(heat)
             campaign = rng.choice(CAMPAIGNS)[0]
             hs.add_event("e_opened_email", contact_id, when, {"hs_email_campaign": campaign})
+            last_open = max(last_open, iso_ms(when))
             if i < clicks:
                 hs.add_event("e_clicked_email", contact_id, when + timedelta(minutes=2),
                              {"hs_email_campaign": campaign,
@@ -473,6 +482,8 @@ class Seeder:
             record.properties["recent_conversion_event_name"] = last_form
         if last_click:
             record.properties["hs_email_last_click_date"] = last_click
+        if last_open:
+            record.properties["hs_email_last_open_date"] = last_open
         return count
 
     def _recent(self, heat: float) -> datetime:
@@ -526,6 +537,18 @@ class Seeder:
                       associations=link, created_at=when, system=True)
             count += 1
         return count
+
+
+def portal_values(hs: HubSpotPortal, values: dict[str, str]) -> dict[str, str]:
+    """Seed values as this portal holds them: only properties it has; a company size as its
+    range where numberofemployees is an enumeration (a fresh portal)."""
+    defs = hs.properties["contacts"]
+    out = {k: v for k, v in values.items() if k in defs}
+    employees = defs.get("numberofemployees")
+    if employees is not None and employees.type == "enumeration" and out.get(
+            "numberofemployees", "").isdigit():
+        out["numberofemployees"] = employee_range(int(out["numberofemployees"]))
+    return out
 
 
 def seed_sandbox(ctx: SandboxContext, *, leads: int, seed: int) -> dict[str, int]:

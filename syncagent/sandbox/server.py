@@ -103,7 +103,7 @@ def build_systems(ctx: SandboxContext, state: SandboxState) -> None:
         ctx.clock = clock
         ctx.config = state.config
         ctx.sf = SalesforceOrg(clock, state.credentials, state.config)
-        ctx.hs = HubSpotPortal(clock)
+        ctx.hs = HubSpotPortal.from_config(clock, state.config)
         ctx.stats = SandboxStats()
         ctx.simulations = 0
         ctx.faults.reset(state.profile.model_copy(deep=True))
@@ -135,6 +135,13 @@ def info_payload(ctx: SandboxContext) -> dict[str, Any]:
         "hubspot": {"base_url": ctx.base_url, "access_token": ctx.hubspot_access_token},
         "ca_cert": ctx.ca_cert,
     }
+
+
+def _field_name(body: dict[str, Any]) -> tuple[str, str]:
+    obj_name, _, field_name = str(body.get("field", "")).partition(".")
+    if not obj_name or not field_name:
+        raise HTTPException(400, 'give {"field": "Object.Field__c"}')
+    return obj_name, field_name
 
 
 def control_router(ctx: SandboxContext, state: SandboxState) -> APIRouter:
@@ -171,6 +178,29 @@ def control_router(ctx: SandboxContext, state: SandboxState) -> APIRouter:
     @router.get("/faults")
     def get_faults() -> dict[str, Any]:
         return ctx.faults.profile.model_dump()
+
+    @router.post("/salesforce/remove-field")
+    def remove_field(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Delete a field from the org, e.g. {"field": "User.Territory__c"} (for tests of an
+        org without it)."""
+        obj_name, field_name = _field_name(body)
+        with ctx.lock:
+            if not ctx.sf.remove_field(obj_name, field_name):
+                raise HTTPException(404, f"no field {obj_name}.{field_name} in the org")
+        return {"removed": f"{obj_name}.{field_name}"}
+
+    @router.post("/salesforce/revoke-read")
+    def revoke_read(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Take the integration user's read (and edit) access to a custom field away, e.g.
+        {"field": "Lead.Segment__c"}."""
+        obj_name, field_name = _field_name(body)
+        with ctx.lock:
+            obj = ctx.sf.schema.full(obj_name)
+            f = obj.field(field_name) if obj is not None else None
+            if obj is None or f is None or not f.custom:
+                raise HTTPException(404, f"no custom field {obj_name}.{field_name} in the org")
+            ctx.sf.schema.revoke(obj.name, f.name)
+        return {"revoked": f"{obj.name}.{f.name}"}
 
     @router.post("/simulate")
     def simulate(params: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
@@ -228,6 +258,14 @@ class RunningSandbox:
     def stats(self) -> dict[str, Any]:
         return dict(self._control("GET", "stats"))
 
+    def remove_field(self, field: str) -> None:
+        """Delete a Salesforce field from the org ("User.Territory__c"); reset restores it."""
+        self._control("POST", "salesforce/remove-field", {"field": field})
+
+    def revoke_read(self, field: str) -> None:
+        """Revoke the integration user's access to a custom field ("Lead.Segment__c")."""
+        self._control("POST", "salesforce/revoke-read", {"field": field})
+
     def simulate(self, **params: Any) -> dict[str, Any]:
         return dict(self._control("POST", "simulate", params))
 
@@ -277,7 +315,8 @@ def start_sandbox(port: int = 0, leads: int = 2000, seed: int = 7,
     clock = SandboxClock()
     ctx = SandboxContext(clock=clock, faults=FaultInjector(state.profile), base_url=base_url,
                          sf=SalesforceOrg(clock, state.credentials, state.config),
-                         hs=HubSpotPortal(clock), credentials=state.credentials,
+                         hs=HubSpotPortal.from_config(clock, state.config),
+                         credentials=state.credentials,
                          hubspot_access_token="pat-na1-" + secrets.token_hex(16),
                          ca_cert=str(ca_path), config=state.config)
     build_systems(ctx, state)

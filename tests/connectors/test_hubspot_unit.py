@@ -51,7 +51,8 @@ def test_retry_after_header_wins_over_the_policy_default() -> None:
 
 @pytest.mark.parametrize("status,cls", [(423, LockContention), (500, ServerError),
                                         (503, ServerError), (401, AuthError),
-                                        (400, FatalError), (404, FatalError)])
+                                        (400, errors.Refused), (409, errors.Refused),
+                                        (404, FatalError)])
 def test_status_table(status: int, cls: type) -> None:
     assert type(errors.classify(status, "{}", None, operation="x")) is cls
 

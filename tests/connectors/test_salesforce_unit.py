@@ -36,7 +36,8 @@ SOAP_OK = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def _settings(**kw: Any) -> SalesforceSettings:
-    base: dict[str, Any] = {"username": "agent@acme.test", "password": SecretStr("pw"),
+    base: dict[str, Any] = {"auth": "password", "username": "agent@acme.test",
+                            "password": SecretStr("pw"),
                             "security_token": SecretStr("tok")}
     base.update(kw)
     return SalesforceSettings(**base)

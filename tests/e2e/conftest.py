@@ -15,6 +15,7 @@ from simple_salesforce import Salesforce
 from state.store import StateStore
 from syncagent.pipeline.agent import build_agent, settings_from_info
 from syncagent.pipeline.cycle import Agent
+from syncagent.sandbox.common import SandboxConfig
 from syncagent.sandbox.salesforce import sandbox_session
 from syncagent.sandbox.server import RunningSandbox
 from syncagent.settings import load_settings
@@ -61,12 +62,13 @@ WorldFactory = Callable[..., World]
 @pytest.fixture
 def world_factory(sandbox_factory: Callable[..., RunningSandbox], tmp_path: Path,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[WorldFactory]:
-    """factory(leads=200, seed=7, faults=None, state_url=None) -> World with a fresh state DB."""
+    """factory(leads=200, seed=7, faults=None, state_url=None, config=None) -> World with a
+    fresh state DB (``config``: the sandbox's org profile)."""
     monkeypatch.chdir(tmp_path)  # no stray syncagent.yaml
 
     def factory(leads: int = 200, seed: int = 7, faults: dict[str, Any] | None = None,
-                state_url: str | None = None) -> World:
-        sandbox = sandbox_factory(leads=leads, seed=seed, faults=faults)
+                state_url: str | None = None, config: SandboxConfig | None = None) -> World:
+        sandbox = sandbox_factory(leads=leads, seed=seed, faults=faults, config=config)
         url = state_url or f"sqlite:///{tmp_path / f'state-{seed}-{leads}.db'}"
         StateStore(url).upgrade()
         return World(sandbox, make_agent(sandbox, url), url)

@@ -116,10 +116,21 @@ def test_a_rep_picked_track_reaches_hubspot_list_membership(world_factory: World
         world.sandbox.ctx.sf.update("Lead", pair["salesforce.Lead"],
                                     {"Nurture_Track__c": track.nurture_track_value})
     _cycle(world)
-    members = world.sandbox.ctx.hs.get_list(track.hubspot_list_id).members
-    assert int(pair["hubspot.contacts"]) in members
+    hs = world.sandbox.ctx.hs
+    contact = int(pair["hubspot.contacts"])
+    assert contact in hs.list_named(track.hubspot_list).members
     lead = world.salesforce().Lead.get(pair["salesforce.Lead"])
     assert lead["Nurture_Track__c"] == track.nurture_track_value, "the rep's pick is kept"
+    # the rep moves the lead to another track: it joins that list and leaves the first one
+    other = rules.nurture.tracks[1]
+    with world.sandbox.ctx.lock:
+        world.sandbox.ctx.sf.update("Lead", pair["salesforce.Lead"],
+                                    {"Nurture_Track__c": other.nurture_track_value})
+    world.sandbox.ctx.clock.advance(5)      # past the search index's lag
+    _cycle(world)
+    _cycle(world)
+    assert contact in hs.list_named(other.hubspot_list).members
+    assert contact not in hs.list_named(track.hubspot_list).members
 
 
 def test_hubspot_behaviour_crossing_the_mql_line_hands_the_lead_to_sales_in_one_cycle(

@@ -15,7 +15,7 @@ def test_automatic_track_by_segment(rules: Rules) -> None:
     decision, _ = evaluate(person(activities=[act("email_click", 2)]), rules, NOW)
     assert decision.segment.segment == "nurture-then-sales"
     assert decision.track.track == "high-fit-education"
-    assert decision.track.hubspot_list_id == 101
+    assert decision.track.hubspot_list == "High Fit Education"
     assert decision.track.nurture_track_value == "High Fit Education"
     assert "segment equals nurture-then-sales" in decision.track.reason
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from state.store import MirrorRow
+from state.store import MirrorRow, NewOutboxRow
 from syncagent.engine import (
     Activity,
     CrmFacts,
     OwnerResult,
     PersonInput,
     Rules,
+    TrackResult,
     evaluate,
     load_rules,
 )
@@ -139,3 +140,74 @@ def test_a_read_back_of_our_own_write_is_an_echo_and_a_person_edit_is_not() -> N
     assert same_content(held, read)
     assert not same_content(held, {**read, "Title": "CEO"})
     assert not same_content(held, {**read, "Lead_Score__c": 64})
+
+
+def _tracked(rules: Rules, track: str | None) -> tuple[object, dict[str, object]]:
+    """The hot person, put on the track of that name (None: out of nurture)."""
+    decision, profile = _hot_person(rules)
+    if track is None:
+        return replace(decision, track=TrackResult(None, None, None, "left")), profile
+    spec = next(t for t in rules.nurture.tracks if t.name == track)
+    return replace(decision, track=TrackResult(spec.name, spec.hubspot_list,
+                                               spec.nurture_track_value, "matches")), profile
+
+
+def _list_rows(rows: list[NewOutboxRow]) -> list[tuple[str, str, str | None]]:
+    return sorted((r.operation, r.object, r.remote_id) for r in rows
+                  if r.operation.startswith("list_"))
+
+
+def _nurture_context(rules: Rules) -> PlanContext:
+    lists = {key: t.hubspot_list for key, t in rules.c_nurture.by_key.items()}
+    return PlanContext(rules.c_fields, {}, track_lists=lists)
+
+
+@pytest.mark.parametrize(("held", "track", "expected"), [
+    ("High Fit Education", "newsletter",
+     [("list_add", "list:Newsletter", "501"), ("list_remove", "list:High Fit Education", "501")]),
+    ("high fit education", None, [("list_remove", "list:High Fit Education", "501")]),
+    ("Newsletter", "newsletter", [("list_add", "list:Newsletter", "501")]),
+    (None, "newsletter", [("list_add", "list:Newsletter", "501")]),
+])
+def test_list_membership_follows_the_track_both_ways(rules: Rules, held: str | None,
+                                                    track: str | None,
+                                                    expected: list[tuple[str, str, str]]) -> None:
+    """A contact joins its track's list (by name) and leaves the list of the track it holds."""
+    decision, profile = _tracked(rules, track)
+    contact = MirrorRow("hubspot", "contacts", "501",
+                        {"email": "cto@bigco.com", "nurture_track": held}, T0)
+    rows = plan_person(PersonPlan(7, decision, profile, [contact], {}, "cto@bigco.com"),
+                       _nurture_context(rules))
+    assert _list_rows(rows) == expected
+
+
+@pytest.mark.parametrize(("held", "clears"), [("salesqualifiedlead", True), ("other", True),
+                                              ("subscriber", False), (None, False)])
+def test_a_hubspot_stage_moving_backwards_is_cleared_first(rules: Rules, held: str | None,
+                                                           clears: bool) -> None:
+    decision, profile = _tracked(rules, "newsletter")
+    decision = replace(decision, stage=replace(decision.stage, stage="Lead"))
+    contact = MirrorRow("hubspot", "contacts", "501",
+                        {"email": "cto@bigco.com", "lifecyclestage": held}, T0)
+    rows = plan_person(PersonPlan(7, decision, profile, [contact], {}, "cto@bigco.com"),
+                       _nurture_context(rules))
+    (update,) = [r for r in rows if r.operation == "update"]
+    assert update.fields["lifecyclestage"] == "lead"
+    assert ("__clear_first" in update.fields) is clears
+    if clears:
+        assert update.fields["__clear_first"] == ["lifecyclestage"]
+
+
+@pytest.mark.parametrize("present", [None, frozenset({"email"}),
+                                     frozenset({"salesforceleadid", "salesforcecontactid"})])
+def test_salesforce_ids_are_written_only_where_the_portal_has_them(
+        rules: Rules, present: frozenset[str] | None) -> None:
+    decision, profile = _hot_person(rules)
+    contact = MirrorRow("hubspot", "contacts", "501", {"email": "cto@bigco.com"}, T0)
+    lead = MirrorRow("salesforce", "Lead", "00Q1", {"Email": "cto@bigco.com"}, T0)
+    ctx = PlanContext(rules.c_fields, {}, hubspot_properties=present)
+    rows = plan_person(PersonPlan(7, decision, profile, [contact, lead], {}, "cto@bigco.com"),
+                       ctx)
+    (update,) = [r for r in rows if r.system == "hubspot" and r.operation == "update"]
+    written = update.fields.get("salesforceleadid")
+    assert written == ("00Q1" if present and "salesforceleadid" in present else None)

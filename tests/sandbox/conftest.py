@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import requests
 from hubspot import HubSpot
 
-from syncagent.sandbox.server import RunningSandbox
+from syncagent.sandbox.common import SandboxConfig
+from syncagent.sandbox.server import RunningSandbox, start_sandbox
 
 
 def hubspot_client(running: RunningSandbox) -> HubSpot:
@@ -22,3 +24,19 @@ def hs_call(running: RunningSandbox, method: str, path: str, body: Any = None,
     headers = {"Authorization": f"Bearer {running.info['hubspot']['access_token']}"}
     return requests.request(method, running.url + path, json=body, headers=headers,
                             verify=running.ca_cert, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+
+def fresh_org(leads: int, seed: int) -> Iterator[RunningSandbox]:
+    """A running sandbox of the fresh profile, stopped when the generator closes."""
+    running = start_sandbox(leads=leads, seed=seed, config=SandboxConfig(profile="fresh"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def reset_around(running: RunningSandbox) -> Iterator[RunningSandbox]:
+    """The sandbox, reset before and after the test that changes it."""
+    running.reset()
+    yield running
+    running.reset()

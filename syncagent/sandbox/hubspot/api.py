@@ -8,19 +8,19 @@ by the sandbox middleware before a request gets here.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from syncagent.sandbox.common import SandboxContext
+from syncagent.sandbox.hubspot import groups
+from syncagent.sandbox.hubspot.batch import refuse_batch
+from syncagent.sandbox.hubspot.events import API_EVENT_TYPES, events_page
 from syncagent.sandbox.hubspot.portal import (
-    EVENT_TYPES,
     HsRecord,
     HubSpotError,
     HubSpotPortal,
@@ -34,7 +34,6 @@ from syncagent.sandbox.hubspot.properties import (
     SINGULAR,
     PropertyDef,
     iso_ms,
-    parse_datetime_value,
 )
 from syncagent.sandbox.hubspot.search import run_search
 
@@ -352,7 +351,11 @@ class HubSpotRoutes:
             return error_response(HubSpotError(404, f"Unknown batch action {action}",
                                                "OBJECT_NOT_FOUND"))
         archived = _flag(request, "archived")
-        return self.locked(lambda: handler(kind, body, inputs, archived))
+
+        def work() -> Response:
+            refuse_batch(self.hs, kind, action, inputs)
+            return handler(kind, body, inputs, archived)
+        return self.locked(work)
 
     def _batch_read(self, kind: str, body: dict[str, Any], inputs: list[dict[str, Any]],
                     archived: bool) -> Response:
@@ -513,8 +516,10 @@ class HubSpotRoutes:
             return error_response(error)
 
         def work() -> dict[str, Any]:
-            defs = self.hs.property_defs(object_type_of(object_type))
+            kind = object_type_of(object_type)
+            defs = self.hs.property_defs(kind)
             prop = property_from_body(body)
+            groups.require_group(self.hs, kind, prop.group_name)
             if prop.name in defs:
                 raise HubSpotError(409, f"Property named '{prop.name}' already exists.",
                                    "OBJECT_ALREADY_EXISTS")
@@ -540,6 +545,21 @@ class HubSpotRoutes:
                 prop.options = [str(o["value"]) for o in body["options"] or []]
             return prop.as_json()
         return self.locked(work)
+
+    async def groups_list(self, object_type: str) -> Response:
+        return self.locked(lambda: groups.list_groups(self.hs, object_type_of(object_type)))
+
+    async def group_read(self, object_type: str, name: str) -> Response:
+        return self.locked(lambda: groups.read_group(self.hs, object_type_of(object_type),
+                                                     name))
+
+    async def group_create(self, object_type: str, request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+        except HubSpotError as error:
+            return error_response(error)
+        return self.locked(lambda: groups.create_group(self.hs, object_type_of(object_type),
+                                                       body), status=201)
 
     # ----- owners ----------------------------------------------------------------------------
     async def owners(self, request: Request) -> Response:
@@ -596,7 +616,9 @@ class HubSpotRoutes:
     async def list_by_name(self, object_type_id: str, list_name: str) -> Response:
         def work() -> dict[str, Any]:
             for hs_list in self.hs.lists.values():
-                if hs_list.name == list_name and hs_list.object_type_id == object_type_id:
+                # names match case-insensitively (lists v3 reference, get-by-name)
+                if hs_list.name.lower() == list_name.lower() and \
+                        hs_list.object_type_id == object_type_id:
                     return {"list": hs_list.as_json()}
             raise HubSpotError(404, f"List does not exist with name {list_name}.",
                                "OBJECT_NOT_FOUND")
@@ -766,75 +788,6 @@ def property_from_body(body: Any) -> PropertyDef:
                        description=str(body.get("description") or ""))
 
 
-def _cursor(event_ms: int, event_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{event_ms}:{event_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(raw: str) -> tuple[int, str]:
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        ms, event_id = text.split(":", 1)
-        return int(ms), event_id
-    except (ValueError, UnicodeDecodeError):
-        raise HubSpotError(400, f"Invalid paging cursor {raw!r}") from None
-
-
-def _moment(raw: str | None, name: str) -> datetime | None:
-    if raw is None:
-        return None
-    moment = parse_datetime_value(raw)
-    if moment is None:
-        raise HubSpotError(400, f"{name} must be an ISO 8601 datetime, got {raw!r}")
-    return moment
-
-
-def events_page(ctx: SandboxContext, q: Any) -> dict[str, Any]:
-    """GET /events/v3/events: filter by objectType/objectId/eventType/time; cursor paging."""
-    object_type = q.get("objectType")
-    if object_type not in (None, "contact", "0-1", "CONTACT"):
-        return {"results": []}
-    object_id = q.get("objectId")
-    if object_id is not None and object_type is None:
-        raise HubSpotError(400, "objectId requires objectType")
-    event_type = q.get("eventType")
-    after_t, before_t = _moment(q.get("occurredAfter"), "occurredAfter"), _moment(
-        q.get("occurredBefore"), "occurredBefore")
-    descending = any(s.upper() == "DESCENDING" for s in q.getlist("sort"))
-    limit = max(1, min(_int_param(q.get("limit"), "limit", 100), 1000))
-    cursor = _decode_cursor(q["after"]) if q.get("after") else None
-    oid = int(object_id) if object_id and object_id.isdigit() else None
-    by_email = q.get("objectProperty.email")
-    if by_email is not None:
-        rid = ctx.hs.store("contacts").by_email.get(by_email.lower())
-        if rid is None:
-            return {"results": []}
-        oid = rid
-    events = ctx.hs.sorted_events()
-    ordered = reversed(events) if descending else iter(events)
-    page: list[dict[str, Any]] = []
-    last_key: tuple[int, str] | None = None
-    for event in ordered:
-        key = (int(event.occurred_at.timestamp() * 1000), event.id)
-        if cursor is not None and ((key <= cursor) if not descending else (key >= cursor)):
-            continue
-        if oid is not None and event.object_id != oid:
-            continue
-        if event_type and event.event_type != event_type:
-            continue
-        if after_t and event.occurred_at <= after_t:
-            continue
-        if before_t and event.occurred_at >= before_t:
-            continue
-        if len(page) == limit:
-            assert last_key is not None
-            nxt = _cursor(*last_key)
-            return {"results": page, "paging": {"next": {
-                "after": nxt, "link": f"{ctx.base_url}/events/v3/events?after={nxt}"}}}
-        page.append(event.as_json())
-        last_key = key
-    return {"results": page}
-
-
 def make_router(ctx: SandboxContext) -> APIRouter:
     """All HubSpot routes; both `/path` and `/path/` where the SDK uses a trailing slash."""
     routes = HubSpotRoutes(ctx)
@@ -849,6 +802,10 @@ def make_router(ctx: SandboxContext) -> APIRouter:
     add(f"{base}/{{record_id}}", routes.read, methods=["GET"])
     add(f"{base}/{{record_id}}", routes.update, methods=["PATCH"])
     add(f"{base}/{{record_id}}", routes.archive, methods=["DELETE"])
+    props = "/crm/v3/properties/{object_type}"
+    add(f"{props}/groups", routes.groups_list, methods=["GET"])      # before {name} routes
+    add(f"{props}/groups", routes.group_create, methods=["POST"])
+    add(f"{props}/groups/{{name}}", routes.group_read, methods=["GET"])
     add("/crm/v3/properties/{object_type}", routes.properties_list, methods=["GET"])
     add("/crm/v3/properties/{object_type}", routes.property_create, methods=["POST"])
     add("/crm/v3/properties/{object_type}/{name}", routes.property_read, methods=["GET"])
@@ -870,6 +827,6 @@ def make_router(ctx: SandboxContext) -> APIRouter:
         routes.associations_v4, methods=["GET"])
     add("/crm/v4/associations/{from_object_type}/{to_object_type}/batch/read",
         routes.associations_v4_batch_read, methods=["POST"])
-    add("/events/v3/events/event-types", lambda: {"eventTypes": list(EVENT_TYPES)},
+    add("/events/v3/events/event-types", lambda: {"eventTypes": list(API_EVENT_TYPES)},
         methods=["GET"])
     return router

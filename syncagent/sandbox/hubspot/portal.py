@@ -8,15 +8,19 @@ raise :class:`HubSpotError`; per-record problems are returned so batch endpoints
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncagent.sandbox.common import SandboxClock
 from syncagent.sandbox.hubspot.properties import (
     ENGAGEMENT_TYPES,
+    LIFECYCLE_STAGES,
     PropertyDef,
+    contact_groups,
     contact_properties,
+    email_error,
     engagement_properties,
     iso_ms,
     normalise_value,
@@ -24,6 +28,8 @@ from syncagent.sandbox.hubspot.properties import (
 from syncagent.sandbox.hubspot.ratelimit import HubSpotRateLimiter
 
 OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 class HubSpotError(Exception):
@@ -132,13 +138,34 @@ class ObjectStore:
 class HubSpotPortal:
     """The emulated portal. Public methods are called by the router and by seed/simulate."""
 
-    def __init__(self, clock: SandboxClock) -> None:
+    def __init__(self, clock: SandboxClock, *, profile: str = "configured",
+                 scopes: Iterable[str] | None = None, tier: str = "enterprise",
+                 salesforce_integration: bool | None = None) -> None:
+        """``profile`` "fresh" is a new portal (none of the agent's properties, group or
+        lists); ``scopes`` are the private-app token's (None: every scope); ``tier`` decides
+        whether the events API exists; ``salesforce_integration`` whether HubSpot's own
+        Salesforce integration (and its salesforceleadid/contactid properties) is installed
+        (default: in a configured portal only)."""
         self.clock = clock
+        self.profile = profile
+        self.scopes: frozenset[str] | None = None if scopes is None else frozenset(scopes)
+        self.tier = tier
+        fresh = profile == "fresh"
+        self.salesforce_integration = (not fresh if salesforce_integration is None
+                                       else salesforce_integration)
+        # Set False to answer a refused batch without naming its bad inputs (the agent must
+        # then find them by bisection, as with messages that name only a value).
+        self.batch_errors_name_inputs = True
         self.rate_limiter = HubSpotRateLimiter()
-        self.properties: dict[str, dict[str, PropertyDef]] = {
-            "contacts": {p.name: p for p in contact_properties()}}
+        self.properties: dict[str, dict[str, PropertyDef]] = {"contacts": {
+            p.name: p for p in contact_properties(
+                fresh=fresh, salesforce_integration=self.salesforce_integration)}}
+        self.property_groups: dict[str, dict[str, str]] = {"contacts": contact_groups(
+            fresh=fresh, salesforce_integration=self.salesforce_integration)}
         for kind in ENGAGEMENT_TYPES:
             self.properties[kind] = {p.name: p for p in engagement_properties(kind)}
+            self.property_groups[kind] = {p.group_name: p.group_name.title()
+                                          for p in self.properties[kind].values()}
         # Contacts start small so ids of different lengths meet in one portal (sorting bugs
         # that compare ids as strings show up); engagements use HubSpot's long ids.
         self.stores: dict[str, ObjectStore] = {"contacts": ObjectStore("contacts", 1)}
@@ -146,10 +173,20 @@ class HubSpotPortal:
             self.stores[kind] = ObjectStore(kind, 40_000_000_000 + n * 1_000_000_000)
         self.owners: dict[int, Owner] = {}
         self.lists: dict[int, HsList] = {}
-        self._list_ids = itertools.count(1)
+        # List ids are assigned by the portal (developers.hubspot.com/docs/guides/api/crm/
+        # lists/overview: the listId comes back from create); they start at an arbitrary
+        # number so no mapping can guess them.
+        self._list_ids = itertools.count(3_187)
         self.events: list[WebEvent] = []
         self._events_sorted = True
         self._event_ids = itertools.count(1)
+
+    @classmethod
+    def from_config(cls, clock: SandboxClock, config: Any) -> HubSpotPortal:
+        """The portal a :class:`~syncagent.sandbox.common.SandboxConfig` describes: its
+        profile, the token's scopes and the subscription tier."""
+        return cls(clock, profile=config.profile, scopes=config.hubspot_scopes,
+                   tier=config.hubspot_tier)
 
     # ----- objects ------------------------------------------------------------------------
     def store(self, object_type: str) -> ObjectStore:
@@ -183,6 +220,8 @@ class HubSpotPortal:
                                "name": name, "localizedErrorMessage": message})
                 continue
             value, error = normalise_value(prop, raw)
+            if error is None and name == "email" and value:
+                error = email_error(name, value)
             if error is None and name == "hubspot_owner_id" and value and \
                     (not value.isdigit() or int(value) not in self.owners):
                 message = f"{value} was not one of the allowed options"
@@ -289,6 +328,7 @@ class HubSpotPortal:
             clean, errors = self.validate(object_type, properties)
             if errors:
                 raise property_error(errors)
+            clean = forward_only_lifecycle(record, clean)
         store = self.store(object_type)
         new_email = clean.get("email", "").lower()
         if object_type == "contacts" and new_email:
@@ -373,6 +413,13 @@ class HubSpotPortal:
         self.lists[hs_list.list_id] = hs_list
         return hs_list
 
+    def list_named(self, name: str) -> HsList:
+        """The list of that name (case-insensitive, as lists v3's get-by-name)."""
+        for hs_list in self.lists.values():
+            if hs_list.name.lower() == name.lower():
+                return hs_list
+        raise HubSpotError(404, f"List does not exist with name {name}.", "OBJECT_NOT_FOUND")
+
     def get_list(self, list_id: int) -> HsList:
         hs_list = self.lists.get(list_id)
         if hs_list is None:
@@ -411,16 +458,36 @@ class HubSpotPortal:
                   properties: dict[str, str]) -> WebEvent:
         event = WebEvent(f"{next(self._event_ids):012d}-sbx", event_type, contact_id,
                          occurred_at, properties)
-        if self.events and occurred_at < self.events[-1].occurred_at:
+        if self.events and event_order(event) < event_order(self.events[-1]):
             self._events_sorted = False
         self.events.append(event)
         return event
 
     def sorted_events(self) -> list[WebEvent]:
         if not self._events_sorted:
-            self.events.sort(key=lambda e: (e.occurred_at, e.id))
+            self.events.sort(key=event_order)
             self._events_sorted = True
         return self.events
+
+
+def event_order(event: WebEvent) -> tuple[int, str]:
+    """Events are kept in the order the events API pages them: whole milliseconds, then id
+    (sorting by the exact instant instead made pages skip and repeat events that share a
+    millisecond)."""
+    return (event.occurred_at - _EPOCH) // _MS, event.id
+
+
+def forward_only_lifecycle(record: HsRecord, clean: dict[str, str]) -> dict[str, str]:
+    """Lifecycle stage moves forward only: an earlier stage is silently ignored unless the
+    property is cleared first (API-FACTS.md; "a direct set to an earlier stage will be
+    silently rejected - no error", laotaotie.com/s/fix-lifecycle-stages). Order as HubSpot's
+    defaults: subscriber < lead < MQL < SQL < opportunity < customer < evangelist < other."""
+    new, old = clean.get("lifecyclestage"), record.properties.get("lifecyclestage")
+    if not new or not old or new not in LIFECYCLE_STAGES or old not in LIFECYCLE_STAGES:
+        return clean
+    if LIFECYCLE_STAGES.index(new) >= LIFECYCLE_STAGES.index(old):
+        return clean
+    return {k: v for k, v in clean.items() if k != "lifecyclestage"}
 
 
 def property_error(errors: list[dict[str, Any]]) -> HubSpotError:

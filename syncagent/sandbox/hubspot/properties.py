@@ -7,6 +7,7 @@ single-call 400 and the batch 207 bodies from them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,6 +31,7 @@ LEAD_STATUSES = ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTE
 # Same values as the Salesforce picklist Nurture_Track__c, so a mapping can copy them as-is.
 NURTURE_TRACKS = [*SHIPPED_TRACKS, "None"]
 LEAD_SEGMENTS = ["sales-now", "nurture-then-sales", "other-offers", "leave"]
+SENIORITIES = ["employee", "manager", "director", "vice_president", "executive", "owner"]
 ANALYTICS_SOURCES = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA",
                      "REFERRALS", "OTHER_CAMPAIGNS", "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]
 
@@ -81,13 +83,62 @@ def _common(modified: str) -> list[PropertyDef]:
             _p("hubspot_owner_id", "enumeration", "select", label="Owner")]
 
 
-def contact_properties() -> list[PropertyDef]:
-    agent = "syncagent"
+# Many portals hold the company size as ranges, not a number (API-FACTS.md, "Where real orgs
+# are stricter"); a fresh portal does, so a number written there is an INVALID_OPTION.
+EMPLOYEE_RANGES = ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"]
+AGENT_GROUP = "syncagent"
+
+
+def employee_range(count: int) -> str:
+    """The EMPLOYEE_RANGES option a head count falls in."""
+    for option in reversed(EMPLOYEE_RANGES):
+        if count >= int(option.split("-")[0].rstrip("+")):
+            return option
+    return EMPLOYEE_RANGES[0]
+
+
+#: The agent's own contact properties: they exist only where set-up has run (configured).
+AGENT_PROPERTIES = ("lead_grade", "lead_score", "nurture_track", "lead_segment",
+                    "score_reasons", "mql_date")
+#: Created by HubSpot's own Salesforce integration, and only where it is installed.
+SALESFORCE_PROPERTIES = ("salesforceleadid", "salesforcecontactid")
+
+
+def contact_properties(*, fresh: bool = False, salesforce_integration: bool = True,
+                       ) -> list[PropertyDef]:
+    """The contact properties of a configured portal, or of a fresh one (no agent properties,
+    employee ranges), with or without the Salesforce integration's properties."""
+    props = _contact_properties(fresh)
+    if fresh:
+        props = [p for p in props if p.name not in AGENT_PROPERTIES]
+    if not salesforce_integration:
+        props = [p for p in props if p.name not in SALESFORCE_PROPERTIES]
+    return props
+
+
+def contact_groups(*, fresh: bool = False, salesforce_integration: bool = True,
+                   ) -> dict[str, str]:
+    """Property groups (name -> label) the portal starts with."""
+    groups = {"contactinformation": "Contact information",
+              "analyticsinformation": "Web analytics history",
+              "conversioninformation": "Conversion information",
+              "emailinformation": "Email information"}
+    if salesforce_integration:
+        groups["salesforceinformation"] = "Salesforce information"
+    if not fresh:
+        groups[AGENT_GROUP] = "syncagent"
+    return groups
+
+
+def _contact_properties(fresh: bool) -> list[PropertyDef]:
+    agent = AGENT_GROUP
+    employees = (_p("numberofemployees", "enumeration", "select", options=EMPLOYEE_RANGES,
+                    label="Number of Employees") if fresh else
+                 _p("numberofemployees", "number", "number", label="Number of Employees"))
     return [
         *_common("lastmodifieddate"),
         _p("email", unique=True, label="Email"), _p("firstname"), _p("lastname"),
-        _p("jobtitle", label="Job Title"), _p("company"),
-        _p("numberofemployees", "number", "number", label="Number of Employees"),
+        _p("jobtitle", label="Job Title"), _p("company"), employees,
         _p("annualrevenue", "number", "number", label="Annual Revenue"),
         _p("industry"), _p("country"), _p("state"), _p("city"),
         _p("phone", field_type="phonenumber"), _p("website"),
@@ -105,6 +156,9 @@ def contact_properties() -> list[PropertyDef]:
            label="Recent Conversion"),
         _p("hs_email_last_click_date", "datetime", "date", read_only=True,
            group_name="emailinformation", label="Last marketing email click date"),
+        _p("hs_email_last_open_date", "datetime", "date", read_only=True,
+           group_name="emailinformation", label="Last marketing email open date"),
+        _p("hs_seniority", "enumeration", "select", options=SENIORITIES, label="Seniority"),
         _p("hs_analytics_source", "enumeration", "select", options=ANALYTICS_SOURCES,
            read_only=True, group_name="analyticsinformation", label="Original Source"),
         _p("hs_merged_object_ids", "enumeration", "checkbox", read_only=True,
@@ -228,3 +282,29 @@ def normalise_value(prop: PropertyDef, raw: Any) -> tuple[str | None, dict[str, 
         return None, _invalid(prop.name, f"Property \"{prop.name}\" value is too long "
                               "(65536 characters at most).", "INVALID_STRING_LENGTH")
     return value, None
+
+
+# HubSpot checks an e-mail's shape and that its top-level domain exists (INVALID_EMAIL, e.g.
+# "Email address name@domain.con is invalid", seen from batch upserts in
+# github.com/Atlas-Authority/marketing-automation/issues/174). The sandbox knows the common
+# generic TLDs and every two-letter country code; reserved names (RFC 2606: example, test,
+# invalid, localhost) are not delegated in the IANA root zone and are refused.
+GENERIC_TLDS = frozenset({
+    "com", "org", "net", "edu", "gov", "mil", "int", "io", "ai", "app", "dev", "biz", "info",
+    "name", "pro", "co", "tech", "cloud", "online", "site", "store", "shop", "blog", "agency",
+    "consulting", "solutions", "services", "company", "global", "group", "digital", "media",
+    "email", "marketing", "software", "systems", "network", "team", "studio", "design",
+    "finance", "capital", "health", "law", "academy", "school", "university", "xyz", "me",
+})
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+\.)+([A-Za-z]{2,63})$")
+
+
+def email_error(name: str, value: str) -> dict[str, Any] | None:
+    """HubSpot's INVALID_EMAIL problem for a malformed address or an unknown TLD."""
+    match = _EMAIL.match(value)
+    tld = match.group(2).lower() if match else ""
+    local = value.split("@", 1)[0]
+    if match and ".." not in value and not local.startswith(".") and (
+            tld in GENERIC_TLDS or (len(tld) == 2 and tld.isalpha())):
+        return None
+    return _invalid(name, f"Email address {value} is invalid", "INVALID_EMAIL")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -19,16 +19,15 @@ import structlog
 
 from syncagent.sandbox.common import SandboxContext
 from syncagent.sandbox.salesforce import ids
+from syncagent.sandbox.salesforce.aggregate import aggregate_rows
 from syncagent.sandbox.salesforce.org import Prepared, SalesforceOrg, WriteError
 from syncagent.sandbox.salesforce.schema import (
-    OBJECTS,
     PREFIX_TO_OBJECT,
     SObjectDef,
     describe_global_entry,
     describe_object,
-    sobject,
 )
-from syncagent.sandbox.salesforce.soql import SoqlError, parse, parse_datetime
+from syncagent.sandbox.salesforce.soql import Query, SoqlError, parse, parse_datetime
 from syncagent.sandbox.salesforce.values import RequestError, format_datetime
 
 log = structlog.get_logger(__name__)
@@ -182,23 +181,26 @@ def h_resources(api: SalesforceApi, req: SfRequest) -> Reply:
 
 
 def h_describe_global(api: SalesforceApi, req: SfRequest) -> Reply:
+    views = [api.org.schema.view(name) for name in api.org.schema.objects]
     return Reply(200, {"encoding": "UTF-8", "maxBatchSize": MAX_COLLECTION, "sobjects": [
-        describe_global_entry(obj, req.version) for obj in OBJECTS.values()]})
+        describe_global_entry(obj, req.version) for obj in views if obj is not None]})
 
 
-def _object(req: SfRequest) -> SObjectDef:
-    obj = sobject(req.params["sobject"])
+def _object(api: SalesforceApi, req: SfRequest) -> SObjectDef:
+    """The object of the path as the integration user sees it (describe and every read and
+    write use this view: fields without read access are not there)."""
+    obj = api.org.schema.view(req.params["sobject"])
     if obj is None:
         raise RequestError(404, "NOT_FOUND", "The requested resource does not exist")
     return obj
 
 
 def h_describe(api: SalesforceApi, req: SfRequest) -> Reply:
-    return Reply(200, describe_object(_object(req), req.version))
+    return Reply(200, describe_object(_object(api, req), req.version))
 
 
 def h_sobject(api: SalesforceApi, req: SfRequest) -> Reply:
-    obj = _object(req)
+    obj = _object(api, req)
     if req.method == "POST":
         return create_one(api, obj, req.json(), req.version)
     return Reply(200, {"objectDescribe": describe_global_entry(obj, req.version),
@@ -258,7 +260,9 @@ def h_query(api: SalesforceApi, req: SfRequest) -> Reply:
     soql = req.query.get("q")
     if not soql:
         raise RequestError(400, "MALFORMED_QUERY", "A query string has to be specified")
-    query = parse(soql)
+    query = parse(soql, api.org.schema.view)
+    if query.is_aggregate:
+        return _aggregate_reply(api, query, include_deleted=endpoint == "queryAll")
     rows = api.org.run_query(query, include_deleted=endpoint == "queryAll")
     if query.count_only:
         return Reply(200, {"totalSize": len(rows), "done": True, "records": []})
@@ -267,6 +271,14 @@ def h_query(api: SalesforceApi, req: SfRequest) -> Reply:
     locator = api.org.open_cursor(rows, query, batch) if len(rows) > batch else None
     serialize = api.org.serializer(query.fields, query.obj.name, req.version)
     return _page(api, req, endpoint, locator, rows, 0, batch, serialize)
+
+
+def _aggregate_reply(api: SalesforceApi, query: Query, *, include_deleted: bool) -> Reply:
+    """GROUP BY and aggregate functions: AggregateResult rows, one page (no queryMore)."""
+    matching = replace(query, order=[], limit=None, offset=0)
+    rows = api.org.run_query(matching, include_deleted=include_deleted)
+    groups = aggregate_rows(query, rows, api.org.lookup)
+    return Reply(200, {"totalSize": len(groups), "done": True, "records": groups})
 
 
 def h_query_more(api: SalesforceApi, req: SfRequest) -> Reply:
@@ -308,7 +320,7 @@ def create_one(api: SalesforceApi, obj: SObjectDef, body: Any, version: str) -> 
 
 
 def h_record(api: SalesforceApi, req: SfRequest) -> Reply:
-    obj = _object(req)
+    obj = _object(api, req)
     record_id = req.params["record_id"]
     if not ids.is_valid(record_id) or PREFIX_TO_OBJECT.get(record_id[:3]) != obj.name:
         if req.method == "GET" and ids.is_valid(record_id):
@@ -362,7 +374,7 @@ def _external_field(obj: SObjectDef, name: str) -> str:
 
 
 def h_by_external_id(api: SalesforceApi, req: SfRequest) -> Reply:
-    obj = _object(req)
+    obj = _object(api, req)
     fname = _external_field(obj, req.params["field"])
     value = unquote(req.params["value"])
     match_id = _match_external(api.org, obj, fname, value)
@@ -378,7 +390,7 @@ def h_by_external_id(api: SalesforceApi, req: SfRequest) -> Reply:
         return _errors_reply([error]) if error else Reply(204)
     body = dict(_body_object(req.json()))
     if fname != "Id":
-        given = body.get(fname)
+        given = field_value(body, fname)
         if given is not None and str(given) != value:
             return _errors_reply([WriteError(
                 "INVALID_FIELD", f"The value of {fname} in the body does not match the value "
@@ -424,7 +436,7 @@ def _floor_minute(value: datetime) -> datetime:
 
 
 def h_updated(api: SalesforceApi, req: SfRequest) -> Reply:
-    obj = _object(req)
+    obj = _object(api, req)
     start, end = _replication_range(req)
     now = api.ctx.clock.now()
     if start < now - UPDATED_WINDOW:
@@ -442,7 +454,7 @@ def h_updated(api: SalesforceApi, req: SfRequest) -> Reply:
 
 
 def h_deleted(api: SalesforceApi, req: SfRequest) -> Reply:
-    obj = _object(req)
+    obj = _object(api, req)
     start, end = _replication_range(req)
     now = api.ctx.clock.now()
     api.org.purge(obj.name)
@@ -478,14 +490,28 @@ def _collection_body(req: SfRequest) -> tuple[list[Any], bool]:
     return records, bool(body.get("allOrNone", False))
 
 
-def _record_type(rec: Any) -> SObjectDef | WriteError:
+def field_value(body: dict[str, Any], name: str) -> Any:
+    """A value of a JSON body by field name, case-insensitively as Salesforce reads bodies
+    (its sObject Collections guide asks for "an id field" and its examples send ``"id"``:
+    REST API Developer Guide, "Update Records Using sObject Collections",
+    https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-update.html)."""
+    if name in body:
+        return body[name]
+    lower = name.lower()
+    for key, value in body.items():
+        if key.lower() == lower:
+            return value
+    return None
+
+
+def _record_type(api: SalesforceApi, rec: Any) -> SObjectDef | WriteError:
     if not isinstance(rec, dict):
         return WriteError("JSON_PARSER_ERROR", "each record must be a JSON object")
-    attrs = rec.get("attributes")
-    name = attrs.get("type") if isinstance(attrs, dict) else None
+    attrs = field_value(rec, "attributes")
+    name = field_value(attrs, "type") if isinstance(attrs, dict) else None
     if not name:
         return WriteError("INVALID_TYPE", "Must send a concrete entity type.")
-    obj = sobject(str(name))
+    obj = api.org.schema.view(str(name))
     if obj is None:
         return WriteError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
     return obj
@@ -535,8 +561,8 @@ def h_collection(api: SalesforceApi, req: SfRequest) -> Reply:
     ref_ids: list[str | None] = []
     batch_keys: dict[tuple[str, str], int] = {}
     for rec in records:
-        obj = _record_type(rec)
-        rid = None if creating or not isinstance(rec, dict) else rec.get("Id")
+        obj = _record_type(api, rec)
+        rid = None if creating or not isinstance(rec, dict) else field_value(rec, "Id")
         ref_ids.append(rid)
         if isinstance(obj, WriteError):
             outcomes.append([obj])
@@ -551,16 +577,16 @@ def h_collection(api: SalesforceApi, req: SfRequest) -> Reply:
 
 
 def h_collection_upsert(api: SalesforceApi, req: SfRequest) -> Reply:
-    obj = _object(req)
+    obj = _object(api, req)
     fname = _external_field(obj, req.params["field"])
     records, all_or_none = _collection_body(req)
-    keys = [str(r.get(fname)) if isinstance(r, dict) and r.get(fname) is not None else None
-            for r in records]
+    keys = [str(field_value(r, fname)) if isinstance(r, dict)
+            and field_value(r, fname) is not None else None for r in records]
     repeated = {k for k in keys if k is not None and keys.count(k) > 1}
     outcomes: list[Prepared | list[WriteError]] = []
     ref_ids: list[str | None] = []
     for rec, key in zip(records, keys, strict=True):
-        rec_obj = _record_type(rec)
+        rec_obj = _record_type(api, rec)
         if isinstance(rec_obj, WriteError) or rec_obj.name != obj.name:
             outcomes.append([rec_obj if isinstance(rec_obj, WriteError) else WriteError(
                 "INVALID_TYPE", f"Record type {rec_obj.name} does not match {obj.name}")])
@@ -613,7 +639,7 @@ def _delete_collection(api: SalesforceApi, req: SfRequest) -> Reply:
 
 
 def h_collection_retrieve(api: SalesforceApi, req: SfRequest) -> Reply:
-    obj = _object(req)
+    obj = _object(api, req)
     if req.method == "POST":
         body = _body_object(req.json())
         id_list, fields_list = body.get("ids") or [], body.get("fields") or []

@@ -61,8 +61,36 @@ def _soap_text(body: bytes, local_name: str) -> str | None:
     return None
 
 
+# SOAP login() "remains available in API version 64.0 and earlier" and "is disabled by default
+# for orgs created in Winter '26 and later" (SOAP API Developer Guide, login():
+# https://developer.salesforce.com/docs/platform/api/guide/sforce-api-calls-login.html). The
+# fault codes are not documented for either case: retired versions answer
+# 500 UNSUPPORTED_API_VERSION (SOAP API End-of-Life Policy), so that is used for v65+, and
+# INVALID_OPERATION for an org where login() is off.
+LAST_SOAP_LOGIN_VERSION = 64
+
+
+def _soap_login_refusal(ctx: SandboxContext, version: str) -> tuple[int, str] | None:
+    try:
+        major = int(float(version))
+    except ValueError:
+        return 500, soap_fault("UNSUPPORTED_API_VERSION", f"Invalid Api version specified on "
+                               f"URL: {version}")
+    if major > LAST_SOAP_LOGIN_VERSION:
+        return 500, soap_fault("UNSUPPORTED_API_VERSION", "login() is not available in API "
+                               f"version {version}: use OAuth 2.0 (JWT bearer or client "
+                               "credentials)")
+    if not ctx.sf.soap_login_enabled:
+        return 500, soap_fault("INVALID_OPERATION", "SOAP API login() is disabled in this org: "
+                               "use OAuth 2.0 (JWT bearer or client credentials)")
+    return None
+
+
 def soap_login(ctx: SandboxContext, version: str, body: bytes) -> tuple[int, str]:
     """POST /services/Soap/u/{version}: (status, XML)."""
+    refusal = _soap_login_refusal(ctx, version)
+    if refusal is not None:
+        return refusal
     org = ctx.sf
     creds = org.credentials
     username = _soap_text(body, "username")
@@ -132,6 +160,11 @@ def oauth_token(ctx: SandboxContext, body: bytes, authorization: str | None,
     grant = form.get("grant_type")
     creds = ctx.sf.credentials
     if grant == "password":
+        if not ctx.sf.oauth_password_enabled:
+            # Blocked by default in orgs created since Summer '23 ("Allow OAuth
+            # Username-Password Flows" off; OauthOidcSettings.blockOAuthUnPwFlow). The exact
+            # answer is not documented; the harsher, unambiguous one is modelled.
+            return _oauth_error("unsupported_grant_type", "grant type not supported")
         if form.get("client_id") != creds.consumer_key:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         if form.get("client_secret") != creds.consumer_secret:

@@ -22,6 +22,7 @@ from typing import Any
 
 from syncagent.sandbox.common import SalesforceCredentials, SandboxClock, SandboxConfig
 from syncagent.sandbox.salesforce import ids
+from syncagent.sandbox.salesforce.fls import FieldAccess, OrgSchema
 from syncagent.sandbox.salesforce.schema import (
     OBJECTS,
     PREFIX_TO_OBJECT,
@@ -115,6 +116,14 @@ class SalesforceOrg:
         self.clock = clock
         self.credentials = credentials
         self.config = config or SandboxConfig()
+        self.schema = OrgSchema(fresh=self.config.fresh)
+        # SOAP login() is off by default in orgs created from Winter '26, and the OAuth
+        # username-password flow is blocked by default in orgs created since Summer '23
+        # (login(): https://developer.salesforce.com/docs/platform/api/guide/sforce-api-calls-login.html;
+        # OauthOidcSettings.blockOAuthUnPwFlow in the Metadata API Developer Guide).
+        self.soap_login_enabled = not self.config.fresh
+        self.oauth_password_enabled = not self.config.fresh
+        self.deployments: dict[str, Any] = {}     # Metadata API deploy id -> its result
         sid = credentials.session_id
         self.org_id = sid.split("!", 1)[0] if "!" in sid else "00D8c000000SBOX"
         self.created_at = _stamp(clock)
@@ -145,6 +154,21 @@ class SalesforceOrg:
         for table in self._tables.values():   # the integration user created itself
             for rec in table.values():
                 rec["CreatedById"] = rec["LastModifiedById"] = self.integration_user_id
+        if not self.config.fresh:
+            self._grant_everything()
+
+    def _grant_everything(self) -> None:
+        """A configured org: set-up ran, so one permission set, assigned to the integration
+        user, grants read and edit on every custom field."""
+        [permset_id] = self.insert("PermissionSet", [{
+            "Name": "Syncagent_Integration", "Label": "syncagent integration"}])
+        for name, obj in self.schema.objects.items():
+            for f in obj.fields.values():
+                if f.custom:
+                    self.schema.grant(permset_id, f"{name}.{f.name}", FieldAccess(True, True))
+        self.insert("PermissionSetAssignment", [{"AssigneeId": self.integration_user_id,
+                                                 "PermissionSetId": permset_id}])
+        self.schema.assign(permset_id)
 
     # ------------------------------------------------------------ contract API
 
@@ -176,10 +200,7 @@ class SalesforceOrg:
             if obj.name == "User" and self._merge_integration_user(row):
                 new_ids.append(self.integration_user_id)
                 continue
-            unknown = [k for k in row if k not in obj.fields]
-            if unknown:
-                raise ValueError(f"SalesforceOrg.insert({obj.name}): unknown field(s) "
-                                 f"{unknown}; the fields are {sorted(obj.fields)}")
+            row = self._existing_fields(obj, row)
             rec = template.copy()
             owner = row.get("OwnerId")
             if isinstance(owner, str) and owner.startswith("005"):
@@ -209,21 +230,33 @@ class SalesforceOrg:
         self._order_dirty.add(obj.name)
         return new_ids
 
+    @staticmethod
+    def _existing_fields(obj: SObjectDef, row: dict[str, Any]) -> dict[str, Any]:
+        """The row without values for catalogue fields this org does not have (seeding and
+        simulations write the agent's fields, which a fresh org lacks); a name the catalogue
+        does not know is a bug in the caller."""
+        unknown = [k for k in row if k not in OBJECTS[obj.name].fields]
+        if unknown:
+            raise ValueError(f"SalesforceOrg({obj.name}): unknown field(s) {unknown}; the "
+                             f"fields are {sorted(OBJECTS[obj.name].fields)}")
+        if all(k in obj.fields for k in row):
+            return row
+        return {k: v for k, v in row.items() if k in obj.fields}
+
     def _merge_integration_user(self, row: dict[str, Any]) -> bool:
         integ = getattr(self, "integration_user_id", None)
         username = str(row.get("Username") or "").lower()
         if integ is None or username != self.credentials.username.lower():
             return False
-        values = {k: v for k, v in row.items() if k not in ("Id", "Username")}
-        for name in values:
-            if name not in OBJECTS["User"].fields:
-                raise ValueError(f"SalesforceOrg.insert(User): unknown field {name!r}")
+        user = self.schema.objects["User"]
+        values = self._existing_fields(user, {k: v for k, v in row.items()
+                                              if k not in ("Id", "Username")})
         rec = self._tables["User"][integ]
         created = values.pop("CreatedDate", None)
-        self._apply_update(OBJECTS["User"], rec, {k: seed_value(OBJECTS["User"].fields[k], v)
-                                                  for k, v in values.items()})
+        self._apply_update(user, rec, {k: seed_value(user.fields[k], v)
+                                       for k, v in values.items()})
         if created is not None:
-            rec["CreatedDate"] = seed_value(OBJECTS["User"].fields["CreatedDate"], created)
+            rec["CreatedDate"] = seed_value(user.fields["CreatedDate"], created)
         return True
 
     def update(self, sobject: str, record_id: str, fields: dict[str, Any], *,
@@ -245,12 +278,8 @@ class SalesforceOrg:
         rec = self._tables[obj.name].get(ids.to18(record_id))
         if rec is None:
             raise KeyError(f"{obj.name} {record_id} does not exist")
-        values = {}
-        for name, raw in fields.items():
-            f = obj.fields.get(name)
-            if f is None:
-                raise ValueError(f"SalesforceOrg.update({obj.name}): unknown field {name!r}")
-            values[name] = seed_value(f, raw)
+        values = {name: seed_value(obj.fields[name], raw)
+                  for name, raw in self._existing_fields(obj, fields).items()}
         owner = rec.get("OwnerId")
         editor = by or (owner if isinstance(owner, str) and owner.startswith("005") else None)
         self._apply_update(obj, rec, values, system=system, editor=editor, stamp_at=stamp_at)
@@ -263,7 +292,7 @@ class SalesforceOrg:
             raise KeyError(f"{obj.name} {record_id} does not exist or is already deleted")
         self._apply_delete(obj, rec)
 
-    def convert_lead(self, lead_id: str, *, status: str = "Qualified",
+    def convert_lead(self, lead_id: str, *, status: str | None = None,
                      account_id: str | None = None) -> str:
         """Convert a lead as a rep would: a Contact (and an Account unless given) is created,
         the lead's activities and campaign memberships move to the contact, and the lead
@@ -282,7 +311,11 @@ class SalesforceOrg:
                   "MobilePhone", "LeadSource", "Description", "HasOptedOutOfEmail", "OwnerId",
                   "Lead_Grade__c", "Lead_Score__c", "Lifecycle_Stage__c", "Nurture_Track__c",
                   "Segment__c", "Score_Reasons__c", "MQL_Date__c")
-        contact = {name: lead.get(name) for name in copied}
+        contact = {name: lead.get(name) for name in copied
+                   if name in self.schema.objects["Contact"].fields}
+        if status is None:   # the org's converted status: a new org has only the standard one
+            statuses = self.schema.objects["Lead"].fields["Status"].picklist
+            status = "Qualified" if "Qualified" in statuses else "Closed - Converted"
         contact.update(AccountId=account_id, MailingCountry=lead.get("Country"),
                        MailingState=lead.get("State"), MailingCity=lead.get("City"))
         [contact_id] = self.insert("Contact", [contact])
@@ -290,9 +323,9 @@ class SalesforceOrg:
             child_name = PREFIX_TO_OBJECT[child_id[:3]]
             moved = {"ContactId": contact_id, "LeadId": None} if child_name == \
                 "CampaignMember" else {"WhoId": contact_id}
-            self._apply_update(OBJECTS[child_name], self._tables[child_name][child_id], moved,
-                               system=True)
-        self._apply_update(OBJECTS["Lead"], lead, {
+            self._apply_update(self.schema.objects[child_name],
+                               self._tables[child_name][child_id], moved, system=True)
+        self._apply_update(self.schema.objects["Lead"], lead, {
             "IsConverted": True, "Status": status, "ConvertedDate": _stamp(self.clock).date(),
             "ConvertedContactId": contact_id, "ConvertedAccountId": account_id})
         return contact_id
@@ -310,11 +343,10 @@ class SalesforceOrg:
 
     # ------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _obj(sobject: str) -> SObjectDef:
-        obj = OBJECTS.get(sobject)
+    def _obj(self, sobject: str) -> SObjectDef:
+        obj = self.schema.objects.get(sobject)
         if obj is None:
-            raise ValueError(f"unknown sObject {sobject!r}; known: {sorted(OBJECTS)}")
+            raise ValueError(f"unknown sObject {sobject!r}; known: {sorted(self.schema.objects)}")
         return obj
 
     def _defaults(self, obj: SObjectDef) -> Record:
@@ -403,7 +435,7 @@ class SalesforceOrg:
         journal = self._journal or []
         undo, journal[mark:] = journal[mark:], []
         for name, record_id, before, deleted_at in reversed(undo):
-            self._restore(OBJECTS[name], record_id, before, deleted_at)
+            self._restore(self.schema.objects[name], record_id, before, deleted_at)
         self.release(mark)
 
     def _restore(self, obj: SObjectDef, record_id: str, before: Record | None,
@@ -433,7 +465,7 @@ class SalesforceOrg:
     def _apply_create(self, p: Prepared, user_id: str | None = None) -> str:
         obj = p.obj
         now = _stamp(self.clock)
-        rec = self._defaults(obj)
+        rec = self._defaults(self.schema.objects[obj.name])   # p.obj may be the user's view
         rec.update(p.values)
         rec["Id"] = self._id_factories[obj.name].next()
         rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = now
@@ -478,7 +510,7 @@ class SalesforceOrg:
         if obj.name in ("Lead", "Contact"):
             # As in Salesforce: a person's activities and campaign memberships go with it.
             for child_id in list(self._children.get(rec["Id"], ())):
-                child_obj = OBJECTS[PREFIX_TO_OBJECT[child_id[:3]]]
+                child_obj = self.schema.objects[PREFIX_TO_OBJECT[child_id[:3]]]
                 child = self._tables[child_obj.name].get(child_id)
                 if child is not None and not child.get("IsDeleted"):
                     self._apply_delete(child_obj, child)
@@ -521,7 +553,7 @@ class SalesforceOrg:
         readonly: list[str] = []
         errors: list[WriteError] = []
         for key, raw in body.items():
-            if key == "attributes":
+            if key.lower() == "attributes":
                 continue
             f = obj.field(key)
             if f is None:
@@ -557,6 +589,8 @@ class SalesforceOrg:
         p = Prepared(obj, values, record_id)
         if not errors and obj.name == "CampaignMember" and existing is None:
             errors.extend(self._check_member(values))
+        if not errors and obj.name == "PermissionSetAssignment" and existing is None:
+            errors.extend(self._check_assignment(values))
         if not errors:
             errors.extend(self._check_unique(p, batch_keys))
         if errors:
@@ -587,6 +621,8 @@ class SalesforceOrg:
         if f.type in STRING_TYPES and f.length and len(value) > f.length:
             return [WriteError("STRING_TOO_LONG", f"{f.label}: data value too large: "
                                f"{value[:100]} (max length={f.length})", [f.name])]
+        # "Users can't load unapproved values through the API" ("API Field Properties",
+        # https://developer.salesforce.com/docs/platform/object-reference/guide/access-for-fields.html)
         if f.type == "picklist" and f.restricted and value not in f.picklist:
             return [WriteError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                f"{f.label}: bad value for restricted picklist field: {value}",
@@ -650,6 +686,43 @@ class SalesforceOrg:
             return [WriteError("DUPLICATE_VALUE", "Already a campaign member.")]
         return []
 
+    # ------------------------------------------------------------ schema changes
+
+    def add_field(self, obj_name: str, f: FieldDef) -> bool:
+        """Create (True) or change (False) a field; records get its default, as Salesforce
+        gives existing rows the default of a new field."""
+        before = self.schema.put_field(obj_name, f)
+        table = self._tables[obj_name]
+        if before is None:
+            for rec in table.values():
+                rec.setdefault(f.name, f.default)
+        if f.unique and (obj_name, f.name) not in self._unique:
+            index = self._unique[(obj_name, f.name)] = {}
+            for rec in table.values():
+                if rec.get(f.name) is not None:
+                    index[str(rec[f.name]).lower()] = rec["Id"]
+        return before is None
+
+    def remove_field(self, obj_name: str, field_name: str) -> bool:
+        """Delete a field and its values (a sandbox control: an org without that field)."""
+        f = self.schema.drop_field(obj_name, field_name)
+        if f is None:
+            return False
+        for rec in self._tables[obj_name].values():
+            rec.pop(f.name, None)
+        self._unique.pop((obj_name, f.name), None)
+        self.cursors.clear()     # their serializers would read the field
+        return True
+
+    def _check_assignment(self, values: dict[str, Any]) -> list[WriteError]:
+        """A user holds a permission set once (DUPLICATE_VALUE on a second assignment)."""
+        pair = (values.get("AssigneeId"), values.get("PermissionSetId"))
+        for rec in self._tables["PermissionSetAssignment"].values():
+            if (rec.get("AssigneeId"), rec.get("PermissionSetId")) == pair:
+                return [WriteError("DUPLICATE_VALUE", "Duplicate PermissionSetAssignment. "
+                                   f"Assignee: {pair[0]}; Permission Set: {pair[1]}")]
+        return []
+
     def _check_unique(self, p: Prepared, batch_keys: dict[tuple[str, str], int] | None,
                       ) -> list[WriteError]:
         for (name, fname) in self._unique:
@@ -672,7 +745,11 @@ class SalesforceOrg:
     def apply(self, p: Prepared) -> tuple[str, bool]:
         """Write a prepared record: (id, created)."""
         if p.record_id is None:
-            return self._apply_create(p), True
+            record_id = self._apply_create(p)
+            if p.obj.name == "PermissionSetAssignment" and \
+                    p.values.get("AssigneeId") == self.integration_user_id:
+                self.schema.assign(str(p.values["PermissionSetId"]))
+            return record_id, True
         rec = self._tables[p.obj.name][ids.to18(p.record_id)]
         self._apply_update(p.obj, rec, p.values)
         return str(rec["Id"]), False
@@ -683,7 +760,7 @@ class SalesforceOrg:
         name = PREFIX_TO_OBJECT.get(record_id[:3]) if ids.is_valid(record_id) else None
         if name is None or (expected is not None and name != expected.name):
             return WriteError("MALFORMED_ID", f"malformed id {record_id}")
-        obj = OBJECTS[name]
+        obj = self.schema.objects[name]
         if not obj.deletable:
             return WriteError("INVALID_ID_FIELD", f"{name} records cannot be deleted")
         rec = self._tables[name].get(ids.to18(record_id))

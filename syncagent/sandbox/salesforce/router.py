@@ -20,6 +20,7 @@ from syncagent.sandbox.salesforce.api import (
     allowed_methods,
     versions_body,
 )
+from syncagent.sandbox.salesforce.metadata import metadata_call
 
 JSON_TYPE = "application/json;charset=UTF-8"
 DATA_PREFIX = "/services/data/{version}"
@@ -117,6 +118,23 @@ def make_router(ctx: SandboxContext) -> APIRouter:
         return Response(xml, status_code=status, media_type="text/xml;charset=UTF-8")
 
     router.add_api_route("/services/Soap/u/{version}", soap_login, methods=["POST"])
+
+    async def metadata_soap(request: Request) -> Response:
+        body = await request.body()
+
+        def run() -> tuple[int, str]:
+            with ctx.lock:
+                return metadata_call(ctx, body)
+
+        status, xml = await run_in_threadpool(run)
+        return Response(xml, status_code=status, media_type="text/xml;charset=UTF-8")
+
+    # simple-salesforce posts to .../Soap/m/{version}/; login() names .../{version}/{org id}
+    # and sf.deploy()/checkDeployStatus() post to .../deployRequest[/{id}]
+    for path in ("/services/Soap/m/{version}", "/services/Soap/m/{version}/",
+                 "/services/Soap/m/{version}/{org_id}",
+                 "/services/Soap/m/{version}/deployRequest/{deploy_id}"):
+        router.add_api_route(path, metadata_soap, methods=["POST"])
 
     async def oauth_token(request: Request) -> Response:
         body = await request.body()

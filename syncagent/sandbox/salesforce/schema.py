@@ -15,12 +15,15 @@ from syncagent.sandbox.common import NURTURE_TRACKS as SHIPPED_TRACKS
 KEY_PREFIXES = {
     "Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Task": "00T",
     "Event": "00U", "Campaign": "701", "CampaignMember": "00v",
+    "PermissionSet": "0PS", "PermissionSetAssignment": "0Pa",
 }
 LABELS = {
     "Lead": ("Lead", "Leads"), "Contact": ("Contact", "Contacts"),
     "Account": ("Account", "Accounts"), "User": ("User", "Users"), "Task": ("Task", "Tasks"),
     "Event": ("Event", "Events"), "Campaign": ("Campaign", "Campaigns"),
     "CampaignMember": ("Campaign Member", "Campaign Members"),
+    "PermissionSet": ("Permission Set", "Permission Sets"),
+    "PermissionSetAssignment": ("Permission Set Assignment", "Permission Set Assignments"),
 }
 STRING_TYPES = frozenset({"string", "textarea", "picklist", "multipicklist", "email", "phone",
                           "url", "combobox", "encryptedstring"})
@@ -38,6 +41,9 @@ SEGMENTS = ("sales-now", "nurture-then-sales", "other-offers", "leave")
 NURTURE_TRACKS = (*SHIPPED_TRACKS, "None")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Accepted", "Qualified",
                  "Unqualified", "Recycled")
+# The LeadStatus standard value set of a new org, before an admin adds the team's own values.
+STANDARD_LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+                          "Closed - Not Converted")
 DISQUALIFIED_REASONS = ("No Budget", "No Authority", "Timing", "Competitor", "Not a Fit",
                         "Bad Data")
 INDUSTRIES = ("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals",
@@ -334,6 +340,27 @@ def _campaign_member() -> list[FieldDef]:
     ]
 
 
+def _permission_set() -> list[FieldDef]:
+    return [
+        *_system_fields(deletable=False),
+        _s("Name", 80, "Name", required=True, unique=True),
+        _s("Label", 80, "Label", required=True),
+        FieldDef("Description", "textarea", "Description", length=255),
+        _ro(FieldDef("IsOwnedByProfile", "boolean", "Is Owned By Profile", nillable=False,
+                     default=False)),
+    ]
+
+
+def _permission_set_assignment() -> list[FieldDef]:
+    return [
+        *_system_fields(deletable=False),
+        _ref("AssigneeId", ("User",), "Assignee", "Assignee ID", required=True,
+             updateable=False),
+        _ref("PermissionSetId", ("PermissionSet",), "PermissionSet", "Permission Set ID",
+             required=True, updateable=False),
+    ]
+
+
 @dataclass
 class SObjectDef:
     """An object and its fields; ``by_lower`` resolves the case-insensitive names SOQL allows."""
@@ -364,7 +391,9 @@ OBJECTS: dict[str, SObjectDef] = {
     name: SObjectDef(name, {f.name: f for f in builder()})
     for name, builder in (("Lead", _lead), ("Contact", _contact), ("Account", _account),
                           ("User", _user), ("Task", _task), ("Event", _event),
-                          ("Campaign", _campaign), ("CampaignMember", _campaign_member))
+                          ("Campaign", _campaign), ("CampaignMember", _campaign_member),
+                          ("PermissionSet", _permission_set),
+                          ("PermissionSetAssignment", _permission_set_assignment))
 }
 OBJECTS_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
 PREFIX_TO_OBJECT = {prefix: name for name, prefix in KEY_PREFIXES.items()}

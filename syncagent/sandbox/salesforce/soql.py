@@ -1,11 +1,13 @@
 """A SOQL subset: tokenizer, recursive-descent parser and a compiler to Python closures.
 
-Supported: ``SELECT f1, Parent.f2 | COUNT() FROM Object [WHERE cond] [ORDER BY f [ASC|DESC]
-[NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]``; conditions with AND / OR / NOT and
-parentheses (mixing AND and OR at one level needs parentheses, as in Salesforce), the
-comparison operators, IN / NOT IN, LIKE, and typed literals (strings with SOQL escapes,
-numbers, true/false, null, unquoted ISO 8601 datetimes and dates, TODAY / YESTERDAY /
-LAST_N_DAYS:n). Nothing is ever evaluated with eval: conditions become closures.
+Supported: ``SELECT f1, Parent.f2 | COUNT() FROM Object [WHERE cond] [GROUP BY f, ...]
+[ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]``; aggregate functions
+(COUNT, COUNT_DISTINCT, MIN, MAX, SUM, AVG, with or without an alias, evaluated in
+``aggregate.py``); conditions with AND / OR / NOT and parentheses (mixing AND and OR at one
+level needs parentheses, as in Salesforce), the comparison operators, IN / NOT IN, LIKE, and
+typed literals (strings with SOQL escapes, numbers, true/false, null, unquoted ISO 8601
+datetimes and dates, TODAY / YESTERDAY / LAST_N_DAYS:n). Nothing is ever evaluated with
+eval: conditions become closures.
 
 Errors carry Salesforce's codes and wording (``MALFORMED_QUERY``, ``INVALID_FIELD``,
 ``INVALID_TYPE``, ``INVALID_QUERY_FILTER_OPERATOR``) with the row/column banner Salesforce
@@ -24,7 +26,6 @@ from syncagent.sandbox.salesforce import ids
 from syncagent.sandbox.salesforce.schema import (
     ID_TYPES,
     NUMBER_TYPES,
-    OBJECTS,
     STRING_TYPES,
     FieldDef,
     SObjectDef,
@@ -33,6 +34,8 @@ from syncagent.sandbox.salesforce.schema import (
 
 Record = dict[str, Any]
 Lookup = Callable[[str | None], Record | None]
+ObjectLookup = Callable[[str], SObjectDef | None]     # the running user's view of an object
+AGGREGATES = frozenset({"count", "count_distinct", "min", "max", "sum", "avg"})
 Predicate = Callable[[Record], bool]
 
 
@@ -173,6 +176,15 @@ class OrderItem:
 
 
 @dataclass(slots=True)
+class Aggregate:
+    """An aggregate function in the SELECT list; ``name`` is its alias or ``exprN``."""
+
+    function: str                      # count count_distinct min max sum avg
+    path: FieldPath
+    name: str
+
+
+@dataclass(slots=True)
 class Query:
     soql: str
     obj: SObjectDef
@@ -182,6 +194,21 @@ class Query:
     order: list[OrderItem]
     limit: int | None
     offset: int
+    aggregates: list[Aggregate] = field(default_factory=list)
+    group_by: list[FieldPath] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)    # selected path (lower) -> alias
+
+    @property
+    def is_aggregate(self) -> bool:
+        """Rows are AggregateResult groups (not records): an aggregate or GROUP BY is used."""
+        return bool(self.aggregates or self.group_by)
+
+
+@dataclass(slots=True)
+class _AggregateToken:
+    function: str
+    argument: Token
+    alias: str | None
 
 
 # ---------------------------------------------------------------- parser
@@ -190,10 +217,12 @@ class Query:
 class Parser:
     """Recursive descent over the token list; resolves field names against the schema."""
 
-    def __init__(self, soql: str) -> None:
+    def __init__(self, soql: str, objects: ObjectLookup = sobject) -> None:
         self.soql = soql
         self.tokens = tokenize(soql)
         self.i = 0
+        self.objects = objects
+        self.field_aliases: dict[int, str] = {}    # token position of a plain field -> alias
 
     # token helpers
     @property
@@ -234,18 +263,26 @@ class Parser:
         obj_token = self.take()
         if obj_token.kind != "ident" or obj_token.text.lower() in KEYWORDS:
             self.unexpected(obj_token)
-        obj = sobject(obj_token.text)
+        obj = self.objects(obj_token.text)
         if obj is None:
             self.fail("INVALID_TYPE", obj_token.pos,
                       f"sObject type '{obj_token.text}' is not supported. If you are attempting "
                       "to use a custom object, be sure to append the '__c' after the entity "
                       "name. Please reference your WSDL or the describe call for the "
                       "appropriate names.")
-        fields = self.resolve_select(obj, raw_fields)
+        plain = [t for t in raw_fields if isinstance(t, Token)]
+        fields = self.resolve_select(obj, plain)
+        aggregates = self.resolve_aggregates(
+            obj, [t for t in raw_fields if isinstance(t, _AggregateToken)])
         where = None
         if self.is_kw("where"):
             self.take()
             where = self.condition(obj)
+        group_by: list[FieldPath] = []
+        if self.is_kw("group"):
+            self.take()
+            self.expect_kw("by")
+            group_by = self.group_list(obj)
         order: list[OrderItem] = []
         if self.is_kw("order"):
             self.take()
@@ -265,7 +302,68 @@ class Parser:
             self.unexpected()
         if count_only and order:
             self.fail("MALFORMED_QUERY", 0, "ORDER BY is not allowed with COUNT()")
-        return Query(self.soql, obj, fields, count_only, where, order, limit, offset or 0)
+        if count_only and group_by:
+            self.fail("MALFORMED_QUERY", 0, "GROUP BY is not allowed with COUNT()")
+        aliases = {path.text.lower(): self.field_aliases[token.pos]
+                   for path, token in zip(fields, plain, strict=True)
+                   if token.pos in self.field_aliases}
+        query = Query(self.soql, obj, fields, count_only, where, order, limit, offset or 0,
+                      aggregates, group_by, aliases)
+        if query.is_aggregate:
+            self.check_grouping(query, plain)
+        elif aliases:     # SOQL allows aliases in aggregate queries only
+            position = min(t.pos for t in plain if t.pos in self.field_aliases)
+            self.fail("MALFORMED_QUERY", position, "Aliases are allowed only in queries "
+                      "with aggregate functions or GROUP BY")
+        return query
+
+    def check_grouping(self, query: Query, tokens: list[Token]) -> None:
+        """In an aggregate query every plain field is grouped (and so is every ORDER BY)."""
+        grouped = {p.text.lower() for p in query.group_by}
+        for path, token in zip(query.fields, tokens, strict=True):
+            if path.text.lower() not in grouped:
+                self.fail("MALFORMED_QUERY", token.pos,
+                          f"Field must be grouped or aggregated: {path.target.name}")
+        for item in query.order:
+            if item.path.text.lower() not in grouped:
+                self.fail("MALFORMED_QUERY", 0, "Ordered field must be grouped or aggregated: "
+                          f"{item.path.target.name}")
+
+    def group_list(self, obj: SObjectDef) -> list[FieldPath]:
+        paths = []
+        while True:
+            token = self.take()
+            if token.kind != "ident" or token.text.lower() in KEYWORDS:
+                self.unexpected(token)
+            path = self.resolve(obj, token)
+            f = path.target
+            # describe's groupable: numbers, datetimes and long text cannot be grouped
+            if f.type in ("double", "currency", "percent", "datetime") or f.is_long_text:
+                self.fail("INVALID_FIELD", token.pos,
+                          f"field '{f.name}' can not be grouped in a query call")
+            paths.append(path)
+            if self.tok.kind == "punct" and self.tok.text == ",":
+                self.take()
+                continue
+            return paths
+
+    def resolve_aggregates(self, obj: SObjectDef, items: list[_AggregateToken],
+                           ) -> list[Aggregate]:
+        """Aggregates get their alias, or expr0, expr1, ... in order among the unaliased."""
+        out: list[Aggregate] = []
+        unnamed = 0
+        for item in items:
+            path = self.resolve(obj, item.argument)
+            f = path.target
+            if item.function in ("sum", "avg") and f.type not in NUMBER_TYPES:
+                self.fail("MALFORMED_QUERY", item.argument.pos, "Invalid field type "
+                          f"{f.type} for {item.function.upper()}: {f.name}")
+            name = item.alias
+            if name is None:
+                name = f"expr{unnamed}"
+                unnamed += 1
+            out.append(Aggregate(item.function, path, name))
+        return out
 
     def integer(self) -> int:
         token = self.take()
@@ -273,22 +371,40 @@ class Parser:
             self.unexpected(token)
         return int(token.text)
 
-    def select_list(self) -> tuple[list[Token], bool]:
-        if self.is_kw("count") and self.tokens[self.i + 1].text == "(":
+    def select_list(self) -> tuple[list[Token | _AggregateToken], bool]:
+        if self.is_kw("count") and self.tokens[self.i + 1].text == "(" and \
+                self.tokens[self.i + 2].text == ")":
             self.take()
             self.expect_punct("(")
             self.expect_punct(")")
             return [], True
-        items: list[Token] = []
+        items: list[Token | _AggregateToken] = []
         while True:
             token = self.take()
             if token.kind != "ident" or token.text.lower() in KEYWORDS:
                 self.unexpected(token)
-            items.append(token)
+            if token.text.lower() in AGGREGATES and self.tok.text == "(":
+                items.append(self.aggregate_item(token))
+            else:
+                items.append(token)
+                if self.tok.kind == "ident" and self.tok.text.lower() not in KEYWORDS:
+                    self.field_aliases[token.pos] = self.take().text   # "Name n"
             if self.tok.kind == "punct" and self.tok.text == ",":
                 self.take()
                 continue
             return items, False
+
+    def aggregate_item(self, function: Token) -> _AggregateToken:
+        """FUNC(field) [alias]: COUNT() alone is the count-only query, handled above."""
+        self.expect_punct("(")
+        argument = self.take()
+        if argument.kind != "ident" or argument.text.lower() in KEYWORDS:
+            self.unexpected(argument)
+        self.expect_punct(")")
+        alias = None
+        if self.tok.kind == "ident" and self.tok.text.lower() not in KEYWORDS:
+            alias = self.take().text
+        return _AggregateToken(function.text.lower(), argument, alias)
 
     def resolve_select(self, obj: SObjectDef, tokens: list[Token]) -> list[FieldPath]:
         seen: set[str] = set()
@@ -318,8 +434,10 @@ class Parser:
                           "'__r' after the custom relationship name. Please reference your "
                           "WSDL or the describe call for the appropriate names.")
             hops.append(ref)
-            current = OBJECTS[ref.reference_to[-1] if ref.reference_to[0] == "Group"
-                              else ref.reference_to[0]]
+            parent = self.objects(ref.reference_to[-1] if ref.reference_to[0] == "Group"
+                                  else ref.reference_to[0])
+            assert parent is not None, ref.reference_to     # standard objects always exist
+            current = parent
         target = current.field(parts[-1])
         if target is None:
             entity = "Name" if hops and len(hops[-1].reference_to) > 1 else current.name
@@ -479,12 +597,13 @@ class Parser:
             return items
 
 
-def parse(soql: str) -> Query:
-    """Parse a SOQL string; raises SoqlError with Salesforce's code and message."""
+def parse(soql: str, objects: ObjectLookup = sobject) -> Query:
+    """Parse a SOQL string against the objects the running user sees (``objects``: a name ->
+    its view); raises SoqlError with Salesforce's code and message."""
     if len(soql) > 100_000:
         raise SoqlError("MALFORMED_QUERY", "Query is too long: the maximum length is "
                         "100,000 characters")
-    return Parser(soql).parse()
+    return Parser(soql, objects).parse()
 
 
 def parse_datetime(text: str) -> datetime:

@@ -1,0 +1,61 @@
+"""Which contacts an engagement is associated with (search results carry no associations).
+
+The v4 batch association read answers 100 engagements a call; a portal without it (404/405)
+is read by paging the object list with associations over the id range instead.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from connectors.hubspot.client import HubSpotClient
+from syncagent.errors import FatalError
+
+log = structlog.get_logger(__name__)
+
+ASSOCIATION_SCAN_LIMIT = 100
+ASSOCIATION_BATCH = 100            # v4 batch association read: inputs per call
+
+
+class Associations:
+    def __init__(self, client: HubSpotClient) -> None:
+        self.client = client
+        self._v4_associations: bool | None = None
+
+    def contacts_of(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
+        """Engagement id -> associated contact ids (search results carry no associations)."""
+        if not ids:
+            return {}
+        if self._v4_associations is not False:
+            try:
+                found: dict[str, list[str]] = {}
+                for i in range(0, len(ids), ASSOCIATION_BATCH):
+                    data = self.client.associations(object_type, "contacts",
+                                                    ids[i:i + ASSOCIATION_BATCH])
+                    self._v4_associations = True
+                    for r in data.get("results") or []:
+                        found[str(r["from"]["id"])] = [str(t["toObjectId"])
+                                                       for t in r.get("to") or []]
+                return found
+            except FatalError as exc:
+                if exc.fields.get("status") not in (404, 405):
+                    raise
+                log.info("hubspot.associations_v4_unavailable", fallback="list scan")
+                self._v4_associations = False
+        return self._scan(object_type, ids)
+
+    def _scan(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
+        """Fallback: page the object list (sorted by id, with associations) over the id range."""
+        wanted = set(ids)
+        high = max(int(i) for i in ids)
+        after: str | None = str(min(int(i) for i in ids))
+        found: dict[str, list[str]] = {}
+        while after is not None and int(after) <= high:
+            data = self.client.list_page(object_type, after=after, limit=ASSOCIATION_SCAN_LIMIT,
+                                         properties=("hs_object_id",), associations=("contacts",))
+            for row in data.get("results") or []:
+                if str(row["id"]) in wanted:
+                    linked = ((row.get("associations") or {}).get("contacts") or {})
+                    found[str(row["id"])] = [str(x["id"]) for x in linked.get("results") or []]
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+        return found
