@@ -26,7 +26,8 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: obje
 
 def test_nothing_set_lists_both_systems_at_once(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    problems = credential_problems(_settings(tmp_path, monkeypatch))
+    problems = credential_problems(_settings(tmp_path, monkeypatch,
+                                             salesforce={"auth": "password"}))
     text = "; ".join(problems)
     for name in ("salesforce.username", "salesforce.password", "salesforce.security_token",
                  "hubspot.access_token"):
@@ -47,7 +48,8 @@ def test_each_login_flow_asks_for_its_own_settings(tmp_path: Path,
 def test_malformed_values_are_named_and_secrets_never_shown(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(tmp_path, monkeypatch, salesforce={
-        "username": "agent", "password": "hunter2-secret", "security_token": "tok-secret",
+        "auth": "password", "username": "agent", "password": "hunter2-secret",
+        "security_token": "tok-secret",
         "instance_url": "http://acme.my.salesforce.com"},
         hubspot={"access_token": "pat na1 secret", "base_url": "api.hubapi.com"})
     with pytest.raises(ConfigError) as caught:
