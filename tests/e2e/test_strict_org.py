@@ -92,5 +92,9 @@ def test_on_a_fresh_org_sync_once_stops_before_any_write_naming_doctor(
                for line in done.stderr.splitlines()), "one line per system"
     assert "lead_grade" in done.stderr
     assert "Lead.Lead_Grade__c" in done.stderr and "syncagent doctor" in done.stderr
+    # one line per system that is not set up (HubSpot names its properties on its own line)
+    assert [line.split(": the ", 1)[0] for line in done.stderr.splitlines()
+            if ": the " in line and "is not set up" in line] in (
+        ["error: salesforce"], ["error: salesforce", "hubspot"])
     assert "Traceback" not in done.stderr
     assert world.sandbox.stats()["records_written"] == {}
