@@ -239,3 +239,13 @@ class KeyValue(Base):
     name: Mapped[str] = mapped_column(String(120), primary_key=True)
     value: Mapped[Any] = mapped_column(JsonType)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SchemaFacts(Base):
+    """What the doctor last read of each system's schema (fields, properties, lists, scopes),
+    so `sync`, `run` and `check --live` can check requirements without reading it again."""
+
+    __tablename__ = "schema_facts"
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    facts: Mapped[Any] = mapped_column(JsonType)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())

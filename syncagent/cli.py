@@ -15,7 +15,17 @@ from typing import Any
 import typer
 
 from syncagent import __version__
-from syncagent.commands import db, demo, engine, init, ledger, pipeline, sandbox
+from syncagent.commands import (
+    db,
+    demo,
+    doctor,
+    engine,
+    init,
+    ledger,
+    pipeline,
+    sandbox,
+    setup,
+)
 from syncagent.errors import SyncAgentError
 
 app = typer.Typer(
@@ -58,7 +68,7 @@ def _with_error_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _register_areas(target: typer.Typer) -> None:
-    for area in (init, db, engine, sandbox, pipeline, ledger, demo):
+    for area in (init, db, engine, sandbox, pipeline, ledger, demo, doctor, setup):
         area.register(target)
     for info in target.registered_commands:
         if info.callback is not None:

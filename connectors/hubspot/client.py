@@ -67,6 +67,7 @@ class HubSpotClient:
         self._properties = sdk.crm.properties.core_api
         self._lists = sdk.crm.lists.memberships_api
         self._list_defs = sdk.crm.lists.lists_api
+        self._groups = sdk.crm.properties.groups_api
         self._events = sdk.events.events_api
         self._assoc = sdk.crm.associations.v4.batch_api
 
@@ -172,6 +173,32 @@ class HubSpotClient:
         api = self._lists
         return dict(self.call("list_membership", lambda o: api.add_and_remove_with_http_info(
             list_id, body, **o)) or {})
+
+    # --- set-up (doctor and setup) ---------------------------------------------------------
+    def property_groups(self, object_type: str) -> dict[str, Any]:
+        api = self._groups
+        return dict(self.call("property_groups", lambda o: api.get_all_with_http_info(
+            object_type, **o)) or {})
+
+    def create_property_group(self, object_type: str, body: Mapping[str, Any]) -> None:
+        api = self._groups
+        self.call("create_property_group", lambda o: api.create_with_http_info(
+            object_type, dict(body), **o))
+
+    def create_property(self, object_type: str, body: Mapping[str, Any]) -> None:
+        api = self._properties
+        self.call("create_property", lambda o: api.create_with_http_info(
+            object_type, dict(body), **o))
+
+    def update_property(self, object_type: str, name: str, body: Mapping[str, Any]) -> None:
+        api = self._properties
+        self.call("update_property", lambda o: api.update_with_http_info(
+            object_type, name, dict(body), **o))
+
+    def create_list(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._list_defs
+        return dict(self.call("create_list", lambda o: api.create_with_http_info(
+            dict(body), **o)) or {})
 
     def close(self) -> None:
         """Nothing to release explicitly; pools close with the process."""

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 import requests
 import structlog
 from simple_salesforce import Salesforce, SalesforceLogin, format_soql
+from zeep.helpers import serialize_object
 
 from connectors.base import ApiCallCounter
 from connectors.budget import DailyBudget
@@ -25,6 +26,7 @@ from connectors.salesforce import errors
 from syncagent.errors import (
     AuthError,
     ConfigError,
+    FatalError,
     RateLimited,
     RemoteTimeout,
     ServerError,
@@ -278,6 +280,57 @@ class SalesforceClient:
 
     def limits(self) -> dict[str, Any]:
         return _dict(self.call("limits", lambda sf: sf.restful("limits/", timeout=self.timeout)))
+
+    def versions(self) -> list[str]:
+        """The API versions the org serves (``GET /services/data/``), oldest first."""
+        def fetch(sf: Salesforce) -> Any:
+            response = self.session.get(f"https://{sf.sf_instance}/services/data/",
+                                        headers=sf.headers, timeout=self.timeout)
+            response.raise_for_status()
+            return response.json()
+        return [str(v.get("version")) for v in self.call("versions", fetch) or []
+                if isinstance(v, dict)]
+
+    def insert(self, sobject: str, record: Mapping[str, Any]) -> str:
+        """Create one record (set-up's PermissionSetAssignment); its new id."""
+        result = self.call(f"insert_{sobject}", lambda sf: sf.restful(
+            f"sobjects/{sobject}/", method="POST", json=dict(record), timeout=self.timeout))
+        return str((result or {}).get("id") or "")
+
+    def metadata_read(self, type_name: str, names: Sequence[str]) -> list[dict[str, Any]]:
+        """``readMetadata`` through ``sf.mdapi``: one dict per name; a name that does not
+        exist comes back without ``fullName``."""
+        def read(mdapi: Any) -> list[dict[str, Any]]:
+            found = getattr(mdapi, type_name).read(list(names))
+            found = found if isinstance(found, list) else [found]
+            return [dict(serialize_object(item, dict) or {}) for item in found]
+        return self._metadata(f"metadata_read_{type_name}", read)
+
+    def metadata_upsert(self, type_name: str, components: Sequence[Mapping[str, Any]]) -> None:
+        """``upsertMetadata`` through ``sf.mdapi`` (at most 10 components a call)."""
+        def upsert(mdapi: Any) -> None:
+            kind = getattr(mdapi, type_name)
+            for i in range(0, len(components), 10):
+                kind.upsert([kind(**dict(c)) for c in components[i:i + 10]])
+        self._metadata(f"metadata_upsert_{type_name}", upsert)
+
+    def _metadata(self, operation: str, fn: Callable[[Any], T]) -> T:
+        def run(sf: Salesforce) -> T:
+            mdapi = sf.mdapi
+            # zeep brings its own requests session, which would neither trust a custom CA nor
+            # count calls: give it ours.
+            mdapi._client.transport.session = self.session
+            try:
+                return fn(mdapi)
+            except Exception as exc:  # a SOAP fault or a component's refusal (both untyped)
+                text = " ".join(str(exc).split())
+                if "INVALID_SESSION_ID" in text:
+                    raise AuthError("salesforce metadata: session expired", system="salesforce",
+                                    code="INVALID_SESSION_ID") from None
+                raise FatalError(f"salesforce {operation} refused: {text}",
+                                 hint="Read the message: the org names what it refused.",
+                                 system="salesforce", operation=operation) from None
+        return self.call(operation, run)
 
     def close(self) -> None:
         self.session.close()

@@ -12,11 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from syncagent.commands.common import ConfigOption, StateOption, settings_for_command
+from syncagent.commands.pipeline import SandboxOption
+from syncagent.commands.pipeline import _settings as _pipeline_settings
 from syncagent.engine import Decision, Rules, load_rules
 from syncagent.engine.person_file import parse_person
 from syncagent.engine.schema import json_schemas
 from syncagent.errors import ConfigError
-from syncagent.settings import load_settings
+from syncagent.settings import Settings, load_settings
 
 MappingsOption = typer.Option(None, "--mappings", help="Folder of the mapping YAML files "
                               "(fields, grading, scoring, lifecycle, routing, nurture); default: "
@@ -28,14 +30,42 @@ def _mappings_in_use(mappings: Path | None) -> Path:
     return mappings if mappings is not None else load_settings().mappings_dir
 
 
-def check(mappings: Path | None = MappingsOption) -> None:
+def check(mappings: Path | None = MappingsOption,
+          live: bool = typer.Option(False, "--live", help="Also check the mappings against the "
+                                    "org's and portal's schema (cached by `syncagent doctor`, "
+                                    "read again when stale)."),
+          config: Path | None = ConfigOption, state: str | None = StateOption,
+          sandbox: str | None = SandboxOption) -> None:
     """Validate the mapping files: exit 0 when valid, 1 listing every problem (file:line)."""
+    settings = None
+    if live:
+        settings = _pipeline_settings(config, state, sandbox, mappings)
+        mappings = settings.mappings_dir
     mappings = _mappings_in_use(mappings)
     rules = load_rules(mappings)
     typer.echo(f"{mappings}: OK — {len(rules.fields.fields)} fields, "
                f"{len(rules.grading.profiles)} grading profiles, "
                f"{len(rules.scoring.activities) + len(rules.scoring.profile)} scoring rules, "
                f"{len(rules.routing.rules)} routing rules, {len(rules.nurture.tracks)} tracks.")
+    if settings is not None:
+        _check_live(settings)
+
+
+def _check_live(settings: Settings) -> None:
+    """The live-schema rows that concern the mappings, one line each with file and line."""
+    from syncagent.preflight.live import Preflight, cached_or_live, facts_store
+    from syncagent.preflight.mapping_rows import mapping_problems
+
+    preflight = Preflight.of(settings)
+    facts = cached_or_live(preflight, facts_store(settings))
+    problems = mapping_problems(preflight.rows(facts))
+    for line in problems:
+        typer.echo(line, err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) between the mappings and the live schema; "
+                   "nothing was written. `syncagent doctor` shows every requirement.", err=True)
+        raise typer.Exit(1)
+    typer.echo("live schema: every mapped field, property and value exists.")
 
 
 def schema(out: Path = typer.Option(Path("mappings/schema"), "--out",

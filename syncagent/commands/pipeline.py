@@ -15,6 +15,7 @@ from syncagent.commands.common import ConfigOption, JsonOption, StateOption, set
 from syncagent.pipeline.agent import build_agent, sandbox_settings, save_usage
 from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, plan_context, run_cycle
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
+from syncagent.preflight.live import refuse_while_blocked
 from syncagent.settings import Settings
 
 SandboxOption = typer.Option(
@@ -37,7 +38,9 @@ def sync(once: bool = typer.Option(True, "--once", help="Run one cycle and exit.
          state: str | None = StateOption, sandbox: str | None = SandboxOption,
          mappings: Path | None = MappingsOption) -> None:
     """Run one cycle: pull, match, evaluate, plan, push."""
-    agent = build_agent(_settings(config, state, sandbox, mappings))
+    settings = _settings(config, state, sandbox, mappings)
+    agent = build_agent(settings)
+    refuse_while_blocked(settings)
     report = _cycle(agent, CycleOptions())
     _print_report(report, as_json)
     _exit_if_failed(report)
@@ -47,7 +50,9 @@ def rescore(as_json: bool = JsonOption, config: Path | None = ConfigOption,
             state: str | None = StateOption, sandbox: str | None = SandboxOption,
             mappings: Path | None = MappingsOption) -> None:
     """Re-evaluate everyone after a rules change; write only what differs."""
-    agent = build_agent(_settings(config, state, sandbox, mappings))
+    settings = _settings(config, state, sandbox, mappings)
+    agent = build_agent(settings)
+    refuse_while_blocked(settings)
     report = _cycle(agent, CycleOptions(rescore=True, pull=False))
     _print_report(report, as_json)
     _exit_if_failed(report)
@@ -151,6 +156,7 @@ def run(config: Path | None = ConfigOption, state: str | None = StateOption,
 
     settings = _settings(config, state, sandbox, mappings)
     agent = build_agent(settings)
+    refuse_while_blocked(settings)
 
     def cycle(stop: threading.Event) -> object:
         # The scheduler's event: SIGTERM ends the cycle after the batch in flight.

@@ -42,10 +42,13 @@ def cli_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_rejections_make_a_partial_run_and_the_ledger_counts_groups_replans_and_discards(
-    sandbox_factory: SandboxFactory, cli_for: Any,
+    sandbox_factory: SandboxFactory, cli_for: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cli: Cli = cli_for(sandbox_factory(leads=900, seed=4309))
     mistype_industry(cli.mappings)
+    # `sync` refuses a mistyped mapped field before any write (tests/e2e/test_setup.py); this
+    # test is about what the ledger does once such rejections exist, so it skips that check.
+    monkeypatch.setattr("syncagent.commands.pipeline.refuse_while_blocked", lambda _s: None)
     report = cli.json("sync", "--once")
     assert report["status"] == "partial" and report["rejected"] > 500, report
     check = cli("status", "--check")
@@ -121,8 +124,10 @@ def _agent(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
 def test_run_logs_one_line_per_cycle_with_the_report_figures(
     sandbox_factory: SandboxFactory, tmp_path: Path,
 ) -> None:
-    config = _config(sandbox_factory(leads=150, seed=4513), tmp_path)
-    mistype_industry(tmp_path / "m")
+    # every Salesforce write refused by a validation rule: a partial cycle (a mistyped mapped
+    # field no longer reaches the writes: `run` refuses to start, see tests/e2e/test_setup.py)
+    config = _config(sandbox_factory(leads=150, seed=4513,
+                                     faults={"salesforce": {"rate_reject": 1.0}}), tmp_path)
     agent = subprocess.Popen([sys.executable, "-m", "syncagent", "run", "--config", str(config)],
                              cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                              text=True)

@@ -87,10 +87,9 @@ def test_on_a_fresh_org_sync_once_stops_before_any_write_naming_doctor(
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert any(line.startswith("error: salesforce: the org is not set up") for line in errors)
-    assert any(line.startswith("hubspot: the portal is not set up")
-               for line in done.stderr.splitlines()), "one line per system"
-    assert "lead_grade" in done.stderr
-    assert "Lead.Lead_Grade__c" in done.stderr and "syncagent doctor" in done.stderr
+    # issue 12: the CLI refuses before the cycle: one line naming each system and doctor
+    assert len(errors) == 1 and "syncagent doctor" in errors[0], errors
+    assert "salesforce: " in errors[0] and "Lead.Lead_Grade__c" in errors[0], errors
+    assert "hubspot: " in errors[0] and "lead_grade" in errors[0], errors
     assert "Traceback" not in done.stderr
     assert world.sandbox.stats()["records_written"] == {}

@@ -1,0 +1,115 @@
+"""Run `syncagent setup`'s plan: read what the plan needs, then create what is missing.
+
+Order matters and is fixed: Salesforce fields (and their added values), then the permission
+set that grants them (a grant names existing fields), then its assignment; the HubSpot group,
+then its properties and options, then the lists. Every step is an upsert or a create of
+something the plan found missing, so running setup again finds nothing to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from syncagent.errors import ConfigError
+from syncagent.preflight.checks import Row
+from syncagent.preflight.live import Preflight
+from syncagent.preflight.requirements import Requirement
+from syncagent.preflight.setup_plan import Action
+
+
+def hidden_fields(requirements: list[Requirement], rows: list[Row],
+                  facts: dict[str, Any]) -> list[str]:
+    """Custom fields describe does not show: the Metadata API says whether they exist."""
+    sf = facts.get("salesforce") or {}
+    if sf.get("error"):
+        return []
+    objects = sf.get("objects") or {}
+    out = []
+    for req in requirements:
+        if req.system != "salesforce" or not req.custom or not req.object:
+            continue
+        names = {n.lower() for n in objects.get(req.object) or {}}
+        if req.name.lower() not in names:
+            out.append(f"{req.object}.{req.name}")
+    return list(dict.fromkeys(out))
+
+
+def read_existing(preflight: Preflight, names: list[str]) -> dict[str, dict[str, Any] | None]:
+    if not names:
+        return {}
+    from connectors.salesforce.orgschema import read_fields
+
+    client = _salesforce(preflight)
+    try:
+        return read_fields(client, names)
+    finally:
+        client.close()
+
+
+def apply(preflight: Preflight, actions: list[Action], echo: Callable[[str], None]) -> int:
+    """Apply every action that setup may apply, in plan order; the number applied."""
+    todo = [a for a in actions if a.applies]
+    sf = [a for a in todo if a.system == "salesforce"]
+    hs = [a for a in todo if a.system == "hubspot"]
+    if sf:
+        _apply_salesforce(preflight, sf, echo)
+    if hs:
+        _apply_hubspot(preflight, hs, echo)
+    return len(todo)
+
+
+def _salesforce(preflight: Preflight) -> Any:
+    from connectors.salesforce.client import SalesforceClient
+
+    return SalesforceClient(preflight.settings.salesforce,
+                            ca_bundle=preflight.settings.ca_bundle)
+
+
+def _apply_salesforce(preflight: Preflight, actions: list[Action],
+                      echo: Callable[[str], None]) -> None:
+    from connectors.salesforce import orgschema
+
+    client = _salesforce(preflight)
+    try:
+        fields = [a for a in actions if a.kind in ("create_field", "add_values")]
+        if fields:
+            orgschema.save_fields(client, [a.payload["component"] for a in fields])
+            for action in fields:
+                echo(f"salesforce: {action.target}: {action.detail}")
+        for action in actions:
+            if action.kind == "grant":
+                orgschema.save_permission_set(client, action.payload["component"])
+                echo(f"salesforce: permission set {action.target} saved")
+            elif action.kind == "assign":
+                username = preflight.settings.salesforce.username
+                if not username:
+                    raise ConfigError("setup cannot assign the permission set: "
+                                      "salesforce.username is not set",
+                                      hint="Set salesforce.username to the integration "
+                                           "user's username and run setup --apply again.")
+                done = orgschema.assign_permission_set(client, action.target, username)
+                echo(f"salesforce: permission set {action.target} "
+                     f"{'assigned to' if done else 'already assigned to'} {username}")
+    finally:
+        client.close()
+
+
+def _apply_hubspot(preflight: Preflight, actions: list[Action],
+                   echo: Callable[[str], None]) -> None:
+    from connectors.hubspot import portalschema
+    from connectors.hubspot.client import HubSpotClient
+
+    client = HubSpotClient(preflight.settings.hubspot, ca_bundle=preflight.settings.ca_bundle)
+    for action in actions:
+        if action.kind == "create_group":
+            portalschema.create_group(client, action.payload["name"], action.payload["label"])
+        elif action.kind == "create_property":
+            portalschema.create_property(client, action.payload["body"])
+        elif action.kind == "add_options":
+            portalschema.set_options(client, action.target, action.payload["options"])
+        elif action.kind == "create_list":
+            list_id = portalschema.create_manual_list(client, action.target)
+            echo(f"hubspot: list {action.target!r} created (id {list_id})")
+            continue
+        echo(f"hubspot: {action.target}: {action.detail}")
