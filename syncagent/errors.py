@@ -130,4 +130,7 @@ def needs_a_person(error: BaseException) -> bool:
     """Failures no retry can fix (credentials, quota, schema): `run` stops after the cycle."""
     if isinstance(error, AuthError | QuotaExhausted | ConfigError):
         return True
-    return isinstance(error, FatalError) and error.fields.get("code") in SCHEMA_CODES
+    if not isinstance(error, FatalError):
+        return False
+    # `missing`: the fields a remote lacks for the agent's writes (the pre-flight check)
+    return error.fields.get("code") in SCHEMA_CODES or bool(error.fields.get("missing"))

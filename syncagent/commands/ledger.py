@@ -39,6 +39,10 @@ def errors(config: Path | None = ConfigOption, state: str | None = StateOption,
            discard_code: str | None = typer.Option(None, "--discard-code",
                                                    help="Remove every dead letter with this "
                                                         "code."),
+           code: str | None = typer.Option(None, "--code", help="List the dead letters with "
+                                           "this code one by one (ids for --discard)."),
+           limit: int = typer.Option(200, "--limit", help="With --code: list at most this "
+                                     "many."),
            as_json: bool = JsonOption) -> None:
     """The writes the APIs refused (dead letters), grouped by system, code and field; re-plan
     them after fixing the cause, or discard them."""
@@ -51,6 +55,10 @@ def errors(config: Path | None = ConfigOption, state: str | None = StateOption,
         return
     groups = store.dead_letter_groups()
     total = sum(group["count"] for group in groups)
+    if code is not None:
+        count = sum(group["count"] for group in groups if group["code"] == code)
+        _print_letters(store.dead_letters(limit, code), count, as_json)
+        return
     if as_json:
         typer.echo(json.dumps({"total": total, "groups": groups}, default=_iso))
         return
@@ -91,6 +99,19 @@ def _print_groups(groups: list[dict[str, Any]], total: int) -> None:
                       "(re-plans from current rules) or `--discard-code CODE`.")
 
 
+def _print_letters(letters: list[dict[str, Any]], total: int, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"total": total, "letters": letters}, default=_iso))
+        return
+    table = Table(title=f"Dead letters with this code: {total} (showing {len(letters)})")
+    for name in ("id", "record", "field", "message", "attempts"):
+        table.add_column(name)
+    for d in letters:
+        table.add_row(str(d["id"]), f"{d['system']} {d['object']} {d['remote_id'] or '(new)'}",
+                      d["field"], _short(d["message"]), str(d["attempts"]))
+    Console().print(table)
+
+
 def data_quality(config: Path | None = ConfigOption, state: str | None = StateOption,
                  as_json: bool = JsonOption) -> None:
     """Problems in the data a person should look at: duplicate e-mails (with their record
@@ -117,8 +138,8 @@ def _describe(item: dict[str, Any]) -> tuple[str, str, str, str, str]:
     if isinstance(records, list):
         records = ", ".join(str(r) if not isinstance(r, list | tuple) else " ".join(map(str, r))
                             for r in records)
-    where = detail.get("mapping") or detail.get("file")
-    line = detail.get("line")
+    where = detail.get("mapping") or detail.get("mapping_file") or detail.get("file")
+    line = detail.get("line") or detail.get("mapping_line")
     # The key names the problem when the detail does not (an ambiguous e-mail's address).
     reason = str(detail.get("reason") or detail.get("value") or item["key"].split(":", 1)[-1])
     if where:

@@ -113,13 +113,15 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     store, started, clock = agent.store, agent.clock(), time.perf_counter()
     calls_before = {c.system: _api_calls(c) for c in agent.connectors}
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
-    report = CycleReport()
+    report, interrupted = CycleReport(), False
     try:
         if agent.write:
             preflight(agent)
         _steps(agent, stop, options, started, report)
-    except Exception as error:  # any step: the run is `failed`, never left `running` or `ok`
-        report.step_failed = True
+    except BaseException as error:  # any step: never left `running`, never recorded `ok`
+        # An exception is a failure; KeyboardInterrupt or SystemExit is a stop.
+        report.step_failed = isinstance(error, Exception)
+        interrupted = not report.step_failed
         report.errors.append(_error_entry(error))
         raise
     finally:
@@ -129,7 +131,7 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         report.features_off = {c.system: dict(getattr(c, "features_off", {}))
                                for c in agent.connectors if getattr(c, "features_off", None)}
         report.duration_s = time.perf_counter() - clock
-        report.status = cycle_status(report, stop.is_set())
+        report.status = cycle_status(report, stop.is_set() or interrupted)
         store.finish_run(run_id, status=report.status, counts=_counts(report),
                          api_calls=report.api_calls, errors=report.errors)
         store.set_value("last_cycle", report.as_json())
@@ -169,7 +171,7 @@ def cycle_status(report: CycleReport, stopped: bool) -> str:
     return "ok"
 
 
-def _error_entry(error: Exception) -> dict[str, Any]:
+def _error_entry(error: BaseException) -> dict[str, Any]:
     if isinstance(error, SyncAgentError):
         return error.as_dict()
     # Only the type: an unknown exception's text may carry record values or SQL.

@@ -92,7 +92,9 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
 
 def claim_window(connector: Connector) -> float:
     """How long a claim must last: one batch call with all its retries (timeout per attempt
-    plus the longest backoff between them), and time to record the answers."""
+    plus the longest backoff between them), and time to record the answers. A server's long
+    Retry-After can outlast it; then another agent may send the batch again, which is
+    harmless: updates, upserts by key and list changes are idempotent."""
     client = getattr(connector, "client", None)
     timeout = float(getattr(client, "timeout", None) or 30.0)
     policy = getattr(client, "retry", None)

@@ -73,7 +73,10 @@ class Row:
 
 def evaluate(requirements: list[Requirement], facts: dict[str, Any]) -> list[Row]:
     """One row per requirement, in the requirements' order."""
-    return [_row(r, facts.get(r.system) or {}) for r in requirements]
+    # HubSpot enumerations written from Salesforce picklists are checked against both
+    hubspot = {**(facts.get("hubspot") or {}), "_salesforce": facts.get("salesforce") or {}}
+    return [_row(r, hubspot if r.system == "hubspot" else facts.get(r.system) or {})
+            for r in requirements]
 
 
 def blockers(rows: list[Row]) -> list[Row]:
@@ -244,6 +247,11 @@ def _property(req: Requirement, facts: dict[str, Any]) -> Row:
     if req.write and prop.get("read_only"):
         return _fail(req, "is read-only in HubSpot", "Map another property, or set the "
                      f"field's sync rule to one that does not write HubSpot ({req.where}).")
+    if kind == "enumeration" and req.write:
+        refused = _refused_values(req, prop, facts.get("_salesforce") or {})
+        if refused:
+            return Row(req.key, req.system, WARNING, req.what, refused, _enum_fix(req),
+                       req.where)
     if kind != "enumeration" or not req.values:
         return _ok(req, kind)
     have = {str(o).casefold() for o in prop.get("options") or []}
@@ -253,6 +261,35 @@ def _property(req: Requirement, facts: dict[str, Any]) -> Row:
     fix = (f"{SETUP} (adds the options)" if req.custom else
            f"Add the options in HubSpot, or change the translations ({_places(missing)}).")
     return _fail(req, f"options lack {_listed(missing)}", fix, missing=missing)
+
+
+def _refused_values(req: Requirement, prop: dict[str, Any], sf: dict[str, Any]) -> str:
+    """Why HubSpot would refuse values the agent writes into this enumeration ("" if none):
+    numbers into an enumeration (e.g. ``numberofemployees`` as ranges), or Salesforce picklist
+    values that no translation turns into one of its options."""
+    options = {str(o).casefold() for o in prop.get("options") or []}
+    if req.type in ("mapped:integer", "mapped:number"):
+        return ("is an enumeration: HubSpot refuses a number that is not one of its options, "
+                "so updates carrying this field fail")
+    source = req.extra.get("from", "")
+    obj, _, name = source.partition(".")
+    entry = _field_entry(sf, obj, name) if source else None
+    if not entry:
+        return ""
+    translate = {a.casefold(): b for a, b in req.translate}
+    lacking = [str(p.get("value")) for p in entry.get("picklistValues") or []
+               if p.get("active", True) and translate.get(
+                   str(p.get("value")).casefold(), str(p.get("value"))).casefold() not in options]
+    if not lacking:
+        return ""
+    return (f"{source} values with no option here: {', '.join(repr(v) for v in lacking)}; "
+            "HubSpot refuses updates carrying them")
+
+
+def _enum_fix(req: Requirement) -> str:
+    place = f" at {req.where}" if req.where else ""
+    return (f"Add a translate: entry for each value to the mapping{place}, add the options "
+            "in HubSpot, or give the field a sync rule that does not write HubSpot.")
 
 
 def _list(req: Requirement, facts: dict[str, Any]) -> Row:

@@ -89,6 +89,8 @@ class Requirement:
     custom: bool = False     # setup may create it (Salesforce custom fields, our properties)
     where: Where | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    # a HubSpot enumeration written from a Salesforce picklist: Salesforce value -> HubSpot
+    translate: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 def requirements(rules: Rules, lines: MappingLines, *, uses_events: bool = True
@@ -244,13 +246,19 @@ def _hubspot_properties(rules: Rules, lines: MappingLines) -> list[Requirement]:
         translated = tuple(
             Value(v, lines.at("fields.yaml", ("fields", i, "translate", n, "hubspot")))
             for n, v in enumerate(_translated(rules, i, "hubspot")))
+        source = f"Lead.{spec.sf_lead}" if spec.sf_lead else (
+            f"Contact.{spec.sf_contact}" if spec.sf_contact else "")
         out.append(Requirement(
             f"hubspot:property:{spec.hubspot}", "hubspot", "property",
             f"contact property {spec.hubspot} ({'read and write' if write else 'read'})",
             write, feature=f"the mapped field {spec.name}", name=spec.hubspot,
             type=f"mapped:{spec.type}", read=True, write=write,
             values=translated if write else (),
-            where=lines.at("fields.yaml", ("fields", i, "hubspot"))))
+            where=lines.at("fields.yaml", ("fields", i, "hubspot")),
+            extra={"from": source} if write and source else {},
+            translate=tuple((sf, hs) for sf, hs in zip(_translated(rules, i, "salesforce"),
+                                                       _translated(rules, i, "hubspot"),
+                                                       strict=True))))
     return out
 
 

@@ -60,7 +60,10 @@ def test_rejections_make_a_partial_run_and_the_ledger_counts_groups_replans_and_
     assert (group["system"], group["code"], group["field"]) == (
         "salesforce", "INVALID_FIELD", "Industy")
     assert group["count"] == ledger["total"] and group["first_seen"] <= group["last_seen"]
-    discarded = cli("errors", "--discard", str(group["example_id"]))
+    listed = cli.json("errors", "--code", "INVALID_FIELD", "--limit", "5")
+    assert listed["total"] == ledger["total"] and len(listed["letters"]) == 5
+    assert {letter["field"] for letter in listed["letters"]} == {"Industy"}
+    discarded = cli("errors", "--discard", str(listed["letters"][-1]["id"]))
     assert "1 dead letter(s) discarded" in discarded.stdout
     assert cli.json("errors")["total"] == report["rejected"] - 1
 
@@ -167,3 +170,21 @@ def test_a_wrong_password_stops_run_after_the_first_cycle_with_one_line(
     status = _agent("status", "--json", config=config)
     (run,) = json.loads(status.stdout)["runs"]
     assert run["status"] == "failed" and run["errors"], run
+
+
+def test_an_unexpected_exception_anywhere_in_a_cycle_records_it_failed(
+    sandbox_factory: SandboxFactory, cli_for: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli: Cli = cli_for(sandbox_factory(leads=60, seed=4719))
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise ZeroDivisionError("a bug in matching")
+
+    monkeypatch.setattr("syncagent.pipeline.cycle.match", broken)
+    crashed = cli("sync", "--once")
+    assert crashed.exit_code == 1
+    monkeypatch.undo()
+    (run,) = cli.json("status")["runs"]
+    assert run["status"] == "failed" and run["errors"][0]["error"] == "ZeroDivisionError"
+    assert "a bug in matching" not in json.dumps(run), "unknown error text is not stored"
+    assert cli.json("sync", "--once")["status"] in ("ok", "partial")

@@ -164,3 +164,22 @@ def _copy(tmp_path: Path, name: str, text: str) -> Path:
         (folder / source.name).write_text(source.read_text())
     (folder / name).write_text(text)
     return folder
+
+
+def test_enumerations_that_would_refuse_what_the_agent_writes_are_named(
+        reqs: list[Requirement]) -> None:
+    """A fresh portal's numberofemployees is ranges; a standard Lead Status value without a
+    translation is no hs_lead_status option: either would fail every update carrying it."""
+    facts = _complete(reqs)
+    facts["salesforce"]["objects"]["Lead"]["Status"] = _picklist(
+        ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"])
+    facts["hubspot"]["properties"]["numberofemployees"] = {
+        "type": "enumeration", "options": ["1-5", "5-25", "25-50"], "read_only": False}
+    rows = {r.key: r for r in evaluate(reqs, facts)}
+    status = rows["hubspot:property:hs_lead_status"]
+    assert status.status == WARNING and "'Closed - Not Converted'" in status.detail
+    assert "'Working - Contacted'" not in status.detail          # translated to IN_PROGRESS
+    employees = rows["hubspot:property:numberofemployees"]
+    assert employees.status == WARNING and "enumeration" in employees.detail
+    assert employees.where is not None and "translate" in employees.fix
+    assert blockers(list(rows.values())) == []
