@@ -6,7 +6,7 @@ unhealthy, if it is. Exit codes: 0 healthy, 1 unhealthy, 2 cannot tell (no state
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncagent.settings import HealthSettings
@@ -20,7 +20,9 @@ def unhealthy_reasons(summary: dict[str, Any], now: datetime, interval_seconds: 
     """Why the agent is unhealthy: an empty list means healthy."""
     finished = [run for run in summary["runs"] if run["finished_at"]]  # newest first
     if not finished:
-        return ["no cycle has finished yet"]
+        # A first backfill can take longer than any health-check start period; while its
+        # process still holds the lease it is working, not sick.
+        return [] if _first_cycle_under_way(summary, now) else ["no cycle has finished yet"]
     last = finished[0]
     reasons = []
     if last["status"] == "failed":
@@ -38,6 +40,18 @@ def unhealthy_reasons(summary: dict[str, Any], now: datetime, interval_seconds: 
         reasons.append(f"the last cycle rejected {rejected} record(s), more than "
                        f"health.max_rejected={health.max_rejected} (see `syncagent errors`)")
     return reasons
+
+
+def _first_cycle_under_way(summary: dict[str, Any], now: datetime) -> bool:
+    """A run is in progress and its holder still holds an unexpired lease (a killed process's
+    run stays "running" for ever, but its lease expires)."""
+    running = {run["holder"] for run in summary["runs"] if run["status"] == "running"}
+    return any(lease["holder"] in running and _utc(lease["expires_at"]) > now
+               for lease in summary.get("leases") or [])
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _dead_letters_grew(finished: list[dict[str, Any]]) -> list[str]:

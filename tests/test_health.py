@@ -50,6 +50,23 @@ def test_each_unhealthy_condition_is_named() -> None:
         == []
 
 
+def test_a_first_cycle_under_way_is_healthy_only_while_its_process_holds_the_lease() -> None:
+    """A long first backfill outlasts any health-check start period; a killed one must not
+    look alive for ever."""
+    running = {"id": 1, "status": "running", "holder": "host:42", "started_at": NOW,
+               "finished_at": None, "counts": {}, "errors": []}
+
+    def judge(lease_holder: str, expires_in_s: float) -> list[str]:
+        lease = {"name": "scheduler", "holder": lease_holder,
+                 "expires_at": (NOW + timedelta(seconds=expires_in_s)).replace(tzinfo=None)}
+        summary = {"runs": [running], "last_completed_at": None, "leases": [lease]}
+        return unhealthy_reasons(summary, NOW, INTERVAL, HealthSettings())
+
+    assert judge("host:42", 30) == []
+    assert judge("host:42", -1) == ["no cycle has finished yet"]
+    assert judge("host:7", 30) == ["no cycle has finished yet"]
+
+
 def test_check_exits_2_without_a_state_db_and_creates_none(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.db"
     result = CliRunner().invoke(app, ["status", "--check", "--state", f"sqlite:///{missing}"])
