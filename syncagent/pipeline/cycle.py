@@ -144,6 +144,10 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     return report
 
 
+SETUP_HINT = ("Run `syncagent doctor` to list what each system lacks, then create it (and, in "
+              "Salesforce, grant the integration user read and edit access).")
+
+
 def preflight(agent: Agent) -> None:
     """Before anything is written: each system that can check itself must be set up for the
     agent. Every system's problem is named, one line each, in one error."""
@@ -158,7 +162,7 @@ def preflight(agent: Agent) -> None:
     if len(problems) == 1:
         raise problems[0]
     if problems:
-        raise FatalError("\n".join(p.message for p in problems), hint=problems[0].hint,
+        raise FatalError("\n".join(p.message for p in problems), hint=SETUP_HINT,
                          systems=[p.fields.get("system") for p in problems])
 
 
