@@ -12,6 +12,7 @@ from typing import Any
 
 import urllib3
 
+from connectors.network import unreachable
 from connectors.retry import parse_retry_after
 from connectors.tls import tls_error
 from syncagent.errors import (
@@ -196,6 +197,9 @@ def translate(exc: BaseException, *, operation: str) -> SyncAgentError:
     tls = tls_error(exc, system=SYSTEM, operation=operation, host_setting="hubspot.base_url")
     if tls is not None:
         return tls
+    failed = unreachable(exc, system=SYSTEM, operation=operation, setting="hubspot.base_url")
+    if failed is not None:
+        return failed
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
         return RemoteTimeout(f"hubspot {operation}: {type(exc).__name__} (no answer)",
                              system=SYSTEM, operation=operation)

@@ -21,6 +21,7 @@ from zeep.helpers import serialize_object
 
 from connectors.base import ApiCallCounter
 from connectors.budget import DailyBudget
+from connectors.network import unreachable
 from connectors.retry import RetryPolicy
 from connectors.salesforce import errors
 from connectors.tls import tls_error
@@ -185,6 +186,10 @@ class SalesforceClient:
                         host_setting="salesforce.domain / salesforce.login_url")
         if tls is not None:
             return tls
+        failed = unreachable(exc, system="salesforce", operation="login",
+                             setting="salesforce.login_url or salesforce.domain")
+        if failed is not None:
+            return failed
         if isinstance(exc, requests.Timeout | requests.ConnectionError):
             return RemoteTimeout(f"salesforce login: {type(exc).__name__}", system="salesforce")
         code = getattr(exc, "code", None)

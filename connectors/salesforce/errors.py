@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from connectors.network import unreachable
 from connectors.retry import parse_retry_after
 from connectors.tls import tls_error
 from syncagent.errors import (
@@ -130,6 +131,12 @@ def translate(exc: BaseException, *, operation: str) -> SyncAgentError:
                     host_setting="salesforce.instance_url")
     if tls is not None:
         return tls
+    if isinstance(exc, requests.ConnectionError):
+        failed = unreachable(exc, system=SYSTEM, operation=operation,
+                             setting="salesforce.instance_url (or the instance the login "
+                                     "returned)")
+        if failed is not None:
+            return failed
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return RemoteTimeout(f"salesforce {operation}: {type(exc).__name__} (no answer)",
                              system=SYSTEM, operation=operation)

@@ -27,6 +27,7 @@ from connectors.base import (
 from state.dberrors import StateDBError
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
 from syncagent.errors import FatalError, RetryableError, SyncAgentError
+from syncagent.pipeline import echo
 from syncagent.pipeline.quarantine import Poison, clean_activity, clean_record, flag_poison
 from syncagent.pipeline.records import email_key
 
@@ -115,19 +116,25 @@ def commit(page: Page, system: str, store: StateStore, result: PullResult) -> No
     Values no database can hold are cleaned first and reported as data-quality items, so one
     poison record never stops the page, let alone the cycle."""
     poison: list[Poison] = []
-    mirror_rows = [_mirror_row(clean_record(item, poison)) for item in page.records
+    mirror_rows = [mirror_row(clean_record(item, poison)) for item in page.records
                    if isinstance(item, RemoteRecord)]
     activity_rows = [_activity_row(clean_activity(item, poison)) for item in page.records
                      if isinstance(item, ActivityRecord)]
+    # records that only repeat the agent's own write change no one's inputs (echo.py)
+    repeats = echo.echoes(store, mirror_rows) - {(a.system, a.ref_object, a.ref_id)
+                                                 for a in activity_rows}
+    queued_before = store.queued_for_match() if repeats else set()
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
                       to_state_cursor(page.cursor))
     flag_poison(store, poison)
+    if repeats:
+        echo.drop_from_queue(store, repeats, queued_before)
     if page.reconcile_ids is not None:
         store.mark_missing_deleted(system, page.object, page.reconcile_ids)
     result.counts[page.stream] += len(page.records)
 
 
-def _mirror_row(record: RemoteRecord) -> MirrorRow:
+def mirror_row(record: RemoteRecord) -> MirrorRow:
     fields = dict(record.fields)
     if record.merged_into:
         fields["__merged_into"] = record.merged_into

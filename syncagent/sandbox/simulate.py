@@ -76,6 +76,7 @@ class Simulation:
             elif roll < 0.95:
                 hs.add_event("e_opened_email", record.id, when,
                              {"hs_email_campaign": "Monthly Newsletter"})
+                record.properties["hs_email_last_open_date"] = iso_ms(when)
             else:
                 hs.add_event("e_clicked_email", record.id, when,
                              {"hs_email_campaign": "Monthly Newsletter",
