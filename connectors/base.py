@@ -151,8 +151,23 @@ class WriteRef:
 
 
 @dataclass(frozen=True)
+class FieldError:
+    """The API refused one field of a record: the field, the API's code and message."""
+
+    field: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class WriteResult:
-    """The outcome for one WriteItem. ``code``/``message`` are the API's own on failure."""
+    """The outcome for one WriteItem. ``code``/``message`` are the API's own on failure.
+
+    ``field_errors``: on a failure, the errors the API tied to named fields (set only when
+    every error of the record was so tied, i.e. the record could be written without them).
+    ``dropped``: on a success, the fields the connector left out to get the record written
+    (they failed on a first attempt); the pipeline records each as a data-quality item.
+    """
 
     ref: WriteRef
     status: WriteStatus
@@ -160,6 +175,8 @@ class WriteResult:
     code: str | None = None
     message: str | None = None
     retry_after: float | None = None
+    field_errors: tuple[FieldError, ...] = ()
+    dropped: tuple[FieldError, ...] = ()
     # For creates and upserts: False when the API found the record and updated it (a re-sent
     # create after a crash), True when it made a new one, None when the API did not say.
     created: bool | None = None

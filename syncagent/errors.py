@@ -50,7 +50,8 @@ class ConfigError(SyncAgentError):
 class RetryableError(SyncAgentError):
     """A failure that is expected to pass: try the same call again later."""
 
-    default_hint = "The agent retries this by itself; nothing to do unless it persists."
+    default_hint = ("The agent retries this by itself; if it keeps happening, check the "
+                    "network and the remote service's status page.")
 
     def __init__(self, message: str, *, retry_after: float | None = None,
                  hint: str | None = None, **fields: Any) -> None:

@@ -42,7 +42,7 @@ from connectors.cursor import (
     record_key,
     to_epoch_ms,
 )
-from connectors.hubspot import errors, streams
+from connectors.hubspot import errors, own_writes, streams
 from connectors.hubspot.associations import Associations
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.lists import ListMemberships
@@ -55,6 +55,7 @@ log = structlog.get_logger(__name__)
 
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
+BATCH_READ_MAX = 100
 
 
 class HubSpotConnector:
@@ -63,8 +64,11 @@ class HubSpotConnector:
     system = "hubspot"
 
     def __init__(self, client: HubSpotClient, *, lookback: timedelta,
-                 stream_table: Sequence[StreamSpec] = streams.STREAMS) -> None:
+                 stream_table: Sequence[StreamSpec] = streams.STREAMS,
+                 own_writes_seen: Mapping[str, Sequence[Sequence[int]]] | None = None) -> None:
         self.client = client
+        # when (remote clock, epoch ms) our own batch writes landed: not re-read (own_writes.py)
+        self.own_writes = own_writes.OwnWrites(own_writes_seen or {})
         self.lookback = lookback
         self.streams: dict[str, StreamSpec] = {s.name: s for s in stream_table}
         self.calls: ApiCallCounter = client.calls
@@ -72,7 +76,7 @@ class HubSpotConnector:
         self.events_available: bool | None = None   # learnt on the first events read
         self.associations = Associations(client)
         self.keyset_restarts = 0
-        self.writer = BatchWriter(client)
+        self.writer = BatchWriter(client, on_written=self.own_writes.note)
         self.lists = ListMemberships(client)
         self.features_off: dict[str, str] = {}    # stream -> why (e.g. a missing scope)
         self._schema = PortalSchema(client)
@@ -81,16 +85,19 @@ class HubSpotConnector:
     def from_settings(cls, settings: Any, *, retry: RetryPolicy | None = None,
                       budget_history: Mapping[str, int] | None = None,
                       stream_table: Sequence[StreamSpec] = streams.STREAMS,
-                      mapped_fields: Sequence[str] = ()) -> HubSpotConnector:
+                      mapped_fields: Sequence[str] = (),
+                      own_writes_seen: Mapping[str, Sequence[Sequence[int]]] | None = None
+                      ) -> HubSpotConnector:
         """Build from ``syncagent.settings.Settings`` (its ``.hubspot`` and ``.ca_bundle``);
-        ``mapped_fields`` (HubSpot names from fields.yaml) are read by the contacts stream."""
+        ``mapped_fields`` (HubSpot names from fields.yaml) are read by the contacts stream;
+        ``own_writes_seen`` is ``status()["own_writes"]`` of the previous process."""
         stream_table = streams.with_mapped_fields(tuple(stream_table), mapped_fields)
         hs = settings.hubspot
         budget = DailyBudget("hubspot", hs.daily_budget_share, history=budget_history)
         ca: Path | None = settings.ca_bundle
         client = HubSpotClient(hs, ca_bundle=ca, retry=retry, budget=budget)
         return cls(client, lookback=timedelta(seconds=hs.lookback_seconds),
-                   stream_table=stream_table)
+                   stream_table=stream_table, own_writes_seen=own_writes_seen)
 
     # --- reads -----------------------------------------------------------------------------
     def read_many(self, cursors: Mapping[str, Cursor | None], *,
@@ -133,6 +140,10 @@ class HubSpotConnector:
             lower = window.lower
             state = {"lower": to_epoch_ms(lower) if lower else None,
                      "upper": to_epoch_ms(start), "high": None}
+            if lower is not None and cursor is not None and cursor.modstamp is not None:
+                # the re-read window minus the moments our own writes landed in it
+                state["skip"] = self.own_writes.inside(spec.object, to_epoch_ms(lower),
+                                                       to_epoch_ms(cursor.modstamp))
         else:
             # Resuming a stopped sweep: its bounds are fixed. It ends at ITS upper bound, not at
             # today's cycle start, or records changed in between would be skipped.
@@ -187,15 +198,20 @@ class HubSpotConnector:
 
     def _search_body(self, spec: StreamSpec, state: Mapping[str, Any], last_id: str | None,
                      after: str | None) -> dict[str, Any]:
-        filters: list[dict[str, Any]] = [
-            {"propertyName": spec.cursor_field, "operator": "LTE", "value": str(state["upper"])}]
-        if state.get("lower") is not None:
-            filters.append({"propertyName": spec.cursor_field, "operator": "GTE",
-                            "value": str(state["lower"])})
-        if last_id is not None:
-            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
+        groups = []
+        for lower, upper in own_writes.ranges(state.get("lower"), state["upper"],
+                                              state.get("skip") or ()):
+            filters: list[dict[str, Any]] = [
+                {"propertyName": spec.cursor_field, "operator": "LTE", "value": str(upper)}]
+            if lower is not None:
+                filters.append({"propertyName": spec.cursor_field, "operator": "GTE",
+                                "value": str(lower)})
+            if last_id is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT",
+                                "value": last_id})
+            groups.append({"filters": filters})
         body: dict[str, Any] = {
-            "filterGroups": [{"filters": filters}],
+            "filterGroups": groups,
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             "properties": list(spec.fields), "limit": SEARCH_LIMIT}
         if after is not None:
@@ -356,6 +372,22 @@ class HubSpotConnector:
         """Batch writes with bad inputs isolated (connectors/hubspot/writes.py)."""
         return self.writer.write(object, operation, batch)
 
+    def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:
+        """Records by id with their stream's properties (batch read: 100 a call, no search
+        lag), e.g. contacts the agent just created, with what HubSpot filled in."""
+        spec = next((s for s in self.streams.values() if s.object == object
+                     and s.kind == "records" and s.options.get("mode") == "search"), None)
+        if spec is None:
+            return []
+        out: list[RemoteRecord] = []
+        for i in range(0, len(record_ids), BATCH_READ_MAX):
+            inputs = [{"id": rid} for rid in record_ids[i:i + BATCH_READ_MAX]]
+            data = self.client.batch(object, "read", inputs, properties=list(spec.fields))
+            for row in data.get("results") or []:
+                modstamp = streams.modstamp_of(spec, row) or datetime.now(UTC)
+                out.append(streams.to_record(spec, row, modstamp))
+        return out
+
     def change_list(self, list_name: str, *, add: Sequence[str] = (),
                     remove: Sequence[str] = ()) -> dict[str, list[str]]:
         """Add/remove contacts to/from the MANUAL or SNAPSHOT list of that name."""
@@ -395,6 +427,8 @@ class HubSpotConnector:
                 # the rolling per-hour call count: pass back as from_settings(budget_history=)
                 "hours": self.budget.state(),
                 "keyset_restarts": self.keyset_restarts,
+                # pass back as from_settings(own_writes_seen=)
+                "own_writes": self.own_writes.state(),
                 "features_off": dict(self.features_off),
                 "isolated_inputs": self.writer.isolated,
                 "events_api": self.events_available,

@@ -12,6 +12,7 @@ from typing import Any
 
 import urllib3
 
+from connectors.network import unreachable
 from connectors.retry import parse_retry_after
 from syncagent.errors import (
     AuthError,
@@ -192,6 +193,9 @@ def translate(exc: BaseException, *, operation: str) -> SyncAgentError:
     if isinstance(status, int):
         return classify(status, getattr(exc, "body", None) or getattr(exc, "reason", ""),
                         getattr(exc, "headers", None), operation=operation)
+    failed = unreachable(exc, system=SYSTEM, operation=operation, setting="hubspot.base_url")
+    if failed is not None:
+        return failed
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
         return RemoteTimeout(f"hubspot {operation}: {type(exc).__name__} (no answer)",
                              system=SYSTEM, operation=operation)

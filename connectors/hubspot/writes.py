@@ -17,7 +17,7 @@ A 207 Multi-Status answer is mapped per record by ``context.ids``, never by posi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from connectors.base import WriteItem, WriteOperation, WriteRef, WriteResult
@@ -32,8 +32,11 @@ _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 class BatchWriter:
     """Batch create/update/upsert with isolation; ``batch_calls`` counts the calls made."""
 
-    def __init__(self, client: HubSpotClient) -> None:
+    def __init__(self, client: HubSpotClient,
+                 on_written: Callable[[str, Iterable[Any]], None] | None = None) -> None:
         self.client = client
+        # told each batch's ``updatedAt`` values (the connector skips its own writes on reads)
+        self.on_written = on_written
         self.batch_calls = 0
         self.isolated = 0          # inputs dead-lettered out of refused batches
 
@@ -74,6 +77,8 @@ class BatchWriter:
             return [_retryable(ref, exc) for ref in refs]
         except errors.Refused as exc:
             return self._isolate(obj, operation, chunk, keys, exc)
+        if self.on_written is not None:
+            self.on_written(obj, (row.get("updatedAt") for row in data.get("results") or []))
         return map_results(operation, chunk, refs, keys, data, id_property)
 
     def _isolate(self, obj: str, operation: WriteOperation, chunk: list[WriteItem],

@@ -21,6 +21,7 @@ from zeep.helpers import serialize_object
 
 from connectors.base import ApiCallCounter
 from connectors.budget import DailyBudget
+from connectors.network import unreachable
 from connectors.retry import RetryPolicy
 from connectors.salesforce import errors
 from syncagent.errors import (
@@ -180,6 +181,10 @@ class SalesforceClient:
                 "consumer_secret": self._secret("consumer_secret")}
 
     def _login_error(self, exc: BaseException) -> SyncAgentError:
+        failed = unreachable(exc, system="salesforce", operation="login",
+                             setting="salesforce.login_url or salesforce.domain")
+        if failed is not None:
+            return failed
         if isinstance(exc, requests.Timeout | requests.ConnectionError):
             return RemoteTimeout(f"salesforce login: {type(exc).__name__}", system="salesforce")
         code = getattr(exc, "code", None)

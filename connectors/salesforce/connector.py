@@ -34,10 +34,11 @@ from connectors.base import (
 from connectors.budget import DailyBudget
 from connectors.cursor import CursorWindow, fingerprint
 from connectors.retry import RetryPolicy
-from connectors.salesforce import errors, streams
+from connectors.salesforce import errors, isolate, streams
 from connectors.salesforce.client import MAX_GET_URL_BYTES, SalesforceClient
 from connectors.salesforce.composite import (
     Plan,
+    already_read,
     deleted_rows,
     has_changes,
     invalid_field,
@@ -168,7 +169,8 @@ class SalesforceConnector:
         changed = []
         for plan in checked:
             if has_changes(answers.get(ref(plan.spec.name, "updated")),
-                            answers.get(ref(plan.spec.name, "deleted")), plan.spec.deletes):
+                           answers.get(ref(plan.spec.name, "deleted")), plan.spec.deletes,
+                           already_read(plan, start)):
                 changed.append(plan.spec.name)
             else:
                 # nothing changed since the cursor: the cursor stays (it is not advanced, so
@@ -299,6 +301,24 @@ class SalesforceConnector:
                 body = self.client.query_more(body["nextRecordsUrl"])
         return found
 
+    def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:
+        """Records by id with the fields their stream reads (e.g. ones the agent just created,
+        with the defaults the org filled in): one query per 200 ids."""
+        names = [s.name for s in self.streams.values()
+                 if s.object == object and s.kind == "records"]
+        if not names:
+            return []
+        spec = self._readable(names[0])
+        out: list[RemoteRecord] = []
+        for i in range(0, len(record_ids), LOOKUP_CHUNK):
+            body = self._query(streams.by_id_soql(spec, record_ids[i:i + LOOKUP_CHUNK]))
+            while True:
+                out += [streams.to_record(spec, row) for row in body.get("records", [])]
+                if body.get("done", True):
+                    break
+                body = self.client.query_more(body["nextRecordsUrl"])
+        return out
+
     # --- writes ----------------------------------------------------------------------------
     def write(self, object: str, operation: WriteOperation,
               batch: Sequence[WriteItem]) -> list[WriteResult]:
@@ -328,10 +348,14 @@ class SalesforceConnector:
 
     def _write_all(self, obj: str, operation: WriteOperation,
                    batch: Sequence[WriteItem]) -> list[WriteResult]:
-        results: list[WriteResult] = []
-        for i in range(0, len(batch), COLLECTION_MAX):
-            results.extend(self._write_chunk(obj, operation, batch[i:i + COLLECTION_MAX]))
-        return results
+        def write(items: Sequence[WriteItem]) -> list[WriteResult]:
+            return [result for i in range(0, len(items), COLLECTION_MAX) for result in
+                    self._write_chunk(obj, operation, items[i:i + COLLECTION_MAX])]
+
+        # records refused for some fields only go again at once, without them (isolate.py)
+        key_field = streams.IDEMPOTENCY_FIELDS.get(obj)
+        protected = frozenset({key_field} if key_field else ())
+        return isolate.write_isolated(batch, write(batch), write, protected)
 
     def _write_chunk(self, obj: str, operation: WriteOperation,
                      chunk: Sequence[WriteItem]) -> list[WriteResult]:
@@ -421,7 +445,8 @@ def _result(ref: WriteRef, item: Mapping[str, Any]) -> WriteResult:
     if fields:
         message = f"{message} (fields: {', '.join(map(str, fields))})"
     return WriteResult(ref=ref, status=errors.record_status(code),  # type: ignore[arg-type]
-                       id=item.get("id"), code=code, message=message)
+                       id=item.get("id"), code=code, message=message,
+                       field_errors=isolate.field_errors(errs))
 
 
 __all__ = ["RemoteRecord", "SalesforceConnector", "with_fields", "with_options"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from connectors.network import unreachable
 from connectors.retry import parse_retry_after
 from syncagent.errors import (
     AuthError,
@@ -125,6 +126,12 @@ def translate(exc: BaseException, *, operation: str) -> SyncAgentError:
     status = getattr(exc, "status", None)
     if isinstance(status, int):
         return classify(status, getattr(exc, "content", ""), operation=operation)
+    if isinstance(exc, requests.ConnectionError):
+        failed = unreachable(exc, system=SYSTEM, operation=operation,
+                             setting="salesforce.instance_url (or the instance the login "
+                                     "returned)")
+        if failed is not None:
+            return failed
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return RemoteTimeout(f"salesforce {operation}: {type(exc).__name__} (no answer)",
                              system=SYSTEM, operation=operation)

@@ -109,16 +109,35 @@ def _identifier(name: str) -> str:
     return name
 
 
-def incremental_soql(spec: StreamSpec, lower: datetime | None) -> str:
+def incremental_soql(spec: StreamSpec, lower: datetime | None, *,
+                     read_before: datetime | None = None, writer: str | None = None) -> str:
     """``SELECT .. WHERE SystemModstamp >= lower ORDER BY SystemModstamp, Id`` (quoted by the
-    library; the datetime literal is truncated to the second, which only widens the window)."""
+    library; the datetime literal is truncated to the second, which only widens the window).
+
+    With ``read_before`` (the previous read's high-water mark) and ``writer`` (the agent's own
+    username), rows of the re-read window ``[lower, read_before]`` last modified by the agent
+    are left out: that read saw them already, and a person's later edit changes
+    ``LastModifiedById``, so it is still read (see docs/connectors.md).
+    """
     fields = ", ".join(_identifier(f) for f in spec.fields)
     obj = _identifier(spec.object)
     if lower is None:
         return format_soql("SELECT {:literal} FROM {:literal} ORDER BY SystemModstamp, Id",
                            fields, obj)
+    if read_before is not None and writer and read_before > lower:
+        return format_soql("SELECT {:literal} FROM {:literal} WHERE SystemModstamp >= {} AND "
+                           "(SystemModstamp > {} OR LastModifiedBy.Username != {}) "
+                           "ORDER BY SystemModstamp, Id", fields, obj, lower.astimezone(UTC),
+                           read_before.astimezone(UTC), writer)
     return format_soql("SELECT {:literal} FROM {:literal} WHERE SystemModstamp >= {} "
                        "ORDER BY SystemModstamp, Id", fields, obj, lower.astimezone(UTC))
+
+
+def by_id_soql(spec: StreamSpec, record_ids: Iterable[str]) -> str:
+    """The stream's fields of the given records (e.g. ones the agent just created)."""
+    fields = ", ".join(_identifier(f) for f in spec.fields)
+    return format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}", fields,
+                       _identifier(spec.object), list(record_ids))
 
 
 def ids_soql(obj: str) -> str:

@@ -99,7 +99,9 @@ def load_rules(mappings_dir: Path | str) -> Rules:
     problems.extend(_check_all(loaded, models))
     if problems:
         raise MappingError(problems)
-    return _compile(str(directory), models, digest.hexdigest())
+    fields_file: FieldsFile = models["fields.yaml"]  # type: ignore[assignment]
+    lines = [loaded["fields.yaml"].line_of(("fields", i)) for i in range(len(fields_file.fields))]
+    return _compile(str(directory), models, digest.hexdigest(), lines)
 
 
 def _read(path: Path) -> tuple[str | None, Problem | None]:
@@ -120,11 +122,13 @@ def _read(path: Path) -> tuple[str | None, Problem | None]:
         return None, Problem(str(path), line, "not UTF-8 text; save the file as UTF-8")
 
 
-def _compile(source: str, m: dict[str, Any], fingerprint: str) -> Rules:
+def _compile(source: str, m: dict[str, Any], fingerprint: str, lines: list[int]) -> Rules:
     fields, grading, scoring = m["fields.yaml"], m["grading.yaml"], m["scoring.yaml"]
     lifecycle, routing, nurture = m["lifecycle.yaml"], m["routing.yaml"], m["nurture.yaml"]
     return Rules(source, fields, grading, scoring, lifecycle, routing, nurture,
-                 tuple(compile_field(f) for f in fields.fields), compile_grading(grading),
+                 tuple(compile_field(f, line)
+                       for f, line in zip(fields.fields, lines, strict=True)),
+                 compile_grading(grading),
                  compile_scoring(scoring), compile_lifecycle(lifecycle),
                  compile_routing(routing), compile_nurture(nurture), fingerprint)
 

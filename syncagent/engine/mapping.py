@@ -4,6 +4,12 @@ Sync rules decide which system's value becomes canonical:
 ``prefer_salesforce_unless_blank``, ``always_salesforce``, ``always_hubspot``,
 ``two_way`` (the most recently modified record wins) and ``dont_sync`` (read for rules,
 never written across).
+
+A field with a ``translate`` table is a closed set: a value the table does not know is never
+written (the target keeps what it holds) and is reported as a :class:`Miss`, so a HubSpot
+code can never reach a Salesforce picklist that lacks it. Any spelling the table knows, of
+either system, reads as its canonical value, so a value read back after a write maps to what
+was written.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class CompiledField:
     coerce: Callable[[Any], Any]
     to_canonical: Mapping[str, Mapping[str, str]]   # system -> folded remote value -> canonical
     to_remote: Mapping[str, Mapping[str, str]]      # system -> canonical -> remote value
+    line: int = 0                                   # where fields.yaml defines it
 
     def remote_name(self, system: str, object_name: str) -> str | None:
         if system == "hubspot":
@@ -50,18 +57,39 @@ class CompiledField:
         return self.sf_contact if object_name.lower() == "contact" else self.sf_lead
 
 
-def compile_field(spec: FieldMapping) -> CompiledField:
-    to_canonical: dict[str, dict[str, str]] = {"salesforce": {}, "hubspot": {}}
-    to_remote: dict[str, dict[str, str]] = {"salesforce": {}, "hubspot": {}}
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """A value a translation table does not know: it was not written to ``system``."""
+
+    field: str          # canonical field name
+    system: str
+    object: str
+    remote_field: str
+    value: Any
+    line: int           # the field's line in fields.yaml
+
+
+SYSTEMS = ("salesforce", "hubspot")
+
+
+def compile_field(spec: FieldMapping, line: int = 0) -> CompiledField:
+    to_canonical: dict[str, dict[str, str]] = {s: {} for s in SYSTEMS}
+    to_remote: dict[str, dict[str, str]] = {s: {} for s in SYSTEMS}
     for t in spec.translate:
-        for system in ("salesforce", "hubspot"):
+        for system in SYSTEMS:
             remote = getattr(t, system) or t.canonical
             to_remote[system][t.canonical] = remote
             for spelling in (remote, t.canonical, *t.aliases):
                 to_canonical[system].setdefault(spelling.casefold(), t.canonical)
+    # The other system's spellings read too (after the system's own): a value copied across
+    # by someone, or by an older version of the agent, still means the same thing.
+    for system, other in (SYSTEMS, SYSTEMS[::-1]):
+        for t in spec.translate:
+            spelling = getattr(t, other) or t.canonical
+            to_canonical[system].setdefault(spelling.casefold(), t.canonical)
     return CompiledField(spec.name, spec.sync, spec.type, spec.salesforce.lead,
                          spec.salesforce.contact, spec.hubspot, COERCE[spec.type],
-                         to_canonical, to_remote)
+                         to_canonical, to_remote, line)
 
 
 @dataclass(frozen=True)
@@ -136,8 +164,14 @@ def _pick(spec: CompiledField, salesforce: list[RemoteRecordLike],
 
 
 def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], system: str,
-                  object_name: str) -> dict[str, Any]:
-    """Desired remote field values for one record, honouring each field's sync rule."""
+                  object_name: str, *, held: Mapping[str, Any] | None = None,
+                  misses: list[Miss] | None = None) -> dict[str, Any]:
+    """Desired remote field values for one record, honouring each field's sync rule.
+
+    ``held`` (the record's current fields) keeps a spelling the record already has for the
+    same canonical value (an alias is not rewritten); untranslatable values are left out and
+    appended to ``misses``.
+    """
     out: dict[str, Any] = {}
     for spec in fields:
         if spec.sync == "dont_sync" or spec.name not in profile:
@@ -150,7 +184,22 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
         if name is None:
             continue
         value = profile[spec.name]
-        if isinstance(value, str):
-            value = spec.to_remote[system].get(value, value)
+        if isinstance(value, str) and spec.to_remote[system]:
+            translated = _translate(spec, system, value, (held or {}).get(name))
+            if translated is None:
+                if misses is not None:
+                    misses.append(Miss(spec.name, system, object_name, name, value, spec.line))
+                continue
+            value = translated
         out[name] = value
     return out
+
+
+def _translate(spec: CompiledField, system: str, value: str, held: Any) -> str | None:
+    """The remote spelling of a canonical value; None when the table does not know it."""
+    canonical = spec.to_canonical[system].get(value.casefold())
+    if canonical is None:
+        return None
+    if isinstance(held, str) and spec.to_canonical[system].get(held.casefold()) == canonical:
+        return held
+    return spec.to_remote[system].get(canonical)

@@ -6,6 +6,8 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+import phonenumbers
+
 _COUNTRIES: dict[str, str] = {
     "united states": "US", "united states of america": "US", "usa": "US", "u.s.": "US",
     "u.s.a.": "US", "america": "US", "united kingdom": "GB", "uk": "GB", "u.k.": "GB",
@@ -121,11 +123,21 @@ def to_boolean(value: Any) -> bool | None:
 
 
 def normalise_phone(value: Any) -> str | None:
+    """E.164 (``+442079460958``), the extension kept in RFC 3966 form (``;ext=12``), which
+    both Salesforce's and HubSpot's phone fields accept as text. A number without a country
+    code, or anything phonenumbers cannot parse, is left as written (trimmed): guessing a
+    country would change a rep's data."""
     if blank(value):
         return None
     text = str(value).strip()
-    keep = "".join(ch for ch in text if ch.isdigit() or ch == "+")
-    return keep or None
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return text
+    if not phonenumbers.is_possible_number(number):
+        return text
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164};ext={number.extension}" if number.extension else e164
 
 
 def normalise_url(value: Any) -> str | None:

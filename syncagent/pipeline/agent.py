@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from state.store import StateStore
+from syncagent.credentials import require_credentials
 from syncagent.engine import Rules, load_rules
 from syncagent.errors import ConfigError
 from syncagent.pipeline.cycle import Agent
@@ -23,11 +24,14 @@ USAGE_KEY = "api_usage"
 
 
 def build_agent(settings: Settings, *, write: bool = True) -> Agent:
-    """Open the store, load the rules, connect both systems (nothing is called yet)."""
+    """Open the store, load the rules, connect both systems (nothing is called yet).
+
+    Both systems' credentials are checked first: a missing one is reported before any call."""
     from connectors.hubspot.connector import HubSpotConnector
     from connectors.salesforce.connector import SalesforceConnector
     from connectors.salesforce.streams import with_mapped_fields
 
+    require_credentials(settings)
     store = StateStore(settings.state_url)
     store.require_schema()
     rules = load_rules(settings.mappings_dir)
@@ -37,7 +41,8 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
         stream_table=with_mapped_fields(_mapped_salesforce_fields(rules)))
     hubspot = HubSpotConnector.from_settings(
         settings, budget_history=(usage.get("hubspot") or {}).get("hours"),
-        mapped_fields=[f.hubspot for f in rules.c_fields if f.hubspot])
+        mapped_fields=[f.hubspot for f in rules.c_fields if f.hubspot],
+        own_writes_seen=(usage.get("hubspot") or {}).get("own_writes"))
     machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
     return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
                  machine_owners=frozenset(m.lower() for m in machines if m))

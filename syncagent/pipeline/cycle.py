@@ -17,15 +17,18 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector, Progress
+from state.flags import refused_dead_letters
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
+from syncagent.pipeline import quality
 from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
-from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
+from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
 from syncagent.pipeline.pull import pull
-from syncagent.pipeline.push import push
+from syncagent.pipeline.push import PushResult, push
 from syncagent.pipeline.records import Ref, is_person
+from syncagent.pipeline.settle import read_back
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +76,7 @@ class CycleReport:
     planned: int = 0
     list_changes: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    fields_dropped: int = 0   # fields left out of written records because the API refused them
     # feature -> why it is off (a field it needs is missing), by system
     features_off: dict[str, dict[str, str]] = field(default_factory=dict)
     status: str = "running"  # ok | partial | failed | stopped, once the cycle is over
@@ -208,15 +212,51 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         return
     _evaluate_and_plan(agent, options, started, report)
     if agent.write and not stop.is_set():
-        pushed = push({c.system: c for c in agent.connectors}, store, agent.holder, stop)
-        report.written = {s: pushed.written.get(s, 0) for s in ("salesforce", "hubspot")}
-        report.created = {s: pushed.created.get(s, 0) for s in ("salesforce", "hubspot")}
-        report.rejected = pushed.rejected
-        report.retried = pushed.retried
-        report.list_changes = dict(pushed.list_changes)
-        _note_stops(report, pushed.stopped, pushed.stop_errors)
-        report.errors += pushed.failures
-        report.step_failed = report.step_failed or bool(pushed.failures)
+        pushed = _push(agent, stop, report)
+        if pushed.created_persons and not stop.is_set():
+            # Settle: a record just created (a Lead for a HubSpot-only MQL, a contact) changes
+            # what its person's other records should hold (cross ids, list membership). Read
+            # the new records back (the org fills in defaults: Status, OwnerId) and plan
+            # those persons again now, so the next cycle has nothing left to write.
+            read_back(agent.connectors, agent.store, pushed.created_refs,
+                      pushed.created_persons)
+            _evaluate_and_plan(agent, options, started, report,
+                               only=sorted(pushed.created_persons))
+            _push(agent, stop, report)
+
+
+def _push(agent: Agent, stop: threading.Event, report: CycleReport) -> PushResult:
+    store = agent.store
+    pushed = push({c.system: c for c in agent.connectors}, store, agent.holder, stop)
+    for system in ("salesforce", "hubspot"):
+        report.written[system] += pushed.written.get(system, 0)
+        report.created[system] += pushed.created.get(system, 0)
+    report.rejected += pushed.rejected
+    report.retried += pushed.retried
+    for name, count in pushed.list_changes.items():
+        report.list_changes[name] = report.list_changes.get(name, 0) + count
+    _note_stops(report, pushed.stopped, pushed.stop_errors)
+    report.errors += pushed.failures
+    report.step_failed = report.step_failed or bool(pushed.failures)
+    if pushed.dropped:
+        _record_dropped(agent, pushed, report)
+    return pushed
+
+
+def _record_dropped(agent: Agent, pushed: PushResult, report: CycleReport) -> None:
+    """Fields written around: data-quality items, and a dead letter per record (counted as
+    rejected), so the run is partial and the ledger can re-plan them."""
+    flags = quality.dropped_field_flags(pushed.dropped, agent.rules.c_fields, agent.rules.source)
+    quality.record(agent.store, flags)
+    parts = quality.dead_letters(pushed.dropped)
+    refused_dead_letters(agent.store, parts)
+    report.fields_dropped += len(pushed.dropped)
+    report.rejected += len(parts)
+    report.errors.append({"error": "fields_dropped", "count": len(pushed.dropped),
+                          "records": len(parts),
+                          "fields": sorted({f.detail["field"] for f in flags}),
+                          "message": "records were written without fields the API refused; "
+                                     "see `syncagent data-quality` and `syncagent errors`"})
 
 
 def _note_stops(report: CycleReport, stopped: dict[str, str],
@@ -231,16 +271,23 @@ def _note_stops(report: CycleReport, stopped: dict[str, str],
 
 
 def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
-                       report: CycleReport) -> None:
+                       report: CycleReport, only: list[int] | None = None) -> None:
     store = agent.store
-    person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
+    if only is not None:
+        person_ids = only
+    else:
+        person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
     refs_of = _refs_by_person(store.links())
     world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
     routing = RoutingState.from_dict(store.get_value(ROUTING_KEY))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
         report.persons_evaluated += len(chunk.plans)
-        rows = [row for plan in chunk.plans for row in plan_person(plan, context)]
+        rows, notes = [], []
+        for plan in chunk.plans:
+            planned, noted = plan_person_noting(plan, context)
+            rows.extend(planned)
+            notes.extend(noted)
         report.planned += len(rows)
         if options.on_plans is not None:
             options.on_plans(chunk.plans)
@@ -248,6 +295,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
             # The outbox keeps local time (push claims by it), not the remote's clock.
             store.commit_evaluation(rows, chunk.decisions, chunk.due,
                                     {ROUTING_KEY: chunk.routing.to_dict()})
+            quality.record(store, quality.untranslatable_flags(notes, agent.rules.source))
 
 
 def _api_calls(connector: Connector) -> int:
@@ -263,14 +311,19 @@ def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
 
 
 def plan_context(agent: Agent, world: World) -> PlanContext:
-    """What planning needs beyond each person: mappings, owner ids, e-mails already held."""
+    """What planning needs beyond each person: mappings, owner ids, e-mails already held,
+    fields the APIs refused."""
     nurture = agent.rules.c_nurture
     properties = getattr(agent.hubspot, "contact_properties", None)
-    return PlanContext(agent.rules.c_fields, world.hubspot_owner_for,
-                       frozenset(_ambiguous_emails(agent.store)), _known_emails(agent.store),
+    items = agent.store.data_quality(limit=100_000)
+    ambiguous = [item["key"].split(":", 1)[1] for item in items
+                 if item["kind"] == "ambiguous_email"]
+    return PlanContext(agent.rules.c_fields, world.hubspot_owner_for, frozenset(ambiguous),
+                       _known_emails(agent.store),
                        track_lists={key: track.hubspot_list
                                     for key, track in nurture.by_key.items()},
-                       hubspot_properties=properties() if callable(properties) else None)
+                       hubspot_properties=properties() if callable(properties) else None,
+                       refused=quality.refusals(items))
 
 
 def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
@@ -281,15 +334,10 @@ def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
     return {system: frozenset(emails) for system, emails in by_system.items()}
 
 
-def _ambiguous_emails(store: StateStore) -> list[str]:
-    return [item["key"].split(":", 1)[1] for item in store.data_quality(limit=100_000)
-            if item["kind"] == "ambiguous_email"]
-
-
 def _counts(report: CycleReport) -> dict[str, Any]:
     pulled = Counter(report.pulled)
     return {"pulled": sum(pulled.values()), "persons_evaluated": report.persons_evaluated,
             "planned": report.planned, "written": report.written, "created": report.created,
             "rejected": report.rejected, "retry_pending": report.retry_pending,
             "retried": report.retried, "dead_letters": report.dead_letters,
-            "errors": len(report.errors)}
+            "errors": len(report.errors), "fields_dropped": report.fields_dropped}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from state.store import MirrorRow, NewOutboxRow
-from syncagent.engine.mapping import CompiledField, remote_values
+from syncagent.engine.mapping import CompiledField, Miss, remote_values
 from syncagent.engine.model import STAGE_RANK, Decision
 from syncagent.pipeline.records import (
     HS_CONTACT,
@@ -31,6 +31,11 @@ from syncagent.pipeline.records import (
 )
 
 MQL_RANK = STAGE_RANK["MQL"]
+# Refusals (see pipeline/quality.py): (system, object, record id or EVERY_RECORD) ->
+# {casefolded field: the value refused, or ANY_VALUE when the field itself was refused}
+EVERY_RECORD = "*"
+ANY_VALUE = "<any value>"
+Refusals = Mapping[tuple[str, str, str], Mapping[str, Any]]
 PLACEHOLDER = "[not provided]"  # Salesforce requires LastName and Company on a Lead
 
 
@@ -43,6 +48,7 @@ class PlanContext:
     # (a HubSpot upsert by e-mail would land on that record, which is someone else's).
     known_emails: Mapping[str, frozenset[str]] = field(default_factory=dict)
     create_hubspot_for_nurture: bool = True
+    refused: Refusals = field(default_factory=dict)
     # Nurture track value or name (casefolded) -> the HubSpot list (by name) of that track:
     # the list a contact leaves when its track changes.
     track_lists: Mapping[str, str] = field(default_factory=dict)
@@ -64,11 +70,30 @@ class PersonPlan:
 
 
 def plan_person(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
+    return plan_person_noting(person, ctx)[0]
+
+
+def plan_person_noting(person: PersonPlan, ctx: PlanContext
+                       ) -> tuple[list[NewOutboxRow], list[Untranslatable]]:
+    """The person's writes, and the values left out because no translation knows them."""
+    misses: list[Miss] = []
     rows = [row for record in person.records
-            if (row := _update_row(person, record, ctx)) is not None]
+            if (row := _update_row(person, record, ctx, misses)) is not None]
     rows.extend(_creates(person, ctx))
     rows.extend(_list_changes(person, ctx))
-    return rows
+    records = {(r.system, r.object): r.remote_id for r in person.records if not r.deleted}
+    notes = [Untranslatable(person.person_id, miss, records.get((miss.system, miss.object)))
+             for miss in misses]
+    return rows, notes
+
+
+@dataclass(frozen=True)
+class Untranslatable:
+    """A value that was not written because the field's translation table lacks it."""
+
+    person_id: int
+    miss: Miss
+    record_id: str | None
 
 
 def outputs(decision: Decision) -> dict[str, Any]:
@@ -84,9 +109,11 @@ def _known(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value not in (None, "")}
 
 
-def desired_salesforce(person: PersonPlan, object_name: str, ctx: PlanContext
+def desired_salesforce(person: PersonPlan, object_name: str, ctx: PlanContext,
+                       record: MirrorRow | None = None, misses: list[Miss] | None = None
                        ) -> dict[str, Any]:
-    values = _known(remote_values(person.profile, ctx.fields, "salesforce", object_name))
+    values = _known(remote_values(person.profile, ctx.fields, "salesforce", object_name,
+                                  held=record.fields if record else None, misses=misses))
     parts = outputs(person.decision)
     if person.decision.track.picked_by_rep:
         parts.pop("track")  # the rep's pick stays as it is in Salesforce
@@ -96,8 +123,10 @@ def desired_salesforce(person: PersonPlan, object_name: str, ctx: PlanContext
     return values
 
 
-def desired_hubspot(person: PersonPlan, ctx: PlanContext) -> dict[str, Any]:
-    values = _known(remote_values(person.profile, ctx.fields, "hubspot", "contacts"))
+def desired_hubspot(person: PersonPlan, ctx: PlanContext, record: MirrorRow | None = None,
+                    misses: list[Miss] | None = None) -> dict[str, Any]:
+    values = _known(remote_values(person.profile, ctx.fields, "hubspot", "contacts",
+                                  held=record.fields if record else None, misses=misses))
     parts = outputs(person.decision)
     parts["stage"] = HS_STAGE.get(parts["stage"], "lead")
     owner = parts.pop("owner")
@@ -105,27 +134,28 @@ def desired_hubspot(person: PersonPlan, ctx: PlanContext) -> dict[str, Any]:
         parts["owner"] = ctx.hubspot_owner_for[owner]
     values.update({HS_OUTPUTS[name]: value for name, value in parts.items()})
     present = ctx.hubspot_properties or frozenset()
-    for record in person.records:
-        if record.system == "salesforce" and not record.deleted:
-            key = "salesforcecontactid" if record.object == "Contact" else "salesforceleadid"
+    for other in person.records:
+        if other.system == "salesforce" and not other.deleted:
+            key = "salesforcecontactid" if other.object == "Contact" else "salesforceleadid"
             if key in present:   # only where HubSpot's Salesforce integration made them
-                values.setdefault(key, record.remote_id)
+                values.setdefault(key, other.remote_id)
     return values
 
 
-def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext
-                ) -> NewOutboxRow | None:
+def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
+                misses: list[Miss]) -> NewOutboxRow | None:
     if record.deleted or record.fields.get("IsConverted") in (True, "true"):
         return None  # Salesforce refuses updates to converted leads
     if record.system == "salesforce":
-        desired = desired_salesforce(person, record.object, ctx)
+        desired = desired_salesforce(person, record.object, ctx, record, misses)
     else:
-        desired = desired_hubspot(person, ctx)
+        desired = desired_hubspot(person, ctx, record, misses)
     written = person.written.get((record.system, record.object, record.remote_id), {})
     changes = {name: wire_value(record.system, value) for name, value in desired.items()
                if not same_value(value, _held(name, record, written))
                and not _changed_by_a_person(name, record, written)}
-    changes = _without_wording_only_change(changes, record, written)
+    changes = _without_wording_only_change(_without_refused(changes, record, ctx.refused),
+                                           record, written)
     if not changes:
         return None
     if record.system == "hubspot" and _stage_moves_back(changes, record):
@@ -143,6 +173,24 @@ def _without_wording_only_change(changes: dict[str, Any], record: MirrorRow,
     if set(changes) == {reasons} and _held(reasons, record, written) not in (None, ""):
         return {}
     return changes
+
+
+def _without_refused(changes: dict[str, Any], record: MirrorRow,
+                     refused: Refusals) -> dict[str, Any]:
+    """A field the API refused is not sent again (until the mapping or the value changes)."""
+    if not refused:
+        return changes
+    anywhere = refused.get((record.system, record.object, EVERY_RECORD), {})
+    here = refused.get((record.system, record.object, record.remote_id), {})
+    kept = {}
+    for name, value in changes.items():
+        key = name.casefold()
+        if key in anywhere:
+            continue
+        if key in here and (here[key] == ANY_VALUE or same_value(here[key], value)):
+            continue
+        kept[name] = value
+    return kept
 
 
 def _stage_moves_back(changes: Mapping[str, Any], record: MirrorRow) -> bool:

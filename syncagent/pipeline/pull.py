@@ -26,6 +26,7 @@ from connectors.base import (
 )
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
 from syncagent.errors import FatalError, SyncAgentError
+from syncagent.pipeline import echo
 from syncagent.pipeline.records import email_key
 
 log = structlog.get_logger(__name__)
@@ -107,17 +108,23 @@ def _pull_system(connector: Connector, store: StateStore, cycle_start: datetime,
 
 def commit(page: Page, system: str, store: StateStore, result: PullResult) -> None:
     """Store one page and its cursor together (the store queues the records for matching)."""
-    mirror_rows = [_mirror_row(item) for item in page.records if isinstance(item, RemoteRecord)]
+    mirror_rows = [mirror_row(item) for item in page.records if isinstance(item, RemoteRecord)]
     activity_rows = [_activity_row(item) for item in page.records
                      if isinstance(item, ActivityRecord)]
+    # records that only repeat the agent's own write change no one's inputs (echo.py)
+    repeats = echo.echoes(store, mirror_rows) - {(a.system, a.ref_object, a.ref_id)
+                                                 for a in activity_rows}
+    queued_before = store.queued_for_match() if repeats else set()
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
                       to_state_cursor(page.cursor))
+    if repeats:
+        echo.drop_from_queue(store, repeats, queued_before)
     if page.reconcile_ids is not None:
         store.mark_missing_deleted(system, page.object, page.reconcile_ids)
     result.counts[page.stream] += len(page.records)
 
 
-def _mirror_row(record: RemoteRecord) -> MirrorRow:
+def mirror_row(record: RemoteRecord) -> MirrorRow:
     fields = dict(record.fields)
     if record.merged_into:
         fields["__merged_into"] = record.merged_into

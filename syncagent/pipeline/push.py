@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from connectors.base import Connector, WriteItem, WriteRef, WriteResult
+from connectors.base import Connector, FieldError, WriteItem, WriteRef, WriteResult
 from connectors.retry import RetryPolicy
 from state.store import OutboxItem, OutboxResult, StateStore
 from syncagent.errors import (
@@ -55,6 +55,12 @@ class PushResult:
     retried: int = 0
     stopped: dict[str, str] = field(default_factory=dict)
     list_changes: Counter[str] = field(default_factory=Counter)  # list -> members changed
+    # fields a connector left out to get a record written:
+    # (system, object, record id, error, value sent, person id)
+    dropped: list[tuple[str, str, str | None, FieldError, Any, int | None]] = field(
+        default_factory=list)
+    created_persons: set[int] = field(default_factory=set)  # persons given a new record
+    created_refs: list[tuple[str, str, str]] = field(default_factory=list)  # what was created
     # system -> the error that stopped it (the cycle decides whether `run` must stop)
     stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)
     # steps that raised something unexpected: the cycle is recorded `failed`
@@ -69,6 +75,9 @@ class PushResult:
         self.list_changes.update(other.list_changes)
         self.stop_errors.update(other.stop_errors)
         self.failures += other.failures
+        self.dropped.extend(other.dropped)
+        self.created_persons.update(other.created_persons)
+        self.created_refs.extend(other.created_refs)
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
@@ -286,13 +295,21 @@ def _note_success(system: str, object_name: str, operation: str, item: OutboxIte
                   answer: WriteResult, written: dict[str, dict[str, Any]],
                   links: list[tuple[str, str, str, int, str]], result: PushResult) -> None:
     remote_id = answer.id or item.remote_id
+    sent = {name.casefold(): value for name, value in payload(item.fields).items()}
+    result.dropped.extend((system, object_name, remote_id, error, sent.get(error.field.casefold()),
+                           item.person_id) for error in answer.dropped)
     if remote_id is None:
         return
-    written[remote_id] = payload(item.fields)
+    left_out = {error.field.casefold() for error in answer.dropped}
+    written[remote_id] = {name: value for name, value in payload(item.fields).items()
+                          if name.casefold() not in left_out}
+    if operation != "update":
+        result.created_refs.append((system, object_name, remote_id))  # read back this cycle
     if operation == "update" or answer.created is False:
         # a re-sent create (after a crash) that found its record is an update, not a creation
         result.written[system] += 1
     else:
         result.created[system] += 1
     if item.person_id is not None and item.fields.get("__person_record"):
+        result.created_persons.add(item.person_id)
         links.append((system, object_name, remote_id, item.person_id, "created"))

@@ -67,12 +67,39 @@ def test_late_committed_row_inside_the_lookback_is_read_once(sandbox_factory: An
     high = cursors["Lead"].modstamp
     assert high is not None
     late_stamp = high - timedelta(seconds=60)      # committed now, stamped a minute ago
+    rep = _a_rep(sandbox)
     [late_id] = sandbox.ctx.sf.insert("Lead", [{"LastName": "Late", "Company": "Slow Tx",
-                                                "SystemModstamp": late_stamp}])
+                                                "OwnerId": rep, "SystemModstamp": late_stamp}])
     pages, cursors = _drain(conn, cursors, sandbox)
     assert _ids(pages, "Lead") == [late_id]
     pages, _ = _drain(conn, cursors, sandbox)
     assert _ids(pages, "Lead") == []
+
+
+def test_the_agents_own_writes_inside_the_lookback_are_not_read_again(
+        sandbox_factory: Any) -> None:
+    """Rows the agent's user last modified before the cursor were read already: the re-read
+    window leaves them out, while a rep's edit stamped in the same window is still read."""
+    sandbox = sandbox_factory(leads=60, seed=23)
+    conn = sf_connector(sandbox, lookback=300)
+    _, cursors = _drain(conn, {"Lead": None}, sandbox)
+    high = cursors["Lead"].modstamp
+    assert high is not None
+    stamp = high - timedelta(seconds=30)
+    sf = sandbox.ctx.sf
+    [ours, theirs] = sf.insert("Lead", [
+        {"LastName": "Ours", "Company": "Agent Tx", "SystemModstamp": stamp},
+        {"LastName": "Theirs", "Company": "Rep Tx", "OwnerId": _a_rep(sandbox),
+         "SystemModstamp": stamp}])
+    pages, _ = _drain(conn, cursors, sandbox)
+    assert _ids(pages, "Lead") == [theirs]
+    assert ours not in _ids(pages, "Lead")
+
+
+def _a_rep(sandbox: Any) -> str:
+    integration = sandbox.ctx.sf.integration_user_id
+    return next(u["Id"] for u in sandbox.ctx.sf.records("User")
+                if u["Id"] != integration and u.get("IsActive"))
 
 
 def test_a_deleted_lead_is_reported_as_a_delete(sandbox_factory: Any) -> None:

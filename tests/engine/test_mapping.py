@@ -44,12 +44,30 @@ def test_prefer_salesforce_unless_blank_falls_back_to_hubspot(rules: Rules) -> N
 
 
 def test_two_way_takes_the_latest_modstamp(rules: Rules) -> None:
-    older_sf = [Rec("salesforce", "Lead", {"Phone": "+1 555 0100"}, T1),
-                Rec("hubspot", "contacts", {"phone": "+1 555 0199"}, T2)]
-    assert profile_from_records(older_sf, rules).values["phone"] == "+15550199"
-    newer_sf = [Rec("salesforce", "Lead", {"Phone": "+1 555 0100"}, T2),
-                Rec("hubspot", "contacts", {"phone": "+1 555 0199"}, T1)]
-    assert profile_from_records(newer_sf, rules).values["phone"] == "+15550100"
+    older_sf = [Rec("salesforce", "Lead", {"Phone": "+1 415 555 0100"}, T1),
+                Rec("hubspot", "contacts", {"phone": "+1 415 555 0199"}, T2)]
+    assert profile_from_records(older_sf, rules).values["phone"] == "+14155550199"
+    newer_sf = [Rec("salesforce", "Lead", {"Phone": "+1 415 555 0100"}, T2),
+                Rec("hubspot", "contacts", {"phone": "+1 415 555 0199"}, T1)]
+    assert profile_from_records(newer_sf, rules).values["phone"] == "+14155550100"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("+44 20 7946 0958 ext. 12", "+442079460958;ext=12"),   # the extension is kept
+    ("+44 (0)20 7946 0958 x7", "+442079460958;ext=7"),
+    ("+1 (415) 555-0100", "+14155550100"),
+    ("+49 30 901820", "+4930901820"),
+    ("(415) 555-0100", "(415) 555-0100"),     # no country code: left as written
+    ("call me maybe", "call me maybe"),
+    ("+1 555", "+1 555"),                     # too short to be a number: untouched
+    ("  ", None),
+])
+def test_phone_numbers_become_e164_or_stay_as_written(raw: str, expected: str | None) -> None:
+    from syncagent.engine.normalise import normalise_phone
+
+    assert normalise_phone(raw) == expected
+    if expected is not None:
+        assert normalise_phone(expected) == expected     # stable when read back
 
 
 def test_always_salesforce_ignores_hubspot_even_when_salesforce_is_blank(rules: Rules) -> None:
@@ -66,7 +84,52 @@ def test_always_hubspot_wins_over_salesforce(rules: Rules) -> None:
         Rec("salesforce", "Lead", {"LeadSource": "Web"}, T2),
         Rec("hubspot", "contacts", {"hs_analytics_source": "PAID_SEARCH"}, T1),
     ], rules)
-    assert profile.values["lead_source"] == "PAID_SEARCH"
+    assert profile.values["lead_source"] == "Advertisement"    # PAID_SEARCH, translated
+
+
+@pytest.mark.parametrize("code", ["SOCIAL_MEDIA", "EMAIL_MARKETING", "PAID_SOCIAL", "OFFLINE",
+                                  "REFERRALS", "DIRECT_TRAFFIC", "ORGANIC_SEARCH",
+                                  "OTHER_CAMPAIGNS", "PAID_SEARCH"])
+def test_no_hubspot_source_code_reaches_the_salesforce_lead_source(rules: Rules,
+                                                                   code: str) -> None:
+    """Every HubSpot analytics source lands as a value of Salesforce's Lead Source picklist."""
+    profile = profile_from_records([Rec("hubspot", "contacts",
+                                        {"hs_analytics_source": code}, T1)], rules)
+    lead = desired_remote_fields(profile.values, rules, "salesforce", "Lead")
+    assert lead["LeadSource"] in ("Web", "Advertisement", "Other")
+
+
+def test_a_value_no_translation_knows_is_not_written_and_is_reported(rules: Rules) -> None:
+    """A closed set: an unknown HubSpot code leaves the Salesforce field as it is."""
+    from syncagent.engine.mapping import Miss, remote_values
+
+    profile = profile_from_records([Rec("hubspot", "contacts",
+                                        {"hs_analytics_source": "AI_REFERRALS",
+                                         "industry": "Underwater Basket Weaving"}, T1)], rules)
+    misses: list[Miss] = []
+    lead = remote_values(profile.values, rules.c_fields, "salesforce", "Lead", misses=misses)
+    assert "LeadSource" not in lead and "Industry" not in lead
+    assert {(m.remote_field, m.value) for m in misses} == {
+        ("LeadSource", "AI_REFERRALS"), ("Industry", "Underwater Basket Weaving")}
+    assert all(m.line > 1 for m in misses)   # the fields.yaml line that maps it
+
+
+def test_a_spelling_of_the_other_system_reads_as_its_canonical_value(rules: Rules) -> None:
+    """HubSpot holding Salesforce's "Technology" grades as Software, so the value written to
+    Salesforce and read back there grades the same: no second write."""
+    profile = profile_from_records([Rec("hubspot", "contacts",
+                                        {"industry": "Technology"}, T1)], rules)
+    assert profile.values["industry"] == "Software"
+
+
+def test_an_alias_the_record_already_holds_is_not_rewritten(rules: Rules) -> None:
+    from syncagent.engine.mapping import remote_values
+
+    profile = profile_from_records([Rec("salesforce", "Lead", {"Industry": "Technology"}, T1)],
+                                   rules)
+    held = {"industry": "INFORMATION_TECHNOLOGY_AND_SERVICES"}
+    contact = remote_values(profile.values, rules.c_fields, "hubspot", "contacts", held=held)
+    assert contact["industry"] == "INFORMATION_TECHNOLOGY_AND_SERVICES"
 
 
 def test_picklist_values_translate_between_systems(rules: Rules) -> None:

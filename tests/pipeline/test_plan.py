@@ -96,6 +96,52 @@ def test_a_converted_lead_is_never_updated(rules: Rules) -> None:
     assert [r for r in rows if r.object == "Lead"] == []
 
 
+def test_a_field_salesforce_refused_is_not_sent_again_but_the_outputs_are(rules: Rules) -> None:
+    """Refused everywhere (a field the org lacks) or for this record and value: left out of
+    the plan until the mapping or the value changes."""
+    from syncagent.pipeline.plan import ANY_VALUE, EVERY_RECORD
+
+    decision, profile = _hot_person(rules)
+    lead = MirrorRow("salesforce", "Lead", "00Q1", {"Email": "cto@bigco.com"}, T0)
+    refused = {("salesforce", "Lead", EVERY_RECORD): {"industry": ANY_VALUE},
+               ("salesforce", "Lead", "00Q1"): {"title": "Chief Technology Officer"}}
+    ctx = replace(_context(rules), refused=refused)
+    [row] = [r for r in plan_person(PersonPlan(7, decision, profile, [lead], {}, None), ctx)
+             if r.system == "salesforce"]
+    assert "Industry" not in row.fields and "Title" not in row.fields
+    assert row.fields["Lead_Grade__c"] == decision.grade.grade
+    changed = dict(profile, title="CEO")     # another value is tried again
+    [row] = [r for r in plan_person(PersonPlan(7, decision, changed, [lead], {}, None), ctx)
+             if r.system == "salesforce"]
+    assert row.fields["Title"] == "CEO"
+
+
+def test_an_untranslatable_value_is_left_out_and_noted_with_its_record(rules: Rules) -> None:
+    from syncagent.pipeline.plan import plan_person_noting
+
+    decision, profile = _hot_person(rules)
+    odd = dict(profile, industry="Underwater Basket Weaving")
+    lead = MirrorRow("salesforce", "Lead", "00Q2", {"Industry": "Retail"}, T0)
+    rows, notes = plan_person_noting(PersonPlan(7, decision, odd, [lead], {}, None),
+                                     _context(rules))
+    assert all("Industry" not in r.fields for r in rows)
+    [note] = notes
+    assert (note.record_id, note.miss.remote_field, note.miss.value) == (
+        "00Q2", "Industry", "Underwater Basket Weaving")
+
+
+def test_a_read_back_of_our_own_write_is_an_echo_and_a_person_edit_is_not() -> None:
+    from syncagent.pipeline.echo import same_content
+
+    held = {"Lead_Score__c": 63, "Score_Reasons__c": "long text", "Title": "CTO",
+            "MQL_Date__c": "2026-12-01T00:35:30.154+0000", "SystemModstamp": "old"}
+    read = {"Lead_Score__c": 63.0, "Title": "CTO", "MQL_Date__c": "2026-12-01T00:35:30.000+0000",
+            "SystemModstamp": "new", "LastModifiedById": "005agent"}
+    assert same_content(held, read)
+    assert not same_content(held, {**read, "Title": "CEO"})
+    assert not same_content(held, {**read, "Lead_Score__c": 64})
+
+
 def _tracked(rules: Rules, track: str | None) -> tuple[object, dict[str, object]]:
     """The hot person, put on the track of that name (None: out of nurture)."""
     decision, profile = _hot_person(rules)
