@@ -115,6 +115,16 @@ def release(session: Session, ids: Sequence[int], *, now: datetime,
     return touched
 
 
+def claim_holders(session: Session) -> dict[str, list[int]]:
+    """The rows in flight, by the holder that claimed them."""
+    t = table_of(m.OutboxRow)
+    held: dict[str, list[int]] = {}
+    for row_id, holder in session.execute(
+            select(t.c.id, t.c.claimed_by).where(t.c.status == IN_FLIGHT)):
+        held.setdefault(holder or "", []).append(int(row_id))
+    return held
+
+
 def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for chunk in chunks(ids, 900):

@@ -556,6 +556,11 @@ class StateStore:
             return outbox.release(session, ids, now=now or utcnow(), code=code,
                                   message=message)
 
+    def outbox_claim_holders(self) -> dict[str, list[int]]:
+        """The rows in flight, by the holder that claimed them."""
+        with self._sessions() as session:
+            return outbox.claim_holders(session)
+
     def outbox_groups(self, now: datetime) -> list[tuple[str, str, str]]:
         """The (system, object, operation) groups that have rows due now."""
         with self._sessions() as session:

@@ -6,8 +6,6 @@ the credentials and the CA come from the sandbox's own `/__sandbox/info`.
 
 from __future__ import annotations
 
-import os
-import socket
 import ssl
 import urllib.request
 from json import loads
@@ -19,14 +17,10 @@ from syncagent.credentials import require_credentials
 from syncagent.engine import Rules, load_rules
 from syncagent.errors import ConfigError
 from syncagent.pipeline.cycle import Agent
+from syncagent.pipeline.holder import holder_name
 from syncagent.settings import Settings
 
 USAGE_KEY = "api_usage"
-
-
-def holder_name() -> str:
-    """Who this process is, in leases and runs: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def build_agent(settings: Settings, *, write: bool = True) -> Agent:

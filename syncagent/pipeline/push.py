@@ -29,6 +29,7 @@ from syncagent.errors import (
     SyncAgentError,
     stops_system,
 )
+from syncagent.pipeline.holder import gone_from_this_host
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,7 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
     """Write every due outbox row, both systems at once; returns what was written, created
     and rejected. Whatever raises, every row claimed here ends done, pending or dead."""
     try:
+        release_orphaned_claims(store)
         groups = _groups(store)
     except Exception as exc:  # nothing claimed yet: the rows wait for the next cycle
         return PushResult(failures=[_failure("outbox", "*", "claim", exc)])
@@ -97,6 +99,19 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
     for part in parts:
         result.merge(part)
     return result
+
+
+def release_orphaned_claims(store: StateStore) -> int:
+    """Rows claimed by a process on this host that has since died (SIGKILL, OOM) go back to
+    the queue now instead of waiting out the claim window."""
+    orphaned = [ids for holder, ids in store.outbox_claim_holders().items()
+                if gone_from_this_host(holder)]
+    released = sum(store.release_outbox(ids, code="CLAIM_ORPHANED",
+                                        message="the process that claimed it is gone")
+                   for ids in orphaned)
+    if released:
+        log.info("orphaned claims released", rows=released)
+    return released
 
 
 def claim_window(connector: Connector) -> float:
