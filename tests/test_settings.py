@@ -149,3 +149,11 @@ def test_a_config_value_with_half_a_character_gives_one_line(tmp_path: Path) -> 
     config.write_text('ca_bundle: "\\ud800"\n')
     with pytest.raises(ConfigError, match="not valid Unicode"):
         load_settings(config)
+
+
+def test_a_ca_bundle_path_too_long_for_the_file_system_gives_one_line(tmp_path: Path) -> None:
+    """Found by the config fuzz suite: the path check raised OSError (name too long)."""
+    config = tmp_path / "syncagent.yaml"
+    config.write_text("ca_bundle: " + "é" * 30_000 + "\n")
+    with pytest.raises(ConfigError, match="ca_bundle"):
+        load_settings(config)
