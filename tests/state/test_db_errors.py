@@ -107,11 +107,18 @@ def test_a_db_migrated_by_a_newer_syncagent_is_refused_naming_both_revisions(
     store.dispose()
 
 
-def test_sync_refuses_a_newer_db_with_one_line(tmp_path: Path) -> None:
+def test_sync_refuses_a_newer_db_with_one_line(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from syncagent.cli import app
 
+    monkeypatch.chdir(tmp_path)  # well-formed credentials; the DB is refused before any call
+    for name, value in {"SALESFORCE__AUTH": "session",
+                        "SALESFORCE__SESSION_ID": "00D000000000001!" + "A" * 40,
+                        "SALESFORCE__INSTANCE_URL": "https://acme.my.salesforce.com",
+                        "HUBSPOT__ACCESS_TOKEN": "pat-na1-" + "0" * 36}.items():
+        monkeypatch.setenv(f"SYNCAGENT_{name}", value)
     store, path = _fresh(tmp_path)
     with store.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_future'")
