@@ -58,7 +58,7 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
     report = run_cycle(agent)
     print(json.dumps({
         "report": report.as_json(), "list_changes": report.list_changes,
-        "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors},
+        "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors.values()},
         "peak_rss_mb": _peak_rss_mb(),
     }))
 

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-System = Literal["salesforce", "hubspot"]
+from connectors.profile import SystemProfile
+
+#: A registered system's name (connectors/registry.py): "salesforce", "hubspot", ...
+System = str
 StreamKind = Literal["records", "activities"]
 WriteOperation = Literal["create", "update", "upsert"]
 WriteStatus = Literal["ok", "retryable", "rejected"]
@@ -245,14 +248,36 @@ class ApiCallCounter:
 
 @runtime_checkable
 class Connector(Protocol):
-    """What the pipeline calls. Both connectors implement exactly this."""
+    """What the pipeline calls. Every connector implements exactly this; what only some
+    systems can do is a capability protocol of its own (:class:`ListMembership`,
+    :class:`FieldCatalog`)."""
 
     system: str
     calls: ApiCallCounter
 
     @property
+    def profile(self) -> SystemProfile:
+        """The system's facts for the pipeline (connectors/profile.py)."""
+        ...
+
+    @property
     def streams(self) -> Mapping[str, StreamSpec]:
         """The stream table by name (read-only: implementations may hold a dict)."""
+        ...
+
+    @property
+    def api_calls(self) -> int:
+        """Calls made so far that count against the API allocation (logins do not)."""
+        ...
+
+    @property
+    def max_batch(self) -> int:
+        """The most records one write call takes."""
+        ...
+
+    @property
+    def features_off(self) -> Mapping[str, str]:
+        """What is switched off and why (a missing field or scope), by feature or stream."""
         ...
 
     def read(self, stream: str, cursor: Cursor | None, *, cycle_start: datetime | None = None,
@@ -266,6 +291,10 @@ class Connector(Protocol):
         """Several streams at once, in the fewest calls (Salesforce: Composite polling)."""
         ...
 
+    def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:
+        """Records by id as the remote holds them now (read back after a create)."""
+        ...
+
     def write(self, object: str, operation: WriteOperation,
               batch: Sequence[WriteItem]) -> list[WriteResult]:
         """Write any number of items in API-maximum batches; one result per item, in order."""
@@ -275,7 +304,44 @@ class Connector(Protocol):
         """The object's fields (Salesforce describe, HubSpot properties)."""
         ...
 
+    def preflight(self) -> None:
+        """Before a cycle that writes: raise FatalError when the system lacks what the agent
+        writes (its fields, properties)."""
+        ...
+
+    def watch(self, stop: threading.Event) -> None:
+        """Waits inside the connector (retries, rate limits) end as soon as ``stop`` is set."""
+        ...
+
+    def longest_call(self) -> float:
+        """Seconds one write call may take with all its retries (for outbox claims)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Calls, budget and the like: for `status`, run reports, and carried across runs."""
+        ...
+
     def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class ListMembership(Protocol):
+    """A system whose nurture tracks are lists (see SystemProfile.list_object)."""
+
+    def change_list(self, list_name: str, *, add: Sequence[str] = (),
+                    remove: Sequence[str] = ()) -> dict[str, list[str]]:
+        """Add/remove records to/from the list of that name; the answer's
+        ``recordIdsMissing`` names ids the system does not have."""
+        ...
+
+
+@runtime_checkable
+class FieldCatalog(Protocol):
+    """A system that can say which fields an object has (cached)."""
+
+    def known_fields(self, object: str) -> frozenset[str] | None:
+        """The object's field names; None when they cannot be read."""
         ...
 
 

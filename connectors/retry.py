@@ -96,6 +96,13 @@ class RetryPolicy:
             reraise=True,
         )
 
+    def longest(self, timeout: float) -> float:
+        """Seconds a call under this policy may take: every attempt timing out, with the
+        longest backoff between them (a server's long Retry-After can outlast it)."""
+        waits = sum(min(self.base_seconds * 2 ** n, self.max_backoff_seconds)
+                    for n in range(self.attempts - 1))
+        return self.attempts * timeout + waits
+
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` under the policy; the last error is re-raised when attempts run out.
         Once the stop event is set, no attempt starts and no wait continues."""

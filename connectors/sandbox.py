@@ -38,3 +38,10 @@ def hubspot_settings(info: Mapping[str, Any], **overrides: Any) -> HubSpotSettin
 
 def ca_bundle(info: Mapping[str, Any]) -> str:
     return str(info["ca_cert"])
+
+
+def settings_overrides(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings overrides (as `load_settings` keywords) for every system the sandbox runs."""
+    return {"ca_bundle": ca_bundle(info),
+            "salesforce": salesforce_settings(info).model_dump(exclude_unset=True),
+            "hubspot": hubspot_settings(info).model_dump(exclude_unset=True)}

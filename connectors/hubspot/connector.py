@@ -47,6 +47,7 @@ from connectors.hubspot import errors, own_writes, streams
 from connectors.hubspot.associations import Associations
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.lists import ListMemberships
+from connectors.hubspot.profile import BATCH_MAX, PROFILE
 from connectors.hubspot.schema import PortalSchema, preflight_error
 from connectors.hubspot.writes import BatchWriter
 from connectors.retry import RetryPolicy
@@ -62,7 +63,8 @@ BATCH_READ_MAX = 100
 class HubSpotConnector:
     """Reads streams, writes batches, changes list memberships; counts calls in ``calls``."""
 
-    system = "hubspot"
+    system = PROFILE.system
+    profile = PROFILE
 
     def __init__(self, client: HubSpotClient, *, lookback: timedelta,
                  stream_table: Sequence[StreamSpec] = streams.STREAMS,
@@ -406,6 +408,10 @@ class HubSpotConnector:
         """The portal's contact property names (cached; None when they cannot be read)."""
         return self._schema.contact_properties()
 
+    def known_fields(self, object: str) -> frozenset[str] | None:
+        """connectors.base.FieldCatalog: the contacts' properties (others: not known)."""
+        return self.contact_properties() if object == "contacts" else None
+
     def describe(self, object: str) -> ObjectSchema:
         data = self.client.properties(object)
         fields = {}
@@ -446,6 +452,13 @@ class HubSpotConnector:
     def api_calls(self) -> int:
         """API calls made so far (logins excluded: they do not count against API limits)."""
         return self.calls.total - self.calls.by_operation().get("login", 0)
+
+    @property
+    def max_batch(self) -> int:
+        return BATCH_MAX
+
+    def longest_call(self) -> float:
+        return self.client.retry.longest(self.client.timeout)
 
     def close(self) -> None:
         self.client.close()

@@ -47,6 +47,7 @@ from connectors.salesforce.composite import (
     subrequest_body,
     subrequests,
 )
+from connectors.salesforce.profile import COLLECTION_MAX, PROFILE
 from connectors.salesforce.schema_cache import (
     FEATURES,
     REQUIRED_FIELDS,
@@ -62,7 +63,6 @@ COMPOSITE_MAX_QUERIES = 5          # Composite: at most 5 query/collection subre
 COMPOSITE_MAX_SUBREQUESTS = 25
 MAX_CHECKS = (COMPOSITE_MAX_SUBREQUESTS - 2 * COMPOSITE_MAX_QUERIES) // 2   # updated + deleted
 UPDATED_WINDOW = timedelta(days=30)
-COLLECTION_MAX = 200               # sObject Collections: at most 200 records a call
 DELETE_LOG_WINDOW = timedelta(days=15)
 LOOKUP_CHUNK = 200                 # values per IN (...) lookup
 
@@ -70,7 +70,8 @@ LOOKUP_CHUNK = 200                 # values per IN (...) lookup
 class SalesforceConnector:
     """Reads streams, writes batches, describes objects; counts calls in ``self.calls``."""
 
-    system = "salesforce"
+    system = PROFILE.system
+    profile = PROFILE
 
     def __init__(self, client: SalesforceClient, *, lookback: timedelta,
                  stream_table: Sequence[StreamSpec] = streams.STREAMS) -> None:
@@ -422,6 +423,13 @@ class SalesforceConnector:
     def api_calls(self) -> int:
         """API calls made so far (logins excluded: they do not count against API limits)."""
         return self.calls.total - self.calls.by_operation().get("login", 0)
+
+    @property
+    def max_batch(self) -> int:
+        return COLLECTION_MAX
+
+    def longest_call(self) -> float:
+        return self.client.retry.longest(self.client.timeout)
 
     def close(self) -> None:
         self.client.close()

@@ -89,8 +89,7 @@ def _cycle_with_bar(agent: Agent, title: str) -> CycleReport:
 def _summary(agent: Agent, first: CycleReport, second: CycleReport,
              stats: dict[str, Any]) -> dict[str, Any]:
     decisions = agent.store.decisions()
-    users = {r.remote_id: r.fields.get("Name") or r.remote_id
-             for r in agent.store.mirror_records("salesforce", "User")}
+    users = _user_names(agent)
     grades = Counter(d["grade"] for d in decisions.values())
     stages = Counter(d["stage"] for d in decisions.values())
     owners = Counter(users.get(d["owner"], d["owner"]) for d in decisions.values() if d["owner"])
@@ -103,22 +102,33 @@ def _summary(agent: Agent, first: CycleReport, second: CycleReport,
         "owners": dict(owners.most_common(8)),
         "tracks": dict(tracks.most_common()),
         "cycles": [first.as_json(), second.as_json()],
-        "api_calls_vs_minimum": _calls_vs_minimum(first),
+        "api_calls_vs_minimum": _calls_vs_minimum(agent, first),
         "explained": _explained(decisions),
         "sandbox_calls": stats.get("total_calls", stats.get("calls")),
     }
 
 
-def _calls_vs_minimum(report: CycleReport) -> dict[str, Any]:
+def _user_names(agent: Agent) -> dict[str, str]:
+    """The CRM's user ids -> names (the CRM is the registered system that has users)."""
+    for system, connector in agent.connectors.items():
+        crm = connector.profile.crm
+        if crm is not None:
+            return {r.remote_id: r.fields.get(crm.users.name) or r.remote_id
+                    for r in agent.store.mirror_records(system, crm.users.object)}
+    return {}
+
+
+def _calls_vs_minimum(agent: Agent, report: CycleReport) -> dict[str, Any]:
     """What the backfill cost against the least the APIs' page and batch sizes allow."""
-    sf_streams = {k: v for k, v in report.pulled.items() if k[:1].isupper()}
-    hs_streams = {k: v for k, v in report.pulled.items() if not k[:1].isupper()}
-    sf_min = sum(max(1, math.ceil(n / 2000)) for n in sf_streams.values())
-    sf_min += math.ceil((report.written["salesforce"] + report.created["salesforce"]) / 200)
-    hs_min = sum(max(1, math.ceil(n / 200)) for n in hs_streams.values())
-    hs_min += math.ceil((report.written["hubspot"] + report.created["hubspot"]) / 100)
-    return {"salesforce": {"calls": report.api_calls["salesforce"], "minimum": sf_min},
-            "hubspot": {"calls": report.api_calls["hubspot"], "minimum": hs_min}}
+    out = {}
+    for system, connector in agent.connectors.items():
+        profile = connector.profile
+        pulled = [n for key, n in report.pulled.items() if key.startswith(f"{system}.")]
+        least = sum(max(1, math.ceil(n / max(1, profile.page_size))) for n in pulled)
+        written = report.written.get(system, 0) + report.created.get(system, 0)
+        least += math.ceil(written / connector.max_batch)
+        out[system] = {"calls": report.api_calls.get(system, 0), "minimum": least}
+    return out
 
 
 def _explained(decisions: dict[int, dict[str, Any]]) -> str:

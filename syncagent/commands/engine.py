@@ -128,15 +128,14 @@ def preview(
 
 def _preview_email(email: str, rules: Rules, at: datetime, as_json: bool,
                    config: Path | None, state: str | None) -> None:
+    from connectors.registry import machine_owners
     from state.store import StateStore
     from syncagent.pipeline.evaluate import explain_email
 
     settings = settings_for_command(config, state)
     store = StateStore(settings.state_url)
     store.require_schema()
-    machines = frozenset(m.lower() for m in (settings.salesforce.username or "",
-                                             *settings.salesforce.unassigned_owners) if m)
-    found = explain_email(store, rules, email, at, machines)
+    found = explain_email(store, rules, email, at, machine_owners(settings))
     if not found:
         raise ConfigError(f"no person with e-mail {email!r} in the state DB",
                           hint="Check the address, or run `syncagent sync --once` first.")

@@ -57,22 +57,41 @@ class Translation(StrictModel):
     aliases: list[str] = Field(default_factory=list,
                                description="Other spellings read as this value.")
 
+    def spellings(self) -> dict[str, str | None]:
+        """System -> its spelling, as the file's keys name the systems."""
+        return {"salesforce": self.salesforce, "hubspot": self.hubspot}
+
 
 class SalesforceFields(StrictModel):
     lead: str | None = Field(None, description="API name of the Lead field.")
     contact: str | None = Field(None, description="API name of the Contact field.")
 
 
+# The file's default sync rule; the rules that name no system (two_way, dont_sync) fall back
+# to the system it names.
+DEFAULT_SYNC: SyncRule = "prefer_salesforce_unless_blank"
+# The (system, object) pairs the file's keys name, and how a message calls each.
+MAPPED_OBJECTS = {("hubspot", "contacts"): "hubspot", ("salesforce", "Lead"): "Salesforce Lead",
+                  ("salesforce", "Contact"): "Salesforce Contact"}
+
+
 class FieldMapping(StrictModel):
     name: Name
     salesforce: SalesforceFields = Field(default_factory=SalesforceFields)
     hubspot: str | None = Field(None, description="HubSpot contact property name.")
-    sync: SyncRule = Field("prefer_salesforce_unless_blank", description=(
+    sync: SyncRule = Field(DEFAULT_SYNC, description=(
         "Which system wins: prefer_salesforce_unless_blank, always_salesforce, always_hubspot, "
         "two_way (latest change wins) or dont_sync (read only)."))
     type: FieldType = Field("string", description="How values are cleaned on the way in.")
     translate: list[Translation] = Field(default_factory=list)
     description: str = ""
+
+    def remote_names(self) -> dict[tuple[str, str], str]:
+        """(system, object) -> the remote field, for each object the file's keys map."""
+        names = {("hubspot", "contacts"): self.hubspot,
+                 ("salesforce", "Lead"): self.salesforce.lead,
+                 ("salesforce", "Contact"): self.salesforce.contact}
+        return {key: name for key, name in names.items() if name}
 
 
 class FieldsFile(StrictModel):

@@ -22,6 +22,7 @@ from syncagent.engine.config import (
     DISQUALIFIED_REASONS,
     FILES,
     LEAD_STATUSES,
+    MAPPED_OBJECTS,
     ActivityRule,
     FieldsFile,
     GradingFile,
@@ -302,7 +303,7 @@ def _check_fields(c: _Checker) -> None:
         c.at("fields.yaml", ("fields",), "no 'email' field; the engine matches and routes "
                                         "by email, add a field named email")
     for i, f in enumerate(spec.fields):
-        if not (f.salesforce.lead or f.salesforce.contact or f.hubspot):
+        if not f.remote_names():
             c.at("fields.yaml", ("fields", i), f"field '{f.name}' maps to nothing; give a "
                                                "salesforce or hubspot name")
         if f.translate and f.type not in ("string", "picklist"):
@@ -310,12 +311,10 @@ def _check_fields(c: _Checker) -> None:
                  f"field '{f.name}' has translations but type '{f.type}'; use type picklist")
         c.unique("fields.yaml", ("fields", i, "translate"), f.translate, "canonical",
                  "translation")
-    for system, getter in (("hubspot", lambda f: f.hubspot),
-                           ("Salesforce Lead", lambda f: f.salesforce.lead),
-                           ("Salesforce Contact", lambda f: f.salesforce.contact)):
+    for key, system in MAPPED_OBJECTS.items():
         seen: dict[str, str] = {}
         for i, f in enumerate(spec.fields):
-            remote = getter(f)
+            remote = f.remote_names().get(key)
             if remote and remote in seen:
                 c.at("fields.yaml", ("fields", i), f"{system} field '{remote}' is already "
                      f"mapped by '{seen[remote]}'; map each remote field once")

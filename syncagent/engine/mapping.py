@@ -1,9 +1,11 @@
 """Field mappings: remote records of one person -> canonical profile, and back.
 
-Sync rules decide which system's value becomes canonical:
-``prefer_salesforce_unless_blank``, ``always_salesforce``, ``always_hubspot``,
-``two_way`` (the most recently modified record wins) and ``dont_sync`` (read for rules,
-never written across).
+Sync rules decide which system's value becomes canonical: ``prefer_X_unless_blank`` and
+``always_X`` name a system X (fields.yaml has ``prefer_salesforce_unless_blank``,
+``always_salesforce``, ``always_hubspot``); ``two_way`` (the most recently modified record
+wins) and ``dont_sync`` (read for rules, never written across) fall back to the default
+rule's system when there is nothing to compare. No system is named here: a field's remote
+names are a lookup by (system, object).
 
 A field with a ``translate`` table is a closed set: a value the table does not know is never
 written (the target keeps what it holds) and is reported as a :class:`Miss`, so a HubSpot
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from syncagent.engine.config import FieldMapping
+from syncagent.engine.config import DEFAULT_SYNC, FieldMapping
 from syncagent.engine.normalise import COERCE, blank, value_problem
 
 
@@ -43,18 +45,16 @@ class CompiledField:
     name: str
     sync: str
     type: str
-    sf_lead: str | None
-    sf_contact: str | None
-    hubspot: str | None
+    names: Mapping[tuple[str, str], str]            # (system, casefolded object) -> field
     coerce: Callable[[Any], Any]
     to_canonical: Mapping[str, Mapping[str, str]]   # system -> folded remote value -> canonical
     to_remote: Mapping[str, Mapping[str, str]]      # system -> canonical -> remote value
     line: int = 0                                   # where fields.yaml defines it
+    source: str = ""                                # the system the sync rule prefers
+    only_source: bool = False                       # always_<source>: no other system counts
 
     def remote_name(self, system: str, object_name: str) -> str | None:
-        if system == "hubspot":
-            return self.hubspot
-        return self.sf_contact if object_name.lower() == "contact" else self.sf_lead
+        return self.names.get((system, object_name.casefold()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,27 +69,38 @@ class Miss:
     line: int           # the field's line in fields.yaml
 
 
-SYSTEMS = ("salesforce", "hubspot")
+def preferred_system(rule: str) -> str:
+    """The system a sync rule names (``always_X``, ``prefer_X_unless_blank``); for a rule that
+    names none, the default rule's."""
+    for prefix, suffix in (("always_", ""), ("prefer_", "_unless_blank")):
+        if rule.startswith(prefix) and rule.endswith(suffix) and len(rule) > len(prefix + suffix):
+            return rule[len(prefix):len(rule) - len(suffix)]
+    return preferred_system(DEFAULT_SYNC)
 
 
 def compile_field(spec: FieldMapping, line: int = 0) -> CompiledField:
-    to_canonical: dict[str, dict[str, str]] = {s: {} for s in SYSTEMS}
-    to_remote: dict[str, dict[str, str]] = {s: {} for s in SYSTEMS}
-    for t in spec.translate:
-        for system in SYSTEMS:
-            remote = getattr(t, system) or t.canonical
+    spellings = [t.spellings() for t in spec.translate]
+    systems = list(dict.fromkeys(system for names in spellings for system in names))
+    to_canonical: dict[str, dict[str, str]] = {s: {} for s in systems}
+    to_remote: dict[str, dict[str, str]] = {s: {} for s in systems}
+    for t, names in zip(spec.translate, spellings, strict=True):
+        for system in systems:
+            remote = names.get(system) or t.canonical
             to_remote[system][t.canonical] = remote
             for spelling in (remote, t.canonical, *t.aliases):
                 to_canonical[system].setdefault(spelling.casefold(), t.canonical)
-    # The other system's spellings read too (after the system's own): a value copied across
+    # The other systems' spellings read too (after the system's own): a value copied across
     # by someone, or by an older version of the agent, still means the same thing.
-    for system, other in (SYSTEMS, SYSTEMS[::-1]):
-        for t in spec.translate:
-            spelling = getattr(t, other) or t.canonical
-            to_canonical[system].setdefault(spelling.casefold(), t.canonical)
-    return CompiledField(spec.name, spec.sync, spec.type, spec.salesforce.lead,
-                         spec.salesforce.contact, spec.hubspot, COERCE[spec.type],
-                         to_canonical, to_remote, line)
+    for system in systems:
+        for other in (s for s in systems if s != system):
+            for t, names in zip(spec.translate, spellings, strict=True):
+                spelling = names.get(other) or t.canonical
+                to_canonical[system].setdefault(spelling.casefold(), t.canonical)
+    field_names = {(system, obj.casefold()): name
+                   for (system, obj), name in spec.remote_names().items()}
+    return CompiledField(spec.name, spec.sync, spec.type, field_names, COERCE[spec.type],
+                         to_canonical, to_remote, line, preferred_system(spec.sync),
+                         spec.sync.startswith("always_"))
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,9 @@ def _read(spec: CompiledField, record: RemoteRecordLike) -> tuple[bool, Any]:
     if name is None or name not in record.fields:
         return False, None
     value = spec.coerce(record.fields[name])
-    if isinstance(value, str) and spec.to_canonical[record.system]:
-        value = spec.to_canonical[record.system].get(value.casefold(), value)
+    table = spec.to_canonical.get(record.system)
+    if isinstance(value, str) and table:
+        value = table.get(value.casefold(), value)
     return True, value
 
 
@@ -125,19 +137,16 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
     return problems
 
 
-def _latest(records: Sequence[RemoteRecordLike], system: str) -> list[RemoteRecordLike]:
-    mine = [r for r in records if r.system == system and not r.deleted]
-    return sorted(mine, key=lambda r: r.modstamp, reverse=True)
-
-
 def map_person(records: Sequence[RemoteRecordLike],
                fields: Sequence[CompiledField]) -> CanonicalProfile:
-    """Merge one person's records (SF Lead/Contact, HubSpot contact) into canonical values."""
-    salesforce = _latest(records, "salesforce")
-    hubspot = _latest(records, "hubspot")
+    """Merge one person's records (of every system) into canonical values."""
+    by_system: dict[str, list[RemoteRecordLike]] = {}
+    for record in sorted((r for r in records if not r.deleted), key=lambda r: r.modstamp,
+                         reverse=True):
+        by_system.setdefault(record.system, []).append(record)
     profile = CanonicalProfile()
     for spec in fields:
-        source, value = _pick(spec, salesforce, hubspot)
+        source, value = _pick(spec, by_system)
         if source is not None:
             profile.values[spec.name] = value
             profile.sources[spec.name] = source
@@ -156,26 +165,34 @@ def _first_value(spec: CompiledField, records: list[RemoteRecordLike]
     return blank_holder, None
 
 
-def _pick(spec: CompiledField, salesforce: list[RemoteRecordLike],
-          hubspot: list[RemoteRecordLike]) -> tuple[str | None, Any]:
-    sf_record, sf_value = _first_value(spec, salesforce)
-    hs_record, hs_value = _first_value(spec, hubspot)
-    if spec.sync == "always_salesforce":
-        return ("salesforce", sf_value) if sf_record is not None else (None, None)
-    if spec.sync == "always_hubspot":
-        return ("hubspot", hs_value) if hs_record is not None else (None, None)
-    if spec.sync == "two_way" and sf_record is not None and hs_record is not None:
-        if hs_record.modstamp > sf_record.modstamp and not blank(hs_value):
-            return "hubspot", hs_value
-        if blank(sf_value) and not blank(hs_value):
-            return "hubspot", hs_value
-        return "salesforce", sf_value
-    # prefer_salesforce_unless_blank, dont_sync (read only), two_way with one side
-    if sf_record is not None and not blank(sf_value):
-        return "salesforce", sf_value
-    if hs_record is not None:
-        return "hubspot", hs_value
-    return ("salesforce", None) if sf_record is not None else (None, None)
+def _pick(spec: CompiledField, by_system: Mapping[str, list[RemoteRecordLike]]
+          ) -> tuple[str | None, Any]:
+    """(system, value) the sync rule makes canonical; (None, None) when no record has it."""
+    found: dict[str, tuple[RemoteRecordLike, Any]] = {}
+    for system, records in by_system.items():
+        record, value = _first_value(spec, records)
+        if record is not None:
+            found[system] = (record, value)
+    preferred = spec.source
+    if spec.only_source:
+        return (preferred, found[preferred][1]) if preferred in found else (None, None)
+    order = [preferred, *sorted(s for s in found if s != preferred)]
+    if spec.sync == "two_way" and len(found) > 1:
+        filled = [s for s in order if s in found and not blank(found[s][1])]
+        if not filled:
+            first = next(s for s in order if s in found)
+            return first, found[first][1]
+        # the latest change wins; a tie goes to the preferred system
+        latest = max(filled, key=lambda s: (found[s][0].modstamp, -order.index(s)))
+        return latest, found[latest][1]
+    # prefer_X_unless_blank, dont_sync (read only), two_way with one side
+    for system in order:
+        if system in found and not blank(found[system][1]):
+            return system, found[system][1]
+    for system in order[1:]:
+        if system in found:
+            return system, found[system][1]
+    return (preferred, None) if preferred in found else (None, None)
 
 
 def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], system: str,
@@ -191,15 +208,13 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
     for spec in fields:
         if spec.sync == "dont_sync" or spec.name not in profile:
             continue
-        if spec.sync == "always_salesforce" and system == "salesforce":
-            continue
-        if spec.sync == "always_hubspot" and system == "hubspot":
-            continue
+        if spec.only_source and spec.source == system:
+            continue  # that system's own value is the canonical one
         name = spec.remote_name(system, object_name)
         if name is None:
             continue
         value = profile[spec.name]
-        if isinstance(value, str) and spec.to_remote[system]:
+        if isinstance(value, str) and spec.to_remote.get(system):
             translated = _translate(spec, system, value, (held or {}).get(name))
             if translated is None:
                 if misses is not None:
@@ -212,9 +227,10 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
 
 def _translate(spec: CompiledField, system: str, value: str, held: Any) -> str | None:
     """The remote spelling of a canonical value; None when the table does not know it."""
-    canonical = spec.to_canonical[system].get(value.casefold())
+    table = spec.to_canonical.get(system, {})
+    canonical = table.get(value.casefold())
     if canonical is None:
         return None
-    if isinstance(held, str) and spec.to_canonical[system].get(held.casefold()) == canonical:
+    if isinstance(held, str) and table.get(held.casefold()) == canonical:
         return held
-    return spec.to_remote[system].get(canonical)
+    return spec.to_remote.get(system, {}).get(canonical)

@@ -1,4 +1,5 @@
-"""Build an `Agent` from settings: the state store, both connectors and the rules.
+"""Build an `Agent` from settings: the state store, a connector per registered system, the
+rules.
 
 `sandbox_settings` lets `--sandbox https://127.0.0.1:PORT` stand in for a whole configuration:
 the credentials and the CA come from the sandbox's own `/__sandbox/info`.
@@ -12,6 +13,9 @@ from json import loads
 from typing import Any
 from urllib.parse import urlparse
 
+from connectors.base import Connector, System
+from connectors.profile import SystemProfile
+from connectors.registry import machine_owners, registered
 from state.store import StateStore
 from syncagent.credentials import require_credentials
 from syncagent.engine import Rules, load_rules
@@ -24,49 +28,37 @@ USAGE_KEY = "api_usage"
 
 
 def build_agent(settings: Settings, *, write: bool = True) -> Agent:
-    """Open the store, load the rules, connect both systems (nothing is called yet).
-
-    Both systems' credentials are checked first: a missing one is reported before any call."""
-    from connectors.hubspot.connector import HubSpotConnector
-    from connectors.salesforce.connector import SalesforceConnector
-    from connectors.salesforce.streams import with_mapped_fields
-
+    """Open the store, load the rules, connect every registered system (nothing is called
+    yet). Every system's credentials are checked first: a missing one is reported before any
+    call."""
     require_credentials(settings)
     store = StateStore(settings.state_url)
     store.require_schema()
     rules = load_rules(settings.mappings_dir)
     usage = store.get_value(USAGE_KEY, {}) or {}
-    salesforce = SalesforceConnector.from_settings(
-        settings, budget_history=(usage.get("salesforce") or {}).get("hours"),
-        stream_table=with_mapped_fields(_mapped_salesforce_fields(rules)))
-    hubspot = HubSpotConnector.from_settings(
-        settings, budget_history=(usage.get("hubspot") or {}).get("hours"),
-        mapped_fields=[f.hubspot for f in rules.c_fields if f.hubspot],
-        own_writes_seen=(usage.get("hubspot") or {}).get("own_writes"))
-    machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
-    return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
-                 machine_owners=frozenset(m.lower() for m in machines if m))
+    connectors: dict[System, Connector] = {}
+    for system, profile in registered().items():
+        if profile.connect is not None:
+            connectors[system] = profile.connect(settings, usage.get(system) or {},
+                                                 mapped_fields(rules, profile))
+    return Agent(store, connectors, rules, holder=holder_name(), write=write,
+                 machine_owners=machine_owners(settings))
 
 
-def _mapped_salesforce_fields(rules: Rules) -> dict[str, list[str]]:
-    """Every Salesforce field fields.yaml maps, by object: the streams read them all."""
-    mapped: dict[str, list[str]] = {"Lead": [], "Contact": []}
-    for field in rules.c_fields:
-        if field.sf_lead:
-            mapped["Lead"].append(field.sf_lead)
-        if field.sf_contact:
-            mapped["Contact"].append(field.sf_contact)
+def mapped_fields(rules: Rules, profile: SystemProfile) -> dict[str, list[str]]:
+    """Every field fields.yaml maps on each of the system's person objects: its streams read
+    them all."""
+    mapped: dict[str, list[str]] = {}
+    for person in profile.person_objects:
+        names = (field.remote_name(profile.system, person.object) for field in rules.c_fields)
+        mapped[person.object] = [name for name in names if name]
     return mapped
 
 
 def save_usage(agent: Agent) -> None:
     """Carry each connector's rolling API count across runs (the daily budget is rolling)."""
-    usage = {}
-    for connector in agent.connectors:
-        status = getattr(connector, "status", None)
-        if callable(status):
-            usage[connector.system] = status()
-    agent.store.set_value(USAGE_KEY, usage)
+    agent.store.set_value(USAGE_KEY, {system: connector.status()
+                                      for system, connector in agent.connectors.items()})
 
 
 def sandbox_settings(url: str) -> dict[str, Any]:
@@ -76,11 +68,9 @@ def sandbox_settings(url: str) -> dict[str, Any]:
 
 def settings_from_info(info: dict[str, Any]) -> dict[str, Any]:
     """Settings overrides from a sandbox's /__sandbox/info answer."""
-    from connectors.sandbox import ca_bundle, hubspot_settings, salesforce_settings
+    from connectors.sandbox import settings_overrides
 
-    return {"ca_bundle": ca_bundle(info),
-            "salesforce": salesforce_settings(info).model_dump(exclude_unset=True),
-            "hubspot": hubspot_settings(info).model_dump(exclude_unset=True)}
+    return settings_overrides(info)
 
 
 def fetch_sandbox_info(url: str) -> dict[str, Any]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from connectors.base import Connector, Progress
+from connectors.base import Connector, FieldCatalog, Progress, System
+from connectors.registry import registered
 from state.flags import refused_dead_letters
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
@@ -38,11 +39,10 @@ ROUTING_KEY = "routing_state"
 
 @dataclass
 class Agent:
-    """Everything a cycle needs: the store, the two connectors, the rules, who we are."""
+    """Everything a cycle needs: the store, a connector per system, the rules, who we are."""
 
     store: StateStore
-    salesforce: Connector
-    hubspot: Connector
+    connectors: Mapping[System, Connector]
     rules: Rules
     holder: str = "agent"
     write: bool = True  # False for dry-run: plan, but queue and write nothing
@@ -50,10 +50,6 @@ class Agent:
     machine_owners: frozenset[str] = frozenset()
     # The remote systems' time: cursors never pass the cycle start, so it must not run behind.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-
-    @property
-    def connectors(self) -> list[Connector]:
-        return [self.salesforce, self.hubspot]
 
 
 @dataclass
@@ -64,15 +60,22 @@ class CycleOptions:
     on_plans: Callable[[list[PersonPlan]], None] | None = None
 
 
+def per_system(systems: Iterable[str] | None = None) -> dict[str, int]:
+    """A zero for each system (the registered ones unless told): the report's per-system
+    figures always name every system."""
+    return dict.fromkeys(registered() if systems is None else systems, 0)
+
+
 @dataclass
 class CycleReport:
+    # records read per stream, keyed "system.stream" (as_json gives the stream names alone)
     pulled: dict[str, int] = field(default_factory=dict)
     persons_evaluated: int = 0
-    written: dict[str, int] = field(default_factory=lambda: {"salesforce": 0, "hubspot": 0})
-    created: dict[str, int] = field(default_factory=lambda: {"salesforce": 0, "hubspot": 0})
+    written: dict[str, int] = field(default_factory=per_system)
+    created: dict[str, int] = field(default_factory=per_system)
     rejected: int = 0
     retry_pending: int = 0
-    api_calls: dict[str, int] = field(default_factory=lambda: {"salesforce": 0, "hubspot": 0})
+    api_calls: dict[str, int] = field(default_factory=per_system)
     duration_s: float = 0.0
     planned: int = 0
     list_changes: dict[str, int] = field(default_factory=dict)
@@ -90,7 +93,7 @@ class CycleReport:
     def as_json(self) -> dict[str, Any]:
         """Exactly the keys of the `sync --once --json` contract (``features_off`` only when
         a missing field switched a feature off)."""
-        body = {"status": self.status, "pulled": self.pulled,
+        body = {"status": self.status, "pulled": self.pulled_by_stream(),
                 "persons_evaluated": self.persons_evaluated, "written": self.written,
                 "created": self.created, "rejected": self.rejected,
                 "retry_pending": self.retry_pending, "api_calls": self.api_calls,
@@ -98,6 +101,14 @@ class CycleReport:
         if self.features_off:
             body["features_off"] = self.features_off
         return body
+
+    def pulled_by_stream(self) -> dict[str, int]:
+        """Records read per stream name, as the JSON contract has them ("Lead", "contacts")."""
+        out: dict[str, int] = {}
+        for key, count in self.pulled.items():
+            name = key.split(".", 1)[-1]
+            out[name] = out.get(name, 0) + count
+        return out
 
     def figures(self) -> dict[str, Any]:
         """The one-line summary `run` logs per cycle."""
@@ -116,13 +127,14 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     stop = stop or threading.Event()
     options = options or CycleOptions()
     store, started, clock = agent.store, agent.clock(), time.perf_counter()
-    calls_before = {c.system: _api_calls(c) for c in agent.connectors}
-    for connector in agent.connectors:  # waits inside the connectors end on this stop
-        watch = getattr(connector, "watch", None)
-        if callable(watch):
-            watch(stop)
+    calls_before = {s: c.api_calls for s, c in agent.connectors.items()}
+    for connector in agent.connectors.values():  # waits inside the connectors end on this stop
+        connector.watch(stop)
     run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
-    report, interrupted = CycleReport(), False
+    systems = list(agent.connectors)
+    report = CycleReport(written=per_system(systems), created=per_system(systems),
+                         api_calls=per_system(systems))
+    interrupted = False
     try:
         if agent.write:
             preflight(agent)
@@ -134,11 +146,11 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         report.errors.append(_error_entry(error))
         raise
     finally:
-        report.api_calls = {c.system: _api_calls(c) - calls_before[c.system]
-                            for c in agent.connectors}
+        report.api_calls = {s: c.api_calls - calls_before[s]
+                            for s, c in agent.connectors.items()}
         _outbox_figures(store, report)
-        report.features_off = {c.system: dict(getattr(c, "features_off", {}))
-                               for c in agent.connectors if getattr(c, "features_off", None)}
+        report.features_off = {s: dict(c.features_off)
+                               for s, c in agent.connectors.items() if c.features_off}
         report.duration_s = time.perf_counter() - clock
         report.status = cycle_status(report, stop.is_set() or interrupted)
         store.finish_run(run_id, status=report.status, counts=_counts(report),
@@ -157,13 +169,11 @@ def preflight(agent: Agent) -> None:
     """Before anything is written: each system that can check itself must be set up for the
     agent. Every system's problem is named, one line each, in one error."""
     problems: list[SyncAgentError] = []
-    for connector in agent.connectors:
-        check = getattr(connector, "preflight", None)
-        if callable(check):
-            try:
-                check()
-            except FatalError as error:
-                problems.append(error)
+    for connector in agent.connectors.values():
+        try:
+            connector.preflight()
+        except FatalError as error:
+            problems.append(error)
     if len(problems) == 1:
         raise problems[0]
     if problems:
@@ -207,7 +217,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     store = agent.store
     down: set[str] = set()
     if options.pull:
-        pulled = pull(agent.connectors, store, started, stop, options.progress)
+        pulled = pull(list(agent.connectors.values()), store, started, stop, options.progress)
         report.pulled = dict(pulled.counts)
         _note_stops(report, pulled.stopped, pulled.stop_errors)
         down = set(pulled.stopped)
@@ -227,7 +237,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # what its person's other records should hold (cross ids, list membership). Read
             # the new records back (the org fills in defaults: Status, OwnerId) and plan
             # those persons again now, so the next cycle has nothing left to write.
-            read_back(agent.connectors, agent.store, pushed.created_refs,
+            read_back(list(agent.connectors.values()), agent.store, pushed.created_refs,
                       pushed.created_persons)
             _evaluate_and_plan(agent, options, started, report,
                                only=sorted(pushed.created_persons))
@@ -237,11 +247,11 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
 def _push(agent: Agent, stop: threading.Event, report: CycleReport,
           down: set[str]) -> PushResult:
     store = agent.store
-    up = {c.system: c for c in agent.connectors if c.system not in down}
+    up = {s: c for s, c in agent.connectors.items() if s not in down}
     pushed = push(up, store, agent.holder, stop)
-    for system in ("salesforce", "hubspot"):
-        report.written[system] += pushed.written.get(system, 0)
-        report.created[system] += pushed.created.get(system, 0)
+    for system in agent.connectors:
+        report.written[system] = report.written.get(system, 0) + pushed.written.get(system, 0)
+        report.created[system] = report.created.get(system, 0) + pushed.created.get(system, 0)
     report.rejected += pushed.rejected
     report.retried += pushed.retried
     for name, count in pushed.list_changes.items():
@@ -310,11 +320,6 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
             quality.record(store, quality.untranslatable_flags(notes, agent.rules.source))
 
 
-def _api_calls(connector: Connector) -> int:
-    """Calls that count against the API allocation (logins do not)."""
-    return int(getattr(connector, "api_calls", connector.calls.total))
-
-
 def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
     out: dict[int, list[Ref]] = defaultdict(list)
     for ref, pid in links.items():
@@ -326,16 +331,24 @@ def plan_context(agent: Agent, world: World) -> PlanContext:
     """What planning needs beyond each person: mappings, owner ids, e-mails already held,
     fields the APIs refused."""
     nurture = agent.rules.c_nurture
-    properties = getattr(agent.hubspot, "contact_properties", None)
     items = agent.store.data_quality(limit=100_000)
     ambiguous = [item["key"].split(":", 1)[1] for item in items
                  if item["kind"] == "ambiguous_email"]
-    return PlanContext(agent.rules.c_fields, world.hubspot_owner_for, frozenset(ambiguous),
+    return PlanContext(agent.rules.c_fields, world.owner_for, frozenset(ambiguous),
                        _known_emails(agent.store),
                        track_lists={key: track.hubspot_list
                                     for key, track in nurture.by_key.items()},
-                       hubspot_properties=properties() if callable(properties) else None,
-                       refused=quality.refusals(items))
+                       known_fields=_known_fields(agent.connectors),
+                       refused=quality.refusals(items),
+                       profiles={s: c.profile for s, c in agent.connectors.items()})
+
+
+def _known_fields(connectors: Mapping[str, Connector]
+                  ) -> dict[tuple[str, str], frozenset[str] | None]:
+    """The fields each person object has, where its connector can tell."""
+    return {(system, person.object): connector.known_fields(person.object)
+            for system, connector in connectors.items() if isinstance(connector, FieldCatalog)
+            for person in connector.profile.person_objects}
 
 
 def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:

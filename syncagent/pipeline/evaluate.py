@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from connectors.profile import CrmOfRecord, OwnerDirectory, UserFields
+from connectors.registry import registered
 from state.store import ActivityRow, MirrorRow, StateStore
 from syncagent.engine import (
     AccountContext,
@@ -53,37 +55,55 @@ class _Record:
 
 @dataclass(frozen=True)
 class World:
-    """What every evaluation in a cycle shares: users, accounts by domain, HubSpot owners."""
+    """What every evaluation in a cycle shares: the CRM's users and accounts by domain, and
+    each other system's owner ids for those users."""
 
     users: UserDirectory
     accounts: Mapping[str, AccountContext]
-    hubspot_owner_for: Mapping[str, str]
+    # system -> (CRM user id -> that system's owner id), for systems with an owner directory
+    owner_for: Mapping[str, Mapping[str, str]]
     machine_owners: frozenset[str] = frozenset()  # user ids whose ownership is nobody's choice
+    crm: CrmOfRecord | None = None
+    crm_system: str | None = None
 
 
 def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) -> World:
-    users = [_user(r) for r in store.mirror_records("salesforce", "User") if not r.deleted]
+    profiles = registered()
+    crm_profile = next((p for p in profiles.values() if p.crm is not None), None)
+    if crm_profile is None or crm_profile.crm is None:
+        return World(UserDirectory.of([]), {}, {})
+    crm, system = crm_profile.crm, crm_profile.system
+    users = [_user(r, crm.users) for r in store.mirror_records(system, crm.users.object)
+             if not r.deleted]
     machines = frozenset(u.id for u in users
                          if u.id.lower() in machine_owners or u.email.lower() in machine_owners)
     accounts = {}
-    for row in store.mirror_records("salesforce", "Account"):
-        domain = _domain(row.fields.get("Website"))
+    for row in store.mirror_records(system, crm.accounts.object):
+        domain = _domain(row.fields.get(crm.accounts.website))
         if domain and not row.deleted:
-            accounts[domain] = AccountContext(row.remote_id, row.fields.get("OwnerId"), domain,
-                                              row.fields.get("Name"))
-    hs_by_email = {str(r.fields.get("email", "")).lower(): r.remote_id
-                   for r in store.mirror_records("hubspot", "owners") if not r.deleted}
-    owner_for = {u.id: hs_by_email[u.email.lower()] for u in users
-                 if u.email and u.email.lower() in hs_by_email}
-    return World(UserDirectory.of(users), accounts, owner_for, machines)
+            accounts[domain] = AccountContext(row.remote_id, row.fields.get(crm.accounts.owner),
+                                              domain, row.fields.get(crm.accounts.name))
+    owner_for = {p.system: _owner_ids(store, p.system, p.owners, users)
+                 for p in profiles.values() if p.owners is not None}
+    return World(UserDirectory.of(users), accounts, owner_for, machines, crm, system)
 
 
-def _user(row: MirrorRow) -> User:
+def _owner_ids(store: StateStore, system: str, directory: OwnerDirectory,
+               users: list[User]) -> dict[str, str]:
+    """CRM user id -> the system's owner id, matched by e-mail."""
+    by_email = {str(r.fields.get(directory.email_field, "")).lower(): r.remote_id
+                for r in store.mirror_records(system, directory.object) if not r.deleted}
+    return {u.id: by_email[u.email.lower()] for u in users
+            if u.email and u.email.lower() in by_email}
+
+
+def _user(row: MirrorRow, names: UserFields) -> User:
     f = row.fields
-    return User(id=row.remote_id, email=str(f.get("Email") or ""), name=str(f.get("Name") or ""),
-                active=f.get("IsActive") not in (False, "false"),
-                out_of_office=f.get("Out_Of_Office__c") in (True, "true"),
-                territory=f.get("Territory__c"), manager_id=f.get("ManagerId"))
+    return User(id=row.remote_id, email=str(f.get(names.email) or ""),
+                name=str(f.get(names.name) or ""),
+                active=f.get(names.active) not in (False, "false"),
+                out_of_office=f.get(names.out_of_office) in (True, "true"),
+                territory=f.get(names.territory), manager_id=f.get(names.manager))
 
 
 def _domain(website: Any) -> str | None:
@@ -194,42 +214,47 @@ def _person_input(pid: int, records: list[MirrorRow],
     domain = email.split("@")[-1] if isinstance(email, str) and "@" in email else None
     state = (previous or {}).get("reasons", {}).get("state")
     return PersonInput(str(pid), profile.values, tuple(acts),
-                       _crm_facts(records, acts, written, world.machine_owners),
+                       _crm_facts(records, acts, written, world),
                        world.accounts.get(domain) if domain else None,
                        EngineState.from_dict(state) if state else None)
 
 
 def _crm_facts(records: list[MirrorRow], activities: list[Activity],
-               written: Mapping[Ref, Mapping[str, Any]], machines: frozenset[str]) -> CrmFacts:
-    salesforce = sorted((r for r in records if r.system == "salesforce"),
-                        key=lambda r: (r.object != "Contact", r.modstamp or EPOCH))
-    if not salesforce:
-        return CrmFacts(has_opportunity=any(a.kind == "opportunity_created" for a in activities))
-    main = salesforce[0]
+               written: Mapping[Ref, Mapping[str, Any]], world: World) -> CrmFacts:
+    crm = world.crm
+    has_opportunity = any(a.kind == "opportunity_created" for a in activities)
+    in_crm = sorted((r for r in records if r.system == world.crm_system),
+                    key=lambda r: (r.object != (crm.primary_object if crm else None),
+                                   r.modstamp or EPOCH))
+    if crm is None or not in_crm:
+        return CrmFacts(has_opportunity=has_opportunity)
+    main = in_crm[0]
     marks = written.get((main.system, main.object, main.remote_id), {})
     f = main.fields
+    owner, track = crm.owner_field, crm.track_field
     return CrmFacts(
-        owner_id=f.get("OwnerId"),
-        owner_set_by_human=(f.get("OwnerId") not in machines
-                            and _set_by_a_person("OwnerId", f, marks)),
-        rep_track=f.get("Nurture_Track__c") if _set_by_a_person("Nurture_Track__c", f, marks)
-        else None,
-        lead_status=f.get("Status"),
-        disqualified_reason=f.get("Disqualified_Reason__c"),
-        converted=any(r.fields.get("IsConverted") in (True, "true") for r in salesforce),
-        has_opportunity=any(a.kind == "opportunity_created" for a in activities),
-        is_customer=str(f.get("Account.Type") or "").lower() in CUSTOMER_TYPES,
+        owner_id=f.get(owner),
+        owner_set_by_human=(f.get(owner) not in world.machine_owners
+                            and _set_by_a_person(owner, f, marks, crm)),
+        rep_track=f.get(track) if _set_by_a_person(track, f, marks, crm) else None,
+        lead_status=f.get(crm.status_field),
+        disqualified_reason=f.get(crm.disqualified_field),
+        converted=any(r.fields.get(crm.converted_field) in (True, "true") for r in in_crm),
+        has_opportunity=has_opportunity,
+        is_customer=str(f.get(crm.accounts.type) or "").lower() in CUSTOMER_TYPES,
     )
 
 
-def _set_by_a_person(name: str, fields: Mapping[str, Any], marks: Mapping[str, Any]) -> bool:
-    """Someone other than the agent put the current value there."""
+def _set_by_a_person(name: str, fields: Mapping[str, Any], marks: Mapping[str, Any],
+                     crm: CrmOfRecord) -> bool:
+    """Someone other than the agent put the current value there (a track the agent never
+    wrote; an owner that is a user, not a queue)."""
     value = fields.get(name)
     if value in (None, ""):
         return False
     if name in marks:
         return not same_value(marks[name].get("value"), value)
-    return name == "Nurture_Track__c" or bool(str(value).startswith("005"))
+    return name == crm.track_field or bool(str(value).startswith(crm.users.id_prefix))
 
 
 def _email(records: list[MirrorRow]) -> str | None:

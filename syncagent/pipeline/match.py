@@ -1,9 +1,10 @@
 """Match: link every changed person record to one `person`.
 
-Order of evidence: an existing link; a cross-system id the record carries (HubSpot's
-`salesforceleadid` / `salesforcecontactid`, a converted Lead's contact); then the normalised
-e-mail. When several Salesforce records share an e-mail, nothing is guessed: the record gets a
-person of its own and the ambiguity is recorded as a data-quality item for a person to resolve.
+Order of evidence: an existing link; a cross-system id the record carries (its profile's
+``cross_ids``: HubSpot's `salesforceleadid` / `salesforcecontactid`, a converted Lead's
+contact); then the normalised e-mail. When several records of systems that do not keep
+e-mails unique (Salesforce) share an e-mail, nothing is guessed: the record gets a person of
+its own and the ambiguity is recorded as a data-quality item for a person to resolve.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from datetime import datetime
 
 import structlog
 
+from connectors.registry import profile_of
 from state.store import MirrorRow, StateStore
-from syncagent.pipeline.records import Ref, cross_refs, is_person
+from syncagent.pipeline.records import Ref, cross_refs, is_person, match_rank
 
 log = structlog.get_logger(__name__)
 
-# Salesforce first, so a HubSpot contact met in the same cycle finds its Salesforce person.
 CHUNK = 2_000
-MATCH_ORDER = {("salesforce", "Contact"): 0, ("salesforce", "Lead"): 1, ("hubspot", "contacts"): 2}
 
 
 @dataclass
@@ -60,9 +60,9 @@ class _Matcher:
         if not row.email_key:
             return None, "new"
         same = [r for r in self.by_email.get(row.email_key, ()) if r != ref]
-        salesforce = [r for r in same if r[0] == "salesforce"]
-        if len(salesforce) + (row.system == "salesforce") > 1:
-            self.flags.append((row.email_key, {"records": sorted(map(list, {*salesforce, ref}))}))
+        loose = [r for r in same if not _unique_email(r[0])]
+        if len(loose) + (not _unique_email(row.system)) > 1:
+            self.flags.append((row.email_key, {"records": sorted(map(list, {*loose, ref}))}))
             return None, "new"
         persons = {self.links[r] for r in same if r in self.links}
         if len(persons) == 1:
@@ -100,6 +100,12 @@ def match(store: StateStore, now: datetime) -> MatchResult:
     return result
 
 
+def _unique_email(system: str) -> bool:
+    """The system itself refuses a second record with one e-mail (HubSpot contacts)."""
+    profile = profile_of(system)
+    return profile is not None and profile.unique_email
+
+
 def _email_index(store: StateStore) -> dict[str, list[Ref]]:
     index: dict[str, list[Ref]] = defaultdict(list)
     for system, object_name, remote_id, key in store.email_index():
@@ -114,7 +120,9 @@ def _changed_person_rows(store: StateStore, changed: set[Ref]) -> Iterator[list[
     for system, object_name, remote_id in changed:
         if is_person(system, object_name):
             by_object[(system, object_name)].append(remote_id)
-    for key in sorted(by_object, key=MATCH_ORDER.__getitem__):
+    # By the profiles' match ranks (Salesforce first), so a record met later in the same
+    # cycle (a HubSpot contact) finds the person an earlier one made.
+    for key in sorted(by_object, key=lambda k: (match_rank(*k), k)):
         ids = sorted(by_object[key])
         for start in range(0, len(ids), CHUNK):
             rows = store.mirror_records(key[0], key[1], ids[start:start + CHUNK])

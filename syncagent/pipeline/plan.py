@@ -3,9 +3,10 @@ only the real differences.
 
 Nothing changed -> nothing queued: this is what keeps the agent's own writes, read back on the
 next pull, from causing more writes. A value a person set by hand after the agent's last write
-(an owner, a nurture track) is left alone. A HubSpot-only person who reaches MQL gets a
-Salesforce Lead, created through an upsert on the agent's external id so a retried create can
-never make a second one.
+(an owner, a nurture track) is left alone. What each system is written, and when it gets a
+person record of its own (a HubSpot-only person who reaches MQL gets a Salesforce Lead,
+created through an upsert on the agent's external id so a retried create can never make a
+second one), comes from the systems' profiles (connectors/profile.py).
 """
 
 from __future__ import annotations
@@ -14,21 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.profile import PersonCreate, SystemProfile
+from connectors.registry import registered
 from state.store import MirrorRow, NewOutboxRow
 from syncagent.engine.mapping import CompiledField, Miss, remote_values
 from syncagent.engine.model import STAGE_RANK, Decision
-from syncagent.pipeline.records import (
-    HS_CONTACT,
-    HS_OUTPUTS,
-    HS_STAGE,
-    HS_STAGE_FIELD,
-    HS_STAGE_ORDER,
-    HUMAN_OWNED,
-    SF_EXTERNAL_ID,
-    SF_OUTPUTS,
-    same_value,
-    wire_value,
-)
+from syncagent.pipeline.records import same_value, wire_value
 
 MQL_RANK = STAGE_RANK["MQL"]
 # Refusals (see pipeline/quality.py): (system, object, record id or EVERY_RECORD) ->
@@ -36,25 +28,27 @@ MQL_RANK = STAGE_RANK["MQL"]
 EVERY_RECORD = "*"
 ANY_VALUE = "<any value>"
 Refusals = Mapping[tuple[str, str, str], Mapping[str, Any]]
-PLACEHOLDER = "[not provided]"  # Salesforce requires LastName and Company on a Lead
 
 
 @dataclass(frozen=True)
 class PlanContext:
     fields: Sequence[CompiledField]
-    hubspot_owner_for: Mapping[str, str]  # Salesforce user id -> HubSpot owner id
+    # system -> (CRM user id -> that system's owner id), for systems with an owner directory
+    owner_for: Mapping[str, Mapping[str, str]]
     ambiguous_emails: frozenset[str] = frozenset()
     # E-mails each system already holds a live person record for: never create another one
     # (a HubSpot upsert by e-mail would land on that record, which is someone else's).
     known_emails: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    create_hubspot_for_nurture: bool = True
+    create_for_nurture: bool = True
     refused: Refusals = field(default_factory=dict)
-    # Nurture track value or name (casefolded) -> the HubSpot list (by name) of that track:
-    # the list a contact leaves when its track changes.
+    # Nurture track value or name (casefolded) -> the list (by name) of that track: the list a
+    # contact leaves when its track changes.
     track_lists: Mapping[str, str] = field(default_factory=dict)
-    # The portal's contact properties (None: not known, e.g. no schema scope). Optional
-    # properties (the Salesforce integration's ids) are written only when listed here.
-    hubspot_properties: frozenset[str] | None = None
+    # (system, person object) -> its fields (None or absent: not known, e.g. no schema
+    # scope). Cross ids the agent writes (the Salesforce integration's) go only where listed.
+    known_fields: Mapping[tuple[str, str], frozenset[str] | None] = field(default_factory=dict)
+    # The systems planned for: the registered ones unless told (the agent's connectors).
+    profiles: Mapping[str, SystemProfile] = field(default_factory=registered)
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ class Untranslatable:
 
 
 def outputs(decision: Decision) -> dict[str, Any]:
-    """The decision's parts under their neutral names (see records.SF_OUTPUTS)."""
+    """The decision's parts under their neutral names (connectors.profile.OUTPUT_PARTS)."""
     return {"grade": decision.grade.grade, "score": decision.score.score,
             "stage": decision.stage.stage, "segment": decision.segment.segment,
             "reasons": decision.reasons_text(), "mql_date": decision.stage.mql_date,
@@ -109,68 +103,72 @@ def _known(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value not in (None, "")}
 
 
-def desired_salesforce(person: PersonPlan, object_name: str, ctx: PlanContext,
-                       record: MirrorRow | None = None, misses: list[Miss] | None = None
-                       ) -> dict[str, Any]:
-    values = _known(remote_values(person.profile, ctx.fields, "salesforce", object_name,
+def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
+            record: MirrorRow | None = None, misses: list[Miss] | None = None
+            ) -> dict[str, Any]:
+    """What one record of ``system`` should hold: the mapped fields and the decision."""
+    profile = ctx.profiles[system]
+    values = _known(remote_values(person.profile, ctx.fields, system, object_name,
                                   held=record.fields if record else None, misses=misses))
-    parts = outputs(person.decision)
-    if person.decision.track.picked_by_rep:
-        parts.pop("track")  # the rep's pick stays as it is in Salesforce
-    if person.decision.owner.kind != "user" or not parts["owner"]:
-        parts.pop("owner")
-    values.update({SF_OUTPUTS[name]: value for name, value in parts.items()})
+    parts = _parts(person, profile, ctx)
+    values.update({profile.outputs[name]: value for name, value in parts.items()
+                   if name in profile.outputs})
+    present = ctx.known_fields.get((system, object_name)) or frozenset()
+    for cross in profile.cross_ids:
+        if not cross.written or cross.object != object_name or cross.field not in present:
+            continue
+        for other in person.records:
+            if (other.system, other.object) == cross.target and not other.deleted:
+                values.setdefault(cross.field, other.remote_id)
     return values
 
 
-def desired_hubspot(person: PersonPlan, ctx: PlanContext, record: MirrorRow | None = None,
-                    misses: list[Miss] | None = None) -> dict[str, Any]:
-    values = _known(remote_values(person.profile, ctx.fields, "hubspot", "contacts",
-                                  held=record.fields if record else None, misses=misses))
+def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext) -> dict[str, Any]:
+    """The decision's parts as ``profile``'s system takes them."""
     parts = outputs(person.decision)
-    parts["stage"] = HS_STAGE.get(parts["stage"], "lead")
     owner = parts.pop("owner")
-    if owner and owner in ctx.hubspot_owner_for:
-        parts["owner"] = ctx.hubspot_owner_for[owner]
-    values.update({HS_OUTPUTS[name]: value for name, value in parts.items()})
-    present = ctx.hubspot_properties or frozenset()
-    for other in person.records:
-        if other.system == "salesforce" and not other.deleted:
-            key = "salesforcecontactid" if other.object == "Contact" else "salesforceleadid"
-            if key in present:   # only where HubSpot's Salesforce integration made them
-                values.setdefault(key, other.remote_id)
-    return values
+    if profile.crm is not None:
+        if person.decision.track.picked_by_rep:
+            parts.pop("track")  # the rep's pick stays as it is in the CRM
+        if person.decision.owner.kind == "user" and owner:
+            parts["owner"] = owner
+    elif owner and owner in ctx.owner_for.get(profile.system, {}):
+        parts["owner"] = ctx.owner_for[profile.system][owner]
+    if profile.stage_values is not None:
+        parts["stage"] = profile.stage_values.get(parts["stage"], profile.stage_fallback)
+    return parts
 
 
 def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
                 misses: list[Miss]) -> NewOutboxRow | None:
-    if record.deleted or record.fields.get("IsConverted") in (True, "true"):
-        return None  # Salesforce refuses updates to converted leads
-    if record.system == "salesforce":
-        desired = desired_salesforce(person, record.object, ctx, record, misses)
-    else:
-        desired = desired_hubspot(person, ctx, record, misses)
+    profile = ctx.profiles.get(record.system)
+    if profile is None or record.deleted or any(
+            record.fields.get(name) in (True, "true") for name in profile.read_only_when):
+        return None
+    wanted = desired(person, record.system, record.object, ctx, record, misses)
     written = person.written.get((record.system, record.object, record.remote_id), {})
-    changes = {name: wire_value(record.system, value) for name, value in desired.items()
+    changes = {name: wire_value(record.system, value) for name, value in wanted.items()
                if not same_value(value, _held(name, record, written))
-               and not _changed_by_a_person(name, record, written)}
+               and not _changed_by_a_person(name, record, written, profile)}
     changes = _without_wording_only_change(_without_refused(changes, record, ctx.refused),
-                                           record, written)
+                                           record, written, profile)
     if not changes:
         return None
-    if record.system == "hubspot" and _stage_moves_back(changes, record):
-        changes["__clear_first"] = [HS_STAGE_FIELD]
+    if _stage_moves_back(changes, record, profile):
+        changes["__clear_first"] = [profile.outputs["stage"]]
     return NewOutboxRow(record.system, record.object, "update", changes,
                         f"{record.system}:{record.object}:{record.remote_id}:update",
                         remote_id=record.remote_id, person_id=person.person_id)
 
 
 def _without_wording_only_change(changes: dict[str, Any], record: MirrorRow,
-                                 written: Mapping[str, Any]) -> dict[str, Any]:
+                                 written: Mapping[str, Any], profile: SystemProfile
+                                 ) -> dict[str, Any]:
     """Reasons are rewritten with any decision value, but a change of wording alone (a decayed
     point, "disqualified" becoming "stays disqualified") is not worth an API call."""
-    reasons = SF_OUTPUTS["reasons"] if record.system == "salesforce" else HS_OUTPUTS["reasons"]
-    if set(changes) == {reasons} and _held(reasons, record, written) not in (None, ""):
+    reasons = profile.output("reasons")
+    if reasons is not None and set(changes) == {reasons} \
+            and _held(reasons, record, written) not in (None, ""):
         return {}
     return changes
 
@@ -193,12 +191,17 @@ def _without_refused(changes: dict[str, Any], record: MirrorRow,
     return kept
 
 
-def _stage_moves_back(changes: Mapping[str, Any], record: MirrorRow) -> bool:
-    """HubSpot ignores an earlier lifecycle stage unless the property is cleared first."""
-    new, held = changes.get(HS_STAGE_FIELD), record.fields.get(HS_STAGE_FIELD)
-    if not new or not held or new not in HS_STAGE_ORDER or held not in HS_STAGE_ORDER:
+def _stage_moves_back(changes: Mapping[str, Any], record: MirrorRow,
+                      profile: SystemProfile) -> bool:
+    """A system with a stage order (HubSpot) ignores an earlier stage unless the field is
+    cleared first."""
+    order, stage = profile.stage_order, profile.output("stage")
+    if not order or stage is None:
         return False
-    return HS_STAGE_ORDER.index(new) < HS_STAGE_ORDER.index(held)
+    new, held = changes.get(stage), record.fields.get(stage)
+    if not new or not held or new not in order or held not in order:
+        return False
+    return order.index(new) < order.index(held)
 
 
 def _held(name: str, record: MirrorRow, written: Mapping[str, Any]) -> Any:
@@ -209,75 +212,75 @@ def _held(name: str, record: MirrorRow, written: Mapping[str, Any]) -> Any:
     return written[name].get("value")
 
 
-def _changed_by_a_person(name: str, record: MirrorRow, written: Mapping[str, Any]) -> bool:
+def _changed_by_a_person(name: str, record: MirrorRow, written: Mapping[str, Any],
+                         profile: SystemProfile) -> bool:
     """A hand-chosen field whose value differs from what the agent last wrote there."""
-    if name not in HUMAN_OWNED or name not in written:
+    if name not in profile.human_owned or name not in written:
         return False
     return not same_value(written[name].get("value"), record.fields.get(name))
 
 
 def _creates(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
-    live = {(r.system, r.object) for r in person.records if not r.deleted}
-    rows: list[NewOutboxRow] = []
-    rank = STAGE_RANK.get(person.decision.stage.stage, 0)
-    has_sf = bool(live & {("salesforce", "Lead"), ("salesforce", "Contact")})
+    """A person record in each system that creates one for this person and has none."""
     email = person.email
     if not email or email in ctx.ambiguous_emails:
-        return rows
-    known = ctx.known_emails
-    if not has_sf and rank >= MQL_RANK and email not in known.get("salesforce", ()):
-        rows.append(_salesforce_lead(person, ctx))
-    wants_nurture = person.decision.track.track is not None
-    if (("hubspot", "contacts") not in live and wants_nurture and ctx.create_hubspot_for_nurture
-            and email not in known.get("hubspot", ())):
-        rows.append(_hubspot_contact(person, ctx, email))
+        return []
+    live = {(r.system, r.object) for r in person.records if not r.deleted}
+    rank = STAGE_RANK.get(person.decision.stage.stage, 0)
+    wanted = {"mql": rank >= MQL_RANK,
+              "nurture": person.decision.track.track is not None and ctx.create_for_nurture}
+    rows: list[NewOutboxRow] = []
+    for system, profile in ctx.profiles.items():
+        create = profile.create
+        if create is None or not wanted[create.when]:
+            continue
+        if any((system, p.object) in live for p in profile.person_objects):
+            continue
+        if email not in ctx.known_emails.get(system, ()):
+            rows.append(_create(person, ctx, profile, create, email))
     return rows
 
 
-def _salesforce_lead(person: PersonPlan, ctx: PlanContext) -> NewOutboxRow:
-    fields = {name: wire_value("salesforce", value)
-              for name, value in desired_salesforce(person, "Lead", ctx).items()
+def _create(person: PersonPlan, ctx: PlanContext, profile: SystemProfile,
+            create: PersonCreate, email: str) -> NewOutboxRow:
+    """An upsert on the create's key, so a retried create never makes a second record."""
+    system = profile.system
+    fields = {name: wire_value(system, value)
+              for name, value in desired(person, system, create.object, ctx).items()
               if value is not None}
-    fields.setdefault("LastName", PLACEHOLDER)
-    fields.setdefault("Company", PLACEHOLDER)
-    key = f"sa-{person.person_id}"
-    fields.update({"__key": key, "__person_record": True, SF_EXTERNAL_ID: key})
-    return NewOutboxRow("salesforce", "Lead", "upsert", fields,
-                        f"salesforce:Lead:create:person:{person.person_id}",
-                        person_id=person.person_id)
-
-
-def _hubspot_contact(person: PersonPlan, ctx: PlanContext, email: str) -> NewOutboxRow:
-    fields = {name: wire_value("hubspot", value)
-              for name, value in desired_hubspot(person, ctx).items() if value is not None}
-    fields.update({"email": email, "__key": email, "__person_record": True})
-    return NewOutboxRow("hubspot", "contacts", "upsert", fields,
-                        f"hubspot:contacts:create:person:{person.person_id}",
+    for name, value in create.defaults.items():
+        fields.setdefault(name, value)
+    key = email if create.key == "email" else f"sa-{person.person_id}"
+    fields.update({create.key_field: key, "__key": key, "__person_record": True})
+    return NewOutboxRow(system, create.object, "upsert", fields,
+                        f"{system}:{create.object}:create:person:{person.person_id}",
                         person_id=person.person_id)
 
 
 def _list_changes(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
-    """Keep HubSpot list membership in step with the nurture track (a rep's pick included):
-    join the track's list, and leave the list of the track the contact holds now."""
+    """Keep list membership in step with the nurture track (a rep's pick included): join the
+    track's list, and leave the list of the track the record holds now."""
     track = person.decision.track
     rows: list[NewOutboxRow] = []
     for record in person.records:
-        if (record.system, record.object) != HS_CONTACT or record.deleted:
+        profile = ctx.profiles.get(record.system)
+        if profile is None or record.object != profile.list_object or record.deleted:
             continue
-        contact = record.remote_id
         if track.hubspot_list is not None:
-            rows.append(_membership(person, track.hubspot_list, "add", contact,
+            rows.append(_membership(person, record, track.hubspot_list, "add",
                                     {"track": track.track}))
-        held = str(record.fields.get(HS_OUTPUTS["track"]) or "").casefold()
+        held_field = profile.output("track")
+        held = str(record.fields.get(held_field) or "").casefold() if held_field else ""
         old_list = ctx.track_lists.get(held) if held else None
         if old_list is not None and old_list.casefold() != (track.hubspot_list or
                                                             "").casefold():
-            rows.append(_membership(person, old_list, "remove", contact, {"left": held}))
+            rows.append(_membership(person, record, old_list, "remove", {"left": held}))
     return rows
 
 
-def _membership(person: PersonPlan, list_name: str, action: str, contact: str,
+def _membership(person: PersonPlan, record: MirrorRow, list_name: str, action: str,
                 note: dict[str, Any]) -> NewOutboxRow:
-    return NewOutboxRow("hubspot", f"list:{list_name}", f"list_{action}", note,
-                        f"hubspot:list:{list_name}:{action}:{contact}", remote_id=contact,
+    system, member = record.system, record.remote_id
+    return NewOutboxRow(system, f"list:{list_name}", f"list_{action}", note,
+                        f"{system}:list:{list_name}:{action}:{member}", remote_id=member,
                         person_id=person.person_id)

@@ -93,7 +93,7 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
         result.stopped[connector.system] = error.message
         result.stop_errors[connector.system] = error
         log.warning("pull stopped", **error.as_dict(system=connector.system))
-    off = getattr(connector, "features_off", None)
+    off = connector.features_off
     if off:
         result.features_off[connector.system] = dict(off)
     return result
@@ -131,7 +131,7 @@ def commit(page: Page, system: str, store: StateStore, result: PullResult) -> No
         echo.drop_from_queue(store, repeats, queued_before)
     if page.reconcile_ids is not None:
         store.mark_missing_deleted(system, page.object, page.reconcile_ids)
-    result.counts[page.stream] += len(page.records)
+    result.counts[stream_key(system, page.stream)] += len(page.records)
 
 
 def mirror_row(record: RemoteRecord) -> MirrorRow:

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from connectors.base import Connector, FieldError, WriteItem, WriteRef, WriteResult
-from connectors.retry import RetryPolicy
+from connectors.base import (
+    Connector,
+    FieldError,
+    ListMembership,
+    WriteItem,
+    WriteOperation,
+    WriteRef,
+    WriteResult,
+)
 from state.store import OutboxItem, OutboxResult, StateStore
 from syncagent.errors import (
     FatalError,
@@ -33,18 +40,13 @@ from syncagent.pipeline.holder import gone_from_this_host
 
 log = structlog.get_logger(__name__)
 
-BATCH = {"salesforce": 200, "hubspot": 100}
-LIST_BATCH = 1_000  # HubSpot list membership changes go in one call per list and 1,000 ids
 # Creates first: the records they make are linked before anything else refers to them.
 OPERATION_ORDER = {"upsert": 0, "create": 0, "update": 1, "list_add": 2, "list_remove": 2}
 CLAIM_MARGIN_SECONDS = 30.0  # recording the results after the last answer
 
 
-class ListWriter(Protocol):
-    """HubSpot's list membership calls (MANUAL and SNAPSHOT lists)."""
-
-    def change_list(self, list_id: str, *, add: Sequence[str] = (),
-                    remove: Sequence[str] = ()) -> dict[str, list[str]]: ...
+WRITE_OPERATIONS: dict[str, WriteOperation] = {"create": "create", "update": "update",
+                                               "upsert": "upsert"}
 
 
 @dataclass
@@ -119,13 +121,7 @@ def claim_window(connector: Connector) -> float:
     plus the longest backoff between them), and time to record the answers. A server's long
     Retry-After can outlast it; then another agent may send the batch again, which is
     harmless: updates, upserts by key and list changes are idempotent."""
-    client = getattr(connector, "client", None)
-    timeout = float(getattr(client, "timeout", None) or 30.0)
-    policy = getattr(client, "retry", None)
-    policy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
-    waits = sum(min(policy.base_seconds * 2 ** n, policy.max_backoff_seconds)
-                for n in range(policy.attempts - 1))
-    return policy.attempts * timeout + waits + CLAIM_MARGIN_SECONDS
+    return connector.longest_call() + CLAIM_MARGIN_SECONDS
 
 
 def _push_system(connector: Connector, store: StateStore, holder: str, stop: threading.Event,
@@ -171,7 +167,8 @@ def _drain(connector: Connector, store: StateStore, holder: str, object_name: st
     system = connector.system
     window = claim_window(connector)
     while not stop.is_set():
-        size = LIST_BATCH if operation.startswith("list_") else BATCH[system]
+        size = (connector.profile.list_batch_size if operation.startswith("list_")
+                else connector.max_batch)
         items = store.claim_outbox(holder, size, system=system, object_name=object_name,
                                    operation=operation, claim_seconds=window)
         if not items:
@@ -217,20 +214,28 @@ def _write(connector: Connector, object_name: str, operation: str,
                        key=item.fields.get("__key"),
                        clear_first=tuple(item.fields.get("__clear_first") or ()))
              for item in items]
-    return connector.write(object_name, operation, batch)  # type: ignore[arg-type]
+    if operation not in WRITE_OPERATIONS:  # a row no planner makes: the batch is refused
+        return [WriteResult(WriteRef(object_name, item.remote_id), "rejected",
+                            code="UNKNOWN_OPERATION", message=f"no write operation {operation!r}")
+                for item in items]
+    return connector.write(object_name, WRITE_OPERATIONS[operation], batch)
 
 
 def _change_list(connector: Connector, object_name: str, operation: str,
                  items: list[OutboxItem]) -> list[WriteResult]:
-    """One membership call for the batch; ids HubSpot reports missing are rejected."""
-    writer: ListWriter = connector  # type: ignore[assignment]
+    """One membership call for the batch; ids the system reports missing are rejected."""
     list_id = object_name.split(":", 1)[1]   # the list's name (resolved by the connector)
     ids = [item.remote_id or "" for item in items]
+    if not isinstance(connector, ListMembership):
+        return [WriteResult(WriteRef(object_name, rid), "rejected", code="NO_LISTS",
+                            message=f"{connector.profile.label} has no lists to change")
+                for rid in ids]
+    label = connector.profile.label
     try:
         if operation == "list_add":
-            answer = writer.change_list(list_id, add=ids)
+            answer = connector.change_list(list_id, add=ids)
         else:
-            answer = writer.change_list(list_id, remove=ids)
+            answer = connector.change_list(list_id, remove=ids)
     except RetryableError as error:
         return [WriteResult(WriteRef(object_name, rid), "retryable", code=type(error).__name__,
                             message=error.message) for rid in ids]
@@ -242,25 +247,25 @@ def _change_list(connector: Connector, object_name: str, operation: str,
             raise
         # An unknown or DYNAMIC list: these rows cannot succeed until the track is fixed;
         # other lists and every other write go on.
-        code, message = _list_refused(list_id, error)
+        code, message = _list_refused(label, list_id, error)
         return [WriteResult(WriteRef(object_name, rid), "rejected", code=code, message=message)
                 for rid in ids]
     # A contact that is already out of the list is where a removal wants it: only a missing
     # contact on an add is a failure.
     missing = set(answer.get("recordIdsMissing", [])) if operation == "list_add" else set()
     return [WriteResult(WriteRef(object_name, rid), "rejected", code="LIST_RECORD_MISSING",
-                        message=f"HubSpot has no contact {rid} to put in list {list_id}")
+                        message=f"{label} has no contact {rid} to put in list {list_id}")
             if rid in missing else WriteResult(WriteRef(object_name, rid), "ok", id=rid)
             for rid in ids]
 
 
-def _list_refused(list_id: str, error: FatalError) -> tuple[str, str]:
+def _list_refused(label: str, list_id: str, error: FatalError) -> tuple[str, str]:
     if error.fields.get("status") == 404:
-        return ("LIST_NOT_FOUND", f"HubSpot has no list {list_id}: fix the track's list in "
+        return ("LIST_NOT_FOUND", f"{label} has no list {list_id}: fix the track's list in "
                                   "nurture.yaml, then `syncagent errors --retry-code "
                                   "LIST_NOT_FOUND`")
     return (str(error.fields.get("code") or "LIST_REFUSED"),
-            f"HubSpot refused a membership change of list {list_id}: {error.message}")
+            f"{label} refused a membership change of list {list_id}: {error.message}")
 
 
 def payload(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 - ``untranslatable_value``: a value no translation in fields.yaml knows; it was not written
   and the target kept what it held.
-- ``refused_field`` / ``rejected_value``: Salesforce refused one field of a record (a field it
-  does not have or lets us write; or a value it does not accept). The record was written
+- ``refused_field`` / ``rejected_value``: a system (Salesforce) refused one field of a record
+  (a field it does not have or lets us write; or a value it does not accept). The record was written
   without it; the item names the field and the fields.yaml line that maps it.
 
 Keys are ``"{kind}:{system}:{object}:{record_id}:{field}"`` so a problem seen every cycle stays
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import FieldError
+from connectors.registry import profile_of
 from state.flags import Flag, RefusedPart, flag_many
 from state.store import StateStore
 from syncagent.engine.mapping import CompiledField
 from syncagent.pipeline.plan import ANY_VALUE, EVERY_RECORD, Untranslatable
-from syncagent.pipeline.records import HS_OUTPUTS, SF_OUTPUTS
 
 FIELDS_FILE = "fields.yaml"
 # Codes that mean "this field does not exist or we may not write it", not "this value": they
@@ -119,8 +119,8 @@ def _where_mapped(system: str, object_name: str, field: str,
         if name is not None and name.casefold() == wanted:
             return {"mapping": _mapping_file(mappings_dir), "line": spec.line,
                     "canonical_field": spec.name}
-    outputs = SF_OUTPUTS if system == "salesforce" else HS_OUTPUTS
-    for part, name in outputs.items():
+    profile = profile_of(system)
+    for part, name in (profile.outputs if profile is not None else {}).items():
         if name.casefold() == wanted:
             return {"output": part, "fix": "the agent's own output field: check that it "
                                            "exists and the integration user may edit it"}

@@ -1,5 +1,6 @@
 """What the pipeline knows about remote records: which objects are people, their e-mail key,
-their cross-system ids, and the fields the agent writes back on each system."""
+their cross-system ids and wire values, all read from the registered systems' profiles
+(connectors/registry.py); and how two values compare as a remote system stores them."""
 
 from __future__ import annotations
 
@@ -7,61 +8,45 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.profile import PersonObject, SystemProfile
+from connectors.registry import profile_of, registered
+
 Ref = tuple[str, str, str]  # (system, object, remote id)
+Profiles = Mapping[str, SystemProfile]
 
-SF_LEAD = ("salesforce", "Lead")
-SF_CONTACT = ("salesforce", "Contact")
-HS_CONTACT = ("hubspot", "contacts")
-PERSON_OBJECTS = frozenset({SF_LEAD, SF_CONTACT, HS_CONTACT})
 
-EMAIL_FIELD = {SF_LEAD: "Email", SF_CONTACT: "Email", HS_CONTACT: "email"}
-
-# The decision's parts as each system names them (the agent's default custom fields).
-SF_OUTPUTS = {"grade": "Lead_Grade__c", "score": "Lead_Score__c", "stage": "Lifecycle_Stage__c",
-              "segment": "Segment__c", "reasons": "Score_Reasons__c", "mql_date": "MQL_Date__c",
-              "track": "Nurture_Track__c", "owner": "OwnerId"}
-HS_OUTPUTS = {"grade": "lead_grade", "score": "lead_score", "stage": "lifecyclestage",
-              "segment": "lead_segment", "reasons": "score_reasons", "mql_date": "mql_date",
-              "track": "nurture_track", "owner": "hubspot_owner_id"}
-# HubSpot's lifecyclestage has its own internal values.
-HS_STAGE = {"Subscriber": "subscriber", "Inquiry": "lead", "Lead": "lead", "Recycled": "lead",
-            "Nurture": "lead", "Disqualified": "other", "MQL": "marketingqualifiedlead",
-            "SAL": "salesqualifiedlead", "SQL": "salesqualifiedlead", "Opportunity": "opportunity",
-            "Customer": "customer"}
-# HubSpot's default lifecycle order; a stage moves forward only unless cleared first.
-HS_STAGE_FIELD = "lifecyclestage"
-HS_STAGE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
-                  "opportunity", "customer", "evangelist", "other")
-# Values people choose by hand: a change by someone else after our last write is kept.
-HUMAN_OWNED = frozenset({"OwnerId", "Nurture_Track__c", "hubspot_owner_id"})
-# The external id that makes creating a Salesforce Lead for a HubSpot-only person idempotent.
-SF_EXTERNAL_ID = "Syncagent_Id__c"
+def person_object(system: str, object_name: str) -> PersonObject | None:
+    """The registered person object ``object_name`` of ``system``, if it is one."""
+    profile = profile_of(system)
+    return profile.person_object(object_name) if profile is not None else None
 
 
 def email_key(system: str, object_name: str, fields: Mapping[str, Any]) -> str | None:
     """The normalised e-mail a person record is matched on."""
-    name = EMAIL_FIELD.get((system, object_name))
-    value = fields.get(name) if name else None
+    person = person_object(system, object_name)
+    value = fields.get(person.email_field) if person else None
     if not isinstance(value, str) or "@" not in value:
         return None
     return value.strip().lower()
 
 
 def is_person(system: str, object_name: str) -> bool:
-    return (system, object_name) in PERSON_OBJECTS
+    return person_object(system, object_name) is not None
+
+
+def match_rank(system: str, object_name: str) -> int:
+    person = person_object(system, object_name)
+    return person.match_rank if person is not None else len(registered()) * 10
 
 
 def cross_refs(system: str, object_name: str, fields: Mapping[str, Any]) -> list[Ref]:
     """Records of the other system (or the same) that this record says are the same person."""
+    profile = profile_of(system)
     refs: list[Ref] = []
-    if (system, object_name) == HS_CONTACT:
-        for field_name, sf_object in (("salesforcecontactid", "Contact"),
-                                      ("salesforceleadid", "Lead")):
-            value = fields.get(field_name)
-            if value:
-                refs.append(("salesforce", sf_object, str(value)))
-    elif (system, object_name) == SF_LEAD and fields.get("ConvertedContactId"):
-        refs.append(("salesforce", "Contact", str(fields["ConvertedContactId"])))
+    for cross in profile.cross_ids if profile is not None else ():
+        value = fields.get(cross.field) if cross.object == object_name else None
+        if value:
+            refs.append((*cross.target, str(value)))
     return refs
 
 
@@ -103,14 +88,6 @@ def parse_when(value: Any) -> datetime | None:
 
 
 def wire_value(system: str, value: Any) -> Any:
-    """A value as the API takes it: ISO datetimes; HubSpot wants text."""
-    if isinstance(value, datetime):
-        stamp = value.astimezone(UTC)
-        if system == "hubspot":
-            return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
-    if system == "hubspot" and value is not None and not isinstance(value, str):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return str(value).lower() if isinstance(value, bool) else str(value)
-    return value
+    """A value as the system's API takes it (its profile's conversion)."""
+    profile = profile_of(system)
+    return profile.wire(value) if profile is not None else value

@@ -18,23 +18,20 @@ log = structlog.get_logger(__name__)
 
 def read_back(connectors: Sequence[Connector], store: StateStore,
               refs: list[tuple[str, str, str]], persons: Iterable[int]) -> None:
-    """Mirror created records as the remote holds them (connectors that can fetch by id).
+    """Mirror created records as the remote holds them.
 
     Their persons are marked dirty first: if the process dies before they are planned again,
     the next cycle still evaluates them (the next read of these records is an echo of what
     the mirror now holds, which would not)."""
     store.mark_dirty(persons)
     for connector in connectors:
-        fetch = getattr(connector, "fetch", None)
-        if fetch is None:
-            continue
         by_object: dict[str, list[str]] = defaultdict(list)
         for system, object_name, record_id in refs:
             if system == connector.system:
                 by_object[object_name].append(record_id)
         for object_name, ids in by_object.items():
             try:
-                records = fetch(object_name, ids)
+                records = connector.fetch(object_name, ids)
             except SyncAgentError as error:  # the next pull reads them anyway
                 log.warning("read-back skipped", **error.as_dict(system=connector.system))
                 break

@@ -161,7 +161,8 @@ def _salesforce_mapped(rules: Rules, lines: MappingLines) -> list[Requirement]:
         values = tuple(Value(remote, lines.at("fields.yaml", ("fields", i, "translate", n,
                                                               "salesforce")))
                        for n, remote in enumerate(_translated(rules, i, "salesforce")))
-        for obj, name in (("Lead", spec.sf_lead), ("Contact", spec.sf_contact)):
+        for obj in ("Lead", "Contact"):
+            name = spec.remote_name("salesforce", obj)
             if not name:
                 continue
             where = lines.at("fields.yaml", ("fields", i, "salesforce", obj.lower()))
@@ -240,18 +241,19 @@ def _hubspot_properties(rules: Rules, lines: MappingLines) -> list[Requirement]:
                            type="enumeration", write=True,
                            values=tuple(Value(s) for s in HS_STAGES)))
     for i, spec in enumerate(rules.c_fields):
-        if not spec.hubspot:
+        prop = spec.remote_name("hubspot", "contacts")
+        if not prop:
             continue
         write = spec.sync in WRITES_HUBSPOT
         translated = tuple(
             Value(v, lines.at("fields.yaml", ("fields", i, "translate", n, "hubspot")))
             for n, v in enumerate(_translated(rules, i, "hubspot")))
-        source = f"Lead.{spec.sf_lead}" if spec.sf_lead else (
-            f"Contact.{spec.sf_contact}" if spec.sf_contact else "")
+        source = next((f"{obj}.{name}" for obj in ("Lead", "Contact")
+                       if (name := spec.remote_name("salesforce", obj))), "")
         out.append(Requirement(
-            f"hubspot:property:{spec.hubspot}", "hubspot", "property",
-            f"contact property {spec.hubspot} ({'read and write' if write else 'read'})",
-            write, feature=f"the mapped field {spec.name}", name=spec.hubspot,
+            f"hubspot:property:{prop}", "hubspot", "property",
+            f"contact property {prop} ({'read and write' if write else 'read'})",
+            write, feature=f"the mapped field {spec.name}", name=prop,
             type=f"mapped:{spec.type}", read=True, write=write,
             values=translated if write else (),
             where=lines.at("fields.yaml", ("fields", i, "hubspot")),

@@ -45,7 +45,7 @@ def _flip(world: World, pairs: list[tuple[str, str, int]]) -> dict[int, str]:
 def test_a_hubspot_outage_leaves_salesforce_work_done_and_hubspot_writes_queued(
         world_factory: WorldFactory) -> None:
     world = world_factory(leads=90, seed=37)
-    world.agent.hubspot.client.retry = fast_retry(attempts=3)  # type: ignore[attr-defined]
+    world.agent.connectors["hubspot"].client.retry = fast_retry(attempts=3)  # type: ignore[attr-defined]
     _cycle(world)
     pairs = _pairs(world)[:12]
     assert len(pairs) >= 8, "the seed links leads to contacts"

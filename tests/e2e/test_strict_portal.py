@@ -24,9 +24,10 @@ def test_no_owners_scope_and_a_starter_portal_still_land_every_decision(
     report = _cycle(world)
     off = report.features_off.get("hubspot", {})
     assert list(off) == ["owners"] and "crm.objects.owners.read" in off["owners"]
-    assert report.pulled.get("calls", 0) > 0 and report.pulled.get("web_events", 0) > 0, \
+    assert report.pulled.get("hubspot.calls", 0) > 0 \
+        and report.pulled.get("hubspot.web_events", 0) > 0, \
         "engagements and (analytics-derived) web activity are still read"
-    assert world.agent.hubspot.status()["events_api"] is False
+    assert world.agent.connectors["hubspot"].status()["events_api"] is False
     assert report.status == "partial" and report.rejected == 0
     assert _bare_contacts(world) == [], "every contact has its decision"
 

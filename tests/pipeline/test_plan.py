@@ -205,7 +205,7 @@ def test_salesforce_ids_are_written_only_where_the_portal_has_them(
     decision, profile = _hot_person(rules)
     contact = MirrorRow("hubspot", "contacts", "501", {"email": "cto@bigco.com"}, T0)
     lead = MirrorRow("salesforce", "Lead", "00Q1", {"Email": "cto@bigco.com"}, T0)
-    ctx = PlanContext(rules.c_fields, {}, hubspot_properties=present)
+    ctx = PlanContext(rules.c_fields, {}, known_fields={("hubspot", "contacts"): present})
     rows = plan_person(PersonPlan(7, decision, profile, [contact, lead], {}, "cto@bigco.com"),
                        ctx)
     (update,) = [r for r in rows if r.system == "hubspot" and r.operation == "update"]
