@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from syncagent.engine.config import DEFAULT_SYNC, FieldMapping
 from syncagent.engine.normalise import COERCE, blank, value_problem
+from syncagent.engine.rule_files import DEFAULT_SYNC, FieldMapping
 
 
 class RemoteRecordLike(Protocol):

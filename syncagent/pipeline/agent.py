@@ -50,7 +50,8 @@ def mapped_fields(rules: Rules, profile: SystemProfile) -> dict[str, list[str]]:
     them all."""
     mapped: dict[str, list[str]] = {}
     for person in profile.person_objects:
-        names = (field.remote_name(profile.system, person.object) for field in rules.c_fields)
+        names = (field.remote_name(profile.system, person.object)
+                 for field in rules.compiled.fields)
         mapped[person.object] = [name for name in names if name]
     return mapped
 
