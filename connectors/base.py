@@ -337,6 +337,20 @@ class ListMembership(Protocol):
 
 
 @runtime_checkable
+class SchemaMemory(Protocol):
+    """A system whose schema facts (fields, access) are worth keeping for the next process
+    (pipeline/schema_memo.py)."""
+
+    def schema_facts(self) -> dict[str, Any] | None:
+        """Facts read since the last call (None: nothing new)."""
+        ...
+
+    def adopt_schema_facts(self, facts: Mapping[str, Any]) -> None:
+        """Take an earlier process's facts (read again only once stale)."""
+        ...
+
+
+@runtime_checkable
 class FieldCatalog(Protocol):
     """A system that can say which fields an object has (cached)."""
 

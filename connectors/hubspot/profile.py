@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from connectors.hubspot.limits import BATCH_MAX, LIST_MEMBERSHIP_MAX, SEARCH_PAGE
 from connectors.profile import (
     CrossId,
     OwnerDirectory,
@@ -18,9 +19,6 @@ from connectors.profile import (
 from connectors.registry import register
 
 SYSTEM = "hubspot"
-BATCH_MAX = 100               # batch create/update/upsert: at most 100 inputs a call
-LIST_BATCH = 1_000            # list membership: record ids a call
-SEARCH_PAGE = 200             # search: records a page
 
 OUTPUTS = {"grade": "lead_grade", "score": "lead_score", "stage": "lifecyclestage",
            "segment": "lead_segment", "reasons": "score_reasons", "mql_date": "mql_date",
@@ -68,5 +66,5 @@ PROFILE = register(SystemProfile(
                CrossId("contacts", "salesforceleadid", ("salesforce", "Lead"), True)),
     create=PersonCreate("contacts", when="nurture", key="email", key_field="email"),
     owners=OwnerDirectory("owners", "email"),
-    list_object="contacts", list_batch_size=LIST_BATCH,
+    list_object="contacts", list_batch_size=LIST_MEMBERSHIP_MAX,
     wire=wire, connect=connect))

@@ -23,7 +23,7 @@ from typing import Any
 from connectors.base import WriteItem, WriteOperation, WriteRef, WriteResult
 from connectors.hubspot import errors, streams
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.profile import BATCH_MAX
+from connectors.hubspot.limits import BATCH_MAX
 from syncagent.errors import ConfigError, RetryableError, SyncAgentError
 
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
