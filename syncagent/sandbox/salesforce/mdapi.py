@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from html import escape
 
+from syncagent.sandbox.salesforce import metadata
 from syncagent.sandbox.salesforce.deploy import check_deploy_status, deploy
 from syncagent.sandbox.salesforce.metadata import (
     MAX_COMPONENTS,
@@ -21,12 +22,6 @@ from syncagent.sandbox.salesforce.metadata import (
     envelope,
     fault,
     local_name,
-    read_field,
-    read_permission_set,
-    read_value_set,
-    save_field,
-    save_permission_set,
-    save_value_set,
     to_md,
     to_xml,
 )
@@ -48,10 +43,12 @@ def _result(full_name: str, error: MetadataError | None, created: bool | None) -
 
 Saver = Callable[[SalesforceOrg, Md, str], bool]
 Reader = Callable[[SalesforceOrg, str], "Md | None"]
-SAVERS: dict[str, Saver] = {"CustomField": save_field, "PermissionSet": save_permission_set,
-                            "StandardValueSet": save_value_set}
-READERS: dict[str, Reader] = {"CustomField": read_field, "PermissionSet": read_permission_set,
-                              "StandardValueSet": read_value_set}
+SAVERS: dict[str, Saver] = {"CustomField": metadata.save_field,
+                            "PermissionSet": metadata.save_permission_set,
+                            "StandardValueSet": metadata.save_value_set}
+READERS: dict[str, Reader] = {"CustomField": metadata.read_field,
+                              "PermissionSet": metadata.read_permission_set,
+                              "StandardValueSet": metadata.read_value_set}
 MODES = {"createMetadata": "create", "updateMetadata": "update", "upsertMetadata": "upsert"}
 
 
