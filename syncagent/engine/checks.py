@@ -15,6 +15,7 @@ from syncagent.engine.grading import compile_grading
 from syncagent.engine.model import STAGE_RANK
 from syncagent.engine.operators import GRADE_RANK, GRADES, Condition
 from syncagent.engine.problems import Problem, did_you_mean
+from syncagent.engine.ranges import problems as range_problems
 from syncagent.engine.rule_files import (
     DISQUALIFIED_REASONS,
     FILES,
@@ -103,6 +104,10 @@ def _check_fields(c: _Checker) -> None:
                  f"field '{f.name}' has translations but type '{f.type}'; use type picklist")
         c.unique("fields.yaml", ("fields", i, "translate"), f.translate, "canonical",
                  "translation")
+        mapped = {system: True for system, _object in f.remote_names()}
+        for path, message in range_problems(f.name, f.type, f.ranges, mapped,
+                                            bool(f.translate)):
+            c.at("fields.yaml", ("fields", i, *path), message)
     for key, system in MAPPED_OBJECTS.items():
         seen: dict[str, str] = {}
         for i, f in enumerate(spec.fields):

@@ -7,6 +7,9 @@ wins) and ``dont_sync`` (read for rules, never written across) fall back to the 
 rule's system when there is nothing to compare. No system is named here: a field's remote
 names are a lookup by (system, object).
 
+A field with ``ranges`` writes a number as the option of the range it falls in, and reads an
+option back as a number in that range (see ``ranges.py``).
+
 A field with a ``translate`` table is a closed set: a value the table does not know is never
 written (the target keeps what it holds) and is reported as a :class:`Miss`, so a HubSpot
 code can never reach a Salesforce picklist that lacks it. Any spelling the table knows, of
@@ -22,6 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from syncagent.engine.normalise import COERCE, blank, value_problem
+from syncagent.engine.ranges import RangeTable, compile_ranges
 from syncagent.engine.rule_files import DEFAULT_SYNC, FieldMapping
 
 
@@ -52,6 +56,7 @@ class CompiledField:
     line: int = 0                                   # where fields.yaml defines it
     source: str = ""                                # the system the sync rule prefers
     only_source: bool = False                       # always_<source>: no other system counts
+    ranges: Mapping[str, RangeTable] = field(default_factory=dict)  # system -> its ranges
 
     def remote_name(self, system: str, object_name: str) -> str | None:
         return self.names.get((system, object_name.casefold()))
@@ -99,8 +104,9 @@ def compile_field(spec: FieldMapping, line: int = 0) -> CompiledField:
     field_names = {(system, obj.casefold()): name
                    for (system, obj), name in spec.remote_names().items()}
     return CompiledField(spec.name, spec.sync, spec.type, field_names, COERCE[spec.type],
-                         to_canonical, to_remote, line, preferred_system(spec.sync),
-                         spec.sync.startswith("always_"))
+                         to_canonical, to_remote, line, source=preferred_system(spec.sync),
+                         only_source=spec.sync.startswith("always_"),
+                         ranges=compile_ranges(spec.ranges))
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,10 @@ def _read(spec: CompiledField, record: RemoteRecordLike) -> tuple[bool, Any]:
     name = spec.remote_name(record.system, record.object)
     if name is None or name not in record.fields:
         return False, None
-    value = spec.coerce(record.fields[name])
+    raw = record.fields[name]
+    if record.system in spec.ranges:
+        raw = spec.ranges[record.system].read(raw)
+    value = spec.coerce(raw)
     table = spec.to_canonical.get(record.system)
     if isinstance(value, str) and table:
         value = table.get(value.casefold(), value)
@@ -214,7 +223,14 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
         if name is None:
             continue
         value = profile[spec.name]
-        if isinstance(value, str) and spec.to_remote.get(system):
+        if system in spec.ranges and not blank(value):
+            value = spec.ranges[system].write(value, (held or {}).get(name))
+            if value is None:
+                if misses is not None:
+                    misses.append(Miss(spec.name, system, object_name, name,
+                                       profile[spec.name], spec.line))
+                continue
+        elif isinstance(value, str) and spec.to_remote.get(system):
             translated = _translate(spec, system, value, (held or {}).get(name))
             if translated is None:
                 if misses is not None:
