@@ -19,11 +19,12 @@ import structlog
 
 from connectors.salesforce import errors
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.limits import COMPOSITE_MAX_SUBREQUESTS
 from syncagent.errors import FatalError
 
 log = structlog.get_logger(__name__)
 
-MAX_DESCRIBES = 25         # Composite subrequests per call
+MAX_DESCRIBES = COMPOSITE_MAX_SUBREQUESTS   # one describe per subrequest
 
 #: Fields without which no sync can run: the outputs every cycle writes and the external ids
 #: that make creates idempotent.
