@@ -123,7 +123,9 @@ class HubSpotConnector:
     def write(self, object: str, operation: WriteOperation,
               batch: Sequence[WriteItem]) -> list[WriteResult]:
         """Batch writes with bad inputs isolated (connectors/hubspot/writes.py)."""
-        return self.writer.write(object, operation, batch)
+        results = self.writer.write(object, operation, batch)
+        self._schema.after_refusals(results)
+        return results
 
     def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:
         """Records by id with their stream's properties (batch read: 100 a call, no search
@@ -157,6 +159,13 @@ class HubSpotConnector:
     def contact_properties(self) -> frozenset[str] | None:
         """The portal's contact property names (cached; None when they cannot be read)."""
         return self._schema.contact_properties()
+
+    def schema_facts(self) -> dict[str, Any] | None:
+        """Property facts read since the last call, for the next process (None: nothing new)."""
+        return self._schema.facts()
+
+    def adopt_schema_facts(self, facts: Mapping[str, Any]) -> None:
+        self._schema.adopt(facts)   # an earlier process's: read again only once stale
 
     def describe(self, object: str) -> ObjectSchema:
         data = self.client.properties(object)

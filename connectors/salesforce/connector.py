@@ -89,6 +89,13 @@ class SalesforceConnector:
             self.schema.forget()     # an admin may fix the org while `run` waits: look again
             raise preflight_error(missing)
 
+    def schema_facts(self) -> dict[str, Any] | None:
+        """Describe facts read since the last call, for the next process (None: nothing new)."""
+        return self.schema.facts()
+
+    def adopt_schema_facts(self, facts: Mapping[str, Any]) -> None:
+        self.schema.adopt(facts)    # an earlier process's: preflight reads only stale ones
+
     @property
     def features_off(self) -> dict[str, str]:
         """Features switched off because a field they need is missing: feature -> why."""

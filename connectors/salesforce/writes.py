@@ -63,7 +63,9 @@ class CollectionWriter:
         # records refused for some fields only go again at once, without them (isolate.py)
         key_field = streams.IDEMPOTENCY_FIELDS.get(obj)
         protected = frozenset({key_field} if key_field else ())
-        return isolate.write_isolated(batch, write(batch), write, protected)
+        # a refusal for a field the describe said exists reads it again (schema_cache.py)
+        return self.schema.after_refusals(obj, isolate.write_isolated(batch, write(batch),
+                                                                      write, protected))
 
     def _write_chunk(self, obj: str, operation: WriteOperation,
                      chunk: Sequence[WriteItem]) -> list[WriteResult]:
