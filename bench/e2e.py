@@ -123,7 +123,7 @@ def _candidate(store: StateStore) -> tuple[str, str]:
     refs: dict[int, dict[str, str]] = {}
     for (system, obj, rid), pid in store.links().items():
         refs.setdefault(pid, {})[f"{system}.{obj}"] = rid
-    for pid, decision in sorted(store.decisions().items()):
+    for pid, decision in sorted(store.decisions.of().items()):
         both = refs.get(pid, {})
         if (decision["grade"] or "F")[0] in "AB" and decision["stage"] in ("Lead", "Inquiry") \
                 and "salesforce.Lead" in both and "hubspot.contacts" in both:

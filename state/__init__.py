@@ -3,7 +3,6 @@
 from state.store import (
     ActivityRow,
     CursorState,
-    LeaseLost,
     MirrorRow,
     NewOutboxRow,
     OutboxItem,
@@ -14,7 +13,6 @@ from state.store import (
 __all__ = [
     "ActivityRow",
     "CursorState",
-    "LeaseLost",
     "MirrorRow",
     "NewOutboxRow",
     "OutboxItem",

@@ -17,7 +17,6 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector, Progress
-from state.flags import refused_dead_letters
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
@@ -260,7 +259,7 @@ def _record_dropped(agent: Agent, pushed: PushResult, report: CycleReport) -> No
     flags = quality.dropped_field_flags(pushed.dropped, agent.rules.c_fields, agent.rules.source)
     quality.record(agent.store, flags)
     parts = quality.dead_letters(pushed.dropped)
-    refused_dead_letters(agent.store, parts)
+    agent.store.outbox.add_refused(parts)
     report.fields_dropped += len(pushed.dropped)
     report.rejected += len(parts)
     report.errors.append({"error": "fields_dropped", "count": len(pushed.dropped),

@@ -122,7 +122,7 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
     rows = _mirror_rows(store, refs)
     written = _written(store, refs)
     activities = store.activities_for((o, r) for _s, o, r in refs)
-    previous = store.decisions(person_ids)
+    previous = store.decisions.of(person_ids)
     out = Evaluated([], [], {}, routing)
     for pid in person_ids:
         records = [rows[ref] for ref in refs_of.get(pid, []) if ref in rows]

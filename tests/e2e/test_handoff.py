@@ -16,7 +16,7 @@ def _hubspot_only_prospect(world: World) -> tuple[int, str, str]:
     for ref, pid in store.links().items():
         refs.setdefault(pid, []).append(ref)
     contacts = {r.remote_id: r for r in store.mirror_records("hubspot", "contacts")}
-    for pid, decision in sorted(store.decisions().items()):
+    for pid, decision in sorted(store.decisions.of().items()):
         mine = refs.get(pid, [])
         if len(mine) == 1 and mine[0][:2] == ("hubspot", "contacts") \
                 and (decision["grade"] or "F")[0] in "AB" and decision["stage"] != "MQL":

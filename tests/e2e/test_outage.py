@@ -33,7 +33,7 @@ def _pairs(world: World) -> list[tuple[str, str, int]]:
 
 def _flip(world: World, pairs: list[tuple[str, str, int]]) -> dict[int, str]:
     """Move each lead's fit to the other end; returns the grade each had before."""
-    decisions = world.agent.store.decisions([pid for _l, _c, pid in pairs])
+    decisions = world.agent.store.decisions.of([pid for _l, _c, pid in pairs])
     before = {pid: decisions[pid]["grade"] for _l, _c, pid in pairs}
     with world.sandbox.ctx.lock:
         for lead, _contact, pid in pairs:
@@ -55,7 +55,7 @@ def test_a_hubspot_outage_leaves_salesforce_work_done_and_hubspot_writes_queued(
     outage = _cycle(world)
     assert [e["system"] for e in outage.errors] == ["hubspot"], outage.errors
     assert outage.written["hubspot"] == 0 and outage.written["salesforce"] >= len(pairs)
-    decisions = world.agent.store.decisions([pid for _l, _c, pid in pairs])
+    decisions = world.agent.store.decisions.of([pid for _l, _c, pid in pairs])
     changed = [(lead, contact, pid) for lead, contact, pid in pairs
                if decisions[pid]["grade"] != before[pid]]
     assert len(changed) >= len(pairs) // 2, "flipping fit should move most grades"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from state.outbox import error_field
+from state.deadletters import error_field
 from state.store import NewOutboxRow, OutboxResult, StateStore
 
 T0 = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)

@@ -107,7 +107,7 @@ def test_rejected_rows_keep_the_api_reason_and_are_not_rearmed_with_the_same_val
     store.enqueue([NewOutboxRow("salesforce", "Lead", "update", {"Lead_Score__c": 99},
                                 "sf:Lead:1:update", remote_id="00Q1")], now=T0)
     assert store.outbox_counts() == {"pending": 2}
-    assert store.retry_dead() == 0
+    assert store.replan_dead() == (0, 0)
 
 
 def test_a_create_is_enqueued_once_per_key_forever(store: StateStore) -> None:
