@@ -44,7 +44,7 @@ Cycle = Callable[[threading.Event], object]
 
 
 @dataclass
-class _Agent:
+class _CycleLoop:
     """The state one `run_agent` call shares between its threads (guarded by `lock`)."""
 
     cycle: Cycle
@@ -203,7 +203,7 @@ def run_agent(*, cycle: Cycle, store: StateStore, holder: str, interval_seconds:
         raise ConfigError("the scheduler needs interval > 0, lease > 0 and jitter >= 0",
                           interval_seconds=interval_seconds, lease_seconds=lease_seconds,
                           jitter_seconds=jitter_seconds)
-    agent = _Agent(cycle, store, holder, interval_seconds, jitter_seconds, lease_seconds,
+    agent = _CycleLoop(cycle, store, holder, interval_seconds, jitter_seconds, lease_seconds,
                    stop or threading.Event(), run_first_cycle_now)
     log.info("agent starting", holder=holder, interval_s=interval_seconds,
              jitter_s=jitter_seconds, lease_s=lease_seconds)

@@ -129,7 +129,7 @@ def preview(
 def _preview_email(email: str, rules: Rules, at: datetime, as_json: bool,
                    config: Path | None, state: str | None) -> None:
     from state.store import StateStore
-    from syncagent.pipeline.evaluate import explain_email
+    from syncagent.pipeline.decide import explain_email
 
     settings = settings_for_command(config, state)
     store = StateStore(settings.state_url)

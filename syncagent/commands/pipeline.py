@@ -80,7 +80,7 @@ def dry_run(config: Path | None = ConfigOption, state: str | None = StateOption,
 
 def _changes(plans: list[PersonPlan], agent: Agent,
              cache: list[PlanContext]) -> list[tuple[str, str, str, str]]:
-    from syncagent.pipeline.evaluate import load_world
+    from syncagent.pipeline.decide import load_world
 
     if not cache:
         cache.append(plan_context(agent, load_world(agent.store, agent.machine_owners)))

@@ -33,13 +33,13 @@ _ALERT_WINDOW = timedelta(days=1)
 
 def profile_from_records(records: Sequence[RemoteRecordLike], rules: Rules) -> CanonicalProfile:
     """Canonical profile (and each value's source system) from one person's remote records."""
-    return map_person(records, rules.c_fields)
+    return map_person(records, rules.compiled.fields)
 
 
 def desired_remote_fields(profile: Mapping[str, Any], rules: Rules, system: str,
                           object_name: str) -> dict[str, Any]:
     """Mapped field values a remote record should hold, per the fields' sync rules."""
-    return remote_values(profile, rules.c_fields, system, object_name)
+    return remote_values(profile, rules.compiled.fields, system, object_name)
 
 
 def evaluate(person: PersonInput, rules: Rules, now: datetime,
@@ -56,32 +56,32 @@ def evaluate(person: PersonInput, rules: Rules, now: datetime,
     facts["email_domain"] = email_domain(facts.get("email"))
     facts["lead_status"] = crm.lead_status
     facts["disqualified_reason"] = crm.disqualified_reason
-    persona = pick_persona(facts, rules.c_grading)
+    persona = pick_persona(facts, rules.compiled.grading)
     facts["persona"] = persona
-    grade_result, grade_rank = grade(facts, rules.c_grading)
+    grade_result, grade_rank = grade(facts, rules.compiled.grading)
     facts["grade"], facts["grade_rank"], facts["profile"] = \
         grade_result.grade, grade_rank, grade_result.profile
 
-    lc = rules.c_lifecycle
+    lc = rules.compiled.lifecycle
     event = rep_event(previous, crm, lc)
     recycled_at = now if event == "recycle" else (previous.recycled_at if previous else None)
     # Which activity kinds occurred only matters below Lead; skip collecting them otherwise.
     early = previous is None or STAGE_RANK.get(previous.stage or "", 0) < STAGE_RANK["Lead"]
     seen: set[str] | None = set() if early else None
-    score_result = score(person.activities, facts, rules.c_scoring, now, recycled_at,
+    score_result = score(person.activities, facts, rules.compiled.scoring, now, recycled_at,
                          lc.recycle_factor, seen)
     facts["score"] = score_result.score
-    segment_result = segment(grade_rank, score_result.score, rules.c_scoring)
+    segment_result = segment(grade_rank, score_result.score, rules.compiled.scoring)
     facts["segment"] = segment_result.segment
     inquired = seen is not None and not seen.isdisjoint(lc.inquiry_kinds)
     stage_result = stage(previous, crm, grade_rank, score_result.score, inquired, event, lc, now)
     facts["stage"] = stage_result.stage
 
-    owner, state_out = route(person, facts, stage_result.stage, rules.c_routing, directory,
+    owner, state_out = route(person, facts, stage_result.stage, rules.compiled.routing, directory,
                              state_in, now)
     in_recycle = stage_result.stage in ("Recycled", "Nurture")
     track = nurture(facts, stage_result.stage, crm.rep_track, lc.recycle_track, in_recycle,
-                    rules.c_nurture)
+                    rules.compiled.nurture)
     assigned_at = now if owner.changed else (previous.assigned_at if previous else None)
     alerts = _alerts(person, rules, facts, owner, now)
     timers = _sla(stage_result.stage, stage_result.mql_date, assigned_at, owner, directory,
@@ -95,7 +95,7 @@ def evaluate(person: PersonInput, rules: Rules, now: datetime,
 
 def _alerts(person: PersonInput, rules: Rules, facts: Mapping[str, Any], owner: OwnerResult,
             now: datetime) -> tuple[Alert, ...]:
-    compiled = rules.c_scoring.alerts
+    compiled = rules.compiled.scoring.alerts
     if not compiled:
         return ()
     previous = person.previous
@@ -133,7 +133,7 @@ def _sla(stage_name: str, mql_date: datetime | None, assigned_at: datetime | Non
         if (mql_date or assigned_at) else None
     if start is None:
         return ()
-    remind, escalate, reassign = rules.c_routing.sla_hours
+    remind, escalate, reassign = rules.compiled.routing.sla_hours
     user = users.find(owner.owner_id or "")
     manager = user.manager_id if user else None
     return (

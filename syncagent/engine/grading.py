@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syncagent.engine.config import STEP_THIRDS, GradingFile
 from syncagent.engine.model import GradeResult
 from syncagent.engine.normalise import blank
 from syncagent.engine.operators import GRADE_RANK, GRADES, Predicate, compile_all
+from syncagent.engine.rule_files import STEP_THIRDS, GradingFile
 
 _STEP_TEXT = {3: "+1 letter", 2: "+2/3 letter", 1: "+1/3 letter", -1: "-1/3 letter",
               -2: "-2/3 letter", -3: "-1 letter"}

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from syncagent.engine.config import LifecycleFile
 from syncagent.engine.model import STAGE_RANK, CrmFacts, EngineState, StageResult
 from syncagent.engine.operators import GRADE_RANK, GRADES
+from syncagent.engine.rule_files import LifecycleFile
 
 _SIDE_STAGES = frozenset({"Recycled", "Nurture", "Disqualified"})
 

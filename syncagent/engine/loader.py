@@ -18,7 +18,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from syncagent.engine.config import (
+from syncagent.engine.grading import CompiledGrading, compile_grading
+from syncagent.engine.lifecycle import CompiledLifecycle, compile_lifecycle
+from syncagent.engine.mapping import CompiledField, compile_field
+from syncagent.engine.model import STAGE_RANK
+from syncagent.engine.nurture import CompiledNurture, compile_nurture
+from syncagent.engine.operators import GRADE_RANK, GRADES, Condition
+from syncagent.engine.problems import MappingError, Problem, did_you_mean
+from syncagent.engine.routing import CompiledRouting, compile_routing
+from syncagent.engine.rule_files import (
     DISQUALIFIED_REASONS,
     FILES,
     LEAD_STATUSES,
@@ -31,14 +39,6 @@ from syncagent.engine.config import (
     RoutingFile,
     ScoringFile,
 )
-from syncagent.engine.grading import CompiledGrading, compile_grading
-from syncagent.engine.lifecycle import CompiledLifecycle, compile_lifecycle
-from syncagent.engine.mapping import CompiledField, compile_field
-from syncagent.engine.model import STAGE_RANK
-from syncagent.engine.nurture import CompiledNurture, compile_nurture
-from syncagent.engine.operators import GRADE_RANK, GRADES, Condition
-from syncagent.engine.problems import MappingError, Problem, did_you_mean
-from syncagent.engine.routing import CompiledRouting, compile_routing
 from syncagent.engine.scoring import CompiledScoring, compile_scoring
 from syncagent.engine.yamlload import LoadedYaml, PathKey, load_yaml
 
@@ -49,8 +49,20 @@ LATER_FACTS = ("persona", "profile", "grade", "score", "segment", "stage", "lead
 
 
 @dataclass(frozen=True)
+class CompiledRules:
+    """The six files compiled for the hot path: matchers built, regexes compiled, ranks set."""
+
+    fields: tuple[CompiledField, ...]
+    grading: CompiledGrading
+    scoring: CompiledScoring
+    lifecycle: CompiledLifecycle
+    routing: CompiledRouting
+    nurture: CompiledNurture
+
+
+@dataclass(frozen=True)
 class Rules:
-    """Validated mapping files (``fields`` … ``nurture``) plus their compiled form."""
+    """Validated mapping files (``fields`` … ``nurture``, as written) plus their compiled form."""
 
     source: str
     fields: FieldsFile
@@ -59,12 +71,7 @@ class Rules:
     lifecycle: LifecycleFile
     routing: RoutingFile
     nurture: NurtureFile
-    c_fields: tuple[CompiledField, ...]
-    c_grading: CompiledGrading
-    c_scoring: CompiledScoring
-    c_lifecycle: CompiledLifecycle
-    c_routing: CompiledRouting
-    c_nurture: CompiledNurture
+    compiled: CompiledRules
     fingerprint: str = ""   # sha256 of the six files: changes when any rule text changes
 
 
@@ -125,12 +132,12 @@ def _read(path: Path) -> tuple[str | None, Problem | None]:
 def _compile(source: str, m: dict[str, Any], fingerprint: str, lines: list[int]) -> Rules:
     fields, grading, scoring = m["fields.yaml"], m["grading.yaml"], m["scoring.yaml"]
     lifecycle, routing, nurture = m["lifecycle.yaml"], m["routing.yaml"], m["nurture.yaml"]
-    return Rules(source, fields, grading, scoring, lifecycle, routing, nurture,
-                 tuple(compile_field(f, line)
-                       for f, line in zip(fields.fields, lines, strict=True)),
-                 compile_grading(grading),
-                 compile_scoring(scoring), compile_lifecycle(lifecycle),
-                 compile_routing(routing), compile_nurture(nurture), fingerprint)
+    compiled = CompiledRules(
+        tuple(compile_field(f, line) for f, line in zip(fields.fields, lines, strict=True)),
+        compile_grading(grading), compile_scoring(scoring), compile_lifecycle(lifecycle),
+        compile_routing(routing), compile_nurture(nurture))
+    return Rules(source, fields, grading, scoring, lifecycle, routing, nurture, compiled,
+                 fingerprint)
 
 
 # --- pydantic errors -> problems ---------------------------------------------------------

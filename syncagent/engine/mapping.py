@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from syncagent.engine.config import FieldMapping
 from syncagent.engine.normalise import COERCE, blank, value_problem
+from syncagent.engine.rule_files import FieldMapping
 
 
 class RemoteRecordLike(Protocol):

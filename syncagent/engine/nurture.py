@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syncagent.engine.config import NurtureFile
 from syncagent.engine.model import STAGE_RANK, TrackResult
 from syncagent.engine.operators import Condition, Predicate, compile_all
+from syncagent.engine.rule_files import NurtureFile
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from syncagent.engine.config import RoutingFile
 from syncagent.engine.model import (
     STAGE_RANK,
     OwnerResult,
@@ -21,6 +20,7 @@ from syncagent.engine.model import (
     UserDirectory,
 )
 from syncagent.engine.operators import Predicate, compile_all
+from syncagent.engine.rule_files import RoutingFile
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncagent.engine.config import FILES
+from syncagent.engine.rule_files import FILES
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

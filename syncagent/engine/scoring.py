@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from syncagent.engine.config import ScoringFile
 from syncagent.engine.model import Activity, Contribution, ScoreResult, SegmentResult
 from syncagent.engine.operators import GRADE_RANK, GRADES, Predicate, compile_all
+from syncagent.engine.rule_files import ScoringFile
 
 _DAY = 86_400.0
 TOP_CONTRIBUTORS = 3

@@ -41,7 +41,7 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
         stream_table=with_mapped_fields(_mapped_salesforce_fields(rules)))
     hubspot = HubSpotConnector.from_settings(
         settings, budget_history=(usage.get("hubspot") or {}).get("hours"),
-        mapped_fields=[f.hubspot for f in rules.c_fields if f.hubspot],
+        mapped_fields=[f.hubspot for f in rules.compiled.fields if f.hubspot],
         own_writes_seen=(usage.get("hubspot") or {}).get("own_writes"))
     machines = {settings.salesforce.username or "", *settings.salesforce.unassigned_owners}
     return Agent(store, salesforce, hubspot, rules, holder=holder_name(), write=write,
@@ -51,7 +51,7 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
 def _mapped_salesforce_fields(rules: Rules) -> dict[str, list[str]]:
     """Every Salesforce field fields.yaml maps, by object: the streams read them all."""
     mapped: dict[str, list[str]] = {"Lead": [], "Contact": []}
-    for field in rules.c_fields:
+    for field in rules.compiled.fields:
         if field.sf_lead:
             mapped["Lead"].append(field.sf_lead)
         if field.sf_contact:

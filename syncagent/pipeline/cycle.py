@@ -21,7 +21,7 @@ from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline import quality
-from syncagent.pipeline.evaluate import World, evaluate_persons, load_world
+from syncagent.pipeline.decide import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
 from syncagent.pipeline.pull import pull
@@ -256,7 +256,8 @@ def _push(agent: Agent, stop: threading.Event, report: CycleReport,
 def _record_dropped(agent: Agent, pushed: PushResult, report: CycleReport) -> None:
     """Fields written around: data-quality items, and a dead letter per record (counted as
     rejected), so the run is partial and the ledger can re-plan them."""
-    flags = quality.dropped_field_flags(pushed.dropped, agent.rules.c_fields, agent.rules.source)
+    flags = quality.dropped_field_flags(pushed.dropped, agent.rules.compiled.fields,
+                                        agent.rules.source)
     quality.record(agent.store, flags)
     parts = quality.dead_letters(pushed.dropped)
     agent.store.outbox.add_refused(parts)
@@ -324,12 +325,12 @@ def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
 def plan_context(agent: Agent, world: World) -> PlanContext:
     """What planning needs beyond each person: mappings, owner ids, e-mails already held,
     fields the APIs refused."""
-    nurture = agent.rules.c_nurture
+    nurture = agent.rules.compiled.nurture
     properties = getattr(agent.hubspot, "contact_properties", None)
     items = agent.store.data_quality(limit=100_000)
     ambiguous = [item["key"].split(":", 1)[1] for item in items
                  if item["kind"] == "ambiguous_email"]
-    return PlanContext(agent.rules.c_fields, world.hubspot_owner_for, frozenset(ambiguous),
+    return PlanContext(agent.rules.compiled.fields, world.hubspot_owner_for, frozenset(ambiguous),
                        _known_emails(agent.store),
                        track_lists={key: track.hubspot_list
                                     for key, track in nurture.by_key.items()},

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from syncagent.engine import Rules
-from syncagent.engine.config import Stage
+from syncagent.engine.rule_files import Stage
 from syncagent.preflight.lines import MappingLines, Where
 
 # Agent-written Salesforce fields on Lead and Contact: (name, kind, length, blocks, feature).
@@ -156,7 +156,7 @@ def _salesforce_mapped(rules: Rules, lines: MappingLines) -> list[Requirement]:
     """Each field fields.yaml maps on Lead and Contact: read always, edited when the sync rule
     can write Salesforce; translated picklist values must exist."""
     out: list[Requirement] = []
-    for i, spec in enumerate(rules.c_fields):
+    for i, spec in enumerate(rules.compiled.fields):
         write = spec.sync in WRITES_SALESFORCE
         values = tuple(Value(remote, lines.at("fields.yaml", ("fields", i, "translate", n,
                                                               "salesforce")))
@@ -212,7 +212,7 @@ def _salesforce_others(rules: Rules, lines: MappingLines) -> list[Requirement]:
 
 
 def _uses_territory(rules: Rules) -> bool:
-    return any(r.kind == "territory" for r in rules.c_routing.rules)
+    return any(r.kind == "territory" for r in rules.compiled.routing.rules)
 
 
 def segment_values(rules: Rules, lines: MappingLines) -> tuple[Value, ...]:
@@ -239,7 +239,7 @@ def _hubspot_properties(rules: Rules, lines: MappingLines) -> list[Requirement]:
                            feature="lifecycle stage", name="lifecyclestage",
                            type="enumeration", write=True,
                            values=tuple(Value(s) for s in HS_STAGES)))
-    for i, spec in enumerate(rules.c_fields):
+    for i, spec in enumerate(rules.compiled.fields):
         if not spec.hubspot:
             continue
         write = spec.sync in WRITES_HUBSPOT

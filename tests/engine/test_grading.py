@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from syncagent.engine import Rules
-from syncagent.engine.config import GradingFile
 from syncagent.engine.grading import compile_grading, grade, pick_persona
+from syncagent.engine.rule_files import GradingFile
 
 from .helpers import FIT, POOR_FIT
 
 
 def test_a_strong_fit_grades_high_with_each_moving_criterion_named(rules: Rules) -> None:
-    result, _ = grade({**FIT, "email_domain": "northwind.io"}, rules.c_grading)
+    result, _ = grade({**FIT, "email_domain": "northwind.io"}, rules.compiled.grading)
     assert result.grade == "A"
     assert result.profile == "mid-market"
     assert any(r.startswith("company-size matches") for r in result.reasons)
@@ -18,18 +18,18 @@ def test_a_strong_fit_grades_high_with_each_moving_criterion_named(rules: Rules)
 
 
 def test_a_poor_fit_grades_low(rules: Rules) -> None:
-    result, _ = grade(POOR_FIT, rules.c_grading)
+    result, _ = grade(POOR_FIT, rules.compiled.grading)
     assert result.grade in ("F", "D-")
     assert any("does not match" in r for r in result.reasons)
 
 
 def test_profile_is_chosen_by_rule(rules: Rules) -> None:
-    result, _ = grade({**FIT, "employees": 5000}, rules.c_grading)
+    result, _ = grade({**FIT, "employees": 5000}, rules.compiled.grading)
     assert result.profile == "enterprise"
 
 
 def test_blank_fields_do_not_count_as_mismatches(rules: Rules) -> None:
-    result, _ = grade({"title": "VP Marketing"}, rules.c_grading)
+    result, _ = grade({"title": "VP Marketing"}, rules.compiled.grading)
     assert not any("company-size" in r for r in result.reasons)
 
 
@@ -61,6 +61,6 @@ def test_grade_is_clamped_to_a_plus() -> None:
 
 
 def test_persona_is_the_first_that_matches(rules: Rules) -> None:
-    assert pick_persona({"title": "VP Marketing"}, rules.c_grading) == "marketing-leader"
-    assert pick_persona({"title": "Head of RevOps"}, rules.c_grading) == "operations"
-    assert pick_persona({"title": "Chef"}, rules.c_grading) is None
+    assert pick_persona({"title": "VP Marketing"}, rules.compiled.grading) == "marketing-leader"
+    assert pick_persona({"title": "Head of RevOps"}, rules.compiled.grading) == "operations"
+    assert pick_persona({"title": "Chef"}, rules.compiled.grading) is None

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncagent.engine import MappingError, load_rules
-from syncagent.engine.config import FILES
+from syncagent.engine.rule_files import FILES
 from syncagent.engine.schema import json_schemas
 
 from .conftest import SHIPPED

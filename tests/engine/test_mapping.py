@@ -107,7 +107,7 @@ def test_a_value_no_translation_knows_is_not_written_and_is_reported(rules: Rule
                                         {"hs_analytics_source": "AI_REFERRALS",
                                          "industry": "Underwater Basket Weaving"}, T1)], rules)
     misses: list[Miss] = []
-    lead = remote_values(profile.values, rules.c_fields, "salesforce", "Lead", misses=misses)
+    lead = remote_values(profile.values, rules.compiled.fields, "salesforce", "Lead", misses=misses)
     assert "LeadSource" not in lead and "Industry" not in lead
     assert {(m.remote_field, m.value) for m in misses} == {
         ("LeadSource", "AI_REFERRALS"), ("Industry", "Underwater Basket Weaving")}
@@ -128,7 +128,7 @@ def test_an_alias_the_record_already_holds_is_not_rewritten(rules: Rules) -> Non
     profile = profile_from_records([Rec("salesforce", "Lead", {"Industry": "Technology"}, T1)],
                                    rules)
     held = {"industry": "INFORMATION_TECHNOLOGY_AND_SERVICES"}
-    contact = remote_values(profile.values, rules.c_fields, "hubspot", "contacts", held=held)
+    contact = remote_values(profile.values, rules.compiled.fields, "hubspot", "contacts", held=held)
     assert contact["industry"] == "INFORMATION_TECHNOLOGY_AND_SERVICES"
 
 

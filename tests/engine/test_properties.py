@@ -19,9 +19,9 @@ from syncagent.engine import (
     evaluate,
     load_rules,
 )
-from syncagent.engine.config import ActivityKind, GradingFile
 from syncagent.engine.grading import compile_grading, grade
 from syncagent.engine.model import STAGE_RANK
+from syncagent.engine.rule_files import ActivityKind, GradingFile
 from syncagent.engine.scoring import score
 
 from .conftest import NOW, SHIPPED
@@ -63,7 +63,7 @@ crm_facts = st.builds(
 @FAST
 @given(activities, profiles)
 def test_score_is_never_below_zero(acts: list[Activity], profile: dict[str, Any]) -> None:
-    assert score(acts, profile, RULES.c_scoring, NOW).score >= 0
+    assert score(acts, profile, RULES.compiled.scoring, NOW).score >= 0
 
 
 @FAST
@@ -71,8 +71,8 @@ def test_score_is_never_below_zero(acts: list[Activity], profile: dict[str, Any]
 def test_decayed_score_never_rises_with_time_alone(acts: list[Activity],
                                                    profile: dict[str, Any],
                                                    wait: int) -> None:
-    before = score(acts, profile, RULES.c_scoring, NOW).score
-    after = score(acts, profile, RULES.c_scoring, NOW + timedelta(seconds=wait)).score
+    before = score(acts, profile, RULES.compiled.scoring, NOW).score
+    after = score(acts, profile, RULES.compiled.scoring, NOW + timedelta(seconds=wait)).score
     assert after <= before
 
 
@@ -88,8 +88,8 @@ def test_grade_never_falls_when_a_criterion_goes_from_mismatch_to_match(
     if field == "employees":
         profile = {**profile, "employees": data.draw(st.sampled_from([None, 250]))}
         bad, good = 3, 250  # stays in the mid-market profile; only the size criterion moves
-    _, low = grade({**profile, field: bad}, RULES.c_grading)
-    _, high = grade({**profile, field: good}, RULES.c_grading)
+    _, low = grade({**profile, field: bad}, RULES.compiled.grading)
+    _, high = grade({**profile, field: good}, RULES.compiled.grading)
     assert high >= low
 
 

@@ -38,7 +38,7 @@ def _clean_and_evaluate(system: str, object_name: str, fields: dict[str, Any]) -
             assert len(value) <= MAX_TEXT
     assert {name for name, _reason in problems} <= set(clean)
     record = _Record(system, object_name, clean)
-    record_problems(record, RULES.c_fields)
+    record_problems(record, RULES.compiled.fields)
     profile = profile_from_records([record], RULES)
     evaluate(PersonInput("p1", profile.values), RULES, NOW)
 

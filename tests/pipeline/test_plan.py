@@ -43,7 +43,7 @@ def _hot_person(rules: Rules, crm: CrmFacts | None = None) -> tuple[object, dict
 
 
 def _context(rules: Rules) -> PlanContext:
-    return PlanContext(rules.c_fields, {})
+    return PlanContext(rules.compiled.fields, {})
 
 
 def test_a_hubspot_only_mql_gets_exactly_one_idempotent_lead_create(rules: Rules) -> None:
@@ -158,8 +158,8 @@ def _list_rows(rows: list[NewOutboxRow]) -> list[tuple[str, str, str | None]]:
 
 
 def _nurture_context(rules: Rules) -> PlanContext:
-    lists = {key: t.hubspot_list for key, t in rules.c_nurture.by_key.items()}
-    return PlanContext(rules.c_fields, {}, track_lists=lists)
+    lists = {key: t.hubspot_list for key, t in rules.compiled.nurture.by_key.items()}
+    return PlanContext(rules.compiled.fields, {}, track_lists=lists)
 
 
 @pytest.mark.parametrize(("held", "track", "expected"), [
@@ -205,7 +205,7 @@ def test_salesforce_ids_are_written_only_where_the_portal_has_them(
     decision, profile = _hot_person(rules)
     contact = MirrorRow("hubspot", "contacts", "501", {"email": "cto@bigco.com"}, T0)
     lead = MirrorRow("salesforce", "Lead", "00Q1", {"Email": "cto@bigco.com"}, T0)
-    ctx = PlanContext(rules.c_fields, {}, hubspot_properties=present)
+    ctx = PlanContext(rules.compiled.fields, {}, hubspot_properties=present)
     rows = plan_person(PersonPlan(7, decision, profile, [contact, lead], {}, "cto@bigco.com"),
                        ctx)
     (update,) = [r for r in rows if r.system == "hubspot" and r.operation == "update"]

@@ -1,4 +1,4 @@
-"""Evaluate: gather each due person's records and activities and run the rules engine.
+"""Decide: gather each due person's records and activities, run the engine, store decisions.
 
 Only persons whose data changed, or whose decay or SLA time came due, are evaluated (all of
 them on `rescore`). The routing rotation is handed in and returned, so it survives restarts.
@@ -131,7 +131,7 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
             out.due[pid] = None
             continue
         out.poison += unusable_values([_as_record(r) for r in live],
-                                      [r.remote_id for r in live], rules.c_fields)
+                                      [r.remote_id for r in live], rules.compiled.fields)
         try:
             person = _person_input(pid, live, activities, previous.get(pid), written, world,
                                    rules)
