@@ -316,13 +316,16 @@ class SalesforceClient:
             return [dict(serialize_object(item, dict) or {}) for item in found]
         return self._metadata(f"metadata_read_{type_name}", read)
 
-    def metadata_upsert(self, type_name: str, components: Sequence[Mapping[str, Any]]) -> None:
-        """``upsertMetadata`` through ``sf.mdapi`` (at most 10 components a call)."""
-        def upsert(mdapi: Any) -> None:
+    def metadata_upsert(self, type_name: str, components: Sequence[Mapping[str, Any]], *,
+                        verb: str = "upsert") -> None:
+        """``upsertMetadata`` (or, with ``verb="update"``, ``updateMetadata``: standard value
+        sets exist already and are only ever updated) through ``sf.mdapi``, at most 10
+        components a call."""
+        def save(mdapi: Any) -> None:
             kind = getattr(mdapi, type_name)
             for i in range(0, len(components), 10):
-                kind.upsert([kind(**dict(c)) for c in components[i:i + 10]])
-        self._metadata(f"metadata_upsert_{type_name}", upsert)
+                getattr(kind, verb)([kind(**dict(c)) for c in components[i:i + 10]])
+        self._metadata(f"metadata_{verb}_{type_name}", save)
 
     def _metadata(self, operation: str, fn: Callable[[Any], T]) -> T:
         def run(sf: Salesforce) -> T:

@@ -4,8 +4,9 @@ Reads: the API versions served, today's API allowance, and a describe of each ob
 requirements name, in Composite calls (25 describes a call). Describe shows only the fields the
 integration user can read, and ``updateable``/``createable`` reflect field-level security
 (REST API Developer Guide, "sObject Describe"), so a field missing here is missing *or* hidden.
-Set-up goes through the Metadata API (``CustomField``, ``PermissionSet``; at most 10
-components a call) and a ``PermissionSetAssignment`` insert. Nothing here deletes anything.
+Set-up goes through the Metadata API (``CustomField``, ``PermissionSet``, the
+``StandardValueSet`` of Lead Status; at most 10 components a call) and a
+``PermissionSetAssignment`` insert. Nothing here deletes anything.
 """
 
 from __future__ import annotations
@@ -96,6 +97,18 @@ def read_fields(client: SalesforceClient, full_names: Sequence[str]
 
 def save_fields(client: SalesforceClient, components: Sequence[Mapping[str, Any]]) -> None:
     client.metadata_upsert("CustomField", components)
+
+
+def read_value_set(client: SalesforceClient, name: str) -> dict[str, Any] | None:
+    """A ``StandardValueSet`` (such as ``LeadStatus``, the values of Lead.Status) as the
+    Metadata API holds it, with each value's flags (converted, default); None if unknown."""
+    records = client.metadata_read("StandardValueSet", [name])
+    return next((r for r in records if r.get("fullName")), None)
+
+
+def save_value_set(client: SalesforceClient, component: Mapping[str, Any]) -> None:
+    """Update a standard value set: the component carries every value it keeps."""
+    client.metadata_upsert("StandardValueSet", [component], verb="update")
 
 
 def save_permission_set(client: SalesforceClient, component: Mapping[str, Any]) -> None:

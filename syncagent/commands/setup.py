@@ -1,10 +1,11 @@
 """`syncagent setup [--apply] [--salesforce-package DIR]`: create what doctor finds missing.
 
 Without --apply it prints the plan and changes nothing. With --apply it creates the missing
-Salesforce fields, picklist values and permission set (assigned to the integration user), and
-the HubSpot property group, properties, options and lists; it never deletes anything and never
-changes an existing field's type. --salesforce-package writes the Salesforce part as a
-Metadata API package instead, for a deploy through the admin's own change process.
+Salesforce fields, picklist values, Lead Status values and permission set (assigned to the
+integration user), and the HubSpot property group, properties, options and lists; it never
+deletes anything and never changes an existing field's type. --salesforce-package writes the
+Salesforce part as a Metadata API package instead, for a deploy through the admin's own
+change process.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from syncagent.commands.pipeline import MappingsOption, SandboxOption, _settings
 from syncagent.preflight.checks import blockers
 from syncagent.preflight.live import Preflight, facts_store, save
 from syncagent.preflight.package import package_files, write_package
-from syncagent.preflight.setup_apply import apply, hidden_fields, read_existing
+from syncagent.preflight.setup_apply import apply, hidden_fields, read_existing, value_sets
 from syncagent.preflight.setup_plan import Action, plan
 
 
@@ -38,7 +39,8 @@ def setup(apply_plan: bool = typer.Option(False, "--apply", help="Create what is
     preflight = Preflight.of(settings)
     facts = preflight.read_live()
     rows = preflight.rows(facts)
-    existing = read_existing(preflight, hidden_fields(preflight.requirements, rows, facts))
+    existing = read_existing(preflight, hidden_fields(preflight.requirements, rows, facts)
+                             + value_sets(rows))
     actions = plan(preflight.requirements, rows, facts, existing)
     _print_plan(actions, as_json, applying=apply_plan)
     if package is not None:

@@ -1,5 +1,5 @@
 """The pydantic models of the six mapping files. They define what admins may write (and the
-exported JSON Schema); cross-file checks live in ``loader.py``."""
+exported JSON Schema); cross-file checks live in ``checks.py``."""
 
 from __future__ import annotations
 

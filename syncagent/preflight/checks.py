@@ -220,9 +220,9 @@ def _lead_status(req: Requirement, facts: dict[str, Any]) -> Row:
     if not missing:
         return _ok(req, f"{len(req.values)} value(s) present")
     return _fail(req, f"Lead Status lacks {_listed(missing)}",
-                 "Add them in Setup → Object Manager → Lead → Fields → Lead Status, or change "
-                 f"lifecycle.yaml ({_places(missing)}); setup does not edit standard "
-                 "picklists.", missing=missing)
+                 f"{SETUP} (adds them to the LeadStatus value set), or add them in Setup → "
+                 "Object Manager → Lead → Fields → Lead Status, or change lifecycle.yaml "
+                 f"({_places(missing)}).", missing=missing)
 
 
 def _property(req: Requirement, facts: dict[str, Any]) -> Row:

@@ -4,9 +4,11 @@ through their own change process (a sandbox org, a change set, `sf project deplo
 Layout (Metadata API file format, Metadata API Developer Guide, "Deploying and Retrieving
 Metadata" and "CustomObject"/"PermissionSet"):
 
-    package.xml                                  the manifest: CustomField and PermissionSet
+    package.xml                                  the manifest: CustomField, PermissionSet and
+                                                 StandardValueSet
     objects/Lead.object                          a CustomObject holding only the new fields
     permissionsets/Syncagent_Integration.permissionset
+    standardValueSets/LeadStatus.standardValueSet    Lead Status with the added values
 
 Fields are written whole (an added picklist value is the field with all its values), so a
 deploy of the package has the same result as `setup --apply`. Assigning the permission set to
@@ -51,6 +53,7 @@ def package_files(actions: list[Action], api_version: str) -> dict[str, str]:
     fields: dict[str, list[dict[str, Any]]] = {}
     members: list[str] = []
     permission_sets: dict[str, dict[str, Any]] = {}
+    value_sets: dict[str, dict[str, Any]] = {}
     for action in actions:
         if action.system != "salesforce" or not action.applies:
             continue
@@ -63,15 +66,22 @@ def package_files(actions: list[Action], api_version: str) -> dict[str, str]:
         elif action.kind == "grant":
             name = str(component.pop("fullName"))
             permission_sets[name] = component
+        elif action.kind == "add_lead_status":
+            value_sets[str(component.pop("fullName"))] = component
     files = {f"objects/{obj}.object": _document("CustomObject", {"fields": items})
              for obj, items in sorted(fields.items())}
     for name, body in permission_sets.items():
         files[f"permissionsets/{name}.permissionset"] = _document("PermissionSet", body)
+    for name, body in value_sets.items():
+        files[f"standardValueSets/{name}.standardValueSet"] = _document("StandardValueSet",
+                                                                        body)
     types = []
     if members:
         types.append({"members": sorted(members), "name": "CustomField"})
     if permission_sets:
         types.append({"members": sorted(permission_sets), "name": "PermissionSet"})
+    if value_sets:
+        types.append({"members": sorted(value_sets), "name": "StandardValueSet"})
     files["package.xml"] = _document("Package", {"types": types, "version": api_version})
     return files
 

@@ -1,6 +1,7 @@
 """Run `syncagent setup`'s plan: read what the plan needs, then create what is missing.
 
-Order matters and is fixed: Salesforce fields (and their added values), then the permission
+Order matters and is fixed: Salesforce fields (and their added values), the Lead Status
+values, then the permission
 set that grants them (a grant names existing fields), then its assignment; the HubSpot group,
 then its properties and options, then the lists. Every step is an upsert or a create of
 something the plan found missing, so running setup again finds nothing to do.
@@ -12,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from syncagent.errors import ConfigError
-from syncagent.preflight.checks import Row
+from syncagent.preflight.checks import OK, Row
 from syncagent.preflight.live import Preflight
 from syncagent.preflight.requirements import Requirement
-from syncagent.preflight.setup_plan import Action
+from syncagent.preflight.setup_plan import LEAD_STATUS_SET, Action
 
 
 def hidden_fields(requirements: list[Requirement], rows: list[Row],
@@ -35,14 +36,25 @@ def hidden_fields(requirements: list[Requirement], rows: list[Row],
     return list(dict.fromkeys(out))
 
 
+def value_sets(rows: list[Row]) -> list[str]:
+    """The standard value sets setup adds values to: Lead Status, when a status is missing."""
+    return [LEAD_STATUS_SET for row in rows
+            if row.key == "salesforce:lead_status" and row.status != OK and row.missing_values]
+
+
 def read_existing(preflight: Preflight, names: list[str]) -> dict[str, dict[str, Any] | None]:
+    """``CustomField`` metadata by full name, and the value sets ``value_sets`` names."""
     if not names:
         return {}
-    from connectors.salesforce.orgschema import read_fields
+    from connectors.salesforce.orgschema import read_fields, read_value_set
 
+    sets = [n for n in names if n.startswith("StandardValueSet.")]
     client = _salesforce(preflight)
     try:
-        return read_fields(client, names)
+        out = read_fields(client, [n for n in names if n not in sets])
+        for name in sets:
+            out[name] = read_value_set(client, name.partition(".")[2])
+        return out
     finally:
         client.close()
 
@@ -78,7 +90,10 @@ def _apply_salesforce(preflight: Preflight, actions: list[Action],
             for action in fields:
                 echo(f"salesforce: {action.target}: {action.detail}")
         for action in actions:
-            if action.kind == "grant":
+            if action.kind == "add_lead_status":
+                orgschema.save_value_set(client, action.payload["component"])
+                echo(f"salesforce: {action.target}: {action.detail}")
+            elif action.kind == "grant":
                 orgschema.save_permission_set(client, action.payload["component"])
                 echo(f"salesforce: permission set {action.target} saved")
             elif action.kind == "assign":

@@ -2,12 +2,13 @@
 
 Setup creates what is missing and never deletes or retypes anything:
 - Salesforce custom fields (types from the requirements), missing values of the agent's
-  picklists, and one permission set granting read (and edit, where the agent writes) on every
-  custom field the agent uses, assigned to the integration user;
+  picklists and of the Lead Status standard value set, and one permission set granting read
+  (and edit, where the agent writes) on every custom field the agent uses, assigned to the
+  integration user;
 - a HubSpot property group with the agent's properties and their options, and one MANUAL
   list per nurture track.
 A field or property that exists with another type, a text field too short, a missing value
-of a standard picklist or a missing scope is not changed: it is listed with its fix.
+of another standard picklist or a missing scope is not changed: it is listed with its fix.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from syncagent.preflight.requirements import HS_GROUP, Requirement
 PERMISSION_SET = "Syncagent_Integration"
 PERMISSION_SET_LABEL = "syncagent integration"
 HS_GROUP_LABEL = "syncagent"
+# The key of ``plan``'s ``existing`` that holds the LeadStatus StandardValueSet (None: unknown).
+LEAD_STATUS_SET = "StandardValueSet.LeadStatus"
 
 # Metadata API type of an existing field -> the describe type it shows as.
 MD_TO_DESCRIBE = {"Text": "string", "TextArea": "textarea", "LongTextArea": "textarea",
@@ -36,8 +39,8 @@ class Action:
     """One step of the plan. ``kind`` "conflict" and "manual" are reported, never applied."""
 
     system: str
-    kind: str        # create_field add_values grant assign create_group create_property
-    #                  add_options create_list conflict manual
+    kind: str        # create_field add_values add_lead_status grant assign create_group
+    #                  create_property add_options create_list conflict manual
     target: str
     detail: str
     payload: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -85,7 +88,8 @@ def field_component(req: Requirement, values: list[str] | None = None,
 def plan(requirements: list[Requirement], rows: list[Row], facts: dict[str, Any],
          existing: dict[str, dict[str, Any] | None]) -> list[Action]:
     """The actions for every unmet requirement. ``existing`` is the ``CustomField``
-    metadata of each custom field describe does not show (None: it does not exist)."""
+    metadata of each custom field describe does not show (None: it does not exist), and
+    under LEAD_STATUS_SET the Lead Status value set when a status is missing."""
     by_key = {r.key: r for r in rows}
     sf = facts.get("salesforce") or {}
     hs = facts.get("hubspot") or {}
@@ -96,7 +100,7 @@ def plan(requirements: list[Requirement], rows: list[Row], facts: dict[str, Any]
         if req.system == "salesforce" and req.kind in ("field", "external_id"):
             actions.extend(_salesforce_field(req, row, sf, existing, grants))
         elif req.kind == "lead_status" and row.status != OK:
-            actions.append(Action("salesforce", "manual", "Lead.Status", row.fix))
+            actions.append(_lead_status(row, existing.get(LEAD_STATUS_SET)))
         elif req.kind == "property":
             actions.extend(_property(req, row, hs))
         elif req.kind == "list":
@@ -139,6 +143,30 @@ def _salesforce_field(req: Requirement, row: Row, sf: dict[str, Any],
                             str(entry.get("label") or label_of(req.name)),
                             bool(entry.get("restrictedPicklist")))]
     return []
+
+
+def _lead_status(row: Row, value_set: dict[str, Any] | None) -> Action:
+    """Missing Lead Status values join the LeadStatus standard value set. An update replaces
+    the whole set, so every value it holds is sent again with its flags (converted, default);
+    the new ones are neither."""
+    if value_set is None:
+        return Action("salesforce", "manual", "Lead.Status", row.fix)
+    have = [{k: v for k, v in value.items() if v not in (None, [], {})}
+            for value in _as_list(value_set.get("standardValue")) if isinstance(value, dict)]
+    known = {str(v.get("fullName")).casefold() for v in have}
+    added = [v.value for v in row.missing_values if v.value.casefold() not in known]
+    if not added:   # in the set but not shown by describe (inactive): an admin's call
+        return Action("salesforce", "manual", "Lead.Status", row.fix)
+    component = {"fullName": "LeadStatus", "sorted": bool(value_set.get("sorted")),
+                 "standardValue": [*have, *({"fullName": v, "label": v, "default": False,
+                                             "converted": False} for v in added)]}
+    return Action("salesforce", "add_lead_status", "LeadStatus",
+                  "add Lead Status value(s) " + ", ".join(repr(v) for v in added),
+                  {"component": component})
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 def _described(sf: dict[str, Any], req: Requirement) -> dict[str, Any] | None:

@@ -103,8 +103,10 @@ def test_a_fresh_org_is_refused_then_set_up_then_synced_and_setup_is_idempotent(
 
     applied = run("setup", "--apply")
     assert applied.exit_code == 0, _explain(applied)
+    assert "LeadStatus: add Lead Status value(s)" in applied.stdout
     healthy = run("doctor")
     assert healthy.exit_code == 0, _explain(healthy)
+    assert _not_ok(run("doctor", "--json")) == set()    # Lead Status values included
 
     synced = run("sync", "--once", "--json")
     assert synced.exit_code == 0, _explain(synced)

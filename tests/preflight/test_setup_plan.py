@@ -112,3 +112,47 @@ def test_the_package_holds_the_same_fields_and_permission_set_as_the_plan(
     written = write_package(tmp_path / "pkg", files)
     assert {p.relative_to(tmp_path / "pkg").as_posix() for p in written} == set(files)
     assert zipped(files)[:2] == b"PK"
+
+
+STANDARD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+                     "Closed - Not Converted")
+
+
+def _lead_status_set() -> dict[str, Any]:
+    """The LeadStatus value set as readMetadata gives it (zeep leaves unset flags None)."""
+    return {"fullName": "LeadStatus", "sorted": False, "groupingStringEnum": None,
+            "standardValue": [{"fullName": v, "label": v, "default": i == 0,
+                               "converted": v == "Closed - Converted", "color": None}
+                              for i, v in enumerate(STANDARD_STATUSES)]}
+
+
+def test_missing_lead_statuses_join_the_value_set_which_keeps_every_value_and_its_flags(
+        reqs: list[Requirement], tmp_path: Path) -> None:
+    facts = _complete(reqs)
+    facts["salesforce"]["objects"]["Lead"]["Status"] = _picklist(list(STANDARD_STATUSES))
+    [action] = [a for a in _plan(reqs, facts, {"StandardValueSet.LeadStatus":
+                                               _lead_status_set()}) if a.system == "salesforce"]
+    assert (action.kind, action.target, action.applies) == ("add_lead_status", "LeadStatus",
+                                                           True)
+    values = action.payload["component"]["standardValue"]
+    assert values[:4] == [{"fullName": v, "label": v, "default": i == 0,
+                           "converted": v == "Closed - Converted"}
+                          for i, v in enumerate(STANDARD_STATUSES)]
+    added = [v["fullName"] for v in values[4:]]
+    assert set(added) == {"Accepted", "Qualified", "Unqualified", "Recycled"}
+    assert not any(v["converted"] or v["default"] for v in values[4:])
+    files = package_files([action], "59.0")
+    value_set = ET.fromstring(files["standardValueSets/LeadStatus.standardValueSet"])
+    assert [v.findtext("md:fullName", namespaces=NS) for v in value_set.findall(
+        "md:standardValue", NS)] == [*STANDARD_STATUSES, *added]
+    assert "<name>StandardValueSet</name>" in files["package.xml"]
+
+
+def test_lead_statuses_stay_a_manual_step_when_the_value_set_cannot_be_read(
+        reqs: list[Requirement]) -> None:
+    facts = _complete(reqs)
+    facts["salesforce"]["objects"]["Lead"]["Status"] = _picklist(list(STANDARD_STATUSES))
+    [action] = [a for a in _plan(reqs, facts, {"StandardValueSet.LeadStatus": None})
+                if a.system == "salesforce"]
+    assert (action.kind, action.target, action.applies) == ("manual", "Lead.Status", False)
+    assert "Lead Status" in action.detail

@@ -227,3 +227,76 @@ def test_a_failing_component_rolls_a_production_deploy_back(
     assert sf.mdapi.CustomField.read(["Lead.Lead_Score__c"]).fullName is None
     assert sf.query("SELECT COUNT() FROM PermissionSet WHERE Name = 'Syncagent_Pkg'")[
         "totalSize"] == 0
+
+
+def _status_values(sf: Salesforce) -> list[str]:
+    return [p["value"] for p in described(sf, "Lead")["Status"]["picklistValues"]]
+
+
+def test_lead_status_values_are_added_through_the_standard_value_set(sf: Salesforce) -> None:
+    """A new org has the standard Lead Status values; updateMetadata on StandardValueSet
+    LeadStatus adds the team's, and leads may then take them (restricted picklist)."""
+    md = sf.mdapi
+    current = md.StandardValueSet.read(["LeadStatus"])
+    assert current.fullName == "LeadStatus"
+    assert [(v.fullName, v.converted) for v in current.standardValue] == [
+        ("Open - Not Contacted", False), ("Working - Contacted", False),
+        ("Closed - Converted", True), ("Closed - Not Converted", False)]
+    lead = sf.query("SELECT Id FROM Lead WHERE IsConverted = false LIMIT 1")["records"][0]["Id"]
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Lead.update(lead, {"Status": "Accepted"})
+    values = [md.StandardValue(fullName=v.fullName, label=v.label, default=v.default,
+                               converted=v.converted) for v in current.standardValue]
+    values.append(md.StandardValue(fullName="Accepted", label="Accepted", default=False,
+                                   converted=False))
+    md.StandardValueSet.update([md.StandardValueSet(fullName="LeadStatus", sorted=False,
+                                                    standardValue=values)])
+    assert _status_values(sf)[-1] == "Accepted"
+    assert sf.Lead.update(lead, {"Status": "Accepted"}) == 204
+
+
+def test_a_standard_value_set_is_never_created_never_loses_values_and_keeps_a_converted_one(
+        sf: Salesforce) -> None:
+    md = sf.mdapi
+
+    def value_set(*names: str, converted: str = "") -> Any:
+        return md.StandardValueSet(fullName="LeadStatus", sorted=False, standardValue=[
+            md.StandardValue(fullName=n, label=n, default=False, converted=n == converted)
+            for n in names])
+    standard = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+                "Closed - Not Converted")
+    with pytest.raises(Exception, match="DUPLICATE_DEVELOPER_NAME"):
+        md.StandardValueSet.create([value_set(*standard, converted="Closed - Converted")])
+    with pytest.raises(Exception, match="does not remove values"):
+        md.StandardValueSet.update([value_set(*standard[:3], converted="Closed - Converted")])
+    with pytest.raises(Exception, match="converted status"):
+        md.StandardValueSet.update([value_set(*standard)])
+    with pytest.raises(Exception, match="INVALID_CROSS_REFERENCE_KEY"):
+        md.StandardValueSet.update([md.StandardValueSet(
+            fullName="CaseOrigin", sorted=False, standardValue=[md.StandardValue(
+                fullName="Web", label="Web", default=False)])])
+    assert _status_values(sf) == list(standard)
+    assert md.StandardValueSet.read(["CaseOrigin"]).fullName is None
+
+
+def test_a_deployed_standard_value_set_adds_lead_status_values_and_rolls_back_with_the_rest(
+        sf: Salesforce, tmp_path: Path) -> None:
+    statuses = "".join(
+        f"<standardValue><converted>{str(n == 'Closed - Converted').lower()}</converted>"
+        f"<default>false</default><fullName>{n}</fullName><label>{n}</label></standardValue>"
+        for n in ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+                  "Closed - Not Converted", "Recycled"))
+
+    def deploy(fields: str) -> dict[str, Any]:
+        path = package(tmp_path, fields, grants("Lead_Score__c"))
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr("standardValueSets/LeadStatus.standardValueSet",
+                             f"<StandardValueSet {MD_XMLNS}><sorted>false</sorted>{statuses}"
+                             "</StandardValueSet>")
+        return dict(sf.checkDeployStatus(sf.deploy(str(path), sandbox=False)["asyncId"]))
+
+    broken = "<fields><fullName>No_Type__c</fullName><label>x</label></fields>"
+    assert deploy(SCORE + broken)["state"] == "Failed"
+    assert "Recycled" not in _status_values(sf)            # rolled back with the field
+    assert deploy(SCORE)["state"] == "Succeeded"
+    assert _status_values(sf)[-1] == "Recycled"

@@ -20,7 +20,7 @@ import structlog
 from syncagent.sandbox.common import SandboxContext
 from syncagent.sandbox.salesforce import ids
 from syncagent.sandbox.salesforce.aggregate import aggregate_rows
-from syncagent.sandbox.salesforce.org import Prepared, SalesforceOrg, WriteError
+from syncagent.sandbox.salesforce.org import SalesforceOrg
 from syncagent.sandbox.salesforce.schema import (
     PREFIX_TO_OBJECT,
     SObjectDef,
@@ -28,6 +28,7 @@ from syncagent.sandbox.salesforce.schema import (
     describe_object,
 )
 from syncagent.sandbox.salesforce.soql import Query, SoqlError, parse, parse_datetime
+from syncagent.sandbox.salesforce.validation import Prepared, WriteError
 from syncagent.sandbox.salesforce.values import RequestError, format_datetime
 
 log = structlog.get_logger(__name__)

@@ -8,12 +8,13 @@
 Metadata API format (Metadata API Developer Guide, "deploy()" and "DeployResult":
 https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/meta_deploy.htm):
 ``package.xml``, ``objects/{Object}.object`` (a CustomObject whose ``fields`` are custom
-fields, ``fullName`` without the object) and ``permissionsets/{Name}.permissionset``.
+fields, ``fullName`` without the object), ``permissionsets/{Name}.permissionset`` and
+``standardValueSets/{Name}.standardValueSet`` (a StandardValueSet, such as LeadStatus).
 
-The deployment runs at once (its status is final at the first check). Fields deploy before
-permission sets, which may grant them. With ``rollbackOnError`` (simple-salesforce sets it for
-production orgs, ``sandbox=False``) one failure undoes every component; ``checkOnly``
-validates and undoes everything.
+The deployment runs at once (its status is final at the first check). Standard value sets
+deploy first, then fields, then permission sets, which may grant them. With
+``rollbackOnError`` (simple-salesforce sets it for production orgs, ``sandbox=False``) one
+failure undoes every component; ``checkOnly`` validates and undoes everything.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from syncagent.sandbox.salesforce.metadata import (
     MetadataError,
     local_name,
     permission_set_id,
+    put_values,
+    read_value_set,
     save_field,
     save_permission_set,
+    save_value_set,
     to_md,
     to_xml,
 )
@@ -45,7 +49,7 @@ Undo = Callable[[], None]
 
 @dataclass
 class Component:
-    kind: str            # CustomField | PermissionSet
+    kind: str            # CustomField | PermissionSet | StandardValueSet
     full_name: str
     file_name: str
     md: Md
@@ -76,7 +80,9 @@ def _option(call: ET.Element, name: str) -> bool:
 
 
 def _components(archive: zipfile.ZipFile) -> list[Component]:
-    """Fields of every objects/*.object, then every permissionsets/*.permissionset."""
+    """Every standardValueSets/*.standardValueSet, fields of every objects/*.object, then
+    every permissionsets/*.permissionset."""
+    value_sets: list[Component] = []
     fields: list[Component] = []
     permission_sets: list[Component] = []
     for name in sorted(archive.namelist()):
@@ -98,7 +104,12 @@ def _components(archive: zipfile.ZipFile) -> list[Component]:
             md = md if isinstance(md, dict) else {}
             md["fullName"] = file_name.removesuffix(".permissionset")
             permission_sets.append(Component("PermissionSet", md["fullName"], name, md))
-    return fields + permission_sets
+        elif folder == "standardValueSets" and file_name.endswith(".standardValueSet"):
+            md = to_md(root)
+            md = md if isinstance(md, dict) else {}
+            md["fullName"] = file_name.removesuffix(".standardValueSet")
+            value_sets.append(Component("StandardValueSet", md["fullName"], name, md))
+    return value_sets + fields + permission_sets
 
 
 def _undo_field(org: SalesforceOrg, full_name: str) -> Undo:
@@ -132,17 +143,29 @@ def _undo_permission_set(org: SalesforceOrg, name: str) -> Undo:
     return undo
 
 
+def _undo_value_set(org: SalesforceOrg, name: str) -> Undo:
+    before = read_value_set(org, name)
+
+    def undo() -> None:
+        if before is not None:
+            put_values(org, name, [str(v["fullName"]) for v in before["standardValue"]])
+    return undo
+
+
 def _undo_for(org: SalesforceOrg, component: Component) -> Undo:
     """How to take this component's change back (for rollbackOnError and checkOnly)."""
     if component.kind == "CustomField":
         return _undo_field(org, component.full_name)
+    if component.kind == "StandardValueSet":
+        return _undo_value_set(org, component.full_name)
     return _undo_permission_set(org, component.full_name)
 
 
 def _apply(org: SalesforceOrg, deployment: Deployment, components: list[Component],
            *, rollback_on_error: bool, check_only: bool) -> None:
     undo: list[Undo] = []
-    savers = {"CustomField": save_field, "PermissionSet": save_permission_set}
+    savers = {"CustomField": save_field, "PermissionSet": save_permission_set,
+              "StandardValueSet": save_value_set}
     for component in components:
         step = _undo_for(org, component)
         try:

@@ -22,7 +22,8 @@ Supported types: ``CustomField`` (Text, TextArea, LongTextArea, Number, Currency
 Checkbox, Date, DateTime, Email, Phone, Url, Picklist with a local value set, restricted or
 not; ``externalId``, ``unique``, ``required``) and ``PermissionSet`` (label, description,
 ``fieldPermissions``). A new custom field is visible to no one until a permission set that
-grants it is assigned (see ``fls.py``); describe reflects every change at once.
+grants it is assigned (see ``fls.py``); describe reflects every change at once. And
+``StandardValueSet`` ``LeadStatus`` (read and update; see its section below).
 """
 
 from __future__ import annotations
@@ -352,12 +353,80 @@ def read_permission_set(org: SalesforceOrg, name: str) -> Md | None:
     return {"fullName": rec["Name"], "fieldPermissions": permissions, "label": rec["Label"]}
 
 
+# ---------------------------------------------------------------- StandardValueSet
+
+# Standard picklists are StandardValueSet components from API 38.0 on, named after the value
+# set, not the field (Metadata API Developer Guide, "StandardValueSet" and "StandardValueSet
+# Names and Standard Picklist Fields":
+# https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/meta_standardvalueset.htm).
+# The sandbox serves the one the agent needs: LeadStatus, the values of Lead.Status.
+VALUE_SETS = {"leadstatus": ("LeadStatus", "Lead", "Status")}
+# The statuses a converted lead may take; the sandbox's convert_lead uses one of them.
+CONVERTED_STATUSES = frozenset({"closed - converted", "qualified"})
+
+
+def _value_set_field(org: SalesforceOrg, full_name: str) -> tuple[str, str, FieldDef]:
+    entry = VALUE_SETS.get(full_name.strip().lower())
+    obj = org.schema.full(entry[1]) if entry else None
+    f = obj.field(entry[2]) if obj is not None and entry else None
+    if entry is None or obj is None or f is None:
+        raise MetadataError("INVALID_CROSS_REFERENCE_KEY", f"no StandardValueSet named "
+                            f"{full_name!r} found (the sandbox serves LeadStatus)", "fullName")
+    return entry[0], obj.name, f
+
+
+def read_value_set(org: SalesforceOrg, full_name: str) -> Md | None:
+    try:
+        name, _, f = _value_set_field(org, full_name)
+    except MetadataError:
+        return None
+    return {"fullName": name, "sorted": False, "standardValue": [
+        {"fullName": v, "converted": v.casefold() in CONVERTED_STATUSES, "default": i == 0,
+         "label": v} for i, v in enumerate(f.picklist)]}
+
+
+def save_value_set(org: SalesforceOrg, md: Md, mode: str) -> bool:
+    """Replace a standard picklist's values. A standard value set always exists, so it is
+    updated (an upsert too) and never created; the sandbox refuses to drop a value (records
+    may hold it) and, for LeadStatus, a set without a converted status."""
+    name, _, f = _value_set_field(org, str(md.get("fullName") or ""))
+    if mode == "create":
+        raise MetadataError("DUPLICATE_DEVELOPER_NAME", f"StandardValueSet {name} already "
+                            "exists: standard value sets are updated, never created",
+                            "fullName")
+    entries = [v for v in as_list(md.get("standardValue")) if isinstance(v, dict)]
+    values = [str(v.get("fullName") or "").strip() for v in entries]
+    if not values or not all(values):
+        raise MetadataError("FIELD_INTEGRITY_EXCEPTION", "standardValue: at least one value, "
+                            "each with a fullName", "standardValue")
+    if len({v.casefold() for v in values}) != len(values):
+        raise MetadataError("DUPLICATE_DEVELOPER_NAME", "standardValue: duplicate value",
+                            "standardValue")
+    dropped = [v for v in f.picklist if v.casefold() not in {x.casefold() for x in values}]
+    if dropped:
+        raise MetadataError("FIELD_INTEGRITY_EXCEPTION", "standardValue: the sandbox does not "
+                            f"remove values ({', '.join(dropped)})", "standardValue")
+    if name == "LeadStatus" and not any(_flag(v, "converted") for v in entries):
+        raise MetadataError("FIELD_INTEGRITY_EXCEPTION", "LeadStatus needs at least one "
+                            "converted status", "standardValue")
+    put_values(org, name, values)
+    return False
+
+
+def put_values(org: SalesforceOrg, full_name: str, values: list[str]) -> None:
+    """Set a standard value set's values as they are (a deploy's rollback uses it too)."""
+    _, obj_name, f = _value_set_field(org, full_name)
+    org.schema.put_field(obj_name, replace(f, picklist=tuple(values)))
+
+
 # ---------------------------------------------------------------- calls
 
 Saver = Callable[[SalesforceOrg, Md, str], bool]
 Reader = Callable[[SalesforceOrg, str], "Md | None"]
-SAVERS: dict[str, Saver] = {"CustomField": save_field, "PermissionSet": save_permission_set}
-READERS: dict[str, Reader] = {"CustomField": read_field, "PermissionSet": read_permission_set}
+SAVERS: dict[str, Saver] = {"CustomField": save_field, "PermissionSet": save_permission_set,
+                            "StandardValueSet": save_value_set}
+READERS: dict[str, Reader] = {"CustomField": read_field, "PermissionSet": read_permission_set,
+                              "StandardValueSet": read_value_set}
 MODES = {"createMetadata": "create", "updateMetadata": "update", "upsertMetadata": "upsert"}
 
 
