@@ -164,44 +164,6 @@ class StateStore:
             "last_cycle": self.runs.get_value(Key.LAST_CYCLE, {}),
         }
 
-    # ----------------------------------------------------------------- old names (moving)
-    def __getattr__(self, name: str) -> Any:
-        """The store's old flat method names, while call sites move to the stores."""
-        try:
-            concern, attribute = _OLD_NAMES[name]
-        except KeyError:
-            raise AttributeError(name) from None
-        return getattr(getattr(self, concern), attribute)
-
-
-_OLD_NAMES = {
-    "get_cursor": ("mirror", "cursor"), "all_cursors": ("mirror", "cursors"),
-    "upsert_mirror": ("mirror", "upsert"), "mirror_records": ("mirror", "records"),
-    "email_index": ("mirror", "email_index"),
-    "mark_missing_deleted": ("mirror", "mark_missing_deleted"),
-    "agent_written": ("mirror", "agent_written"), "record_written": ("mirror", "record_written"),
-    "activities_for": ("mirror", "activities_for"),
-    "queued_for_match": ("persons", "queued"), "matched": ("persons", "matched"),
-    "links": ("persons", "links"), "link": ("persons", "link"),
-    "create_persons": ("persons", "create"), "mark_dirty": ("persons", "mark_dirty"),
-    "persons_to_evaluate": ("persons", "to_evaluate"),
-    "all_person_ids": ("persons", "all_ids"), "evaluated": ("persons", "evaluated"),
-    "enqueue": ("outbox", "enqueue"), "claim_outbox": ("outbox", "claim"),
-    "complete_outbox": ("outbox", "complete"), "release_outbox": ("outbox", "release"),
-    "outbox_claim_holders": ("outbox", "claim_holders"), "outbox_groups": ("outbox", "groups"),
-    "outbox_counts": ("outbox", "counts"), "outbox_claims": ("outbox", "claims"),
-    "dead_letters": ("outbox", "dead_letters"), "dead_letter_total": ("outbox", "dead_total"),
-    "dead_letter_groups": ("outbox", "dead_letter_groups"),
-    "discard_dead": ("outbox", "discard_dead"), "replan_dead": ("outbox", "replan_dead"),
-    "outbox_keys_done": ("outbox", "keys_done"),
-    "acquire_lease": ("runs", "acquire_lease"), "release_lease": ("runs", "release_lease"),
-    "leases": ("runs", "leases"), "start_run": ("runs", "start"),
-    "finish_run": ("runs", "finish"), "recent_runs": ("runs", "recent"),
-    "last_completed_at": ("runs", "last_completed_at"),
-    "get_value": ("runs", "get_value"), "set_value": ("runs", "set_value"),
-    "flag": ("flags", "flag"), "data_quality": ("flags", "items"),
-}
-
 
 __all__ = [
     "ActivityRow",

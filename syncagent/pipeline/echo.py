@@ -30,7 +30,7 @@ def echoes(store: StateStore, rows: Sequence[MirrorRow]) -> set[Ref]:
             by_object[(row.system, row.object)].append(row)
     out: set[Ref] = set()
     for (system, object_name), group in by_object.items():
-        held = {r.remote_id: r for r in store.mirror_records(
+        held = {r.remote_id: r for r in store.mirror.records(
             system, object_name, [r.remote_id for r in group])}
         for row in group:
             old = held.get(row.remote_id)
@@ -61,4 +61,4 @@ def drop_from_queue(store: StateStore, refs: Iterable[Ref], queued_before: set[R
     """Take echoes off the match queue, unless an earlier read queued them for a change."""
     done = [ref for ref in refs if ref not in queued_before]
     if done:
-        store.matched(done)
+        store.persons.matched(done)

@@ -22,7 +22,7 @@ def _cycle(world: World) -> CycleReport:
 def _pairs(world: World) -> list[tuple[str, str, int]]:
     """(lead id, contact id, person) for persons with an open SF lead and a HubSpot contact."""
     by_person: dict[int, dict[str, str]] = {}
-    for (system, obj, rid), pid in world.agent.store.links().items():
+    for (system, obj, rid), pid in world.agent.store.persons.links().items():
         by_person.setdefault(pid, {})[f"{system}.{obj}"] = rid
     open_leads = {r["Id"] for r in world.sandbox.ctx.sf.records("Lead")
                   if not r.get("IsConverted")}
@@ -63,7 +63,7 @@ def test_a_hubspot_outage_leaves_salesforce_work_done_and_hubspot_writes_queued(
         landed = world.salesforce().Lead.get(lead)
         assert landed["Lead_Grade__c"] == decisions[pid]["grade"], lead
         assert float(landed["Lead_Score__c"]) == float(decisions[pid]["score"]), lead
-    assert world.agent.store.outbox_counts().get("pending", 0) >= len(changed)
+    assert world.agent.store.outbox.counts().get("pending", 0) >= len(changed)
     assert _hubspot_grades(world, changed) != {c: decisions[p]["grade"] for _l, c, p in changed}
 
     world.sandbox.set_faults({})
