@@ -1,4 +1,5 @@
-"""The agent's memory: SQLAlchemy models, the store (the one ORM user) and Alembic migrations."""
+"""The agent's memory: SQLAlchemy models, the StateStore façade over one store per concern, and
+Alembic migrations."""
 
 from state.store import (
     ActivityRow,
