@@ -27,10 +27,6 @@ class SyncAgentError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def describe(self) -> str:
-        """One line for a person: what went wrong, then what to do."""
-        return f"{self.message} — {self.hint}"
-
     def as_dict(self, **context: Any) -> dict[str, Any]:
         """Structured form for logs, JSON output and the state DB.
 

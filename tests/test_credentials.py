@@ -14,6 +14,7 @@ from connectors.network import UnreachableHost, unreachable
 from syncagent.credentials import credential_problems, require_credentials
 from syncagent.errors import ConfigError, RetryableError
 from syncagent.settings import Settings, load_settings
+from tests.shown import shown
 
 
 def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: object) -> Settings:
@@ -54,7 +55,7 @@ def test_malformed_values_are_named_and_secrets_never_shown(
         hubspot={"access_token": "pat na1 secret", "base_url": "api.hubapi.com"})
     with pytest.raises(ConfigError) as caught:
         require_credentials(settings)
-    message = caught.value.describe()
+    message = shown(caught.value)
     for expected in ("salesforce.username", "salesforce.instance_url", "hubspot.access_token",
                      "hubspot.base_url"):
         assert expected in message
@@ -69,7 +70,7 @@ def test_a_name_that_does_not_resolve_names_the_host_and_setting() -> None:
                         setting="hubspot.base_url")
     assert isinstance(error, UnreachableHost) and not isinstance(error, RetryableError)
     assert "crm.no-such-host.invalid" in error.message and "DNS" in error.message
-    assert "hubspot.base_url" in error.hint and "nothing to do" not in error.describe()
+    assert "hubspot.base_url" in error.hint and "nothing to do" not in shown(error)
 
 
 def test_a_refused_connection_names_the_host_and_setting() -> None:
@@ -91,4 +92,4 @@ def test_a_timeout_is_not_mistaken_for_an_unreachable_host() -> None:
 
 
 def test_the_retry_hint_never_says_nothing_to_do() -> None:
-    assert "nothing to do" not in RetryableError("x").describe()
+    assert "nothing to do" not in shown(RetryableError("x"))

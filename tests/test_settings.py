@@ -8,6 +8,7 @@ import pytest
 
 from syncagent.errors import ConfigError
 from syncagent.settings import load_settings
+from tests.shown import one_line_each, shown
 
 
 @pytest.fixture(autouse=True)
@@ -96,8 +97,8 @@ def test_a_misspelt_nested_key_in_the_file_is_refused_with_the_closest_name(
     message = caught.value.message
     assert "salesforce.passwrod" in message and "did you mean 'password'" in message
     assert "hubspot.acces_token" in message and "did you mean 'access_token'" in message
-    assert "hunter2-secret" not in caught.value.describe()
-    assert "\n" not in caught.value.describe()
+    assert "hunter2-secret" not in shown(caught.value)
+    assert one_line_each(caught.value)
 
 
 def test_a_misspelt_nested_variable_is_refused_with_the_closest_name(
@@ -107,7 +108,7 @@ def test_a_misspelt_nested_variable_is_refused_with_the_closest_name(
         load_settings()
     message = caught.value.message
     assert "SYNCAGENT_SALESFORCE__PASSWROD" in message and "'password'" in message
-    assert "hunter2-secret" not in caught.value.describe()
+    assert "hunter2-secret" not in shown(caught.value)
 
 
 def test_an_unknown_key_without_a_close_name_lists_the_valid_ones(tmp_path: Path) -> None:
@@ -130,7 +131,7 @@ def test_unreadable_config_files_give_one_line_naming_the_file(
     with pytest.raises(ConfigError) as caught:
         load_settings(config)
     assert str(config) in caught.value.message and expected in caught.value.message
-    assert "\n" not in caught.value.describe()
+    assert one_line_each(caught.value)
 
 
 @pytest.mark.parametrize("content", ["?\n", "1: 2\n", "null: x\n", "2026-01-01: x\n"])

@@ -6,15 +6,16 @@ is read by paging the object list with associations over the id range instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 
+from connectors.hubspot import paging
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.limits import ASSOCIATION_BATCH, LIST_PAGE
 from syncagent.errors import FatalError
 
 log = structlog.get_logger(__name__)
-
-ASSOCIATION_SCAN_LIMIT = 100
-ASSOCIATION_BATCH = 100            # v4 batch association read: inputs per call
 
 
 class Associations:
@@ -48,14 +49,17 @@ class Associations:
         """Fallback: page the object list (sorted by id, with associations) over the id range."""
         wanted = set(ids)
         high = max(int(i) for i in ids)
-        after: str | None = str(min(int(i) for i in ids))
         found: dict[str, list[str]] = {}
-        while after is not None and int(after) <= high:
-            data = self.client.list_page(object_type, after=after, limit=ASSOCIATION_SCAN_LIMIT,
+
+        def fetch(after: str | None) -> dict[str, Any]:
+            return self.client.list_page(object_type, after=after, limit=LIST_PAGE,
                                          properties=("hs_object_id",), associations=("contacts",))
+
+        for data, after in paging.walk(fetch, after=str(min(int(i) for i in ids))):
             for row in data.get("results") or []:
                 if str(row["id"]) in wanted:
                     linked = ((row.get("associations") or {}).get("contacts") or {})
                     found[str(row["id"])] = [str(x["id"]) for x in linked.get("results") or []]
-            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if after is not None and int(after) > high:
+                break       # past the last id asked about
         return found

@@ -21,6 +21,7 @@ from hubspot import HubSpot
 from connectors.base import ApiCallCounter
 from connectors.budget import DailyBudget, RateLimiter
 from connectors.hubspot import errors
+from connectors.hubspot.limits import EVENTS_PAGE, LIST_PAGE, OWNERS_PAGE
 from connectors.retry import RetryPolicy
 from syncagent.errors import ConfigError
 from syncagent.settings import HubSpotSettings
@@ -122,7 +123,7 @@ class HubSpotClient:
         return dict(self.call(f"batch_{action}_{object_type}",
                               lambda o: method(object_type, body, **o)) or {})
 
-    def list_page(self, object_type: str, *, after: str | None, limit: int = 100,
+    def list_page(self, object_type: str, *, after: str | None, limit: int = LIST_PAGE,
                   properties: Sequence[str] = (), associations: Sequence[str] = (),
                   archived: bool = False) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"limit": limit, "archived": archived}
@@ -135,7 +136,7 @@ class HubSpotClient:
         return dict(self.call(f"list_{object_type}", lambda o: self._basic.get_page_with_http_info(
             object_type, **kwargs, **o)) or {})
 
-    def owners_page(self, after: str | None, limit: int = 500) -> dict[str, Any]:
+    def owners_page(self, after: str | None, limit: int = OWNERS_PAGE) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"limit": limit}
         if after:
             kwargs["after"] = after
@@ -147,7 +148,7 @@ class HubSpotClient:
             object_type, **o)) or {})
 
     def events_page(self, *, occurred_after: datetime | None, after: str | None,
-                    limit: int = 1000) -> dict[str, Any]:
+                    limit: int = EVENTS_PAGE) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"object_type": "contact", "limit": limit}
         if occurred_after is not None:
             kwargs["occurred_after"] = occurred_after

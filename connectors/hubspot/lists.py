@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.limits import LIST_MEMBERSHIP_MAX
 from syncagent.errors import FatalError, RecordRejected
 
-LIST_MEMBERSHIP_CHUNK = 1000
 WRITABLE_TYPES = frozenset({"MANUAL", "SNAPSHOT"})
 
 
@@ -66,8 +66,8 @@ class ListMemberships:
         merged: dict[str, list[str]] = {}
         add, remove = list(add), list(remove)
         while add or remove:
-            chunk_add, add = add[:LIST_MEMBERSHIP_CHUNK], add[LIST_MEMBERSHIP_CHUNK:]
-            room = LIST_MEMBERSHIP_CHUNK - len(chunk_add)
+            chunk_add, add = add[:LIST_MEMBERSHIP_MAX], add[LIST_MEMBERSHIP_MAX:]
+            room = LIST_MEMBERSHIP_MAX - len(chunk_add)
             chunk_remove, remove = remove[:room], remove[room:]
             data = self.client.change_list(list_id, chunk_add, chunk_remove)
             for key, values in (data or {}).items():

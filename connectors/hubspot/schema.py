@@ -3,16 +3,19 @@
 ``salesforceleadid`` and ``salesforcecontactid`` exist only where HubSpot's own Salesforce
 integration is installed (API-FACTS.md, "Salesforce-linked properties"): the agent writes them
 only when this says they exist. Without the ``crm.schemas.contacts.read`` scope the answer is
-"unknown" (None) and such optional properties are not written.
+"unknown" (None) and such optional properties are not written. A read can travel to the next
+process (``facts`` and ``adopt``); a write refused for a property that is gone reads again.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
+from connectors.base import WriteResult
 from connectors.hubspot import errors
 from connectors.hubspot.client import HubSpotClient
 from syncagent.errors import FatalError
@@ -26,22 +29,25 @@ DOCTOR_HINT = ("Run `syncagent doctor` to list what the portal lacks, then creat
                "properties (`syncagent setup --apply`, or by hand in the 'syncagent' group).")
 
 #: how long a read of the properties is trusted (an integration installed meanwhile is seen)
-SCHEMA_TTL_SECONDS = 900.0
+SCHEMA_TTL = timedelta(minutes=15)
+#: a write refused with this code names a property the portal no longer has
+GONE_CODE = "PROPERTY_DOESNT_EXIST"
 
 
 class PortalSchema:
     def __init__(self, client: HubSpotClient,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.client = client
         self._clock = clock
         self._names: frozenset[str] | None = None
-        self._read_at: float | None = None
+        self._read_at: datetime | None = None
+        self._unsaved = False                   # read from the portal since facts() last
         self.unreadable: str | None = None     # why the properties could not be read
 
     def contact_properties(self) -> frozenset[str] | None:
         """Names of the portal's contact properties; None when the app may not read them."""
         now = self._clock()
-        if self._read_at is not None and now - self._read_at < SCHEMA_TTL_SECONDS:
+        if self._read_at is not None and timedelta(0) <= now - self._read_at < SCHEMA_TTL:
             return self._names
         try:
             data = self.client.properties("contacts")
@@ -51,8 +57,37 @@ class PortalSchema:
         else:
             self.unreadable = None
             self._names = frozenset(str(p.get("name")) for p in data.get("results") or [])
-        self._read_at = now
+        self._read_at, self._unsaved = now, True
         return self._names
+
+    def facts(self) -> dict[str, Any] | None:
+        """What the last read said, JSON-safe (names only), or None when nothing was read
+        from the portal since the last call."""
+        if not self._unsaved or self._read_at is None:
+            return None
+        self._unsaved = False
+        return {"read_at": self._read_at.isoformat(), "unreadable": self.unreadable,
+                "names": sorted(self._names) if self._names is not None else None}
+
+    def adopt(self, facts: Mapping[str, Any]) -> None:
+        """Take what another process read (``facts()``) unless this read is newer."""
+        try:
+            at = datetime.fromisoformat(facts["read_at"])
+            names = facts["names"]
+            found = None if names is None else frozenset(str(n) for n in names)
+        except (KeyError, TypeError, ValueError):
+            return                              # malformed: read again
+        if at.tzinfo is None or (self._read_at is not None and self._read_at >= at):
+            return
+        self._names, self._read_at = found, at
+        self.unreadable = str(facts.get("unreadable")) if found is None else None
+
+    def after_refusals(self, results: Iterable[WriteResult]) -> None:
+        """A write refused for a property the portal lacks: read the properties again next
+        time (they were deleted since the last read, perhaps while no process ran)."""
+        if self._read_at is not None and any(r.code == GONE_CODE for r in results):
+            log.info("hubspot.schema_refresh", reason="write refused")
+            self._read_at = None
 
     def missing_required(self) -> list[str]:
         """The agent's properties the portal lacks ([] when they exist or cannot be read:

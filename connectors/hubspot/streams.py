@@ -6,9 +6,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from connectors.base import ActivityRecord, RemoteRecord, StreamSpec
+from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
+from syncagent.errors import ConfigError
 
 SYSTEM = "hubspot"
 
@@ -39,31 +41,51 @@ ENGAGEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
 ACTIVITY_ENGAGEMENTS = ("emails", "calls", "meetings", "tasks")
 
 
-def _spec(name: str, obj: str, fields: tuple[str, ...], cursor: str, *, kind: str = "records",
-          deletes: bool = False, **options: Any) -> StreamSpec:
+class ReadMode(StrEnum):
+    """How a stream is read (``StreamSpec.options["mode"]``)."""
+
+    SEARCH = "search"        # the incremental search sweep (sweep.py)
+    ARCHIVED = "archived"    # the archived list, read whole
+    OWNERS = "owners"        # the owners list, read whole
+    EVENTS = "events"        # the web events API, falling back to contact analytics
+
+
+def read_mode(spec: StreamSpec) -> ReadMode:
+    """The stream's read mode; a ConfigError names the stream when it has none we know."""
+    mode = spec.options.get("mode")
+    try:
+        return ReadMode(str(mode))
+    except ValueError:
+        raise ConfigError(f"HubSpot stream '{spec.name}' has no known read mode ({mode!r})",
+                          hint="Set options['mode'] to one of: "
+                               + ", ".join(m.value for m in ReadMode)) from None
+
+
+def _spec(name: str, obj: str, fields: tuple[str, ...], cursor: str, *, mode: ReadMode,
+          kind: StreamKind = "records", deletes: bool = False) -> StreamSpec:
     return StreamSpec(name=name, system="hubspot", object=obj, fields=fields,
-                      cursor_field=cursor, kind=kind, id_field="hs_object_id",  # type: ignore[arg-type]
-                      deletes=deletes, options={"mode": options.pop("mode"), **options})
+                      cursor_field=cursor, kind=kind, id_field="hs_object_id",
+                      deletes=deletes, options={"mode": mode})
 
 
-#: The HubSpot stream table. ``mode`` says how a stream is read:
-#: search (incremental search sweep), archived (archived list), owners (full list),
-#: events (web events API, falling back to contact analytics properties).
+#: The HubSpot stream table; each stream's ``mode`` (ReadMode) says how it is read.
 STREAMS: tuple[StreamSpec, ...] = (
     _spec("contacts", "contacts", CONTACT_PROPERTIES, "lastmodifieddate", deletes=True,
-          mode="search"),
+          mode=ReadMode.SEARCH),
     _spec("contacts_archived", "contacts", ("email",), "archivedAt", deletes=True,
-          mode="archived"),
+          mode=ReadMode.ARCHIVED),
     _spec("owners", "owners", ("email", "firstName", "lastName", "userId", "teams"),
-          "updatedAt", mode="owners"),
+          "updatedAt", mode=ReadMode.OWNERS),
     # Engagements that carry a scoring signal. `emails` feeds email_bounce (a BOUNCED sales
     # e-mail); notes are a rep's free text with no activity kind to derive, so they are not
     # read (docs/connectors.md, "Activities").
     *(_spec(kind, kind, ENGAGEMENT_PROPERTIES[kind], "hs_lastmodifieddate", kind="activities",
-            mode="search") for kind in ACTIVITY_ENGAGEMENTS),
+            mode=ReadMode.SEARCH) for kind in ACTIVITY_ENGAGEMENTS),
     _spec("web_events", "events", ("eventType", "occurredAt", "objectId", "properties"),
-          "occurredAt", kind="activities", mode="events"),
+          "occurredAt", kind="activities", mode=ReadMode.EVENTS),
 )
+#: The shipped streams by name (a connector's own table may leave some out)
+STREAMS_BY_NAME: Mapping[str, StreamSpec] = {s.name: s for s in STREAMS}
 
 #: the property a batch upsert matches on, per object
 UPSERT_ID_PROPERTY = {"contacts": "email"}
@@ -233,7 +255,7 @@ def with_mapped_fields(table: tuple[StreamSpec, ...], names: Sequence[str]
     out = []
     for spec in table:
         if spec.object == "contacts" and spec.kind == "records" and \
-                spec.options.get("mode") == "search":
+                spec.options.get("mode") == ReadMode.SEARCH:
             extra = tuple(n for n in dict.fromkeys(names) if n and n not in spec.fields)
             spec = replace(spec, fields=(*spec.fields, *extra))
         out.append(spec)

@@ -23,9 +23,9 @@ from typing import Any
 from connectors.base import WriteItem, WriteOperation, WriteRef, WriteResult
 from connectors.hubspot import errors, streams
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.limits import BATCH_MAX
 from syncagent.errors import ConfigError, RetryableError, SyncAgentError
 
-BATCH_MAX = 100
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 
 

@@ -206,6 +206,13 @@ class SalesforceConnector:
             self.schema.forget()     # an admin may fix the org while `run` waits: look again
             raise preflight_error(missing)
 
+    def schema_facts(self) -> dict[str, Any] | None:
+        """Describe facts read since the last call, for the next process (None: nothing new)."""
+        return self.schema.facts()
+
+    def adopt_schema_facts(self, facts: Mapping[str, Any]) -> None:
+        self.schema.adopt(facts)    # an earlier process's: preflight reads only stale ones
+
     @property
     def features_off(self) -> dict[str, str]:
         """Features switched off because a field they need is missing: feature -> why."""
@@ -356,7 +363,9 @@ class SalesforceConnector:
         # records refused for some fields only go again at once, without them (isolate.py)
         key_field = streams.IDEMPOTENCY_FIELDS.get(obj)
         protected = frozenset({key_field} if key_field else ())
-        return isolate.write_isolated(batch, write(batch), write, protected)
+        # a refusal for a field the describe said exists reads it again (schema_cache.py)
+        return self.schema.after_refusals(obj, isolate.write_isolated(batch, write(batch),
+                                                                      write, protected))
 
     def _write_chunk(self, obj: str, operation: WriteOperation,
                      chunk: Sequence[WriteItem]) -> list[WriteResult]:

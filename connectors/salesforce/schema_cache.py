@@ -7,16 +7,23 @@ describe shows, refreshes the describe when a query still meets ``INVALID_FIELD`
 changed the org), and switches off the feature a missing optional field serves, with a warning,
 instead of stopping the pull.
 
-Describes travel in one Composite call (up to 25 objects, counted as one API call).
+Describes travel in one Composite call (up to 25 objects, counted as one API call). A describe
+is trusted for ``STALE_AFTER``; what it says can travel to the next process (``facts`` and
+``adopt``), so a `sync --once` does not pay a describe that the previous one made minutes ago.
+A field removed meanwhile is still noticed: a query or a write refused for it reads the
+describe again (see the connector).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
+from connectors.base import WriteResult
 from connectors.salesforce import errors
 from connectors.salesforce.client import SalesforceClient
 from syncagent.errors import FatalError
@@ -24,6 +31,10 @@ from syncagent.errors import FatalError
 log = structlog.get_logger(__name__)
 
 MAX_DESCRIBES = 25         # Composite subrequests per call
+#: how long a describe is trusted (a field an admin adds meanwhile is seen after this)
+STALE_AFTER = timedelta(minutes=15)
+#: write refusals that mean the describe was wrong about a field (it is gone or not editable)
+SCHEMA_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
 
 #: Fields without which no sync can run: the outputs every cycle writes and the external ids
 #: that make creates idempotent.
@@ -55,9 +66,13 @@ DOCTOR_HINT = ("Run `syncagent doctor` to list what the org lacks, then create t
 class SchemaCache:
     """Describe results per object (field name -> describe entry), fetched on demand."""
 
-    def __init__(self, client: SalesforceClient) -> None:
+    def __init__(self, client: SalesforceClient,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.client = client
+        self._clock = clock
         self._fields: dict[str, dict[str, dict[str, Any]]] = {}
+        self._read_at: dict[str, datetime] = {}     # when each object was described
+        self._unsaved = False                        # read from the org since facts() last
         self.features_off: dict[str, str] = {}       # feature -> why
         self._warned: set[tuple[str, str]] = set()
 
@@ -70,10 +85,12 @@ class SchemaCache:
     def forget(self) -> None:
         """Drop every cached describe: the next load asks the org again."""
         self._fields.clear()
+        self._read_at.clear()
 
     def load(self, objects: Iterable[str], *, refresh: bool = False) -> None:
-        """Describe the objects not cached yet (or all of them with ``refresh``)."""
-        wanted = [o for o in dict.fromkeys(objects) if refresh or o not in self._fields]
+        """Describe the objects not cached or stale (or all of them with ``refresh``)."""
+        now = self._clock()
+        wanted = [o for o in dict.fromkeys(objects) if refresh or not self._fresh(o, now)]
         for i in range(0, len(wanted), MAX_DESCRIBES):
             chunk = wanted[i:i + MAX_DESCRIBES]
             answers = self.client.composite([
@@ -90,6 +107,61 @@ class SchemaCache:
                 body = answer.get("body") or {}
                 self._fields[obj] = {f["name"]: f for f in body.get("fields", [])
                                      if isinstance(f, dict) and f.get("name")}
+                self._read_at[obj] = now
+                self._unsaved = True
+
+    def _fresh(self, obj: str, now: datetime) -> bool:
+        at = self._read_at.get(obj)
+        return obj in self._fields and at is not None and timedelta(0) <= now - at < STALE_AFTER
+
+    def facts(self) -> dict[str, Any] | None:
+        """What the describes said, JSON-safe (object -> when read and field -> access flags:
+        ``u`` updateable, ``c`` createable), or None when nothing was read from the org since
+        the last call. Names and flags only: no values."""
+        if not self._unsaved:
+            return None
+        self._unsaved = False
+        return {obj: {"read_at": self._read_at[obj].isoformat(),
+                      "fields": {name: _flags(entry) for name, entry in fields.items()}}
+                for obj, fields in self._fields.items() if obj in self._read_at}
+
+    def adopt(self, facts: Mapping[str, Any]) -> None:
+        """Take what another process described (``facts()``), object by object, unless this
+        cache holds a newer describe. Malformed entries are skipped (they are read again)."""
+        for obj, entry in facts.items():
+            try:
+                at = datetime.fromisoformat(entry["read_at"])
+                fields = {str(name): {"name": str(name), "updateable": "u" in flags,
+                                      "createable": "c" in flags}
+                          for name, flags in dict(entry["fields"]).items()}
+            except (KeyError, TypeError, ValueError):
+                continue
+            if at.tzinfo is None or (obj in self._read_at and self._read_at[obj] >= at):
+                continue
+            self._fields[obj], self._read_at[obj] = fields, at
+
+    def after_refusals(self, obj: str, results: list[WriteResult]) -> list[WriteResult]:
+        """A write refused for a field this describe says the user can write means the
+        describe is out of date (the field was deleted or its access revoked since, perhaps
+        while no process ran): read it again. An optional feature's field that turns out gone
+        is then treated as a fresh describe would have had it: its feature is off and the
+        record, written without it, is no rejection."""
+        refused = [(e.field, e.code) for r in results for e in (*r.dropped, *r.field_errors)]
+        if not any(code in SCHEMA_CODES and obj in self._fields and self.writable(obj, name)
+                   for name, code in refused):
+            return results
+        log.info("salesforce.schema_refresh", object=obj, reason="write refused")
+        self.load([obj], refresh=True)
+        return [self._feature_off(obj, result) for result in results]
+
+    def _feature_off(self, obj: str, result: WriteResult) -> WriteResult:
+        gone = [e for e in result.dropped
+                if (obj, e.field) in FEATURES and not self.writable(obj, e.field)]
+        if not gone:
+            return result
+        for error in gone:
+            self.selectable(obj, (error.field,))   # warns once, switches the feature off
+        return replace(result, dropped=tuple(e for e in result.dropped if e not in gone))
 
     def selectable(self, obj: str, wanted: tuple[str, ...]) -> tuple[str, ...]:
         """The wanted fields the org has and the user can read (all of them when ``obj`` was
@@ -131,6 +203,10 @@ class SchemaCache:
                 if obj in self._fields and not self.writable(obj, name):
                     missing.append(f"{obj}.{name}")
         return missing
+
+
+def _flags(entry: Mapping[str, Any]) -> str:
+    return ("u" if entry.get("updateable") else "") + ("c" if entry.get("createable") else "")
 
 
 def preflight_error(missing: list[str]) -> FatalError:

@@ -14,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Operator = Literal["equals", "in", "contains_any", "starts_with", "regex", "between",
                    "gt", "gte", "lt", "lte", "is_blank"]
-OPERATORS: tuple[str, ...] = ("equals", "in", "contains_any", "starts_with", "regex", "between",
-                              "gt", "gte", "lt", "lte", "is_blank")
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 

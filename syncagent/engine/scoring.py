@@ -115,6 +115,19 @@ def score(activities: Sequence[Activity], facts: Mapping[str, Any], sc: Compiled
     ``before_cutoff`` times their points (0 = reset)."""
     now_ts = now.timestamp()
     cut_ts = cutoff.timestamp() if cutoff is not None else -math.inf
+    totals, counts, last_ts = _activity_points(activities, sc, now_ts, cut_ts, before_cutoff,
+                                               seen_kinds)
+    positive, negative, per_rule = _category_points(sc, totals, counts, facts)
+    recency_note = _recency(sc, now_ts, last_ts, positive, per_rule)
+    return _total(sc, positive, negative, per_rule, recency_note)
+
+
+def _activity_points(activities: Sequence[Activity], sc: CompiledScoring, now_ts: float,
+                     cut_ts: float, before_cutoff: float, seen_kinds: set[str] | None,
+                     ) -> tuple[list[float], list[int], float]:
+    """Decayed points and counts per activity rule, and the newest scoring activity's time.
+
+    The hot loop of the engine: names are bound to locals and rules pre-indexed by kind."""
     rules_flat = sc.rules
     totals = [0.0] * len(rules_flat)
     counts = [0] * len(rules_flat)
@@ -154,13 +167,21 @@ def score(activities: Sequence[Activity], facts: Mapping[str, Any], sc: Compiled
                 points *= exp(-rate * age) if mode == 1 else max(0.0, 1.0 - rate * age)
         totals[index] += points
         counts[index] += 1
+    return totals, counts, last_ts
+
+
+def _category_points(sc: CompiledScoring, totals: list[float], counts: list[int],
+                     facts: Mapping[str, Any],
+                     ) -> tuple[list[float], list[float], dict[str, list[Any]]]:
+    """Positive and negative points per category (activity rules, then profile rules), and
+    each rule that fired as ``[points, count, category]``."""
     ncat = len(sc.categories)
     positive = [0.0] * ncat
     negative = [0.0] * ncat
     per_rule: dict[str, list[Any]] = {}
     for index, count in enumerate(counts):
         if count:
-            rule = rules_flat[index]
+            rule = sc.rules[index]
             points = totals[index]
             if rule.points > 0:
                 positive[rule.category] += points
@@ -174,8 +195,7 @@ def score(activities: Sequence[Activity], facts: Mapping[str, Any], sc: Compiled
             else:
                 negative[cat] += points
             per_rule[name] = [points, 1, cat]
-    recency_note = _recency(sc, now_ts, last_ts, positive, per_rule)
-    return _total(sc, positive, negative, per_rule, recency_note)
+    return positive, negative, per_rule
 
 
 def _recency(sc: CompiledScoring, now_ts: float, last_ts: float, positive: list[float],

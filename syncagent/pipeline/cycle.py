@@ -21,7 +21,7 @@ from state.runs import Key
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
-from syncagent.pipeline import quality
+from syncagent.pipeline import quality, schema_memo
 from syncagent.pipeline.decide import World, evaluate_persons, load_world
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
@@ -122,6 +122,7 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     run_id = store.runs.start("rescore" if options.rescore else "cycle", agent.holder, started)
     report, interrupted = CycleReport(), False
     try:
+        schema_memo.restore(agent)   # what the last process read of each schema
         if agent.write:
             preflight(agent)
         _steps(agent, stop, options, started, report)
@@ -142,6 +143,7 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         store.runs.finish(run_id, status=report.status, counts=_counts(report),
                           api_calls=report.api_calls, errors=report.errors)
         store.runs.set_value(Key.LAST_CYCLE, report.as_json())
+        schema_memo.keep(agent)
     if report.unfixable:
         raise report.unfixable[0]
     return report

@@ -6,15 +6,20 @@ are what the mirror holds, the person's inputs did not change, so the record is 
 for matching and its person is not re-evaluated. Without this, the read-back re-scores every
 written person at a later moment, and a score that decayed past a rounding step in those
 seconds would be written again: the cycle after a write must plan nothing.
+
+The same goes for activities that come with a record: HubSpot contacts carry page views, form
+submissions and e-mail opens and clicks in their properties, so a contact read back brings
+them again. Only an activity that is new or changed is news for its record's person.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from state.store import MirrorRow, StateStore
+from state.store import ActivityRow, MirrorRow, StateStore
 from syncagent.pipeline.records import Ref, parse_when, same_value
 
 # Stamps the remote moves on every write, ours included: not content.
@@ -38,6 +43,41 @@ def echoes(store: StateStore, rows: Sequence[MirrorRow]) -> set[Ref]:
                     and same_content(old.fields, row.fields):
                 out.add((system, object_name, row.remote_id))
     return out
+
+
+def unchanged(store: StateStore, records: Sequence[MirrorRow],
+              activities: Sequence[ActivityRow], news: set[Ref]) -> set[Ref]:
+    """The refs a page queues for matching that bring nothing new: records that only repeat
+    what the mirror holds, and records pointed at only by activities read again as stored
+    (``news`` from ``activity_news``)."""
+    own = {(r.system, r.object, r.remote_id) for r in records}
+    pointed = {(a.system, a.ref_object, a.ref_id) for a in activities
+               if a.ref_object and a.ref_id} - own
+    return (echoes(store, records) | pointed) - news
+
+
+def activity_news(store: StateStore, rows: Sequence[ActivityRow]
+                  ) -> tuple[list[ActivityRow], set[Ref]]:
+    """The activities to store, and the refs of the records whose activities are news.
+
+    An activity derived from a counter (``derived_from``: the n-th page view) is dated by the
+    read that first saw it; it keeps that date when read again, or every read-back after the
+    agent's own write would move all its past page views to the moment of that write."""
+    stored = store.mirror.activities_for((a.ref_object, a.ref_id) for a in rows
+                                  if a.ref_object and a.ref_id)
+    known = {(a.system, a.source_id): a for group in stored.values() for a in group}
+    out: list[ActivityRow] = []
+    news: set[Ref] = set()
+    for row in rows:
+        old = known.get((row.system, row.source_id))
+        if old is not None and row.details.get("derived_from"):
+            row = replace(row, occurred_at=old.occurred_at)
+        if old is None or (old.kind, old.occurred_at, old.ref_object, old.ref_id,
+                           old.details) != (row.kind, row.occurred_at, row.ref_object,
+                                            row.ref_id, row.details):
+            news.add((row.system, row.ref_object or "", row.ref_id or ""))
+        out.append(row)
+    return out, news
 
 
 def same_content(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -118,11 +118,11 @@ def commit(page: Page, system: str, store: StateStore, result: PullResult) -> No
     poison: list[Poison] = []
     mirror_rows = [mirror_row(clean_record(item, poison)) for item in page.records
                    if isinstance(item, RemoteRecord)]
-    activity_rows = [_activity_row(clean_activity(item, poison)) for item in page.records
-                     if isinstance(item, ActivityRecord)]
-    # records that only repeat the agent's own write change no one's inputs (echo.py)
-    repeats = echo.echoes(store, mirror_rows) - {(a.system, a.ref_object, a.ref_id)
-                                                 for a in activity_rows}
+    activity_rows, news = echo.activity_news(store, [
+        _activity_row(clean_activity(item, poison)) for item in page.records
+        if isinstance(item, ActivityRecord)])
+    # what only repeats the agent's own write or a stored activity changes no one's inputs
+    repeats = echo.unchanged(store, mirror_rows, activity_rows, news)
     queued_before = store.persons.queued() if repeats else set()
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
                       to_state_cursor(page.cursor))

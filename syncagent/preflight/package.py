@@ -17,8 +17,6 @@ the integration user is not metadata: the admin does it after the deploy.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -98,12 +96,3 @@ def write_package(directory: Path, files: dict[str, str]) -> list[Path]:
         raise ConfigError(f"cannot write the package to {directory}: {error.strerror}",
                           hint="Pick a folder you can write to.") from None
     return written
-
-
-def zipped(files: dict[str, str]) -> bytes:
-    """The package as the zip a Metadata API deploy takes (files at the zip's root)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for relative, text in sorted(files.items()):
-            archive.writestr(relative, text)
-    return buffer.getvalue()

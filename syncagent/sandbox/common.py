@@ -1,9 +1,12 @@
 """Shared pieces of the sandbox: simulated clock, fault profile and injector, the context.
 
 Both emulators (``syncagent.sandbox.salesforce`` and ``syncagent.sandbox.hubspot``) receive
-one :class:`SandboxContext`. ``SalesforceCredentials`` is defined HERE (not in the salesforce
-package) so the server can build it before the Salesforce org exists; the Salesforce emulator
-imports it from ``syncagent.sandbox.common``.
+one :class:`SandboxContext`. This module is the bottom layer of the sandbox: it imports
+neither emulator (both import it), so the context is generic in the two systems' state and
+each emulator names the half it uses (``SalesforceContext``, ``HubSpotContext``);
+``syncagent.sandbox.context`` names the whole for the modules that drive both.
+``SalesforceCredentials`` is defined HERE (not in the salesforce package) so the server can
+build it before the Salesforce org exists.
 """
 
 from __future__ import annotations
@@ -14,13 +17,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from syncagent.sandbox.hubspot import HubSpotPortal
-    from syncagent.sandbox.salesforce import SalesforceOrg
 
 System = Literal["salesforce", "hubspot"]
 RequestFault = Literal["500", "503", "429", "hang", "reset"]
@@ -238,18 +237,24 @@ class SandboxStats:
         }
 
 
+OrgT = TypeVar("OrgT")
+PortalT = TypeVar("PortalT")
+
+
 @dataclass
-class SandboxContext:
+class SandboxContext(Generic[OrgT, PortalT]):
     """One per running sandbox, passed to both routers.
 
-    Routers hold ``lock`` while they read or mutate ``sf`` / ``hs`` state.
+    Routers hold ``lock`` while they read or mutate ``sf`` / ``hs`` state. ``sf`` is the
+    Salesforce org and ``hs`` the HubSpot portal (typed where they are used, see above); reset
+    swaps both in place, so handlers read them at each call.
     """
 
     clock: SandboxClock
     faults: FaultInjector
     base_url: str
-    sf: SalesforceOrg
-    hs: HubSpotPortal
+    sf: OrgT
+    hs: PortalT
     lock: threading.RLock = field(default_factory=threading.RLock)
     stats: SandboxStats = field(default_factory=SandboxStats)
     credentials: SalesforceCredentials | None = None

@@ -16,7 +16,10 @@ from typing import Any
 
 import structlog
 
-from syncagent.sandbox.common import RequestFault, SandboxContext, System
+from syncagent.sandbox.common import RequestFault, System
+from syncagent.sandbox.context import Context
+from syncagent.sandbox.hubspot.ratelimit import check_auth, is_search, rate_limit_body
+from syncagent.sandbox.hubspot.scopes import check_scopes
 
 log = structlog.get_logger(__name__)
 
@@ -75,8 +78,6 @@ def injected_error(system: System, fault: RequestFault,
     if fault == "503":
         status, headers, body = hubspot_error(503, "Service Unavailable", "SERVICE_UNAVAILABLE")
         return status, [*headers, (b"retry-after", b"1")], body
-    from syncagent.sandbox.hubspot.ratelimit import rate_limit_body
-
     return 429, [(b"content-type", b"application/json;charset=utf-8")], rate_limit_body(
         "TEN_SECONDLY_ROLLING")
 
@@ -84,7 +85,7 @@ def injected_error(system: System, fault: RequestFault,
 class FaultAndStatsMiddleware:
     """Applies the fault profile and HubSpot limits to every API request and counts it."""
 
-    def __init__(self, app: ASGIApp, ctx: SandboxContext) -> None:
+    def __init__(self, app: ASGIApp, ctx: Context) -> None:
         self.app = app
         self.ctx = ctx
 
@@ -128,9 +129,6 @@ class FaultAndStatsMiddleware:
 
     def _hubspot_gate(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """HubSpot auth and rate limits: a refusal response, or None to let the call through."""
-        from syncagent.sandbox.hubspot.ratelimit import check_auth, is_search
-        from syncagent.sandbox.hubspot.scopes import check_scopes
-
         ctx = self.ctx
         auth = check_auth(scope, ctx.hubspot_access_token)
         if auth is not None:
@@ -144,8 +142,6 @@ class FaultAndStatsMiddleware:
         """HubSpot answers carry X-HubSpot-RateLimit-* (search answers do not)."""
         if system != "hubspot":
             return send
-        from syncagent.sandbox.hubspot.ratelimit import is_search
-
         if is_search(scope):
             return send
         ctx = self.ctx

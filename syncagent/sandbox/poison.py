@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from syncagent.sandbox.common import SandboxContext
+from syncagent.sandbox.context import Context
 
 MEGABYTE_TEXT = ("poison " * 150_000)[:1_000_000]
 
@@ -39,7 +39,7 @@ class PoisonValue:
     field: str
 
 
-def add_poison(ctx: SandboxContext) -> list[PoisonValue]:
+def add_poison(ctx: Context) -> list[PoisonValue]:
     """Poison a few leads and contacts in place; returns every poison value planted."""
     planted: list[PoisonValue] = []
     with ctx.lock:

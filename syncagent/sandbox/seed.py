@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from syncagent.sandbox.common import NURTURE_TRACKS, SandboxContext
+from syncagent.sandbox.common import NURTURE_TRACKS
+from syncagent.sandbox.context import Context
 from syncagent.sandbox.hubspot.portal import HubSpotPortal, Owner
 from syncagent.sandbox.hubspot.properties import ANALYTICS_SOURCES, employee_range, iso_ms
 
@@ -162,7 +163,7 @@ def sf_datetime(moment: datetime) -> datetime:
 class Seeder:
     """Builds the data set; one instance per seeding run."""
 
-    def __init__(self, ctx: SandboxContext, leads: int, seed: int) -> None:
+    def __init__(self, ctx: Context, leads: int, seed: int) -> None:
         self.ctx = ctx
         self.rng = random.Random(seed)
         self.n = leads
@@ -551,7 +552,7 @@ def portal_values(hs: HubSpotPortal, values: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def seed_sandbox(ctx: SandboxContext, *, leads: int, seed: int) -> dict[str, int]:
+def seed_sandbox(ctx: Context, *, leads: int, seed: int) -> dict[str, int]:
     """Fill ctx.sf and ctx.hs deterministically from seed; returns counts of what was made."""
     return Seeder(ctx, leads, seed).run()
 

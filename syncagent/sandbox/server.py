@@ -39,6 +39,7 @@ from syncagent.sandbox.common import (
     SandboxContext,
     SandboxStats,
 )
+from syncagent.sandbox.context import Context
 from syncagent.sandbox.hubspot import HubSpotPortal
 from syncagent.sandbox.hubspot import make_router as make_hubspot_router
 from syncagent.sandbox.middleware import FaultAndStatsMiddleware
@@ -94,7 +95,7 @@ class SandboxState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def build_systems(ctx: SandboxContext, state: SandboxState) -> None:
+def build_systems(ctx: Context, state: SandboxState) -> None:
     """(Re)create both systems on a fresh clock and seed them; swaps ctx.sf/ctx.hs in place."""
     from syncagent.sandbox.seed import seed_sandbox
 
@@ -115,7 +116,7 @@ def build_systems(ctx: SandboxContext, state: SandboxState) -> None:
     gc.freeze()
 
 
-def info_payload(ctx: SandboxContext) -> dict[str, Any]:
+def info_payload(ctx: Context) -> dict[str, Any]:
     """The /__sandbox/info JSON (keys fixed by the team contract, plus the profile)."""
     creds = ctx.credentials
     assert creds is not None
@@ -144,7 +145,7 @@ def _field_name(body: dict[str, Any]) -> tuple[str, str]:
     return obj_name, field_name
 
 
-def control_router(ctx: SandboxContext, state: SandboxState) -> APIRouter:
+def control_router(ctx: Context, state: SandboxState) -> APIRouter:
     """GET info/stats, POST reset/faults/simulate under /__sandbox."""
     router = APIRouter(prefix="/__sandbox")
 
@@ -215,7 +216,7 @@ def control_router(ctx: SandboxContext, state: SandboxState) -> APIRouter:
     return router
 
 
-def create_app(ctx: SandboxContext, state: SandboxState) -> FastAPI:
+def create_app(ctx: Context, state: SandboxState) -> FastAPI:
     """The ASGI app: control endpoints, Salesforce and HubSpot."""
     app = FastAPI(title="syncagent sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(control_router(ctx, state))
@@ -228,7 +229,7 @@ def create_app(ctx: SandboxContext, state: SandboxState) -> FastAPI:
 class RunningSandbox:
     """A sandbox served in a background thread of this process."""
 
-    def __init__(self, ctx: SandboxContext, state: SandboxState, server: uvicorn.Server,
+    def __init__(self, ctx: Context, state: SandboxState, server: uvicorn.Server,
                  thread: threading.Thread, workdir: Path) -> None:
         self.ctx = ctx
         self.url = ctx.base_url

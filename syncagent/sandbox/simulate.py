@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from syncagent.sandbox.common import NURTURE_TRACKS, SandboxContext
+from syncagent.sandbox.common import NURTURE_TRACKS
+from syncagent.sandbox.context import Context
 from syncagent.sandbox.hubspot.properties import iso_ms
 from syncagent.sandbox.seed import GOOD_PAGES, LEAD_SOURCES, OTHER_PAGES, Seeder
 
@@ -39,7 +40,7 @@ class SimulateParams(BaseModel):
 
 
 class Simulation:
-    def __init__(self, ctx: SandboxContext, params: SimulateParams, seed: int) -> None:
+    def __init__(self, ctx: Context, params: SimulateParams, seed: int) -> None:
         self.ctx = ctx
         self.params = params
         self.rng = random.Random(seed)
@@ -174,7 +175,7 @@ class Simulation:
         return {"lead_ids": lead_ids, "hubspot_contact_ids": hs_ids}
 
 
-def run_simulation(ctx: SandboxContext, params: SimulateParams) -> dict[str, Any]:
+def run_simulation(ctx: Context, params: SimulateParams) -> dict[str, Any]:
     """Advance the clock by params.minutes and apply the simulated activity."""
     with ctx.lock:
         # Without an explicit seed, the n-th simulation since reset always does the same.

@@ -7,6 +7,7 @@ from typing import Any
 
 from syncagent.errors import SyncAgentError
 from tests.fuzz.conftest import RAN, UNEXPECTED
+from tests.shown import one_line_each, shown
 
 
 def only_our_errors(suite: str, case: Callable[[], Any]) -> Any:
@@ -14,7 +15,7 @@ def only_our_errors(suite: str, case: Callable[[], Any]) -> Any:
     try:
         return case()
     except SyncAgentError as error:
-        assert "\n" not in error.describe() or suite == "mappings", error.describe()
+        assert one_line_each(error) or suite == "mappings", shown(error)
         return None
     except Exception as error:
         UNEXPECTED[f"{suite}:{type(error).__name__}"] += 1

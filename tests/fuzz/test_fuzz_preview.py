@@ -18,6 +18,7 @@ from syncagent.errors import ConfigError
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.guard import only_our_errors
 from tests.fuzz.strategies import ROOT, person_documents
+from tests.shown import one_line_each
 
 RULES: Rules = load_rules(ROOT / "mappings")
 
@@ -58,7 +59,7 @@ def test_fuzzed_person_json_text_never_crashes_preview(document: Any, twist: str
 def test_known_preview_crashes_are_one_line_errors(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         _preview(read_person_json(text, "person.json"))
-    assert expected in caught.value.message and "\n" not in caught.value.describe()
+    assert expected in caught.value.message and one_line_each(caught.value)
 
 
 def test_preview_command_gives_one_line_for_a_malformed_routing_state(tmp_path: Path) -> None:
@@ -81,4 +82,4 @@ def test_a_key_holding_a_newline_is_shown_escaped_on_one_line() -> None:
     text = json.dumps({"person_id": "x", "routing_state": {"weights\n": {}}})
     with pytest.raises(ConfigError) as caught:
         _preview(read_person_json(text, "person.json"))
-    assert "\n" not in caught.value.describe() and "weights\\n" in caught.value.message
+    assert one_line_each(caught.value) and "weights\\n" in caught.value.message

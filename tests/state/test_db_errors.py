@@ -21,14 +21,15 @@ from state.dberrors import (
 )
 from state.store import CursorState, MirrorRow, StateStore, schema_head
 from syncagent.errors import FatalError, RetryableError
+from tests.shown import one_line_each, shown
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SECRET_VALUE = "row-value-that-must-not-leak"
 
 
 def _one_line_without_sql(error: StateDBError, *, names: str) -> None:
-    text = f"{error.describe()} {error.as_dict()}"
-    assert "\n" not in error.describe()
+    text = f"{shown(error)} {error.as_dict()}"
+    assert one_line_each(error)
     assert names in error.message
     for leaked in ("INSERT", "UPDATE", "SELECT", "key_value", SECRET_VALUE, "[SQL"):
         assert leaked not in text, f"{leaked!r} in {text!r}"

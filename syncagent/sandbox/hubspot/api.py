@@ -16,12 +16,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from syncagent.sandbox.common import SandboxContext
 from syncagent.sandbox.hubspot import groups
 from syncagent.sandbox.hubspot.batch import refuse_batch
 from syncagent.sandbox.hubspot.events import API_EVENT_TYPES, events_page
 from syncagent.sandbox.hubspot.portal import (
     HsRecord,
+    HubSpotContext,
     HubSpotError,
     HubSpotPortal,
     created_property,
@@ -179,7 +179,7 @@ def _assoc_input(raw: Any) -> dict[str, set[int]]:
     return links
 
 
-def _rejected_by_fault(ctx: SandboxContext, properties: dict[str, Any]) -> dict[str, Any] | None:
+def _rejected_by_fault(ctx: HubSpotContext, properties: dict[str, Any]) -> dict[str, Any] | None:
     """A per-record validation failure drawn from the fault profile (rate_reject)."""
     if not ctx.faults.reject_record("hubspot"):
         return None
@@ -192,7 +192,7 @@ def _rejected_by_fault(ctx: SandboxContext, properties: dict[str, Any]) -> dict[
 class HubSpotRoutes:
     """The handlers; one instance per router, reading ctx.hs at each call (reset swaps it)."""
 
-    def __init__(self, ctx: SandboxContext) -> None:
+    def __init__(self, ctx: HubSpotContext) -> None:
         self.ctx = ctx
 
     @property
@@ -788,7 +788,7 @@ def property_from_body(body: Any) -> PropertyDef:
                        description=str(body.get("description") or ""))
 
 
-def make_router(ctx: SandboxContext) -> APIRouter:
+def make_router(ctx: HubSpotContext) -> APIRouter:
     """All HubSpot routes; both `/path` and `/path/` where the SDK uses a trailing slash."""
     routes = HubSpotRoutes(ctx)
     router = APIRouter()

@@ -21,8 +21,13 @@ from bisect import bisect_left, bisect_right
 from datetime import datetime
 from typing import Any
 
-from syncagent.sandbox.common import SandboxContext
-from syncagent.sandbox.hubspot.portal import EVENT_TYPES, HubSpotError, WebEvent, event_order
+from syncagent.sandbox.hubspot.portal import (
+    EVENT_TYPES,
+    HubSpotContext,
+    HubSpotError,
+    WebEvent,
+    event_order,
+)
 from syncagent.sandbox.hubspot.properties import parse_datetime_value
 
 MARKETING_EMAIL_EVENTS = frozenset({"e_opened_email", "e_clicked_email"})
@@ -52,14 +57,14 @@ def _moment(raw: str | None, name: str) -> datetime | None:
     return moment
 
 
-def _require_enterprise(ctx: SandboxContext) -> None:
+def _require_enterprise(ctx: HubSpotContext) -> None:
     if ctx.hs.tier != "enterprise":
         raise HubSpotError(403, "The events API requires an Enterprise subscription; this "
                            f"portal is on {ctx.hs.tier}.", "FORBIDDEN",
                            subCategory="EventsApi.ENTERPRISE_REQUIRED")
 
 
-def _object_filter(ctx: SandboxContext, q: Any) -> tuple[bool, int | None]:
+def _object_filter(ctx: HubSpotContext, q: Any) -> tuple[bool, int | None]:
     """(whether anything can match, the contact id to keep or None for all)."""
     object_type = q.get("objectType")
     if object_type not in (None, "contact", "0-1", "CONTACT"):
@@ -75,7 +80,7 @@ def _object_filter(ctx: SandboxContext, q: Any) -> tuple[bool, int | None]:
     return True, oid
 
 
-def _ordered(ctx: SandboxContext, cursor: tuple[int, str] | None,
+def _ordered(ctx: HubSpotContext, cursor: tuple[int, str] | None,
              descending: bool) -> list[WebEvent]:
     """Events in paging order, starting after the cursor."""
     events = ctx.hs.sorted_events()
@@ -87,7 +92,7 @@ def _ordered(ctx: SandboxContext, cursor: tuple[int, str] | None,
     return events[start:]
 
 
-def events_page(ctx: SandboxContext, q: Any) -> dict[str, Any]:
+def events_page(ctx: HubSpotContext, q: Any) -> dict[str, Any]:
     """One page of events, filtered by objectType/objectId/eventType/time."""
     _require_enterprise(ctx)
     anything, oid = _object_filter(ctx, q)

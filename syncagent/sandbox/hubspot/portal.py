@@ -11,9 +11,9 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
-from syncagent.sandbox.common import SandboxClock
+from syncagent.sandbox.common import SandboxClock, SandboxContext
 from syncagent.sandbox.hubspot.properties import (
     ENGAGEMENT_TYPES,
     LIFECYCLE_STAGES,
@@ -498,3 +498,7 @@ def property_error(errors: list[dict[str, Any]]) -> HubSpotError:
                         "VALIDATION_ERROR", errors=[{
                             "message": e["message"], "code": e["error"],
                             "context": {"propertyName": [e["name"]]}} for e in errors])
+
+
+# The sandbox context as the HubSpot emulator sees it: the portal typed, the org not touched.
+HubSpotContext: TypeAlias = SandboxContext[Any, HubSpotPortal]

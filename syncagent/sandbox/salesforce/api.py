@@ -17,10 +17,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import structlog
 
-from syncagent.sandbox.common import SandboxContext
 from syncagent.sandbox.salesforce import ids
 from syncagent.sandbox.salesforce.aggregate import aggregate_rows
-from syncagent.sandbox.salesforce.org import SalesforceOrg
+from syncagent.sandbox.salesforce.org import SalesforceContext, SalesforceOrg
 from syncagent.sandbox.salesforce.schema import (
     PREFIX_TO_OBJECT,
     SObjectDef,
@@ -96,7 +95,7 @@ class Route:
 class SalesforceApi:
     """Resource handlers over the current org (``ctx.sf`` is swapped on reset)."""
 
-    def __init__(self, ctx: SandboxContext) -> None:
+    def __init__(self, ctx: SalesforceContext) -> None:
         self.ctx = ctx
 
     @property

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import jwt
 
-from syncagent.sandbox.common import SandboxContext
+from syncagent.sandbox.salesforce.org import SalesforceContext
 
 JWT_MAX_LIFETIME_S = 180        # Salesforce: the assertion must expire within 3 minutes
 CLOCK_SKEW_S = 5
@@ -70,7 +70,7 @@ def _soap_text(body: bytes, local_name: str) -> str | None:
 LAST_SOAP_LOGIN_VERSION = 64
 
 
-def _soap_login_refusal(ctx: SandboxContext, version: str) -> tuple[int, str] | None:
+def _soap_login_refusal(ctx: SalesforceContext, version: str) -> tuple[int, str] | None:
     try:
         major = int(float(version))
     except ValueError:
@@ -86,7 +86,7 @@ def _soap_login_refusal(ctx: SandboxContext, version: str) -> tuple[int, str] | 
     return None
 
 
-def soap_login(ctx: SandboxContext, version: str, body: bytes) -> tuple[int, str]:
+def soap_login(ctx: SalesforceContext, version: str, body: bytes) -> tuple[int, str]:
     """POST /services/Soap/u/{version}: (status, XML)."""
     refusal = _soap_login_refusal(ctx, version)
     if refusal is not None:
@@ -138,7 +138,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> tuple[int, 
     return status, {"error": error, "error_description": description}
 
 
-def _token(ctx: SandboxContext, *, signed: bool = True) -> dict[str, Any]:
+def _token(ctx: SalesforceContext, *, signed: bool = True) -> dict[str, Any]:
     org = ctx.sf
     sid = org.new_session()
     issued = str(int(time.time() * 1000))
@@ -153,7 +153,7 @@ def _token(ctx: SandboxContext, *, signed: bool = True) -> dict[str, Any]:
     return body
 
 
-def oauth_token(ctx: SandboxContext, body: bytes, authorization: str | None,
+def oauth_token(ctx: SalesforceContext, body: bytes, authorization: str | None,
                 ) -> tuple[int, dict[str, Any]]:
     """POST /services/oauth2/token for the password, client-credentials and JWT-bearer grants."""
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
@@ -192,7 +192,7 @@ def oauth_token(ctx: SandboxContext, body: bytes, authorization: str | None,
     return _oauth_error("unsupported_grant_type", "grant type not supported")
 
 
-def identity(ctx: SandboxContext, token: str, org_id: str, user_id: str,
+def identity(ctx: SalesforceContext, token: str, org_id: str, user_id: str,
              ) -> tuple[int, Any]:
     """GET /id/{org}/{user}: the identity URL an OAuth token response points at."""
     org = ctx.sf
@@ -215,7 +215,7 @@ def identity(ctx: SandboxContext, token: str, org_id: str, user_id: str,
     }
 
 
-def _jwt_bearer(ctx: SandboxContext, assertion: str) -> tuple[int, dict[str, Any]]:
+def _jwt_bearer(ctx: SalesforceContext, assertion: str) -> tuple[int, dict[str, Any]]:
     creds = ctx.sf.credentials
     try:
         # simple-salesforce sends exp as a string; Salesforce accepts that, so check it here.

@@ -16,9 +16,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from syncagent.sandbox.common import SalesforceCredentials, SandboxClock, SandboxConfig
+from syncagent.sandbox.common import (
+    SalesforceCredentials,
+    SandboxClock,
+    SandboxConfig,
+    SandboxContext,
+)
 from syncagent.sandbox.salesforce import ids, planner, serialize, validation
 from syncagent.sandbox.salesforce.fls import FieldAccess, OrgSchema
 from syncagent.sandbox.salesforce.schema import OBJECTS, PREFIX_TO_OBJECT, FieldDef, SObjectDef
@@ -461,3 +466,7 @@ class SalesforceOrg:
                     only: list[str] | None = None) -> dict[str, Any]:
         """GET /sobjects/X/{id}: every field (or ?fields=...), wire-formatted."""
         return serialize.full_record(obj, rec, version, only)
+
+
+# The sandbox context as the Salesforce emulator sees it: the org typed, the portal not touched.
+SalesforceContext: TypeAlias = SandboxContext[SalesforceOrg, Any]

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from syncagent.sandbox.common import SandboxContext
 from syncagent.sandbox.salesforce import auth
 from syncagent.sandbox.salesforce.api import (
     ROUTES,
@@ -20,7 +19,8 @@ from syncagent.sandbox.salesforce.api import (
     allowed_methods,
     versions_body,
 )
-from syncagent.sandbox.salesforce.metadata import metadata_call
+from syncagent.sandbox.salesforce.mdapi import metadata_call
+from syncagent.sandbox.salesforce.org import SalesforceContext
 
 JSON_TYPE = "application/json;charset=UTF-8"
 DATA_PREFIX = "/services/data/{version}"
@@ -61,7 +61,7 @@ async def _sf_request(request: Request) -> SfRequest:
                                                   request.headers.items()}, body)
 
 
-def make_router(ctx: SandboxContext) -> APIRouter:
+def make_router(ctx: SalesforceContext) -> APIRouter:
     """Every Salesforce path the sandbox serves: REST data API, SOAP login, OAuth token."""
     api = SalesforceApi(ctx)
     router = APIRouter()

@@ -1,0 +1,16 @@
+"""HubSpot's API limits, each defined once: the connector's modules read them from here.
+
+The call-rate limits (requests per ten seconds, searches per second, the daily allocation)
+are settings and answer headers, not constants: see client.py and budget.py.
+"""
+
+from __future__ import annotations
+
+BATCH_MAX = 100              # batch read, create, update, upsert: inputs per call
+SEARCH_PAGE = 200            # search: results per page (the API refuses more)
+SEARCH_CAP = 10_000          # search: results one query can page through
+LIST_PAGE = 100              # object list pages (archived contacts, the association scan)
+OWNERS_PAGE = 500            # owners list pages
+EVENTS_PAGE = 1_000          # web events pages
+ASSOCIATION_BATCH = 100      # v4 batch association read: inputs per call
+LIST_MEMBERSHIP_MAX = 1_000  # list membership add/remove: record ids per call
