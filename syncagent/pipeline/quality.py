@@ -44,8 +44,8 @@ def untranslatable_flags(notes: Iterable[Untranslatable], mappings_dir: str) -> 
                            "record_id": note.record_id, "person_id": note.person_id,
                            "field": miss.remote_field, "canonical_field": miss.field,
                            "value": str(miss.value)[:200],
-                           "reason": f"no translation of this value for {miss.system}; the "
-                                     "field was left unchanged",
+                           "reason": f"no translation (or range) of this value for "
+                                     f"{miss.system}; the field was left unchanged",
                            "mapping": _mapping_file(mappings_dir), "line": miss.line}))
     return flags
 

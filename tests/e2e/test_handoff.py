@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from syncagent.engine.operators import GRADE_RANK
 from syncagent.pipeline.cycle import CycleOptions, run_cycle
 from tests.e2e.conftest import World, WorldFactory
 
 
 def _hubspot_only_prospect(world: World) -> tuple[int, str, str]:
-    """A well-graded person known only to HubSpot, not MQL yet: (person, contact id, email)."""
+    """A person known only to HubSpot, graded well enough for MQL but not MQL yet:
+    (person, contact id, email)."""
     store = world.agent.store
+    mql_grade = GRADE_RANK[world.agent.rules.lifecycle.mql.min_grade or "F"]   # B- never is
     refs: dict[int, list[tuple[str, str, str]]] = {}
     for ref, pid in store.persons.links().items():
         refs.setdefault(pid, []).append(ref)
@@ -19,7 +22,8 @@ def _hubspot_only_prospect(world: World) -> tuple[int, str, str]:
     for pid, decision in sorted(store.decisions.of().items()):
         mine = refs.get(pid, [])
         if len(mine) == 1 and mine[0][:2] == ("hubspot", "contacts") \
-                and (decision["grade"] or "F")[0] in "AB" and decision["stage"] != "MQL":
+                and GRADE_RANK[decision["grade"] or "F"] >= mql_grade \
+                and decision["stage"] != "MQL":
             contact = contacts[mine[0][2]]
             if contact.email_key:
                 return pid, contact.remote_id, contact.email_key
