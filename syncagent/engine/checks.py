@@ -15,6 +15,7 @@ from syncagent.engine.grading import compile_grading
 from syncagent.engine.model import STAGE_RANK
 from syncagent.engine.operators import GRADE_RANK, GRADES, Condition
 from syncagent.engine.problems import Problem, did_you_mean
+from syncagent.engine.ranges import problems as range_problems
 from syncagent.engine.rule_files import (
     DISQUALIFIED_REASONS,
     FILES,
@@ -102,6 +103,11 @@ def _check_fields(c: _Checker) -> None:
                  f"field '{f.name}' has translations but type '{f.type}'; use type picklist")
         c.unique("fields.yaml", ("fields", i, "translate"), f.translate, "canonical",
                  "translation")
+        mapped = {"salesforce": bool(f.salesforce.lead or f.salesforce.contact),
+                  "hubspot": bool(f.hubspot)}
+        for path, message in range_problems(f.name, f.type, f.ranges, mapped,
+                                            bool(f.translate)):
+            c.at("fields.yaml", ("fields", i, *path), message)
     for system, getter in (("hubspot", lambda f: f.hubspot),
                            ("Salesforce Lead", lambda f: f.salesforce.lead),
                            ("Salesforce Contact", lambda f: f.salesforce.contact)):

@@ -5,6 +5,9 @@ Sync rules decide which system's value becomes canonical:
 ``two_way`` (the most recently modified record wins) and ``dont_sync`` (read for rules,
 never written across).
 
+A field with ``ranges`` writes a number as the option of the range it falls in, and reads an
+option back as a number in that range (see ``ranges.py``).
+
 A field with a ``translate`` table is a closed set: a value the table does not know is never
 written (the target keeps what it holds) and is reported as a :class:`Miss`, so a HubSpot
 code can never reach a Salesforce picklist that lacks it. Any spelling the table knows, of
@@ -20,6 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from syncagent.engine.normalise import COERCE, blank, value_problem
+from syncagent.engine.ranges import RangeTable, compile_ranges
 from syncagent.engine.rule_files import FieldMapping
 
 
@@ -50,6 +54,7 @@ class CompiledField:
     to_canonical: Mapping[str, Mapping[str, str]]   # system -> folded remote value -> canonical
     to_remote: Mapping[str, Mapping[str, str]]      # system -> canonical -> remote value
     line: int = 0                                   # where fields.yaml defines it
+    ranges: Mapping[str, RangeTable] = field(default_factory=dict)  # system -> its ranges
 
     def remote_name(self, system: str, object_name: str) -> str | None:
         if system == "hubspot":
@@ -89,7 +94,7 @@ def compile_field(spec: FieldMapping, line: int = 0) -> CompiledField:
             to_canonical[system].setdefault(spelling.casefold(), t.canonical)
     return CompiledField(spec.name, spec.sync, spec.type, spec.salesforce.lead,
                          spec.salesforce.contact, spec.hubspot, COERCE[spec.type],
-                         to_canonical, to_remote, line)
+                         to_canonical, to_remote, line, compile_ranges(spec.ranges))
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,10 @@ def _read(spec: CompiledField, record: RemoteRecordLike) -> tuple[bool, Any]:
     name = spec.remote_name(record.system, record.object)
     if name is None or name not in record.fields:
         return False, None
-    value = spec.coerce(record.fields[name])
+    raw = record.fields[name]
+    if record.system in spec.ranges:
+        raw = spec.ranges[record.system].read(raw)
+    value = spec.coerce(raw)
     if isinstance(value, str) and spec.to_canonical[record.system]:
         value = spec.to_canonical[record.system].get(value.casefold(), value)
     return True, value
@@ -199,7 +207,14 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
         if name is None:
             continue
         value = profile[spec.name]
-        if isinstance(value, str) and spec.to_remote[system]:
+        if system in spec.ranges and not blank(value):
+            value = spec.ranges[system].write(value, (held or {}).get(name))
+            if value is None:
+                if misses is not None:
+                    misses.append(Miss(spec.name, system, object_name, name,
+                                       profile[spec.name], spec.line))
+                continue
+        elif isinstance(value, str) and spec.to_remote[system]:
             translated = _translate(spec, system, value, (held or {}).get(name))
             if translated is None:
                 if misses is not None:

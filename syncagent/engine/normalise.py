@@ -9,30 +9,8 @@ from typing import Any
 
 import phonenumbers
 
-_COUNTRIES: dict[str, str] = {
-    "united states": "US", "united states of america": "US", "usa": "US", "u.s.": "US",
-    "u.s.a.": "US", "america": "US", "united kingdom": "GB", "uk": "GB", "u.k.": "GB",
-    "great britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
-    "northern ireland": "GB", "germany": "DE", "deutschland": "DE", "france": "FR",
-    "spain": "ES", "españa": "ES", "italy": "IT", "italia": "IT", "netherlands": "NL",
-    "the netherlands": "NL", "holland": "NL", "belgium": "BE", "switzerland": "CH",
-    "austria": "AT", "ireland": "IE", "portugal": "PT", "sweden": "SE", "norway": "NO",
-    "denmark": "DK", "finland": "FI", "iceland": "IS", "poland": "PL", "czech republic": "CZ",
-    "czechia": "CZ", "hungary": "HU", "romania": "RO", "greece": "GR", "turkey": "TR",
-    "türkiye": "TR", "israel": "IL", "united arab emirates": "AE", "uae": "AE",
-    "saudi arabia": "SA", "south africa": "ZA", "nigeria": "NG", "kenya": "KE", "egypt": "EG",
-    "canada": "CA", "mexico": "MX", "méxico": "MX", "brazil": "BR", "brasil": "BR",
-    "argentina": "AR", "chile": "CL", "colombia": "CO", "peru": "PE", "india": "IN",
-    "china": "CN", "japan": "JP", "south korea": "KR", "korea": "KR", "singapore": "SG",
-    "australia": "AU", "new zealand": "NZ", "indonesia": "ID", "malaysia": "MY",
-    "philippines": "PH", "thailand": "TH", "vietnam": "VN", "hong kong": "HK", "taiwan": "TW",
-    "russia": "RU", "ukraine": "UA", "luxembourg": "LU", "estonia": "EE", "latvia": "LV",
-    "lithuania": "LT",
-}
-_ISO2 = frozenset(_COUNTRIES.values())
-_ISO3 = {"USA": "US", "GBR": "GB", "DEU": "DE", "FRA": "FR", "ESP": "ES", "ITA": "IT",
-         "NLD": "NL", "CAN": "CA", "AUS": "AU", "IND": "IN", "JPN": "JP", "BRA": "BR",
-         "MEX": "MX", "CHE": "CH", "SWE": "SE", "IRL": "IE"}
+from syncagent.engine.countries import country_code
+
 _RANGE = re.compile(r"^\s*([\d.,]+)\s*(?:-|\u2013|to)\s*([\d.,]+)\s*$")  # hyphen, en dash
 _SUFFIX = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9}
 _NUMBER = re.compile(r"^([\d.]+)\s*(k|m|mm|b|bn)?\+?$")
@@ -64,16 +42,12 @@ def email_domain(email: Any) -> str | None:
 
 
 def normalise_country(value: Any) -> str | None:
-    """Country name or code to ISO 3166 alpha-2; unknown names are kept as written."""
+    """Country name or code to ISO 3166 alpha-2 (see countries.py); unknown names are kept as
+    written (trimmed)."""
     if blank(value):
         return None
     text = str(value).strip()
-    upper = text.upper()
-    if upper in _ISO2:
-        return upper
-    if upper in _ISO3:
-        return _ISO3[upper]
-    return _COUNTRIES.get(text.casefold().rstrip("."), _COUNTRIES.get(text.casefold(), text))
+    return country_code(text) or text
 
 
 def to_number(value: Any) -> float | None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from syncagent.engine.operators import Condition, StrictModel
+from syncagent.engine.ranges import Range
 
 Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
 Grade = Literal["A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F"]
@@ -72,6 +73,9 @@ class FieldMapping(StrictModel):
         "two_way (latest change wins) or dont_sync (read only)."))
     type: FieldType = Field("string", description="How values are cleaned on the way in.")
     translate: list[Translation] = Field(default_factory=list)
+    ranges: list[Range] = Field(default_factory=list, description=(
+        "For a number held as ranges (e.g. HubSpot's numberofemployees): the option each "
+        "number falls in, ascending, without gaps or overlaps."))
     description: str = ""
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import FieldError
-from state.flags import Flag, RefusedPart, flag_many
+from state.deadletters import RefusedPart
+from state.flags import Flag
 from state.store import StateStore
 from syncagent.engine.mapping import CompiledField
 from syncagent.pipeline.plan import ANY_VALUE, EVERY_RECORD, Untranslatable
@@ -43,8 +44,8 @@ def untranslatable_flags(notes: Iterable[Untranslatable], mappings_dir: str) -> 
                            "record_id": note.record_id, "person_id": note.person_id,
                            "field": miss.remote_field, "canonical_field": miss.field,
                            "value": str(miss.value)[:200],
-                           "reason": f"no translation of this value for {miss.system}; the "
-                                     "field was left unchanged",
+                           "reason": f"no translation (or range) of this value for "
+                                     f"{miss.system}; the field was left unchanged",
                            "mapping": _mapping_file(mappings_dir), "line": miss.line}))
     return flags
 
@@ -88,7 +89,7 @@ def refusals(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], d
 
 
 def record(store: StateStore, flags: Sequence[Flag]) -> int:
-    return flag_many(store, flags)
+    return store.flags.many(flags)
 
 
 def dead_letters(dropped: Iterable[Dropped]) -> list[RefusedPart]:

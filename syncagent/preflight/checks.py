@@ -33,6 +33,7 @@ SF_COMPATIBLE: dict[str, set[str]] = {
     "mapped:phone": {"phone", "string"}, "mapped:url": {"url", "string"},
     "mapped:picklist": {"picklist", "string", "combobox", "multipicklist"},
     "mapped:boolean": {"boolean"},
+    "mapped:ranges": {"picklist", "string", "combobox"},   # a number written as an option
 }
 HS_COMPATIBLE: dict[str, set[str]] = {
     "string": {"string"}, "number": {"number"}, "enumeration": {"enumeration"},
@@ -43,6 +44,7 @@ HS_COMPATIBLE: dict[str, set[str]] = {
     "mapped:country": {"string", "enumeration"}, "mapped:phone": {"string", "phone_number"},
     "mapped:url": {"string"}, "mapped:picklist": {"enumeration", "string"},
     "mapped:boolean": {"bool", "enumeration"},
+    "mapped:ranges": {"enumeration", "string"},
 }
 
 
@@ -193,7 +195,7 @@ def _values(req: Requirement, entry: dict[str, Any], kind: str) -> Row:
     if not entry.get("restrictedPicklist"):
         return _ok(req, f"unrestricted picklist: accepts {_listed(missing)}")
     fix = (f"{SETUP} (adds the missing values)" if req.custom else
-           "Add the values to the picklist in Setup, or change the translations "
+           f"Add the values to the picklist in Setup, or change the {_what_writes(req)} "
            f"({_places(missing)}).")
     return _fail(req, f"restricted picklist lacks {_listed(missing)}", fix,
                  blocks=req.write or req.blocks, missing=missing)
@@ -259,8 +261,13 @@ def _property(req: Requirement, facts: dict[str, Any]) -> Row:
     if not missing:
         return _ok(req, f"enumeration with all {len(req.values)} option(s)")
     fix = (f"{SETUP} (adds the options)" if req.custom else
-           f"Add the options in HubSpot, or change the translations ({_places(missing)}).")
+           f"Add the options in HubSpot, or change the {_what_writes(req)} "
+           f"({_places(missing)}).")
     return _fail(req, f"options lack {_listed(missing)}", fix, missing=missing)
+
+
+def _what_writes(req: Requirement) -> str:
+    return "ranges" if req.type == "mapped:ranges" else "translations"
 
 
 def _refused_values(req: Requirement, prop: dict[str, Any], sf: dict[str, Any]) -> str:
@@ -270,7 +277,8 @@ def _refused_values(req: Requirement, prop: dict[str, Any], sf: dict[str, Any]) 
     options = {str(o).casefold() for o in prop.get("options") or []}
     if req.type in ("mapped:integer", "mapped:number"):
         return ("is an enumeration: HubSpot refuses a number that is not one of its options, "
-                "so updates carrying this field fail")
+                "so updates carrying this field fail; give the mapping `ranges:` (see "
+                "mappings/README.md)")
     source = req.extra.get("from", "")
     obj, _, name = source.partition(".")
     entry = _field_entry(sf, obj, name) if source else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from syncagent.engine import Rules
+from syncagent.engine.ranges import labels as range_labels
 from syncagent.engine.rule_files import Stage
 from syncagent.preflight.lines import MappingLines, Where
 
@@ -161,16 +162,25 @@ def _salesforce_mapped(rules: Rules, lines: MappingLines) -> list[Requirement]:
         values = tuple(Value(remote, lines.at("fields.yaml", ("fields", i, "translate", n,
                                                               "salesforce")))
                        for n, remote in enumerate(_translated(rules, i, "salesforce")))
+        ranged = _range_options(rules, lines, i, "salesforce")
         for obj, name in (("Lead", spec.sf_lead), ("Contact", spec.sf_contact)):
             if not name:
                 continue
             where = lines.at("fields.yaml", ("fields", i, "salesforce", obj.lower()))
             # a missing field the agent only reads switches its rules off; one it writes
             # would fail every write of the record
-            out.append(_sf_field(obj, name, f"mapped:{spec.type}", write,
-                                 f"the mapped field {spec.name}", read=True, write=write,
-                                 values=values if write else (), where=where))
+            out.append(_sf_field(obj, name, "mapped:ranges" if ranged else f"mapped:{spec.type}",
+                                 write, f"the mapped field {spec.name}", read=True, write=write,
+                                 values=(*values, *ranged) if write else (), where=where))
     return out
+
+
+def _range_options(rules: Rules, lines: MappingLines, index: int, system: str
+                   ) -> tuple[Value, ...]:
+    """The options a field's ``ranges`` write into ``system`` (numbers become one of them)."""
+    spec = rules.fields.fields[index]
+    return tuple(Value(option, lines.at("fields.yaml", ("fields", index, "ranges", n, system)))
+                 for n, option in range_labels(spec.ranges, system))
 
 
 def _translated(rules: Rules, index: int, system: str) -> list[str]:
@@ -246,14 +256,15 @@ def _hubspot_properties(rules: Rules, lines: MappingLines) -> list[Requirement]:
         translated = tuple(
             Value(v, lines.at("fields.yaml", ("fields", i, "translate", n, "hubspot")))
             for n, v in enumerate(_translated(rules, i, "hubspot")))
+        ranged = _range_options(rules, lines, i, "hubspot")
         source = f"Lead.{spec.sf_lead}" if spec.sf_lead else (
             f"Contact.{spec.sf_contact}" if spec.sf_contact else "")
         out.append(Requirement(
             f"hubspot:property:{spec.hubspot}", "hubspot", "property",
             f"contact property {spec.hubspot} ({'read and write' if write else 'read'})",
             write, feature=f"the mapped field {spec.name}", name=spec.hubspot,
-            type=f"mapped:{spec.type}", read=True, write=write,
-            values=translated if write else (),
+            type="mapped:ranges" if ranged else f"mapped:{spec.type}", read=True, write=write,
+            values=(*translated, *ranged) if write else (),
             where=lines.at("fields.yaml", ("fields", i, "hubspot")),
             extra={"from": source} if write and source else {},
             translate=tuple((sf, hs) for sf, hs in zip(_translated(rules, i, "salesforce"),

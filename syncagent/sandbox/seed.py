@@ -542,7 +542,7 @@ class Seeder:
 
 def portal_values(hs: HubSpotPortal, values: dict[str, str]) -> dict[str, str]:
     """Seed values as this portal holds them: only properties it has; a company size as its
-    range where numberofemployees is an enumeration (a fresh portal)."""
+    range where numberofemployees is an enumeration."""
     defs = hs.properties["contacts"]
     out = {k: v for k, v in values.items() if k in defs}
     employees = defs.get("numberofemployees")

@@ -5,21 +5,25 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from syncagent.engine.operators import GRADE_RANK
 from syncagent.pipeline.cycle import CycleOptions, run_cycle
 from tests.e2e.conftest import World, WorldFactory
 
 
 def _hubspot_only_prospect(world: World) -> tuple[int, str, str]:
-    """A well-graded person known only to HubSpot, not MQL yet: (person, contact id, email)."""
+    """A person known only to HubSpot, graded well enough for MQL but not MQL yet:
+    (person, contact id, email)."""
     store = world.agent.store
+    mql_grade = GRADE_RANK[world.agent.rules.lifecycle.mql.min_grade or "F"]   # B- never is
     refs: dict[int, list[tuple[str, str, str]]] = {}
-    for ref, pid in store.links().items():
+    for ref, pid in store.persons.links().items():
         refs.setdefault(pid, []).append(ref)
-    contacts = {r.remote_id: r for r in store.mirror_records("hubspot", "contacts")}
-    for pid, decision in sorted(store.decisions().items()):
+    contacts = {r.remote_id: r for r in store.mirror.records("hubspot", "contacts")}
+    for pid, decision in sorted(store.decisions.of().items()):
         mine = refs.get(pid, [])
         if len(mine) == 1 and mine[0][:2] == ("hubspot", "contacts") \
-                and (decision["grade"] or "F")[0] in "AB" and decision["stage"] != "MQL":
+                and GRADE_RANK[decision["grade"] or "F"] >= mql_grade \
+                and decision["stage"] != "MQL":
             contact = contacts[mine[0][2]]
             if contact.email_key:
                 return pid, contact.remote_id, contact.email_key
@@ -65,7 +69,7 @@ def test_a_create_that_times_out_after_landing_still_makes_exactly_one_lead(
     (lead,) = leads
     assert lead["Lifecycle_Stage__c"] == "MQL" and lead["OwnerId"] and lead["MQL_Date__c"]
     assert lead["Syncagent_Id__c"] == f"sa-{pid}"
-    assert world.agent.store.links()[("salesforce", "Lead", lead["Id"])] == pid
+    assert world.agent.store.persons.links()[("salesforce", "Lead", lead["Id"])] == pid
     contact = world.hubspot().crm.contacts.basic_api.get_by_id(
         contact_id, properties=["salesforceleadid", "lifecyclestage"])
     assert contact.properties["salesforceleadid"] == lead["Id"], "linked back on HubSpot"

@@ -2,7 +2,7 @@
 
 A fresh sandbox has none of the agent's fields, properties, picklist values or lists, and the
 integration user sees no custom field until a permission set grants it. Records are checked
-through simple-salesforce, writes through the sandbox's own counters.
+through simple-salesforce and hubspot-api-client, writes through the sandbox's own counters.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from hubspot import HubSpot
 from simple_salesforce import Salesforce
 from typer.testing import CliRunner
 
@@ -57,11 +58,9 @@ def _explain(result: Result) -> str:
 
 
 def _not_ok(result: Result) -> set[str]:
-    """Rows not met, less the warnings about HubSpot enumerations that would refuse values of
-    the shipped mappings (they depend on the portal, not on what setup creates)."""
+    """Rows not met."""
     rows = json.loads(result.stdout)["rows"]
-    return {row["key"] for row in rows if row["status"] != "ok"
-            and not (row["status"] == "warning" and "refuses" in row["detail"])}
+    return {row["key"] for row in rows if row["status"] != "ok"}
 
 
 def _salesforce(sandbox: RunningSandbox) -> Salesforce:
@@ -110,13 +109,63 @@ def test_a_fresh_org_is_refused_then_set_up_then_synced_and_setup_is_idempotent(
 
     synced = run("sync", "--once", "--json")
     assert synced.exit_code == 0, _explain(synced)
+    assert _report(synced)["rejected"] == 0, synced.stdout
     _every_open_lead_and_contact_has_the_outputs(_salesforce(sandbox))
+    _every_hubspot_contact_has_the_outputs(_hubspot(sandbox), _salesforce(sandbox))
+    before = sandbox.stats()["records_written"]
+    again_synced = run("sync", "--once", "--json")
+    assert again_synced.exit_code == 0, _explain(again_synced)
+    assert (_report(again_synced)["rejected"], _report(again_synced)["written"]) == (
+        0, {"salesforce": 0, "hubspot": 0}), again_synced.stdout
+    rescored = run("rescore", "--json")       # everyone planned again: ranges compare equal
+    assert rescored.exit_code == 0, _explain(rescored)
+    assert _report(rescored)["persons_evaluated"] > 100
+    assert sandbox.stats()["records_written"] == before     # nothing rewritten, no echo
 
     again = run("setup", "--apply", "--json")
     assert again.exit_code == 0, _explain(again)
     plan = json.loads(again.stdout[:again.stdout.rindex("}") + 1])
     assert [a for a in plan["actions"] if a["applied_by_setup"]] == []
     assert "applied 0 change(s)" in again.stdout
+
+
+def _report(result: Result) -> dict[str, Any]:
+    """The cycle report, the last JSON line sync --once --json prints."""
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _hubspot(sandbox: RunningSandbox) -> HubSpot:
+    return HubSpot(access_token=sandbox.info["hubspot"]["access_token"], host=sandbox.url,
+                   ssl_ca_cert=sandbox.ca_cert)
+
+
+def _every_hubspot_contact_has_the_outputs(hs: HubSpot, sf: Salesforce) -> None:
+    """Grade, score, stage and segment on every contact; the owner wherever the Salesforce
+    owner has a HubSpot seat (one sandbox rep has none: HubSpot has no owner to name), and a
+    company size only as one of the property's options."""
+    outputs = ["lead_grade", "lead_score", "lifecyclestage", "lead_segment"]
+    contacts = hs.crm.contacts.get_all(properties=[*outputs, "email", "hubspot_owner_id",
+                                                   "numberofemployees"])
+    seats = {str(o.email).lower(): o.id for o in hs.crm.owners.get_all()}
+    seat_of = {u["Id"]: seats.get(str(u["Email"]).lower()) for u in sf.query_all(
+        "SELECT Id, Email FROM User")["records"]}
+    owned = sf.query_all("SELECT Email, OwnerId FROM Lead WHERE IsConverted = false")[
+        "records"] + sf.query_all("SELECT Email, OwnerId FROM Contact")["records"]
+    wanted: dict[str, set[str | None]] = {}     # one e-mail may be on several records
+    for record in owned:
+        if record["Email"]:
+            wanted.setdefault(str(record["Email"]).lower(), set()).add(
+                seat_of.get(record["OwnerId"]))
+    options = {"1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"}
+    assert contacts and any(seat for seats in wanted.values() for seat in seats)
+    for contact in contacts:
+        props = contact.properties
+        missing = [name for name in outputs if props.get(name) in (None, "")]
+        assert not missing, (contact.id, missing)
+        email = str(props["email"]).lower()
+        if email in wanted:
+            assert (props.get("hubspot_owner_id") or None) in wanted[email], contact.id
+        assert props.get("numberofemployees") in (options | {None, ""}), contact.id
 
 
 def _every_open_lead_and_contact_has_the_outputs(sf: Salesforce) -> None:

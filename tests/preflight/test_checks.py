@@ -167,19 +167,47 @@ def _copy(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_enumerations_that_would_refuse_what_the_agent_writes_are_named(
-        reqs: list[Requirement]) -> None:
-    """A fresh portal's numberofemployees is ranges; a standard Lead Status value without a
-    translation is no hs_lead_status option: either would fail every update carrying it."""
+        reqs: list[Requirement], tmp_path: Path) -> None:
+    """A number mapped into an enumeration without `ranges:`, and a Lead Status value no
+    translation turns into an hs_lead_status option: either fails every update carrying it."""
+    fields = (MAPPINGS / "fields.yaml").read_text()
+    without = fields[:fields.index("    ranges:\n")] + fields[fields.index("  - name: annual"):]
+    mappings = _copy(tmp_path, "fields.yaml", without)
+    reqs = requirements(load_rules(mappings), MappingLines.read(mappings))
     facts = _complete(reqs)
     facts["salesforce"]["objects"]["Lead"]["Status"] = _picklist(
-        ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"])
+        ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted", "Nurturing"])
     facts["hubspot"]["properties"]["numberofemployees"] = {
         "type": "enumeration", "options": ["1-5", "5-25", "25-50"], "read_only": False}
     rows = {r.key: r for r in evaluate(reqs, facts)}
     status = rows["hubspot:property:hs_lead_status"]
-    assert status.status == WARNING and "'Closed - Not Converted'" in status.detail
+    assert status.status == WARNING and "'Nurturing'" in status.detail
     assert "'Working - Contacted'" not in status.detail          # translated to IN_PROGRESS
+    assert "'Closed - Not Converted'" not in status.detail       # translated to UNQUALIFIED
     employees = rows["hubspot:property:numberofemployees"]
     assert employees.status == WARNING and "enumeration" in employees.detail
-    assert employees.where is not None and "translate" in employees.fix
+    assert employees.where is not None and "ranges:" in employees.detail
     assert blockers(list(rows.values())) == []
+
+
+def test_range_options_the_property_lacks_block_and_name_their_lines(
+        reqs: list[Requirement]) -> None:
+    """The shipped employees ranges write HubSpot options: each one the portal lacks would
+    be refused, so it blocks, naming the line of its range."""
+    facts = _complete(reqs)
+    prop = {"type": "enumeration", "read_only": False,
+            "options": ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"]}
+    facts["hubspot"]["properties"]["numberofemployees"] = prop
+    ok = {r.key: r for r in evaluate(reqs, facts)}["hubspot:property:numberofemployees"]
+    assert ok.status == OK and "7 option(s)" in ok.detail
+    facts["hubspot"]["properties"]["numberofemployees"] = {**prop, "options": ["1-5", "5-25"]}
+    row = {r.key: r for r in evaluate(reqs, facts)}["hubspot:property:numberofemployees"]
+    assert row.status == BLOCKER and [v.value for v in row.missing_values] == [
+        "25-50", "50-100", "100-500", "500-1000", "1000+"]
+    lines = (MAPPINGS / "fields.yaml").read_text().splitlines()
+    for value in row.missing_values:
+        assert value.where is not None and f'"{value.value}"' in lines[value.where.line - 1]
+    assert "change the ranges" in row.fix
+    facts["hubspot"]["properties"]["numberofemployees"] = {"type": "number", "read_only": False}
+    row = {r.key: r for r in evaluate(reqs, facts)}["hubspot:property:numberofemployees"]
+    assert row.status == BLOCKER and "expected ranges" in row.detail

@@ -93,8 +93,10 @@ def test_search_filters_compare_ids_numerically_and_dates_as_epoch_ms(
      lambda p: p["country"] in ("Germany", "France")),
     ({"propertyName": "salesforceleadid", "operator": "NOT_HAS_PROPERTY"},
      lambda p: not p.get("salesforceleadid")),
-    ({"propertyName": "numberofemployees", "operator": "LT", "value": "50"},
-     lambda p: int(p["numberofemployees"]) < 50),
+    ({"propertyName": "annualrevenue", "operator": "LT", "value": "5000000"},
+     lambda p: float(p["annualrevenue"]) < 5_000_000),
+    ({"propertyName": "numberofemployees", "operator": "IN", "values": ["1-5", "5-25"]},
+     lambda p: p["numberofemployees"] in ("1-5", "5-25")),
     ({"propertyName": "lifecyclestage", "operator": "NEQ", "value": "lead"},
      lambda p: p.get("lifecyclestage") != "lead"),
 ])
@@ -102,7 +104,8 @@ def test_search_operators_select_only_matching_contacts(sandbox: RunningSandbox,
                                                        check: object) -> None:
     """Each operator returns exactly the records that satisfy it."""
     hs = hubspot_client(sandbox)
-    props = ["email", "country", "salesforceleadid", "numberofemployees", "lifecyclestage"]
+    props = ["email", "country", "salesforceleadid", "numberofemployees", "lifecyclestage",
+             "annualrevenue"]
     page = hs.crm.contacts.search_api.do_search(public_object_search_request=_search(
         filter_groups=[{"filters": [flt]}], properties=props, limit=200))
     assert page.results, "the seed should have matches for every operator"

@@ -84,8 +84,9 @@ def _common(modified: str) -> list[PropertyDef]:
             _p("hubspot_owner_id", "enumeration", "select", label="Owner")]
 
 
-# Many portals hold the company size as ranges, not a number (API-FACTS.md, "Where real orgs
-# are stricter"); a fresh portal does, so a number written there is an INVALID_OPTION.
+# A contact's company size is a dropdown of ranges, not a number, in every portal (fresh or
+# configured: set-up never changes a property's type), so a number written there is an
+# INVALID_OPTION; the shipped fields.yaml writes the range instead (its `ranges:`).
 EMPLOYEE_RANGES = ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"]
 AGENT_GROUP = "syncagent"
 
@@ -107,9 +108,9 @@ SALESFORCE_PROPERTIES = ("salesforceleadid", "salesforcecontactid")
 
 def contact_properties(*, fresh: bool = False, salesforce_integration: bool = True,
                        ) -> list[PropertyDef]:
-    """The contact properties of a configured portal, or of a fresh one (no agent properties,
-    employee ranges), with or without the Salesforce integration's properties."""
-    props = _contact_properties(fresh)
+    """The contact properties of a configured portal, or of a fresh one (no agent properties),
+    with or without the Salesforce integration's properties."""
+    props = _contact_properties()
     if fresh:
         props = [p for p in props if p.name not in AGENT_PROPERTIES]
     if not salesforce_integration:
@@ -131,11 +132,10 @@ def contact_groups(*, fresh: bool = False, salesforce_integration: bool = True,
     return groups
 
 
-def _contact_properties(fresh: bool) -> list[PropertyDef]:
+def _contact_properties() -> list[PropertyDef]:
     agent = AGENT_GROUP
-    employees = (_p("numberofemployees", "enumeration", "select", options=EMPLOYEE_RANGES,
-                    label="Number of Employees") if fresh else
-                 _p("numberofemployees", "number", "number", label="Number of Employees"))
+    employees = _p("numberofemployees", "enumeration", "select", options=EMPLOYEE_RANGES,
+                   label="Number of Employees")
     return [
         *_common("lastmodifieddate"),
         _p("email", unique=True, label="Email"), _p("firstname"), _p("lastname"),
