@@ -17,9 +17,9 @@ from connectors.profile import (
     iso_wire,
 )
 from connectors.registry import register
+from connectors.salesforce.limits import COLLECTION_MAX
 
 SYSTEM = "salesforce"
-COLLECTION_MAX = 200          # sObject Collections: at most 200 records a call
 QUERY_PAGE = 2_000            # a query page's rows at most
 USER_ID_PREFIX = "005"        # every User id starts with it (queues do not)
 # The external id that makes creating a Lead for a HubSpot-only person idempotent.

@@ -88,7 +88,7 @@ def _cycle_with_bar(agent: Agent, title: str) -> CycleReport:
 
 def _summary(agent: Agent, first: CycleReport, second: CycleReport,
              stats: dict[str, Any]) -> dict[str, Any]:
-    decisions = agent.store.decisions()
+    decisions = agent.store.decisions.of()
     users = _user_names(agent)
     grades = Counter(d["grade"] for d in decisions.values())
     stages = Counter(d["stage"] for d in decisions.values())
@@ -114,7 +114,7 @@ def _user_names(agent: Agent) -> dict[str, str]:
         crm = connector.profile.crm
         if crm is not None:
             return {r.remote_id: r.fields.get(crm.users.name) or r.remote_id
-                    for r in agent.store.mirror_records(system, crm.users.object)}
+                    for r in agent.store.mirror.records(system, crm.users.object)}
     return {}
 
 

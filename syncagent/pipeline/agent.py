@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from connectors.base import Connector, System
 from connectors.profile import SystemProfile
 from connectors.registry import machine_owners, registered
+from state.runs import Key
 from state.store import StateStore
 from syncagent.credentials import require_credentials
 from syncagent.engine import Rules, load_rules
@@ -23,8 +24,6 @@ from syncagent.errors import ConfigError
 from syncagent.pipeline.cycle import Agent
 from syncagent.pipeline.holder import holder_name
 from syncagent.settings import Settings
-
-USAGE_KEY = "api_usage"
 
 
 def build_agent(settings: Settings, *, write: bool = True) -> Agent:
@@ -35,7 +34,7 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     store = StateStore(settings.state_url)
     store.require_schema()
     rules = load_rules(settings.mappings_dir)
-    usage = store.get_value(USAGE_KEY, {}) or {}
+    usage = store.runs.get_value(Key.API_USAGE, {}) or {}
     connectors: dict[System, Connector] = {}
     for system, profile in registered().items():
         if profile.connect is not None:
@@ -58,7 +57,7 @@ def mapped_fields(rules: Rules, profile: SystemProfile) -> dict[str, list[str]]:
 
 def save_usage(agent: Agent) -> None:
     """Carry each connector's rolling API count across runs (the daily budget is rolling)."""
-    agent.store.set_value(USAGE_KEY, {system: connector.status()
+    agent.store.runs.set_value(Key.API_USAGE, {system: connector.status()
                                       for system, connector in agent.connectors.items()})
 
 

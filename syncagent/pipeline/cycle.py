@@ -18,7 +18,7 @@ import structlog
 
 from connectors.base import Connector, FieldCatalog, Progress, System
 from connectors.registry import registered
-from state.flags import refused_dead_letters
+from state.runs import Key
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
@@ -33,8 +33,6 @@ from syncagent.pipeline.records import Ref, is_person
 from syncagent.pipeline.settle import read_back
 
 log = structlog.get_logger(__name__)
-
-ROUTING_KEY = "routing_state"
 
 
 @dataclass
@@ -130,7 +128,7 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
     calls_before = {s: c.api_calls for s, c in agent.connectors.items()}
     for connector in agent.connectors.values():  # waits inside the connectors end on this stop
         connector.watch(stop)
-    run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
+    run_id = store.runs.start("rescore" if options.rescore else "cycle", agent.holder, started)
     systems = list(agent.connectors)
     report = CycleReport(written=per_system(systems), created=per_system(systems),
                          api_calls=per_system(systems))
@@ -154,9 +152,9 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
                                for s, c in agent.connectors.items() if c.features_off}
         report.duration_s = time.perf_counter() - clock
         report.status = cycle_status(report, stop.is_set() or interrupted)
-        store.finish_run(run_id, status=report.status, counts=_counts(report),
-                         api_calls=report.api_calls, errors=report.errors)
-        store.set_value("last_cycle", report.as_json())
+        store.runs.finish(run_id, status=report.status, counts=_counts(report),
+                          api_calls=report.api_calls, errors=report.errors)
+        store.runs.set_value(Key.LAST_CYCLE, report.as_json())
         schema_memo.keep(agent)
     if report.unfixable:
         raise report.unfixable[0]
@@ -206,7 +204,7 @@ def _error_entry(error: BaseException) -> dict[str, Any]:
 
 def _outbox_figures(store: StateStore, report: CycleReport) -> None:
     try:
-        counts = store.outbox_counts()
+        counts = store.outbox.counts()
     except Exception:  # the DB may be what failed; the run record says so already
         return
     # Rows in flight are pending too: a killed push leaves them claimed until the window ends.
@@ -273,7 +271,7 @@ def _record_dropped(agent: Agent, pushed: PushResult, report: CycleReport) -> No
                                         agent.rules.source)
     quality.record(agent.store, flags)
     parts = quality.dead_letters(pushed.dropped)
-    refused_dead_letters(agent.store, parts)
+    agent.store.outbox.add_refused(parts)
     report.fields_dropped += len(pushed.dropped)
     report.rejected += len(parts)
     report.errors.append({"error": "fields_dropped", "count": len(pushed.dropped),
@@ -300,11 +298,11 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     if only is not None:
         person_ids = only
     else:
-        person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
-    refs_of = _refs_by_person(store.links())
+        person_ids = store.persons.all_ids() if options.rescore else store.persons.to_evaluate(now)
+    refs_of = _refs_by_person(store.persons.links())
     world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
-    routing = RoutingState.from_dict(store.get_value(ROUTING_KEY))
+    routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
         report.persons_evaluated += len(chunk.plans)
         rows, notes = [], []
@@ -318,7 +316,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
         if agent.write:
             # The outbox keeps local time (push claims by it), not the remote's clock.
             store.commit_evaluation(rows, chunk.decisions, chunk.due,
-                                    {ROUTING_KEY: chunk.routing.to_dict()})
+                                    {Key.ROUTING_STATE: chunk.routing.to_dict()})
             flag_poison(store, chunk.poison)
             quality.record(store, quality.untranslatable_flags(notes, agent.rules.source))
 
@@ -334,7 +332,7 @@ def plan_context(agent: Agent, world: World) -> PlanContext:
     """What planning needs beyond each person: mappings, owner ids, e-mails already held,
     fields the APIs refused."""
     nurture = agent.rules.compiled.nurture
-    items = agent.store.data_quality(limit=100_000)
+    items = agent.store.flags.items(limit=100_000)
     ambiguous = [item["key"].split(":", 1)[1] for item in items
                  if item["kind"] == "ambiguous_email"]
     return PlanContext(agent.rules.compiled.fields, world.owner_for, frozenset(ambiguous),
@@ -356,7 +354,7 @@ def _known_fields(connectors: Mapping[str, Connector]
 
 def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
     by_system: dict[str, set[str]] = defaultdict(set)
-    for system, object_name, _rid, email in store.email_index():
+    for system, object_name, _rid, email in store.mirror.email_index():
         if is_person(system, object_name):
             by_system[system].add(email)
     return {system: frozenset(emails) for system, emails in by_system.items()}

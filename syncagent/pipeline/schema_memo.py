@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors.base import SchemaMemory
-from state.schema_facts import SchemaFactsStore
 
 if TYPE_CHECKING:
     from syncagent.pipeline.cycle import Agent
@@ -31,7 +30,7 @@ def key(system: str) -> str:
 
 def restore(agent: Agent) -> None:
     """Hand each connector the facts an earlier process kept for these mappings."""
-    stored = SchemaFactsStore(agent.store.engine).load()
+    stored = agent.store.schema_facts.load()
     for system, connector in agent.connectors.items():
         if not isinstance(connector, SchemaMemory):
             continue
@@ -43,7 +42,7 @@ def restore(agent: Agent) -> None:
 
 def keep(agent: Agent) -> None:
     """Save what each connector read from its system during the cycle."""
-    cache = SchemaFactsStore(agent.store.engine)
+    cache = agent.store.schema_facts
     for system, connector in agent.connectors.items():
         if not isinstance(connector, SchemaMemory):
             continue

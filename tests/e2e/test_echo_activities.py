@@ -39,7 +39,7 @@ def test_the_cycle_after_a_backfill_re_evaluates_no_one(world_factory: WorldFact
     before = _activities(world)
     # a new process that does not know when its writes landed reads every one of them again
     second = _cycle(world.new_agent())
-    assert second.pulled.get("contacts", 0) > 0      # the written contacts were read again
+    assert second.pulled.get("hubspot.contacts", 0) > 0     # the written contacts were read again
     assert second.persons_evaluated == 0, second.as_json()
     assert second.planned == 0
     after = _activities(world)
