@@ -89,27 +89,6 @@ class Cursor:
     boundary_ids: frozenset[str] = frozenset()
     sweep: Mapping[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, for the state DB."""
-        return {
-            "modstamp": self.modstamp.isoformat() if self.modstamp else None,
-            "last_id": self.last_id,
-            "boundary_ids": sorted(self.boundary_ids),
-            "sweep": dict(self.sweep) if self.sweep is not None else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Cursor:
-        """Inverse of :meth:`to_dict`; ``None`` or ``{}`` is the start of time."""
-        if not data:
-            return cls()
-        raw = data.get("modstamp")
-        modstamp = datetime.fromisoformat(raw).astimezone(UTC) if raw else None
-        sweep = data.get("sweep")
-        return cls(modstamp=modstamp, last_id=data.get("last_id"),
-                   boundary_ids=frozenset(data.get("boundary_ids") or ()),
-                   sweep=dict(sweep) if sweep is not None else None)
-
 
 @dataclass(frozen=True)
 class Page:

@@ -79,13 +79,6 @@ def test_lower_bound_is_cursor_minus_lookback() -> None:
     assert lower_bound(Cursor(modstamp=T0), LOOKBACK) == T0 - LOOKBACK
 
 
-def test_cursor_round_trips_through_json_safe_dict() -> None:
-    cursor = Cursor(modstamp=T0, last_id="00Q1", boundary_ids=frozenset({"x@1"}),
-                    sweep={"upper": 5})
-    assert Cursor.from_dict(cursor.to_dict()) == cursor
-    assert Cursor.from_dict(None) == Cursor()
-
-
 def test_hubspot_ids_compare_numerically_not_as_text() -> None:
     assert max_numeric_id("9", "10") == "10"
     assert max_numeric_id("101", "99") == "101"
