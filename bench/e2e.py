@@ -121,9 +121,9 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
 def _candidate(store: StateStore) -> tuple[str, str]:
     """A well-graded person, on both systems, who is not MQL yet: (SF lead id, contact id)."""
     refs: dict[int, dict[str, str]] = {}
-    for (system, obj, rid), pid in store.links().items():
+    for (system, obj, rid), pid in store.persons.links().items():
         refs.setdefault(pid, {})[f"{system}.{obj}"] = rid
-    for pid, decision in sorted(store.decisions().items()):
+    for pid, decision in sorted(store.decisions.of().items()):
         both = refs.get(pid, {})
         if (decision["grade"] or "F")[0] in "AB" and decision["stage"] in ("Lead", "Inquiry") \
                 and "salesforce.Lead" in both and "hubspot.contacts" in both:
@@ -167,7 +167,7 @@ def _wait_for_quiet(state_url: str, timeout: float = 900) -> int:
     store = StateStore(state_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        finished = [run for run in store.recent_runs(100)[:-1] if run["finished_at"]]
+        finished = [run for run in store.runs.recent(100)[:-1] if run["finished_at"]]
         if finished and finished[0]["counts"].get("pulled", 10**9) <= 50:
             return len(finished)
         time.sleep(0.5)

@@ -43,19 +43,20 @@ def bench(url: str, rows: int) -> dict[str, float]:
     records = _rows(rows)
     started = time.perf_counter()
     for start in range(0, rows, PAGE):
-        store.upsert_mirror(records[start:start + PAGE])
+        store.mirror.upsert(records[start:start + PAGE])
     insert_s = time.perf_counter() - started
     records = _rows(rows, offset=10)
     started = time.perf_counter()
     for start in range(0, rows, PAGE):
-        store.upsert_mirror(records[start:start + PAGE])
+        store.mirror.upsert(records[start:start + PAGE])
     update_s = time.perf_counter() - started
     outbox_rows = min(rows, 20_000)
-    store.enqueue([NewOutboxRow("salesforce", "Lead", "update", {"Lead_Score__c": i},
-                                f"k{i}", remote_id=f"00Q{i}") for i in range(outbox_rows)])
+    store.outbox.enqueue([NewOutboxRow("salesforce", "Lead", "update", {"Lead_Score__c": i},
+                                       f"k{i}", remote_id=f"00Q{i}")
+                          for i in range(outbox_rows)])
     started = time.perf_counter()
     claimed = 0
-    while batch := store.claim_outbox("bench", CLAIM):
+    while batch := store.outbox.claim("bench", CLAIM):
         claimed += len(batch)
     claim_s = time.perf_counter() - started
     store.dispose()

@@ -10,6 +10,18 @@ When the org as a whole is at its allocation, :class:`~syncagent.errors.QuotaExh
 
 :class:`RateLimiter` — sliding windows (e.g. 100 requests / 10 s, 5 searches / 1 s) that make
 the caller wait *before* HubSpot has to answer 429.
+
+Why these are ours and not a rate-limiting library's (pyrate-limiter 4.5 and limits 5.8 were
+tried against them): the daily budget is not a rate limit but a share of an allocation the
+remote reports at run time, it raises instead of waiting (quota and budget apart), and its
+count persists across processes as hour buckets in the state DB; no library models that. For
+the windows, a wait must end at once when the agent is told to stop (``stop``, SIGTERM), take
+an injected clock and sleep (the tests' fake clocks), and also wait out a window the server
+reports full (``pause``). pyrate-limiter's blocking wait calls ``time.sleep`` (not
+interruptible), its clock goes in through a private attribute, and its limiter starts a
+background leak thread; used as a bare bucket it would still need this wait loop around it.
+limits has no waiting at all, reads the wall clock (``time.time``), runs an expiry timer thread,
+and counts windows in whole seconds: a 10.5 s window silently becomes 10 s.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The agent's memory: SQLAlchemy models, the store (the one ORM user) and Alembic migrations."""
+"""The agent's memory: SQLAlchemy models, the StateStore façade over one store per concern, and
+Alembic migrations."""
 
 from state.store import (
     ActivityRow,
     CursorState,
-    LeaseLost,
     MirrorRow,
     NewOutboxRow,
     OutboxItem,
@@ -14,7 +14,6 @@ from state.store import (
 __all__ = [
     "ActivityRow",
     "CursorState",
-    "LeaseLost",
     "MirrorRow",
     "NewOutboxRow",
     "OutboxItem",

@@ -1,16 +1,73 @@
-"""Small helpers every state module shares (no ORM sessions of their own)."""
+"""What every per-concern store shares: the session source, bulk upserts, chunking."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
 
 from state import models as m
 
 CHUNK_ROWS = 5_000
+IN_LIST = 900  # ids per IN (...): under SQLite's 999 bound parameters
+
+
+class Sessions:
+    """Where every per-concern store gets its Session: `read()` for a query, `write()` for
+    one transaction (committed on success, rolled back on any exception). Each call opens its
+    own session, so the stores are safe to share between threads."""
+
+    def __init__(self, maker: sessionmaker[Session], dialect: str) -> None:
+        self._maker = maker
+        self.dialect = dialect
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._maker() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._maker() as session, session.begin():
+            yield session
+
+
+def insert_of(session: Session, table: Table) -> Any:
+    """The dialect's INSERT (both have ON CONFLICT), for the DB this session is bound to."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+           keys: Sequence[str], update_columns: Sequence[str], where: Any = None) -> None:
+    """Insert rows, or update `update_columns` of the row with the same `keys` (only where
+    `where(excluded)` holds, when given); one executemany per chunk."""
+    if not rows:
+        return
+    stmt = insert_of(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: stmt.excluded[name] for name in update_columns},
+        where=where(stmt.excluded) if where is not None else None,
+    )
+    for chunk in chunks(rows):
+        session.execute(stmt, list(chunk))
+
+
+def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+                  keys: Sequence[str]) -> None:
+    """Insert rows whose `keys` are new; rows already there stay as they are."""
+    if not rows:
+        return
+    stmt = insert_of(session, table).on_conflict_do_nothing(index_elements=list(keys))
+    for chunk in chunks(rows):
+        session.execute(stmt, list(chunk))
 
 
 def table_of(model: type[m.Base]) -> Table:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from state import models as m
 from state.common import table_of
 
-SQLITE_BUSY_MS = 30_000  # the engine-wide busy timeout (see store._sqlite_pragmas)
+SQLITE_BUSY_MS = 30_000  # the engine-wide busy timeout (see db._sqlite_pragmas)
 MAX_RENEWAL_SECONDS = 10.0
 
 

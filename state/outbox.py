@@ -1,33 +1,58 @@
-"""The outbox and its dead letters: claiming, completing, releasing and the admin's ledger.
+"""The outbox: planned writes, claimed by push, completed, released or sent to dead letters.
 
-Every function takes an open Session; `StateStore` opens them (and keeps its old method names
-as thin delegates). The rules kept here:
+The session-level functions here take an open Session; `OutboxStore` opens one per call, and
+`StateStore.commit_evaluation` calls `enqueue` inside the transaction that stores the
+decisions the rows were planned from. The rules kept here:
+- side effects (create, upsert, list changes) are enqueued once per idempotency key, ever; an
+  update replaces a pending one, re-arms a done one, and re-arms a dead or discarded one only
+  if its values changed (a rejected write is not retried forever with the same values);
+- claims use `FOR UPDATE SKIP LOCKED` on Postgres, so two agents never get the same row
+  (SQLite has one writer at a time);
 - a claimed row always ends as done, pending (retry with backoff) or dead: push completes it,
   or releases it when the push step itself failed; a claim that outlives its holder (a killed
-  process) expires and the row is claimed again like any due row;
-- a dead letter is never re-sent as it was: `take_for_replan` removes it and marks its person
-  for re-evaluation, so the next cycle plans the write afresh from current rules;
-- a discarded dead letter stays (status `discarded`) so the same rejected values are not
-  planned and rejected again every cycle; changed values re-arm it, as for a dead one.
+  process) expires and the row is claimed again like any due row.
+The dead-letter ledger is in `state/deadletters.py`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from state import deadletters
 from state import models as m
-from state.common import chunks, rowcount, table_of
+from state.common import (
+    IN_LIST,
+    Sessions,
+    chunks,
+    insert_ignore,
+    rowcount,
+    table_of,
+    upsert,
+    utcnow,
+)
+from state.deadletters import DEAD, DISCARDED, RefusedPart
+from state.persons import set_dirty
 
-DEAD = "dead"
-DISCARDED = "discarded"
 IN_FLIGHT = "in_flight"
+
+
+@dataclass(frozen=True)
+class NewOutboxRow:
+    """A write the plan wants made. Same key while pending -> the newer fields replace it."""
+
+    system: str
+    object: str
+    operation: str  # update | create | upsert | list_add | list_remove
+    fields: dict[str, Any]
+    idempotency_key: str
+    remote_id: str | None = None
+    person_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,32 @@ def _due(now: datetime) -> Any:
     t = table_of(m.OutboxRow)
     return or_(and_(t.c.status == "pending", t.c.next_attempt_at <= now),
                and_(t.c.status == IN_FLIGHT, t.c.claimed_until < now))
+
+
+def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> None:
+    """Add planned writes (see the module's rules for what a repeated key does)."""
+    table = table_of(m.OutboxRow)
+
+    def as_row(row: NewOutboxRow) -> dict[str, Any]:
+        return {"system": row.system, "object": row.object, "operation": row.operation,
+                "remote_id": row.remote_id, "person_id": row.person_id,
+                "fields": row.fields, "idempotency_key": row.idempotency_key,
+                "status": "pending", "attempts": 0, "next_attempt_at": now,
+                "created_at": now, "updated_at": now}
+
+    once = [as_row(r) for r in rows if r.operation != "update"]
+    updates = [as_row(r) for r in rows if r.operation == "update"]
+    c = table.c
+
+    def rearm(excluded: Any) -> Any:
+        return or_(c.status == "pending", c.status == "done",
+                   and_(or_(c.status == DEAD, c.status == DISCARDED),
+                        c.fields != excluded.fields))
+
+    insert_ignore(session, table, once, ["idempotency_key"])
+    upsert(session, table, updates, ["idempotency_key"],
+           ["fields", "remote_id", "status", "attempts", "next_attempt_at", "updated_at"],
+           where=rearm)
 
 
 def claim(session: Session, holder: str, limit: int, *, where: dict[str, str | None],
@@ -104,7 +155,7 @@ def release(session: Session, ids: Sequence[int], *, now: datetime,
     attempt not counted (a stop for budget or credentials is not the record's fault)."""
     t = table_of(m.OutboxRow)
     touched = 0
-    for chunk in chunks(list(ids), 900):
+    for chunk in chunks(list(ids), IN_LIST):
         result = session.execute(
             update(t).where(t.c.id.in_(chunk), t.c.status == IN_FLIGHT)
             .values(status="pending", claimed_by=None, claimed_until=None,
@@ -127,7 +178,7 @@ def claim_holders(session: Session) -> dict[str, list[int]]:
 
 def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
-    for chunk in chunks(ids, 900):
+    for chunk in chunks(ids, IN_LIST):
         out.update(dict(session.execute(select(m.OutboxRow.id, m.OutboxRow.attempts)
                                         .where(m.OutboxRow.id.in_(chunk))).all()))
     return out
@@ -171,115 +222,103 @@ def claims(session: Session, now: datetime) -> dict[str, int]:
     return {"in_flight": int(total or 0), "claims_expired": int(stale or 0)}
 
 
-def dead_total(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(m.OutboxRow)
-                              .where(m.OutboxRow.status == DEAD)) or 0)
-
-
-def dead_letters(session: Session, limit: int, code: str | None = None) -> list[dict[str, Any]]:
-    t = m.OutboxRow
-    query = select(t).where(t.status == DEAD)
-    if code is not None:
-        query = query.where(t.error_code == code)
-    return [{"id": r.id, "system": r.system, "object": r.object, "operation": r.operation,
-             "remote_id": r.remote_id, "person_id": r.person_id, "fields": r.fields,
-             "code": r.error_code, "message": r.last_error, "attempts": r.attempts,
-             "field": error_field(r.error_code, r.last_error), "updated_at": r.updated_at}
-            for r in session.scalars(query.order_by(t.id).limit(limit))]
-
-
-def dead_letter_groups(session: Session) -> list[dict[str, Any]]:
-    """Dead letters grouped by system, code and field: count, first and last seen, and one
-    example record with its message. Counts are true totals (SQL aggregates, no cap)."""
-    t = m.OutboxRow
-    rows = session.execute(
-        select(t.system, t.error_code, t.last_error, func.count(), func.min(t.updated_at),
-               func.max(t.updated_at), func.min(t.id))
-        .where(t.status == DEAD).group_by(t.system, t.error_code, t.last_error))
-    grouped: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for system, code, message, count, first, last, example_id in rows:
-        key = (system, code or "REJECTED", error_field(code, message))
-        group = grouped.setdefault(key, {
-            "system": key[0], "code": key[1], "field": key[2], "count": 0, "first_seen": first,
-            "last_seen": last, "example_id": example_id, "example_message": message})
-        group["count"] += count
-        group["first_seen"] = min(group["first_seen"], first)
-        group["last_seen"] = max(group["last_seen"], last)
-        if example_id < group["example_id"]:
-            group["example_id"], group["example_message"] = example_id, message
-    examples = _examples(session, [g["example_id"] for g in grouped.values()])
-    for group in grouped.values():
-        group["example_record"] = examples.get(group["example_id"], "")
-    return sorted(grouped.values(), key=lambda g: (-g["count"], g["system"], g["code"]))
-
-
-def _examples(session: Session, ids: list[int]) -> dict[int, str]:
-    t = m.OutboxRow
-    out: dict[int, str] = {}
-    for chunk in chunks(ids, 900):
-        for rid, obj, remote_id in session.execute(
-                select(t.id, t.object, t.remote_id).where(t.id.in_(chunk))):
-            out[rid] = f"{obj} {remote_id or '(new)'}"
-    return out
-
-
-_FIELD_PATTERNS = (
-    re.compile(r"\(fields: ([^)]*)\)"),        # Salesforce results' fields[], as push notes it
-    re.compile(r"No such column '([^']+)'"),   # Salesforce INVALID_FIELD wording
-    re.compile(r'"name":\s*"([^"]+)"'),        # HubSpot VALIDATION_ERROR details
-    re.compile(r'Property "([^"]+)"'),         # HubSpot PROPERTY_DOESNT_EXIST wording
-)
-
-
-def error_field(code: str | None, message: str | None) -> str:
-    """The field(s) an API error names, from its message ('-' when it names none)."""
-    text = message or ""
-    for pattern in _FIELD_PATTERNS:
-        found = sorted(set(pattern.findall(text)))
-        if found:
-            return ", ".join(found)
-    return "-"
-
-
-def _selected(ids: Iterable[int] | None, code: str | None) -> Any:
-    t = table_of(m.OutboxRow)
-    where = [t.c.status == DEAD]
-    if ids is not None:
-        where.append(t.c.id.in_(list(ids)))
-    if code is not None:
-        where.append(t.c.error_code == code)
-    return and_(*where)
-
-
-def discard(session: Session, ids: Iterable[int] | None, code: str | None,
-            now: datetime) -> int:
-    """Dead letters leave the ledger. Kept as `discarded` so the same values are not planned
-    and rejected again; a write with other values re-arms the row."""
-    t = table_of(m.OutboxRow)
-    result = session.execute(update(t).where(_selected(ids, code))
-                             .values(status=DISCARDED, updated_at=now))
-    return rowcount(result)
-
-
-def take_for_replan(session: Session, ids: Iterable[int] | None,
-                    code: str | None) -> tuple[list[int], int]:
-    """Remove dead letters that belong to a person and return those persons (to re-evaluate
-    and re-plan from current rules); also how many were left because no person owns them."""
-    t = table_of(m.OutboxRow)
-    where = _selected(ids, code)
-    persons = [pid for (pid,) in session.execute(
-        select(t.c.person_id).where(where, t.c.person_id.is_not(None)).distinct())]
-    orphans = int(session.scalar(select(func.count()).select_from(t)
-                                 .where(where, t.c.person_id.is_(None))) or 0)
-    session.execute(delete(t).where(where, t.c.person_id.is_not(None)))
-    return persons, orphans
-
-
 def keys_done(session: Session, keys: Iterable[str]) -> dict[str, str | None]:
     """For keys whose write already succeeded: key -> the remote id it produced."""
     t = m.OutboxRow
     out: dict[str, str | None] = {}
-    for chunk in chunks(list(keys), 900):
+    for chunk in chunks(list(keys), IN_LIST):
         out.update(dict(session.execute(select(t.idempotency_key, t.result_id).where(
             t.idempotency_key.in_(chunk), t.status == "done")).all()))
     return out
+
+
+class OutboxStore:
+    """The outbox and its dead letters, one session per call."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    # ----------------------------------------------------------------- the queue
+    def enqueue(self, rows: Sequence[NewOutboxRow], now: datetime | None = None) -> None:
+        with self._sessions.write() as session:
+            enqueue(session, rows, now or utcnow())
+
+    def claim(self, holder: str, limit: int, *, system: str | None = None,
+              object_name: str | None = None, operation: str | None = None,
+              claim_seconds: float = 300, now: datetime | None = None) -> list[OutboxItem]:
+        """Claim up to `limit` due rows for this holder; concurrent claimers never share one."""
+        where = {"system": system, "object": object_name, "operation": operation}
+        with self._sessions.write() as session:
+            return claim(session, holder, limit, where=where, claim_seconds=claim_seconds,
+                         now=now or utcnow())
+
+    def complete(self, results: Sequence[OutboxResult], *, max_attempts: int = 8,
+                 now: datetime | None = None) -> None:
+        """Record push results: ok -> done; retryable -> pending with backoff (dead after
+        `max_attempts`); rejected -> dead letter with the API's code and message."""
+        with self._sessions.write() as session:
+            complete(session, results, max_attempts=max_attempts, now=now or utcnow())
+
+    def release(self, ids: Sequence[int], *, code: str | None = None,
+                message: str | None = None, now: datetime | None = None) -> int:
+        """Claimed rows a push could not finish go back to the queue (attempt not counted)."""
+        with self._sessions.write() as session:
+            return release(session, ids, now=now or utcnow(), code=code, message=message)
+
+    def claim_holders(self) -> dict[str, list[int]]:
+        with self._sessions.read() as session:
+            return claim_holders(session)
+
+    def groups(self, now: datetime) -> list[tuple[str, str, str]]:
+        with self._sessions.read() as session:
+            return groups(session, now)
+
+    def counts(self) -> dict[str, int]:
+        """Rows by status."""
+        with self._sessions.read() as session:
+            return counts(session)
+
+    def claims(self, now: datetime | None = None) -> dict[str, int]:
+        with self._sessions.read() as session:
+            return claims(session, now or utcnow())
+
+    def keys_done(self, keys: Iterable[str]) -> dict[str, str | None]:
+        with self._sessions.read() as session:
+            return keys_done(session, keys)
+
+    # ----------------------------------------------------------------- dead letters
+    def dead_letters(self, limit: int = 100, code: str | None = None) -> list[dict[str, Any]]:
+        with self._sessions.read() as session:
+            return deadletters.dead_letters(session, limit, code)
+
+    def dead_total(self) -> int:
+        with self._sessions.read() as session:
+            return deadletters.dead_total(session)
+
+    def dead_letter_groups(self) -> list[dict[str, Any]]:
+        with self._sessions.read() as session:
+            return deadletters.dead_letter_groups(session)
+
+    def discard_dead(self, ids: Sequence[int] | None = None, code: str | None = None,
+                     now: datetime | None = None) -> int:
+        """Take dead letters off the ledger (by id, by code, or all)."""
+        with self._sessions.write() as session:
+            return deadletters.discard(session, ids, code, now or utcnow())
+
+    def replan_dead(self, ids: Sequence[int] | None = None,
+                    code: str | None = None) -> tuple[int, int]:
+        """Retry dead letters the only safe way: drop them and mark their persons for
+        re-evaluation, so the next cycle plans each write from the current decision and
+        mappings. Returns (persons to re-plan, dead letters left because no person owns
+        them)."""
+        with self._sessions.write() as session:
+            persons, orphans = deadletters.take_for_replan(session, ids, code)
+            set_dirty(session, persons)
+        return len(persons), orphans
+
+    def add_refused(self, parts: Sequence[RefusedPart], now: datetime | None = None) -> int:
+        """Dead letters for fields an API refused (one per record); returns how many."""
+        if not parts:
+            return 0
+        with self._sessions.write() as session:
+            return deadletters.add_refused(session, parts, now or utcnow())

@@ -10,31 +10,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from state import models as m
+from state.common import Sessions
 
 
 class SchemaFactsStore:
     """Facts per system, each with the moment it was read."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
 
     def save(self, system: str, facts: dict[str, Any], at: datetime | None = None) -> None:
         moment = at or datetime.now(UTC)
-        with Session(self.engine) as session, session.begin():
+        with self._sessions.write() as session:
             session.execute(delete(m.SchemaFacts).where(m.SchemaFacts.system == system))
             session.add(m.SchemaFacts(system=system, facts=facts, fetched_at=moment))
 
     def load(self) -> dict[str, tuple[dict[str, Any], datetime]]:
         """system -> (facts, when they were read)."""
-        with Session(self.engine) as session:
+        with self._sessions.read() as session:
             rows = session.execute(select(m.SchemaFacts)).scalars().all()
             return {r.system: (dict(r.facts or {}), r.fetched_at) for r in rows}
 
     def forget(self) -> None:
         """Drop every cached fact (the next check reads them again)."""
-        with Session(self.engine) as session, session.begin():
+        with self._sessions.write() as session:
             session.execute(delete(m.SchemaFacts))

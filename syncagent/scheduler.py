@@ -90,7 +90,7 @@ class _CycleLoop:
 
     def _try_lease(self) -> bool:
         try:
-            return self.store.acquire_lease(LEASE_NAME, self.holder, self.lease_seconds)
+            return self.store.runs.acquire_lease(LEASE_NAME, self.holder, self.lease_seconds)
         except Exception as exc:  # DB unreachable: we cannot prove we lead, so we must not
             log.warning("lease check failed", holder=self.holder, error=_describe(exc))
             return False
@@ -137,7 +137,7 @@ class _CycleLoop:
 
     def release(self) -> None:
         try:
-            self.store.release_lease(LEASE_NAME, self.holder)
+            self.store.runs.release_lease(LEASE_NAME, self.holder)
         except Exception as exc:  # it expires by itself; the operator only needs to know
             log.warning("lease not released", holder=self.holder, error=_describe(exc))
         else:

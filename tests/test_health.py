@@ -81,14 +81,14 @@ def test_check_exits_2_without_a_state_db_and_creates_none(tmp_path: Path) -> No
 def test_check_exits_1_with_reasons_and_0_when_healthy(state_url: str) -> None:
     store = StateStore(state_url)
     store.upgrade()
-    run = store.start_run(holder="h")
-    store.finish_run(run, status="failed", counts={}, api_calls={},
-                     errors=[{"message": "salesforce login refused"}])
+    run = store.runs.start(holder="h")
+    store.runs.finish(run, status="failed", counts={}, api_calls={},
+                      errors=[{"message": "salesforce login refused"}])
     sick = CliRunner().invoke(app, ["status", "--check", "--state", state_url])
     assert sick.exit_code == 1
     assert "salesforce login refused" in sick.stderr and "no cycle has completed" in sick.stderr
-    run = store.start_run(holder="h")
-    store.finish_run(run, status="ok", counts={"rejected": 0, "dead_letters": 0},
-                     api_calls={}, errors=[])
+    run = store.runs.start(holder="h")
+    store.runs.finish(run, status="ok", counts={"rejected": 0, "dead_letters": 0},
+                      api_calls={}, errors=[])
     well = CliRunner().invoke(app, ["status", "--check", "--state", state_url])
     assert well.exit_code == 0 and "healthy" in well.stdout

@@ -117,7 +117,7 @@ def test_one_cycle_per_interval_with_jitter_first_cycle_at_once(store: StateStor
     assert 4 <= len(gaps) <= 5, gaps
     # 0.25 s of slack for thread wake-ups on a busy shared machine
     assert all(0.3 - 0.02 <= gap <= 0.3 + 0.1 + 0.25 for gap in gaps), gaps
-    assert store.leases() == []
+    assert store.runs.leases() == []
 
 
 def test_first_cycle_waits_an_interval_when_asked(store: StateStore) -> None:
@@ -167,7 +167,7 @@ def test_auth_error_stops_the_agent_and_is_reraised(store: StateStore) -> None:
         run_agent(cycle=cycle, store=store, holder="agent-1", interval_seconds=0.2,
                   jitter_seconds=0.0, lease_seconds=1.0, install_signal_handlers=False)
     assert len(cycle.spans) == 1
-    assert store.leases() == []
+    assert store.runs.leases() == []
     assert any(e["event"].startswith("agent stopping") for e in logs)
 
 
@@ -183,7 +183,7 @@ def test_lost_lease_halts_the_cycle_and_the_agent_retakes_it_when_free(
         time.sleep(0.3)
         stolen_at = now()
         # From the thief's clock our lease has expired; its own lasts until `thief_until`.
-        assert store.acquire_lease(LEASE_NAME, "thief", 1.0, now=stolen_at + timedelta(
+        assert store.runs.acquire_lease(LEASE_NAME, "thief", 1.0, now=stolen_at + timedelta(
             seconds=lease))
         thief_until = stolen_at + timedelta(seconds=lease + 1.0)
         deadline = time.monotonic() + 5
@@ -217,12 +217,12 @@ def test_stopped_agent_keeps_its_lease_until_the_last_batch_is_done(store: State
         time.sleep(0.2)
         stop.set()
         while not finished.is_set():
-            won = store.acquire_lease(LEASE_NAME, "standby", lease)
+            won = store.runs.acquire_lease(LEASE_NAME, "standby", lease)
             grabs.append((won, finished.is_set()))
             time.sleep(lease / 4)
     during = [won for won, done in grabs if not done]
     assert len(during) >= 4 and not any(during)
-    assert "agent-1" not in [x["holder"] for x in store.leases()]
+    assert "agent-1" not in [x["holder"] for x in store.runs.leases()]
 
 
 # ---------------------------------------------------------------------------- processes
@@ -286,7 +286,7 @@ def test_sigterm_finishes_the_step_in_flight_and_exits_cleanly(
     assert not [e for e in events if e["event"] in ("step_start", "cycle_start")
                 and e["at"] > sent]
     assert [e["event"] for e in events][-2:] == ["cycle_stopped", "exit"]
-    assert StateStore(sqlite_url).leases() == []
+    assert StateStore(sqlite_url).runs.leases() == []
 
 
 def cycle_spans(events: list[dict[str, Any]], killed: datetime | None) -> list[tuple[Any, ...]]:
@@ -320,13 +320,13 @@ def test_two_agents_one_cycles_the_other_takes_over_after_kill_9(
         standby = "b" if leader == "a" else "a"
         time.sleep(lease + 0.5)  # more than a lease period in which the standby must not cycle
         assert not read_events(outs[standby])
-        assert [x["holder"] for x in StateStore(postgres_url).leases()] == [leader]
+        assert [x["holder"] for x in StateStore(postgres_url).runs.leases()] == [leader]
         assert "standing by" in (tmp_path / f"{standby}.log").read_text()
 
         killed = now()
         procs[leader].kill()
         procs[leader].wait(10)
-        [dead_lease] = StateStore(postgres_url).leases()
+        [dead_lease] = StateStore(postgres_url).runs.leases()
         assert dead_lease["holder"] == leader
         lease_end = dead_lease["expires_at"]
         wait_for(lambda: bool(read_events(outs[standby])), lease + 5, "the standby's first cycle")
@@ -346,4 +346,4 @@ def test_two_agents_one_cycles_the_other_takes_over_after_kill_9(
                    + cycle_spans(read_events(outs[standby]), None))
     assert len(spans) >= 5
     assert all(nxt[0] >= prev[1] for prev, nxt in pairwise(spans)), spans
-    assert StateStore(postgres_url).leases() == []
+    assert StateStore(postgres_url).runs.leases() == []

@@ -40,8 +40,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-#: Request line + headers must stay under 16,384 bytes; keep a margin for the headers.
-MAX_GET_URL_BYTES = 14_000
 _LOGIN_PATHS = ("/services/oauth2/token", "/services/Soap/u/")
 
 __all__ = ["SalesforceClient", "format_soql"]
@@ -275,7 +273,7 @@ class SalesforceClient:
     def collections(self, method: str, records: list[dict[str, Any]], *,
                     sobject: str | None = None, external_id: str | None = None
                     ) -> list[dict[str, Any]]:
-        """sObject Collections (<= 200 records): results in request order."""
+        """sObject Collections (at most COLLECTION_MAX records): results in request order."""
         path = "composite/sobjects"
         if external_id is not None and sobject is not None:
             path = f"composite/sobjects/{sobject}/{external_id}"

@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from connectors.base import WriteStatus
 from connectors.network import unreachable
 from connectors.retry import parse_retry_after
 from connectors.tls import tls_error
@@ -75,7 +76,7 @@ _HINTS: dict[type[SyncAgentError], str] = {
 }
 
 
-def record_status(code: str) -> str:
+def record_status(code: str) -> WriteStatus:
     """'retryable' or 'rejected' for one record-level errorCode."""
     return "retryable" if code in RETRYABLE_RECORD_CODES else "rejected"
 

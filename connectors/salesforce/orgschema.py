@@ -16,9 +16,10 @@ from typing import Any
 
 from connectors.salesforce import errors
 from connectors.salesforce.client import SalesforceClient, format_soql
+from connectors.salesforce.limits import COMPOSITE_MAX_SUBREQUESTS
 from syncagent.errors import FatalError, SyncAgentError
 
-MAX_DESCRIBES = 25
+MAX_DESCRIBES = COMPOSITE_MAX_SUBREQUESTS   # one describe per subrequest
 MAX_COMPONENTS = 10
 _FIELD_KEYS = ("type", "length", "label", "restrictedPicklist", "externalId", "unique",
                "updateable", "createable", "custom")

@@ -26,11 +26,12 @@ import structlog
 from connectors.base import WriteResult
 from connectors.salesforce import errors
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.limits import COMPOSITE_MAX_SUBREQUESTS
 from syncagent.errors import FatalError
 
 log = structlog.get_logger(__name__)
 
-MAX_DESCRIBES = 25         # Composite subrequests per call
+MAX_DESCRIBES = COMPOSITE_MAX_SUBREQUESTS   # one describe per subrequest
 #: how long a describe is trusted (a field an admin adds meanwhile is seen after this)
 STALE_AFTER = timedelta(minutes=15)
 #: write refusals that mean the describe was wrong about a field (it is gone or not editable)

@@ -15,7 +15,7 @@ from typing import Any
 
 from simple_salesforce import format_soql
 
-from connectors.base import ActivityRecord, RemoteRecord, StreamSpec
+from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
 from syncagent.errors import ConfigError
 
 SYSTEM = "salesforce"
@@ -50,10 +50,10 @@ CAMPAIGN_MEMBER_FIELDS = (*_SYSTEM_FIELDS, "CampaignId", "LeadId", "ContactId", 
                           "HasResponded", "FirstRespondedDate")
 
 
-def _stream(name: str, fields: tuple[str, ...], *, kind: str = "records",
+def _stream(name: str, fields: tuple[str, ...], *, kind: StreamKind = "records",
             deletes: bool = True) -> StreamSpec:
     return StreamSpec(name=name, system="salesforce", object=name, fields=fields,
-                      cursor_field=MODSTAMP, kind=kind, id_field="Id", deletes=deletes)  # type: ignore[arg-type]
+                      cursor_field=MODSTAMP, kind=kind, id_field="Id", deletes=deletes)
 
 
 #: The Salesforce stream table.

@@ -88,9 +88,9 @@ def _cycle_with_bar(agent: Agent, title: str) -> CycleReport:
 
 def _summary(agent: Agent, first: CycleReport, second: CycleReport,
              stats: dict[str, Any]) -> dict[str, Any]:
-    decisions = agent.store.decisions()
+    decisions = agent.store.decisions.of()
     users = {r.remote_id: r.fields.get("Name") or r.remote_id
-             for r in agent.store.mirror_records("salesforce", "User")}
+             for r in agent.store.mirror.records("salesforce", "User")}
     grades = Counter(d["grade"] for d in decisions.values())
     stages = Counter(d["stage"] for d in decisions.values())
     owners = Counter(users.get(d["owner"], d["owner"]) for d in decisions.values() if d["owner"])

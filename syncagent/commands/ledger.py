@@ -53,11 +53,11 @@ def errors(config: Path | None = ConfigOption, state: str | None = StateOption,
     if discard or discard_code:
         _discard(store, discard or None, discard_code)
         return
-    groups = store.dead_letter_groups()
+    groups = store.outbox.dead_letter_groups()
     total = sum(group["count"] for group in groups)
     if code is not None:
         count = sum(group["count"] for group in groups if group["code"] == code)
-        _print_letters(store.dead_letters(limit, code), count, as_json)
+        _print_letters(store.outbox.dead_letters(limit, code), count, as_json)
         return
     if as_json:
         typer.echo(json.dumps({"total": total, "groups": groups}, default=_iso))
@@ -66,7 +66,7 @@ def errors(config: Path | None = ConfigOption, state: str | None = StateOption,
 
 
 def _replan(store: StateStore, ids: list[int] | None, code: str | None) -> None:
-    persons, orphans = store.replan_dead(ids, code)
+    persons, orphans = store.outbox.replan_dead(ids, code)
     typer.echo(f"{persons} person(s) will be re-evaluated and their writes planned afresh "
                "from the current mappings by the next cycle (no stored payload is re-sent).")
     if orphans:
@@ -77,7 +77,7 @@ def _replan(store: StateStore, ids: list[int] | None, code: str | None) -> None:
 def _discard(store: StateStore, ids: list[int] | None, code: str | None) -> None:
     if ids is None and code is None:
         raise ConfigError("nothing to discard", hint="Give --discard ID or --discard-code CODE.")
-    count = store.discard_dead(ids, code)
+    count = store.outbox.discard_dead(ids, code)
     typer.echo(f"{count} dead letter(s) discarded. The same values are not sent again; "
                "a change of the planned values sends them anew.")
 
@@ -116,7 +116,7 @@ def data_quality(config: Path | None = ConfigOption, state: str | None = StateOp
                  as_json: bool = JsonOption) -> None:
     """Problems in the data a person should look at: duplicate e-mails (with their record
     ids), values rejected or not translatable, fields an API refused, poison values."""
-    items = _store(config, state).data_quality(limit=ALL_ITEMS)
+    items = _store(config, state).flags.items(limit=ALL_ITEMS)
     if as_json:
         typer.echo(json.dumps({"total": len(items), "counts": dict(Counter(
             item["kind"] for item in items)), "items": items}, default=_iso))

@@ -87,7 +87,7 @@ def _changes(plans: list[PersonPlan], agent: Agent,
     out: list[tuple[str, str, str, str]] = []
     rows_of = [(plan, plan_person(plan, cache[0])) for plan in plans]
     # Creates and list changes happen once per key: those already done are not pending.
-    done = agent.store.outbox_keys_done(row.idempotency_key for _plan, rows in rows_of
+    done = agent.store.outbox.keys_done(row.idempotency_key for _plan, rows in rows_of
                                         for row in rows if row.operation != "update")
     for plan, rows in rows_of:
         current = {(r.system, r.object, r.remote_id): r.fields for r in plan.records}

@@ -12,6 +12,7 @@ from json import loads
 from typing import Any
 from urllib.parse import urlparse
 
+from state.runs import Key
 from state.store import StateStore
 from syncagent.credentials import require_credentials
 from syncagent.engine import Rules, load_rules
@@ -19,8 +20,6 @@ from syncagent.errors import ConfigError
 from syncagent.pipeline.cycle import Agent
 from syncagent.pipeline.holder import holder_name
 from syncagent.settings import Settings
-
-USAGE_KEY = "api_usage"
 
 
 def build_agent(settings: Settings, *, write: bool = True) -> Agent:
@@ -35,7 +34,7 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
     store = StateStore(settings.state_url)
     store.require_schema()
     rules = load_rules(settings.mappings_dir)
-    usage = store.get_value(USAGE_KEY, {}) or {}
+    usage = store.runs.get_value(Key.API_USAGE, {}) or {}
     salesforce = SalesforceConnector.from_settings(
         settings, budget_history=(usage.get("salesforce") or {}).get("hours"),
         stream_table=with_mapped_fields(_mapped_salesforce_fields(rules)))
@@ -66,7 +65,7 @@ def save_usage(agent: Agent) -> None:
         status = getattr(connector, "status", None)
         if callable(status):
             usage[connector.system] = status()
-    agent.store.set_value(USAGE_KEY, usage)
+    agent.store.runs.set_value(Key.API_USAGE, usage)
 
 
 def sandbox_settings(url: str) -> dict[str, Any]:

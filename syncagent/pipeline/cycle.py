@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Connector, Progress
-from state.flags import refused_dead_letters
+from state.runs import Key
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
@@ -32,8 +32,6 @@ from syncagent.pipeline.records import Ref, is_person
 from syncagent.pipeline.settle import read_back
 
 log = structlog.get_logger(__name__)
-
-ROUTING_KEY = "routing_state"
 
 
 @dataclass
@@ -121,7 +119,7 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
         watch = getattr(connector, "watch", None)
         if callable(watch):
             watch(stop)
-    run_id = store.start_run("rescore" if options.rescore else "cycle", agent.holder, started)
+    run_id = store.runs.start("rescore" if options.rescore else "cycle", agent.holder, started)
     report, interrupted = CycleReport(), False
     try:
         schema_memo.restore(agent)   # what the last process read of each schema
@@ -142,9 +140,9 @@ def run_cycle(agent: Agent, stop: threading.Event | None = None,
                                for c in agent.connectors if getattr(c, "features_off", None)}
         report.duration_s = time.perf_counter() - clock
         report.status = cycle_status(report, stop.is_set() or interrupted)
-        store.finish_run(run_id, status=report.status, counts=_counts(report),
-                         api_calls=report.api_calls, errors=report.errors)
-        store.set_value("last_cycle", report.as_json())
+        store.runs.finish(run_id, status=report.status, counts=_counts(report),
+                          api_calls=report.api_calls, errors=report.errors)
+        store.runs.set_value(Key.LAST_CYCLE, report.as_json())
         schema_memo.keep(agent)
     if report.unfixable:
         raise report.unfixable[0]
@@ -196,7 +194,7 @@ def _error_entry(error: BaseException) -> dict[str, Any]:
 
 def _outbox_figures(store: StateStore, report: CycleReport) -> None:
     try:
-        counts = store.outbox_counts()
+        counts = store.outbox.counts()
     except Exception:  # the DB may be what failed; the run record says so already
         return
     # Rows in flight are pending too: a killed push leaves them claimed until the window ends.
@@ -263,7 +261,7 @@ def _record_dropped(agent: Agent, pushed: PushResult, report: CycleReport) -> No
                                         agent.rules.source)
     quality.record(agent.store, flags)
     parts = quality.dead_letters(pushed.dropped)
-    refused_dead_letters(agent.store, parts)
+    agent.store.outbox.add_refused(parts)
     report.fields_dropped += len(pushed.dropped)
     report.rejected += len(parts)
     report.errors.append({"error": "fields_dropped", "count": len(pushed.dropped),
@@ -290,11 +288,11 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     if only is not None:
         person_ids = only
     else:
-        person_ids = store.all_person_ids() if options.rescore else store.persons_to_evaluate(now)
-    refs_of = _refs_by_person(store.links())
+        person_ids = store.persons.all_ids() if options.rescore else store.persons.to_evaluate(now)
+    refs_of = _refs_by_person(store.persons.links())
     world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
-    routing = RoutingState.from_dict(store.get_value(ROUTING_KEY))
+    routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
         report.persons_evaluated += len(chunk.plans)
         rows, notes = [], []
@@ -308,7 +306,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
         if agent.write:
             # The outbox keeps local time (push claims by it), not the remote's clock.
             store.commit_evaluation(rows, chunk.decisions, chunk.due,
-                                    {ROUTING_KEY: chunk.routing.to_dict()})
+                                    {Key.ROUTING_STATE: chunk.routing.to_dict()})
             flag_poison(store, chunk.poison)
             quality.record(store, quality.untranslatable_flags(notes, agent.rules.source))
 
@@ -330,7 +328,7 @@ def plan_context(agent: Agent, world: World) -> PlanContext:
     fields the APIs refused."""
     nurture = agent.rules.compiled.nurture
     properties = getattr(agent.hubspot, "contact_properties", None)
-    items = agent.store.data_quality(limit=100_000)
+    items = agent.store.flags.items(limit=100_000)
     ambiguous = [item["key"].split(":", 1)[1] for item in items
                  if item["kind"] == "ambiguous_email"]
     return PlanContext(agent.rules.compiled.fields, world.hubspot_owner_for, frozenset(ambiguous),
@@ -343,7 +341,7 @@ def plan_context(agent: Agent, world: World) -> PlanContext:
 
 def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
     by_system: dict[str, set[str]] = defaultdict(set)
-    for system, object_name, _rid, email in store.email_index():
+    for system, object_name, _rid, email in store.mirror.email_index():
         if is_person(system, object_name):
             by_system[system].add(email)
     return {system: frozenset(emails) for system, emails in by_system.items()}

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from state.runs import Key
 from state.store import ActivityRow, MirrorRow, StateStore
 from syncagent.engine import (
     AccountContext,
@@ -62,17 +63,17 @@ class World:
 
 
 def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) -> World:
-    users = [_user(r) for r in store.mirror_records("salesforce", "User") if not r.deleted]
+    users = [_user(r) for r in store.mirror.records("salesforce", "User") if not r.deleted]
     machines = frozenset(u.id for u in users
                          if u.id.lower() in machine_owners or u.email.lower() in machine_owners)
     accounts = {}
-    for row in store.mirror_records("salesforce", "Account"):
+    for row in store.mirror.records("salesforce", "Account"):
         domain = _domain(row.fields.get("Website"))
         if domain and not row.deleted:
             accounts[domain] = AccountContext(row.remote_id, row.fields.get("OwnerId"), domain,
                                               row.fields.get("Name"))
     hs_by_email = {str(r.fields.get("email", "")).lower(): r.remote_id
-                   for r in store.mirror_records("hubspot", "owners") if not r.deleted}
+                   for r in store.mirror.records("hubspot", "owners") if not r.deleted}
     owner_for = {u.id: hs_by_email[u.email.lower()] for u in users
                  if u.email and u.email.lower() in hs_by_email}
     return World(UserDirectory.of(users), accounts, owner_for, machines)
@@ -121,8 +122,8 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
     refs = [ref for pid in person_ids for ref in refs_of.get(pid, [])]
     rows = _mirror_rows(store, refs)
     written = _written(store, refs)
-    activities = store.activities_for((o, r) for _s, o, r in refs)
-    previous = store.decisions(person_ids)
+    activities = store.mirror.activities_for((o, r) for _s, o, r in refs)
+    previous = store.decisions.of(person_ids)
     out = Evaluated([], [], {}, routing)
     for pid in person_ids:
         records = [rows[ref] for ref in refs_of.get(pid, []) if ref in rows]
@@ -167,7 +168,7 @@ def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]
         by_object[(system, object_name)].append(rid)
     out: dict[Ref, MirrorRow] = {}
     for (system, object_name), ids in by_object.items():
-        for row in store.mirror_records(system, object_name, ids):
+        for row in store.mirror.records(system, object_name, ids):
             out[(system, object_name, row.remote_id)] = row
     return out
 
@@ -178,7 +179,7 @@ def _written(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, dict[str, Any]
         by_object[(system, object_name)].append(rid)
     out: dict[Ref, dict[str, Any]] = {}
     for (system, object_name), ids in by_object.items():
-        for rid, marks in store.agent_written(system, object_name, ids).items():
+        for rid, marks in store.mirror.agent_written(system, object_name, ids).items():
             out[(system, object_name, rid)] = marks
     return out
 
@@ -256,14 +257,14 @@ def explain_email(store: StateStore, rules: Rules, email: str, now: datetime,
                   machine_owners: frozenset[str] = frozenset()) -> list[tuple[int, Any]]:
     """Evaluate, without writing anything, every person whose records carry this e-mail."""
     key = email.strip().lower()
-    links = store.links()
-    persons = sorted({links[(s, o, r)] for s, o, r, k in store.email_index()
+    links = store.persons.links()
+    persons = sorted({links[(s, o, r)] for s, o, r, k in store.mirror.email_index()
                       if k == key and (s, o, r) in links})
     refs_of: dict[int, list[Ref]] = defaultdict(list)
     for ref, pid in links.items():
         if pid in persons:
             refs_of[pid].append(ref)
     world = load_world(store, machine_owners)
-    routing = RoutingState.from_dict(store.get_value("routing_state"))
+    routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
     chunk = _evaluate_chunk(store, rules, persons, refs_of, world, now, routing)
     return [(plan.person_id, plan.decision) for plan in chunk.plans]

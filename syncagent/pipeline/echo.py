@@ -35,7 +35,7 @@ def echoes(store: StateStore, rows: Sequence[MirrorRow]) -> set[Ref]:
             by_object[(row.system, row.object)].append(row)
     out: set[Ref] = set()
     for (system, object_name), group in by_object.items():
-        held = {r.remote_id: r for r in store.mirror_records(
+        held = {r.remote_id: r for r in store.mirror.records(
             system, object_name, [r.remote_id for r in group])}
         for row in group:
             old = held.get(row.remote_id)
@@ -63,7 +63,7 @@ def activity_news(store: StateStore, rows: Sequence[ActivityRow]
     An activity derived from a counter (``derived_from``: the n-th page view) is dated by the
     read that first saw it; it keeps that date when read again, or every read-back after the
     agent's own write would move all its past page views to the moment of that write."""
-    stored = store.activities_for((a.ref_object, a.ref_id) for a in rows
+    stored = store.mirror.activities_for((a.ref_object, a.ref_id) for a in rows
                                   if a.ref_object and a.ref_id)
     known = {(a.system, a.source_id): a for group in stored.values() for a in group}
     out: list[ActivityRow] = []
@@ -101,4 +101,4 @@ def drop_from_queue(store: StateStore, refs: Iterable[Ref], queued_before: set[R
     """Take echoes off the match queue, unless an earlier read queued them for a change."""
     done = [ref for ref in refs if ref not in queued_before]
     if done:
-        store.matched(done)
+        store.persons.matched(done)

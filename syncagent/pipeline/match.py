@@ -73,26 +73,26 @@ class _Matcher:
 def match(store: StateStore, now: datetime) -> MatchResult:
     """Link the records pulled since the last match to persons; returns the persons whose
     data changed. The queue is emptied only after links and dirty flags are stored."""
-    changed = store.queued_for_match()
+    changed = store.persons.queued()
     result = MatchResult()
-    matcher = _Matcher(store.links(), _email_index(store), now)
+    matcher = _Matcher(store.persons.links(), _email_index(store), now)
     for rows in _changed_person_rows(store, changed):
         result.dirty.update(matcher.place(row) for row in rows)
     for ref in changed:  # activities point at records: their person changed too
         if ref in matcher.links:
             result.dirty.add(matcher.links[ref])
-    real_ids = store.create_persons(matcher.new_keys, now=now)
+    real_ids = store.persons.create(matcher.new_keys, now=now)
 
     def resolve(pid: int) -> int:
         return real_ids[-pid - 1] if pid < 0 else pid
 
-    store.link([(s, o, r, resolve(pid), how) for (s, o, r), pid, how in matcher.new_links],
-               now=now)
+    store.persons.link([(s, o, r, resolve(pid), how)
+                        for (s, o, r), pid, how in matcher.new_links], now=now)
     for email, detail in matcher.flags:
-        store.flag("ambiguous_email", f"ambiguous_email:{email}", detail, now=now)
+        store.flags.flag("ambiguous_email", f"ambiguous_email:{email}", detail, now=now)
     result.dirty = {resolve(pid) for pid in result.dirty}
-    store.mark_dirty(result.dirty)
-    store.matched(changed)
+    store.persons.mark_dirty(result.dirty)
+    store.persons.matched(changed)
     result.new_persons = len(real_ids)
     result.ambiguous = len({email for email, _ in matcher.flags})
     if result.ambiguous:
@@ -102,7 +102,7 @@ def match(store: StateStore, now: datetime) -> MatchResult:
 
 def _email_index(store: StateStore) -> dict[str, list[Ref]]:
     index: dict[str, list[Ref]] = defaultdict(list)
-    for system, object_name, remote_id, key in store.email_index():
+    for system, object_name, remote_id, key in store.mirror.email_index():
         if is_person(system, object_name):
             index[key].append((system, object_name, remote_id))
     return index
@@ -117,5 +117,5 @@ def _changed_person_rows(store: StateStore, changed: set[Ref]) -> Iterator[list[
     for key in sorted(by_object, key=MATCH_ORDER.__getitem__):
         ids = sorted(by_object[key])
         for start in range(0, len(ids), CHUNK):
-            rows = store.mirror_records(key[0], key[1], ids[start:start + CHUNK])
+            rows = store.mirror.records(key[0], key[1], ids[start:start + CHUNK])
             yield sorted((r for r in rows if not r.deleted), key=lambda r: r.remote_id)

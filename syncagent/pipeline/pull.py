@@ -102,7 +102,7 @@ def _pull_one(connector: Connector, store: StateStore, cycle_start: datetime,
 def _pull_system(connector: Connector, store: StateStore, cycle_start: datetime,
                  stop: threading.Event, progress: Callable[[Progress], None] | None,
                  result: PullResult) -> None:
-    cursors = {name: to_connector_cursor(store.get_cursor(stream_key(connector.system, name)))
+    cursors = {name: to_connector_cursor(store.mirror.cursor(stream_key(connector.system, name)))
                for name in connector.streams}
     for page in connector.read_many(cursors, cycle_start=cycle_start, progress=progress):
         commit(page, connector.system, store, result)
@@ -123,14 +123,14 @@ def commit(page: Page, system: str, store: StateStore, result: PullResult) -> No
         if isinstance(item, ActivityRecord)])
     # what only repeats the agent's own write or a stored activity changes no one's inputs
     repeats = echo.unchanged(store, mirror_rows, activity_rows, news)
-    queued_before = store.queued_for_match() if repeats else set()
+    queued_before = store.persons.queued() if repeats else set()
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
                       to_state_cursor(page.cursor))
     flag_poison(store, poison)
     if repeats:
         echo.drop_from_queue(store, repeats, queued_before)
     if page.reconcile_ids is not None:
-        store.mark_missing_deleted(system, page.object, page.reconcile_ids)
+        store.mirror.mark_missing_deleted(system, page.object, page.reconcile_ids)
     result.counts[page.stream] += len(page.records)
 
 

@@ -104,9 +104,9 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
 def release_orphaned_claims(store: StateStore) -> int:
     """Rows claimed by a process on this host that has since died (SIGKILL, OOM) go back to
     the queue now instead of waiting out the claim window."""
-    orphaned = [ids for holder, ids in store.outbox_claim_holders().items()
+    orphaned = [ids for holder, ids in store.outbox.claim_holders().items()
                 if gone_from_this_host(holder)]
-    released = sum(store.release_outbox(ids, code="CLAIM_ORPHANED",
+    released = sum(store.outbox.release(ids, code="CLAIM_ORPHANED",
                                         message="the process that claimed it is gone")
                    for ids in orphaned)
     if released:
@@ -162,7 +162,7 @@ def _failure(system: str, object_name: str, operation: str,
 
 
 def _groups(store: StateStore) -> list[tuple[str, str, str]]:
-    groups = store.outbox_groups(datetime.now(UTC))
+    groups = store.outbox.groups(datetime.now(UTC))
     return sorted(groups, key=lambda g: (OPERATION_ORDER.get(g[2], 3), g[0], g[1]))
 
 
@@ -172,7 +172,7 @@ def _drain(connector: Connector, store: StateStore, holder: str, object_name: st
     window = claim_window(connector)
     while not stop.is_set():
         size = LIST_BATCH if operation.startswith("list_") else BATCH[system]
-        items = store.claim_outbox(holder, size, system=system, object_name=object_name,
+        items = store.outbox.claim(holder, size, system=system, object_name=object_name,
                                    operation=operation, claim_seconds=window)
         if not items:
             return
@@ -196,12 +196,12 @@ def _settle(store: StateStore, items: list[OutboxItem], exc: BaseException,
         f"{type(exc).__name__} while pushing this batch"
     try:
         if stops_system(exc) or not isinstance(exc, Exception):
-            store.release_outbox(ids, code=code, message=message)
+            store.outbox.release(ids, code=code, message=message)
             return
         retry_at = None
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
             retry_at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
-        store.complete_outbox([OutboxResult(i, "retryable", code=code, message=message,
+        store.outbox.complete([OutboxResult(i, "retryable", code=code, message=message,
                                             retry_at=retry_at) for i in ids])
         result.retried += len(ids)
     except Exception as again:  # the state DB itself: the claims expire and are re-claimed
@@ -284,11 +284,11 @@ def _record(store: StateStore, system: str, object_name: str, operation: str,
             result.list_changes[object_name] += 1
         else:
             _note_success(system, object_name, operation, item, answer, written, links, result)
-    store.complete_outbox(outcomes)
+    store.outbox.complete(outcomes)
     if written:
-        store.record_written(system, object_name, written)
+        store.mirror.record_written(system, object_name, written)
     if links:  # a create that found an existing record never takes it from its person
-        store.link(links, keep_existing=True)
+        store.persons.link(links, keep_existing=True)
 
 
 def _note_success(system: str, object_name: str, operation: str, item: OutboxItem,

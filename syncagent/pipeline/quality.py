@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import FieldError
-from state.flags import Flag, RefusedPart, flag_many
+from state.deadletters import RefusedPart
+from state.flags import Flag
 from state.store import StateStore
 from syncagent.engine.mapping import CompiledField
 from syncagent.pipeline.plan import ANY_VALUE, EVERY_RECORD, Untranslatable
@@ -88,7 +89,7 @@ def refusals(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], d
 
 
 def record(store: StateStore, flags: Sequence[Flag]) -> int:
-    return flag_many(store, flags)
+    return store.flags.many(flags)
 
 
 def dead_letters(dropped: Iterable[Dropped]) -> list[RefusedPart]:

@@ -83,4 +83,4 @@ def flag_poison(store: StateStore, poison: Iterable[Poison]) -> None:
             continue
         seen.add(item.key)
         log.warning("poison value quarantined", **item.detail())
-        store.flag(KIND, item.key, item.detail())
+        store.flags.flag(KIND, item.key, item.detail())

@@ -16,8 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from state.schema_facts import SchemaFactsStore
-
 if TYPE_CHECKING:
     from syncagent.pipeline.cycle import Agent
 
@@ -29,7 +27,7 @@ def key(system: str) -> str:
 
 def restore(agent: Agent) -> None:
     """Hand each connector the facts an earlier process kept for these mappings."""
-    stored = SchemaFactsStore(agent.store.engine).load()
+    stored = agent.store.schema_facts.load()
     for connector in agent.connectors:
         adopt = getattr(connector, "adopt_schema_facts", None)
         if not callable(adopt):
@@ -42,7 +40,7 @@ def restore(agent: Agent) -> None:
 
 def keep(agent: Agent) -> None:
     """Save what each connector read from its system during the cycle."""
-    cache = SchemaFactsStore(agent.store.engine)
+    cache = agent.store.schema_facts
     for connector in agent.connectors:
         take = getattr(connector, "schema_facts", None)
         facts: dict[str, Any] | None = take() if callable(take) else None

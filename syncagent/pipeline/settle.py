@@ -23,7 +23,7 @@ def read_back(connectors: Sequence[Connector], store: StateStore,
     Their persons are marked dirty first: if the process dies before they are planned again,
     the next cycle still evaluates them (the next read of these records is an echo of what
     the mirror now holds, which would not)."""
-    store.mark_dirty(persons)
+    store.persons.mark_dirty(persons)
     for connector in connectors:
         fetch = getattr(connector, "fetch", None)
         if fetch is None:
@@ -38,4 +38,4 @@ def read_back(connectors: Sequence[Connector], store: StateStore,
             except SyncAgentError as error:  # the next pull reads them anyway
                 log.warning("read-back skipped", **error.as_dict(system=connector.system))
                 break
-            store.upsert_mirror([mirror_row(r) for r in records])
+            store.mirror.upsert([mirror_row(r) for r in records])

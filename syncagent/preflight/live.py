@@ -81,7 +81,7 @@ def facts_store(settings: Settings) -> SchemaFactsStore | None:
     store = StateStore(settings.state_url)
     if store.schema_revision() is None:
         return None
-    return SchemaFactsStore(store.engine)
+    return store.schema_facts
 
 
 def save(cache: SchemaFactsStore | None, facts: dict[str, dict[str, Any]]) -> None:

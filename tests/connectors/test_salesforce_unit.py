@@ -244,6 +244,20 @@ def test_field_names_that_are_not_identifiers_are_refused() -> None:
         conn.lookup("Lead", "Email) OR (Id != null", ["x"])
 
 
+def test_a_lookup_answered_in_several_pages_reads_them_all() -> None:
+    conn = _connector()
+    more = "/services/data/v59.0/query/01g-7"
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        rsps.get(f"{DATA}/query/", json={"totalSize": 3, "done": False, "nextRecordsUrl": more,
+                                         "records": [{"Id": "00Q1", "Email": "a@x.io"},
+                                                     {"Id": "00Q2", "Email": "b@x.io"}]})
+        rsps.get(f"{INSTANCE}{more}", json={"totalSize": 3, "done": True,
+                                            "records": [{"Id": "00Q3", "Email": "a@x.io"}]})
+        found = conn.lookup("Lead", "Email", ["a@x.io", "b@x.io"])
+    assert found == {"a@x.io": ["00Q1", "00Q3"], "b@x.io": ["00Q2"]}
+
+
 def test_expired_session_mid_read_relogs_in_once_and_continues() -> None:
     conn = _connector()
     t = NOW - timedelta(minutes=10)

@@ -48,7 +48,7 @@ def _state(tmp_path: Path) -> str:
 
 
 def _items(state: str, kind: str) -> list[dict[str, Any]]:
-    return [i for i in StateStore(state).data_quality(limit=100_000) if i["kind"] == kind]
+    return [i for i in StateStore(state).flags.items(limit=100_000) if i["kind"] == kind]
 
 
 def test_a_mistyped_field_is_dropped_and_the_agents_outputs_still_land(
@@ -79,7 +79,7 @@ def test_a_mistyped_field_is_dropped_and_the_agents_outputs_still_land(
     detail = item["detail"]
     assert detail["field"] == "Industy" and detail["code"] == "INVALID_FIELD"
     assert detail["mapping"].endswith("fields.yaml") and detail["line"] == line
-    dead = StateStore(cli.state_url).dead_letters(limit=10_000)
+    dead = StateStore(cli.state_url).outbox.dead_letters(limit=10_000)
     assert len(dead) == first["rejected"]
     assert {tuple(d["fields"]) for d in dead} == {("Industy",)}
 

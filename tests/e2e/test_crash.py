@@ -94,7 +94,7 @@ def test_sigkill_at_ten_random_points_changes_nothing_but_time(
     crashed = sandbox_factory(leads=LEADS, seed=11)
     state_url = _fresh_state(tmp_path, "crashed.db")
     kills = _kill_inside_cycles(crashed, state_url, random.Random(20261125), backfill_s)
-    killed_mid_cycle = [run for run in StateStore(state_url).recent_runs(200)
+    killed_mid_cycle = [run for run in StateStore(state_url).runs.recent(200)
                         if run["status"] == "running"]
     assert len(killed_mid_cycle) == kills == KILLS, "every kill must land inside a cycle"
     _until_quiet(crashed, state_url)
@@ -140,7 +140,7 @@ def _kill_inside_cycles(sandbox: RunningSandbox, state_url: str, rng: random.Ran
 
 
 def _run_of(store: StateStore, child: subprocess.Popen[str]) -> dict[str, Any]:
-    return next(run for run in store.recent_runs(5)
+    return next(run for run in store.runs.recent(5)
                 if (run["holder"] or "").endswith(f":{child.pid}"))
 
 
@@ -148,7 +148,7 @@ def _cycle_started(store: StateStore, child: subprocess.Popen[str]) -> bool:
     """Wait until the child has recorded its run as started (True), or has exited (False)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and child.poll() is None:
-        if any((run["holder"] or "").endswith(f":{child.pid}") for run in store.recent_runs(5)):
+        if any((run["holder"] or "").endswith(f":{child.pid}") for run in store.runs.recent(5)):
             return True
         time.sleep(0.02)
     if child.poll() is None:
@@ -173,12 +173,12 @@ def _assert_same_activities(emails: list[str], reference_url: str, crashed_url: 
 
     def activities(url: str) -> dict[str, set[tuple[str, str, str]]]:
         store = StateStore(url)
-        links = store.links()
-        refs = {(s, o, r) for s, o, r, k in store.email_index() if k in emails}
+        links = store.persons.links()
+        refs = {(s, o, r) for s, o, r, k in store.mirror.email_index() if k in emails}
         found: dict[str, set[tuple[str, str, str]]] = {k: set() for k in emails}
-        email_of = {(s, o, r): k for s, o, r, k in store.email_index() if k in emails}
+        email_of = {(s, o, r): k for s, o, r, k in store.mirror.email_index() if k in emails}
         persons = {links[ref]: email_of[ref] for ref in refs if ref in links}
-        for (_obj, _rid), rows in store.activities_for(
+        for (_obj, _rid), rows in store.mirror.activities_for(
                 (o, r) for (s, o, r), pid in links.items() if pid in persons).items():
             for row in rows:
                 owner = links.get((row.system, row.ref_object or "", row.ref_id or ""))

@@ -66,7 +66,7 @@ def test_backfill_lands_every_decision_on_both_systems_then_the_agent_goes_quiet
 def _assert_tracks_landed(world: World, leads: list[dict[str, Any]]) -> None:
     """Where the rules assign a nurture track, the lead carries it."""
     store = world.agent.store
-    links, decisions = store.links(), store.decisions()
+    links, decisions = store.persons.links(), store.decisions.of()
     checked = 0
     for lead in leads:
         decision = decisions.get(links.get(("salesforce", "Lead", lead["Id"]), -1))
@@ -106,7 +106,7 @@ def test_a_rep_picked_track_reaches_hubspot_list_membership(world_factory: World
     _cycle(world)
     rules = world.agent.rules
     track = rules.nurture.tracks[0]
-    links = world.agent.store.links()
+    links = world.agent.store.persons.links()
     by_person: dict[int, dict[str, str]] = {}
     for (system, obj, rid), pid in links.items():
         by_person.setdefault(pid, {})[f"{system}.{obj}"] = rid
@@ -139,8 +139,8 @@ def test_hubspot_behaviour_crossing_the_mql_line_hands_the_lead_to_sales_in_one_
     world = world_factory(leads=150)
     _cycle(world)
     store = world.agent.store
-    decisions = store.decisions()
-    links = store.links()
+    decisions = store.decisions.of()
+    links = store.persons.links()
     refs_of: dict[int, dict[str, str]] = {}
     for (system, obj, rid), person in links.items():
         refs_of.setdefault(person, {})[f"{system}.{obj}"] = rid
@@ -161,5 +161,5 @@ def test_hubspot_behaviour_crossing_the_mql_line_hands_the_lead_to_sales_in_one_
                              now - timedelta(minutes=minute), {"hs_url": "https://www.example-vendor.com/pricing"})
     _cycle(world)
     lead = world.salesforce().Lead.get(refs["salesforce.Lead"])
-    assert lead["Lifecycle_Stage__c"] == "MQL", store.decisions([pid])[pid]["reasons"]
+    assert lead["Lifecycle_Stage__c"] == "MQL", store.decisions.of([pid])[pid]["reasons"]
     assert lead["MQL_Date__c"] and lead["OwnerId"]

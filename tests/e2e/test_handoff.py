@@ -16,10 +16,10 @@ def _hubspot_only_prospect(world: World) -> tuple[int, str, str]:
     store = world.agent.store
     mql_grade = GRADE_RANK[world.agent.rules.lifecycle.mql.min_grade or "F"]   # B- never is
     refs: dict[int, list[tuple[str, str, str]]] = {}
-    for ref, pid in store.links().items():
+    for ref, pid in store.persons.links().items():
         refs.setdefault(pid, []).append(ref)
-    contacts = {r.remote_id: r for r in store.mirror_records("hubspot", "contacts")}
-    for pid, decision in sorted(store.decisions().items()):
+    contacts = {r.remote_id: r for r in store.mirror.records("hubspot", "contacts")}
+    for pid, decision in sorted(store.decisions.of().items()):
         mine = refs.get(pid, [])
         if len(mine) == 1 and mine[0][:2] == ("hubspot", "contacts") \
                 and GRADE_RANK[decision["grade"] or "F"] >= mql_grade \
@@ -69,7 +69,7 @@ def test_a_create_that_times_out_after_landing_still_makes_exactly_one_lead(
     (lead,) = leads
     assert lead["Lifecycle_Stage__c"] == "MQL" and lead["OwnerId"] and lead["MQL_Date__c"]
     assert lead["Syncagent_Id__c"] == f"sa-{pid}"
-    assert world.agent.store.links()[("salesforce", "Lead", lead["Id"])] == pid
+    assert world.agent.store.persons.links()[("salesforce", "Lead", lead["Id"])] == pid
     contact = world.hubspot().crm.contacts.basic_api.get_by_id(
         contact_id, properties=["salesforceleadid", "lifecyclestage"])
     assert contact.properties["salesforceleadid"] == lead["Id"], "linked back on HubSpot"

@@ -22,7 +22,7 @@ def _cycle(world: World) -> CycleReport:
 def _pairs(world: World) -> list[tuple[str, str, int]]:
     """(lead id, contact id, person) for persons with an open SF lead and a HubSpot contact."""
     by_person: dict[int, dict[str, str]] = {}
-    for (system, obj, rid), pid in world.agent.store.links().items():
+    for (system, obj, rid), pid in world.agent.store.persons.links().items():
         by_person.setdefault(pid, {})[f"{system}.{obj}"] = rid
     open_leads = {r["Id"] for r in world.sandbox.ctx.sf.records("Lead")
                   if not r.get("IsConverted")}
@@ -33,7 +33,7 @@ def _pairs(world: World) -> list[tuple[str, str, int]]:
 
 def _flip(world: World, pairs: list[tuple[str, str, int]]) -> dict[int, str]:
     """Move each lead's fit to the other end; returns the grade each had before."""
-    decisions = world.agent.store.decisions([pid for _l, _c, pid in pairs])
+    decisions = world.agent.store.decisions.of([pid for _l, _c, pid in pairs])
     before = {pid: decisions[pid]["grade"] for _l, _c, pid in pairs}
     with world.sandbox.ctx.lock:
         for lead, _contact, pid in pairs:
@@ -55,7 +55,7 @@ def test_a_hubspot_outage_leaves_salesforce_work_done_and_hubspot_writes_queued(
     outage = _cycle(world)
     assert [e["system"] for e in outage.errors] == ["hubspot"], outage.errors
     assert outage.written["hubspot"] == 0 and outage.written["salesforce"] >= len(pairs)
-    decisions = world.agent.store.decisions([pid for _l, _c, pid in pairs])
+    decisions = world.agent.store.decisions.of([pid for _l, _c, pid in pairs])
     changed = [(lead, contact, pid) for lead, contact, pid in pairs
                if decisions[pid]["grade"] != before[pid]]
     assert len(changed) >= len(pairs) // 2, "flipping fit should move most grades"
@@ -63,7 +63,7 @@ def test_a_hubspot_outage_leaves_salesforce_work_done_and_hubspot_writes_queued(
         landed = world.salesforce().Lead.get(lead)
         assert landed["Lead_Grade__c"] == decisions[pid]["grade"], lead
         assert float(landed["Lead_Score__c"]) == float(decisions[pid]["score"]), lead
-    assert world.agent.store.outbox_counts().get("pending", 0) >= len(changed)
+    assert world.agent.store.outbox.counts().get("pending", 0) >= len(changed)
     assert _hubspot_grades(world, changed) != {c: decisions[p]["grade"] for _l, c, p in changed}
 
     world.sandbox.set_faults({})

@@ -31,7 +31,7 @@ def test_poison_records_are_quarantined_and_every_other_person_is_written(
             and lead["Id"] not in poisoned_leads and any(lead[f] in (None, "") for f in GRADED)]
     assert bare == [], f"{len(bare)} healthy leads without grade/score, e.g. {bare[:3]}"
 
-    items = [i for i in world.agent.store.data_quality(limit=10_000)
+    items = [i for i in world.agent.store.flags.items(limit=10_000)
              if i["kind"] == "poison_value"]
     listed = [(i["detail"]["system"], i["detail"]["object"], i["detail"]["record_id"],
                i["detail"]["field"]) for i in items]

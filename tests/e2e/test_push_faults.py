@@ -20,7 +20,9 @@ import pytest
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.salesforce.connector import SalesforceConnector
-from state.store import StateStore
+from state.mirror import MirrorStore
+from state.outbox import OutboxStore
+from state.persons import PersonStore
 from syncagent.sandbox.common import FaultProfile
 from syncagent.sandbox.server import RunningSandbox, start_sandbox
 from tests.e2e.clitools import Cli, age_claims, copy_mappings
@@ -29,14 +31,14 @@ PAST_ANY_CLAIM_WINDOW = 3600.0  # seconds; every window claim_window() derives i
 
 # step -> (class, method, only when push calls it)
 STEPS: dict[str, tuple[type, str, bool]] = {
-    "find due groups": (StateStore, "outbox_groups", True),
-    "claim": (StateStore, "claim_outbox", True),
+    "find due groups": (OutboxStore, "groups", True),
+    "claim": (OutboxStore, "claim", True),
     "salesforce write": (SalesforceConnector, "write", False),
     "hubspot write": (HubSpotConnector, "write", False),
     "hubspot list write": (HubSpotConnector, "change_list", False),
-    "record results": (StateStore, "complete_outbox", True),
-    "update the mirror": (StateStore, "record_written", True),
-    "link created records": (StateStore, "link", True),
+    "record results": (OutboxStore, "complete", True),
+    "update the mirror": (MirrorStore, "record_written", True),
+    "link created records": (PersonStore, "link", True),
 }
 
 
@@ -114,7 +116,7 @@ def test_claims_left_by_a_dead_push_are_shown_then_resent_without_recounting_cre
     """A push that dies after its writes landed (here: the state DB refuses every result)
     leaves rows in flight, as a SIGKILL does."""
     inject(monkeypatch, "record results")
-    monkeypatch.setattr(StateStore, "release_outbox", _refuse)
+    monkeypatch.setattr(OutboxStore, "release", _refuse)
     cli.json("sync", "--once", expect=1)
     monkeypatch.undo()
     stuck = cli.in_flight()

@@ -54,7 +54,7 @@ def test_one_invalid_email_in_a_hubspot_batch_costs_one_dead_letter(
     world.sandbox.ctx.clock.advance(2)
     report = _cycle(world)
     assert report.rejected == 1, report.as_json()
-    (letter,) = world.agent.store.dead_letters()
+    (letter,) = world.agent.store.outbox.dead_letters()
     titles = {c.id: hs.get("contacts", c.id).properties.get("jobtitle") for c in linked}
     assert sum(t.startswith("Head of Growth") for t in titles.values() if t) == 11
     assert titles[linked[5].id] != "Head of Growth 5"

@@ -33,7 +33,7 @@ def test_a_lead_and_a_contact_with_one_email_become_one_person(store: StateStore
     _load(store, _row("salesforce", "Lead", "00Q1", Email="Ana@Acme.com "),
                     _row("hubspot", "contacts", "501", email="ana@acme.com"))
     result = match(store, T0)
-    links = store.links()
+    links = store.persons.links()
     assert links[("salesforce", "Lead", "00Q1")] == links[("hubspot", "contacts", "501")]
     assert result.new_persons == 1 and result.dirty == {links[("salesforce", "Lead", "00Q1")]}
 
@@ -43,7 +43,7 @@ def test_a_cross_id_beats_a_different_email(store: StateStore) -> None:
                     _row("hubspot", "contacts", "501", email="new@acme.com",
                          salesforceleadid="00Q1"))
     match(store, T0)
-    links = store.links()
+    links = store.persons.links()
     assert links[("salesforce", "Lead", "00Q1")] == links[("hubspot", "contacts", "501")]
 
 
@@ -53,12 +53,12 @@ def test_two_leads_sharing_an_email_are_flagged_and_never_picked(store: StateSto
     match(store, T0)
     _load(store, _row("hubspot", "contacts", "501", email="dup@acme.com"))
     result = match(store, T0)
-    links = store.links()
+    links = store.persons.links()
     people = {links[("salesforce", "Lead", "00Q1")], links[("salesforce", "Lead", "00Q2")],
               links[("hubspot", "contacts", "501")]}
     assert len(people) == 3, "the HubSpot contact must not be joined to either lead"
     assert result.ambiguous == 1
-    (item,) = store.data_quality()
+    (item,) = store.flags.items()
     assert item["kind"] == "ambiguous_email" and item["key"].endswith("dup@acme.com")
 
 
@@ -67,14 +67,14 @@ def test_already_linked_records_keep_their_person_and_new_activity_marks_it_dirt
 ) -> None:
     _load(store, _row("salesforce", "Lead", "00Q1", Email="a@acme.com"))
     match(store, T0)
-    (person,) = store.links().values()
-    store.evaluated({person: None})
+    (person,) = store.persons.links().values()
+    store.persons.evaluated({person: None})
     store.commit_page("sf.Task", [], [ActivityRow("salesforce", "00T1", "call_connected", T0,
                                                   "Lead", "00Q1")],
                       CursorState())
     result = match(store, T0)
     assert result.dirty == {person} and result.new_persons == 0
-    assert store.persons_to_evaluate(T0) == [person]
+    assert store.persons.to_evaluate(T0) == [person]
 
 
 def test_records_pulled_before_a_crash_are_matched_by_the_next_cycle(
@@ -82,7 +82,7 @@ def test_records_pulled_before_a_crash_are_matched_by_the_next_cycle(
 ) -> None:
     """The pull commits, the agent dies before matching: nothing pulled is forgotten."""
     _load(store, _row("salesforce", "Lead", "00Q1", Email="a@acme.com"))
-    assert store.queued_for_match() == {("salesforce", "Lead", "00Q1")}
+    assert store.persons.queued() == {("salesforce", "Lead", "00Q1")}
     match(store, T0)  # the next cycle's match, with no new pull
-    assert ("salesforce", "Lead", "00Q1") in store.links()
-    assert store.queued_for_match() == set()
+    assert ("salesforce", "Lead", "00Q1") in store.persons.links()
+    assert store.persons.queued() == set()

@@ -7,7 +7,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from state.schema_facts import SchemaFactsStore
 from state.store import StateStore
 from syncagent.pipeline import schema_memo
 
@@ -37,7 +36,7 @@ def test_facts_travel_to_the_next_process_only_for_the_same_mappings(tmp_path: P
     store.upgrade()
     reader = Connector({"Lead": {"read_at": "2026-12-01T00:00:00+00:00", "fields": {}}})
     schema_memo.keep(_agent(store, "rules-1", reader, object()))
-    assert set(SchemaFactsStore(store.engine).load()) == {"sync:salesforce"}
+    assert set(store.schema_facts.load()) == {"sync:salesforce"}
     same, edited = Connector(), Connector()
     schema_memo.restore(_agent(store, "rules-1", same, object()))
     schema_memo.restore(_agent(store, "rules-2", edited))    # an admin edited a mapping
@@ -49,6 +48,6 @@ def test_a_connector_that_read_nothing_new_leaves_the_kept_facts_alone(tmp_path:
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     store.upgrade()
     schema_memo.keep(_agent(store, "rules-1", Connector({"Lead": {}})))
-    before = SchemaFactsStore(store.engine).load()
+    before = store.schema_facts.load()
     schema_memo.keep(_agent(store, "rules-1", Connector(None)))
-    assert SchemaFactsStore(store.engine).load() == before
+    assert store.schema_facts.load() == before

@@ -54,7 +54,7 @@ def test_a_file_that_is_not_a_database_is_named_in_one_line(tmp_path: Path) -> N
 def test_a_truncated_database_is_named_in_one_line(tmp_path: Path) -> None:
     store, path = _fresh(tmp_path)
     for n in range(300):
-        store.set_value(f"k{n}", {"v": SECRET_VALUE * 20})
+        store.runs.set_value(f"k{n}", {"v": SECRET_VALUE * 20})
     store.dispose()
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -62,7 +62,7 @@ def test_a_truncated_database_is_named_in_one_line(tmp_path: Path) -> None:
     reopened = StateStore(f"sqlite:///{path}")
     with pytest.raises(StateCorrupt) as caught:
         for n in range(300):
-            reopened.get_value(f"k{n}")
+            reopened.runs.get_value(f"k{n}")
     _one_line_without_sql(caught.value, names=str(path))
 
 
@@ -70,9 +70,9 @@ def test_a_read_only_database_refuses_writes_in_one_line(tmp_path: Path) -> None
     store, path = _fresh(tmp_path)
     store.dispose()
     read_only = StateStore(f"sqlite:///file:{path}?mode=ro&uri=true")
-    assert read_only.get_value("absent") is None
+    assert read_only.runs.get_value("absent") is None
     with pytest.raises(StateReadOnly) as caught:
-        read_only.set_value("name", SECRET_VALUE)
+        read_only.runs.set_value("name", SECRET_VALUE)
     _one_line_without_sql(caught.value, names=str(path))
 
 
@@ -85,14 +85,14 @@ def test_a_writer_holding_the_lock_gives_a_retryable_line_after_a_bounded_wait(
     holder.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StateLocked) as caught:
-            store.set_value("name", SECRET_VALUE)
+            store.runs.set_value("name", SECRET_VALUE)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert isinstance(caught.value, RetryableError)
     _one_line_without_sql(caught.value, names=str(path))
-    store.set_value("name", "after the lock")  # the next attempt simply works
-    assert store.get_value("name") == "after the lock"
+    store.runs.set_value("name", "after the lock")  # the next attempt simply works
+    assert store.runs.get_value("name") == "after the lock"
 
 
 def test_a_db_migrated_by_a_newer_syncagent_is_refused_naming_both_revisions(
@@ -133,7 +133,7 @@ def test_a_lost_postgres_connection_is_retryable_and_the_next_call_reconnects(
         postgres_url: str) -> None:
     store = StateStore(postgres_url)
     store.upgrade()
-    store.set_value("before", 1)
+    store.runs.set_value("before", 1)
     with store.engine.connect() as killer, pytest.raises(StateUnavailable) as caught, \
             store.transaction() as session:
         # Kill the backend mid-transaction, as a server restart or a failover would.
@@ -142,8 +142,8 @@ def test_a_lost_postgres_connection_is_retryable_and_the_next_call_reconnects(
         killer.commit()
         session.connection().exec_driver_sql("SELECT 1")
     _one_line_without_sql(caught.value, names="postgresql")
-    store.set_value("after", 2)  # a fresh connection from the pool
-    assert store.get_value("after") == 2
+    store.runs.set_value("after", 2)  # a fresh connection from the pool
+    assert store.runs.get_value("after") == 2
     store.dispose()
 
 
@@ -154,11 +154,11 @@ def test_values_the_databases_refuse_are_cleaned_on_the_way_in(state_url: str) -
               "Score": math.nan, "Nested": {"a\x00": [math.inf, "x\udfff"]}}
     store.commit_page("sf.Lead", [MirrorRow("salesforce", "Lead", "00Q1", fields, T0)], [],
                       CursorState(T0, "00Q1", frozenset({"00Q1"})))
-    store.set_value("note\x00", {"text": "a\x00b", "n": math.nan})
-    (row,) = store.mirror_records("salesforce", "Lead")
+    store.runs.set_value("note\x00", {"text": "a\x00b", "n": math.nan})
+    (row,) = store.mirror.records("salesforce", "Lead")
     assert row.fields["Company"] == "Acme Ltd"
     assert row.fields["Title"] == "VP \ufffd Sales"
     assert row.fields["Score"] is None
     assert row.fields["Nested"] == {"a": [None, "x\ufffd"]}
-    assert store.get_value("note") == {"text": "ab", "n": None}
+    assert store.runs.get_value("note") == {"text": "ab", "n": None}
     store.dispose()

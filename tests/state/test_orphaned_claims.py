@@ -29,16 +29,16 @@ def test_only_a_dead_local_processs_claims_are_released(store: StateStore) -> No
         claimants = {"dead": f"{host}:{_dead_pid()}", "live": f"{host}:{live.pid}",
                      "remote": f"elsewhere-{host}:{_dead_pid()}", "odd": "agent"}
         for name, holder in claimants.items():
-            store.enqueue(_rows(name, 3))
-            assert len(store.claim_outbox(holder, 3, claim_seconds=600)) == 3
+            store.outbox.enqueue(_rows(name, 3))
+            assert len(store.outbox.claim(holder, 3, claim_seconds=600)) == 3
 
         assert release_orphaned_claims(store) == 3
 
-        held = store.outbox_claim_holders()
+        held = store.outbox.claim_holders()
         assert claimants["dead"] not in held
         assert {claimants[n] for n in ("live", "remote", "odd")} == set(held)
-        assert store.outbox_counts() == {"pending": 3, "in_flight": 9}
-        retaken = store.claim_outbox("next", 10, claim_seconds=600)
+        assert store.outbox.counts() == {"pending": 3, "in_flight": 9}
+        retaken = store.outbox.claim("next", 10, claim_seconds=600)
         assert sorted(item.remote_id or "" for item in retaken) == \
             ["00Qdead0", "00Qdead1", "00Qdead2"]
         assert {item.attempts for item in retaken} == {1}, "the killed attempt is not counted"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from state.outbox import error_field
+from state.deadletters import error_field
 from state.store import NewOutboxRow, OutboxResult, StateStore
 
 T0 = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
@@ -22,51 +22,51 @@ def _rows(n: int, person: bool = True, prefix: str = "r") -> list[NewOutboxRow]:
 
 
 def _reject(store: StateStore, code: str, message: str, now: datetime = T0) -> None:
-    items = store.claim_outbox("a", 10_000, now=now)
-    store.complete_outbox([OutboxResult(i.id, "rejected", code=code, message=message)
+    items = store.outbox.claim("a", 10_000, now=now)
+    store.outbox.complete([OutboxResult(i.id, "rejected", code=code, message=message)
                            for i in items], now=now)
 
 
 def test_a_released_claim_is_due_at_once_and_the_attempt_is_not_counted(
     store: StateStore,
 ) -> None:
-    store.enqueue(_rows(3), now=T0)
-    claimed = store.claim_outbox("a", 10, now=T0)
-    assert store.outbox_claims(now=T0) == {"in_flight": 3, "claims_expired": 0}
-    assert store.release_outbox([i.id for i in claimed], code="AuthError", now=T0) == 3
-    again = store.claim_outbox("b", 10, now=T0)
+    store.outbox.enqueue(_rows(3), now=T0)
+    claimed = store.outbox.claim("a", 10, now=T0)
+    assert store.outbox.claims(now=T0) == {"in_flight": 3, "claims_expired": 0}
+    assert store.outbox.release([i.id for i in claimed], code="AuthError", now=T0) == 3
+    again = store.outbox.claim("b", 10, now=T0)
     assert [i.attempts for i in again] == [1, 1, 1]
 
 
 def test_settling_a_batch_never_undoes_a_result_already_recorded(store: StateStore) -> None:
-    store.enqueue(_rows(2), now=T0)
-    first, second = store.claim_outbox("a", 10, now=T0)
-    store.complete_outbox([OutboxResult(first.id, "ok", result_id="x")], now=T0)
-    store.complete_outbox([OutboxResult(i, "retryable", code="Boom") for i in
+    store.outbox.enqueue(_rows(2), now=T0)
+    first, second = store.outbox.claim("a", 10, now=T0)
+    store.outbox.complete([OutboxResult(first.id, "ok", result_id="x")], now=T0)
+    store.outbox.complete([OutboxResult(i, "retryable", code="Boom") for i in
                            (first.id, second.id)], now=T0)
-    assert store.outbox_counts() == {"done": 1, "pending": 1}
+    assert store.outbox.counts() == {"done": 1, "pending": 1}
 
 
 def test_expired_claims_are_counted_apart_and_claimed_again(store: StateStore) -> None:
-    store.enqueue(_rows(4), now=T0)
-    store.claim_outbox("killed", 10, claim_seconds=45, now=T0)
+    store.outbox.enqueue(_rows(4), now=T0)
+    store.outbox.claim("killed", 10, claim_seconds=45, now=T0)
     later = T0 + timedelta(seconds=46)
-    assert store.outbox_claims(now=later) == {"in_flight": 4, "claims_expired": 4}
-    assert len(store.claim_outbox("next", 10, now=later)) == 4
-    assert store.outbox_claims(now=later) == {"in_flight": 4, "claims_expired": 0}
+    assert store.outbox.claims(now=later) == {"in_flight": 4, "claims_expired": 4}
+    assert len(store.outbox.claim("next", 10, now=later)) == 4
+    assert store.outbox.claims(now=later) == {"in_flight": 4, "claims_expired": 0}
 
 
 def test_dead_letters_group_by_system_code_and_field_with_true_totals(
     store: StateStore,
 ) -> None:
-    store.enqueue(_rows(1_312), now=T0)
+    store.outbox.enqueue(_rows(1_312), now=T0)
     _reject(store, "INVALID_FIELD", "No such column 'Industy' on sobject of type Lead")
-    store.enqueue(_rows(7, prefix="p"), now=T0)
+    store.outbox.enqueue(_rows(7, prefix="p"), now=T0)
     _reject(store, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
             "bad value for restricted picklist field: SOCIAL_MEDIA (fields: LeadSource)",
             now=T0 + timedelta(hours=1))
-    assert store.dead_letter_total() == 1_319
-    big, small = store.dead_letter_groups()
+    assert store.outbox.dead_total() == 1_319
+    big, small = store.outbox.dead_letter_groups()
     assert (big["code"], big["field"], big["count"]) == ("INVALID_FIELD", "Industy", 1_312)
     assert (small["field"], small["count"]) == ("LeadSource", 7)
     assert small["first_seen"] == small["last_seen"] == T0 + timedelta(hours=1)
@@ -76,33 +76,33 @@ def test_dead_letters_group_by_system_code_and_field_with_true_totals(
 def test_discarded_letters_leave_the_ledger_and_same_values_are_not_sent_again(
     store: StateStore,
 ) -> None:
-    store.enqueue(_rows(5), now=T0)
+    store.outbox.enqueue(_rows(5), now=T0)
     _reject(store, "STRING_TOO_LONG", "Title: too long")
-    (one, *_rest) = store.dead_letters()
-    assert store.discard_dead([one["id"]]) == 1
-    assert store.dead_letter_total() == 4
-    assert store.discard_dead(code="STRING_TOO_LONG") == 4
-    store.enqueue(_rows(5), now=T0)  # the same values: nothing re-armed
-    assert store.outbox_counts() == {"discarded": 5}
+    (one, *_rest) = store.outbox.dead_letters()
+    assert store.outbox.discard_dead([one["id"]]) == 1
+    assert store.outbox.dead_total() == 4
+    assert store.outbox.discard_dead(code="STRING_TOO_LONG") == 4
+    store.outbox.enqueue(_rows(5), now=T0)  # the same values: nothing re-armed
+    assert store.outbox.counts() == {"discarded": 5}
     changed = [NewOutboxRow("salesforce", "Lead", "update", {"Rating": "new"}, "r:0:update",
                             remote_id="00Q000", person_id=1)]
-    store.enqueue(changed, now=T0)
-    assert store.outbox_counts() == {"discarded": 4, "pending": 1}
+    store.outbox.enqueue(changed, now=T0)
+    assert store.outbox.counts() == {"discarded": 4, "pending": 1}
 
 
 def test_replanning_drops_the_stale_payload_and_marks_the_persons_dirty(
     store: StateStore,
 ) -> None:
-    pids = store.create_persons(["a@x.com", "b@x.com", "c@x.com"], now=T0)
-    store.evaluated({pid: None for pid in pids})
+    pids = store.persons.create(["a@x.com", "b@x.com", "c@x.com"], now=T0)
+    store.persons.evaluated({pid: None for pid in pids})
     rows = [NewOutboxRow("salesforce", "Lead", "update", {"Industy": "Tech"}, f"k{pid}",
                          remote_id=f"00Q{pid}", person_id=pid) for pid in pids[:2]]
     rows.append(NewOutboxRow("salesforce", "Task", "create", {"Subject": "x"}, "orphan"))
-    store.enqueue(rows, now=T0)
+    store.outbox.enqueue(rows, now=T0)
     _reject(store, "INVALID_FIELD", "No such column 'Industy'")
-    assert store.replan_dead(code="INVALID_FIELD") == (2, 1)
-    assert store.persons_to_evaluate(T0) == sorted(pids[:2])
-    assert store.dead_letter_total() == 1, "a letter no person owns stays until discarded"
+    assert store.outbox.replan_dead(code="INVALID_FIELD") == (2, 1)
+    assert store.persons.to_evaluate(T0) == sorted(pids[:2])
+    assert store.outbox.dead_total() == 1, "a letter no person owns stays until discarded"
 
 
 @pytest.mark.parametrize(("message", "field"), [
@@ -120,11 +120,11 @@ def test_the_field_an_error_names_is_found_in_its_message(message: str | None,
 def test_leases_are_judged_by_the_database_clock_not_the_callers(store: StateStore) -> None:
     long_ago = datetime(2001, 1, 1, tzinfo=UTC)
     far_ahead = datetime(2099, 1, 1, tzinfo=UTC)
-    assert store.acquire_lease("old", "a", 60, now=long_ago)
-    assert store.acquire_lease("old", "b", 60), "expired by the DB's clock: taken over"
-    assert store.acquire_lease("future", "a", 60, now=far_ahead)
-    assert not store.acquire_lease("future", "b", 60), "live by the DB's clock"
-    (lease,) = [row for row in store.leases() if row["name"] == "old"]
+    assert store.runs.acquire_lease("old", "a", 60, now=long_ago)
+    assert store.runs.acquire_lease("old", "b", 60), "expired by the DB's clock: taken over"
+    assert store.runs.acquire_lease("future", "a", 60, now=far_ahead)
+    assert not store.runs.acquire_lease("future", "b", 60), "live by the DB's clock"
+    (lease,) = [row for row in store.runs.leases() if row["name"] == "old"]
     assert abs(lease["expires_at"] - datetime.now(UTC) - timedelta(seconds=60)) \
         < timedelta(seconds=30)
 
@@ -132,7 +132,7 @@ def test_leases_are_judged_by_the_database_clock_not_the_callers(store: StateSto
 def test_a_renewal_blocked_by_a_lock_fails_fast_instead_of_outliving_its_lease(
     store: StateStore, state_url: str,
 ) -> None:
-    assert store.acquire_lease("agent", "a", 2)
+    assert store.runs.acquire_lease("agent", "a", 2)
     blocker = create_engine(state_url.replace("postgresql://", "postgresql+psycopg://"))
     locked, release = threading.Event(), threading.Event()
 
@@ -150,7 +150,7 @@ def test_a_renewal_blocked_by_a_lock_fails_fast_instead_of_outliving_its_lease(
     try:
         assert locked.wait(30)
         with pytest.raises(Exception, match=r"(?i)locked|cancel|timeout"):
-            store.acquire_lease("agent", "a", 2)  # 2 s lease: gives up after 0.5 s
+            store.runs.acquire_lease("agent", "a", 2)  # 2 s lease: gives up after 0.5 s
     finally:
         release.set()
         holder.join()

@@ -18,7 +18,7 @@ def facts_store(request: pytest.FixtureRequest, tmp_path: object) -> SchemaFacts
         url = request.getfixturevalue("postgres_url")
     store = StateStore(url)
     store.upgrade()
-    return SchemaFactsStore(store.engine)
+    return store.schema_facts
 
 
 def test_facts_are_replaced_per_system_and_come_back_with_an_aware_time(

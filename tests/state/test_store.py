@@ -49,17 +49,17 @@ def test_a_failing_page_leaves_mirror_and_cursor_unchanged(store: StateStore) ->
         store.commit_page("sf.Lead", [_lead("00Q1", later, Email="b@x.com"),
                                       _lead("00Q2", later)], [bad_activity],
                           CursorState(later, "00Q2", frozenset({"00Q2"})))
-    mirror = {r.remote_id: r for r in store.mirror_records("salesforce", "Lead")}
+    mirror = {r.remote_id: r for r in store.mirror.records("salesforce", "Lead")}
     assert set(mirror) == {"00Q1"}
     assert mirror["00Q1"].fields["Email"] == "a@x.com"
-    cursor = store.get_cursor("sf.Lead")
+    cursor = store.mirror.cursor("sf.Lead")
     assert cursor is not None and cursor.modstamp == T0 and cursor.last_id == "00Q1"
 
 
 def test_a_stale_reread_never_overwrites_a_newer_mirror_row(store: StateStore) -> None:
-    store.upsert_mirror([_lead("00Q1", T0 + timedelta(minutes=1), Status="Working")])
-    store.upsert_mirror([_lead("00Q1", T0, Status="Open")])
-    (row,) = store.mirror_records("salesforce", "Lead")
+    store.mirror.upsert([_lead("00Q1", T0 + timedelta(minutes=1), Status="Working")])
+    store.mirror.upsert([_lead("00Q1", T0, Status="Open")])
+    (row,) = store.mirror.records("salesforce", "Lead")
     assert row.fields["Status"] == "Working"
     assert row.modstamp == T0 + timedelta(minutes=1)
     assert row.modstamp.tzinfo is not None
@@ -68,26 +68,26 @@ def test_a_stale_reread_never_overwrites_a_newer_mirror_row(store: StateStore) -
 def test_cursor_round_trips_with_boundary_ids(store: StateStore) -> None:
     cursor = CursorState(T0, "00Q9", frozenset({"00Q8", "00Q9"}), {"phase": "backfill"})
     store.commit_page("sf.Lead", [], [], cursor)
-    assert store.get_cursor("sf.Lead") == cursor
+    assert store.mirror.cursor("sf.Lead") == cursor
 
 
 def _enqueue(store: StateStore, n: int, operation: str = "update") -> None:
-    store.enqueue([NewOutboxRow("salesforce", "Lead", operation, {"Lead_Score__c": i},
-                                f"sf:Lead:{i}:{operation}", remote_id=f"00Q{i}")
-                   for i in range(n)], now=T0)
+    store.outbox.enqueue([NewOutboxRow("salesforce", "Lead", operation, {"Lead_Score__c": i},
+                                       f"sf:Lead:{i}:{operation}", remote_id=f"00Q{i}")
+                          for i in range(n)], now=T0)
 
 
 def test_retryable_results_back_off_and_die_after_the_last_attempt(store: StateStore) -> None:
     _enqueue(store, 1)
     for attempt in range(1, 4):
-        (item,) = store.claim_outbox("a", 10, now=T0 + timedelta(days=attempt))
+        (item,) = store.outbox.claim("a", 10, now=T0 + timedelta(days=attempt))
         assert item.attempts == attempt
-        store.complete_outbox([OutboxResult(item.id, "retryable", code="UNABLE_TO_LOCK_ROW",
+        store.outbox.complete([OutboxResult(item.id, "retryable", code="UNABLE_TO_LOCK_ROW",
                                             message="locked")], max_attempts=3,
                               now=T0 + timedelta(days=attempt))
         if attempt < 3:
-            assert store.claim_outbox("a", 10, now=T0 + timedelta(days=attempt)) == []
-    (dead,) = store.dead_letters()
+            assert store.outbox.claim("a", 10, now=T0 + timedelta(days=attempt)) == []
+    (dead,) = store.outbox.dead_letters()
     assert dead["code"] == "UNABLE_TO_LOCK_ROW" and dead["attempts"] == 3
 
 
@@ -95,44 +95,44 @@ def test_rejected_rows_keep_the_api_reason_and_are_not_rearmed_with_the_same_val
     store: StateStore,
 ) -> None:
     _enqueue(store, 2)
-    first, second = store.claim_outbox("a", 10, now=T0)
-    store.complete_outbox([
+    first, second = store.outbox.claim("a", 10, now=T0)
+    store.outbox.complete([
         OutboxResult(first.id, "ok", result_id="00Q0"),
         OutboxResult(second.id, "rejected", code="STRING_TOO_LONG", message="Title: too long"),
     ], now=T0)
-    assert store.outbox_counts() == {"done": 1, "dead": 1}
-    assert store.dead_letters()[0]["message"] == "Title: too long"
+    assert store.outbox.counts() == {"done": 1, "dead": 1}
+    assert store.outbox.dead_letters()[0]["message"] == "Title: too long"
     _enqueue(store, 2)  # the same values again: only the done row is re-armed
-    assert store.outbox_counts() == {"pending": 1, "dead": 1}
-    store.enqueue([NewOutboxRow("salesforce", "Lead", "update", {"Lead_Score__c": 99},
-                                "sf:Lead:1:update", remote_id="00Q1")], now=T0)
-    assert store.outbox_counts() == {"pending": 2}
-    assert store.retry_dead() == 0
+    assert store.outbox.counts() == {"pending": 1, "dead": 1}
+    store.outbox.enqueue([NewOutboxRow("salesforce", "Lead", "update", {"Lead_Score__c": 99},
+                                       "sf:Lead:1:update", remote_id="00Q1")], now=T0)
+    assert store.outbox.counts() == {"pending": 2}
+    assert store.outbox.replan_dead() == (0, 0)
 
 
 def test_a_create_is_enqueued_once_per_key_forever(store: StateStore) -> None:
     _enqueue(store, 1, "create")
-    (item,) = store.claim_outbox("a", 10, now=T0)
-    store.complete_outbox([OutboxResult(item.id, "ok", result_id="00Qnew")], now=T0)
+    (item,) = store.outbox.claim("a", 10, now=T0)
+    store.outbox.complete([OutboxResult(item.id, "ok", result_id="00Qnew")], now=T0)
     _enqueue(store, 1, "create")
-    assert store.outbox_counts() == {"done": 1}
-    assert store.outbox_keys_done(["sf:Lead:0:create"]) == {"sf:Lead:0:create": "00Qnew"}
+    assert store.outbox.counts() == {"done": 1}
+    assert store.outbox.keys_done(["sf:Lead:0:create"]) == {"sf:Lead:0:create": "00Qnew"}
 
 
 def test_a_claim_of_a_dead_holder_expires_and_the_row_is_claimed_again(
     store: StateStore,
 ) -> None:
     _enqueue(store, 1)
-    (item,) = store.claim_outbox("crashed", 10, claim_seconds=60, now=T0)
-    assert store.claim_outbox("other", 10, now=T0 + timedelta(seconds=30)) == []
-    (again,) = store.claim_outbox("other", 10, now=T0 + timedelta(seconds=61))
+    (item,) = store.outbox.claim("crashed", 10, claim_seconds=60, now=T0)
+    assert store.outbox.claim("other", 10, now=T0 + timedelta(seconds=30)) == []
+    (again,) = store.outbox.claim("other", 10, now=T0 + timedelta(seconds=61))
     assert again.id == item.id and again.attempts == 2
 
 
 def _claim_all(url: str, holder: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     store = StateStore(url)
     claimed: list[int] = []
-    while batch := store.claim_outbox(holder, 7, now=T0 + timedelta(seconds=1)):
+    while batch := store.outbox.claim(holder, 7, now=T0 + timedelta(seconds=1)):
         claimed.extend(item.id for item in batch)
     out.put(claimed)
 
@@ -155,32 +155,32 @@ def test_two_processes_never_claim_the_same_outbox_row(store: StateStore) -> Non
 
 
 def test_an_expired_lease_can_be_taken_over_but_a_live_one_cannot(store: StateStore) -> None:
-    assert store.acquire_lease("cycle", "a", 60, now=T0)
-    assert not store.acquire_lease("cycle", "b", 60, now=T0 + timedelta(seconds=59))
-    assert store.acquire_lease("cycle", "a", 60, now=T0 + timedelta(seconds=59)), "renewal"
-    assert store.acquire_lease("cycle", "b", 60, now=T0 + timedelta(seconds=120))
-    assert not store.acquire_lease("cycle", "a", 60, now=T0 + timedelta(seconds=121))
-    store.release_lease("cycle", "b")
-    assert store.acquire_lease("cycle", "a", 60, now=T0 + timedelta(seconds=122))
+    assert store.runs.acquire_lease("cycle", "a", 60, now=T0)
+    assert not store.runs.acquire_lease("cycle", "b", 60, now=T0 + timedelta(seconds=59))
+    assert store.runs.acquire_lease("cycle", "a", 60, now=T0 + timedelta(seconds=59)), "renewal"
+    assert store.runs.acquire_lease("cycle", "b", 60, now=T0 + timedelta(seconds=120))
+    assert not store.runs.acquire_lease("cycle", "a", 60, now=T0 + timedelta(seconds=121))
+    store.runs.release_lease("cycle", "b")
+    assert store.runs.acquire_lease("cycle", "a", 60, now=T0 + timedelta(seconds=122))
 
 
 def test_persons_links_and_dirty_tracking(store: StateStore) -> None:
-    first, second = store.create_persons(["a@x.com", "b@x.com"], now=T0)
-    store.link([("salesforce", "Lead", "00Q1", first, "email"),
-                ("hubspot", "contacts", "101", first, "cross_id")], now=T0)
-    assert store.links()[("hubspot", "contacts", "101")] == first
-    assert store.persons_to_evaluate(T0) == [first, second]
-    store.evaluated({first: T0 + timedelta(days=1), second: None})
-    assert store.persons_to_evaluate(T0) == []
-    assert store.persons_to_evaluate(T0 + timedelta(days=2)) == [first]
+    first, second = store.persons.create(["a@x.com", "b@x.com"], now=T0)
+    store.persons.link([("salesforce", "Lead", "00Q1", first, "email"),
+                        ("hubspot", "contacts", "101", first, "cross_id")], now=T0)
+    assert store.persons.links()[("hubspot", "contacts", "101")] == first
+    assert store.persons.to_evaluate(T0) == [first, second]
+    store.persons.evaluated({first: T0 + timedelta(days=1), second: None})
+    assert store.persons.to_evaluate(T0) == []
+    assert store.persons.to_evaluate(T0 + timedelta(days=2)) == [first]
 
 
 def test_runs_and_status_summary(store: StateStore) -> None:
     empty = store.status_summary()
     assert empty["runs"] == [] and empty["outbox"] == {} and empty["dead_letters"] == 0
-    run = store.start_run(holder="me", now=T0)
-    store.finish_run(run, status="ok", counts={"pulled": 3}, api_calls={"salesforce": 2},
-                     errors=[], now=T0 + timedelta(seconds=4))
+    run = store.runs.start(holder="me", now=T0)
+    store.runs.finish(run, status="ok", counts={"pulled": 3}, api_calls={"salesforce": 2},
+                      errors=[], now=T0 + timedelta(seconds=4))
     (last,) = store.status_summary()["runs"]
     assert last["status"] == "ok" and last["api_calls"] == {"salesforce": 2}
     assert last["finished_at"] - last["started_at"] == timedelta(seconds=4)

@@ -26,13 +26,22 @@ from syncagent.sandbox.common import (
 )
 from syncagent.sandbox.salesforce import ids, planner, serialize, validation
 from syncagent.sandbox.salesforce.fls import FieldAccess, OrgSchema
-from syncagent.sandbox.salesforce.schema import OBJECTS, PREFIX_TO_OBJECT, FieldDef, SObjectDef
+from syncagent.sandbox.salesforce.schema import (
+    KEY_PREFIXES,
+    OBJECTS,
+    PREFIX_TO_OBJECT,
+    FieldDef,
+    SObjectDef,
+)
 from syncagent.sandbox.salesforce.serialize import Serializer
 from syncagent.sandbox.salesforce.sessions import ApiUsage, Cursor, CursorTable
 from syncagent.sandbox.salesforce.soql import FieldPath, Query
 from syncagent.sandbox.salesforce.store import Record, RecordStore
 from syncagent.sandbox.salesforce.validation import BatchKeys, Prepared, WriteError
 from syncagent.sandbox.salesforce.values import seed_value
+
+#: an owner whose id has this prefix is a user (not a queue): the record's maker and editor
+USER_PREFIX = KEY_PREFIXES["User"]
 
 
 def _stamp(clock: SandboxClock) -> datetime:
@@ -120,7 +129,7 @@ class SalesforceOrg:
             row = self._existing_fields(obj, row)
             rec = template.copy()
             owner = row.get("OwnerId")
-            if isinstance(owner, str) and owner.startswith("005"):
+            if isinstance(owner, str) and owner.startswith(USER_PREFIX):
                 rec["CreatedById"] = rec["LastModifiedById"] = owner   # made by its owner
             rec.update(row)
             for f in typed:
@@ -197,7 +206,7 @@ class SalesforceOrg:
         values = {name: seed_value(obj.fields[name], raw)
                   for name, raw in self._existing_fields(obj, fields).items()}
         owner = rec.get("OwnerId")
-        editor = by or (owner if isinstance(owner, str) and owner.startswith("005") else None)
+        editor = by or (owner if isinstance(owner, str) and owner.startswith(USER_PREFIX) else None)
         self._apply_update(obj, rec, values, system=system, editor=editor, stamp_at=stamp_at)
 
     def delete(self, sobject: str, record_id: str) -> None:

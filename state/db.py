@@ -1,0 +1,73 @@
+"""The state DB's engine and schema: connecting (SQLite pragmas, Postgres pre-ping), the URL
+as it may be shown, and the Alembic configuration of the migrations this version ships."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+
+from state import dberrors, sanitise
+from syncagent.errors import ConfigError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgresql:// as shorthand for the psycopg 3 driver we ship."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked: the only form that may reach logs or errors."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception:  # sqlalchemy raises ArgumentError with the URL in the message
+        raise ConfigError("the state URL is not a valid database URL",
+                          hint="Use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB."
+                          ) from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, json_serializer=sanitise.dumps, connect_args={
+            "timeout": dberrors.SQLITE_BUSY_SECONDS, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        dberrors.install(engine, parsed.database or url)
+        return engine
+    engine = create_engine(url, json_serializer=sanitise.dumps, pool_pre_ping=True,
+                           connect_args={"connect_timeout": 10})
+    dberrors.install(engine, safe_url(url))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (status, preview) run while a cycle writes; NORMAL is durable in WAL.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(dberrors.SQLITE_BUSY_SECONDS * 1000)}")
+    cursor.close()
+
+
+def schema_head() -> str:
+    """The newest migration revision this version of syncagent ships."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    return str(head)
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser treats % as interpolation; the URL is handed over via attributes instead.
+    config.attributes["url"] = url
+    return config

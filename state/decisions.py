@@ -1,0 +1,43 @@
+"""The latest decision per person: grade, score, segment, stage, owner, track and reasons.
+
+Decisions are written only by `StateStore.commit_evaluation`, together with the outbox rows
+planned from them (`save`); `DecisionStore` reads them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from state import models as m
+from state.common import IN_LIST, Sessions, chunks, table_of, upsert
+
+COLUMNS = ("grade", "score", "segment", "stage", "owner", "track", "mql_date", "reasons",
+           "evaluated_at")
+
+
+def save(session: Session, decisions: Sequence[dict[str, Any]]) -> None:
+    """Upsert decisions by person id (each a dict of `person_id` and the COLUMNS)."""
+    upsert(session, table_of(m.Decision), decisions, ["person_id"], COLUMNS)
+
+
+class DecisionStore:
+    """Reads of the stored decisions."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    def of(self, person_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+        """person id -> its decision as a dict of columns (every person's when `None`)."""
+        query = select(m.Decision)
+        with self._sessions.read() as session:
+            if person_ids is None:
+                rows = list(session.scalars(query))
+            else:
+                rows = [r for chunk in chunks(list(person_ids), IN_LIST)
+                        for r in session.scalars(query.where(m.Decision.person_id.in_(chunk)))]
+        columns = table_of(m.Decision).columns
+        return {r.person_id: {c.name: getattr(r, c.name) for c in columns} for r in rows}

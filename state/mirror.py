@@ -1,0 +1,232 @@
+"""Cursors and the mirror: where each stream stopped reading, what each remote record held
+when last read (or last written by the agent), and the activities pulled with them.
+
+`StateStore.commit_page` writes a page's records, activities and cursor in one transaction
+through the session-level functions here; `MirrorStore` is everything else, one session per
+call. A re-read inside the lookback window never overwrites a newer mirror row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from state import models as m
+from state.common import IN_LIST, Sessions, chunks, insert_ignore, table_of, upsert, utcnow
+from state.persons import queue_for_match
+
+RECORD_KEY = ("system", "object", "remote_id")
+
+
+@dataclass(frozen=True)
+class CursorState:
+    """A stream's position: the last (modstamp, id) read and the ids seen at that modstamp."""
+
+    modstamp: datetime | None = None
+    last_id: str | None = None
+    boundary_ids: frozenset[str] = frozenset()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MirrorRow:
+    """One remote record as last read."""
+
+    system: str
+    object: str
+    remote_id: str
+    fields: dict[str, Any]
+    modstamp: datetime | None
+    deleted: bool = False
+    email_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    """One normalised activity; `ref_*` names the remote record of the person it belongs to."""
+
+    system: str
+    source_id: str
+    kind: str
+    occurred_at: datetime
+    ref_object: str | None = None
+    ref_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    person_id: int | None = None
+
+
+def _cursor(row: m.SyncCursor) -> CursorState:
+    return CursorState(row.modstamp, row.last_id, frozenset(row.boundary_ids or ()),
+                       dict(row.extra or {}))
+
+
+def save_cursor(session: Session, stream: str, cursor: CursorState, now: datetime) -> None:
+    row = {"stream": stream, "modstamp": cursor.modstamp, "last_id": cursor.last_id,
+           "boundary_ids": sorted(cursor.boundary_ids), "extra": cursor.extra,
+           "updated_at": now}
+    upsert(session, table_of(m.SyncCursor), [row], ["stream"],
+           ["modstamp", "last_id", "boundary_ids", "extra", "updated_at"])
+
+
+def upsert_records(session: Session, records: Sequence[MirrorRow], now: datetime) -> None:
+    table = table_of(m.MirrorRecord)
+    rows = [{"system": r.system, "object": r.object, "remote_id": r.remote_id,
+             "fields": r.fields, "modstamp": r.modstamp, "deleted": r.deleted,
+             "last_seen_at": now, "agent_written": {}, "email_key": r.email_key}
+            for r in records]
+
+    # A re-read inside the lookback window may carry an older copy: never let it win.
+    def newer(excluded: Any) -> Any:
+        return or_(table.c.modstamp.is_(None), excluded.modstamp.is_(None),
+                   excluded.modstamp >= table.c.modstamp)
+
+    upsert(session, table, rows, RECORD_KEY,
+           ["fields", "modstamp", "deleted", "last_seen_at", "email_key"], where=newer)
+
+
+def upsert_activities(session: Session, activities: Sequence[ActivityRow]) -> None:
+    rows = [{"system": a.system, "source_id": a.source_id, "kind": a.kind,
+             "occurred_at": a.occurred_at, "ref_object": a.ref_object, "ref_id": a.ref_id,
+             "person_id": a.person_id, "details": a.details} for a in activities]
+    upsert(session, table_of(m.Activity), rows, ["system", "source_id"],
+           ["kind", "occurred_at", "ref_object", "ref_id", "details"])
+
+
+class MirrorStore:
+    """Cursors, mirror records and activities."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    # ----------------------------------------------------------------- cursors
+    def cursor(self, stream: str) -> CursorState | None:
+        with self._sessions.read() as session:
+            row = session.get(m.SyncCursor, stream)
+            return None if row is None else _cursor(row)
+
+    def cursors(self) -> dict[str, CursorState]:
+        with self._sessions.read() as session:
+            rows = session.scalars(select(m.SyncCursor).order_by(m.SyncCursor.stream))
+            return {r.stream: _cursor(r) for r in rows}
+
+    # ----------------------------------------------------------------- records
+    def upsert(self, records: Sequence[MirrorRow], now: datetime | None = None) -> None:
+        with self._sessions.write() as session:
+            upsert_records(session, records, now or utcnow())
+
+    def records(self, system: str, object_name: str | None = None,
+                ids: Iterable[str] | None = None) -> list[MirrorRow]:
+        query = select(m.MirrorRecord).where(m.MirrorRecord.system == system)
+        if object_name is not None:
+            query = query.where(m.MirrorRecord.object == object_name)
+        id_list = list(ids) if ids is not None else None
+        with self._sessions.read() as session:
+            if id_list is None:
+                rows = list(session.scalars(query))
+            else:
+                rows = [row for chunk in chunks(id_list, IN_LIST)
+                        for row in session.scalars(query.where(
+                            m.MirrorRecord.remote_id.in_(chunk)))]
+        return [MirrorRow(r.system, r.object, r.remote_id, dict(r.fields), r.modstamp,
+                          r.deleted, r.email_key) for r in rows]
+
+    def email_index(self) -> list[tuple[str, str, str, str]]:
+        """(system, object, remote_id, email_key) of every live record that has an e-mail."""
+        t = m.MirrorRecord
+        with self._sessions.read() as session:
+            rows = session.execute(select(t.system, t.object, t.remote_id, t.email_key).where(
+                t.email_key.is_not(None), t.deleted.is_(False)))
+            return [(s, o, r, k) for s, o, r, k in rows if k is not None]
+
+    def mark_missing_deleted(self, system: str, object_name: str,
+                             present_ids: Iterable[str]) -> list[str]:
+        """After a full id reconcile: mirror rows whose id no longer exists were hard-deleted."""
+        present = set(present_ids)
+        t = m.MirrorRecord
+        with self._sessions.write() as session:
+            known = session.scalars(select(t.remote_id).where(
+                t.system == system, t.object == object_name, t.deleted.is_(False))).all()
+            gone = [rid for rid in known if rid not in present]
+            for chunk in chunks(gone, IN_LIST):
+                session.execute(update(t).where(t.system == system, t.object == object_name,
+                                                t.remote_id.in_(chunk)).values(deleted=True))
+            # Queued in the same transaction: a crash cannot hide the deletion from matching.
+            queue_for_match(session, [(system, object_name, rid) for rid in gone])
+        return gone
+
+    # ----------------------------------------------------------------- agent's own writes
+    def agent_written(self, system: str, object_name: str,
+                      ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """What the agent last wrote to each record: {remote_id: {field: {value, at}}}."""
+        t = m.MirrorRecord
+        out: dict[str, dict[str, Any]] = {}
+        with self._sessions.read() as session:
+            for chunk in chunks(list(ids), IN_LIST):
+                for rid, written in session.execute(select(t.remote_id, t.agent_written).where(
+                        t.system == system, t.object == object_name,
+                        t.remote_id.in_(chunk))):
+                    out[rid] = dict(written or {})
+        return out
+
+    def record_written(self, system: str, object_name: str,
+                       writes: dict[str, dict[str, Any]], now: datetime | None = None) -> None:
+        """After a successful push: the mirror now holds these values, written by the agent."""
+        now = now or utcnow()
+        with self._sessions.write() as session:
+            existing = _fields_and_marks(session, system, object_name, list(writes))
+            updates, inserts = [], []
+            for rid, values in writes.items():
+                marks = {name: {"value": value, "at": now.isoformat()}
+                         for name, value in values.items()}
+                if rid in existing:
+                    fields, written = existing[rid]
+                    updates.append({"rid": rid, "new_fields": {**fields, **values},
+                                    "new_written": {**(written or {}), **marks}})
+                else:
+                    inserts.append({"system": system, "object": object_name, "remote_id": rid,
+                                    "fields": dict(values), "modstamp": None, "deleted": False,
+                                    "last_seen_at": now, "agent_written": marks,
+                                    "email_key": None})
+            _update_written(session, system, object_name, updates)
+            insert_ignore(session, table_of(m.MirrorRecord), inserts, RECORD_KEY)
+
+    # ----------------------------------------------------------------- activities
+    def activities_for(self, refs: Iterable[tuple[str, str]]
+                       ) -> dict[tuple[str, str], list[ActivityRow]]:
+        """Activities by the (object, remote id) of the record they point at."""
+        wanted = list(set(refs))
+        out: dict[tuple[str, str], list[ActivityRow]] = {}
+        table = m.Activity
+        with self._sessions.read() as session:
+            for chunk in chunks([rid for _obj, rid in wanted], IN_LIST):
+                for a in session.scalars(select(table).where(table.ref_id.in_(chunk))):
+                    key = (a.ref_object or "", a.ref_id or "")
+                    out.setdefault(key, []).append(ActivityRow(
+                        a.system, a.source_id, a.kind, a.occurred_at, a.ref_object, a.ref_id,
+                        dict(a.details or {}), a.person_id))
+        return out
+
+
+def _fields_and_marks(session: Session, system: str, object_name: str,
+                      ids: list[str]) -> dict[str, tuple[dict[str, Any], Any]]:
+    t = table_of(m.MirrorRecord)
+    return {rid: (fields, written) for chunk in chunks(ids, IN_LIST)
+            for rid, fields, written in session.execute(
+                select(t.c.remote_id, t.c.fields, t.c.agent_written)
+                .where(t.c.system == system, t.c.object == object_name,
+                       t.c.remote_id.in_(chunk)))}
+
+
+def _update_written(session: Session, system: str, object_name: str,
+                    updates: list[dict[str, Any]]) -> None:
+    t = table_of(m.MirrorRecord)
+    stmt = (update(t).where(t.c.system == system, t.c.object == object_name,
+                            t.c.remote_id == bindparam("rid"))
+            .values(fields=bindparam("new_fields"), agent_written=bindparam("new_written")))
+    for chunk in chunks(updates):
+        session.connection().execute(stmt, list(chunk))

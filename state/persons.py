@@ -1,0 +1,137 @@
+"""Persons, the links from remote records to them, and the match queue.
+
+A pulled page queues its records for matching in the transaction that stores them
+(`queue_for_match`, called by `StateStore.commit_page`); match takes them off the queue only
+once their links are stored, so a crash between the two re-matches them. A person is `dirty`
+when its data changed and carries `due_at` when decay or an SLA timer needs it re-evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from state import models as m
+from state.common import (
+    IN_LIST,
+    Sessions,
+    chunks,
+    insert_ignore,
+    insert_of,
+    table_of,
+    upsert,
+    utcnow,
+)
+
+Ref = tuple[str, str, str]  # (system, object, remote_id)
+LINK_KEY = ("system", "object", "remote_id")
+
+
+def queue_for_match(session: Session, refs: Iterable[Ref]) -> None:
+    rows = [{"system": s, "object": o, "remote_id": r} for s, o, r in refs]
+    insert_ignore(session, table_of(m.MatchQueue), rows, LINK_KEY)
+
+
+def set_evaluated(session: Session, due: dict[int, datetime | None]) -> None:
+    """Clear the dirty flag and set each person's next due time."""
+    rows = [{"pid": pid, "due": when} for pid, when in due.items()]
+    table = table_of(m.Person)
+    stmt = (update(table).where(table.c.id == bindparam("pid"))
+            .values(dirty=False, due_at=bindparam("due")))
+    for chunk in chunks(rows):
+        session.connection().execute(stmt, list(chunk))
+
+
+def set_dirty(session: Session, person_ids: Sequence[int]) -> None:
+    for chunk in chunks(person_ids, IN_LIST):
+        session.execute(update(m.Person).where(m.Person.id.in_(chunk)).values(dirty=True))
+
+
+class PersonStore:
+    """Persons, links and the match queue."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    # ----------------------------------------------------------------- match queue
+    def queued(self) -> set[Ref]:
+        """Records pulled since the last completed match (a crash leaves them here)."""
+        t = m.MatchQueue
+        with self._sessions.read() as session:
+            return {(s, o, r) for s, o, r in session.execute(
+                select(t.system, t.object, t.remote_id))}
+
+    def matched(self, refs: Iterable[Ref]) -> None:
+        """Take matched records off the queue."""
+        t = table_of(m.MatchQueue)
+        stmt = delete(t).where(t.c.system == bindparam("s"), t.c.object == bindparam("o"),
+                               t.c.remote_id == bindparam("r"))
+        rows = [{"s": s, "o": o, "r": r} for s, o, r in refs]
+        with self._sessions.write() as session:
+            for chunk in chunks(rows):
+                session.connection().execute(stmt, list(chunk))
+
+    # ----------------------------------------------------------------- links
+    def links(self) -> dict[Ref, int]:
+        """Every (system, object, remote_id) -> person id."""
+        t = m.PersonLink
+        with self._sessions.read() as session:
+            rows = session.execute(select(t.system, t.object, t.remote_id, t.person_id))
+            return {(s, o, r): p for s, o, r, p in rows}
+
+    def link(self, links: Sequence[tuple[str, str, str, int, str]],
+             now: datetime | None = None, *, keep_existing: bool = False) -> None:
+        """Upsert (system, object, remote_id, person_id, linked_by) links; with
+        `keep_existing`, a record already linked to a person stays with that person."""
+        now = now or utcnow()
+        rows = [{"system": s, "object": o, "remote_id": r, "person_id": p, "linked_by": how,
+                 "created_at": now} for s, o, r, p, how in links]
+        with self._sessions.write() as session:
+            if keep_existing:
+                insert_ignore(session, table_of(m.PersonLink), rows, LINK_KEY)
+            else:
+                upsert(session, table_of(m.PersonLink), rows, LINK_KEY,
+                       ["person_id", "linked_by"])
+
+    # ----------------------------------------------------------------- persons
+    def create(self, email_keys: Sequence[str | None],
+               now: datetime | None = None) -> list[int]:
+        """Insert persons in bulk; returns their ids in the order given."""
+        if not email_keys:
+            return []
+        now = now or utcnow()
+        table = table_of(m.Person)
+        ids: list[int] = []
+        with self._sessions.write() as session:
+            for chunk in chunks(list(email_keys)):
+                stmt = insert_of(session, table).returning(table.c.id,
+                                                           sort_by_parameter_order=True)
+                result = session.execute(stmt, [{"email_key": key, "created_at": now,
+                                                 "dirty": True, "due_at": None}
+                                                for key in chunk])
+                ids.extend(row[0] for row in result)
+        return ids
+
+    def mark_dirty(self, person_ids: Iterable[int]) -> None:
+        with self._sessions.write() as session:
+            set_dirty(session, list(set(person_ids)))
+
+    def to_evaluate(self, now: datetime) -> list[int]:
+        """Persons whose data changed, or whose decay/SLA re-evaluation came due."""
+        t = m.Person
+        with self._sessions.read() as session:
+            return list(session.scalars(select(t.id).where(or_(
+                t.dirty.is_(True), and_(t.due_at.is_not(None), t.due_at <= now)))
+                .order_by(t.id)))
+
+    def all_ids(self) -> list[int]:
+        with self._sessions.read() as session:
+            return list(session.scalars(select(m.Person.id).order_by(m.Person.id)))
+
+    def evaluated(self, due: dict[int, datetime | None]) -> None:
+        """Clear the dirty flag and set each person's next due time."""
+        with self._sessions.write() as session:
+            set_evaluated(session, due)

@@ -1,0 +1,121 @@
+"""Each per-concern store against its worst input: more ids than one IN (...) takes, more rows
+than one executemany chunk, repeated keys, mixed new and known rows (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from state.common import CHUNK_ROWS, IN_LIST
+from state.deadletters import MESSAGE_CHARS, RefusedPart
+from state.flags import Flag
+from state.runs import Key
+from state.store import CursorState, MirrorRow, StateStore
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+MANY = 2 * IN_LIST + 7  # three IN (...) chunks, the last one short
+
+
+def _leads(n: int) -> list[MirrorRow]:
+    return [MirrorRow("salesforce", "Lead", f"00Q{i:06d}", {"Id": f"00Q{i:06d}"}, T0,
+                      email_key=f"p{i}@x.com") for i in range(n)]
+
+
+def test_mirror_reads_and_deletes_across_in_list_chunks(store: StateStore) -> None:
+    store.mirror.upsert(_leads(MANY), now=T0)
+    ids = [f"00Q{i:06d}" for i in range(MANY)]
+    assert len(store.mirror.records("salesforce", "Lead", ids)) == MANY
+    assert store.mirror.records("salesforce", "Lead", []) == []
+    gone = store.mirror.mark_missing_deleted("salesforce", "Lead", ids[:5])
+    assert len(gone) == MANY - 5
+    live = [r for r in store.mirror.records("salesforce", "Lead") if not r.deleted]
+    assert {r.remote_id for r in live} == set(ids[:5])
+    assert store.persons.queued() == {("salesforce", "Lead", rid) for rid in gone}, \
+        "a deletion is queued for matching in its own transaction"
+
+
+def test_mirror_records_the_agents_writes_on_known_and_unknown_records(
+    store: StateStore,
+) -> None:
+    store.mirror.upsert(_leads(2), now=T0)
+    later = T0 + timedelta(minutes=1)
+    store.mirror.record_written("salesforce", "Lead", {
+        "00Q000001": {"Rating": "A"}, "00Qcreated": {"Rating": "B"}}, now=later)
+    rows = {r.remote_id: r for r in store.mirror.records("salesforce", "Lead")}
+    assert rows["00Q000001"].fields == {"Id": "00Q000001", "Rating": "A"}
+    assert rows["00Qcreated"].fields == {"Rating": "B"} and rows["00Qcreated"].modstamp is None
+    marks = store.mirror.agent_written("salesforce", "Lead", ["00Q000000", "00Q000001"])
+    assert marks["00Q000000"] == {}
+    assert marks["00Q000001"] == {"Rating": {"value": "A", "at": later.isoformat()}}
+    assert store.mirror.cursors() == {}
+
+
+def test_persons_are_created_in_order_past_one_chunk_and_links_can_be_kept(
+    store: StateStore,
+) -> None:
+    keys = [f"p{i}@x.com" for i in range(CHUNK_ROWS + 3)]
+    ids = store.persons.create(keys, now=T0)
+    assert len(ids) == len(set(ids)) == len(keys) and ids == sorted(ids)
+    assert store.persons.create([]) == []
+    ref = ("salesforce", "Lead", "00Q1")
+    store.persons.link([(*ref, ids[0], "email")], now=T0)
+    store.persons.link([(*ref, ids[1], "cross_id")], now=T0, keep_existing=True)
+    assert store.persons.links() == {ref: ids[0]}
+    store.persons.link([(*ref, ids[1], "cross_id")], now=T0)
+    assert store.persons.links() == {ref: ids[1]}
+
+
+def test_the_match_queue_is_filled_by_a_page_and_emptied_by_matched(store: StateStore) -> None:
+    store.commit_page("sf.Lead", _leads(3), [], CursorState(T0, "00Q000002"), now=T0)
+    queued = store.persons.queued()
+    assert len(queued) == 3
+    store.persons.matched(sorted(queued)[:2])
+    assert store.persons.queued() == {sorted(queued)[2]}
+    store.persons.matched([])  # nothing to take off: no statement, no error
+
+
+def test_decisions_are_read_back_across_in_list_chunks(store: StateStore) -> None:
+    pids = store.persons.create([None] * MANY, now=T0)
+    decisions = [{"person_id": pid, "grade": "B", "score": pid % 100, "segment": None,
+                  "stage": "Lead", "owner": None, "track": None, "mql_date": None,
+                  "reasons": {}, "evaluated_at": T0} for pid in pids]
+    store.commit_evaluation([], decisions, {pid: None for pid in pids}, {}, now=T0)
+    assert len(store.decisions.of(pids)) == MANY
+    assert store.decisions.of([]) == {}
+    assert store.decisions.of([pids[3]])[pids[3]]["score"] == pids[3] % 100
+    assert store.persons.to_evaluate(T0) == []
+
+
+def test_refused_fields_become_one_dead_letter_per_record_with_a_bounded_message(
+    store: StateStore,
+) -> None:
+    first = RefusedPart("salesforce", "Lead", "00Q1", None, {"Rating": "A"}, "INVALID",
+                        "x" * (MESSAGE_CHARS * 3))
+    again = RefusedPart("salesforce", "Lead", "00Q1", None, {"Rating": "B"}, "TOO_LONG", "no")
+    assert store.outbox.add_refused([first], now=T0) == 1
+    assert len(store.outbox.dead_letters()[0]["message"]) == MESSAGE_CHARS
+    assert store.outbox.add_refused([again], now=T0) == 1
+    (letter,) = store.outbox.dead_letters()
+    assert letter["code"] == "TOO_LONG" and letter["fields"] == {"Rating": "B"}
+    assert store.outbox.add_refused([]) == 0
+
+
+def test_flags_keep_one_item_per_key_and_the_last_detail(store: StateStore) -> None:
+    flags = [Flag("unknown_value", f"k{i % 3}", {"n": i}) for i in range(10)]
+    assert store.flags.many(flags, now=T0) == 3
+    store.flags.flag("unknown_value", "k0", {"n": "again"}, now=T0)
+    items = {item["key"]: item["detail"] for item in store.flags.items()}
+    assert items == {"k0": {"n": "again"}, "k1": {"n": 7}, "k2": {"n": 8}}
+    assert store.flags.many([]) == 0
+    assert len(store.flags.items(limit=1)) == 1
+
+
+def test_key_value_state_by_its_named_keys_reaches_status(store: StateStore) -> None:
+    assert store.runs.get_value(Key.API_USAGE) is None
+    assert store.runs.get_value(Key.API_USAGE, {}) == {}
+    store.runs.set_value(Key.API_USAGE, {"salesforce": {"used": 1}}, now=T0)
+    store.runs.set_value(Key.API_USAGE, {"salesforce": {"used": 2}}, now=T0)
+    store.commit_evaluation([], [], {}, {Key.LAST_CYCLE: {"status": "ok"}}, now=T0)
+    summary = store.status_summary()
+    assert summary["api_usage"] == {"salesforce": {"used": 2}}
+    assert summary["last_cycle"] == {"status": "ok"}
+    assert store.runs.last_completed_at() is None
