@@ -38,14 +38,6 @@ HUBSPOT_SCOPES: tuple[str, ...] = (
 )
 
 
-# The shipped nurture tracks (mappings/nurture.yaml): the Nurture_Track__c picklist values, the
-# nurture_track enumeration options and the MANUAL HubSpot lists, with their list ids. The
-# sandbox stands for an org the agent was installed into, so it holds the agent's defaults.
-NURTURE_LISTS: dict[int, str] = {101: "High Fit Education", 102: "Marketing Leaders",
-                                 103: "Self-Serve Offers", 104: "Newsletter",
-                                 105: "Recycled Re-engage"}
-NURTURE_TRACKS: tuple[str, ...] = tuple(NURTURE_LISTS.values())
-
 class SandboxClock:
     """Simulated time: real time flowing from a start instant, plus whatever was advanced.
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from syncagent.sandbox.common import NURTURE_TRACKS
 from syncagent.sandbox.context import Context
 from syncagent.sandbox.hubspot.portal import HubSpotPortal, Owner
 from syncagent.sandbox.hubspot.properties import ANALYTICS_SOURCES, employee_range, iso_ms
+from syncagent.sandbox.shipped import shipped
 
 ACTIVITY_DAYS = 90
 # The team's Lead Status values as a new org (standard values only) would hold them.
@@ -406,8 +406,8 @@ class Seeder:
             n_events += self.web_events(hs, record.id, p)
             n_engagements += self.engagements(hs, record.id, p, list(owner_of.values()))
         if hs.profile != "fresh":   # set-up made one MANUAL list per shipped nurture track
-            for track in NURTURE_TRACKS:
-                hs.create_list(track, "MANUAL")
+            for name in shipped().nurture_lists:
+                hs.create_list(name, "MANUAL")
         lists = [hs.create_list("Newsletter subscribers", "MANUAL"),
                  hs.create_list("Webinar attendees", "SNAPSHOT"),
                  hs.create_list("High intent (dynamic)", "DYNAMIC")]

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from syncagent.sandbox.common import NURTURE_TRACKS
 from syncagent.sandbox.context import Context
 from syncagent.sandbox.hubspot.properties import iso_ms
 from syncagent.sandbox.seed import GOOD_PAGES, LEAD_SOURCES, OTHER_PAGES, Seeder
+from syncagent.sandbox.shipped import shipped
 
 REP_ACTIONS = ("status", "disqualify", "nurture", "reassign")
 STATUS_MOVES = {"Open - Not Contacted": "Working - Contacted",
@@ -120,7 +120,7 @@ class Simulation:
                                             "Disqualified_Reason__c": reason})
                 done.append({"action": "disqualify", "lead_id": lead_id, "reason": reason})
             elif kind == "nurture":
-                track = rng.choice(NURTURE_TRACKS)
+                track = rng.choice(shipped().nurture_tracks)
                 sf.update("Lead", lead_id, {"Nurture_Track__c": track})
                 done.append({"action": "nurture", "lead_id": lead_id, "track": track})
             elif users:

@@ -85,17 +85,19 @@ def test_the_sandbox_import_graph_has_no_cycle() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_common_is_the_bottom_layer() -> None:
-    """common imports no other sandbox module; both emulators import it."""
+def test_common_and_shipped_are_the_bottom_layer() -> None:
+    """common and shipped import no other sandbox module; the emulators import only them
+    from outside their own package, and never each other."""
     graph = _graph(SANDBOX)
-    assert graph[f"{PREFIX}.common"] == set()
+    bottom = {f"{PREFIX}.common", f"{PREFIX}.shipped"}
+    assert all(graph[name] == set() for name in bottom)
     assert f"{PREFIX}.common" in graph[f"{PREFIX}.salesforce.org"]
     assert f"{PREFIX}.common" in graph[f"{PREFIX}.hubspot.portal"]
-    emulators = (f"{PREFIX}.salesforce", f"{PREFIX}.hubspot")
-    for name, edges in graph.items():
-        if name.startswith(emulators):
-            above = {e for e in edges if not e.startswith(emulators) and e != f"{PREFIX}.common"}
-            assert above == set(), f"{name} imports {sorted(above)} from above the emulators"
+    for package in (f"{PREFIX}.salesforce", f"{PREFIX}.hubspot"):
+        for name, edges in graph.items():
+            if name.startswith(package):
+                outside = {e for e in edges if not e.startswith(package)} - bottom
+                assert outside == set(), f"{name} imports {sorted(outside)}"
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

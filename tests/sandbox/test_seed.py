@@ -7,7 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
+from syncagent.defaults import packaged_mappings_dir
 from syncagent.sandbox.common import FaultInjector, SandboxClock, SandboxContext
 from syncagent.sandbox.hubspot import HubSpotPortal
 from syncagent.sandbox.salesforce import SalesforceOrg
@@ -96,3 +98,21 @@ def test_activity_intensity_follows_fit(ctx: SandboxContext) -> None:
                     "VP of Sales", "VP Revenue Operations", "VP Demand Generation"))
     junior = views(("Student", "Intern", "Graduate Assistant", "Job Seeker"))
     assert senior > 1.3 * junior
+
+
+def test_the_agents_values_are_those_of_the_shipped_mapping_files(ctx: SandboxContext) -> None:
+    """Read independently of the engine's loader: the YAML itself, as an admin edits it."""
+    mappings = packaged_mappings_dir()
+    nurture = yaml.safe_load((mappings / "nurture.yaml").read_text())
+    segments = yaml.safe_load((mappings / "scoring.yaml").read_text())["segments"]["names"]
+    tracks = [t["nurture_track_value"] for t in nurture["tracks"]]
+    lead = ctx.sf.schema.objects["Lead"].fields
+    assert list(lead["Nurture_Track__c"].picklist) == [*tracks, "None"]
+    assert set(lead["Segment__c"].picklist) == set(segments.values())
+    assert "Recycled" in lead["Lifecycle_Stage__c"].picklist
+    contact_props = ctx.hs.property_defs("contacts")
+    assert contact_props["nurture_track"].options == [*tracks, "None"]
+    assert set(contact_props["lead_segment"].options) == set(segments.values())
+    manual = {hs_list.name for hs_list in ctx.hs.lists.values()
+              if hs_list.processing_type == "MANUAL"}
+    assert {t["hubspot_list"] for t in nurture["tracks"]} <= manual

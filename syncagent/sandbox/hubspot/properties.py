@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from syncagent.sandbox.common import NURTURE_TRACKS as SHIPPED_TRACKS
+from syncagent.sandbox.shipped import shipped
 
 CONTACT_TYPE_ID = "0-1"
 OBJECT_TYPE_IDS = {"contacts": "0-1", "tasks": "0-27", "notes": "0-46", "meetings": "0-47",
@@ -28,9 +28,10 @@ LIFECYCLE_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualif
                     "opportunity", "customer", "evangelist", "other"]
 LEAD_STATUSES = ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT",
                  "CONNECTED", "BAD_TIMING"]
-# Same values as the Salesforce picklist Nurture_Track__c, so a mapping can copy them as-is.
-NURTURE_TRACKS = [*SHIPPED_TRACKS, "None"]
-LEAD_SEGMENTS = ["sales-now", "nurture-then-sales", "other-offers", "leave"]
+# Same values as the Salesforce picklists Nurture_Track__c and Segment__c (from the shipped
+# mapping files), so a mapping can copy them as-is.
+NURTURE_TRACKS = [*shipped().nurture_tracks, "None"]
+LEAD_SEGMENTS = list(shipped().segments)
 SENIORITIES = ["employee", "manager", "director", "vice_president", "executive", "owner"]
 ANALYTICS_SOURCES = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA",
                      "REFERRALS", "OTHER_CAMPAIGNS", "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from syncagent.sandbox.common import NURTURE_TRACKS as SHIPPED_TRACKS
+from syncagent.sandbox.shipped import shipped
 
 KEY_PREFIXES = {
     "Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Task": "00T",
@@ -35,10 +35,11 @@ SOAP_TYPES = {
     "datetime": "xsd:dateTime", "date": "xsd:date",
 }
 
-LIFECYCLE_STAGES = ("Subscriber", "Inquiry", "Lead", "MQL", "SAL", "SQL", "Opportunity",
-                    "Customer", "Recycled", "Nurture", "Disqualified")
-SEGMENTS = ("sales-now", "nurture-then-sales", "other-offers", "leave")
-NURTURE_TRACKS = (*SHIPPED_TRACKS, "None")
+# The agent's values, as set-up creates them from the shipped mapping files; "None" is a
+# value a rep may pick that no track has.
+LIFECYCLE_STAGES = shipped().stages
+SEGMENTS = shipped().segments
+NURTURE_TRACKS = (*shipped().nurture_tracks, "None")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Accepted", "Qualified",
                  "Unqualified", "Recycled")
 # The LeadStatus standard value set of a new org, before an admin adds the team's own values.
