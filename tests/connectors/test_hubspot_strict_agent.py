@@ -212,7 +212,8 @@ def test_contacts_streams_read_every_mapped_hubspot_property() -> None:
     from syncagent.engine import load_rules
     from tests.e2e.conftest import MAPPINGS
 
-    mapped = [f.hubspot for f in load_rules(MAPPINGS).compiled.fields if f.hubspot]
+    names = (f.remote_name("hubspot", "contacts") for f in load_rules(MAPPINGS).compiled.fields)
+    mapped = [name for name in names if name]
     assert "hs_seniority" in mapped and "hs_seniority" not in streams.CONTACT_PROPERTIES
     table = streams.with_mapped_fields(streams.STREAMS, mapped)
     contacts = next(s for s in table if s.name == "contacts")
