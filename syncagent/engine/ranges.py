@@ -32,7 +32,6 @@ from pydantic import Field
 from syncagent.engine.normalise import blank, to_number
 from syncagent.engine.operators import StrictModel
 
-SYSTEMS = ("salesforce", "hubspot")
 PathKey = tuple[str | int, ...]
 
 
@@ -48,6 +47,11 @@ class Range(StrictModel):
     below: float | None = Field(None, allow_inf_nan=False, description=(
         "The range holds numbers below this one. Leave it out on the last range only (no "
         "upper bound)."))
+
+    def options(self) -> dict[str, str]:
+        """System -> this range's option, for each system the file's keys name."""
+        named = {"hubspot": self.hubspot, "salesforce": self.salesforce}
+        return {system: option for system, option in named.items() if option}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +92,16 @@ class RangeTable:
 
 def compile_ranges(ranges: Sequence[Range]) -> dict[str, RangeTable]:
     """System -> its table, for each system the ranges name."""
-    out: dict[str, RangeTable] = {}
-    for system in SYSTEMS:
-        rows = tuple((r.start, r.below, str(getattr(r, system))) for r in ranges
-                     if getattr(r, system))
-        if rows:
-            out[system] = RangeTable(rows)
-    return out
+    rows: dict[str, list[tuple[float, float | None, str]]] = {}
+    for r in ranges:
+        for system, option in r.options().items():
+            rows.setdefault(system, []).append((r.start, r.below, option))
+    return {system: RangeTable(tuple(table)) for system, table in rows.items()}
 
 
 def labels(ranges: Sequence[Range], system: str) -> list[tuple[int, str]]:
     """(index in the list, option) of each range that names an option in ``system``."""
-    return [(i, str(getattr(r, system))) for i, r in enumerate(ranges) if getattr(r, system)]
+    return [(i, r.options()[system]) for i, r in enumerate(ranges) if system in r.options()]
 
 
 def problems(name: str, field_type: str, ranges: Sequence[Range], mapped: dict[str, bool],
@@ -121,7 +123,8 @@ def problems(name: str, field_type: str, ranges: Sequence[Range], mapped: dict[s
 
 
 def _systems(ranges: Sequence[Range], mapped: dict[str, bool]) -> list[tuple[PathKey, str]]:
-    named = [s for s in SYSTEMS if any(getattr(r, s) for r in ranges)]
+    named = sorted({system for r in ranges for system in r.options()},
+                   key=("salesforce", "hubspot").index)
     out: list[tuple[PathKey, str]] = []
     for system in named:
         if not mapped.get(system):
@@ -135,7 +138,7 @@ def _systems(ranges: Sequence[Range], mapped: dict[str, bool]) -> list[tuple[Pat
                             "needs its own option"))
             seen.setdefault(option.casefold(), i)
     for i, r in enumerate(ranges):
-        missing = [s for s in named if not getattr(r, s)]
+        missing = [s for s in named if s not in r.options()]
         if not named or missing:
             which = " and ".join(missing) or "hubspot or salesforce"
             out.append((("ranges", i), f"range {i + 1} names no {which} option; give each "
@@ -172,5 +175,5 @@ def _order(ranges: Sequence[Range]) -> list[tuple[PathKey, str]]:
 
 
 def _shown(r: Range) -> str:
-    option = r.hubspot or r.salesforce or ""
+    option = next(iter(r.options().values()), "")
     return f"'{option}'" if option else f"from {r.start:g}"
