@@ -225,6 +225,38 @@ class ApiCallCounter:
             self._counts.clear()
 
 
+class _Retrying(Protocol):
+    def longest(self, timeout: float) -> float: ...
+
+
+class _HttpClient(Protocol):
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def retry(self) -> _Retrying: ...
+
+    def close(self) -> None: ...
+
+
+class HttpConnector:
+    """What every connector over an HTTP client shares: the billable call count (logins
+    do not count against API limits), the longest a call may take, and closing."""
+
+    calls: ApiCallCounter
+    client: _HttpClient
+
+    @property
+    def api_calls(self) -> int:
+        return self.calls.total - self.calls.by_operation().get("login", 0)
+
+    def longest_call(self) -> float:
+        return self.client.retry.longest(self.client.timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 @runtime_checkable
 class Connector(Protocol):
     """What the pipeline calls. Every connector implements exactly this; what only some

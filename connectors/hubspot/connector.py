@@ -19,6 +19,7 @@ from connectors.base import (
     ApiCallCounter,
     Cursor,
     FieldSchema,
+    HttpConnector,
     ObjectSchema,
     Page,
     ProgressCallback,
@@ -44,7 +45,7 @@ from syncagent.errors import ConfigError
 log = structlog.get_logger(__name__)
 
 
-class HubSpotConnector:
+class HubSpotConnector(HttpConnector):
     """Reads streams, writes batches, changes list memberships; counts calls in ``calls``."""
 
     system = PROFILE.system
@@ -53,7 +54,7 @@ class HubSpotConnector:
     def __init__(self, client: HubSpotClient, *, lookback: timedelta,
                  stream_table: Sequence[StreamSpec] = streams.STREAMS,
                  own_writes_seen: Mapping[str, Sequence[Sequence[int]]] | None = None) -> None:
-        self.client = client
+        self.client: HubSpotClient = client
         # when (remote clock, epoch ms) our own batch writes landed: not re-read (own_writes.py)
         self.own_writes = own_writes.OwnWrites(own_writes_seen or {})
         self.lookback = lookback
@@ -210,19 +211,9 @@ class HubSpotConnector:
                                                 + self.client.search_limiter.waited, 3)}
 
     @property
-    def api_calls(self) -> int:
-        """API calls made so far (logins excluded: they do not count against API limits)."""
-        return self.calls.total - self.calls.by_operation().get("login", 0)
-
-    @property
     def max_batch(self) -> int:
         return BATCH_MAX
 
-    def longest_call(self) -> float:
-        return self.client.retry.longest(self.client.timeout)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 __all__ = ["HubSpotConnector", "errors"]

@@ -18,6 +18,7 @@ from connectors.base import (
     ApiCallCounter,
     Cursor,
     FieldSchema,
+    HttpConnector,
     ObjectSchema,
     Page,
     ProgressCallback,
@@ -39,7 +40,7 @@ from connectors.salesforce.streams import with_fields, with_options
 from connectors.salesforce.writes import CollectionWriter
 
 
-class SalesforceConnector:
+class SalesforceConnector(HttpConnector):
     """Reads streams, writes batches, describes objects; counts calls in ``self.calls``."""
 
     system = PROFILE.system
@@ -47,7 +48,7 @@ class SalesforceConnector:
 
     def __init__(self, client: SalesforceClient, *, lookback: timedelta,
                  stream_table: Sequence[StreamSpec] = streams.STREAMS) -> None:
-        self.client = client
+        self.client: SalesforceClient = client
         self.lookback = lookback
         self.streams: dict[str, StreamSpec] = {s.name: s for s in stream_table}
         self.calls: ApiCallCounter = client.calls
@@ -145,19 +146,8 @@ class SalesforceConnector:
                 "features_off": self.features_off}
 
     @property
-    def api_calls(self) -> int:
-        """API calls made so far (logins excluded: they do not count against API limits)."""
-        return self.calls.total - self.calls.by_operation().get("login", 0)
-
-    @property
     def max_batch(self) -> int:
         return COLLECTION_MAX
-
-    def longest_call(self) -> float:
-        return self.client.retry.longest(self.client.timeout)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 __all__ = ["RemoteRecord", "SalesforceConnector", "with_fields", "with_options"]
