@@ -18,13 +18,14 @@ import structlog
 from connectors.base import WriteResult
 from connectors.hubspot import errors
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.profile import OUTPUTS
 from syncagent.errors import FatalError
 
 log = structlog.get_logger(__name__)
 
 #: The agent's own contact properties (set-up creates them): every cycle writes them.
-REQUIRED_PROPERTIES = ("lead_grade", "lead_score", "lead_segment", "score_reasons",
-                       "nurture_track", "mql_date", "lifecyclestage")
+REQUIRED_PROPERTIES = tuple(OUTPUTS[part] for part in ("grade", "score", "segment", "reasons",
+                                                        "track", "mql_date", "stage"))
 DOCTOR_HINT = ("Run `syncagent doctor` to list what the portal lacks, then create the "
                "properties (`syncagent setup --apply`, or by hand in the 'syncagent' group).")
 

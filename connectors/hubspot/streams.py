@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
+from connectors.hubspot.profile import OUTPUTS
 from syncagent.errors import ConfigError
 
 SYSTEM = "hubspot"
@@ -20,8 +21,9 @@ CONTACT_PROPERTIES = (
     "lifecyclestage", "hs_lead_status", "hubspot_owner_id", "lastmodifieddate", "createdate",
     "hs_object_id", "salesforceleadid", "salesforcecontactid", "hs_analytics_num_page_views",
     "num_conversion_events", "recent_conversion_event_name", "hs_email_last_click_date",
-    "hs_email_last_open_date", "hs_analytics_source", "hs_merged_object_ids", "lead_grade",
-    "lead_score", "nurture_track", "lead_segment", "mql_date",
+    "hs_email_last_open_date", "hs_analytics_source", "hs_merged_object_ids",
+    # the agent's outputs read back (reasons are written, never read: they follow the score)
+    *(OUTPUTS[part] for part in ("grade", "score", "track", "segment", "mql_date")),
 )
 ANALYTICS_PROPERTIES = ("hs_object_id", "lastmodifieddate", "hs_analytics_num_page_views",
                         "num_conversion_events", "recent_conversion_event_name")

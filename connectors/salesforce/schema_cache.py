@@ -27,6 +27,7 @@ from connectors.base import WriteResult
 from connectors.salesforce import errors
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.limits import COMPOSITE_MAX_SUBREQUESTS
+from connectors.salesforce.profile import EXTERNAL_ID, OUTPUTS
 from syncagent.errors import FatalError
 
 log = structlog.get_logger(__name__)
@@ -40,8 +41,8 @@ SCHEMA_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
 #: Fields without which no sync can run: the outputs every cycle writes and the external ids
 #: that make creates idempotent.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "Lead": ("Lead_Grade__c", "Lead_Score__c", "Lifecycle_Stage__c", "Syncagent_Id__c"),
-    "Contact": ("Lead_Grade__c", "Lead_Score__c", "Lifecycle_Stage__c", "Syncagent_Id__c"),
+    "Lead": (OUTPUTS["grade"], OUTPUTS["score"], OUTPUTS["stage"], EXTERNAL_ID),
+    "Contact": (OUTPUTS["grade"], OUTPUTS["score"], OUTPUTS["stage"], EXTERNAL_ID),
     "Task": ("Idempotency_Key__c",),
 }
 
@@ -49,14 +50,9 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
 FEATURES: dict[tuple[str, str], str] = {
     ("User", "Territory__c"): "territory routing",
     ("User", "Out_Of_Office__c"): "out-of-office routing",
-    ("Lead", "Segment__c"): "segment",
-    ("Contact", "Segment__c"): "segment",
-    ("Lead", "Nurture_Track__c"): "nurture track",
-    ("Contact", "Nurture_Track__c"): "nurture track",
-    ("Lead", "Score_Reasons__c"): "score reasons",
-    ("Contact", "Score_Reasons__c"): "score reasons",
-    ("Lead", "MQL_Date__c"): "MQL date",
-    ("Contact", "MQL_Date__c"): "MQL date",
+    **{(person, OUTPUTS[part]): feature for part, feature in (
+        ("segment", "segment"), ("track", "nurture track"), ("reasons", "score reasons"),
+        ("mql_date", "MQL date")) for person in ("Lead", "Contact")},
     ("Lead", "Disqualified_Reason__c"): "disqualification reasons",
 }
 

@@ -16,14 +16,16 @@ from typing import Any
 from simple_salesforce import format_soql
 
 from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
+from connectors.salesforce.profile import OUTPUTS
 from syncagent.errors import ConfigError
 
 SYSTEM = "salesforce"
 MODSTAMP = "SystemModstamp"
 
 _SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
-_AGENT_FIELDS = ("Lead_Grade__c", "Lead_Score__c", "Lifecycle_Stage__c", "Nurture_Track__c",
-                 "Segment__c", "MQL_Date__c")
+# the agent's outputs read back (reasons are written, never read: they follow the score)
+_AGENT_FIELDS = tuple(OUTPUTS[part] for part in
+                      ("grade", "score", "stage", "track", "segment", "mql_date"))
 _PERSON_FIELDS = ("Email", "FirstName", "LastName", "Title", "Phone", "LeadSource",
                   "HasOptedOutOfEmail", "OwnerId", "MasterRecordId")
 

@@ -13,6 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import get_args
 
+from connectors.hubspot.profile import OUTPUTS as HS_OUTPUTS
+from connectors.hubspot.profile import STAGES as HUBSPOT_STAGES
+from connectors.salesforce.profile import EXTERNAL_ID
+from connectors.salesforce.profile import OUTPUTS as SF_OUTPUTS
 from syncagent.engine import Rules
 from syncagent.engine.ranges import labels as range_labels
 from syncagent.engine.rule_files import Stage
@@ -22,30 +26,29 @@ from syncagent.preflight.lines import MappingLines, Where
 # Grade, score, stage and the external id are written by every cycle; the rest serve one
 # feature each, which the connector switches off when the field is missing.
 SF_OUTPUT_FIELDS: tuple[tuple[str, str, int, bool, str], ...] = (
-    ("Lead_Grade__c", "text", 2, True, "grade"),
-    ("Lead_Score__c", "number", 0, True, "score"),
-    ("Lifecycle_Stage__c", "picklist", 0, True, "lifecycle stage"),
-    ("Segment__c", "picklist", 0, False, "segment"),
-    ("Nurture_Track__c", "picklist", 0, False, "nurture track"),
-    ("Score_Reasons__c", "longtext", 32768, False, "score reasons"),
-    ("MQL_Date__c", "datetime", 0, False, "MQL date"),
+    (SF_OUTPUTS["grade"], "text", 2, True, "grade"),
+    (SF_OUTPUTS["score"], "number", 0, True, "score"),
+    (SF_OUTPUTS["stage"], "picklist", 0, True, "lifecycle stage"),
+    (SF_OUTPUTS["segment"], "picklist", 0, False, "segment"),
+    (SF_OUTPUTS["track"], "picklist", 0, False, "nurture track"),
+    (SF_OUTPUTS["reasons"], "longtext", 32768, False, "score reasons"),
+    (SF_OUTPUTS["mql_date"], "datetime", 0, False, "MQL date"),
 )
-SF_EXTERNAL_ID = ("Syncagent_Id__c", 64)
+SF_EXTERNAL_ID = (EXTERNAL_ID, 64)
 TASK_KEY = ("Idempotency_Key__c", 80)
 # HubSpot properties the agent writes: (name, type, blocks, feature). A property that does not
 # exist makes HubSpot refuse the whole batch, so every written one blocks.
 HS_OUTPUT_PROPERTIES: tuple[tuple[str, str, str], ...] = (
-    ("lead_grade", "string", "grade"),
-    ("lead_score", "number", "score"),
-    ("lead_segment", "enumeration", "segment"),
-    ("nurture_track", "enumeration", "nurture track"),
-    ("score_reasons", "string", "score reasons"),
-    ("mql_date", "datetime", "MQL date"),
+    (HS_OUTPUTS["grade"], "string", "grade"),
+    (HS_OUTPUTS["score"], "number", "score"),
+    (HS_OUTPUTS["segment"], "enumeration", "segment"),
+    (HS_OUTPUTS["track"], "enumeration", "nurture track"),
+    (HS_OUTPUTS["reasons"], "string", "score reasons"),
+    (HS_OUTPUTS["mql_date"], "datetime", "MQL date"),
 )
 HS_GROUP = "syncagent"
-# HubSpot's own lifecycle stages the agent writes (records.HS_STAGE's values).
-HS_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
-             "opportunity", "customer", "other")
+# HubSpot's own lifecycle stages the agent writes (the profile's translation of its stages).
+HS_STAGES = tuple(dict.fromkeys(HUBSPOT_STAGES.values()))
 # Scopes per feature: (scope, feature, blocks).
 SCOPES: tuple[tuple[str, str, bool], ...] = (
     ("crm.objects.contacts.read", "reading contacts and engagements", True),
