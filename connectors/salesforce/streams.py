@@ -16,7 +16,7 @@ from typing import Any
 from simple_salesforce import format_soql
 
 from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
-from connectors.salesforce.profile import OUTPUTS
+from connectors.salesforce.profile import EXTERNAL_ID, OUTPUTS
 from syncagent.errors import ConfigError
 
 SYSTEM = "salesforce"
@@ -96,8 +96,7 @@ HOT_ORDER = ("Lead", "Contact", "Task", "Event", "CampaignMember", "Account", "U
 #: Objects whose creates carry an idempotency key, and the external-id field that holds it.
 # Creates carry the agent's key in these external-id fields, so they are upserts: a retried
 # create can never make a second record.
-IDEMPOTENCY_FIELDS = {"Task": "Idempotency_Key__c", "Lead": "Syncagent_Id__c",
-                      "Contact": "Syncagent_Id__c"}
+IDEMPOTENCY_FIELDS = {"Task": "Idempotency_Key__c", "Lead": EXTERNAL_ID, "Contact": EXTERNAL_ID}
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
