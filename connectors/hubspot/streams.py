@@ -18,7 +18,7 @@ SYSTEM = "hubspot"
 CONTACT_PROPERTIES = (
     "email", "firstname", "lastname", "jobtitle", "company", "numberofemployees",
     "annualrevenue", "industry", "country", "state", "city", "phone", "website",
-    "lifecyclestage", "hs_lead_status", "hubspot_owner_id", "lastmodifieddate", "createdate",
+    OUTPUTS["stage"], "hs_lead_status", OUTPUTS["owner"], "lastmodifieddate", "createdate",
     "hs_object_id", "salesforceleadid", "salesforcecontactid", "hs_analytics_num_page_views",
     "num_conversion_events", "recent_conversion_event_name", "hs_email_last_click_date",
     "hs_email_last_open_date", "hs_analytics_source", "hs_merged_object_ids",
