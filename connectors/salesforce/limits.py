@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 COLLECTION_MAX = 200              # sObject Collections: records per call
+QUERY_PAGE = 2_000                # a query page's rows at most
 COMPOSITE_MAX_SUBREQUESTS = 25    # Composite: subrequests per call
 COMPOSITE_MAX_QUERIES = 5         # Composite: query or collection subrequests per call
 LOOKUP_CHUNK = 200                # values per IN (...) of one lookup query (the URL stays short)

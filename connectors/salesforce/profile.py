@@ -17,10 +17,9 @@ from connectors.profile import (
     iso_wire,
 )
 from connectors.registry import register
-from connectors.salesforce.limits import COLLECTION_MAX
+from connectors.salesforce.limits import COLLECTION_MAX, QUERY_PAGE
 
 SYSTEM = "salesforce"
-QUERY_PAGE = 2_000            # a query page's rows at most
 USER_ID_PREFIX = "005"        # every User id starts with it (queues do not)
 # The external id that makes creating a Lead for a HubSpot-only person idempotent.
 EXTERNAL_ID = "Syncagent_Id__c"
