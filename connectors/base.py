@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from connectors.profile import SystemProfile
@@ -368,7 +368,3 @@ class FieldCatalog(Protocol):
     def known_fields(self, object: str) -> frozenset[str] | None:
         """The object's field names; None when they cannot be read."""
         ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
