@@ -30,9 +30,13 @@ from connectors.base import Cursor, RemoteRecord, WriteItem
 from connectors.budget import DailyBudget, RateLimiter
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.limits import BATCH_MAX, SEARCH_PAGE
+from connectors.hubspot.profile import OUTPUTS as HS_OUTPUTS
 from connectors.retry import RetryPolicy
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.connector import SalesforceConnector, with_options
+from connectors.salesforce.limits import COLLECTION_MAX, QUERY_PAGE
+from connectors.salesforce.profile import OUTPUTS as SF_OUTPUTS
 from connectors.salesforce.streams import STREAMS as SF_STREAMS
 from syncagent.errors import BudgetExhausted
 from syncagent.sandbox.common import FaultProfile
@@ -91,7 +95,7 @@ def salesforce(leads: int) -> dict[str, Any]:
         elapsed = time.monotonic() - started
         out["backfill_read"] = {
             "rows": rows, "calls": _reads(conn),
-            "minimum": sum(math.ceil(n / 2000) for n in rows.values()),   # the bound
+            "minimum": sum(math.ceil(n / QUERY_PAGE) for n in rows.values()),   # the bound
             "note": "first pages of 5 streams share one Composite call",
             "records_per_s_at_100ms": round(emitted / elapsed)}
         for label, names in (("incremental_nothing_changed_5_streams", HOT),
@@ -103,13 +107,13 @@ def salesforce(leads: int) -> dict[str, Any]:
 
         ids = [r["Id"] for r in box.ctx.sf.records("Lead") if not r.get("IsConverted")]
         ids = (ids * math.ceil(20_000 / max(len(ids), 1)))[:20_000] if leads >= 20_000 else ids
-        items = [WriteItem(fields={"Lead_Score__c": n % 100}, id=i) for n, i in enumerate(ids)]
+        items = [WriteItem(fields={SF_OUTPUTS["score"]: n % 100}, id=i) for n, i in enumerate(ids)]
         conn.calls.reset()
         started = time.monotonic()
         results = conn.write("Lead", "update", items)
         elapsed = time.monotonic() - started
         out["update"] = {"records": len(items), "calls": _reads(conn),
-                         "minimum": math.ceil(len(items) / 200),
+                         "minimum": math.ceil(len(items) / COLLECTION_MAX),
                          "ok": sum(r.ok for r in results),
                          "records_per_s_at_100ms": round(len(items) / elapsed)}
         out["update_under_faults"] = _writes_under_faults(box, conn, items[:5000], "salesforce")
@@ -139,7 +143,8 @@ def _writes_under_faults(box: RunningSandbox, conn: Any, items: list[WriteItem],
                     reasons[str(r.code)] += 1
     box.set_faults({"hubspot_requests_per_10s": 1000, "hubspot_searches_per_second": 5})
     return {"records": len(items), "calls_including_retries": _reads(conn),
-            "minimum": math.ceil(len(items) / (200 if system == "salesforce" else 100)),
+            "minimum": math.ceil(len(items) / (COLLECTION_MAX if system == "salesforce"
+                                               else BATCH_MAX)),
             "ok": final["ok"], "rejected_with_reason": final["rejected"],
             "still_retryable": len(pending), "rounds": rounds,
             "rejection_codes": dict(reasons)}
@@ -227,14 +232,14 @@ def _hs_backfill(box: RunningSandbox, conn: HubSpotConnector,
             entry["rows"] = live
             entry["search_calls"] = sum(n for op, n in ops.items()
                                         if op.startswith("search_"))
-            entry["minimum_search"] = math.ceil(live / 200)
+            entry["minimum_search"] = math.ceil(live / SEARCH_PAGE)
         out.setdefault("backfill_by_stream", {})[name] = entry
         if name == "contacts":
             live = sum(1 for r in box.ctx.hs.store("contacts").records.values()
                        if not r.archived)
             out["backfill_search_contacts"] = {
                 "rows": live, "calls": conn.calls.total,
-                "minimum": math.ceil(live / 200),
+                "minimum": math.ceil(live / SEARCH_PAGE),
                 "keyset_restarts": conn.keyset_restarts,
                 "records_per_s_at_100ms": round(emitted / (time.monotonic() - started))}
     return cursors
@@ -246,8 +251,9 @@ def _hs_updates(box: RunningSandbox, conn: HubSpotConnector, leads: int,
     ids = sorted((str(i) for i, r in box.ctx.hs.store("contacts").records.items()
                   if not r.archived), key=int)
     ids = (ids * math.ceil(20_000 / len(ids)))[:20_000] if leads >= 20_000 else ids
-    chunks = [ids[i:i + 100] for i in range(0, len(ids), 100)]
-    items = [WriteItem(fields={"lead_grade": "AB"[n % 2]}, id=i) for n, i in enumerate(ids)]
+    chunks = [ids[i:i + BATCH_MAX] for i in range(0, len(ids), BATCH_MAX)]
+    items = [WriteItem(fields={HS_OUTPUTS["grade"]: "AB"[n % 2]}, id=i)
+             for n, i in enumerate(ids)]
     conn.calls.reset()
     started = time.monotonic()
     results = conn.write("contacts", "update", items)
@@ -255,7 +261,7 @@ def _hs_updates(box: RunningSandbox, conn: HubSpotConnector, leads: int,
                      "minimum": len(chunks), "ok": sum(r.ok for r in results),
                      "records_per_s_at_100ms": round(len(items)
                                                      / (time.monotonic() - started))}
-    unique = [WriteItem(fields={"lead_grade": "C"}, id=i) for i in dict.fromkeys(ids)]
+    unique = [WriteItem(fields={HS_OUTPUTS["grade"]: "C"}, id=i) for i in dict.fromkeys(ids)]
     out["update_under_faults"] = _writes_under_faults(box, conn, unique[:3000], "hubspot")
 
 
@@ -269,7 +275,7 @@ def _isolation(named: bool) -> dict[str, Any]:
         ids = sorted(str(i) for i, r in box.ctx.hs.store("contacts").records.items()
                      if not r.archived)[:100]
         bad = ids[37]
-        items = [WriteItem(fields={"lead_grade": "B", **({"email": "x@acme-corp.cm0"}
+        items = [WriteItem(fields={HS_OUTPUTS["grade"]: "B", **({"email": "x@acme-corp.cm0"}
                                                         if i == bad else {})}, id=i)
                  for i in ids]
         conn = _hs(box)
@@ -318,7 +324,7 @@ def _same_timestamp(n: int) -> dict[str, Any]:
         live = sum(1 for r in box.ctx.hs.store("contacts").records.values() if not r.archived)
         return {"rows": live, "read": len(ids), "unique": len(set(ids)),
                 "calls": conn.calls.total,
-                "minimum": math.ceil(live / 200),
+                "minimum": math.ceil(live / SEARCH_PAGE),
                 "keyset_restarts": conn.keyset_restarts}
     finally:
         box.stop()
