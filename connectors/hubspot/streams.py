@@ -10,10 +10,8 @@ from enum import StrEnum
 from typing import Any
 
 from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
-from connectors.hubspot.profile import OUTPUTS
+from connectors.hubspot.profile import OUTPUTS, SYSTEM
 from syncagent.errors import ConfigError
-
-SYSTEM = "hubspot"
 
 CONTACT_PROPERTIES = (
     "email", "firstname", "lastname", "jobtitle", "company", "numberofemployees",

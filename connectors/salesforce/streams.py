@@ -16,10 +16,9 @@ from typing import Any
 from simple_salesforce import format_soql
 
 from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
-from connectors.salesforce.profile import EXTERNAL_ID, OUTPUTS
+from connectors.salesforce.profile import EXTERNAL_ID, OUTPUTS, SYSTEM
 from syncagent.errors import ConfigError
 
-SYSTEM = "salesforce"
 MODSTAMP = "SystemModstamp"
 
 _SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
