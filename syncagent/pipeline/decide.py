@@ -182,26 +182,23 @@ def _as_record(row: MirrorRow) -> _Record:
     return _Record(row.system, row.object, row.fields, row.modstamp or EPOCH, row.deleted)
 
 
-def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]:
+def _by_object(refs: Iterable[Ref]) -> dict[tuple[str, str], list[str]]:
     by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
     for system, object_name, rid in refs:
         by_object[(system, object_name)].append(rid)
-    out: dict[Ref, MirrorRow] = {}
-    for (system, object_name), ids in by_object.items():
-        for row in store.mirror.records(system, object_name, ids):
-            out[(system, object_name, row.remote_id)] = row
-    return out
+    return by_object
+
+
+def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]:
+    return {(system, object_name, row.remote_id): row
+            for (system, object_name), ids in _by_object(refs).items()
+            for row in store.mirror.records(system, object_name, ids)}
 
 
 def _written(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, dict[str, Any]]:
-    by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for system, object_name, rid in refs:
-        by_object[(system, object_name)].append(rid)
-    out: dict[Ref, dict[str, Any]] = {}
-    for (system, object_name), ids in by_object.items():
-        for rid, marks in store.mirror.agent_written(system, object_name, ids).items():
-            out[(system, object_name, rid)] = marks
-    return out
+    return {(system, object_name, rid): marks
+            for (system, object_name), ids in _by_object(refs).items()
+            for rid, marks in store.mirror.agent_written(system, object_name, ids).items()}
 
 
 def _person_input(pid: int, records: list[MirrorRow],
