@@ -151,11 +151,12 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
         if not live:
             out.due[pid] = None
             continue
-        out.poison += unusable_values([_as_record(r) for r in live],
-                                      [r.remote_id for r in live], rules.compiled.fields)
+        mapped = [_as_record(r) for r in live]
+        out.poison += unusable_values(mapped, [r.remote_id for r in live],
+                                      rules.compiled.fields)
         try:
-            person = _person_input(pid, live, activities, previous.get(pid), written, world,
-                                   rules)
+            person = _person_input(pid, live, mapped, activities, previous.get(pid), written,
+                                   world, rules)
             decision, out.routing = evaluate(person, rules, now, out.routing, world.users)
         except Exception as exc:  # one person's data must never stop everyone else's cycle
             out.poison += _unevaluable(live, exc)
@@ -201,11 +202,11 @@ def _written(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, dict[str, Any]
             for rid, marks in store.mirror.agent_written(system, object_name, ids).items()}
 
 
-def _person_input(pid: int, records: list[MirrorRow],
+def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[_Record],
                   activities: Mapping[tuple[str, str], list[ActivityRow]],
                   previous: Mapping[str, Any] | None, written: Mapping[Ref, Mapping[str, Any]],
                   world: World, rules: Rules) -> PersonInput:
-    profile = profile_from_records([_as_record(r) for r in records], rules)
+    profile = profile_from_records(mapped, rules)
     acts = [Activity(a.kind, a.occurred_at, a.details, a.source_id)
             for r in records for a in activities.get((r.object, r.remote_id), [])]
     email = profile.values.get("email")
