@@ -31,6 +31,7 @@ from syncagent.engine import (
     evaluate,
     profile_from_records,
 )
+from syncagent.engine.normalise import email_domain
 from syncagent.pipeline.plan import PersonPlan
 from syncagent.pipeline.quarantine import Poison, unusable_values
 from syncagent.pipeline.records import Ref, same_value
@@ -209,8 +210,7 @@ def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[_Record],
     profile = profile_from_records(mapped, rules)
     acts = [Activity(a.kind, a.occurred_at, a.details, a.source_id)
             for r in records for a in activities.get((r.object, r.remote_id), [])]
-    email = profile.values.get("email")
-    domain = email.split("@")[-1] if isinstance(email, str) and "@" in email else None
+    domain = email_domain(profile.values.get("email"))
     state = (previous or {}).get("reasons", {}).get("state")
     return PersonInput(str(pid), profile.values, tuple(acts),
                        _crm_facts(records, acts, written, world),
