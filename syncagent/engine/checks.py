@@ -138,9 +138,7 @@ def _conditions(c: _Checker, file: str, path: PathKey, conditions: list[Conditio
         allowed_values["persona"] = [p.name for p in grading.personas]
         allowed_values["profile"] = [p.name for p in grading.profiles]
     if scoring is not None:
-        names = scoring.segments.names
-        allowed_values["segment"] = [names.high_fit_high_intent, names.high_fit_low_intent,
-                                     names.low_fit_high_intent, names.low_fit_low_intent]
+        allowed_values["segment"] = list(scoring.segments.names.in_order())
     for i, cond in enumerate(conditions):
         here = (*path, i)
         if cond.field not in facts:
@@ -231,10 +229,7 @@ def _check_scoring(c: _Checker) -> None:
     for i, alert in enumerate(spec.alerts):
         _conditions(c, file, ("alerts", i, "when"), alert.when, _facts(c, True), "")
     c.unique(file, ("alerts",), spec.alerts, "name", "alert")
-    names = spec.segments.names
-    quads = [names.high_fit_high_intent, names.high_fit_low_intent, names.low_fit_high_intent,
-             names.low_fit_low_intent]
-    if len({q.casefold() for q in quads}) != 4:
+    if len({q.casefold() for q in spec.segments.names.in_order()}) != 4:
         c.at(file, ("segments", "names"), "segment names must be four different names")
 
 

@@ -200,6 +200,11 @@ class Quadrants(StrictModel):
     low_fit_high_intent: Name = "other-offers"
     low_fit_low_intent: Name = "leave"
 
+    def in_order(self) -> tuple[str, str, str, str]:
+        """The four names in the engine's quadrant order (high fit high intent first)."""
+        return (self.high_fit_high_intent, self.high_fit_low_intent, self.low_fit_high_intent,
+                self.low_fit_low_intent)
+
 
 class Segments(StrictModel):
     fit_min_grade: Grade = "B"

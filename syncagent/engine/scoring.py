@@ -93,15 +93,13 @@ def compile_scoring(spec: ScoringFile) -> CompiledScoring:
     recency = spec.recency
     bands = tuple(sorted((b.within_days * _DAY, b.points) for b in recency.bands)) if recency \
         else ()
-    names = spec.segments.names
     return CompiledScoring(
         tuple(c.name for c in spec.categories), tuple(c.cap for c in spec.categories),
         {k: tuple(v) for k, v in by_kind.items()}, spec.decay.kind, rate,
         tuple((r.name, compile_all(r.when), r.points, index[r.category]) for r in spec.profile),
         index[recency.category] if recency else 0, bands,
         GRADE_RANK[spec.segments.fit_min_grade], spec.segments.intent_min_score,
-        (names.high_fit_high_intent, names.high_fit_low_intent, names.low_fit_high_intent,
-         names.low_fit_low_intent),
+        spec.segments.names.in_order(),
         tuple(CompiledAlert(a.name, frozenset(a.activity_kinds), compile_all(a.activity_when),
                             compile_all(a.when)) for a in spec.alerts),
         tuple(flat), {k: tuple(v) for k, v in fast.items()},

@@ -227,7 +227,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
-    _evaluate_and_plan(agent, options, started, report)
+    world = _evaluate_and_plan(agent, options, started, report)
     if agent.write and not stop.is_set():
         # A system that failed this cycle (outage, budget) gets no writes: they wait in the
         # outbox for the first cycle it answers again; the other system is written now.
@@ -239,8 +239,9 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # those persons again now, so the next cycle has nothing left to write.
             read_back(list(agent.connectors.values()), agent.store, pushed.created_refs,
                       pushed.created_persons)
+            # The world (users, accounts, owner ids) is as it was: creates add persons only.
             _evaluate_and_plan(agent, options, started, report,
-                               only=sorted(pushed.created_persons))
+                               only=sorted(pushed.created_persons), world=world)
             _push(agent, stop, report, down)
 
 
@@ -293,14 +294,18 @@ def _note_stops(report: CycleReport, stopped: dict[str, str],
 
 
 def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
-                       report: CycleReport, only: list[int] | None = None) -> None:
+                       report: CycleReport, only: list[int] | None = None,
+                       world: World | None = None) -> World:
+    """Evaluate and plan the due persons (``only`` these, when given); returns the world it
+    used, so the settle pass does not read every user and account again."""
     store = agent.store
     if only is not None:
         person_ids = only
     else:
         person_ids = store.persons.all_ids() if options.rescore else store.persons.to_evaluate(now)
     refs_of = _refs_by_person(store.persons.links())
-    world = load_world(store, agent.machine_owners)
+    if world is None:
+        world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
@@ -319,6 +324,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
                                     {Key.ROUTING_STATE: chunk.routing.to_dict()})
             flag_poison(store, chunk.poison)
             quality.record(store, quality.untranslatable_flags(notes, agent.rules.source))
+    return world
 
 
 def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:

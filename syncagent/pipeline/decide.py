@@ -31,6 +31,7 @@ from syncagent.engine import (
     evaluate,
     profile_from_records,
 )
+from syncagent.engine.normalise import email_domain
 from syncagent.pipeline.plan import PersonPlan
 from syncagent.pipeline.quarantine import Poison, unusable_values
 from syncagent.pipeline.records import Ref, same_value
@@ -151,11 +152,12 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
         if not live:
             out.due[pid] = None
             continue
-        out.poison += unusable_values([_as_record(r) for r in live],
-                                      [r.remote_id for r in live], rules.compiled.fields)
+        mapped = [_as_record(r) for r in live]
+        out.poison += unusable_values(mapped, [r.remote_id for r in live],
+                                      rules.compiled.fields)
         try:
-            person = _person_input(pid, live, activities, previous.get(pid), written, world,
-                                   rules)
+            person = _person_input(pid, live, mapped, activities, previous.get(pid), written,
+                                   world, rules)
             decision, out.routing = evaluate(person, rules, now, out.routing, world.users)
         except Exception as exc:  # one person's data must never stop everyone else's cycle
             out.poison += _unevaluable(live, exc)
@@ -182,37 +184,33 @@ def _as_record(row: MirrorRow) -> _Record:
     return _Record(row.system, row.object, row.fields, row.modstamp or EPOCH, row.deleted)
 
 
-def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]:
+def _by_object(refs: Iterable[Ref]) -> dict[tuple[str, str], list[str]]:
     by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
     for system, object_name, rid in refs:
         by_object[(system, object_name)].append(rid)
-    out: dict[Ref, MirrorRow] = {}
-    for (system, object_name), ids in by_object.items():
-        for row in store.mirror.records(system, object_name, ids):
-            out[(system, object_name, row.remote_id)] = row
-    return out
+    return by_object
+
+
+def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]:
+    return {(system, object_name, row.remote_id): row
+            for (system, object_name), ids in _by_object(refs).items()
+            for row in store.mirror.records(system, object_name, ids)}
 
 
 def _written(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, dict[str, Any]]:
-    by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for system, object_name, rid in refs:
-        by_object[(system, object_name)].append(rid)
-    out: dict[Ref, dict[str, Any]] = {}
-    for (system, object_name), ids in by_object.items():
-        for rid, marks in store.mirror.agent_written(system, object_name, ids).items():
-            out[(system, object_name, rid)] = marks
-    return out
+    return {(system, object_name, rid): marks
+            for (system, object_name), ids in _by_object(refs).items()
+            for rid, marks in store.mirror.agent_written(system, object_name, ids).items()}
 
 
-def _person_input(pid: int, records: list[MirrorRow],
+def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[_Record],
                   activities: Mapping[tuple[str, str], list[ActivityRow]],
                   previous: Mapping[str, Any] | None, written: Mapping[Ref, Mapping[str, Any]],
                   world: World, rules: Rules) -> PersonInput:
-    profile = profile_from_records([_as_record(r) for r in records], rules)
+    profile = profile_from_records(mapped, rules)
     acts = [Activity(a.kind, a.occurred_at, a.details, a.source_id)
             for r in records for a in activities.get((r.object, r.remote_id), [])]
-    email = profile.values.get("email")
-    domain = email.split("@")[-1] if isinstance(email, str) and "@" in email else None
+    domain = email_domain(profile.values.get("email"))
     state = (previous or {}).get("reasons", {}).get("state")
     return PersonInput(str(pid), profile.values, tuple(acts),
                        _crm_facts(records, acts, written, world),

@@ -71,9 +71,10 @@ def plan_person_noting(person: PersonPlan, ctx: PlanContext
                        ) -> tuple[list[NewOutboxRow], list[Untranslatable]]:
     """The person's writes, and the values left out because no translation knows them."""
     misses: list[Miss] = []
+    parts = outputs(person.decision)  # once per person: reasons_text builds the summary
     rows = [row for record in person.records
-            if (row := _update_row(person, record, ctx, misses)) is not None]
-    rows.extend(_creates(person, ctx))
+            if (row := _update_row(person, record, ctx, misses, parts)) is not None]
+    rows.extend(_creates(person, ctx, parts))
     rows.extend(_list_changes(person, ctx))
     records = {(r.system, r.object): r.remote_id for r in person.records if not r.deleted}
     notes = [Untranslatable(person.person_id, miss, records.get((miss.system, miss.object)))
@@ -104,14 +105,15 @@ def _known(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
-            record: MirrorRow | None = None, misses: list[Miss] | None = None
-            ) -> dict[str, Any]:
-    """What one record of ``system`` should hold: the mapped fields and the decision."""
+            record: MirrorRow | None = None, misses: list[Miss] | None = None,
+            parts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What one record of ``system`` should hold: the mapped fields and the decision
+    (``parts``: its ``outputs``, when the caller has them already)."""
     profile = ctx.profiles[system]
     values = _known(remote_values(person.profile, ctx.fields, system, object_name,
                                   held=record.fields if record else None, misses=misses))
-    parts = _parts(person, profile, ctx)
-    values.update({profile.outputs[name]: value for name, value in parts.items()
+    mine = _parts(person, profile, ctx, outputs(person.decision) if parts is None else parts)
+    values.update({profile.outputs[name]: value for name, value in mine.items()
                    if name in profile.outputs})
     present = ctx.known_fields.get((system, object_name)) or frozenset()
     for cross in profile.cross_ids:
@@ -123,9 +125,11 @@ def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
     return values
 
 
-def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext) -> dict[str, Any]:
-    """The decision's parts as ``profile``'s system takes them."""
-    parts = outputs(person.decision)
+def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext,
+           decided: Mapping[str, Any]) -> dict[str, Any]:
+    """The decision's parts (``decided``, from ``outputs``) as ``profile``'s system takes
+    them."""
+    parts = dict(decided)
     owner = parts.pop("owner")
     if profile.crm is not None:
         if person.decision.track.picked_by_rep:
@@ -140,12 +144,12 @@ def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext) -> dict
 
 
 def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
-                misses: list[Miss]) -> NewOutboxRow | None:
+                misses: list[Miss], parts: Mapping[str, Any]) -> NewOutboxRow | None:
     profile = ctx.profiles.get(record.system)
     if profile is None or record.deleted or any(
             record.fields.get(name) in (True, "true") for name in profile.read_only_when):
         return None
-    wanted = desired(person, record.system, record.object, ctx, record, misses)
+    wanted = desired(person, record.system, record.object, ctx, record, misses, parts)
     written = person.written.get((record.system, record.object, record.remote_id), {})
     changes = {name: wire_value(record.system, value) for name, value in wanted.items()
                if not same_value(value, _held(name, record, written))
@@ -220,7 +224,8 @@ def _changed_by_a_person(name: str, record: MirrorRow, written: Mapping[str, Any
     return not same_value(written[name].get("value"), record.fields.get(name))
 
 
-def _creates(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
+def _creates(person: PersonPlan, ctx: PlanContext,
+             parts: Mapping[str, Any]) -> list[NewOutboxRow]:
     """A person record in each system that creates one for this person and has none."""
     email = person.email
     if not email or email in ctx.ambiguous_emails:
@@ -237,16 +242,16 @@ def _creates(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
         if any((system, p.object) in live for p in profile.person_objects):
             continue
         if email not in ctx.known_emails.get(system, ()):
-            rows.append(_create(person, ctx, profile, create, email))
+            rows.append(_create(person, ctx, profile, create, email, parts))
     return rows
 
 
 def _create(person: PersonPlan, ctx: PlanContext, profile: SystemProfile,
-            create: PersonCreate, email: str) -> NewOutboxRow:
+            create: PersonCreate, email: str, parts: Mapping[str, Any]) -> NewOutboxRow:
     """An upsert on the create's key, so a retried create never makes a second record."""
     system = profile.system
     fields = {name: wire_value(system, value)
-              for name, value in desired(person, system, create.object, ctx).items()
+              for name, value in desired(person, system, create.object, ctx, parts=parts).items()
               if value is not None}
     for name, value in create.defaults.items():
         fields.setdefault(name, value)
