@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from state import dberrors, mirror, outbox, persons, runs
 from state import decisions as decided
@@ -104,12 +104,6 @@ class StateStore:
                 f"({type(exc.orig).__name__})",
                 hint="Check --state / state_url, and that the database server is running.",
             ) from None
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any exception."""
-        with self.sessions.write() as session:
-            yield session
 
     # ----------------------------------------------------------------- the two atomic commits
     def commit_page(self, stream: str, records: Sequence[MirrorRow],
