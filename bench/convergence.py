@@ -67,12 +67,15 @@ def one_seed(seed: int, leads: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="syncagent-convergence-") as tmp:
             state_url = f"sqlite:///{Path(tmp) / 'state.db'}"
             store = StateStore(state_url)
-            store.upgrade()
-            first = cycle(sandbox.url, state_url)
-            before_second = datetime.now(UTC)
-            second = cycle(sandbox.url, state_url)
-            queued = rows_queued_since(store, before_second)
-            third = cycle(sandbox.url, state_url)
+            try:
+                store.upgrade()
+                first = cycle(sandbox.url, state_url)
+                before_second = datetime.now(UTC)
+                second = cycle(sandbox.url, state_url)
+                queued = rows_queued_since(store, before_second)
+                third = cycle(sandbox.url, state_url)
+            finally:
+                store.dispose()
     finally:
         sandbox.stop()
     streams = len(HUBSPOT_STREAMS)

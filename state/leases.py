@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, literal, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from state import models as m
-from state.common import table_of
+from state.common import insert_of, table_of
 
 SQLITE_BUSY_MS = 30_000  # the engine-wide busy timeout (see db._sqlite_pragmas)
 MAX_RENEWAL_SECONDS = 10.0
@@ -41,8 +40,7 @@ def acquire(session: Session, dialect: str, name: str, holder: str, seconds: flo
     current: Any = now if now is not None else _db_now(dialect)
     until: Any = (now + timedelta(seconds=seconds)) if now is not None \
         else _db_now(dialect, seconds)
-    insert = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
-    values = insert.values(name=name, holder=holder, expires_at=until)
+    values = insert_of(session, t).values(name=name, holder=holder, expires_at=until)
     stmt = values.on_conflict_do_update(
         index_elements=["name"],
         set_={"holder": values.excluded.holder, "expires_at": values.excluded.expires_at},

@@ -6,13 +6,13 @@ values or credentials.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 
 from state import models as m
-from state.common import Sessions
+from state.common import Sessions, utcnow
 
 
 class SchemaFactsStore:
@@ -22,7 +22,7 @@ class SchemaFactsStore:
         self._sessions = sessions
 
     def save(self, system: str, facts: dict[str, Any], at: datetime | None = None) -> None:
-        moment = at or datetime.now(UTC)
+        moment = at or utcnow()
         with self._sessions.write() as session:
             session.execute(delete(m.SchemaFacts).where(m.SchemaFacts.system == system))
             session.add(m.SchemaFacts(system=system, facts=facts, fetched_at=moment))

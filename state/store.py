@@ -19,7 +19,7 @@ the database's clock; the DB URL's password never reaches a log line or an error
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from state import dberrors, mirror, outbox, persons, runs
 from state import decisions as decided
@@ -38,7 +38,7 @@ from state.decisions import DecisionStore
 from state.flags import FlagStore
 from state.mirror import ActivityRow, CursorState, MirrorRow, MirrorStore
 from state.outbox import NewOutboxRow, OutboxItem, OutboxResult, OutboxStore
-from state.persons import PersonStore
+from state.persons import PersonStore, Ref
 from state.runs import Key, RunStore
 from state.schema_facts import SchemaFactsStore
 from syncagent.errors import ConfigError
@@ -105,22 +105,19 @@ class StateStore:
                 hint="Check --state / state_url, and that the database server is running.",
             ) from None
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any exception."""
-        with self.sessions.write() as session:
-            yield session
-
     # ----------------------------------------------------------------- the two atomic commits
     def commit_page(self, stream: str, records: Sequence[MirrorRow],
                     activities: Sequence[ActivityRow], cursor: CursorState,
-                    now: datetime | None = None) -> None:
+                    now: datetime | None = None, unchanged: Collection[Ref] = ()) -> None:
         """Store one page of a stream, queue what it changed for matching and advance the
-        stream's cursor, all or nothing."""
+        stream's cursor, all or nothing. `unchanged`: refs the page holds that bring nothing
+        new (echoes of the agent's own writes); they are not queued, but one an earlier read
+        queued stays queued."""
         now = now or utcnow()
         refs = {(r.system, r.object, r.remote_id) for r in records}
         refs |= {(a.system, a.ref_object, a.ref_id) for a in activities
                  if a.ref_object and a.ref_id}
+        refs.difference_update(unchanged)
         with self.sessions.write() as session:
             mirror.upsert_records(session, records, now)
             mirror.upsert_activities(session, activities)

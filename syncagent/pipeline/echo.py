@@ -15,7 +15,7 @@ them again. Only an activity that is new or changed is news for its record's per
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -96,9 +96,3 @@ def _same(a: Any, b: Any) -> bool:
             return abs((when_a - when_b).total_seconds()) < 1
     return False
 
-
-def drop_from_queue(store: StateStore, refs: Iterable[Ref], queued_before: set[Ref]) -> None:
-    """Take echoes off the match queue, unless an earlier read queued them for a change."""
-    done = [ref for ref in refs if ref not in queued_before]
-    if done:
-        store.persons.matched(done)

@@ -122,13 +122,10 @@ def commit(page: Page, system: str, store: StateStore, result: PullResult) -> No
         _activity_row(clean_activity(item, poison)) for item in page.records
         if isinstance(item, ActivityRecord)])
     # what only repeats the agent's own write or a stored activity changes no one's inputs
-    repeats = echo.unchanged(store, mirror_rows, activity_rows, news)
-    queued_before = store.persons.queued() if repeats else set()
     store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
-                      to_state_cursor(page.cursor))
+                      to_state_cursor(page.cursor),
+                      unchanged=echo.unchanged(store, mirror_rows, activity_rows, news))
     flag_poison(store, poison)
-    if repeats:
-        echo.drop_from_queue(store, repeats, queued_before)
     if page.reconcile_ids is not None:
         store.mirror.mark_missing_deleted(system, page.object, page.reconcile_ids)
     result.counts[stream_key(system, page.stream)] += len(page.records)

@@ -14,7 +14,6 @@ Facts hold names and access flags only, never record values or credentials.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors.base import SchemaMemory
@@ -48,6 +47,4 @@ def keep(agent: Agent) -> None:
             continue
         facts = connector.schema_facts()
         if facts:
-            cache.save(key(system),
-                       {"fingerprint": agent.rules.fingerprint, "facts": facts},
-                       datetime.now(UTC))
+            cache.save(key(system), {"fingerprint": agent.rules.fingerprint, "facts": facts})

@@ -73,6 +73,17 @@ def test_the_match_queue_is_filled_by_a_page_and_emptied_by_matched(store: State
     store.persons.matched([])  # nothing to take off: no statement, no error
 
 
+def test_a_page_does_not_queue_its_unchanged_refs_but_keeps_one_queued_before(
+        store: StateStore) -> None:
+    first, second, third = _leads(3)
+    store.commit_page("sf.Lead", [first], [], CursorState(T0, "00Q000000"), now=T0)
+    unchanged = {("salesforce", "Lead", r.remote_id) for r in (first, second)}
+    store.commit_page("sf.Lead", [first, second, third], [], CursorState(T0, "00Q000002"),
+                      now=T0, unchanged=unchanged)
+    assert store.persons.queued() == {("salesforce", "Lead", r.remote_id)
+                                      for r in (first, third)}
+
+
 def test_decisions_are_read_back_across_in_list_chunks(store: StateStore) -> None:
     pids = store.persons.create([None] * MANY, now=T0)
     decisions = [{"person_id": pid, "grade": "B", "score": pid % 100, "segment": None,

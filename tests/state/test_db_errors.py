@@ -135,7 +135,7 @@ def test_a_lost_postgres_connection_is_retryable_and_the_next_call_reconnects(
     store.upgrade()
     store.runs.set_value("before", 1)
     with store.engine.connect() as killer, pytest.raises(StateUnavailable) as caught, \
-            store.transaction() as session:
+            store.sessions.write() as session:
         # Kill the backend mid-transaction, as a server restart or a failover would.
         victim = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
         killer.exec_driver_sql(f"SELECT pg_terminate_backend({int(victim)})")
