@@ -8,6 +8,8 @@ objects read depend on them), and read them again otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,12 +78,15 @@ class Preflight:
         return evaluate(self.requirements, facts)
 
 
-def facts_store(settings: Settings) -> SchemaFactsStore | None:
-    """The cache, or None when the state DB has no schema yet (doctor still works)."""
+@contextmanager
+def facts_store(settings: Settings) -> Iterator[SchemaFactsStore | None]:
+    """The cache, or None when the state DB has no schema yet (doctor still works); the
+    store's engine is disposed on leaving the block."""
     store = StateStore(settings.state_url)
-    if store.schema_revision() is None:
-        return None
-    return store.schema_facts
+    try:
+        yield store.schema_facts if store.schema_revision() is not None else None
+    finally:
+        store.dispose()
 
 
 def save(cache: SchemaFactsStore | None, facts: dict[str, dict[str, Any]]) -> None:
@@ -115,7 +120,8 @@ def refuse_while_blocked(settings: Settings) -> None:
     A system whose login fails is left to the cycle, which reports the login problem with its
     own hint; its other rows could not be checked and block nothing here."""
     preflight = Preflight.of(settings)
-    facts = cached_or_live(preflight, facts_store(settings))
+    with facts_store(settings) as cache:
+        facts = cached_or_live(preflight, cache)
     stop = [r for r in blockers(preflight.rows(facts))
             if not (facts.get(r.system) or {}).get("error")]
     if not stop:
