@@ -39,7 +39,7 @@ def setup(apply_plan: bool = typer.Option(False, "--apply", help="Create what is
     preflight = Preflight.of(settings)
     facts = preflight.read_live()
     rows = preflight.rows(facts)
-    existing = read_existing(preflight, hidden_fields(preflight.requirements, rows, facts)
+    existing = read_existing(preflight, hidden_fields(preflight.requirements, facts)
                              + value_sets(rows))
     actions = plan(preflight.requirements, rows, facts, existing)
     _print_plan(actions, as_json, applying=apply_plan)

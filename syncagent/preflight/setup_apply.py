@@ -19,8 +19,7 @@ from syncagent.preflight.requirements import Requirement
 from syncagent.preflight.setup_plan import LEAD_STATUS_SET, Action
 
 
-def hidden_fields(requirements: list[Requirement], rows: list[Row],
-                  facts: dict[str, Any]) -> list[str]:
+def hidden_fields(requirements: list[Requirement], facts: dict[str, Any]) -> list[str]:
     """Custom fields describe does not show: the Metadata API says whether they exist."""
     sf = facts.get("salesforce") or {}
     if sf.get("error"):
