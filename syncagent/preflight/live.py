@@ -128,7 +128,7 @@ def refuse_while_blocked(settings: Settings) -> None:
         return
     parts = []
     for system in SYSTEMS:
-        mine = [r.requirement.split(" (")[0] for r in stop if r.system == system]
+        mine = [r.subject for r in stop if r.system == system]
         if mine:
             more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
             parts.append(f"{system}: {len(mine)} ({', '.join(mine[:3])}{more})")
