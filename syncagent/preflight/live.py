@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from state.schema_facts import SchemaFactsStore
 from state.store import StateStore
@@ -22,6 +22,9 @@ from syncagent.preflight.checks import Row, blockers, evaluate
 from syncagent.preflight.lines import MappingLines
 from syncagent.preflight.requirements import Requirement, requirements
 from syncagent.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.salesforce.client import SalesforceClient
 
 STALE_AFTER = timedelta(minutes=15)
 SYSTEMS = ("salesforce", "hubspot")
@@ -48,14 +51,18 @@ class Preflight:
             system_facts["fingerprint"] = self.rules.fingerprint
         return facts
 
-    def _salesforce(self) -> dict[str, Any]:
+    def salesforce_client(self) -> SalesforceClient:
+        """A logged-in SalesforceClient of these settings (the caller closes it)."""
         from connectors.salesforce.client import SalesforceClient
+
+        return SalesforceClient(self.settings.salesforce, ca_bundle=self.settings.ca_bundle)
+
+    def _salesforce(self) -> dict[str, Any]:
         from connectors.salesforce.orgschema import read_org
 
         objects = [r.object for r in self.requirements if r.system == "salesforce" and r.object]
         try:
-            client = SalesforceClient(self.settings.salesforce,
-                                      ca_bundle=self.settings.ca_bundle)
+            client = self.salesforce_client()
         except SyncAgentError as error:
             return {"error": error.message, "error_hint": error.hint}
         try:
