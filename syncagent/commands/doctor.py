@@ -27,7 +27,8 @@ def doctor(as_json: bool = JsonOption, config: Path | None = ConfigOption,
     settings = _settings(config, state, sandbox, mappings)
     preflight = Preflight.of(settings)
     facts = preflight.read_live()
-    save(facts_store(settings), facts)
+    with facts_store(settings) as cache:
+        save(cache, facts)
     rows = preflight.rows(facts)
     if as_json:
         typer.echo(json.dumps(report_json(rows), indent=2))

@@ -57,7 +57,8 @@ def _check_live(settings: Settings) -> None:
     from syncagent.preflight.mapping_rows import mapping_problems
 
     preflight = Preflight.of(settings)
-    facts = cached_or_live(preflight, facts_store(settings))
+    with facts_store(settings) as cache:
+        facts = cached_or_live(preflight, cache)
     problems = mapping_problems(preflight.rows(facts))
     for line in problems:
         typer.echo(line, err=True)

@@ -39,7 +39,7 @@ def setup(apply_plan: bool = typer.Option(False, "--apply", help="Create what is
     preflight = Preflight.of(settings)
     facts = preflight.read_live()
     rows = preflight.rows(facts)
-    existing = read_existing(preflight, hidden_fields(preflight.requirements, rows, facts)
+    existing = read_existing(preflight, hidden_fields(preflight.requirements, facts)
                              + value_sets(rows))
     actions = plan(preflight.requirements, rows, facts, existing)
     _print_plan(actions, as_json, applying=apply_plan)
@@ -51,7 +51,8 @@ def setup(apply_plan: bool = typer.Option(False, "--apply", help="Create what is
         return
     count = apply(preflight, actions, typer.echo)
     after = preflight.read_live()
-    save(facts_store(settings), after)
+    with facts_store(settings) as cache:
+        save(cache, after)
     left = blockers(preflight.rows(after))
     typer.echo(f"setup applied {count} change(s); {len(left)} requirement(s) still block "
                "syncing" + (": run `syncagent doctor` for their fixes." if left else "."))

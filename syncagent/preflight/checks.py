@@ -65,6 +65,11 @@ class Row:
     def symbol(self) -> str:
         return SYMBOL[self.status]
 
+    @property
+    def subject(self) -> str:
+        """The requirement without its parenthesised detail, e.g. ``Lead.Segment__c``."""
+        return self.requirement.split(" (")[0]
+
     def as_json(self) -> dict[str, Any]:
         return {"key": self.key, "system": self.system, "status": self.status,
                 "symbol": self.symbol, "requirement": self.requirement, "detail": self.detail,

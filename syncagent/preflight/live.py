@@ -8,9 +8,11 @@ objects read depend on them), and read them again otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from state.schema_facts import SchemaFactsStore
 from state.store import StateStore
@@ -20,6 +22,9 @@ from syncagent.preflight.checks import Row, blockers, evaluate
 from syncagent.preflight.lines import MappingLines
 from syncagent.preflight.requirements import Requirement, requirements
 from syncagent.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.salesforce.client import SalesforceClient
 
 STALE_AFTER = timedelta(minutes=15)
 SYSTEMS = ("salesforce", "hubspot")
@@ -46,14 +51,18 @@ class Preflight:
             system_facts["fingerprint"] = self.rules.fingerprint
         return facts
 
-    def _salesforce(self) -> dict[str, Any]:
+    def salesforce_client(self) -> SalesforceClient:
+        """A logged-in SalesforceClient of these settings (the caller closes it)."""
         from connectors.salesforce.client import SalesforceClient
+
+        return SalesforceClient(self.settings.salesforce, ca_bundle=self.settings.ca_bundle)
+
+    def _salesforce(self) -> dict[str, Any]:
         from connectors.salesforce.orgschema import read_org
 
         objects = [r.object for r in self.requirements if r.system == "salesforce" and r.object]
         try:
-            client = SalesforceClient(self.settings.salesforce,
-                                      ca_bundle=self.settings.ca_bundle)
+            client = self.salesforce_client()
         except SyncAgentError as error:
             return {"error": error.message, "error_hint": error.hint}
         try:
@@ -76,12 +85,15 @@ class Preflight:
         return evaluate(self.requirements, facts)
 
 
-def facts_store(settings: Settings) -> SchemaFactsStore | None:
-    """The cache, or None when the state DB has no schema yet (doctor still works)."""
+@contextmanager
+def facts_store(settings: Settings) -> Iterator[SchemaFactsStore | None]:
+    """The cache, or None when the state DB has no schema yet (doctor still works); the
+    store's engine is disposed on leaving the block."""
     store = StateStore(settings.state_url)
-    if store.schema_revision() is None:
-        return None
-    return store.schema_facts
+    try:
+        yield store.schema_facts if store.schema_revision() is not None else None
+    finally:
+        store.dispose()
 
 
 def save(cache: SchemaFactsStore | None, facts: dict[str, dict[str, Any]]) -> None:
@@ -115,14 +127,15 @@ def refuse_while_blocked(settings: Settings) -> None:
     A system whose login fails is left to the cycle, which reports the login problem with its
     own hint; its other rows could not be checked and block nothing here."""
     preflight = Preflight.of(settings)
-    facts = cached_or_live(preflight, facts_store(settings))
+    with facts_store(settings) as cache:
+        facts = cached_or_live(preflight, cache)
     stop = [r for r in blockers(preflight.rows(facts))
             if not (facts.get(r.system) or {}).get("error")]
     if not stop:
         return
     parts = []
     for system in SYSTEMS:
-        mine = [r.requirement.split(" (")[0] for r in stop if r.system == system]
+        mine = [r.subject for r in stop if r.system == system]
         if mine:
             more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
             parts.append(f"{system}: {len(mine)} ({', '.join(mine[:3])}{more})")

@@ -16,12 +16,8 @@ def mapping_problems(rows: list[Row]) -> list[str]:
         if placed:
             for value in placed:
                 out.append(f"{value.where}: {value.value!r} is missing from "
-                           f"{_subject(row)} ({row.symbol} {row.status}); {row.fix}")
+                           f"{row.subject} ({row.symbol} {row.status}); {row.fix}")
         elif row.where is not None:
-            out.append(f"{row.where}: {_subject(row)}: {row.detail} ({row.symbol} "
+            out.append(f"{row.where}: {row.subject}: {row.detail} ({row.symbol} "
                        f"{row.status}); {row.fix}")
     return out
-
-
-def _subject(row: Row) -> str:
-    return row.requirement.split(" (")[0]

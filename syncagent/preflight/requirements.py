@@ -281,21 +281,13 @@ def _hubspot_properties(rules: Rules, lines: MappingLines) -> list[Requirement]:
 def _nurture_lists(rules: Rules, lines: MappingLines) -> list[Requirement]:
     out = []
     for i, track in enumerate(rules.nurture.tracks):
-        name = _list_name(track)
+        name = track.hubspot_list
         out.append(Requirement(
             f"hubspot:list:{name}", "hubspot", "list",
             f"contact list \"{name}\" (MANUAL or SNAPSHOT)", False,
             feature=f"HubSpot list membership of track {track.name}", name=name, custom=True,
             where=lines.at("nurture.yaml", ("tracks", i))))
     return out
-
-
-def _list_name(track: object) -> str:
-    """The list a track names (``hubspot_list``); older files gave only an id."""
-    name = getattr(track, "hubspot_list", None)
-    if name:
-        return str(name)
-    return str(getattr(track, "nurture_track_value", "") or getattr(track, "name", ""))
 
 
 def _unique(values: Iterable[Value]) -> tuple[Value, ...]:

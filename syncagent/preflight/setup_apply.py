@@ -19,8 +19,7 @@ from syncagent.preflight.requirements import Requirement
 from syncagent.preflight.setup_plan import LEAD_STATUS_SET, Action
 
 
-def hidden_fields(requirements: list[Requirement], rows: list[Row],
-                  facts: dict[str, Any]) -> list[str]:
+def hidden_fields(requirements: list[Requirement], facts: dict[str, Any]) -> list[str]:
     """Custom fields describe does not show: the Metadata API says whether they exist."""
     sf = facts.get("salesforce") or {}
     if sf.get("error"):
@@ -49,7 +48,7 @@ def read_existing(preflight: Preflight, names: list[str]) -> dict[str, dict[str,
     from connectors.salesforce.orgschema import read_fields, read_value_set
 
     sets = [n for n in names if n.startswith("StandardValueSet.")]
-    client = _salesforce(preflight)
+    client = preflight.salesforce_client()
     try:
         out = read_fields(client, [n for n in names if n not in sets])
         for name in sets:
@@ -71,18 +70,11 @@ def apply(preflight: Preflight, actions: list[Action], echo: Callable[[str], Non
     return len(todo)
 
 
-def _salesforce(preflight: Preflight) -> Any:
-    from connectors.salesforce.client import SalesforceClient
-
-    return SalesforceClient(preflight.settings.salesforce,
-                            ca_bundle=preflight.settings.ca_bundle)
-
-
 def _apply_salesforce(preflight: Preflight, actions: list[Action],
                       echo: Callable[[str], None]) -> None:
     from connectors.salesforce import orgschema
 
-    client = _salesforce(preflight)
+    client = preflight.salesforce_client()
     try:
         fields = [a for a in actions if a.kind in ("create_field", "add_values")]
         if fields:

@@ -30,15 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncagent.sandbox.salesforce.metadata import (
+    SAVERS,
     Md,
     MetadataError,
     local_name,
     permission_set_id,
     put_values,
     read_value_set,
-    save_field,
-    save_permission_set,
-    save_value_set,
     to_md,
     to_xml,
 )
@@ -164,12 +162,10 @@ def _undo_for(org: SalesforceOrg, component: Component) -> Undo:
 def _apply(org: SalesforceOrg, deployment: Deployment, components: list[Component],
            *, rollback_on_error: bool, check_only: bool) -> None:
     undo: list[Undo] = []
-    savers = {"CustomField": save_field, "PermissionSet": save_permission_set,
-              "StandardValueSet": save_value_set}
     for component in components:
         step = _undo_for(org, component)
         try:
-            savers[component.kind](org, component.md, "upsert")
+            SAVERS[component.kind](org, component.md, "upsert")
         except MetadataError as error:
             deployment.failures.append((component, f"{error.code}: {error.message}"))
             continue

@@ -9,13 +9,13 @@ as an API request, as Salesforce does.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from html import escape
 
-from syncagent.sandbox.salesforce import metadata
 from syncagent.sandbox.salesforce.deploy import check_deploy_status, deploy
 from syncagent.sandbox.salesforce.metadata import (
     MAX_COMPONENTS,
+    READERS,
+    SAVERS,
     XSI_NS,
     Md,
     MetadataError,
@@ -41,14 +41,6 @@ def _result(full_name: str, error: MetadataError | None, created: bool | None) -
     return out
 
 
-Saver = Callable[[SalesforceOrg, Md, str], bool]
-Reader = Callable[[SalesforceOrg, str], "Md | None"]
-SAVERS: dict[str, Saver] = {"CustomField": metadata.save_field,
-                            "PermissionSet": metadata.save_permission_set,
-                            "StandardValueSet": metadata.save_value_set}
-READERS: dict[str, Reader] = {"CustomField": metadata.read_field,
-                              "PermissionSet": metadata.read_permission_set,
-                              "StandardValueSet": metadata.read_value_set}
 MODES = {"createMetadata": "create", "updateMetadata": "update", "upsertMetadata": "upsert"}
 
 

@@ -31,6 +31,7 @@ grants it is assigned (see ``fls.py``); describe reflects every change at once. 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 from typing import Any
@@ -405,3 +406,14 @@ def put_values(org: SalesforceOrg, full_name: str, values: list[str]) -> None:
     """Set a standard value set's values as they are (a deploy's rollback uses it too)."""
     _, obj_name, f = _value_set_field(org, full_name)
     org.schema.put_field(obj_name, replace(f, picklist=tuple(values)))
+
+
+Saver = Callable[[SalesforceOrg, Md, str], bool]
+Reader = Callable[[SalesforceOrg, str], "Md | None"]
+# The metadata types the sandbox serves: the SOAP calls (mdapi.py) and deploys (deploy.py)
+SAVERS: dict[str, Saver] = {"CustomField": save_field,
+                            "PermissionSet": save_permission_set,
+                            "StandardValueSet": save_value_set}
+READERS: dict[str, Reader] = {"CustomField": read_field,
+                              "PermissionSet": read_permission_set,
+                              "StandardValueSet": read_value_set}
