@@ -106,6 +106,36 @@ class OwnerDirectory:
     email_field: str
 
 
+@dataclass(frozen=True)
+class TaskSpec:
+    """How the agent gives someone a task in this system (an alert, an SLA step): the object
+    and its field names. The pipeline fills in the values; the connector writes them in
+    batches of ``batch_size``.
+
+    ``who``: the field that points at the person's record (a Salesforce ``WhoId``); or, when
+    None, ``association`` names the person object the task is associated with (HubSpot).
+    ``key_field``: the field holding the agent's idempotency key, where the API can upsert by
+    it (Salesforce's ``Idempotency_Key__c``, an external id); None when it cannot, and the
+    connector must keep a retried create from making a second task some other way.
+    ``due_is_date``: the due field takes a date (a day), not a timestamp.
+    """
+
+    object: str
+    subject: str
+    body: str
+    due: str
+    priority: str
+    owner: str
+    priority_values: Mapping[str, str]      # "high" | "normal" -> the system's value
+    batch_size: int
+    status: str | None = None
+    status_open: str | None = None          # the status of a task nobody has started
+    key_field: str | None = None
+    who: str | None = None
+    association: str | None = None
+    due_is_date: bool = False
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -144,6 +174,8 @@ class SystemProfile:
     connect: Callable[..., Any] | None = None
     # The owners (ids, user names, e-mails) that mean "assigned by no one", from the settings.
     machine_owners: Callable[[Any], Iterable[str]] | None = None
+    # Alert and SLA tasks for the people who work here (None: the system takes no tasks).
+    tasks: TaskSpec | None = None
 
     def person_object(self, object_name: str) -> PersonObject | None:
         return next((p for p in self.person_objects if p.object == object_name), None)

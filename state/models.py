@@ -249,3 +249,74 @@ class SchemaFacts(Base):
     system: Mapped[str] = mapped_column(String(16), primary_key=True)
     facts: Mapped[Any] = mapped_column(JsonType)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- the handoff loop: stage history, SLA timers, the tasks the agent gave, reps' feedback --
+
+class StageHistory(Base):
+    """Every change of a person's lifecycle stage: when, from, to, why and who caused it.
+    Reports and SLA timers read it; `key` makes a re-applied evaluation insert nothing."""
+
+    __tablename__ = "stage_history"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[int] = mapped_column(BigId)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(40))
+    to_stage: Mapped[str] = mapped_column(String(40))
+    cause: Mapped[str] = mapped_column(String(24))   # rule | rep | recycle | sla | backfill
+    actor: Mapped[str | None] = mapped_column(String(120))  # rule name, user id, "agent"
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+    __table_args__ = (Index("ix_stage_history_person", "person_id", "at"),)
+
+
+class SlaTimerRow(Base):
+    """One step of a hand-off timer (remind, escalate, reassign, qualify, qualify_late).
+    Fired in the same transaction as the task it queues, so it never fires twice."""
+
+    __tablename__ = "sla_timers"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recipient: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|fired|cancelled
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+    __table_args__ = (Index("ix_sla_timers_due", "status", "due_at"),)
+
+
+class HandoffTask(Base):
+    """A task the agent queued for a person (an alert, an SLA step): `preview` shows them,
+    the alert cooldown and the reports read them. `key` is the task's idempotency key."""
+
+    __tablename__ = "handoff_tasks"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    kind: Mapped[str] = mapped_column(String(24))    # alert | remind | escalate | reassign | ...
+    name: Mapped[str] = mapped_column(String(80))    # the alert rule, or the timer kind
+    system: Mapped[str | None] = mapped_column(String(16))
+    recipient: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+
+class Feedback(Base):
+    """A rep's verdict on a lead sent to sales (recycled or disqualified, with the reason),
+    kept with the lead's source and campaign for marketing's reports."""
+
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))   # recycled | disqualified
+    reason: Mapped[str | None] = mapped_column(String(120))
+    lead_status: Mapped[str | None] = mapped_column(String(80))
+    lead_source: Mapped[str | None] = mapped_column(String(120))
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)

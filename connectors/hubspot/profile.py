@@ -14,6 +14,7 @@ from connectors.profile import (
     PersonCreate,
     PersonObject,
     SystemProfile,
+    TaskSpec,
     iso_wire,
 )
 from connectors.registry import register
@@ -67,4 +68,11 @@ PROFILE = register(SystemProfile(
     create=PersonCreate("contacts", when="nurture", key="email", key_field="email"),
     owners=OwnerDirectory("owners", "email"),
     list_object="contacts", list_batch_size=LIST_MEMBERSHIP_MAX,
+    # No unique property can be made on tasks to upsert by (modelled as the harsher case):
+    # the connector guards a retried create itself. Tasks are associated with the contact.
+    tasks=TaskSpec("tasks", subject="hs_task_subject", body="hs_task_body",
+                   due="hs_timestamp", priority="hs_task_priority", owner="hubspot_owner_id",
+                   priority_values={"high": "HIGH", "normal": "MEDIUM"}, batch_size=BATCH_MAX,
+                   status="hs_task_status", status_open="NOT_STARTED",
+                   association="contacts"),
     wire=wire, connect=connect))

@@ -13,6 +13,7 @@ from connectors.profile import (
     PersonCreate,
     PersonObject,
     SystemProfile,
+    TaskSpec,
     UserFields,
     iso_wire,
 )
@@ -65,4 +66,11 @@ PROFILE = register(SystemProfile(
         primary_object="Contact", owner_field=OUTPUTS["owner"], track_field=OUTPUTS["track"],
         status_field="Status", disqualified_field="Disqualified_Reason__c",
         converted_field="IsConverted"),
+    # Tasks are upserted on Idempotency_Key__c (an external id), 200 to a Collections call.
+    # A Task cannot be owned by a queue: its owner is always a user.
+    tasks=TaskSpec("Task", subject="Subject", body="Description", due="ActivityDate",
+                   priority="Priority", owner="OwnerId",
+                   priority_values={"high": "High", "normal": "Normal"},
+                   batch_size=COLLECTION_MAX, status="Status", status_open="Not Started",
+                   key_field="Idempotency_Key__c", who="WhoId", due_is_date=True),
     wire=iso_wire, connect=connect, machine_owners=machine_owners))

@@ -65,6 +65,7 @@ class EngineState:
     evaluated_at: datetime | None = None
     seen_lead_status: str | None = None
     seen_disqualified_reason: str | None = None
+    last_alert_at: datetime | None = None   # the alert cooldown counts from here
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(self)
@@ -72,7 +73,7 @@ class EngineState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineState:
         values = {k: data.get(k) for k in cls.__dataclass_fields__}
-        for key in ("mql_date", "assigned_at", "recycled_at", "evaluated_at"):
+        for key in ("mql_date", "assigned_at", "recycled_at", "evaluated_at", "last_alert_at"):
             raw = values[key]
             if isinstance(raw, str):
                 values[key] = datetime.fromisoformat(raw)
@@ -208,19 +209,32 @@ class TrackResult:
 
 @dataclass(slots=True)
 class Alert:
-    kind: str
-    owner_id: str | None
+    """An alert rule fired for a person's activity: one task for ``recipient_id``."""
+
+    kind: str                       # the alert rule's name
+    owner_id: str | None            # the person's owner
     message: str
-    idempotency_key: str
+    idempotency_key: str            # one per person, alert and activity
     occurred_at: datetime
+    # Who gets the task: the owner, or (owner out of office) the pool, queue or manager.
+    recipient_id: str | None = None
+    activity_kind: str = ""
+    activity_detail: str = ""       # the URL, form, campaign or subject
+    high_priority: bool = False     # grade A or better
 
 
 @dataclass(slots=True)
 class SlaTimer:
-    kind: str            # remind | escalate | reassign
+    """One step of a hand-off timer. ``started_at`` (the hand-over, or the acceptance for the
+    qualify steps) with the kind and the person names the timer: a new owner or a new
+    hand-over starts new timers."""
+
+    kind: str            # remind | escalate | reassign | qualify | qualify_late
     due_at: datetime
-    owner_id: str | None
+    owner_id: str | None  # who gets the task: the owner, or the manager for escalate
     message: str
+    started_at: datetime | None = None
+    lead_owner_id: str | None = None   # the record's owner when the timer started
 
 
 @dataclass(slots=True)
