@@ -13,11 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
+from state.models import Base
 from syncagent.pipeline.agent import build_agent, settings_from_info
 from syncagent.pipeline.cycle import Agent
 from syncagent.settings import load_settings
@@ -27,6 +29,7 @@ from tests.e2e.conftest import MAPPINGS, World, WorldFactory
 NEW_YORK = ZoneInfo("America/New_York")
 FRIDAY = 4
 # The shipped na-smb pool names three example users; the test puts sandbox reps in their place.
+RowT = TypeVar("RowT", bound=Base)
 SHIPPED_POOL = ("cara.smb@example.com", "dan.smb@example.com", "eve.smb@example.com")
 
 
@@ -159,11 +162,13 @@ def sla_tasks(world: World, kind: str, who: Iterable[str]) -> list[dict[str, Any
     return [t for t in agent_tasks(world) if sla_kind(t) == kind and t["WhoId"] in ids]
 
 
-def state_rows(state_url: str, sql: str, **params: Any) -> list[dict[str, Any]]:
-    """Rows of the state DB (the handoff tables' columns are fixed by migration 0004)."""
+def state_rows(state_url: str, model: type[RowT]) -> list[RowT]:
+    """Every row of one handoff table (models of migration 0004), detached from the DB."""
     engine = create_engine(state_url)
     try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+        with Session(engine) as session:
+            rows = list(session.scalars(select(model)))
+            session.expunge_all()
+            return rows
     finally:
         engine.dispose()

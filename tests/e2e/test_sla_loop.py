@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from state.models import StageHistory
 from syncagent.pipeline.cycle import run_cycle
 from tests.e2e.conftest import WorldFactory
 from tests.e2e.loopworld import (
@@ -122,9 +123,9 @@ def _assert_reassigned(pw: PoolWorld, emails: list[str], first_owner: dict[str, 
     assert sla_tasks(world, "qualify_late", accepted) == []
     persons = {int(str(lead["Syncagent_Id__c"]).removeprefix("sa-"))
                for lead_id, lead in now.items() if lead_id not in accepted}
-    history = state_rows(world.state_url,
-                         "SELECT person_id, detail FROM stage_history WHERE cause = 'sla'")
-    by_person = Counter(row["person_id"] for row in history if row["person_id"] in persons)
-    assert by_person == Counter(persons), "one stage-history row (cause sla) per reassignment"
-    assert all("reassign" in str(row["detail"]).lower() for row in history
-               if row["person_id"] in persons), "the history keeps the reason"
+    history = [row for row in state_rows(world.state_url, StageHistory)
+               if row.cause == "sla" and row.person_id in persons]
+    assert Counter(row.person_id for row in history) == Counter(persons), \
+        "one stage-history row (cause sla) per reassignment"
+    assert all("reassign" in str(row.detail).lower() for row in history), \
+        "the history keeps the reason"
