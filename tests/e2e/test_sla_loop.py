@@ -10,12 +10,16 @@ leads' owners and reasons.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner, Result
+
 from state.models import StageHistory
+from syncagent.cli import app
 from syncagent.pipeline.cycle import run_cycle
 from tests.e2e.conftest import WorldFactory
 from tests.e2e.loopworld import (
@@ -97,6 +101,8 @@ def test_fifty_mqls_are_reminded_escalated_and_reassigned_in_business_hours(
         == first_owner, "nobody is reassigned before 48 business hours"
     _cycle_at(pw, new_york(next_monday, time(15, 30)))
     _assert_reassigned(pw, emails, first_owner, set(accepted))
+    by_id = {lead["Id"]: email for email, lead in leads.items()}
+    _assert_preview_shows_the_steps(pw, by_id[ignored[0]], by_id[accepted[0]])
 
 
 def _assert_reassigned(pw: PoolWorld, emails: list[str], first_owner: dict[str, str],
@@ -129,3 +135,30 @@ def _assert_reassigned(pw: PoolWorld, emails: list[str], first_owner: dict[str, 
         "one stage-history row (cause sla) per reassignment"
     assert all("reassign" in str(row.detail).lower() for row in history), \
         "the history keeps the reason"
+
+
+def _preview(pw: PoolWorld, email: str, *extra: str) -> Result:
+    result = CliRunner().invoke(app, ["preview", "--email", email, "--state",
+                                      pw.world.state_url, "--mappings", str(pw.mappings),
+                                      *extra], env={"COLUMNS": "240"})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _assert_preview_shows_the_steps(pw: PoolWorld, ignored: str, accepted: str) -> None:
+    """Acceptance 4: `syncagent preview` shows the person's stored timer steps, whatever
+    their status, and the alerts the agent sent them."""
+    shown = json.loads(_preview(pw, ignored, "--json").stdout)
+    steps = {(t["kind"], t["status"]) for t in shown["timers"]}
+    assert {("remind", "fired"), ("escalate", "fired"), ("reassign", "fired"),
+            ("remind", "pending")} <= steps, steps   # the new owner's chain is pending
+    assert [a["name"] for a in shown["past_alerts"]], "the forms that made it an MQL alerted"
+    shown = json.loads(_preview(pw, accepted, "--json").stdout)
+    steps = {(t["kind"], t["status"]) for t in shown["timers"]}
+    assert {("remind", "cancelled"), ("qualify", "fired"), ("qualify_late", "pending")} \
+        <= steps, steps
+    assert not {kind for kind, status in steps if status == "fired"} - {"qualify"}, steps
+    table = _preview(pw, accepted).stdout
+    for word in ("Stored SLA timers", "cancelled", "fired", "pending", "qualify_late",
+                 "past alert"):
+        assert word in table, (word, table)
