@@ -137,9 +137,8 @@ def preview(
 def _preview_email(email: str, rules: Rules, at: datetime, as_json: bool,
                    config: Path | None, state: str | None) -> None:
     from connectors.registry import machine_owners
-    from syncagent.pipeline.decide import explain_email, load_world
-
     from state.store import StateStore
+    from syncagent.pipeline.decide import explain_email, load_world
 
     settings = settings_for_command(config, state)
     store = StateStore(settings.state_url)
