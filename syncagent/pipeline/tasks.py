@@ -153,7 +153,9 @@ def _fields(task: TaskWanted, plan: PersonPlan, spec: TaskSpec, profile: SystemP
     body = "\n".join([*task.lines, f"Record: {link or f'{record.object} {record.remote_id}'}"])
     due = ctx.today(now).isoformat() if spec.due_is_date else profile.wire(now)
     fields: dict[str, object] = {
-        spec.subject: _clip(task.subject, SUBJECT_CHARS), spec.body: _clip(body, BODY_CHARS),
+        # a subject is one line: remote text (a company name) may hold line breaks
+        spec.subject: _clip(" ".join(task.subject.split()), SUBJECT_CHARS),
+        spec.body: _clip(body, BODY_CHARS),
         spec.due: due, spec.owner: owner,
         spec.priority: spec.priority_values["high" if task.high_priority else "normal"]}
     if spec.status is not None and spec.status_open is not None:
