@@ -370,3 +370,12 @@ class FieldCatalog(Protocol):
     def known_fields(self, object: str) -> frozenset[str] | None:
         """The object's field names; None when they cannot be read."""
         ...
+
+
+@runtime_checkable
+class RecordLinks(Protocol):
+    """A system that can link to a record in its own UI (for the tasks the agent gives)."""
+
+    def record_url(self, object: str, record_id: str) -> str | None:
+        """The record's address for a person to open; None when it cannot be known."""
+        ...
