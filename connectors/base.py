@@ -121,6 +121,8 @@ class WriteItem:
     # Fields to blank in a call of their own first: HubSpot's lifecycle stage only moves
     # backwards when it was cleared before (an earlier value is otherwise ignored).
     clear_first: tuple[str, ...] = ()
+    # Records a create is associated with, by object: {"contacts": "<id>"} (a HubSpot task).
+    associations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
