@@ -73,4 +73,5 @@ PROFILE = register(SystemProfile(
                    priority_values={"high": "High", "normal": "Normal"},
                    batch_size=COLLECTION_MAX, status="Status", status_open="Not Started",
                    key_field="Idempotency_Key__c", who="WhoId", due_is_date=True),
+    created_field="CreatedDate",
     wire=iso_wire, connect=connect, machine_owners=machine_owners))
