@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from syncagent.engine.handoff_file import WEEKDAYS, BusinessHours, minutes_of
@@ -38,6 +39,9 @@ class BusinessCalendar:
     def add_business_hours(self, start: datetime, hours: float) -> datetime:
         """The moment ``hours`` business hours after ``start`` (aware). A start outside
         business hours counts from the next opening; the result is aware UTC."""
+        return _add_cached(self, start, hours)
+
+    def _add(self, start: datetime, hours: float) -> datetime:
         remaining = timedelta(hours=hours)
         day = start.astimezone(self.zone).date()
         for _ in range(self._days_bound(hours)):
@@ -58,6 +62,12 @@ class BusinessCalendar:
         shortest_week = len(self.weekdays) * max(self.window_minutes - 60, 1)
         weeks = int(hours * 60 // shortest_week) + 2
         return 7 * (weeks + len(self.holidays))
+
+
+@lru_cache(maxsize=4096)
+def _add_cached(calendar: BusinessCalendar, start: datetime, hours: float) -> datetime:
+    # A cycle hands many leads over at the same moment, and each gets three steps.
+    return calendar._add(start, hours)
 
 
 def compile_calendar(spec: BusinessHours) -> BusinessCalendar:
