@@ -16,7 +16,7 @@ from syncagent.engine.model import (
     StageResult,
     UserDirectory,
 )
-from syncagent.engine.routing import CompiledRouting, route
+from syncagent.engine.routing import CompiledRouting, route, sla_may_reassign
 from syncagent.engine.sla import fired_reassign, handoff_start, reassign_due, sla_timers
 
 
@@ -37,7 +37,10 @@ def hand_over(person: PersonInput, facts: Mapping[str, Any], stage: StageResult,
     """Route the person and derive the hand-over's memory and timers. Pure."""
     previous = person.previous
     current = person.crm.owner_id or (previous.owner_id if previous else None)
-    due = reassign_due(previous, stage.stage, stage.mql_date, current, rt, users, now)
+    # A lead a person assigned is moved only where routing itself would move it.
+    may_reassign = not person.crm.owner_set_by_human or sla_may_reassign(rt, facts)
+    due = reassign_due(previous, stage.stage, stage.mql_date, current, may_reassign, rt,
+                       users, now)
     owner, routing_out = route(person, facts, stage.stage, rt, users, routing, now,
                                due.owner_id if due else None)
     # A different owner than last time (the agent's choice or a person's) is a new hand-over.
@@ -54,7 +57,7 @@ def hand_over(person: PersonInput, facts: Mapping[str, Any], stage: StageResult,
         kept = previous.sal_at if previous and previous.stage == "SAL" else None
         sal_at = kept or now
     timers = sla_timers(stage.stage, handoff_start(stage.mql_date, assigned_at), sal_at, owner,
-                        rt, users, routed_by)
+                        may_reassign, rt, users, routed_by)
     if due is not None:
         timers = (fired_reassign(due, owner), *timers)
     return HandOver(owner, routing_out, assigned_at, routed_by, note, sal_at, timers)

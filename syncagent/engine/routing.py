@@ -250,8 +250,7 @@ def reassign(person: PersonInput, facts: Mapping[str, Any], rt: CompiledRouting,
              ) -> tuple[OwnerResult, RoutingState]:
     """Route an MQL nobody accepted in time to another member of the pool (or territory)
     whose rule routed it, or to the fallback queue when nobody else there is available. When
-    that rule no longer applies, the rules route it afresh, the old owner left out. Whoever
-    set the owner, the SLA applies: the manager was warned at the escalate step."""
+    that rule no longer applies, the rules route it afresh, the old owner left out."""
     router = _Router(rt, users, state, now.date().isoformat(), excluded=from_id)
     why = (f"Reassigned from {label(users.find(from_id), from_id)}: not accepted within "
            f"{rt.sla.reassign_hours:g} business hours (SLA)")
@@ -269,3 +268,11 @@ def reassign(person: PersonInput, facts: Mapping[str, Any], rt: CompiledRouting,
     return OwnerResult(rt.fallback_queue, "queue", None,
                        f"{why}; nobody else in {where} was available, so it goes to the "
                        f"fallback queue {rt.fallback_queue}{notes}.", True), router.state
+
+
+def sla_may_reassign(rt: CompiledRouting, facts: Mapping[str, Any]) -> bool:
+    """Whether the SLA may move a lead a person assigned: only when the first pool or
+    territory rule that applies says allow_reassign, as routing itself would."""
+    pooled = (r for r in rt.rules if r.kind in ("pool", "territory") and r.applies(facts))
+    rule = next(pooled, None)
+    return rule is not None and rule.allow_reassign

@@ -33,12 +33,13 @@ def handoff_start(mql_date: datetime | None, assigned_at: datetime | None) -> da
 
 
 def reassign_due(previous: EngineState | None, stage_name: str, mql_date: datetime | None,
-                 current_owner: str | None, rt: CompiledRouting, users: UserDirectory,
-                 now: datetime) -> DueReassign | None:
+                 current_owner: str | None, may_reassign: bool, rt: CompiledRouting,
+                 users: UserDirectory, now: datetime) -> DueReassign | None:
     """The reassign step, when it is due for an MQL its user owner has not accepted. An
     owner other than the one the last evaluation saw is a new hand-over: its clock starts
     afresh, nothing is due."""
-    if stage_name != "MQL" or previous is None or previous.stage != "MQL":
+    if not may_reassign or stage_name != "MQL" or previous is None \
+            or previous.stage != "MQL":
         return None
     if current_owner is None or current_owner != previous.owner_id \
             or users.find(current_owner) is None:
@@ -51,14 +52,16 @@ def reassign_due(previous: EngineState | None, stage_name: str, mql_date: dateti
 
 
 def sla_timers(stage_name: str, start: datetime | None, sal_at: datetime | None,
-               owner: OwnerResult, rt: CompiledRouting, users: UserDirectory,
-               routed_by: str | None) -> tuple[SlaTimer, ...]:
-    """The steps that apply now: the hand-off schedule of an MQL owned by a user, or the
-    qualify window of an SAL owned by a user; nothing once the stage has moved on."""
+               owner: OwnerResult, may_reassign: bool, rt: CompiledRouting,
+               users: UserDirectory, routed_by: str | None) -> tuple[SlaTimer, ...]:
+    """The steps that apply now: the hand-off schedule of an MQL owned by a user (without
+    the reassign step when the lead may not be moved), or the qualify window of an SAL owned
+    by a user; nothing once the stage has moved on."""
     if owner.kind != "user" or owner.owner_id is None:
         return ()
     if stage_name == "MQL" and start is not None:
-        return _handoff(start, owner.owner_id, rt, users, routed_by)
+        steps = _handoff(start, owner.owner_id, rt, users, routed_by)
+        return steps if may_reassign else tuple(t for t in steps if t.kind != "reassign")
     if stage_name == "SAL" and sal_at is not None:
         return _qualify(sal_at, owner.owner_id, rt, users, routed_by)
     return ()
@@ -68,7 +71,8 @@ def fired_reassign(due: DueReassign, owner: OwnerResult) -> SlaTimer:
     """The reassign step that just moved the lead: its task tells the new owner why (no task
     when the lead went to a queue: a queue cannot own a task)."""
     to = owner.owner_id if owner.kind == "user" else None
-    return SlaTimer("reassign", due.due_at, to, f"Reassigned to you. {owner.why}",
+    return SlaTimer("reassign", due.due_at, to, "This MQL was not accepted within the SLA "
+                    "and has been reassigned to you; please accept or work it.",
                     due.started_at, due.owner_id)
 
 

@@ -174,10 +174,18 @@ def test_reassign_with_nobody_else_available_goes_to_the_fallback_queue(rules: R
     assert [(t.kind, t.owner_id) for t in moved.sla] == [("reassign", None)]
 
 
-def test_reassign_overrides_an_owner_a_person_chose(rules: Rules) -> None:
-    first = routed(rules)
-    moved = later(rules, first, ny(2026, 12, 14, 15),
-                  crm=CrmFacts(owner_id="005A", owner_set_by_human=True))
+def test_an_owner_a_person_chose_is_not_reassigned_unless_the_rule_allows(
+        rules: Rules, mappings_copy: Path) -> None:
+    chosen = CrmFacts(owner_id="005A", owner_set_by_human=True)
+    first = routed(rules, crm=chosen)
+    kept = later(rules, first, ny(2026, 12, 14, 15), crm=chosen)
+    assert kept.owner.owner_id == "005A"
+    assert [t.kind for t in kept.sla] == ["remind", "escalate"]   # no reassign step at all
+    allowing = with_routing(mappings_copy, "assign: {pool: na-smb}",
+                            "assign: {pool: na-smb}\n    allow_reassign: true")
+    first = routed(allowing, crm=chosen)
+    assert [t.kind for t in first.sla] == ["remind", "escalate", "reassign"]
+    moved = later(allowing, first, ny(2026, 12, 14, 15), crm=chosen)
     assert moved.owner.owner_id in {"005B", "005C"}
 
 
