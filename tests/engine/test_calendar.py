@@ -109,3 +109,11 @@ def test_adding_in_two_steps_equals_adding_at_once(start: datetime, a: float,
 def time_in_window(moment: datetime) -> bool:
     minutes = moment.hour * 60 + moment.minute
     return 9 * 60 < minutes <= 17 * 60
+
+
+def test_an_opening_time_the_spring_dst_change_skips_still_counts() -> None:
+    # 02:30 does not exist in New York on 2026-03-08: that day opens at 03:30 EDT, an hour
+    # of its window is gone, and the count goes on without error.
+    night = calendar(days=["sun", "mon"], start="02:30", end="10:00")
+    due = night.add_business_hours(local(2026, 3, 8, 0), 7)
+    assert due.astimezone(NEW_YORK) == local(2026, 3, 9, 3, 0)   # 6.5 h Sunday + 0.5 Monday
