@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -107,8 +107,8 @@ def test_adding_in_two_steps_equals_adding_at_once(start: datetime, a: float,
 
 
 def time_in_window(moment: datetime) -> bool:
-    minutes = moment.hour * 60 + moment.minute
-    return 9 * 60 < minutes <= 17 * 60
+    """After opening (some time must be counted) and no later than closing."""
+    return time(9) < moment.time() <= time(17)
 
 
 def test_an_opening_time_the_spring_dst_change_skips_still_counts() -> None:
