@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import yaml
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -82,12 +83,19 @@ def agent_with(world: World, mappings: Path) -> Agent:
     return agent
 
 
-def next_friday_afternoon(now: datetime, at: time = time(15, 0)) -> datetime:
-    """The next Friday at ``at`` New York time (aware UTC), at least an hour after ``now``."""
+def next_friday_afternoon(now: datetime, mappings: Path, days_clear: int = 12,
+                          at: time = time(15, 0)) -> datetime:
+    """The next Friday at ``at`` New York time, at least an hour after ``now``, with none of
+    routing.yaml's holidays in the ``days_clear`` days from it (a test may run any week)."""
+    routing = yaml.safe_load((mappings / "routing.yaml").read_text(encoding="utf-8"))
+    holidays = {date.fromisoformat(str(d))
+                for d in (routing.get("business_hours") or {}).get("holidays") or ()}
     local = now.astimezone(NEW_YORK)
     day = local.date() + timedelta(days=(FRIDAY - local.weekday()) % 7)
-    moment = new_york(day, at)
-    return moment if moment > now + timedelta(hours=1) else new_york(day + timedelta(days=7), at)
+    while new_york(day, at) <= now + timedelta(hours=1) \
+            or any(day + timedelta(days=n) in holidays for n in range(days_clear)):
+        day += timedelta(days=7)
+    return new_york(day, at)
 
 
 def new_york(day: date, at: time) -> datetime:
@@ -126,11 +134,12 @@ def new_hubspot_mqls(world: World, count: int, tag: str) -> list[str]:
 
 
 def set_lead_status(world: World, lead_ids: Iterable[str], status: str) -> None:
-    """A rep changes the status of these leads in Salesforce (a user's edit)."""
-    ctx = world.sandbox.ctx
-    with ctx.lock:
-        for lead_id in lead_ids:
-            ctx.sf.update("Lead", lead_id, {"Status": status})
+    """Each lead's owner sets its status now, through the sandbox's simulation (a rep's
+    edit in Salesforce); nothing else happens and the clock stays where it is."""
+    changes = [{"lead_id": lead_id, "status": status} for lead_id in lead_ids]
+    done = world.sandbox.simulate(minutes=0, events=0, rep_actions=0, calls=0,
+                                  lead_statuses=changes)["lead_statuses"]
+    assert [d["lead_id"] for d in done] == [c["lead_id"] for c in changes], done
 
 
 def leads_by_email(world: World, emails: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -53,7 +53,7 @@ def test_fifty_mqls_are_reminded_escalated_and_reassigned_in_business_hours(
     pw = pool_world(world_factory, tmp_path)
     world = pw.world
     run_cycle(pw.agent)    # the backfill: everything the seed holds is known and quiet
-    friday = next_friday_afternoon(world.sandbox.ctx.clock.now())      # 15:00 New York
+    friday = next_friday_afternoon(world.sandbox.ctx.clock.now(), pw.mappings)  # 15:00 NY
     advance_to(world, friday)
     emails = new_hubspot_mqls(world, MQLS, "slaloop")
     run_cycle(pw.agent)    # MQL: routed, and a Lead is created for each
