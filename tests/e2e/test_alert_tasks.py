@@ -39,8 +39,10 @@ def _hot_lead(world: World) -> tuple[int, dict[str, Any], str, dict[str, Any]]:
 
 
 def _visit_pricing(world: World, contact_id: str) -> None:
-    """The contact opens the pricing page now (an analytics roll-up moves the contact too)."""
+    """Between two cycles a minute apart, the contact opens the pricing page (an analytics
+    roll-up moves the contact too)."""
     ctx = world.sandbox.ctx
+    ctx.clock.advance(60)
     with ctx.lock:
         ctx.hs.add_event("e_visited_page", int(contact_id),
                          ctx.clock.now() - timedelta(seconds=30),
