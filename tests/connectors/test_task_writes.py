@@ -213,3 +213,31 @@ def test_the_associate_note_becomes_the_items_associations_and_is_never_sent() -
     assert seen[0].associations == {"contacts": "451"} and seen[0].key == "hubspot:task:k"
     assert seen[0].fields == {"hs_task_subject": "Hot lead"}
     assert seen[1].associations == {}
+
+
+def test_refused_only_retries_what_was_not_done_and_raises_what_may_have_landed() -> None:
+    from connectors.retry import RetryPolicy
+    from syncagent.errors import RateLimited, RemoteTimeout
+
+    policy = RetryPolicy(attempts=4, sleep=lambda s: None).refused_only()
+    answers: list[Exception | str] = [RateLimited("429"), RateLimited("429"), "done"]
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert policy.call(call) == "done"              # a 429 was never carried out: sent again
+    sent: list[int] = []
+
+    def lost() -> str:
+        sent.append(1)
+        raise RemoteTimeout("timed out")
+
+    try:
+        policy.call(lost)
+    except RemoteTimeout:
+        pass
+    assert sent == [1]                              # a timeout is left to the caller
+    assert RetryPolicy(attempts=3, sleep=lambda s: None).retry_on != policy.retry_on
