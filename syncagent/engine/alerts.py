@@ -15,6 +15,11 @@ from syncagent.engine.scoring import CompiledAlert
 from syncagent.engine.sla import stand_in
 
 _FIRST_LOOK = timedelta(days=1)   # a person seen for the first time: the last day's activity
+# An activity can reach the API after the evaluation that followed it (HubSpot's search and
+# events lag by seconds to minutes; the pull reads back up to an hour, the largest lookback
+# the settings allow). The window reaches back that far: an activity already alerted gives the
+# same task key, which the pipeline never gives twice.
+_LATE_ARRIVAL = timedelta(hours=1)
 _HIGH_PRIORITY_RANK = GRADE_RANK["A"]
 _DETAIL_KEYS = ("url", "form", "campaign", "subject")
 
@@ -28,7 +33,8 @@ def alerts(person: PersonInput, rules: Rules, facts: Mapping[str, Any], owner: O
     cooldown = timedelta(hours=rules.scoring.alert_cooldown_hours)
     if last is not None and now < last + cooldown:
         return (), last
-    since = previous.evaluated_at if previous and previous.evaluated_at else now - _FIRST_LOOK
+    since = previous.evaluated_at - _LATE_ARRIVAL if previous and previous.evaluated_at \
+        else now - _FIRST_LOOK
     for rule in rules.compiled.scoring.alerts:
         newest = _newest(rule, person, facts, since, now) if rule.applies(facts) else None
         if newest is not None:

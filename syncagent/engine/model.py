@@ -44,6 +44,8 @@ class CrmFacts:
 
     owner_id: str | None = None
     owner_set_by_human: bool = False
+    # The owner is the integration user or a default owner: the lead is nobody's yet.
+    owner_is_machine: bool = False
     rep_track: str | None = None          # Nurture_Track__c a rep picked
     lead_status: str | None = None        # Lead.Status
     disqualified_reason: str | None = None  # Lead.Disqualified_Reason__c

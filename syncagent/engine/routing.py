@@ -175,7 +175,9 @@ def route(person: PersonInput, facts: Mapping[str, Any], stage: str, rt: Compile
                            None, f"Not routed yet: stage {stage} is below {rt.min_stage}, where "
                            f"routing starts; stays with {who}.", False), state
     human_owned = current_user is not None and current_user.active and crm.owner_set_by_human
-    if current_user is not None and current_user.active and not human_owned:
+    # An owner no person chose (the integration user, a default owner) is nobody: routed.
+    if current_user is not None and current_user.active and not human_owned \
+            and not crm.owner_is_machine:
         return OwnerResult(current, "user", None,
                            f"Kept {label(current_user, current)}, who already owns it.",
                            False), state

@@ -239,6 +239,7 @@ def _crm_facts(records: list[MirrorRow], activities: list[Activity],
         owner_id=f.get(owner),
         owner_set_by_human=(f.get(owner) not in world.machine_owners
                             and _set_by_a_person(owner, f, marks, crm)),
+        owner_is_machine=f.get(owner) in world.machine_owners,
         rep_track=f.get(track) if _set_by_a_person(track, f, marks, crm) else None,
         lead_status=f.get(crm.status_field),
         disqualified_reason=f.get(crm.disqualified_field),

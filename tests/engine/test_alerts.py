@@ -123,3 +123,23 @@ def test_activity_outside_the_alert_pattern_gives_nothing(rules: Rules) -> None:
     assert decision.alerts == ()
     assert decision.state.last_alert_at is None
 
+
+
+def test_a_visit_that_reached_the_api_late_still_alerts_but_an_old_one_does_not(
+    rules: Rules,
+) -> None:
+    """Evaluated at +30 h without the visit of +29.5 h (the API showed it later): the next
+    evaluation alerts it. A visit from before the last evaluation's lookback never does."""
+    first, _ = evaluate(person(activities=hot_activities()), rules, NOW, RoutingState(), TEAM)
+    owner = CrmFacts(owner_id=first.owner.owner_id)
+    quiet, _ = evaluate(person(activities=hot_activities(), crm=owner, previous=first.state),
+                        rules, NOW + timedelta(hours=30), RoutingState(), TEAM)
+    assert quiet.alerts == ()
+    late = [*hot_activities(), visit(29.5)]
+    shown, _ = evaluate(person(activities=late, crm=owner, previous=quiet.state), rules,
+                        NOW + timedelta(hours=30, minutes=10), RoutingState(), TEAM)
+    assert [a.occurred_at for a in shown.alerts] == [NOW + timedelta(hours=29.5)]
+    old = [*hot_activities(), visit(28)]
+    none, _ = evaluate(person(activities=old, crm=owner, previous=quiet.state), rules,
+                       NOW + timedelta(hours=30, minutes=10), RoutingState(), TEAM)
+    assert none.alerts == ()

@@ -99,6 +99,15 @@ def test_existing_agent_owner_is_sticky_but_inactive_owner_is_replaced(rules: Ru
     assert owner not in ("005Z", None)
 
 
+def test_an_mql_the_integration_user_owns_is_routed_not_kept(rules: Rules) -> None:
+    # "005D" is an active user; as the integration user it is nobody's choice.
+    kept, _, _ = route(rules, crm=CrmFacts(owner_id="005D"))
+    owner, why, _ = route(rules, crm=CrmFacts(owner_id="005D", owner_is_machine=True),
+                          profile={**FIT, "country": "DE"})
+    assert kept == "005D"
+    assert owner in ("005F", "005G") and "territory EMEA" in why
+
+
 def test_below_the_routing_stage_nothing_is_routed(rules: Rules) -> None:
     owner, why, _ = route(rules, activities=[], crm=CrmFacts(owner_id="00GQUEUE"))
     assert owner == "00GQUEUE"
