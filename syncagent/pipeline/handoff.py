@@ -24,6 +24,7 @@ from typing import Any
 from connectors.base import Connector, RecordLinks
 from state.flags import Flag
 from state.handoff import (
+    CANCELLED,
     FIRED,
     PENDING,
     FeedbackRow,
@@ -104,7 +105,7 @@ def derive(plans: Sequence[PersonPlan], gone: Iterable[int], stored: Stored,
         before = stored.previous.get(plan.person_id)
         _stage_history(plan, before, now, out)
         _feedback(plan, before, stored.campaigns.get(plan.person_id), now, out)
-        _timers(plan, stored.timers.get(plan.person_id, ()), ctx, now, out)
+        _timers(plan, stored.timers.get(plan.person_id, ()), before, ctx, now, out)
         for alert in plan.decision.alerts:
             if task_key(alert.idempotency_key) not in stored.given:
                 _give(out, _alert_task(plan, alert), plan, ctx, now)
@@ -190,9 +191,10 @@ def _campaigns(store: StateStore, plans: Sequence[PersonPlan]) -> dict[int, str]
 
 # --- timers ------------------------------------------------------------------------------------
 
-def _timers(plan: PersonPlan, stored: Sequence[TimerRow], ctx: TaskContext, now: datetime,
-            out: Handoff) -> None:
+def _timers(plan: PersonPlan, stored: Sequence[TimerRow], before: Mapping[str, Any] | None,
+            ctx: TaskContext, now: datetime, out: Handoff) -> None:
     by_key = {t.key: t for t in stored}
+    seen_at = before.get("evaluated_at") if before else None
     emitted: set[str] = set()
     for timer in plan.decision.sla:
         started = _started(timer, plan.decision)
@@ -205,7 +207,9 @@ def _timers(plan: PersonPlan, stored: Sequence[TimerRow], ctx: TaskContext, now:
         row = TimerRow(key, plan.person_id, timer.kind, started, timer.due_at,
                        _clip(timer.owner_id, 64), PENDING, None,
                        {"message": timer.message, "lead_owner": timer.lead_owner_id})
-        if timer.due_at <= now:
+        if timer.due_at <= now and _overdue_at_first_sight(timer, seen_at):
+            out.rows.timers.append(_skipped(row))
+        elif timer.due_at <= now:
             _fire(plan, row, timer.owner_id, ctx, now, out)
         else:
             out.rows.timers.append(row)
@@ -216,6 +220,23 @@ def _timers(plan: PersonPlan, stored: Sequence[TimerRow], ctx: TaskContext, now:
             _fire(plan, step, None, ctx, now, out)   # the engine has just reassigned it
         else:
             out.rows.cancelled.append(step.key)
+
+
+def _overdue_at_first_sight(timer: SlaTimer, seen_at: datetime | None) -> bool:
+    """A step the agent never stored that was due before it last looked at the person (or
+    before it first did): the lead waited before the agent was there (a first sync, the first
+    cycle after an upgrade). Firing it now would bury reps in tasks for old leads, so it is
+    recorded as skipped. A reassign is the exception: the engine has carried it out already.
+    A step that came due since the last look (the agent was down) still fires."""
+    if timer.kind == "reassign":
+        return False
+    return seen_at is None or timer.due_at <= seen_at
+
+
+def _skipped(row: TimerRow) -> TimerRow:
+    return TimerRow(row.key, row.person_id, row.kind, row.started_at, row.due_at,
+                    row.recipient, CANCELLED, None,
+                    {**row.detail, "skipped": "overdue when the agent first saw it"})
 
 
 def _started(timer: SlaTimer, decision: Decision) -> datetime:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.registry import registered
-from state.handoff import FIRED, PENDING, TimerRow
+from state.handoff import CANCELLED, FIRED, PENDING, TimerRow
 from state.store import MirrorRow, StateStore
 from syncagent.engine import Activity, CrmFacts, PersonInput, Rules, evaluate, load_rules
 from syncagent.engine.model import (
@@ -88,8 +88,10 @@ def _stored(kind: str, hours: float, status: str = PENDING) -> TimerRow:
                     status, None, {"message": f"{kind} message", "lead_owner": "005A"})
 
 
-def _previous(stage: str = "MQL", owner: str = "005A") -> dict[int, dict[str, Any]]:
-    return {7: {"stage": stage, "owner": owner}}
+def _previous(stage: str = "MQL", owner: str = "005A",
+              evaluated_at: datetime = T0) -> dict[int, dict[str, Any]]:
+    """The stored decision: by default, last evaluated when the timers started."""
+    return {7: {"stage": stage, "owner": owner, "evaluated_at": evaluated_at}}
 
 
 def test_a_step_due_after_the_lead_was_accepted_is_cancelled_and_gives_no_task(
@@ -280,7 +282,8 @@ def test_a_cycle_re_run_after_a_crash_fires_nothing_twice(base: Decision, tmp_pa
                        sla=(_timer("remind", 4), _timer("escalate", 24, "005M")),
                        alerts=(Alert("pricing", "005A", "m", f"{pid}:pricing:e1", NOW, "005A"),))
     plan = replace(_plan(decision), person_id=pid)
-    chunk = Evaluated([plan], [], {pid: None}, None, previous={})  # type: ignore[arg-type]
+    looked = {pid: _previous()[7]}   # last evaluated when the timers started
+    chunk = Evaluated([plan], [], {pid: None}, None, previous=looked)  # type: ignore[arg-type]
     crashed = handoff_for_chunk(store, chunk, _ctx(), NOW)   # derived, never committed
     again = handoff_for_chunk(store, chunk, _ctx(), NOW + timedelta(minutes=5))
     assert [r.idempotency_key for r in crashed.outbox] == \
@@ -315,3 +318,28 @@ def test_an_owner_change_before_the_reassign_is_due_cancels_the_old_steps(
     out = derive([_plan(replace(base, owner=by_hand, sla=()))], [], stored, _ctx(), NOW)
     assert sorted(out.rows.cancelled) == sorted(t.key for t in stored.timers[7])
     assert out.rows.timers == [] and out.rows.tasks == [] and out.rows.history == []
+
+
+def test_steps_overdue_before_the_agent_first_looked_are_skipped_not_fired(
+    base: Decision,
+) -> None:
+    """A first sync (no stored decision) or the first cycle after an upgrade (stored decision
+    evaluated after the step's due time, no stored step): reps get no burst of old tasks;
+    the steps are kept as skipped. A step due since the last look fires; a reassign the
+    engine carried out fires."""
+    steps = (_timer("remind", 4), _timer("escalate", 24, "005M"), _timer("qualify", 60))
+    decision = replace(base, sla=steps)
+    first = derive([_plan(decision)], [], Stored({}), _ctx(), NOW)
+    assert [(t.kind, t.status, t.detail.get("skipped") is not None)
+            for t in first.rows.timers] == [("remind", CANCELLED, True),
+                                           ("escalate", CANCELLED, True),
+                                           ("qualify", CANCELLED, True)]
+    assert first.outbox == [] and first.rows.tasks == []
+    looked = _previous(evaluated_at=T0 + timedelta(hours=30))   # after remind and escalate
+    upgraded = derive([_plan(decision)], [], Stored(looked), _ctx(), NOW)
+    assert [(t.kind, t.status) for t in upgraded.rows.timers] == \
+        [("remind", CANCELLED), ("escalate", CANCELLED), ("qualify", FIRED)]
+    assert len(upgraded.outbox) == 1
+    reassigned = replace(decision, sla=(_timer("reassign", 48),))
+    out = derive([_plan(reassigned)], [], Stored({}), _ctx(), NOW)
+    assert [(t.kind, t.status) for t in out.rows.timers] == [("reassign", FIRED)]
