@@ -28,6 +28,9 @@ class PersonObject:
     # Matching order across every system: records of a lower rank are placed first, so a
     # record met later in the same cycle finds the person they made.
     match_rank: int
+    # When the record was made in that system (a snapshot "N days after creation" starts
+    # from the earliest of a person's records).
+    created_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class CrmOfRecord:
     status_field: str
     disqualified_field: str
     converted_field: str
+    converted_date_field: str | None = None   # when the lead was converted (an outcome)
 
 
 @dataclass(frozen=True)

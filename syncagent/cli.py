@@ -21,6 +21,7 @@ from syncagent.commands import (
     doctor,
     engine,
     init,
+    learn,
     ledger,
     pipeline,
     sandbox,
@@ -68,7 +69,7 @@ def _with_error_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _register_areas(target: typer.Typer) -> None:
-    for area in (init, db, engine, sandbox, pipeline, ledger, demo, doctor, setup):
+    for area in (init, db, engine, sandbox, pipeline, ledger, demo, doctor, setup, learn):
         area.register(target)
     for info in target.registered_commands:
         if info.callback is not None:

@@ -58,7 +58,8 @@ def connect(settings: Any, usage: Mapping[str, Any],
 
 PROFILE = register(SystemProfile(
     system=SYSTEM, label="HubSpot",
-    person_objects=(PersonObject("contacts", "email", match_rank=2),),
+    person_objects=(PersonObject("contacts", "email", match_rank=2,
+                                 created_field="createdate"),),
     outputs=OUTPUTS, batch_size=BATCH_MAX, page_size=SEARCH_PAGE, unique_email=True,
     human_owned=frozenset({OUTPUTS["owner"]}),
     stage_values=STAGES, stage_fallback="lead", stage_order=STAGE_ORDER,

@@ -49,8 +49,8 @@ def machine_owners(settings: Any) -> Iterable[str]:
 
 PROFILE = register(SystemProfile(
     system=SYSTEM, label="Salesforce",
-    person_objects=(PersonObject("Contact", "Email", match_rank=0),
-                    PersonObject("Lead", "Email", match_rank=1)),
+    person_objects=(PersonObject("Contact", "Email", match_rank=0, created_field="CreatedDate"),
+                    PersonObject("Lead", "Email", match_rank=1, created_field="CreatedDate")),
     outputs=OUTPUTS, batch_size=COLLECTION_MAX, page_size=QUERY_PAGE,
     human_owned=frozenset({OUTPUTS["owner"], OUTPUTS["track"]}),
     cross_ids=(CrossId("Lead", "ConvertedContactId", (SYSTEM, "Contact")),),
@@ -65,7 +65,7 @@ PROFILE = register(SystemProfile(
                                type="Account.Type"),
         primary_object="Contact", owner_field=OUTPUTS["owner"], track_field=OUTPUTS["track"],
         status_field="Status", disqualified_field="Disqualified_Reason__c",
-        converted_field="IsConverted"),
+        converted_field="IsConverted", converted_date_field="ConvertedDate"),
     # Tasks are upserted on Idempotency_Key__c (an external id), 200 to a Collections call.
     # A Task cannot be owned by a queue: its owner is always a user.
     tasks=TaskSpec("Task", subject="Subject", body="Description", due="ActivityDate",
