@@ -28,9 +28,6 @@ class PersonObject:
     # Matching order across every system: records of a lower rank are placed first, so a
     # record met later in the same cycle finds the person they made.
     match_rank: int
-    # When the record was made in that system (a snapshot "N days after creation" starts
-    # from the earliest of a person's records).
-    created_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +177,9 @@ class SystemProfile:
     machine_owners: Callable[[Any], Iterable[str]] | None = None
     # Alert and SLA tasks for the people who work here (None: the system takes no tasks).
     tasks: TaskSpec | None = None
+    # The field of a person record that says when the system created it (reports count a
+    # new lead from it); None: the agent's first sight of the person stands in.
+    created_field: str | None = None
 
     def person_object(self, object_name: str) -> PersonObject | None:
         return next((p for p in self.person_objects if p.object == object_name), None)

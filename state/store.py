@@ -5,11 +5,12 @@ the refusal of a missing or newer schema) and the two commits that must span con
 - `commit_page`: a pulled page's mirror rows and activities, the stream's new cursor and the
   match-queue rows for what changed, in ONE transaction;
 - `commit_evaluation`: an evaluation's decisions, the outbox rows planned from them, the
-  persons' next due times and named state, in ONE transaction.
+  persons' next due times, named state and handoff rows, in ONE transaction.
 Everything else goes through one store per concern, each getting its sessions from here:
 `mirror` (cursors, mirror records, activities), `persons` (persons, links, the match queue),
 `decisions`, `outbox` (with its dead letters), `runs` (runs, leases, key-value state),
-`flags` (data-quality items) and `schema_facts`. It runs unchanged on SQLite (the embedded
+`flags` (data-quality items), `schema_facts` and `handoff` (stage history, SLA timers, the
+tasks the agent queued, reps' feedback). It runs unchanged on SQLite (the embedded
 default) and PostgreSQL (production, several agents sharing one DB).
 
 Rules every store keeps: writes go in bulk (one executemany per chunk of rows, never a round
@@ -36,6 +37,8 @@ from state.common import Sessions, utcnow
 from state.db import alembic_config, make_engine, normalise_url, safe_url, schema_head
 from state.decisions import DecisionStore
 from state.flags import FlagStore
+from state.handoff import HandoffRows, HandoffStore
+from state.handoff import save as save_handoff
 from state.mirror import ActivityRow, CursorState, MirrorRow, MirrorStore
 from state.outbox import NewOutboxRow, OutboxItem, OutboxResult, OutboxStore
 from state.persons import PersonStore, Ref
@@ -60,6 +63,7 @@ class StateStore:
         self.runs = RunStore(self.sessions)
         self.flags = FlagStore(self.sessions)
         self.schema_facts = SchemaFactsStore(self.sessions)
+        self.handoff = HandoffStore(self.sessions)
 
     # ----------------------------------------------------------------- lifecycle
     def upgrade(self) -> str:
@@ -127,13 +131,18 @@ class StateStore:
     def commit_evaluation(self, rows: Sequence[NewOutboxRow],
                           decisions: Sequence[dict[str, Any]],
                           due: dict[int, datetime | None], values: Mapping[str, Any],
-                          now: datetime | None = None) -> None:
-        """Planned writes, decisions, the persons' next due times and named state, together:
-        a crash can never mark a person evaluated whose writes were not queued."""
+                          now: datetime | None = None,
+                          handoff: HandoffRows | None = None) -> None:
+        """Planned writes, decisions, the persons' next due times, named state and the
+        handoff rows (stage history, timers fired with the task rows they queue, tasks,
+        feedback), together: a crash can never mark a person evaluated whose writes were not
+        queued, nor a timer fired whose task was not."""
         now = now or utcnow()
         with self.sessions.write() as session:
             outbox.enqueue(session, rows, now)
             decided.save(session, decisions)
+            if handoff:
+                save_handoff(session, handoff)
             persons.set_evaluated(session, due)
             runs.set_values(session, values, now)
 

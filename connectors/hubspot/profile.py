@@ -58,8 +58,7 @@ def connect(settings: Any, usage: Mapping[str, Any],
 
 PROFILE = register(SystemProfile(
     system=SYSTEM, label="HubSpot",
-    person_objects=(PersonObject("contacts", "email", match_rank=2,
-                                 created_field="createdate"),),
+    person_objects=(PersonObject("contacts", "email", match_rank=2),),
     outputs=OUTPUTS, batch_size=BATCH_MAX, page_size=SEARCH_PAGE, unique_email=True,
     human_owned=frozenset({OUTPUTS["owner"]}),
     stage_values=STAGES, stage_fallback="lead", stage_order=STAGE_ORDER,
@@ -76,4 +75,5 @@ PROFILE = register(SystemProfile(
                    priority_values={"high": "HIGH", "normal": "MEDIUM"}, batch_size=BATCH_MAX,
                    status="hs_task_status", status_open="NOT_STARTED",
                    association="contacts"),
+    created_field="createdate",
     wire=wire, connect=connect))

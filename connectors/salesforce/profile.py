@@ -49,8 +49,8 @@ def machine_owners(settings: Any) -> Iterable[str]:
 
 PROFILE = register(SystemProfile(
     system=SYSTEM, label="Salesforce",
-    person_objects=(PersonObject("Contact", "Email", match_rank=0, created_field="CreatedDate"),
-                    PersonObject("Lead", "Email", match_rank=1, created_field="CreatedDate")),
+    person_objects=(PersonObject("Contact", "Email", match_rank=0),
+                    PersonObject("Lead", "Email", match_rank=1)),
     outputs=OUTPUTS, batch_size=COLLECTION_MAX, page_size=QUERY_PAGE,
     human_owned=frozenset({OUTPUTS["owner"], OUTPUTS["track"]}),
     cross_ids=(CrossId("Lead", "ConvertedContactId", (SYSTEM, "Contact")),),
@@ -73,4 +73,5 @@ PROFILE = register(SystemProfile(
                    priority_values={"high": "High", "normal": "Normal"},
                    batch_size=COLLECTION_MAX, status="Status", status_open="Not Started",
                    key_field="Idempotency_Key__c", who="WhoId", due_is_date=True),
+    created_field="CreatedDate",
     wire=iso_wire, connect=connect, machine_owners=machine_owners))

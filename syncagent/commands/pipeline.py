@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from syncagent.commands.common import ConfigOption, JsonOption, StateOption, settings_for_command
-from syncagent.pipeline.agent import build_agent, sandbox_settings, save_usage
+from syncagent.pipeline.agent import build_agent, sandbox_clock, sandbox_settings, save_usage
 from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, plan_context, run_cycle
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
 from syncagent.preflight.live import refuse_while_blocked
@@ -37,13 +37,22 @@ def _settings(config: Path | None, state: str | None, sandbox: str | None,
     return settings_for_command(config, state, **overrides)
 
 
+def _agent(settings: Settings, sandbox: str | None, *, write: bool = True) -> Agent:
+    """The agent; against a sandbox it takes its time from the sandbox's clock, so hours the
+    sandbox simulates pass for the agent too (timers fall due, cooldowns end)."""
+    agent = build_agent(settings, write=write)
+    if sandbox:
+        agent.clock = sandbox_clock(sandbox, settings.ca_bundle)
+    return agent
+
+
 def sync(once: bool = typer.Option(True, "--once", help="Run one cycle and exit."),
          as_json: bool = JsonOption, config: Path | None = ConfigOption,
          state: str | None = StateOption, sandbox: str | None = SandboxOption,
          mappings: Path | None = MappingsOption) -> None:
     """Run one cycle: pull, match, evaluate, plan, push."""
     settings = _settings(config, state, sandbox, mappings)
-    agent = build_agent(settings)
+    agent = _agent(settings, sandbox)
     refuse_while_blocked(settings)
     report = _cycle(agent, CycleOptions())
     _print_report(report, as_json)
@@ -55,7 +64,7 @@ def rescore(as_json: bool = JsonOption, config: Path | None = ConfigOption,
             mappings: Path | None = MappingsOption) -> None:
     """Re-evaluate everyone after a rules change; write only what differs."""
     settings = _settings(config, state, sandbox, mappings)
-    agent = build_agent(settings)
+    agent = _agent(settings, sandbox)
     refuse_while_blocked(settings)
     report = _cycle(agent, CycleOptions(rescore=True, pull=False))
     _print_report(report, as_json)
@@ -67,7 +76,7 @@ def dry_run(config: Path | None = ConfigOption, state: str | None = StateOption,
             rescore_all: bool = typer.Option(False, "--all", help="Plan for every person."),
             limit: int = typer.Option(200, help="Show at most this many changes.")) -> None:
     """Show what a cycle would write (record, field, old, new); write nothing."""
-    agent = build_agent(_settings(config, state, sandbox, mappings), write=False)
+    agent = _agent(_settings(config, state, sandbox, mappings), sandbox, write=False)
     changes: list[tuple[str, str, str, str]] = []
     context: list[PlanContext] = []
 
@@ -161,7 +170,7 @@ def run(config: Path | None = ConfigOption, state: str | None = StateOption,
     try:
         with _sigterm_ends_setup():
             settings = _settings(config, state, sandbox, mappings)
-            agent = build_agent(settings)
+            agent = _agent(settings, sandbox)
             refuse_while_blocked(settings)
     except _StoppedBeforeStart:
         typer.echo("stopped before the first cycle (SIGTERM while checking the systems)",

@@ -68,14 +68,18 @@ def moment(value: Any) -> datetime | None:
 
 def _created(records: Sequence[MirrorRow], profiles: Mapping[str, SystemProfile]
              ) -> datetime | None:
-    times = []
+    """When the person became a lead: their CRM record's creation (the CRM's lead or contact),
+    else the earliest creation among their other records."""
+    crm_times, other_times = [], []
     for r in records:
-        person_object = profiles[r.system].person_object(r.object) if r.system in profiles \
-            else None
-        if person_object is not None and person_object.created_field:
-            when = moment(r.fields.get(person_object.created_field))
-            if when is not None:
-                times.append(when)
+        profile = profiles.get(r.system)
+        if profile is None or not profile.created_field or profile.person_object(r.object) \
+                is None:
+            continue
+        when = moment(r.fields.get(profile.created_field))
+        if when is not None:
+            (crm_times if profile.crm is not None else other_times).append(when)
+    times = crm_times or other_times
     return min(times) if times else None
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ssl
 import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
 from json import loads
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -92,3 +95,26 @@ def fetch_sandbox_info(url: str) -> dict[str, Any]:
         raise ConfigError(f"no sandbox answers at {url} ({exc})",
                           hint="Start one with `syncagent sandbox --port PORT` "
                                "or check the port.") from None
+
+
+def sandbox_clock(url: str, ca_bundle: Path | str | None) -> Callable[[], datetime]:
+    """The sandbox's simulated now (GET /__sandbox/clock), read at each call: a cycle reads
+    its clock once, at its start, so the hours a sandbox simulation skips pass for the agent
+    too. A sandbox that stops answering is an error, never a fall back to this host's clock
+    (time would run backwards)."""
+    context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+    address = url.rstrip("/") + "/__sandbox/clock"
+
+    def now() -> datetime:
+        try:
+            with urllib.request.urlopen(address, context=context, timeout=10) as answer:
+                moment = datetime.fromisoformat(str(loads(answer.read())["now"]))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"the sandbox at {url} did not tell its time ({exc})",
+                              hint="Is `syncagent sandbox` still running on that port?") from None
+        if moment.tzinfo is None:
+            raise ConfigError(f"the sandbox at {url} answered a time without a timezone",
+                              hint="Use a sandbox of this syncagent version.")
+        return moment.astimezone(UTC)
+
+    return now

@@ -22,6 +22,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 System = Literal["salesforce", "hubspot"]
+SYSTEMS: tuple[System, ...] = ("salesforce", "hubspot")
 RequestFault = Literal["500", "503", "429", "hang", "reset"]
 OrgProfile = Literal["configured", "fresh"]
 HubSpotTier = Literal["starter", "professional", "enterprise"]
@@ -214,6 +215,10 @@ class SandboxStats:
     calls: Counter[tuple[str, str, str, int]] = field(default_factory=Counter)
     written: Counter[str] = field(default_factory=Counter)
     faults: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # tasks (alerts, SLA steps) made through the API, and the calls that carried them, by
+    # system: what a benchmark compares with the fewest calls the batch limits allow
+    tasks_created: Counter[str] = field(default_factory=Counter)
+    task_calls: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         by_system: Counter[str] = Counter()
@@ -226,6 +231,8 @@ class SandboxStats:
             "records_written": dict(sorted(self.written.items())),
             "faults_injected": [{"system": s, "fault": k, "count": n}
                                 for (s, k), n in sorted(self.faults.items())],
+            "tasks_created": {system: self.tasks_created[system] for system in SYSTEMS},
+            "task_calls": {system: self.task_calls[system] for system in SYSTEMS},
         }
 
 
@@ -260,6 +267,12 @@ class SandboxContext(Generic[OrgT, PortalT]):
         if n:
             with self.lock:
                 self.stats.written[object_name] += n
+
+    def count_tasks(self, system: System, created: int) -> None:
+        """One API call that wrote tasks, ``created`` of them new (shown by /__sandbox/stats)."""
+        with self.lock:
+            self.stats.task_calls[system] += 1
+            self.stats.tasks_created[system] += created
 
     def set_profile(self, profile: FaultProfile) -> None:
         """Replace the fault profile; draws restart from the profile's seed."""

@@ -165,6 +165,11 @@ def control_router(ctx: Context, state: SandboxState) -> APIRouter:
             body["now"] = ctx.clock.now().isoformat()
         return body
 
+    @router.get("/clock")
+    def clock() -> dict[str, Any]:
+        """The simulated now: an agent run against the sandbox takes its time from here."""
+        return {"now": ctx.clock.now().isoformat()}
+
     @router.post("/reset")
     def reset() -> dict[str, Any]:
         build_systems(ctx, state)
@@ -208,10 +213,9 @@ def control_router(ctx: Context, state: SandboxState) -> APIRouter:
         from syncagent.sandbox.simulate import SimulateParams, run_simulation
 
         try:
-            parsed = SimulateParams.model_validate(params)
-        except ValueError as error:
+            return run_simulation(ctx, SimulateParams.model_validate(params))
+        except ValueError as error:   # nothing was changed: the request names what is wrong
             raise HTTPException(400, f"bad simulate parameters: {error}") from None
-        return run_simulation(ctx, parsed)
 
     return router
 

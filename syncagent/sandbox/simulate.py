@@ -12,7 +12,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from syncagent.sandbox.context import Context
 from syncagent.sandbox.hubspot.properties import iso_ms
@@ -27,16 +27,43 @@ DISQUALIFY_REASONS = ("No Budget", "No Authority", "Timing", "Competitor", "Not 
                       "Bad Data")
 
 
-class SimulateParams(BaseModel):
-    """What to simulate; every count may be 0."""
+MAX_SPAN_MINUTES = 60 * 24 * 30
 
-    minutes: float = Field(60, ge=0, le=60 * 24 * 30)
+
+class LeadStatusChange(BaseModel):
+    """A rep sets a lead's status (and, for a disqualification or recycle, the reason)."""
+
+    lead_id: str
+    status: str
+    reason: str | None = None
+
+
+class SimulateParams(BaseModel):
+    """What to simulate; every count may be 0. The clock moves by ``minutes`` plus ``hours``
+    (60 minutes when neither is given)."""
+
+    minutes: float | None = Field(None, ge=0, le=MAX_SPAN_MINUTES)
+    hours: float | None = Field(None, ge=0, le=MAX_SPAN_MINUTES / 60)
     events: int = Field(200, ge=0, le=1_000_000)
     rep_actions: int = Field(10, ge=0, le=100_000)
     calls: int = Field(5, ge=0, le=100_000)
     new_leads: int = Field(0, ge=0, le=100_000)
     seed: int | None = None
     actions: list[str] | None = None   # restrict rep actions to these kinds
+    # set at the end of the span, as the lead's owner: e.g. a rep accepts a lead
+    lead_statuses: list[LeadStatusChange] = Field(default_factory=list, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _span_fits(self) -> SimulateParams:
+        if self.span_seconds() > MAX_SPAN_MINUTES * 60:
+            raise ValueError(f"minutes + hours must not pass {MAX_SPAN_MINUTES} minutes "
+                             "(30 days)")
+        return self
+
+    def span_seconds(self) -> float:
+        if self.minutes is None and self.hours is None:
+            return 3600.0
+        return (self.minutes or 0.0) * 60 + (self.hours or 0.0) * 3600
 
 
 class Simulation:
@@ -45,7 +72,7 @@ class Simulation:
         self.params = params
         self.rng = random.Random(seed)
         self.start = ctx.clock.now()
-        ctx.clock.advance(params.minutes * 60)
+        ctx.clock.advance(params.span_seconds())
         self.end = ctx.clock.now()
 
     def moment(self) -> datetime:
@@ -176,8 +203,10 @@ class Simulation:
 
 
 def run_simulation(ctx: Context, params: SimulateParams) -> dict[str, Any]:
-    """Advance the clock by params.minutes and apply the simulated activity."""
+    """Advance the clock by the span and apply the simulated activity. Bad lead status
+    changes raise ValueError before anything happens (the clock included)."""
     with ctx.lock:
+        check_lead_statuses(ctx, params.lead_statuses)
         # Without an explicit seed, the n-th simulation since reset always does the same.
         ctx.simulations += 1
         seed = params.seed if params.seed is not None else 1000 + ctx.simulations
@@ -186,6 +215,42 @@ def run_simulation(ctx: Context, params: SimulateParams) -> dict[str, Any]:
         actions = sim.rep_actions()
         calls = sim.calls()
         arrivals = sim.new_leads(seed)
+        statuses = set_lead_statuses(ctx, params.lead_statuses)
         return {"from": sim.start.isoformat(), "now": sim.end.isoformat(), "seed": seed,
                 "web_events": events, "rep_actions": actions, "call_task_ids": calls,
-                "new_leads": arrivals}
+                "new_leads": arrivals, "lead_statuses": statuses}
+
+
+def check_lead_statuses(ctx: Context, changes: list[LeadStatusChange]) -> None:
+    """Each change names a live, unconverted lead and values the org's picklists allow."""
+    lead = ctx.sf.schema.objects["Lead"]
+    statuses = lead.fields["Status"].picklist
+    reason_field = lead.fields.get("Disqualified_Reason__c")
+    for n, change in enumerate(changes):
+        record = ctx.sf.get("Lead", change.lead_id)
+        where = f"lead_statuses[{n}] ({change.lead_id})"
+        if record is None or record.get("IsDeleted") or record.get("IsConverted"):
+            raise ValueError(f"{where}: no such open lead (deleted, converted or unknown id)")
+        if change.status not in statuses:
+            raise ValueError(f"{where}: status {change.status!r} is not one of the org's lead "
+                             f"statuses: {', '.join(statuses)}")
+        if change.reason is not None and (reason_field is None
+                                          or change.reason not in reason_field.picklist):
+            allowed = ", ".join(reason_field.picklist) if reason_field else "none (no field)"
+            raise ValueError(f"{where}: reason {change.reason!r} is not a disqualified reason "
+                             f"of this org: {allowed}")
+
+
+def set_lead_statuses(ctx: Context, changes: list[LeadStatusChange]) -> list[dict[str, Any]]:
+    """Apply checked changes as each lead's owner would (a person's edit, at the clock's
+    now)."""
+    done = []
+    for change in changes:
+        old = (ctx.sf.get("Lead", change.lead_id) or {}).get("Status")
+        fields: dict[str, Any] = {"Status": change.status}
+        if change.reason is not None:
+            fields["Disqualified_Reason__c"] = change.reason
+        ctx.sf.update("Lead", change.lead_id, fields)
+        done.append({"lead_id": change.lead_id, "old": old, "new": change.status,
+                     "reason": change.reason})
+    return done

@@ -165,15 +165,24 @@ def _inputs(body: Any) -> list[dict[str, Any]]:
     return inputs
 
 
-def _assoc_input(raw: Any) -> dict[str, set[int]]:
+def _assoc_input(raw: Any, kind: str) -> dict[str, set[int]]:
     """`associations: [{to: {id}, types: [{associationCategory, associationTypeId}]}]`.
 
-    Engagements name contacts; the target type is inferred from the type id (contacts)."""
+    Engagements name contacts; the target type is inferred from the type id (contacts). As in
+    HubSpot, an input without a type, or with a type that does not link this object to a
+    contact, is refused (the type decides what the id means)."""
     links: dict[str, set[int]] = {}
+    expected = ASSOCIATION_TYPE_IDS.get(kind, (None,))[0]
     for item in raw or []:
         target = str((item.get("to") or {}).get("id", ""))
         if not target.isdigit():
             raise HubSpotError(400, f"Invalid association target id {target!r}",
+                               "VALIDATION_ERROR")
+        types = [str(t.get("associationTypeId")) for t in item.get("types") or []
+                 if isinstance(t, dict)]
+        if not types or any(t != str(expected) for t in types):
+            raise HubSpotError(400, f"Invalid association types {types} from {kind} to "
+                               f"contacts; use associationTypeId {expected} (HUBSPOT_DEFINED)",
                                "VALIDATION_ERROR")
         links.setdefault("contacts", set()).add(int(target))
     return links
@@ -251,8 +260,10 @@ class HubSpotRoutes:
             if rejected:
                 raise property_error([rejected])
             record = self.hs.create(kind, properties,
-                                    associations=_assoc_input(body.get("associations")))
+                                    associations=_assoc_input(body.get("associations"), kind))
             self.ctx.count_written(kind, 1)
+            if kind == "tasks":
+                self.ctx.count_tasks("hubspot", 1)
             return record_json(self.hs, kind, record, list(properties))
         return self.locked(work, status=201)
 
@@ -353,7 +364,12 @@ class HubSpotRoutes:
         archived = _flag(request, "archived")
 
         def work() -> Response:
-            refuse_batch(self.hs, kind, action, inputs)
+            try:
+                refuse_batch(self.hs, kind, action, inputs)
+            except HubSpotError:
+                if (kind, action) == ("tasks", "create"):
+                    self.ctx.count_tasks("hubspot", 0)   # a task call, though none was made
+                raise
             return handler(kind, body, inputs, archived)
         return self.locked(work)
 
@@ -403,13 +419,15 @@ class HubSpotRoutes:
                 errors.append(self._validation_error(problems, [trace]))
                 continue
             try:
-                record = self.hs.create(kind, properties,
-                                        associations=_assoc_input(item.get("associations")))
+                record = self.hs.create(kind, properties, associations=_assoc_input(
+                    item.get("associations"), kind))
             except HubSpotError as error:
                 errors.append(_record_error(error.category, error.message, [trace]))
                 continue
             results.append(record_json(self.hs, kind, record, list(properties)))
         self.ctx.count_written(kind, len(results))
+        if kind == "tasks":
+            self.ctx.count_tasks("hubspot", len(results))
         return _batch_body(self.hs, started, results, errors, 201)
 
     def _batch_update(self, kind: str, body: dict[str, Any], inputs: list[dict[str, Any]],

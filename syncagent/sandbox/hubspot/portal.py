@@ -249,6 +249,7 @@ class HubSpotPortal:
             clean = {k: str(v) for k, v in properties.items() if v is not None and v != ""}
         else:
             clean, errors = self.validate(object_type, properties)
+            errors += _missing_on_create(object_type, clean)
             if errors:
                 raise property_error(errors)
             clean = {k: v for k, v in clean.items() if v != ""}
@@ -488,6 +489,18 @@ def forward_only_lifecycle(record: HsRecord, clean: dict[str, str]) -> dict[str,
     if LIFECYCLE_STAGES.index(new) >= LIFECYCLE_STAGES.index(old):
         return clean
     return {k: v for k, v in clean.items() if k != "lifecyclestage"}
+
+
+# Properties a create must give: a task's hs_timestamp (its due date) is "Required"
+# (https://developers.hubspot.com/docs/api-reference/latest/crm/activities/tasks/guide.md).
+REQUIRED_ON_CREATE = {"tasks": ("hs_timestamp",)}
+
+
+def _missing_on_create(object_type: str, clean: dict[str, str]) -> list[dict[str, Any]]:
+    missing = [name for name in REQUIRED_ON_CREATE.get(object_type, ()) if not clean.get(name)]
+    return [{"isValid": False, "message": f"Property {name} is required", "error": "REQUIRED",
+             "name": name, "localizedErrorMessage": f"Property {name} is required"}
+            for name in missing]
 
 
 def property_error(errors: list[dict[str, Any]]) -> HubSpotError:

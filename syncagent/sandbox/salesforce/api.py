@@ -315,6 +315,8 @@ def create_one(api: SalesforceApi, obj: SObjectDef, body: Any, version: str) -> 
         return _errors_reply(outcome)
     record_id, _ = api.org.apply(outcome)
     api.ctx.count_written(obj.name, 1)
+    if obj.name == "Task":
+        api.ctx.count_tasks("salesforce", 1)
     return Reply(201, {"id": record_id, "success": True, "errors": []},
                  {"Location": f"/services/data/v{version}/sobjects/{obj.name}/{record_id}"})
 
@@ -401,6 +403,8 @@ def h_by_external_id(api: SalesforceApi, req: SfRequest) -> Reply:
         return _errors_reply(outcome)
     record_id, created = api.org.apply(outcome)
     api.ctx.count_written(obj.name, 1)
+    if obj.name == "Task":
+        api.ctx.count_tasks("salesforce", int(created))
     return Reply(201 if created else 200,
                  {"id": record_id, "success": True, "errors": [], "created": created})
 
@@ -530,23 +534,37 @@ def _fail(errors: list[WriteError], record_id: str | None = None) -> dict[str, A
 
 
 def _write_collection(api: SalesforceApi, outcomes: list[Prepared | list[WriteError]],
-                      all_or_none: bool, ref_ids: list[str | None], upsert: bool) -> Reply:
-    """Apply prepared records in order; allOrNone turns the good ones into rollbacks."""
+                      all_or_none: bool, ref_ids: list[str | None], upsert: bool,
+                      task_call: bool = False) -> Reply:
+    """Apply prepared records in order; allOrNone turns the good ones into rollbacks.
+    ``task_call``: the request carried Tasks (counted for /__sandbox/stats)."""
     if all_or_none and any(isinstance(o, list) for o in outcomes):
+        if task_call:
+            api.ctx.count_tasks("salesforce", 0)
         return Reply(200, [_fail(o if isinstance(o, list) else [ROLLED_BACK], rid)
                            for o, rid in zip(outcomes, ref_ids, strict=True)])
     results = []
+    tasks_made = 0
     for outcome, rid in zip(outcomes, ref_ids, strict=True):
         if isinstance(outcome, list):
             results.append(_fail(outcome, rid))
             continue
         record_id, created = api.org.apply(outcome)
         api.ctx.count_written(outcome.obj.name, 1)
+        tasks_made += created and outcome.obj.name == "Task"
         entry: dict[str, Any] = {"id": record_id, "success": True, "errors": []}
         if upsert:
             entry["created"] = created
         results.append(entry)
+    if task_call:
+        api.ctx.count_tasks("salesforce", tasks_made)
     return Reply(200, results)
+
+
+def _names_task(rec: Any) -> bool:
+    """A Collections record whose attributes say it is a Task."""
+    attributes = rec.get("attributes") if isinstance(rec, dict) else None
+    return isinstance(attributes, dict) and str(attributes.get("type", "")).lower() == "task"
 
 
 def h_collection(api: SalesforceApi, req: SfRequest) -> Reply:
@@ -573,7 +591,8 @@ def h_collection(api: SalesforceApi, req: SfRequest) -> Reply:
             continue
         outcomes.append(api.org.prepare(obj, rec, record_id=rid, reject=api.reject,
                                         batch_keys=batch_keys))
-    return _write_collection(api, outcomes, all_or_none, ref_ids, upsert=False)
+    return _write_collection(api, outcomes, all_or_none, ref_ids, upsert=False,
+                             task_call=creating and any(_names_task(r) for r in records))
 
 
 def h_collection_upsert(api: SalesforceApi, req: SfRequest) -> Reply:
@@ -605,7 +624,8 @@ def h_collection_upsert(api: SalesforceApi, req: SfRequest) -> Reply:
         match_id = _match_external(api.org, obj, fname, key)
         ref_ids.append(match_id)
         outcomes.append(api.org.prepare(obj, rec, record_id=match_id, reject=api.reject))
-    return _write_collection(api, outcomes, all_or_none, ref_ids, upsert=True)
+    return _write_collection(api, outcomes, all_or_none, ref_ids, upsert=True,
+                             task_call=obj.name == "Task")
 
 
 def _delete_collection(api: SalesforceApi, req: SfRequest) -> Reply:

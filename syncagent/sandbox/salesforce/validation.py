@@ -18,6 +18,7 @@ from syncagent.sandbox.salesforce.store import Record, RecordStore
 from syncagent.sandbox.salesforce.values import coerce
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+QUEUE_PREFIX = "00G"                       # a Group (queue) id
 BatchKeys = dict[tuple[str, str], int]     # (unique field, lower-cased value) seen in a batch
 
 
@@ -58,6 +59,9 @@ def prepare(store: RecordStore, obj: SObjectDef, body: dict[str, Any], *,
         return errors
     if existing is not None and obj.name == "Lead" and existing.get("IsConverted"):
         return [WriteError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")]
+    queue_owned = _queue_owned_task(obj, values)
+    if queue_owned:
+        return queue_owned
     for name, value in values.items():
         errors.extend(_check_value(store, obj.fields[name], value))
     errors.extend(_check_required(obj, values, existing))
@@ -162,6 +166,17 @@ def _check_reference(store: RecordStore, f: FieldDef, value: str) -> list[WriteE
                            f"operation performed with inactive user [{parent['Id']}] as "
                            "owner of the record", [f.name])]
     return []
+
+
+def _queue_owned_task(obj: SObjectDef, values: dict[str, Any]) -> list[WriteError]:
+    """A queue (a Group, ids 00G) owns Leads, Cases and custom objects, never a Task: a task's
+    owner is a user ("Queues", Salesforce Help: the supported objects of a queue). The code is
+    modelled as the harsher case: the record is refused."""
+    owner = values.get("OwnerId")
+    if obj.name != "Task" or not isinstance(owner, str) or not owner.startswith(QUEUE_PREFIX):
+        return []
+    return [WriteError("FIELD_INTEGRITY_EXCEPTION",
+                       f"Assigned To ID: a queue cannot own a task: {owner}", ["OwnerId"])]
 
 
 def _check_required(obj: SObjectDef, values: dict[str, Any],

@@ -1,0 +1,229 @@
+"""The handoff loop's tables: stage history, SLA timers, the tasks the agent queued, and reps'
+feedback.
+
+Rows are written only by `StateStore.commit_evaluation` (`save`), in the transaction that
+stores the decisions and outbox rows they come from, so a timer is marked fired exactly when
+its task is queued. Every row has a key made from what it records (person, kind, moment):
+re-applying the same evaluation after a crash inserts nothing new. `HandoffStore` holds the
+reads that preview, reports and the pipeline need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from state import models as m
+from state.common import IN_LIST, Sessions, chunks, insert_ignore, table_of, upsert
+
+PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """One row of stage history."""
+
+    key: str
+    person_id: int
+    at: datetime
+    from_stage: str | None
+    to_stage: str
+    cause: str                 # rule | rep | recycle | sla | backfill
+    actor: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    """One step of an SLA timer as stored (``status`` pending, fired or cancelled)."""
+
+    key: str
+    person_id: int
+    kind: str
+    started_at: datetime
+    due_at: datetime
+    recipient: str | None
+    status: str = PENDING
+    fired_at: datetime | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A task the agent queued (or meant to: ``system`` None says why not in ``detail``)."""
+
+    key: str
+    person_id: int
+    kind: str                  # alert | remind | escalate | reassign | qualify | qualify_late
+    name: str
+    system: str | None
+    recipient: str | None
+    created_at: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """A rep's verdict on a lead: recycled or disqualified, and why."""
+
+    key: str
+    person_id: int
+    at: datetime
+    outcome: str               # recycled | disqualified
+    reason: str | None
+    lead_status: str | None
+    lead_source: str | None
+    campaign: str | None
+    owner: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class HandoffRows:
+    """What one evaluated chunk adds to the four tables. ``timers`` are the emitted steps
+    (pending, or fired now); ``cancelled`` the keys of pending steps no longer emitted."""
+
+    history: list[StageChange] = field(default_factory=list)
+    timers: list[TimerRow] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    tasks: list[TaskRecord] = field(default_factory=list)
+    feedback: list[FeedbackRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.history or self.timers or self.cancelled or self.tasks
+                    or self.feedback)
+
+
+def save(session: Session, rows: HandoffRows) -> None:
+    """Write a chunk's handoff rows inside the caller's transaction (see the module)."""
+    insert_ignore(session, table_of(m.StageHistory), [asdict(r) for r in rows.history],
+                  ["key"])
+    _save_timers(session, rows.timers)
+    _cancel(session, rows.cancelled)
+    insert_ignore(session, table_of(m.HandoffTask), [asdict(r) for r in rows.tasks], ["key"])
+    insert_ignore(session, table_of(m.Feedback), [asdict(r) for r in rows.feedback], ["key"])
+
+
+def _save_timers(session: Session, timers: Sequence[TimerRow]) -> None:
+    """A pending step takes the latest due time and recipient (the business hours or the
+    owner's absence may have changed them); a fired step is never touched again, so a
+    re-applied evaluation cannot fire it twice or bring it back to pending."""
+    table = table_of(m.SlaTimerRow)
+    rows = [asdict(t) for t in timers]
+    upsert(session, table, rows, ["key"],
+           ["due_at", "recipient", "status", "fired_at", "detail"],
+           where=lambda _excluded: table.c.status != FIRED)
+
+
+def _cancel(session: Session, keys: Sequence[str]) -> None:
+    """Only a pending step is cancelled: a fired one stays fired."""
+    table = table_of(m.SlaTimerRow)
+    for chunk in chunks(list(keys), IN_LIST):
+        session.execute(update(table).where(table.c.key.in_(chunk), table.c.status == PENDING)
+                        .values(status=CANCELLED))
+
+
+class HandoffStore:
+    """Reads of stage history, timers, tasks and feedback."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    def timers_of(self, person_ids: Iterable[int], *,
+                  statuses: Sequence[str] | None = None) -> dict[int, list[TimerRow]]:
+        """person id -> its timer steps, by due time (only these statuses, when given)."""
+        t = m.SlaTimerRow
+        out: dict[int, list[TimerRow]] = {}
+        with self._sessions.read() as session:
+            for chunk in chunks(sorted(set(person_ids)), IN_LIST):
+                query = select(t).where(t.person_id.in_(chunk))
+                if statuses is not None:
+                    query = query.where(t.status.in_(list(statuses)))
+                for row in session.scalars(query.order_by(t.due_at, t.key)):
+                    out.setdefault(row.person_id, []).append(_timer(row))
+        return out
+
+    def pending_timers(self, person_ids: Iterable[int]) -> dict[int, list[TimerRow]]:
+        return self.timers_of(person_ids, statuses=[PENDING])
+
+    def due_persons(self, now: datetime) -> list[int]:
+        """Persons with a pending step due by ``now`` (a safety net for their evaluation)."""
+        t = m.SlaTimerRow
+        with self._sessions.read() as session:
+            return sorted(set(session.scalars(
+                select(t.person_id).where(t.status == PENDING, t.due_at <= now))))
+
+    def history(self, person_id: int) -> list[StageChange]:
+        """A person's stage changes, oldest first."""
+        t = m.StageHistory
+        with self._sessions.read() as session:
+            rows = session.scalars(select(t).where(t.person_id == person_id)
+                                   .order_by(t.at, t.id))
+            return [_stage(r) for r in rows]
+
+    def history_between(self, since: datetime | None = None,
+                        until: datetime | None = None) -> list[StageChange]:
+        """Every stage change with ``since <= at < until`` (either bound optional)."""
+        t = m.StageHistory
+        with self._sessions.read() as session:
+            query = select(t).where(*_period(t.at, since, until)).order_by(t.at, t.id)
+            return [_stage(r) for r in session.scalars(query)]
+
+    def tasks_of(self, person_id: int, limit: int = 100) -> list[TaskRecord]:
+        """A person's tasks, newest first."""
+        t = m.HandoffTask
+        with self._sessions.read() as session:
+            rows = session.scalars(select(t).where(t.person_id == person_id)
+                                   .order_by(t.created_at.desc(), t.key.desc()).limit(limit))
+            return [_task(r) for r in rows]
+
+    def existing_task_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these task keys are stored already."""
+        t = m.HandoffTask
+        found: set[str] = set()
+        with self._sessions.read() as session:
+            for chunk in chunks(sorted(set(keys)), IN_LIST):
+                found.update(session.scalars(select(t.key).where(t.key.in_(chunk))))
+        return found
+
+    def feedback_between(self, since: datetime | None = None,
+                         until: datetime | None = None) -> list[FeedbackRow]:
+        """Reps' verdicts with ``since <= at < until``, oldest first."""
+        t = m.Feedback
+        with self._sessions.read() as session:
+            query = select(t).where(*_period(t.at, since, until)).order_by(t.at, t.id)
+            return [_feedback(r) for r in session.scalars(query)]
+
+
+def _period(column: Any, since: datetime | None, until: datetime | None) -> list[Any]:
+    bounds = []
+    if since is not None:
+        bounds.append(column >= since)
+    if until is not None:
+        bounds.append(column < until)
+    return bounds
+
+
+def _stage(r: m.StageHistory) -> StageChange:
+    return StageChange(r.key, r.person_id, r.at, r.from_stage, r.to_stage, r.cause, r.actor,
+                       dict(r.detail or {}))
+
+
+def _timer(r: m.SlaTimerRow) -> TimerRow:
+    return TimerRow(r.key, r.person_id, r.kind, r.started_at, r.due_at, r.recipient, r.status,
+                    r.fired_at, dict(r.detail or {}))
+
+
+def _task(r: m.HandoffTask) -> TaskRecord:
+    return TaskRecord(r.key, r.person_id, r.kind, r.name, r.system, r.recipient, r.created_at,
+                      dict(r.detail or {}))
+
+
+def _feedback(r: m.Feedback) -> FeedbackRow:
+    return FeedbackRow(r.key, r.person_id, r.at, r.outcome, r.reason, r.lead_status,
+                       r.lead_source, r.campaign, r.owner, dict(r.detail or {}))

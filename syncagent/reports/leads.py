@@ -1,0 +1,86 @@
+"""Leads over time and the funnel: how many come in, and how far they get."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from itertools import pairwise
+
+from syncagent.engine.model import STAGE_RANK
+from syncagent.reports.data import PersonFacts, ReportSource
+from syncagent.reports.model import Options, Period, ReportResult, Table, median_hours, rate
+from syncagent.reports.stages import FUNNEL, SIDE, entries, first_reach
+
+MILESTONES = ("MQL", "SAL", "SQL")
+NO_VALUE = "(none)"
+
+
+def _group(person: PersonFacts, split: str) -> str:
+    if split == "source":
+        return person.source or NO_VALUE
+    if split == "segment":
+        return person.segment or NO_VALUE
+    return "all"
+
+
+def leads_over_time(source: ReportSource, period: Period, options: Options) -> ReportResult:
+    """New leads, MQLs, SALs and SQLs per bucket, split by lead source, segment or nothing.
+    A person counts once per bucket for each milestone they reached in it (a recycled lead
+    that is an MQL again in a later bucket counts there again). Empty buckets are rows of
+    zeros, so a quiet week shows as one."""
+    counts: Counter[tuple[date, str, str]] = Counter()
+    for pid, person in source.people.items():
+        group = _group(person, options.split)
+        if period.holds(person.created_at):
+            counts[(period.bucket_of(person.created_at), group, "new_leads")] += 1
+        steps = source.history.get(pid, [])
+        for stage in MILESTONES:
+            reached = {period.bucket_of(at) for at in entries(steps, stage) if period.holds(at)}
+            if not steps and stage == "MQL" and period.holds(person.mql_date):
+                reached = {period.bucket_of(person.mql_date)}  # type: ignore[arg-type]
+            for bucket in reached:
+                counts[(bucket, group, stage)] += 1
+    groups = sorted({group for _, group, _ in counts}) or ["all"]
+    table = Table("leads over time", ("bucket", options.split, "new_leads", "mqls", "sals",
+                                      "sqls"))
+    for bucket in period.buckets():
+        for group in groups:
+            table.add(bucket, group, *(counts[(bucket, group, name)]
+                                       for name in ("new_leads", *MILESTONES)))
+    return ReportResult("leads-over-time", period, [table], notes=[
+        "A bucket starts on its first day (weeks on Monday), in UTC."])
+
+
+def funnel(source: ReportSource, period: Period, options: Options) -> ReportResult:
+    """Of the leads created in the period (the cohort): how many reached each stage, how
+    many are there now, the conversion to the next stage, and the median hours a step into
+    the stage lasted before the next step (a person still in the stage is not timed)."""
+    cohort = [p for p in source.people.values() if period.holds(p.created_at)]
+    reached: dict[str, int] = {}
+    now_at: Counter[str] = Counter(p.stage for p in cohort if p.stage)
+    stays: dict[str, list[timedelta]] = {stage: [] for stage in (*FUNNEL, *SIDE)}
+    for person in cohort:
+        steps = source.history.get(person.person_id, [])
+        for stage in FUNNEL:
+            past = person.stage in STAGE_RANK and person.stage not in SIDE \
+                and STAGE_RANK[person.stage] >= STAGE_RANK[stage]
+            if past or first_reach(person, steps, stage) is not None:
+                reached[stage] = reached.get(stage, 0) + 1
+        for step, following in pairwise(steps):
+            if step.to_stage in stays:
+                stays[step.to_stage].append(following.at - step.at)
+    for person in cohort:
+        for stage in SIDE:
+            if any(s.to_stage == stage for s in source.history.get(person.person_id, [])) \
+                    or person.stage == stage:
+                reached[stage] = reached.get(stage, 0) + 1
+    table = Table("funnel", ("stage", "reached", "now", "to_next_stage", "median_hours"))
+    for index, stage in enumerate((*FUNNEL, *SIDE)):
+        next_stage = FUNNEL[index + 1] if index + 1 < len(FUNNEL) else None
+        conversion = rate(reached.get(next_stage, 0), reached.get(stage, 0)) \
+            if next_stage is not None else None
+        table.add(stage, reached.get(stage, 0), now_at[stage], conversion,
+                  median_hours(stays[stage]))
+    return ReportResult("funnel", period, [table], notes=[
+        f"Cohort: the {len(cohort)} leads created in the period.",
+        "to_next_stage: the share of those reaching the stage who reached the next one."])
