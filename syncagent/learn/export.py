@@ -70,7 +70,8 @@ def _created(records: Sequence[MirrorRow], profiles: Mapping[str, SystemProfile]
              ) -> datetime | None:
     """When the person became a lead: their CRM record's creation (the CRM's lead or contact),
     else the earliest creation among their other records."""
-    crm_times, other_times = [], []
+    crm_times: list[datetime] = []
+    other_times: list[datetime] = []
     for r in records:
         profile = profiles.get(r.system)
         if profile is None or not profile.created_field or profile.person_object(r.object) \
