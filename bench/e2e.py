@@ -12,7 +12,11 @@ own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would
   HubSpot calls at 10 a second);
 - the agent's peak RSS;
 - the end-to-end latency from a simulated HubSpot form fill to grade, score and owner being
-  visible on the Salesforce lead, with `syncagent run` on a short interval.
+  visible on the Salesforce lead, with `syncagent run` on a short interval;
+- task calls against the minimum, per system, from the sandbox's own stats: the tasks the
+  agent created (alerts, SLA steps) need ceil(n/200) Salesforce calls and ceil(n/100)
+  HubSpot calls; HubSpot's look-ups before a create (the agent's key on tasks already on the
+  contacts) are reported beside them.
 
     python bench/e2e.py [--leads 20000] [--latency-ms 100] [--interval 10]
 """
@@ -118,6 +122,22 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
     }
 
 
+def task_calls(stats: dict[str, Any]) -> dict[str, Any]:
+    """Task creates and the calls that carried them, per system, against the minimum the
+    batch sizes allow (the sandbox counts them: /__sandbox/stats)."""
+    made, calls = stats.get("tasks_created") or {}, stats.get("task_calls") or {}
+    out: dict[str, Any] = {}
+    for system, size in (("salesforce", SF_BATCH), ("hubspot", HS_BATCH)):
+        n, used = int(made.get(system, 0)), int(calls.get(system, 0))
+        least = _ceil(n, size)
+        out[system] = {"tasks_created": n, "calls": used, "minimum": least,
+                       "ratio": round(used / least, 3) if least else None}
+    out["hubspot"]["lookup_calls"] = sum(
+        c["count"] for c in stats.get("calls") or [] if c["system"] == "hubspot"
+        and c["path"].endswith(("/objects/tasks/batch/read", "/contacts/tasks/batch/read")))
+    return out
+
+
 def _candidate(store: StateStore) -> tuple[str, str]:
     """A well-graded person, on both systems, who is not MQL yet: (SF lead id, contact id)."""
     refs: dict[int, dict[str, str]] = {}
@@ -213,6 +233,7 @@ def main() -> None:
         figures["backfill"] = backfill(sandbox, state_url, args.latency_ms / 1000,
                                        args.hs_per_10s)
         figures["latency"] = latency(sandbox, state_url, args.interval)
+        figures["tasks"] = task_calls(sandbox.stats())
     print(json.dumps(figures, indent=2, default=str))
 
 

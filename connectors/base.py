@@ -121,6 +121,8 @@ class WriteItem:
     # Fields to blank in a call of their own first: HubSpot's lifecycle stage only moves
     # backwards when it was cleared before (an earlier value is otherwise ignored).
     clear_first: tuple[str, ...] = ()
+    # Records a create is associated with, by object: {"contacts": "<id>"} (a HubSpot task).
+    associations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -367,4 +369,13 @@ class FieldCatalog(Protocol):
 
     def known_fields(self, object: str) -> frozenset[str] | None:
         """The object's field names; None when they cannot be read."""
+        ...
+
+
+@runtime_checkable
+class RecordLinks(Protocol):
+    """A system that can link to a record in its own UI (for the tasks the agent gives)."""
+
+    def record_url(self, object: str, record_id: str) -> str | None:
+        """The record's address for a person to open; None when it cannot be known."""
         ...

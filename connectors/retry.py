@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import structlog
@@ -29,7 +29,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from syncagent.errors import Interrupted, RetryableError
+from syncagent.errors import Interrupted, LockContention, RateLimited, RetryableError
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,14 @@ class RetryPolicy:
     on_retry: Callable[[BaseException, int, float], None] | None = None
     #: set when the agent must stop: no wait outlives it, and no new attempt starts
     stop: threading.Event | None = None
+    #: the errors retried here (a write whose outcome would be unknown must not be repeated
+    #: blindly: see ``refused_only``)
+    retry_on: tuple[type[BaseException], ...] = (RetryableError,)
+
+    def refused_only(self) -> RetryPolicy:
+        """This policy, retrying only answers that say the call was not carried out (429,
+        423): a timeout or a 5xx may hide a write that landed, and its caller looks first."""
+        return replace(self, retry_on=(RateLimited, LockContention))
 
     def wait_seconds(self, state: RetryCallState) -> float:
         """Retry-After when the API gave one, else exponential backoff with full jitter."""
@@ -89,7 +97,7 @@ class RetryPolicy:
         return Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=self.wait_seconds,
-            retry=(retry_if_exception_type(RetryableError)
+            retry=(retry_if_exception_type(self.retry_on)
                    & retry_if_not_exception_type(Interrupted)),
             sleep=self.pause,
             before_sleep=self._before_sleep,

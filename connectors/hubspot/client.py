@@ -74,9 +74,12 @@ class HubSpotClient:
 
     # --- the one call path -----------------------------------------------------------------
     def call(self, operation: str, fn: Callable[[dict[str, Any]], Any], *,
-             search: bool = False) -> Any:
-        """Run one SDK call under budget, limiter, counter and retry; return decoded JSON."""
-        return self.retry.call(self._attempt, operation, fn, search)
+             search: bool = False, resend_unknown: bool = True) -> Any:
+        """Run one SDK call under budget, limiter, counter and retry; return decoded JSON.
+        ``resend_unknown=False``: a timeout or 5xx is raised at once instead of sent again
+        (the caller finds out whether the write landed)."""
+        policy = self.retry if resend_unknown else self.retry.refused_only()
+        return policy.call(self._attempt, operation, fn, search)
 
     def _attempt(self, operation: str, fn: Callable[[dict[str, Any]], Any], search: bool) -> Any:
         self.budget.check()
@@ -116,12 +119,13 @@ class HubSpotClient:
         return dict(self.call(f"search_{object_type}", lambda o: api.do_search_with_http_info(
             object_type, dict(body), **o), search=True) or {})
 
-    def batch(self, object_type: str, action: str, inputs: Sequence[Mapping[str, Any]],
-              **extra: Any) -> dict[str, Any]:
+    def batch(self, object_type: str, action: str, inputs: Sequence[Mapping[str, Any]], *,
+              resend_unknown: bool = True, **extra: Any) -> dict[str, Any]:
         body = {"inputs": list(inputs), **extra}
         method = getattr(self._batch, f"{action}_with_http_info")
         return dict(self.call(f"batch_{action}_{object_type}",
-                              lambda o: method(object_type, body, **o)) or {})
+                              lambda o: method(object_type, body, **o),
+                              resend_unknown=resend_unknown) or {})
 
     def list_page(self, object_type: str, *, after: str | None, limit: int = LIST_PAGE,
                   properties: Sequence[str] = (), associations: Sequence[str] = (),

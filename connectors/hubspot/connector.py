@@ -38,6 +38,7 @@ from connectors.hubspot.profile import PROFILE
 from connectors.hubspot.reading import StreamReader
 from connectors.hubspot.schema import PortalSchema, preflight_error
 from connectors.hubspot.streams import ReadMode
+from connectors.hubspot.tasks import GuardedTasks
 from connectors.hubspot.writes import BatchWriter
 from connectors.retry import RetryPolicy
 from syncagent.errors import ConfigError
@@ -66,6 +67,8 @@ class HubSpotConnector(HttpConnector):
         self.reader = StreamReader(client, lookback=lookback, own_writes_seen=self.own_writes,
                                    streams_by_name=self.streams)
         self.writer = BatchWriter(client, on_written=self.own_writes.note)
+        assert PROFILE.tasks is not None
+        self.tasks = GuardedTasks(client, self.writer, PROFILE.tasks)
         self.lists = ListMemberships(client)
         self.features_off: dict[str, str] = {}    # stream -> why (e.g. a missing scope)
         self._schema = PortalSchema(client)
@@ -125,8 +128,12 @@ class HubSpotConnector(HttpConnector):
     # --- writes ----------------------------------------------------------------------------
     def write(self, object: str, operation: WriteOperation,
               batch: Sequence[WriteItem]) -> list[WriteResult]:
-        """Batch writes with bad inputs isolated (connectors/hubspot/writes.py)."""
-        results = self.writer.write(object, operation, batch)
+        """Batch writes with bad inputs isolated (connectors/hubspot/writes.py); task
+        creates are looked up before they are sent (tasks.py)."""
+        if object == self.tasks.spec.object and operation == "create":
+            results = self.tasks.create(batch)
+        else:
+            results = self.writer.write(object, operation, batch)
         self._schema.after_refusals(results)
         return results
 
@@ -206,6 +213,9 @@ class HubSpotConnector(HttpConnector):
                 "own_writes": self.own_writes.state(),
                 "features_off": dict(self.features_off),
                 "isolated_inputs": self.writer.isolated,
+                # task creates answered by a task already there (a lost answer, a crash)
+                "tasks_found_existing": self.tasks.found_existing,
+                "task_lookup_calls": self.tasks.lookup_calls,
                 "events_api": self.events_available,
                 "limiter_waited_seconds": round(self.client.limiter.waited
                                                 + self.client.search_limiter.waited, 3)}

@@ -34,8 +34,10 @@ SCOPE_FEATURES = {
     "crm.objects.owners.read": "owner sync (HubSpot owners matched to Salesforce users)",
     "crm.lists.read": "nurture list membership",
     "crm.lists.write": "nurture list membership",
-    "crm.objects.contacts.read": "reading contacts and their activities",
-    "crm.objects.contacts.write": "writing grades, scores and stages to contacts",
+    "crm.objects.contacts.read": "reading contacts and their activities (and the agent's "
+                                 "tasks)",
+    "crm.objects.contacts.write": "writing grades, scores and stages to contacts, and "
+                                  "creating alert and SLA tasks",
     "crm.schemas.contacts.read": "reading contact properties (Salesforce id write-back)",
     "crm.schemas.contacts.write": "creating the agent's contact properties",
 }

@@ -89,6 +89,9 @@ STREAMS_BY_NAME: Mapping[str, StreamSpec] = {s.name: s for s in STREAMS}
 
 #: the property a batch upsert matches on, per object
 UPSERT_ID_PROPERTY = {"contacts": "email"}
+# HUBSPOT_DEFINED association type ids a create may carry, (from object, to object) -> id
+# (task to contact: 204, "Associations v4: association type id values").
+ASSOCIATION_TYPE_IDS = {("tasks", "contacts"): 204}
 
 EVENT_KINDS = {
     "e_visited_page": "page_view",

@@ -39,13 +39,20 @@ class BatchWriter:
         self.on_written = on_written
         self.batch_calls = 0
         self.isolated = 0          # inputs dead-lettered out of refused batches
+        self.resend_unknown = True
 
-    def write(self, obj: str, operation: WriteOperation,
-              batch: Sequence[WriteItem]) -> list[WriteResult]:
+    def write(self, obj: str, operation: WriteOperation, batch: Sequence[WriteItem], *,
+              resend_unknown: bool = True) -> list[WriteResult]:
+        """``resend_unknown=False``: a batch whose outcome is unknown (timeout, 5xx) comes
+        back as retryable results instead of being sent again (tasks.py looks it up)."""
         results: list[WriteResult] = []
-        for i in range(0, len(batch), BATCH_MAX):
-            chunk = list(batch[i:i + BATCH_MAX])
-            results.extend(self._with_clears(obj, operation, chunk))
+        self.resend_unknown = resend_unknown
+        try:
+            for i in range(0, len(batch), BATCH_MAX):
+                chunk = list(batch[i:i + BATCH_MAX])
+                results.extend(self._with_clears(obj, operation, chunk))
+        finally:
+            self.resend_unknown = True
         return results
 
     def _with_clears(self, obj: str, operation: WriteOperation,
@@ -72,7 +79,8 @@ class BatchWriter:
         refs = [WriteRef(obj, item.id, item.key) for item in chunk]
         self.batch_calls += 1
         try:
-            data = self.client.batch(obj, operation, inputs)
+            data = self.client.batch(obj, operation, inputs,
+                                     resend_unknown=self.resend_unknown)
         except RetryableError as exc:
             return [_retryable(ref, exc) for ref in refs]
         except errors.Refused as exc:
@@ -126,9 +134,26 @@ def batch_inputs(obj: str, operation: WriteOperation, chunk: list[WriteItem]
             keys.append(item.key)
         else:
             trace = item.key or f"item-{n}"
-            inputs.append({"properties": item.fields, "objectWriteTraceId": trace})
+            inputs.append({"properties": item.fields, "objectWriteTraceId": trace,
+                           **association_inputs(obj, item.associations)})
             keys.append(trace)
     return inputs, keys, id_property
+
+
+def association_inputs(obj: str, links: Mapping[str, str]) -> dict[str, Any]:
+    """A create's ``associations`` (HubSpot-defined types), e.g. a task to its contact."""
+    if not links:
+        return {}
+    out = []
+    for to_object, record_id in links.items():
+        type_id = streams.ASSOCIATION_TYPE_IDS.get((obj, to_object))
+        if type_id is None:
+            raise ConfigError(f"hubspot has no association type from {obj} to {to_object}",
+                              hint="Known: " + ", ".join(
+                                  f"{a}->{b}" for a, b in streams.ASSOCIATION_TYPE_IDS))
+        out.append({"to": {"id": str(record_id)}, "types": [
+            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]})
+    return {"associations": out}
 
 
 def map_results(operation: str, chunk: list[WriteItem], refs: list[WriteRef],

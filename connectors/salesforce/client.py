@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlparse
 
 import requests
 import structlog
@@ -113,6 +113,13 @@ class SalesforceClient:
         if self._sf is None:
             self._sf = self._login()
         return self._sf
+
+    def instance_host(self) -> str | None:
+        """The org's host (after a login, the instance it answered with); no call is made."""
+        if self._sf is not None:
+            return str(self._sf.sf_instance)
+        configured = self.settings.instance_url
+        return urlparse(configured).netloc or configured if configured else None
 
     def _secret(self, name: str) -> str | None:
         value = getattr(self.settings, name)

@@ -149,5 +149,10 @@ class SalesforceConnector(HttpConnector):
     def max_batch(self) -> int:
         return COLLECTION_MAX
 
+    def record_url(self, object: str, record_id: str) -> str | None:
+        """``https://<instance>/<id>``: the org opens any record by its id (RecordLinks)."""
+        host = self.client.instance_host()
+        return f"https://{host}/{record_id}" if host else None
+
 
 __all__ = ["RemoteRecord", "SalesforceConnector", "with_fields", "with_options"]

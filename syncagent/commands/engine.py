@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,13 @@ from syncagent.engine.person_file import parse_person, read_person_json
 from syncagent.engine.schema import json_schemas
 from syncagent.errors import ConfigError
 from syncagent.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from state.handoff import TaskRecord, TimerRow
+    from state.store import StateStore
+    from syncagent.engine.model import UserDirectory
+
+PAST_ALERTS = 20   # preview shows the newest ones; reports read the table in full
 
 MappingsOption = typer.Option(None, "--mappings", help="Folder of the mapping YAML files "
                               "(fields, grading, scoring, lifecycle, routing, nurture); default: "
@@ -131,23 +138,78 @@ def _preview_email(email: str, rules: Rules, at: datetime, as_json: bool,
                    config: Path | None, state: str | None) -> None:
     from connectors.registry import machine_owners
     from state.store import StateStore
-    from syncagent.pipeline.decide import explain_email
+    from syncagent.pipeline.decide import explain_email, load_world
 
     settings = settings_for_command(config, state)
     store = StateStore(settings.state_url)
     store.require_schema()
-    found = explain_email(store, rules, email, at, machine_owners(settings))
+    owners = machine_owners(settings)
+    found = explain_email(store, rules, email, at, owners)
     if not found:
         raise ConfigError(f"no person with e-mail {email!r} in the state DB",
                           hint="Check the address, or run `syncagent sync --once` first.")
     if len(found) > 1:
         typer.echo(f"{len(found)} persons share {email} (a data-quality item): each follows.")
     for person_id, decision in found:
+        timers, alerts = _handoff_of(store, person_id)
         if as_json:
-            typer.echo(json.dumps({"person_id": person_id, "decision": decision.to_dict()},
+            typer.echo(json.dumps({"person_id": person_id, "decision": decision.to_dict(),
+                                   "timers": [_timer_json(t) for t in timers],
+                                   "past_alerts": [_alert_json(a) for a in alerts]},
                                   indent=2))
         else:
             _print_decision(decision)
+            _print_handoff(timers, alerts, load_world(store, owners).users)
+
+
+def _handoff_of(store: StateStore, person_id: int
+                ) -> tuple[list[TimerRow], list[TaskRecord]]:
+    """The person's stored timer steps (every status, by due time) and the alerts the agent
+    queued for them, newest first: the decision shows what is due, these what happened."""
+    timers = store.handoff.timers_of([person_id]).get(person_id, [])
+    alerts = [t for t in store.handoff.tasks_of(person_id) if t.kind == "alert"]
+    return timers, alerts[:PAST_ALERTS]
+
+
+def _timer_json(timer: TimerRow) -> dict[str, Any]:
+    return {"kind": timer.kind, "status": timer.status, "due_at": timer.due_at.isoformat(),
+            "started_at": timer.started_at.isoformat(), "recipient": timer.recipient,
+            "fired_at": timer.fired_at.isoformat() if timer.fired_at else None,
+            "key": timer.key}
+
+
+def _alert_json(task: TaskRecord) -> dict[str, Any]:
+    return {"name": task.name, "at": task.created_at.isoformat(), "recipient": task.recipient,
+            "system": task.system, "key": task.key, "detail": task.detail}
+
+
+def _print_handoff(timers: list[TimerRow], alerts: list[TaskRecord],
+                   users: UserDirectory) -> None:
+    console = Console()
+
+    def who(user_id: str | None) -> str:
+        user = users.by_id.get(user_id or "")
+        return (user.name or user.email or user.id) if user else (user_id or "nobody")
+
+    if timers:
+        table = Table(title="Stored SLA timers (state DB)")
+        for column in ("step", "status", "due (UTC)", "fired (UTC)", "to"):
+            table.add_column(column)
+        for t in timers:
+            table.add_row(t.kind, t.status, f"{t.due_at:%Y-%m-%d %H:%M}",
+                          f"{t.fired_at:%Y-%m-%d %H:%M}" if t.fired_at else "-",
+                          who(t.recipient))
+        console.print(table)
+    else:
+        console.print("no stored SLA timers")
+    for a in alerts:
+        # A task with no system was never sent: its detail says why (no recipient, ...).
+        where = f"a {a.system} task" if a.system else "not sent: " + "; ".join(
+            f"{k}: {v}" for k, v in sorted(a.detail.items()))
+        console.print(f"[yellow]past alert[/yellow] {a.name} at {a.created_at:%Y-%m-%d %H:%M}"
+                      f" UTC to {who(a.recipient)} ({where})")
+    if not alerts:
+        console.print("no past alerts")
 
 
 def _parse_now(text: str) -> datetime:

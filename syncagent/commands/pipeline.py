@@ -74,7 +74,10 @@ def rescore(as_json: bool = JsonOption, config: Path | None = ConfigOption,
 def dry_run(config: Path | None = ConfigOption, state: str | None = StateOption,
             sandbox: str | None = SandboxOption, mappings: Path | None = MappingsOption,
             rescore_all: bool = typer.Option(False, "--all", help="Plan for every person."),
-            limit: int = typer.Option(200, help="Show at most this many changes.")) -> None:
+            limit: int = typer.Option(200, help="Show at most this many changes."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON: every change, and "
+                                         "the rules impact of --mappings against the live "
+                                         "mapping files (as `report rules-impact`).")) -> None:
     """Show what a cycle would write (record, field, old, new); write nothing."""
     agent = _agent(_settings(config, state, sandbox, mappings), sandbox, write=False)
     changes: list[tuple[str, str, str, str]] = []
@@ -84,7 +87,27 @@ def dry_run(config: Path | None = ConfigOption, state: str | None = StateOption,
         changes.extend(_changes(plans, agent, context))
 
     report = _cycle(agent, CycleOptions(rescore=rescore_all, on_plans=collect))
+    if as_json:
+        typer.echo(json.dumps(_dry_run_data(changes, report, agent, config), indent=2,
+                              default=str))
+        return
     _print_changes(changes, limit, report)
+
+
+def _dry_run_data(changes: list[tuple[str, str, str, str]], report: CycleReport, agent: Agent,
+                  config: Path | None) -> dict[str, Any]:
+    """The changes, and what the mappings in use would shift against the live ones (the
+    setting mappings_dir): the summary `syncagent report rules-impact` prints."""
+    from syncagent.engine.loader import load_rules
+    from syncagent.reports.impact import impact_summary
+    from syncagent.settings import load_settings
+
+    live = load_rules(load_settings(config).mappings_dir)
+    return {"changes": [dict(zip(("record", "field", "old", "new"), change, strict=True))
+                        for change in changes],
+            "persons_evaluated": report.persons_evaluated, "api_calls": report.api_calls,
+            "rules_impact": impact_summary(agent.store, live, agent.rules, agent.clock(),
+                                           agent.machine_owners)}
 
 
 def _changes(plans: list[PersonPlan], agent: Agent,

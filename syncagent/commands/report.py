@@ -18,7 +18,8 @@ from state.store import StateStore
 from syncagent.commands.common import ConfigOption, JsonOption, StateOption, settings_for_command
 from syncagent.errors import ConfigError
 from syncagent.reports import REPORTS, Options, ReportResult, ReportSource, report_named
-from syncagent.reports.model import GRANULARITIES, default_period, plain
+from syncagent.reports.model import GRANULARITIES, RulesChange, default_period, plain
+from syncagent.settings import Settings
 
 SPLITS = ("source", "segment", "none")
 
@@ -55,6 +56,8 @@ def report(
                                        "days without a rep's touch that make a lead wait."),
     mappings: Path | None = typer.Option(None, "--mappings", help="Folder of the mapping "
                                          "files (default: the setting mappings_dir)."),
+    proposed: Path | None = typer.Option(None, "--proposed", help="rules-impact: the folder "
+                                         "of the proposed mapping files."),
     as_json: bool = JsonOption,
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
     config: Path | None = ConfigOption,
@@ -73,9 +76,10 @@ def report(
     if period.since >= period.until:
         raise ConfigError(f"--since {period.since.isoformat()} is not before --until "
                           f"{period.until.isoformat()}", hint="Give a start before the end.")
-    options = Options(now=now, split=_choice(split, SPLITS, "--split"),  # type: ignore[arg-type]
-                      untouched_days=untouched_days)
     settings = settings_for_command(config, state)
+    options = Options(now=now, split=_choice(split, SPLITS, "--split"),  # type: ignore[arg-type]
+                      untouched_days=untouched_days,
+                      change=_change(proposed, settings) if name == "rules-impact" else None)
     result = chosen.run(_source(settings.state_url, mappings or settings.mappings_dir,
                                 chosen.needs_rules), period, options)
     if as_json:
@@ -84,6 +88,18 @@ def report(
         write_csv(result)
     else:
         print_tables(result)
+
+
+def _change(proposed: Path | None, settings: Settings) -> RulesChange:
+    if proposed is None:
+        raise ConfigError("rules-impact compares proposed mapping files with the live ones, "
+                          "and no --proposed folder was given",
+                          hint="Run `syncagent report rules-impact --proposed DIR` (check the "
+                               "folder first with `syncagent check --mappings DIR`).")
+    from connectors.registry import machine_owners
+    from syncagent.engine.loader import load_rules
+
+    return RulesChange(load_rules(proposed), machine_owners(settings))
 
 
 def _source(url: str, mappings: Path, needs_rules: bool) -> ReportSource:

@@ -66,6 +66,9 @@ class EngineState:
     seen_lead_status: str | None = None
     seen_disqualified_reason: str | None = None
     last_alert_at: datetime | None = None   # the alert cooldown counts from here
+    sal_at: datetime | None = None          # accepted (SAL): the qualify window counts from here
+    routed_by: str | None = None            # the routing rule that chose the current owner
+    handoff_note: str | None = None         # why an SLA reassign moved it, kept for the rep
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(self)
@@ -73,7 +76,8 @@ class EngineState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineState:
         values = {k: data.get(k) for k in cls.__dataclass_fields__}
-        for key in ("mql_date", "assigned_at", "recycled_at", "evaluated_at", "last_alert_at"):
+        for key in ("mql_date", "assigned_at", "recycled_at", "evaluated_at", "last_alert_at",
+                    "sal_at"):
             raw = values[key]
             if isinstance(raw, str):
                 values[key] = datetime.fromisoformat(raw)

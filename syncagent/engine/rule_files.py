@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from syncagent.engine.handoff_file import BusinessHours, Sla, out_of_office_rule
 from syncagent.engine.operators import Condition, StrictModel
 from syncagent.engine.ranges import Range
 
@@ -229,6 +230,8 @@ class ScoringFile(StrictModel):
     recency: Recency | None = None
     segments: Segments = Field(default_factory=Segments)
     alerts: list[AlertRule] = Field(default_factory=list)
+    alert_cooldown_hours: float = Field(24, ge=0, le=8760, description=(
+        "At most one alert per person within this many hours."))
 
 
 # --- lifecycle.yaml ----------------------------------------------------------------------
@@ -328,19 +331,6 @@ class RoutingRule(StrictModel):
     allow_reassign: bool = Field(False, description="May replace an owner a human chose.")
 
 
-class Sla(StrictModel):
-    remind_after_hours: float = Field(4, gt=0)
-    escalate_after_hours: float = Field(24, gt=0)
-    reassign_after_hours: float = Field(48, gt=0)
-
-    @model_validator(mode="after")
-    def _increasing(self) -> Sla:
-        if not (self.remind_after_hours < self.escalate_after_hours
-                < self.reassign_after_hours):
-            raise ValueError("sla hours must increase: remind < escalate < reassign")
-        return self
-
-
 class RoutingFile(StrictModel):
     version: Literal[1] = 1
     route_from_stage: Stage = "MQL"
@@ -348,6 +338,10 @@ class RoutingFile(StrictModel):
     rules: list[RoutingRule] = Field(min_length=1, description="First match wins.")
     pools: list[Pool] = Field(default_factory=list)
     sla: Sla = Field(default_factory=Sla)
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    out_of_office: Annotated[str, AfterValidator(out_of_office_rule)] = Field(
+        "manager", description=("Who gets alerts and SLA tasks meant for an out-of-office "
+                                "rep: manager | pool | user:<email or id>."))
 
 
 # --- nurture.yaml ------------------------------------------------------------------------

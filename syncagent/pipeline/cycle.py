@@ -24,6 +24,7 @@ from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline import quality, schema_memo
 from syncagent.pipeline.decide import World, evaluate_persons, load_world
+from syncagent.pipeline.handoff import handoff_for_chunk, task_context
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
 from syncagent.pipeline.pull import pull
@@ -87,6 +88,7 @@ class CycleReport:
     # Errors no retry can fix (credentials, quota, schema): re-raised once the run is recorded.
     unfixable: list[SyncAgentError] = field(default_factory=list)
     step_failed: bool = False
+    tasks_queued: int = 0   # alert and SLA tasks queued (run record only, not the contract)
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the keys of the `sync --once --json` contract (``features_off`` only when
@@ -114,8 +116,8 @@ class CycleReport:
                 "persons_evaluated": self.persons_evaluated, "planned": self.planned,
                 "written": self.written, "created": self.created, "rejected": self.rejected,
                 "retry_pending": self.retry_pending, "dead_letters": self.dead_letters,
-                "errors": len(self.errors), "api_calls": self.api_calls,
-                "duration_s": round(self.duration_s, 3)}
+                "tasks_queued": self.tasks_queued, "errors": len(self.errors),
+                "api_calls": self.api_calls, "duration_s": round(self.duration_s, 3)}
 
 
 def run_cycle(agent: Agent, stop: threading.Event | None = None,
@@ -237,7 +239,8 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # what its person's other records should hold (cross ids, list membership). Read
             # the new records back (the org fills in defaults: Status, OwnerId) and plan
             # those persons again now, so the next cycle has nothing left to write.
-            read_back(list(agent.connectors.values()), agent.store, pushed.created_refs,
+            people = [ref for ref in pushed.created_refs if is_person(ref[0], ref[1])]
+            read_back(list(agent.connectors.values()), agent.store, people,
                       pushed.created_persons)
             # The world (users, accounts, owner ids) is as it was: creates add persons only.
             _evaluate_and_plan(agent, options, started, report,
@@ -301,12 +304,16 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     store = agent.store
     if only is not None:
         person_ids = only
-    else:
-        person_ids = store.persons.all_ids() if options.rescore else store.persons.to_evaluate(now)
+    elif options.rescore:
+        person_ids = store.persons.all_ids()
+    else:   # a timer step due by now is looked at, whatever the person's own due time says
+        person_ids = sorted(set(store.persons.to_evaluate(now))
+                            | set(store.handoff.due_persons(now)))
     refs_of = _refs_by_person(store.persons.links())
     if world is None:
         world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
+    tasks = task_context(agent.connectors, world)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
         report.persons_evaluated += len(chunk.plans)
@@ -319,11 +326,16 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
         if options.on_plans is not None:
             options.on_plans(chunk.plans)
         if agent.write:
+            # Timers fire and tasks are queued in the same transaction as the decisions.
+            handoff = handoff_for_chunk(store, chunk, tasks, now)
+            report.tasks_queued += len(handoff.outbox)
             # The outbox keeps local time (push claims by it), not the remote's clock.
-            store.commit_evaluation(rows, chunk.decisions, chunk.due,
-                                    {Key.ROUTING_STATE: chunk.routing.to_dict()})
+            store.commit_evaluation(rows + handoff.outbox, chunk.decisions, chunk.due,
+                                    {Key.ROUTING_STATE: chunk.routing.to_dict()},
+                                    handoff=handoff.rows)
             flag_poison(store, chunk.poison)
-            quality.record(store, quality.untranslatable_flags(notes, agent.rules.source))
+            quality.record(store, quality.untranslatable_flags(notes, agent.rules.source)
+                           + handoff.flags)
     return world
 
 
@@ -372,4 +384,5 @@ def _counts(report: CycleReport) -> dict[str, Any]:
             "planned": report.planned, "written": report.written, "created": report.created,
             "rejected": report.rejected, "retry_pending": report.retry_pending,
             "retried": report.retried, "dead_letters": report.dead_letters,
-            "errors": len(report.errors), "fields_dropped": report.fields_dropped}
+            "errors": len(report.errors), "fields_dropped": report.fields_dropped,
+            "tasks_queued": report.tasks_queued}

@@ -124,6 +124,9 @@ class Evaluated:
     due: dict[int, datetime | None]
     routing: RoutingState
     poison: list[Poison] = field(default_factory=list)  # values the rules could not use
+    # the chunk's stored decisions before this evaluation (stage history compares with them)
+    previous: Mapping[int, dict[str, Any]] = field(default_factory=dict)
+    gone: list[int] = field(default_factory=list)   # persons whose records were all deleted
 
 
 def evaluate_persons(store: StateStore, rules: Rules, person_ids: Sequence[int],
@@ -145,12 +148,13 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
     written = _written(store, refs)
     activities = store.mirror.activities_for((o, r) for _s, o, r in refs)
     previous = store.decisions.of(person_ids)
-    out = Evaluated([], [], {}, routing)
+    out = Evaluated([], [], {}, routing, previous=previous)
     for pid in person_ids:
         records = [rows[ref] for ref in refs_of.get(pid, []) if ref in rows]
         live = [r for r in records if not r.deleted]
         if not live:
             out.due[pid] = None
+            out.gone.append(pid)
             continue
         mapped = [_as_record(r) for r in live]
         out.poison += unusable_values(mapped, [r.remote_id for r in live],

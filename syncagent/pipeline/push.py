@@ -212,7 +212,8 @@ def _write(connector: Connector, object_name: str, operation: str,
         return _change_list(connector, object_name, operation, items)
     batch = [WriteItem(fields=payload(item.fields), id=item.remote_id,
                        key=item.fields.get("__key"),
-                       clear_first=tuple(item.fields.get("__clear_first") or ()))
+                       clear_first=tuple(item.fields.get("__clear_first") or ()),
+                       associations=_associations(item.fields.get("__associate")))
              for item in items]
     if operation not in WRITE_OPERATIONS:  # a row no planner makes: the batch is refused
         return [WriteResult(WriteRef(object_name, item.remote_id), "rejected",
@@ -266,6 +267,13 @@ def _list_refused(label: str, list_id: str, error: FatalError) -> tuple[str, str
                                   "LIST_NOT_FOUND`")
     return (str(error.fields.get("code") or "LIST_REFUSED"),
             f"{label} refused a membership change of list {list_id}: {error.message}")
+
+
+def _associations(note: Any) -> dict[str, str]:
+    """The ``__associate`` note ({"contacts": "<id>"}) as WriteItem.associations."""
+    if not isinstance(note, Mapping):
+        return {}
+    return {str(obj): str(record_id) for obj, record_id in note.items() if record_id}
 
 
 def payload(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from connectors.hubspot.profile import OUTPUTS as HS_OUTPUTS
 from connectors.hubspot.profile import STAGES as HUBSPOT_STAGES
 from connectors.salesforce.profile import EXTERNAL_ID
 from connectors.salesforce.profile import OUTPUTS as SF_OUTPUTS
+from connectors.salesforce.profile import PROFILE as SF_PROFILE
 from syncagent.engine import Rules
 from syncagent.engine.ranges import labels as range_labels
 from syncagent.engine.rule_files import Stage
@@ -51,8 +52,11 @@ HS_GROUP = "syncagent"
 HS_STAGES = tuple(dict.fromkeys(HUBSPOT_STAGES.values()))
 # Scopes per feature: (scope, feature, blocks).
 SCOPES: tuple[tuple[str, str, bool], ...] = (
-    ("crm.objects.contacts.read", "reading contacts and engagements", True),
-    ("crm.objects.contacts.write", "writing contacts", True),
+    # tasks are engagements: the contact scopes cover creating them and finding the agent's
+    # own (HubSpot's tasks guide lists exactly these two)
+    ("crm.objects.contacts.read", "reading contacts and engagements, finding the agent's "
+     "tasks", True),
+    ("crm.objects.contacts.write", "writing contacts, creating alert and SLA tasks", True),
     ("crm.schemas.contacts.read", "checking contact properties", True),
     ("crm.objects.owners.read", "owner mapping (HubSpot owner from the Salesforce owner)",
      False),
@@ -145,7 +149,9 @@ def _sf_field(obj: str, name: str, wanted: str, blocks: bool, feature: str, *,
               kind: str = "field") -> Requirement:
     access = "read and edit" if read and write else ("edit" if write else "read")
     unique = ", external id, unique" if kind == "external_id" else ""
-    shown = f"{obj}.{name} ({_type_text(wanted, length)}{unique}; {access})"
+    described = "; ".join(part for part in (f"{_type_text(wanted, length)}{unique}", access)
+                          if part)
+    shown = f"{obj}.{name} ({described})"
     return Requirement(f"salesforce:field:{obj}.{name}", "salesforce", kind, shown, blocks,
                        feature=feature, object=obj, name=name, type=wanted, length=length,
                        read=read, write=write, values=values, custom=name.endswith("__c"),
@@ -211,6 +217,9 @@ def _salesforce_others(rules: Rules, lines: MappingLines) -> list[Requirement]:
                   read=True) if _uses_territory(rules) else None,
         _sf_field("User", "Out_Of_Office__c", "checkbox", False,
                   "skipping reps who are out of office", read=True),
+        _sf_field("User", "ManagerId", "", False,
+                  "escalations to the owner's manager (User.ManagerId)", read=True),
+        *_task_fields(),
     ]
     statuses = tuple(
         Value(s, lines.find("lifecycle.yaml", (stage, "lead_status_in"), s))
@@ -223,6 +232,24 @@ def _salesforce_others(rules: Rules, lines: MappingLines) -> list[Requirement]:
                            feature="stage changes by Lead Status", object="Lead",
                            name="Status", type="picklist", values=_unique(statuses)))
     return [r for r in out if r is not None]
+
+
+def _task_fields() -> list[Requirement]:
+    """The Task fields an alert or SLA task is created with (the profile's TaskSpec); the
+    type is checked where it matters (the picklists the agent writes, the due date)."""
+    spec = SF_PROFILE.tasks
+    if spec is None:
+        return []
+    feature = "alert and SLA tasks in Salesforce"
+    picked = {spec.priority: tuple(Value(v) for v in spec.priority_values.values()),
+              spec.status or "": (Value(spec.status_open),) if spec.status_open else ()}
+    kinds = {spec.priority: "picklist", spec.status or "": "picklist",
+             spec.body: "longtext", spec.due: "mapped:date"}
+    names = [spec.subject, spec.body, spec.due, spec.priority, spec.owner, spec.status,
+             spec.who]
+    return [_sf_field(spec.object, name, kinds.get(name, ""), False, feature, write=True,
+                      values=picked.get(name, ()))
+            for name in names if name]
 
 
 def _uses_territory(rules: Rules) -> bool:

@@ -99,6 +99,7 @@ class ReportSource:
 
     def __init__(self, store: StateStore, rules: Rules | None = None) -> None:
         self.store = store
+        self.rules = rules
         self._source_field = _field_named(rules, SOURCE_FIELD)
 
     @cached_property

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any, Literal
 
+from syncagent.engine.loader import Rules
+
 Granularity = Literal["day", "week", "month"]
 GRANULARITIES: tuple[Granularity, ...] = ("day", "week", "month")
 DEFAULT_DAYS = 90
@@ -72,12 +74,22 @@ def default_period(now: datetime, by: Granularity = "week",
 
 
 @dataclass(frozen=True)
+class RulesChange:
+    """For rules-impact: the proposed mapping files, and the owners that mean "assigned by
+    no one" (as the cycle treats them)."""
+
+    proposed: Rules
+    machine_owners: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Options:
     """Settings some reports take; each report reads only the ones it names."""
 
     now: datetime
     split: Literal["source", "segment", "none"] = "source"
     untouched_days: int = 5
+    change: RulesChange | None = None
 
 
 @dataclass

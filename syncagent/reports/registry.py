@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from syncagent.errors import ConfigError
-from syncagent.reports import health, leads, marketing, sales
+from syncagent.reports import health, impact, leads, marketing, sales
 from syncagent.reports.data import ReportSource
 from syncagent.reports.model import Options, Period, ReportResult
 
@@ -36,6 +36,9 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            sales.mql_to_sal),
     Report("sync-health", "Cycles, API calls against the budget, outbox, dead letters, "
            "data quality.", health.sync_health),
+    Report("rules-impact", "What proposed mapping files (--proposed DIR) would change: "
+           "grades, stages, segments, owners, tracks, scores.", impact.rules_impact,
+           needs_rules=True),
 )}
 
 

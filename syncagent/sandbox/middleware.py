@@ -29,7 +29,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_LITERAL_PARAMS = frozenset({"object_type", "action", "sobject", "sObject", "object_name"})
+_LITERAL_PARAMS = frozenset({"object_type", "action", "sobject", "sObject", "object_name",
+                             "from_object_type", "to_object_type"})
 RESET_STATUS = 0   # stats status for a connection reset (no HTTP status was sent)
 
 

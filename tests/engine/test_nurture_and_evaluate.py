@@ -58,13 +58,14 @@ def test_hot_lead_alert_names_the_owner_once_per_activity(rules: Rules) -> None:
     assert later.alerts == ()   # nothing new since the last evaluation
 
 
-def test_sla_timers_run_from_the_mql_handoff(rules: Rules) -> None:
+def test_sla_timers_count_business_hours_from_the_next_opening(rules: Rules) -> None:
+    # NOW is Wednesday 04:00 in New York: the clock starts at 09:00 (14:00 UTC).
     decision, _ = evaluate(person(activities=hot_activities()), rules, NOW, RoutingState(),
                            USERS)
     timers = {t.kind: t.due_at for t in decision.sla}
-    assert timers == {"remind": NOW + timedelta(hours=4),
-                      "escalate": NOW + timedelta(hours=24),
-                      "reassign": NOW + timedelta(hours=48)}
+    opening = NOW.replace(hour=14)
+    assert timers["remind"] == opening + timedelta(hours=4)
+    assert timers["escalate"] == opening + timedelta(days=2, hours=8)   # Wed, Thu, Fri 8 h
 
 
 def test_decision_is_json_serialisable_with_a_reasons_summary(rules: Rules) -> None:

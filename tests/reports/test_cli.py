@@ -89,3 +89,19 @@ def test_a_terminal_table_shows_every_bucket(url: str) -> None:
     for day in ("2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"):
         assert day in result.output
     assert "by week" in result.output
+
+
+def test_rules_impact_wants_a_proposed_folder_that_checks(url: str, tmp_path: object) -> None:
+    missing = _report(url, "rules-impact")
+    assert missing.exit_code == 1 and "no --proposed folder was given" in missing.output
+    broken = _report(url, "rules-impact", "--proposed", f"{tmp_path}/nowhere")
+    assert broken.exit_code == 1 and "no such directory" in broken.output
+    assert "Traceback" not in broken.output
+
+
+def test_rules_impact_of_the_same_rules_as_json(url: str) -> None:
+    result = _report(url, "rules-impact", "--proposed", str(MAPPINGS), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)["tables"][0]
+    assert [(r["part"], r["persons"], r["changed"]) for r in summary["rows"]] == [
+        (part, 5, 0) for part in ("grade", "stage", "segment", "owner", "track")]

@@ -13,12 +13,14 @@ import pytest
 
 from state import models as m
 from state.store import StateStore
+from syncagent.engine.loader import load_rules
 from syncagent.reports import REPORTS, Options, Period, ReportSource
 from syncagent.reports.health import sync_health
 from syncagent.reports.leads import funnel, leads_over_time
 from syncagent.reports.marketing import campaigns, sources
+from syncagent.reports.model import RulesChange
 from syncagent.reports.sales import clean_your_room, mql_to_sal
-from tests.reports.conftest import NOVEMBER, NOW, SEEN, add_runs, at, seed
+from tests.reports.conftest import MAPPINGS, NOVEMBER, NOW, SEEN, add_runs, at, seed
 
 
 def _rows(result: Any, title: str | None = None) -> list[tuple[Any, ...]]:
@@ -53,8 +55,10 @@ def test_a_person_with_only_a_deleted_record_and_a_garbage_date_counts_from_firs
 def test_every_report_runs_on_an_empty_state_db(state_url: str) -> None:
     store = StateStore(state_url)
     store.upgrade()
-    source = ReportSource(store)
-    results = {name: r.run(source, NOVEMBER, Options(now=NOW)) for name, r in REPORTS.items()}
+    rules = load_rules(MAPPINGS)
+    source = ReportSource(store, rules)
+    options = Options(now=NOW, change=RulesChange(rules))
+    results = {name: r.run(source, NOVEMBER, options) for name, r in REPORTS.items()}
     store.dispose()
     over_time = results["leads-over-time"].tables[0].rows
     assert [(r["bucket"], r["source"], r["new_leads"]) for r in over_time] == [
@@ -63,6 +67,7 @@ def test_every_report_runs_on_an_empty_state_db(state_url: str) -> None:
                for r in results["funnel"].tables[0].rows)
     for name in ("sources", "campaigns", "mql-to-sal"):
         assert all(not t.rows for t in results[name].tables), name
+    assert [r["persons"] for r in results["rules-impact"].table("summary").rows] == [0] * 5
 
 
 def test_leads_over_time_by_source_with_a_week_of_no_leads(source: ReportSource,

@@ -424,7 +424,10 @@ class HubSpotRoutes:
             except HubSpotError as error:
                 errors.append(_record_error(error.category, error.message, [trace]))
                 continue
-            results.append(record_json(self.hs, kind, record, list(properties)))
+            answer = record_json(self.hs, kind, record, list(properties))
+            if item.get("objectWriteTraceId"):   # echoed, as SimplePublicObject carries it
+                answer["objectWriteTraceId"] = str(item["objectWriteTraceId"])
+            results.append(answer)
         self.ctx.count_written(kind, len(results))
         if kind == "tasks":
             self.ctx.count_tasks("hubspot", len(results))
