@@ -35,34 +35,49 @@ class Fitted:
 
     half_life_days: float
     bands: tuple[float, ...]
-    decays: tuple[bool, ...]
+    positive: tuple[bool, ...]   # per activity rule: its points are positive (kept sign)
     columns: tuple[Column, ...]
     coef: Floats
     intercept: float
     cv_auc: float
+    plain_coef: Floats          # the plain regression on the same features, for comparison
+    plain_intercept: float
 
     def predict(self, ex: Extracted) -> Floats:
-        """The plain logistic regression's log-odds (the float model the rules round)."""
-        return np.asarray(design(ex, self.half_life_days, self.bands, self.decays) @ self.coef
+        """The fitted log-odds that the rules round to points."""
+        return np.asarray(design(ex, self.half_life_days, self.bands) @ self.coef
                           + self.intercept)
+
+    def predict_plain(self, ex: Extracted) -> Floats:
+        """The plain logistic regression's log-odds (no sign kept)."""
+        return np.asarray(design(ex, self.half_life_days, self.bands) @ self.plain_coef
+                          + self.plain_intercept)
 
     def points(self, ex: Extracted) -> Floats:
         """Integer points per feature: coefficients scaled so the score spreads by about
         POINTS_SPREAD points per standard deviation on the training persons. A rule that
         rounds to 0 keeps the smallest step of its sign (the files refuse a 0-point rule),
-        and recency bands never give older activity more than newer."""
+        and recency bands give 0 or more, never more to older activity than to newer."""
         spread = float(np.std(self.predict(ex)))
         scale = POINTS_SPREAD / spread if spread > 0 else 1.0
         points = np.rint(self.coef * scale)
         rule_like = np.array([c.kind in ("activity", "profile") for c in self.columns])
         zero = rule_like & (points == 0)
-        points[zero] = np.where(self.coef[zero] < 0, -1.0, 1.0)
+        points[zero] = np.where(_signs(self)[zero] < 0, -1.0, 1.0)
         unseen = _unseen(ex, self.columns)
         points[unseen] = np.nan   # no evidence either way: the proposal keeps its points
         bands = [i for i, c in enumerate(self.columns) if c.kind == "recency"]
+        points[bands] = np.maximum(points[bands], 0)   # the files refuse negative recency
         for before, after in itertools.pairwise(bands):
             points[after] = min(points[after], points[before])
         return points
+
+
+def _signs(fitted: Fitted) -> Floats:
+    """+1/-1 per feature: an activity rule's sign as shipped, else the coefficient's."""
+    out = np.where(fitted.coef < 0, -1.0, 1.0)
+    out[:len(fitted.positive)] = [1.0 if p else -1.0 for p in fitted.positive]
+    return out
 
 
 def _unseen(ex: Extracted, cols: Sequence[Column]) -> Bools:
@@ -94,11 +109,29 @@ def _fit(x: Floats, y: Bools) -> tuple[Floats, float]:
     return coef, intercept
 
 
-def _cv_auc(x: Floats, y: Bools, seed: int) -> float:
+def _fit_signed(x: Floats, y: Bools, positive: Sequence[bool]) -> tuple[Floats, float]:
+    """The fit with each activity rule kept to its sign (a rule that earns points never
+    becomes a penalty, nor a penalty points): a rule whose coefficient goes the wrong way is
+    left out and the rest refitted, until none does. The engine treats a rule by its sign
+    (points decay and make activity recent; penalties do neither), so a flipped rule would
+    not score as it was fitted."""
+    free = np.ones(x.shape[1], dtype=bool)
+    sign = np.array([1.0 if p else -1.0 for p in positive])
+    while True:
+        coef = np.zeros(x.shape[1])
+        coef[free], intercept = _fit(x[:, free], y)
+        wrong = np.zeros_like(free)
+        wrong[:len(sign)] = coef[:len(sign)] * sign < 0
+        if not wrong.any():
+            return coef, intercept
+        free &= ~wrong
+
+
+def _cv_auc(x: Floats, y: Bools, positive: Sequence[bool], seed: int) -> float:
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     values = []
     for fit_idx, val_idx in folds.split(x, y):
-        coef, intercept = _fit(x[fit_idx], y[fit_idx])
+        coef, intercept = _fit_signed(x[fit_idx], y[fit_idx], positive)
         values.append(auc(x[val_idx] @ coef + intercept, y[val_idx]))
     return float(np.mean(values))
 
@@ -107,25 +140,22 @@ def _grid(ex: Extracted, y: Bools, seed: int) -> tuple[float, tuple[float, ...],
     best = (HALF_LIVES[0], BAND_SETS[0], -1.0)
     for half_life in HALF_LIVES:
         for bands in BAND_SETS:
-            value = _cv_auc(design(ex, half_life, bands), y, seed)
+            value = _cv_auc(design(ex, half_life, bands), y, ex.rule_positive, seed)
             if value > best[2]:
                 best = (half_life, bands, value)
     return best
 
 
 def fit_rules(ex: Extracted, y: Bools, seed: int = 0) -> Fitted:
-    """Pick the tuning, then fit. A rule whose fitted sign differs from its shipped one is
-    refitted with the engine's treatment of that sign (points decay; penalties do not)."""
+    """Pick the half-life and recency bands by cross-validated AUC, then fit the rules (each
+    activity rule keeping its sign) and, for comparison, the plain regression."""
     require_outcomes(y)
     half_life, bands, cv = _grid(ex, y, seed)
-    decays = ex.rule_positive
-    coef, intercept = _fit(design(ex, half_life, bands, decays), y)
-    flipped = tuple(bool(c > 0) for c in coef[:len(decays)])
-    if flipped != decays:
-        decays = flipped
-        coef, intercept = _fit(design(ex, half_life, bands, decays), y)
-    return Fitted(half_life, tuple(bands), decays, tuple(columns(ex, bands)), coef, intercept,
-                  cv)
+    x = design(ex, half_life, bands)
+    coef, intercept = _fit_signed(x, y, ex.rule_positive)
+    plain, plain_intercept = _fit(x, y)
+    return Fitted(half_life, tuple(bands), ex.rule_positive, tuple(columns(ex, bands)), coef,
+                  intercept, cv, plain, plain_intercept)
 
 
 def threshold_for_rate(scores: Floats, rate: float) -> float:
@@ -152,7 +182,3 @@ def split(n: int, test_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]
     order = np.random.default_rng(seed).permutation(n)
     cut = round(n * (1 - test_share))
     return np.sort(order[:cut]), np.sort(order[cut:])
-
-
-def take(items: Sequence[object], positions: np.ndarray) -> list[object]:
-    return [items[int(i)] for i in positions]

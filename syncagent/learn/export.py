@@ -97,11 +97,26 @@ def _converted(records: Sequence[MirrorRow], profiles: Mapping[str, SystemProfil
     return None
 
 
+def _became_opportunity(records: Sequence[MirrorRow], profiles: Mapping[str, SystemProfile]
+                        ) -> list[datetime]:
+    out = []
+    for r in records:
+        profile = profiles.get(r.system)
+        if profile is not None and profile.opportunity_date_field:
+            when = moment(r.fields.get(profile.opportunity_date_field))
+            if when is not None:
+                out.append(when)
+    return out
+
+
 def outcome_time(outcome: Outcome, records: Sequence[MirrorRow],
                  activities: Sequence[ActivityRow],
                  profiles: Mapping[str, SystemProfile]) -> datetime | None:
-    """The first moment the outcome is known to have happened, or None."""
+    """The first moment the outcome is known to have happened, or None. An opportunity (an
+    activity, or a record's "became an opportunity" date) is also an SQL."""
     times = [a.occurred_at for a in activities if a.kind in OUTCOME_KINDS[outcome]]
+    if outcome in ("sql", "opportunity"):
+        times += _became_opportunity(records, profiles)
     if outcome == "sql":
         converted = _converted(records, profiles)
         if converted is not None:

@@ -1,7 +1,7 @@
 """The engine's own features of each person at its snapshot, for calibration.
 
 One pass over the persons extracts what does not depend on the tuning (which rule each
-activity earns, its age, the newest scoring activity, the grade, which profile rules hold);
+activity earns, its age, the grade, which profile rules hold);
 ``design`` then builds the feature matrix for one half-life and one set of recency bands in
 numpy, so trying a grid costs little.
 """
@@ -42,11 +42,11 @@ class Extracted:
     hit_person: np.ndarray       # int: person index of each scored activity
     hit_rule: np.ndarray         # int: activity rule index it earned
     hit_age_days: Floats
-    last_age_days: Floats        # newest positively scored activity (NaN: none)
     grade_rank: np.ndarray       # int
     profile_hits: np.ndarray     # bool, persons x profile rules
     rule_names: tuple[str, ...]
-    rule_positive: tuple[bool, ...]   # the shipped rule's points are positive
+    rule_positive: tuple[bool, ...]   # the rule's points are positive (it keeps its sign)
+    rule_decays: tuple[bool, ...]     # its points fade with age (positive and not decays: false)
     profile_names: tuple[str, ...]
 
 
@@ -69,7 +69,6 @@ def extract(persons: Sequence[LabelledPerson], rules: Rules) -> Extracted:
     hits_p: list[int] = []
     hits_r: list[int] = []
     ages: list[float] = []
-    last = np.full(len(persons), np.nan)
     grades = np.zeros(len(persons), dtype=int)
     profile = np.zeros((len(persons), len(sc.profile_rules)), dtype=bool)
     for i, item in enumerate(persons):
@@ -78,7 +77,6 @@ def extract(persons: Sequence[LabelledPerson], rules: Rules) -> Extracted:
         for j, (_name, test, _points, _cat) in enumerate(sc.profile_rules):
             profile[i, j] = bool(test(facts))
         now_ts = item.at.timestamp()
-        newest = math.inf
         for activity in item.person.activities:
             index = _rule_of(activity.kind, activity.details, rules)
             if index is None:
@@ -87,13 +85,10 @@ def extract(persons: Sequence[LabelledPerson], rules: Rules) -> Extracted:
             hits_p.append(i)
             hits_r.append(index)
             ages.append(age)
-            if positive[index]:
-                newest = min(newest, age)
-        if newest != math.inf:
-            last[i] = newest
     return Extracted(len(persons), np.array(hits_p, dtype=int), np.array(hits_r, dtype=int),
-                     np.array(ages), last, grades, profile,
+                     np.array(ages), grades, profile,
                      tuple(r.name for r in sc.rules), positive,
+                     tuple(r.decays for r in sc.rules),
                      tuple(p[0] for p in sc.profile_rules))
 
 
@@ -105,24 +100,45 @@ def columns(ex: Extracted, bands: Sequence[float]) -> list[Column]:
     return out
 
 
+def last_ages(ex: Extracted, positive: Sequence[bool]) -> Floats:
+    """Days from each person's newest activity of a positively scored rule to the snapshot
+    (NaN: none): the engine's recency counts only activity that earns points."""
+    mask = np.asarray(positive, dtype=bool)[ex.hit_rule] if len(ex.hit_rule) else \
+        np.zeros(0, dtype=bool)
+    newest = np.full(ex.n, np.inf)
+    np.minimum.at(newest, ex.hit_person[mask], ex.hit_age_days[mask])
+    return np.where(np.isinf(newest), np.nan, newest)
+
+
 def design(ex: Extracted, half_life_days: float, bands: Sequence[float],
-           decays: Sequence[bool] | None = None) -> Floats:
-    """The feature matrix: per activity rule its decayed count (a plain count for a rule
-    that does not decay, as the engine counts penalties), one column per recency band
-    (the first band the last activity falls in), the grade steps and the profile rules."""
+           positive: Sequence[bool] | None = None) -> Floats:
+    """The feature matrix, as the engine would score with rules of these signs: per activity
+    rule its decayed count (a plain count for a penalty, which the engine never decays, or for
+    a rule written with ``decays: false``), one
+    column per recency band (the first band the newest positively scored activity falls in),
+    the grade steps and the profile rules."""
     rules = len(ex.rule_names)
-    decays = ex.rule_positive if decays is None else decays
+    positive = ex.rule_positive if positive is None else positive
+    decays = np.asarray(positive, dtype=bool) & np.asarray(ex.rule_decays, dtype=bool)
     fade = np.exp(-math.log(2) / half_life_days * ex.hit_age_days)
-    weight = np.where(np.asarray(decays, dtype=bool)[ex.hit_rule], fade, 1.0) \
-        if len(ex.hit_rule) else np.zeros(0)
+    weight = np.where(decays[ex.hit_rule], fade, 1.0) if len(ex.hit_rule) else np.zeros(0)
     flat = ex.hit_person * rules + ex.hit_rule
     activity = np.bincount(flat, weights=weight, minlength=ex.n * rules).reshape(ex.n, rules)
-    recency = np.zeros((ex.n, len(bands)))
-    seen = ~np.isnan(ex.last_age_days)
-    placed = np.zeros(ex.n, dtype=bool)
+    return np.hstack([activity, _recency(last_ages(ex, positive), bands),
+                      _grades(ex), ex.profile_hits.astype(float)])
+
+
+def _recency(last: Floats, bands: Sequence[float]) -> Floats:
+    out = np.zeros((len(last), len(bands)))
+    ages = np.nan_to_num(last, nan=np.inf)
+    placed = np.zeros(len(last), dtype=bool)
     for j, limit in enumerate(sorted(bands)):
-        inside = seen & ~placed & (np.nan_to_num(ex.last_age_days, nan=np.inf) <= limit)
-        recency[inside, j] = 1.0
+        inside = ~placed & (ages <= limit)
+        out[inside, j] = 1.0
         placed |= inside
-    grade = np.stack([ex.grade_rank >= GRADE_RANK[s] for s in GRADE_STEPS], axis=1)
-    return np.hstack([activity, recency, grade.astype(float), ex.profile_hits.astype(float)])
+    return out
+
+
+def _grades(ex: Extracted) -> Floats:
+    return np.stack([ex.grade_rank >= GRADE_RANK[s] for s in GRADE_STEPS],
+                    axis=1).astype(float)

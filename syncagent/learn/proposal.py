@@ -28,8 +28,10 @@ CHANGED = ("scoring.yaml", "lifecycle.yaml")
 
 
 def _grade_rule(step: str, points: int | None) -> dict[str, Any]:
-    # A grade step always has data (every person has a grade); 1 point if it had none.
-    return {"name": f"grade-{step.rstrip('-')}-minus-or-better",
+    # A grade step always has data (every person has a grade); 1 point if it had none. A step
+    # that rounds to 0 points is left out (the files refuse a 0-point rule).
+    spelled = step[0] + {"-": "-minus", "+": "-plus"}.get(step[1:], "")
+    return {"name": f"grade-{spelled}-or-better",
             "when": [{"field": "grade", "op": "gte", "value": step}],
             "points": 1 if points is None else points, "category": FIT_CATEGORY}
 
@@ -53,18 +55,14 @@ def scoring_document(rules: Rules, fitted: Fitted, points: Floats) -> dict[str, 
     if FIT_CATEGORY not in {c.name for c in rules.scoring.categories}:
         doc["categories"].append({"name": FIT_CATEGORY})
     doc = {**doc, "decay": {"kind": "half_life", "half_life_days": fitted.half_life_days}}
-    for rule, decays in zip(doc["activities"], fitted.decays, strict=True):
-        fitted_points = by_column[("activity", rule["name"])]
-        rule["points"] = _fitted_or_kept(fitted_points, rule)
-        if fitted_points is not None:   # a kept rule keeps its own decay setting
-            rule.pop("decays", None)
-            if not decays and fitted_points > 0:
-                rule["decays"] = False
+    for rule in doc["activities"]:   # each keeps its sign and its decays setting
+        rule["points"] = _fitted_or_kept(by_column[("activity", rule["name"])], rule)
     for rule in doc.get("profile", []):
         rule["points"] = _fitted_or_kept(by_column[("profile", rule["name"])], rule)
     doc["profile"] = [*doc.get("profile", []),
                       *(_grade_rule(c.name, by_column[("grade", c.name)])
-                        for c in fitted.columns if c.kind == "grade")]
+                        for c in fitted.columns
+                        if c.kind == "grade" and by_column[("grade", c.name)])]
     category = rules.scoring.recency.category if rules.scoring.recency else FIT_CATEGORY
     doc["recency"] = {"category": category, "bands": [
         {"within_days": float(b), "points": by_column[("recency", f"{b:g}")]}

@@ -14,6 +14,7 @@ import numpy as np
 from syncagent.engine import Rules
 from syncagent.learn.backtest import report, score_persons
 from syncagent.learn.calibrate import (
+    Fitted,
     fit_rules,
     require_outcomes,
     split,
@@ -29,6 +30,9 @@ from syncagent.learn.proposal import (
     write_proposal,
     write_report,
 )
+
+
+MIN_DEFAULT_RATE = 0.001   # below one MQL per 1,000 persons, today's rate is no target
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,28 @@ def _threshold(train: Sequence[LabelledPerson], proposed: Rules, current: Rules,
     if rate is None:
         rate = float(score_persons(train, current).mql.mean())
         why = {"target_mql_rate": round(rate, 4), "from": "the current rules' MQL rate"}
+        if rate < MIN_DEFAULT_RATE:   # hardly an MQL today: as many MQLs as outcomes
+            rate = float(scored.outcome.mean())
+            why = {"target_mql_rate": round(rate, 4), "from": "the outcome rate (the current "
+                   "rules make almost no MQL at these snapshots)"}
     return threshold_for_rate(scored.score, rate), why
 
 
-def calibrate(persons: Sequence[LabelledPerson], rules: Rules, current_dir: Path, out: Path,
-              targets: Targets, *, test_share: float = 0.25, seed: int = 0,
-              resamples: int = 500) -> dict[str, Any]:
-    """Fit on a training split, write the proposal to ``out``, report both on the rest."""
-    require_outcomes(_labels(persons))
-    train_at, test_at = split(len(persons), test_share, seed)
-    train = [persons[int(i)] for i in train_at]
-    test = [persons[int(i)] for i in test_at]
+@dataclass(frozen=True)
+class Proposal:
+    """Fitted rules, loaded from the folder they were written to, and how they were set."""
+
+    rules: Rules
+    fitted: Fitted
+    points: np.ndarray
+    threshold: float
+    why: dict[str, Any]
+
+
+def propose(train: Sequence[LabelledPerson], rules: Rules, current_dir: Path, out: Path,
+            targets: Targets, seed: int = 0) -> Proposal:
+    """Fit on ``train`` and write the proposed folder to ``out`` (diff included)."""
+    require_outcomes(_labels(train))
     train_ex = extract(train, rules)
     fitted = fit_rules(train_ex, _labels(train), seed)
     points = fitted.points(train_ex)
@@ -77,17 +92,30 @@ def calibrate(persons: Sequence[LabelledPerson], rules: Rules, current_dir: Path
         threshold, why = _threshold(train, draft, rules, targets)
     documents["lifecycle.yaml"] = lifecycle_document(rules, threshold)
     proposed = write_proposal(out, current_dir, documents, note)
-    lr_auc = auc(fitted.predict(extract(test, rules)), _labels(test))
+    return Proposal(proposed, fitted, points, threshold, why)
+
+
+def calibrate(persons: Sequence[LabelledPerson], rules: Rules, current_dir: Path, out: Path,
+              targets: Targets, *, test_share: float = 0.25, seed: int = 0,
+              resamples: int = 500) -> dict[str, Any]:
+    """Fit on a training split, write the proposal to ``out``, report both on the rest."""
+    require_outcomes(_labels(persons))
+    train_at, test_at = split(len(persons), test_share, seed)
+    train = [persons[int(i)] for i in train_at]
+    test = [persons[int(i)] for i in test_at]
+    made = propose(train, rules, current_dir, out, targets, seed)
+    lr_auc = auc(made.fitted.predict_plain(extract(test, rules)), _labels(test))
     result = {
         "persons": {"train": len(train), "test": len(test),
                     "train_outcomes": int(_labels(train).sum()),
                     "test_outcomes": int(_labels(test).sum())},
-        "chosen": {"half_life_days": fitted.half_life_days, "recency_bands": fitted.bands,
-                   "cv_auc": round(fitted.cv_auc, 4), "mql_min_score": threshold, **why},
+        "chosen": {"half_life_days": made.fitted.half_life_days,
+                   "recency_bands": made.fitted.bands, "cv_auc": round(made.fitted.cv_auc, 4),
+                   "mql_min_score": made.threshold, **made.why},
         "points": {f"{c.kind}:{c.name}": None if np.isnan(p) else int(p)
-                   for c, p in zip(fitted.columns, points, strict=True)},
+                   for c, p in zip(made.fitted.columns, made.points, strict=True)},
         "held_out": {"current": report(score_persons(test, rules), resamples, seed),
-                     "proposed": report(score_persons(test, proposed), resamples, seed),
+                     "proposed": report(score_persons(test, made.rules), resamples, seed),
                      "logistic_regression_auc": round(lr_auc, 4)},
     }
     write_report(out, result)
