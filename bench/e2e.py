@@ -13,9 +13,10 @@ own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would
 - the agent's peak RSS;
 - the end-to-end latency from a simulated HubSpot form fill to grade, score and owner being
   visible on the Salesforce lead, with `syncagent run` on a short interval;
-- task calls against the minimum, per system, from the sandbox's own stats: the tasks the
-  agent created (alerts, SLA steps) need ceil(n/200) Salesforce calls and ceil(n/100)
-  HubSpot calls; HubSpot's look-ups before a create (the agent's key on tasks already on the
+- task calls against the minimum, per system, from the sandbox's own stats, for the backfill
+  cycle (``backfill.tasks``) and the whole run (``tasks_whole_run``): the tasks the agent
+  created (alerts, SLA steps) need ceil(n/200) Salesforce calls and ceil(n/100) HubSpot calls
+  per cycle; HubSpot's look-ups before a create (the agent's key on tasks already on the
   contacts) are reported beside them.
 
     python bench/e2e.py [--leads 20000] [--latency-ms 100] [--interval 10]
@@ -119,6 +120,8 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
         "wall_s": round(wall, 1), "lower_bound_s": round(bound, 1),
         "wall_vs_bound": round(wall / max(bound, 0.001), 2),
         "peak_rss_mb": child["peak_rss_mb"],
+        # one cycle: its tasks are the ones a single push could batch together
+        "tasks": task_calls(sandbox.stats()),
     }
 
 
@@ -233,7 +236,9 @@ def main() -> None:
         figures["backfill"] = backfill(sandbox, state_url, args.latency_ms / 1000,
                                        args.hs_per_10s)
         figures["latency"] = latency(sandbox, state_url, args.interval)
-        figures["tasks"] = task_calls(sandbox.stats())
+        # the backfill and the `run` cycles after it: each cycle with tasks needs a call of
+        # its own, so the whole run's ratio may exceed the batch-size minimum honestly
+        figures["tasks_whole_run"] = task_calls(sandbox.stats())
     print(json.dumps(figures, indent=2, default=str))
 
 

@@ -90,7 +90,7 @@ def place(task: TaskWanted, plan: PersonPlan, ctx: TaskContext, now: datetime) -
     detail = {"subject": fields[spec.subject], "record": f"{record.object} {record.remote_id}",
               "owner": owner, "priority": fields[spec.priority], "due": fields[spec.due]}
     return Placed(row, TaskRecord(task.key, pid, task.kind, task.name, profile.system,
-                                  task.recipient, now, detail))
+                                  _bounded(task.recipient), now, detail))
 
 
 def _not_given(task: TaskWanted, pid: int, now: datetime, reason: str,
@@ -98,7 +98,8 @@ def _not_given(task: TaskWanted, pid: int, now: datetime, reason: str,
     detail = {"subject": task.subject[:SUBJECT_CHARS], "not_given": reason}
     if system is not None:
         detail["system"] = system
-    record = TaskRecord(task.key, pid, task.kind, task.name, None, task.recipient, now, detail)
+    record = TaskRecord(task.key, pid, task.kind, task.name, None, _bounded(task.recipient), now,
+                        detail)
     flag = Flag(NO_TASK, f"task:{task.key}", {"person_id": pid, "kind": task.kind,
                                               "recipient": task.recipient, "reason": reason})
     return Placed(None, record, flag)
@@ -153,7 +154,9 @@ def _fields(task: TaskWanted, plan: PersonPlan, spec: TaskSpec, profile: SystemP
     body = "\n".join([*task.lines, f"Record: {link or f'{record.object} {record.remote_id}'}"])
     due = ctx.today(now).isoformat() if spec.due_is_date else profile.wire(now)
     fields: dict[str, object] = {
-        spec.subject: _clip(task.subject, SUBJECT_CHARS), spec.body: _clip(body, BODY_CHARS),
+        # a subject is one line: remote text (a company name) may hold line breaks
+        spec.subject: _clip(" ".join(task.subject.split()), SUBJECT_CHARS),
+        spec.body: _clip(body, BODY_CHARS),
         spec.due: due, spec.owner: owner,
         spec.priority: spec.priority_values["high" if task.high_priority else "normal"]}
     if spec.status is not None and spec.status_open is not None:
@@ -166,6 +169,11 @@ def _fields(task: TaskWanted, plan: PersonPlan, spec: TaskSpec, profile: SystemP
         fields[spec.key_field] = task.key
     fields["__key"] = task.key
     return fields
+
+
+def _bounded(recipient: str | None) -> str | None:
+    """A recipient id for the 64-character column (an owner id is remote data)."""
+    return recipient[:64] if recipient is not None else None
 
 
 def _clip(text: str, limit: int) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import requests
 import responses
 
@@ -213,3 +214,29 @@ def test_the_associate_note_becomes_the_items_associations_and_is_never_sent() -
     assert seen[0].associations == {"contacts": "451"} and seen[0].key == "hubspot:task:k"
     assert seen[0].fields == {"hs_task_subject": "Hot lead"}
     assert seen[1].associations == {}
+
+
+def test_refused_only_retries_what_was_not_done_and_raises_what_may_have_landed() -> None:
+    from connectors.retry import RetryPolicy
+    from syncagent.errors import RateLimited, RemoteTimeout
+
+    policy = RetryPolicy(attempts=4, sleep=lambda s: None).refused_only()
+    answers: list[Exception | str] = [RateLimited("429"), RateLimited("429"), "done"]
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert policy.call(call) == "done"              # a 429 was never carried out: sent again
+    sent: list[int] = []
+
+    def lost() -> str:
+        sent.append(1)
+        raise RemoteTimeout("timed out")
+
+    with pytest.raises(RemoteTimeout):
+        policy.call(lost)
+    assert sent == [1]                              # a timeout is left to the caller
+    assert RetryPolicy(attempts=3, sleep=lambda s: None).retry_on != policy.retry_on

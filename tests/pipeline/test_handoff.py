@@ -128,6 +128,22 @@ def test_an_owner_who_no_longer_exists_gets_no_task_but_the_step_fires_once_and_
         assert flag.kind == "task_not_given" and flag.detail["person_id"] == 7
 
 
+def test_remote_text_of_any_length_or_shape_gives_a_one_line_subject_and_a_bounded_body(
+    base: Decision,
+) -> None:
+    decision = replace(base, sla=(_timer("remind", 4),),
+                       alerts=(Alert("x" * 300, "005A", "m" * 9_000, "7:x:e", NOW, "005A",
+                                     "page_view", "https://x.example/" + "p" * 5_000),))
+    plan = replace(_plan(decision), profile={"company": "Big\nCo\r\n" + "c" * 400})
+    out = derive([plan], [], Stored(_previous()), _ctx(), NOW)
+    assert len(out.outbox) == 2
+    for row in out.outbox:
+        subject, body = row.fields["Subject"], row.fields["Description"]
+        assert len(subject) <= 255 and "\n" not in subject and "\r" not in subject
+        assert len(body) <= 4_000 and body
+    assert all(len(t.name) <= 80 for t in out.rows.tasks)
+
+
 def test_a_due_step_fires_with_one_salesforce_task_on_the_lead_upserted_by_its_key(
     base: Decision,
 ) -> None:
