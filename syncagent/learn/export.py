@@ -30,6 +30,12 @@ OUTCOME_KINDS: Mapping[str, frozenset[str]] = {
     "opportunity": frozenset({"opportunity_created"}),
     "won": frozenset(),
 }
+# The stages (the agent's stage history) that mean the outcome happened.
+OUTCOME_STAGES: Mapping[str, frozenset[str]] = {
+    "sql": frozenset({"SQL", "Opportunity", "Customer"}),
+    "opportunity": frozenset({"Opportunity", "Customer"}),
+    "won": frozenset({"Customer"}),
+}
 
 
 @dataclass(frozen=True)
@@ -109,12 +115,28 @@ def _became_opportunity(records: Sequence[MirrorRow], profiles: Mapping[str, Sys
     return out
 
 
+def reached_at(store: StateStore, outcome: Outcome) -> dict[int, datetime]:
+    """Person id -> when the agent's stage history first shows the outcome's stages. Rows
+    backfilled from old decisions are left out: their time is the evaluation's, not the
+    change's."""
+    first: dict[int, datetime] = {}
+    for change in store.handoff.history_between():
+        if change.to_stage in OUTCOME_STAGES[outcome] and change.cause != "backfill" \
+                and (change.person_id not in first or change.at < first[change.person_id]):
+            first[change.person_id] = change.at
+    return first
+
+
 def outcome_time(outcome: Outcome, records: Sequence[MirrorRow],
                  activities: Sequence[ActivityRow],
-                 profiles: Mapping[str, SystemProfile]) -> datetime | None:
-    """The first moment the outcome is known to have happened, or None. An opportunity (an
-    activity, or a record's "became an opportunity" date) is also an SQL."""
+                 profiles: Mapping[str, SystemProfile],
+                 staged: datetime | None = None) -> datetime | None:
+    """The first moment the outcome is known to have happened, or None: the stage history's
+    ``staged``, an outcome activity, a record's "became an opportunity" date (an opportunity
+    is also an SQL), a lead conversion (an SQL)."""
     times = [a.occurred_at for a in activities if a.kind in OUTCOME_KINDS[outcome]]
+    if staged is not None:
+        times.append(staged)
     if outcome in ("sql", "opportunity"):
         times += _became_opportunity(records, profiles)
     if outcome == "sql":
@@ -130,8 +152,8 @@ def _activity_doc(a: ActivityRow) -> dict[str, Any]:
 
 
 def person_document(pid: int, records: Sequence[MirrorRow], activities: Sequence[ActivityRow],
-                    spec: ExportSpec, rules: Rules, profiles: Mapping[str, SystemProfile]
-                    ) -> tuple[dict[str, Any] | None, str]:
+                    spec: ExportSpec, rules: Rules, profiles: Mapping[str, SystemProfile],
+                    staged: datetime | None = None) -> tuple[dict[str, Any] | None, str]:
     """The person's snapshot document, or None and why it is left out."""
     created = _created(records, profiles)
     if created is None:
@@ -139,7 +161,7 @@ def person_document(pid: int, records: Sequence[MirrorRow], activities: Sequence
     snapshot = created + timedelta(days=spec.as_of_days)
     if snapshot + timedelta(days=spec.within_days) > spec.now:
         return None, "window not over yet"
-    happened = outcome_time(spec.outcome, records, activities, profiles)
+    happened = outcome_time(spec.outcome, records, activities, profiles, staged)
     if happened is not None and happened <= snapshot:
         return None, "outcome before the snapshot"
     positive = happened is not None and happened <= snapshot + timedelta(days=spec.within_days)
@@ -158,6 +180,7 @@ def export_persons(store: StateStore, rules: Rules, spec: ExportSpec, tally: Exp
                    ) -> Iterator[dict[str, Any]]:
     """Each exportable person's document, chunk by chunk (the tally counts the rest)."""
     profiles = registered()
+    staged = reached_at(store, spec.outcome)
     refs_of: dict[int, list[tuple[str, str, str]]] = {}
     for ref, pid in store.persons.links().items():
         refs_of.setdefault(pid, []).append(ref)
@@ -170,8 +193,8 @@ def export_persons(store: StateStore, rules: Rules, spec: ExportSpec, tally: Exp
         for pid in chunk:
             live = [rows[ref] for ref in refs_of[pid] if ref in rows and not rows[ref].deleted]
             found = [a for _s, o, r in refs_of[pid] for a in acts.get((o, r), [])]
-            doc, why = person_document(pid, live, found, spec, rules, profiles) if live \
-                else (None, "records deleted")
+            doc, why = person_document(pid, live, found, spec, rules, profiles,
+                                       staged.get(pid)) if live else (None, "records deleted")
             if doc is None:
                 tally.skipped[why] += 1
                 continue

@@ -31,7 +31,6 @@ from syncagent.learn.proposal import (
     write_report,
 )
 
-
 MIN_DEFAULT_RATE = 0.001   # below one MQL per 1,000 persons, today's rate is no target
 
 

@@ -97,3 +97,23 @@ def test_an_unknown_outcome_is_a_clear_error(tmp_path: Path) -> None:
                                    "--state", f"sqlite:///{tmp_path}/s.db"])
     assert run.exit_code == 1
     assert "--outcome 'revenue' is not one of sql, opportunity, won" in run.output
+
+
+def test_the_stage_history_says_when_the_outcome_came(store: StateStore, rules: Rules) -> None:
+    from state.handoff import HandoffRows, StageChange
+
+    ids = {lead: pid for (_s, _o, lead), pid in store.persons.links().items()}
+    old = NOW - timedelta(days=200)
+    rows = HandoffRows(history=[
+        StageChange("h1", ids["00Qnever"], old + timedelta(days=40), "MQL", "SQL", "rep",
+                    "005x"),
+        # a backfilled row's time is an evaluation's, not the change's: not an outcome time
+        StageChange("h2", ids["00Qlate"], old + timedelta(days=60), "MQL", "SQL", "backfill",
+                    None)])
+    store.commit_evaluation([], [], {}, {}, now=NOW, handoff=rows)
+    spec = ExportSpec(as_of_days=30, outcome="sql", within_days=90, now=NOW)
+    docs = {d["profile"]["email"].split("@")[0]: d["outcome"]
+            for d in export_persons(store, rules, spec, ExportTally())}
+    assert docs == {"00qwin": True, "00qnever": True, "00qlate": False}
+    won = ExportSpec(as_of_days=30, outcome="won", within_days=90, now=NOW)
+    assert not any(d["outcome"] for d in export_persons(store, rules, won, ExportTally()))
