@@ -96,6 +96,7 @@ class CrmOfRecord:
     status_field: str
     disqualified_field: str
     converted_field: str
+    converted_date_field: str | None = None   # when the lead was converted (an outcome)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,9 @@ class SystemProfile:
     # The field of a person record that says when the system created it (reports count a
     # new lead from it); None: the agent's first sight of the person stands in.
     created_field: str | None = None
+    # The field of a person record that says when they became an opportunity (an outcome
+    # `export-persons` labels persons by); None: the system does not say.
+    opportunity_date_field: str | None = None
 
     def person_object(self, object_name: str) -> PersonObject | None:
         return next((p for p in self.person_objects if p.object == object_name), None)

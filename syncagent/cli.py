@@ -21,6 +21,7 @@ from syncagent.commands import (
     doctor,
     engine,
     init,
+    learn,
     ledger,
     pipeline,
     report,
@@ -69,7 +70,8 @@ def _with_error_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _register_areas(target: typer.Typer) -> None:
-    for area in (init, db, engine, sandbox, pipeline, ledger, demo, doctor, setup, report):
+    for area in (init, db, engine, sandbox, pipeline, ledger, demo, doctor, setup, report,
+                 learn):
         area.register(target)
     for info in target.registered_commands:
         if info.callback is not None:

@@ -75,5 +75,5 @@ PROFILE = register(SystemProfile(
                    priority_values={"high": "HIGH", "normal": "MEDIUM"}, batch_size=BATCH_MAX,
                    status="hs_task_status", status_open="NOT_STARTED",
                    association="contacts"),
-    created_field="createdate",
+    created_field="createdate", opportunity_date_field="hs_lifecyclestage_opportunity_date",
     wire=wire, connect=connect))

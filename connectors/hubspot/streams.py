@@ -20,6 +20,7 @@ CONTACT_PROPERTIES = (
     "hs_object_id", "salesforceleadid", "salesforcecontactid", "hs_analytics_num_page_views",
     "num_conversion_events", "recent_conversion_event_name", "hs_email_last_click_date",
     "hs_email_last_open_date", "hs_analytics_source", "hs_merged_object_ids",
+    "hs_lifecyclestage_opportunity_date",     # an outcome for `export-persons`
     # the agent's outputs read back (reasons are written, never read: they follow the score)
     *(OUTPUTS[part] for part in ("grade", "score", "track", "segment", "mql_date")),
 )

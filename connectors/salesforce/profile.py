@@ -65,7 +65,7 @@ PROFILE = register(SystemProfile(
                                type="Account.Type"),
         primary_object="Contact", owner_field=OUTPUTS["owner"], track_field=OUTPUTS["track"],
         status_field="Status", disqualified_field="Disqualified_Reason__c",
-        converted_field="IsConverted"),
+        converted_field="IsConverted", converted_date_field="ConvertedDate"),
     # Tasks are upserted on Idempotency_Key__c (an external id), 200 to a Collections call.
     # A Task cannot be owned by a queue: its owner is always a user.
     tasks=TaskSpec("Task", subject="Subject", body="Description", due="ActivityDate",

@@ -16,6 +16,7 @@ from syncagent.engine.model import (
     STAGE_RANK,
     Decision,
     EngineState,
+    GradeResult,
     PersonInput,
     RoutingState,
     UserDirectory,
@@ -38,6 +39,23 @@ def desired_remote_fields(profile: Mapping[str, Any], rules: Rules, system: str,
     return remote_values(profile, rules.compiled.fields, system, object_name)
 
 
+def person_facts(person: PersonInput, rules: Rules
+                 ) -> tuple[dict[str, Any], GradeResult, int]:
+    """The facts rules test (profile, e-mail domain, status, persona, grade) and the grade.
+
+    Shared with the calibration's feature extraction, so it sees exactly what scoring sees."""
+    crm = person.crm
+    facts: dict[str, Any] = dict(person.profile)
+    facts["email_domain"] = email_domain(facts.get("email"))
+    facts["lead_status"] = crm.lead_status
+    facts["disqualified_reason"] = crm.disqualified_reason
+    facts["persona"] = pick_persona(facts, rules.compiled.grading)
+    grade_result, grade_rank = grade(facts, rules.compiled.grading)
+    facts["grade"], facts["grade_rank"], facts["profile"] = \
+        grade_result.grade, grade_rank, grade_result.profile
+    return facts, grade_result, grade_rank
+
+
 def evaluate(person: PersonInput, rules: Rules, now: datetime,
              routing_state: RoutingState | None = None,
              users: UserDirectory | None = None) -> tuple[Decision, RoutingState]:
@@ -48,15 +66,8 @@ def evaluate(person: PersonInput, rules: Rules, now: datetime,
     state_in = routing_state if routing_state is not None else RoutingState()
     directory = users if users is not None else _EMPTY_USERS
     previous, crm = person.previous, person.crm
-    facts: dict[str, Any] = dict(person.profile)
-    facts["email_domain"] = email_domain(facts.get("email"))
-    facts["lead_status"] = crm.lead_status
-    facts["disqualified_reason"] = crm.disqualified_reason
-    persona = pick_persona(facts, rules.compiled.grading)
-    facts["persona"] = persona
-    grade_result, grade_rank = grade(facts, rules.compiled.grading)
-    facts["grade"], facts["grade_rank"], facts["profile"] = \
-        grade_result.grade, grade_rank, grade_result.profile
+    facts, grade_result, grade_rank = person_facts(person, rules)
+    persona = facts["persona"]
 
     lc = rules.compiled.lifecycle
     event = rep_event(previous, crm, lc)

@@ -20,6 +20,7 @@ class CompiledLifecycle:
     lead_min_rank: int | None
     mql_min_rank: int
     mql_min_score: float
+    mql_policy: str
     sal_statuses: frozenset[str]
     sql_statuses: frozenset[str]
     on_converted: bool
@@ -37,7 +38,7 @@ def compile_lifecycle(spec: LifecycleFile) -> CompiledLifecycle:
     return CompiledLifecycle(
         frozenset(spec.inquiry.activity_kinds), spec.lead.min_score,
         GRADE_RANK[spec.lead.min_grade] if spec.lead.min_grade else None,
-        GRADE_RANK[spec.mql.min_grade], spec.mql.min_score,
+        GRADE_RANK[spec.mql.min_grade], spec.mql.min_score, spec.mql.policy,
         frozenset(spec.sal.lead_status_in), frozenset(spec.sql.lead_status_in),
         spec.sql.on_converted, spec.sql.on_opportunity, frozenset(d.lead_status_in),
         frozenset(d.recycle_reasons), d.recycle_stage, d.recycle_track, d.score_on_recycle,
@@ -59,6 +60,22 @@ def rep_event(previous: EngineState | None, crm: CrmFacts, lc: CompiledLifecycle
     return "recycle" if crm.disqualified_reason in lc.recycle_reasons else "disqualify"
 
 
+def _mql_reason(grade_rank: int, score: int, lc: CompiledLifecycle) -> str | None:
+    """Why the person is an MQL under the file's policy, or None when they are not."""
+    grade_text = f"grade {GRADES[grade_rank]} ≥ {GRADES[lc.mql_min_rank]}"
+    score_text = f"score {score} ≥ {lc.mql_min_score:g}"
+    grade_ok = grade_rank >= lc.mql_min_rank
+    score_ok = score >= lc.mql_min_score
+    policy = lc.mql_policy
+    if policy == "score":
+        return score_text if score_ok else None
+    if policy == "grade":
+        return grade_text if grade_ok else None
+    if policy == "grade_or_score":
+        return grade_text if grade_ok else (score_text if score_ok else None)
+    return f"{grade_text} and {score_text}" if grade_ok and score_ok else None
+
+
 def _target(crm: CrmFacts, grade_rank: int, score: int, inquired: bool,
             lc: CompiledLifecycle) -> tuple[str, str]:
     if crm.is_customer:
@@ -71,10 +88,9 @@ def _target(crm: CrmFacts, grade_rank: int, score: int, inquired: bool,
         return "SQL", f"a rep set Status to '{crm.lead_status}'"
     if crm.lead_status in lc.sal_statuses:
         return "SAL", f"a rep accepted it (Status '{crm.lead_status}')"
-    grade_ok = grade_rank >= lc.mql_min_rank
-    if grade_ok and score >= lc.mql_min_score:
-        return "MQL", (f"grade {GRADES[grade_rank]} ≥ {GRADES[lc.mql_min_rank]} and score "
-                       f"{score} ≥ {lc.mql_min_score:g}")
+    mql_why = _mql_reason(grade_rank, score, lc)
+    if mql_why:
+        return "MQL", mql_why
     lead_grade_ok = lc.lead_min_rank is None or grade_rank >= lc.lead_min_rank
     if score >= lc.lead_min_score and lead_grade_ok and (score > 0 or inquired):
         return "Lead", f"score {score} ≥ {lc.lead_min_score:g}"

@@ -109,6 +109,9 @@ class PersonFile(_Strict):
     previous: _Previous | None = None
     users: list[_User] = Field(default_factory=list)
     routing_state: _Routing | None = None
+    # What followed the snapshot `now` (a persons file for backtest/calibrate): preview
+    # evaluates the person as of `now` and ignores it.
+    outcome: bool | None = None
 
 
 def _printable(part: Any) -> str:

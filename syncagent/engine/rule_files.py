@@ -246,9 +246,15 @@ class LeadRule(StrictModel):
     min_grade: Grade | None = None
 
 
+MqlPolicy = Literal["grade_and_score", "score", "grade", "grade_or_score"]
+
+
 class MqlRule(StrictModel):
     min_grade: Grade = "B"
     min_score: float = Field(100, ge=0)
+    policy: MqlPolicy = Field("grade_and_score", description=(
+        "What makes an MQL: grade_and_score (both minimums), score (min_score alone), "
+        "grade (min_grade alone) or grade_or_score (either)."))
 
 
 class SalRule(StrictModel):

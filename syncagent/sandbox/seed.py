@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from syncagent.sandbox.buyers import buyer_journeys
 from syncagent.sandbox.context import Context
 from syncagent.sandbox.hubspot.portal import HubSpotPortal, Owner
 from syncagent.sandbox.hubspot.properties import ANALYTICS_SOURCES, employee_range, iso_ms
@@ -166,6 +167,7 @@ class Seeder:
     def __init__(self, ctx: Context, leads: int, seed: int) -> None:
         self.ctx = ctx
         self.rng = random.Random(seed)
+        self.seed = seed
         self.n = leads
         self.now = ctx.clock.now()
         self.emails: set[str] = set()
@@ -295,6 +297,10 @@ class Seeder:
         self.sf_activity(sf_people, reps, campaign_ids)
         self.hubspot(lead_people, lead_ids, contact_people, contact_ids, companies, owner_of,
                      lead_rows)
+        # The hidden buyer model (its own random stream): leads dated from their first touch,
+        # and converted by a propensity that fit, progress and recency drive.
+        self.summary.update(buyer_journeys(self.ctx, lead_ids, [p.fit for p in lead_people],
+                                           self.seed))
         self.summary.update(leads=len(lead_ids), duplicate_leads=len(dup_rows),
                             contacts=len(contact_ids), accounts=len(account_ids),
                             companies=len(companies))

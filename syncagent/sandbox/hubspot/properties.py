@@ -159,6 +159,9 @@ def _contact_properties() -> list[PropertyDef]:
            group_name="emailinformation", label="Last marketing email click date"),
         _p("hs_email_last_open_date", "datetime", "date", read_only=True,
            group_name="emailinformation", label="Last marketing email open date"),
+        # Set by HubSpot when the contact first enters the stage (a deal made it one).
+        _p("hs_lifecyclestage_opportunity_date", "datetime", "date", read_only=True,
+           label="Became an Opportunity Date"),
         _p("hs_seniority", "enumeration", "select", options=SENIORITIES, label="Seniority"),
         _p("hs_analytics_source", "enumeration", "select", options=ANALYTICS_SOURCES,
            read_only=True, group_name="analyticsinformation", label="Original Source"),
