@@ -151,40 +151,58 @@ def _preview_email(email: str, rules: Rules, at: datetime, as_json: bool,
     if len(found) > 1:
         typer.echo(f"{len(found)} persons share {email} (a data-quality item): each follows.")
     for person_id, decision in found:
-        timers, alerts = _handoff_of(store, person_id)
+        timers, alerts, step_tasks = _handoff_of(store, person_id)
         if as_json:
             typer.echo(json.dumps({"person_id": person_id, "decision": decision.to_dict(),
-                                   "timers": [_timer_json(t) for t in timers],
+                                   "timers": [_timer_json(t, step_tasks.get(t.key))
+                                              for t in timers],
                                    "past_alerts": [_alert_json(a) for a in alerts]},
                                   indent=2))
         else:
             _print_decision(decision)
-            _print_handoff(timers, alerts, load_world(store, owners).users)
+            _print_handoff(timers, alerts, step_tasks, load_world(store, owners).users)
 
 
 def _handoff_of(store: StateStore, person_id: int
-                ) -> tuple[list[TimerRow], list[TaskRecord]]:
-    """The person's stored timer steps (every status, by due time) and the alerts the agent
-    queued for them, newest first: the decision shows what is due, these what happened."""
+                ) -> tuple[list[TimerRow], list[TaskRecord], dict[str, TaskRecord]]:
+    """The person's stored timer steps (every status, by due time), the alerts the agent
+    queued for them (newest first) and the steps' tasks by key: the decision shows what is
+    due, these what happened."""
     timers = store.handoff.timers_of([person_id]).get(person_id, [])
-    alerts = [t for t in store.handoff.tasks_of(person_id) if t.kind == "alert"]
-    return timers, alerts[:PAST_ALERTS]
+    tasks = store.handoff.tasks_of(person_id)
+    alerts = [t for t in tasks if t.kind == "alert"]
+    return timers, alerts[:PAST_ALERTS], {t.key: t for t in tasks if t.kind != "alert"}
 
 
-def _timer_json(timer: TimerRow) -> dict[str, Any]:
+def _timer_json(timer: TimerRow, task: TaskRecord | None) -> dict[str, Any]:
     return {"kind": timer.kind, "status": timer.status, "due_at": timer.due_at.isoformat(),
             "started_at": timer.started_at.isoformat(), "recipient": timer.recipient,
             "fired_at": timer.fired_at.isoformat() if timer.fired_at else None,
-            "key": timer.key}
+            "key": timer.key, "task": _task_json(task) if task else None}
+
+
+def _task_json(task: TaskRecord) -> dict[str, Any]:
+    return {"system": task.system, "recipient": task.recipient,
+            "at": task.created_at.isoformat(), "detail": task.detail}
 
 
 def _alert_json(task: TaskRecord) -> dict[str, Any]:
-    return {"name": task.name, "at": task.created_at.isoformat(), "recipient": task.recipient,
-            "system": task.system, "key": task.key, "detail": task.detail}
+    return {"name": task.name, "key": task.key, **_task_json(task)}
+
+
+def _sent(task: TaskRecord | None) -> str:
+    """Where a task went, or why it was not sent (a task with no system never was)."""
+    if task is None:
+        return "-"
+    if task.system:
+        return f"a {task.system} task"
+    reason = task.detail.get("not_given") or "; ".join(
+        f"{k}: {v}" for k, v in sorted(task.detail.items()))
+    return f"not sent: {reason}"
 
 
 def _print_handoff(timers: list[TimerRow], alerts: list[TaskRecord],
-                   users: UserDirectory) -> None:
+                   step_tasks: dict[str, TaskRecord], users: UserDirectory) -> None:
     console = Console()
 
     def who(user_id: str | None) -> str:
@@ -193,21 +211,18 @@ def _print_handoff(timers: list[TimerRow], alerts: list[TaskRecord],
 
     if timers:
         table = Table(title="Stored SLA timers (state DB)")
-        for column in ("step", "status", "due (UTC)", "fired (UTC)", "to"):
+        for column in ("step", "status", "due (UTC)", "fired (UTC)", "to", "task"):
             table.add_column(column)
         for t in timers:
             table.add_row(t.kind, t.status, f"{t.due_at:%Y-%m-%d %H:%M}",
                           f"{t.fired_at:%Y-%m-%d %H:%M}" if t.fired_at else "-",
-                          who(t.recipient))
+                          who(t.recipient), _sent(step_tasks.get(t.key)))
         console.print(table)
     else:
         console.print("no stored SLA timers")
     for a in alerts:
-        # A task with no system was never sent: its detail says why (no recipient, ...).
-        where = f"a {a.system} task" if a.system else "not sent: " + "; ".join(
-            f"{k}: {v}" for k, v in sorted(a.detail.items()))
         console.print(f"[yellow]past alert[/yellow] {a.name} at {a.created_at:%Y-%m-%d %H:%M}"
-                      f" UTC to {who(a.recipient)} ({where})")
+                      f" UTC to {who(a.recipient)} ({_sent(a)})")
     if not alerts:
         console.print("no past alerts")
 

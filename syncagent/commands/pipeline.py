@@ -186,7 +186,11 @@ def _exit_if_failed(report: CycleReport) -> None:
 
 
 def run(config: Path | None = ConfigOption, state: str | None = StateOption,
-        sandbox: str | None = SandboxOption, mappings: Path | None = MappingsOption) -> None:
+        sandbox: str | None = SandboxOption, mappings: Path | None = MappingsOption,
+        metrics_port: int | None = typer.Option(
+            None, "--metrics-port", min=1, max=65535,
+            help="Serve Prometheus metrics (read from the state DB) at "
+                 "http://127.0.0.1:PORT/metrics while the agent runs.")) -> None:
     """Run the agent: one cycle every interval, until SIGTERM or Ctrl-C."""
     from syncagent.scheduler import run_agent
 
@@ -204,6 +208,10 @@ def run(config: Path | None = ConfigOption, state: str | None = StateOption,
         # The scheduler's event: SIGTERM ends the cycle after the batch in flight.
         return _cycle(agent, CycleOptions(), stop) if not stop.is_set() else None
 
+    if metrics_port is not None:
+        from syncagent.reports.metrics import serve_metrics
+
+        serve_metrics(agent.store, metrics_port)
     run_agent(cycle=cycle, store=agent.store, holder=agent.holder,
               interval_seconds=settings.interval_seconds, jitter_seconds=settings.jitter_seconds,
               lease_seconds=settings.lease_seconds)

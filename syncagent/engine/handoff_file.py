@@ -79,6 +79,9 @@ class BusinessHours(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        if not known_timezones():
+            raise ValueError("this machine has no timezone database, so no timezone can be "
+                             "read; install the operating system's tzdata package")
         if value not in known_timezones():
             close = difflib.get_close_matches(value, sorted(known_timezones()), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""

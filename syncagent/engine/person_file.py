@@ -71,6 +71,10 @@ class _Previous(_Strict):
     evaluated_at: AwareDatetime | None = None
     seen_lead_status: str | None = None
     seen_disqualified_reason: str | None = None
+    last_alert_at: AwareDatetime | None = None
+    sal_at: AwareDatetime | None = None
+    routed_by: str | None = None
+    handoff_note: str | None = None
 
 
 class _User(_Strict):

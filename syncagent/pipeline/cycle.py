@@ -313,7 +313,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     if world is None:
         world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
-    tasks = task_context(agent.connectors, world)
+    tasks = task_context(agent.connectors, world, agent.rules.compiled.routing.sla.calendar.zone)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
     for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
         report.persons_evaluated += len(chunk.plans)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from connectors.base import Connector, RecordLinks
@@ -70,15 +70,18 @@ class Stored:
     campaigns: Mapping[int, str] = field(default_factory=dict)   # newest, for feedback
 
 
-def task_context(connectors: Mapping[str, Connector], world: World) -> TaskContext:
-    """Tasks go to the agent's systems; links to records come from those that can make them."""
+def task_context(connectors: Mapping[str, Connector], world: World,
+                 zone: tzinfo = UTC) -> TaskContext:
+    """Tasks go to the agent's systems; links to records come from those that can make them;
+    "due today" is the day in ``zone`` (the business hours' timezone, where the reps work)."""
     links = {s: c for s, c in connectors.items() if isinstance(c, RecordLinks)}
 
     def record_url(system: str, object_name: str, record_id: str) -> str | None:
         connector = links.get(system)
         return connector.record_url(object_name, record_id) if connector else None
 
-    return TaskContext({s: c.profile for s, c in connectors.items()}, world, record_url)
+    return TaskContext({s: c.profile for s, c in connectors.items()}, world, record_url,
+                       today=lambda now: now.astimezone(zone).date())
 
 
 def handoff_for_chunk(store: StateStore, chunk: Evaluated, ctx: TaskContext,

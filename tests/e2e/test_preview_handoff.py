@@ -56,18 +56,21 @@ def test_preview_shows_stored_steps_of_every_status_and_past_alerts(
                          "salesforce", owner["Id"], start + timedelta(hours=n), {})
               for n in (1, 30)]
     never_sent = TaskRecord(f"{pid}:hot-lead-form:1", pid, "alert", "hot-lead-form", None,
-                            None, start + timedelta(hours=2), {"why": "owned by a queue"})
+                            None, start + timedelta(hours=2),
+                            {"subject": "hot-lead-form", "not_given": "owned by a queue"})
+    remind = step("remind", 4, FIRED, owner["Id"])
     world.agent.store.commit_evaluation([], [], {}, {}, handoff=HandoffRows(
-        timers=[step("remind", 4, FIRED, owner["Id"]), step("escalate", 24, CANCELLED,
-                                                             manager["Id"]),
+        timers=[remind, step("escalate", 24, CANCELLED, manager["Id"]),
                 step("reassign", 96, PENDING, owner["Id"])],
-        tasks=[*alerts, never_sent, TaskRecord(f"sla:{pid}:remind", pid, "remind", "remind",
+        tasks=[*alerts, never_sent, TaskRecord(remind.key, pid, "remind", "remind",
                                                "salesforce", owner["Id"], start, {})]))
 
     shown = json.loads(_preview(world, email, "--json").stdout)
     assert [(t["kind"], t["status"]) for t in shown["timers"]] == \
         [("remind", FIRED), ("escalate", CANCELLED), ("reassign", PENDING)], "by due time"
     assert shown["timers"][0]["fired_at"] and shown["timers"][1]["fired_at"] is None
+    assert shown["timers"][0]["task"]["system"] == "salesforce", "the step's task"
+    assert shown["timers"][1]["task"] is None
     assert [(a["name"], a["system"]) for a in shown["past_alerts"]] == \
         [("hot-lead-acted", "salesforce"), ("hot-lead-form", None),
          ("hot-lead-acted", "salesforce")], "alerts only (no SLA task), newest first"
@@ -76,6 +79,8 @@ def test_preview_shows_stored_steps_of_every_status_and_past_alerts(
     assert "Stored SLA timers" in table
     for kind, status in (("remind", FIRED), ("escalate", CANCELLED), ("reassign", PENDING)):
         assert any(kind in line and status in line for line in table.splitlines()), table
+    assert any("remind" in line and "a salesforce task" in line
+               for line in table.splitlines()), table
     assert owner["Name"] in table and manager["Name"] in table, "recipients by name"
     assert table.count("past alert") == 3
-    assert "not sent: why: owned by a queue" in table
+    assert "not sent: owned by a queue" in table

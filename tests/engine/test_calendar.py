@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from syncagent.engine import handoff_file
 from syncagent.engine.calendar import BusinessCalendar, compile_calendar
 from syncagent.engine.handoff_file import BusinessHours
 
@@ -107,8 +110,8 @@ def test_adding_in_two_steps_equals_adding_at_once(start: datetime, a: float,
 
 
 def time_in_window(moment: datetime) -> bool:
-    minutes = moment.hour * 60 + moment.minute
-    return 9 * 60 < minutes <= 17 * 60
+    """After opening (some time must be counted) and no later than closing."""
+    return time(9) < moment.time() <= time(17)
 
 
 def test_an_opening_time_the_spring_dst_change_skips_still_counts() -> None:
@@ -117,3 +120,10 @@ def test_an_opening_time_the_spring_dst_change_skips_still_counts() -> None:
     night = calendar(days=["sun", "mon"], start="02:30", end="10:00")
     due = night.add_business_hours(local(2026, 3, 8, 0), 7)
     assert due.astimezone(NEW_YORK) == local(2026, 3, 9, 3, 0)   # 6.5 h Sunday + 0.5 Monday
+
+
+def test_a_machine_without_a_timezone_database_is_told_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handoff_file, "known_timezones", frozenset)
+    with pytest.raises(ValidationError, match=r"no timezone database.*install"):
+        BusinessHours(timezone="America/New_York")

@@ -89,3 +89,21 @@ def test_preview_now_option_moves_the_clock() -> None:
     naive = runner.invoke(app, ["preview", "--person", str(EXAMPLE), "--now", "2027-06-01"])
     assert naive.exit_code == 1
     assert "no time zone" in naive.stderr
+
+
+def test_preview_of_an_accepted_lead_shows_its_qualify_reminders(tmp_path: Path) -> None:
+    """The person file carries the SLA memory (sal_at, last_alert_at) in `previous`."""
+    data = json.loads(EXAMPLE.read_text())
+    data["crm"] = {"owner_id": "005000000000003AAA", "lead_status": "Accepted"}
+    data["previous"] = {"stage": "SAL", "owner_id": "005000000000003AAA",
+                        "sal_at": "2026-11-20T15:00:00Z",
+                        "last_alert_at": "2026-11-25T08:00:00Z"}
+    path = tmp_path / "sal.json"
+    path.write_text(json.dumps(data))
+    result = runner.invoke(app, ["preview", "--person", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)["decision"]
+    assert decision["stage"]["stage"] == "SAL"
+    assert {t["kind"]: t["due_at"] for t in decision["sla"]} == {
+        "qualify": "2026-11-27T15:00:00+00:00", "qualify_late": "2026-12-01T03:00:00+00:00"}
+    assert decision["alerts"] == []     # within the cooldown of the alert an hour ago

@@ -70,11 +70,15 @@ def test_billion_laughs_is_refused(tmp_path: Path) -> None:
 KEYS = ["version", "fields", "name", "when", "field", "op", "value", "criteria", "profiles",
         "match", "mismatch", "points", "category", "categories", "activities", "kind", "rules",
         "assign", "pool", "pools", "tracks", "members", "user", "weight", "mql", "min_score",
-        "min_grade", "decay", "half_life_days", "segments", "recency", "bands", "sla", "exit"]
+        "min_grade", "decay", "half_life_days", "segments", "recency", "bands", "sla", "exit",
+        "business_hours", "timezone", "days", "start", "end", "holidays", "escalate_to",
+        "out_of_office", "qualify_within_days", "alert_cooldown_hours"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
                     st.floats(allow_nan=True), st.text(max_size=12),
                     st.sampled_from(["equals", "in", "regex", "(a+)+", "B", "+1/3", "MQL",
-                                     "page_view", "contains_any", "[", "*a", "&a x"]))
+                                     "page_view", "contains_any", "[", "*a", "&a x",
+                                     "24:00", "09:00", "mon", "Europe/London", "2026-02-30",
+                                     "user:", "pool", "../zone"]))
 documents = st.recursive(
     scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=4),

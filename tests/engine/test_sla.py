@@ -9,6 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncagent.engine import CrmFacts, Decision, EngineState, RoutingState, Rules, evaluate
 from syncagent.engine.loader import load_rules
@@ -269,3 +271,23 @@ def test_out_of_office_with_no_stand_in_keeps_the_owner_and_says_so(rules: Rules
     remind = next(t for t in later(rules, first, ny(2026, 12, 7, 11),
                                    users=away(TEAM, "005A", "005M")).sla if t.kind == "remind")
     assert remind.owner_id == "005A" and "finds nobody available" in remind.message
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.sampled_from(["005A", "005B", "005C"])), st.integers(0, 3))
+def test_a_reassign_never_keeps_the_owner_and_stays_in_the_pool(rules: Rules,
+                                                                 absent: set[str],
+                                                                 turns: int) -> None:
+    state = RoutingState()
+    for _ in range(turns):   # earlier leads have moved the rotation on
+        _, state = evaluate(person(activities=hot_activities(), person_id="x"), rules,
+                            FRIDAY_3PM, state, TEAM)
+    first, state = evaluate(person(activities=hot_activities()), rules, FRIDAY_3PM, state,
+                            TEAM)
+    moved, _ = evaluate(person(activities=hot_activities(),
+                               crm=CrmFacts(owner_id=first.owner.owner_id),
+                               previous=first.state),
+                        rules, ny(2026, 12, 14, 15), state, away(TEAM, *absent))
+    assert moved.owner.owner_id != first.owner.owner_id
+    others = {"005A", "005B", "005C"} - absent - {first.owner.owner_id}
+    assert moved.owner.owner_id in (others or {"Lead Review Queue"})

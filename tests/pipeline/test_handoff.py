@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -31,6 +32,7 @@ from syncagent.pipeline.handoff import (
     Stored,
     derive,
     handoff_for_chunk,
+    task_context,
     task_key,
     timer_key,
 )
@@ -165,6 +167,28 @@ def test_a_due_step_fires_with_one_salesforce_task_on_the_lead_upserted_by_its_k
     assert "Ava Stone" in escalate.fields["Subject"]
     assert "https://org.example/00Q1" in remind.fields["Description"]
     assert "remind message" in remind.fields["Description"]
+
+
+class _Org:
+    """A connector as far as tasks need one: its profile, and links to its records."""
+
+    profile = registered()["salesforce"]
+
+    def record_url(self, object: str, record_id: str) -> str | None:
+        return f"https://org.example/{object}/{record_id}"
+
+
+def test_due_today_is_the_reps_day_and_the_record_link_comes_from_the_connector(
+    base: Decision,
+) -> None:
+    late_friday = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)   # Friday 22:30 in New York
+    ctx = task_context({"salesforce": _Org()}, _ctx().world,  # type: ignore[dict-item]
+                       ZoneInfo("America/New_York"))
+    decision = replace(base, sla=(_timer("remind", 4),))
+    out = derive([_plan(decision, LEAD, CONTACT)], [], Stored(_previous()), ctx, late_friday)
+    (row,) = out.outbox   # only the agent's systems take tasks
+    assert row.fields["ActivityDate"] == "2026-11-27"
+    assert row.fields["Description"].endswith("Record: https://org.example/Lead/00Q1")
 
 
 def test_a_converted_lead_s_task_goes_on_its_contact(base: Decision) -> None:

@@ -155,10 +155,13 @@ def options() -> Options:
 
 
 def add_runs(store: StateStore) -> None:
-    """Three cycles (29 Nov: ok 30 s, failed 10 s; 30 Nov: ok 60 s), a budget, an outbox."""
+    """Three cycles (29 Nov: ok 30 s, with 30 pulled, 5 written to Salesforce and 1 rejected;
+    failed 10 s; 30 Nov: ok 60 s), a budget with 19 calls used, an outbox."""
     seed(store, [
         m.Run(kind="cycle", started_at=at(29, 10), finished_at=at(29, 10).replace(second=30),
-              status="ok", counts={}, api_calls={"salesforce": 12, "hubspot": 5}, errors=[]),
+              status="ok", counts={"pulled": 30, "written": {"salesforce": 5, "hubspot": 0},
+                                   "rejected": 1},
+              api_calls={"salesforce": 12, "hubspot": 5}, errors=[]),
         m.Run(kind="cycle", started_at=at(29, 11), finished_at=at(29, 11).replace(second=10),
               status="failed", counts={}, api_calls={"salesforce": 3}, errors=[]),
         m.Run(kind="cycle", started_at=at(30, 9), finished_at=at(30, 9).replace(minute=1),
@@ -173,4 +176,5 @@ def add_runs(store: StateStore) -> None:
         m.DataQualityItem(kind="ambiguous_match", key="a2", detail={}, created_at=NOW,
                           resolved=True),
     ])
-    store.runs.set_value(Key.API_USAGE, {"salesforce": {"budget": {"agent_limit": 100}}})
+    store.runs.set_value(Key.API_USAGE, {"salesforce": {"budget": {"agent_limit": 100,
+                                                                   "agent_calls_24h": 19}}})
