@@ -179,10 +179,14 @@ def _feedback(plan: PersonPlan, before: Mapping[str, Any] | None, campaign: str 
 def _campaigns(store: StateStore, plans: Sequence[PersonPlan]) -> dict[int, str]:
     """The newest campaign each person responded to (from their activities), read only for
     the few persons a rep has just sent back."""
+    if not plans:
+        return {}
+    acts = store.mirror.activities_for((r.object, r.remote_id) for p in plans
+                                       for r in p.records)   # one read for the whole chunk
     out: dict[int, str] = {}
     for plan in plans:
-        acts = store.mirror.activities_for((r.object, r.remote_id) for r in plan.records)
-        touched = [a for rows in acts.values() for a in rows if a.details.get("campaign")]
+        touched = [a for r in plan.records for a in acts.get((r.object, r.remote_id), [])
+                   if a.details.get("campaign")]
         if touched:
             newest = max(touched, key=lambda a: a.occurred_at)
             out[plan.person_id] = str(newest.details["campaign"])
