@@ -26,6 +26,7 @@ from syncagent.commands import (
     pipeline,
     report,
     sandbox,
+    serve,
     setup,
 )
 from syncagent.errors import SyncAgentError
@@ -71,7 +72,7 @@ def _with_error_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _register_areas(target: typer.Typer) -> None:
     for area in (init, db, engine, sandbox, pipeline, ledger, demo, doctor, setup, report,
-                 learn):
+                 learn, serve):
         area.register(target)
     for info in target.registered_commands:
         if info.callback is not None:

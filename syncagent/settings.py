@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -91,6 +99,36 @@ class HealthSettings(_Section):
         0, ge=0, description="unhealthy when the last cycle rejected more records than this")
 
 
+class WebSettings(_Section):
+    """Who may read `syncagent serve` (see README "Web dashboard"). Bound to 127.0.0.1 it
+    needs neither; any other bind needs at least one, and once either is set every page asks
+    for it."""
+
+    token: SecretStr | None = Field(
+        None, description="A bearer token (`Authorization: Bearer ...`), for scrapers and curl")
+    username: str | None = Field(None, description="HTTP basic auth user, for browsers")
+    password: SecretStr | None = Field(None, description="HTTP basic auth password")
+
+    @field_validator("token", "password")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank secret would let an empty header in; refuse it rather than ignore it.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be blank; remove the setting or give a real secret")
+        return value
+
+    @model_validator(mode="after")
+    def _user_and_password_together(self) -> WebSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("set web.username and web.password together (basic auth needs "
+                             "both)")
+        return self
+
+    @property
+    def has_auth(self) -> bool:
+        return self.token is not None or self.password is not None
+
+
 class Settings(BaseSettings):
     """Everything the agent needs to run; see README "Configuration"."""
 
@@ -115,6 +153,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("state_url")
     @classmethod

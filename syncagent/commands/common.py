@@ -35,6 +35,6 @@ def settings_for_command(config: Path | None = None, state: str | None = None,
 
 
 def _all_secrets(settings: Settings) -> list[SecretStr | None]:
-    sf, hs = settings.salesforce, settings.hubspot
+    sf, hs, web = settings.salesforce, settings.hubspot, settings.web
     return [sf.password, sf.security_token, sf.consumer_secret, sf.private_key, sf.session_id,
-            hs.access_token]
+            hs.access_token, web.token, web.password]
