@@ -20,7 +20,8 @@ from syncagent.errors import ConfigError
 from syncagent.reports.model import GRANULARITIES, Options, Period, default_period
 from syncagent.web.charts import Series, bar_chart, has_data, line_chart
 
-MAX_CHART_LABELS = 20
+MAX_CHART_LABELS = 20      # categories drawn (sources, campaigns, reps): the first ones
+MAX_TIME_LABELS = 400      # time buckets drawn: the latest ones (a year of days fits)
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,17 @@ class ChartSpec:
     values: tuple[str, ...]
     kind: str = "bar"              # "bar" or "line"
     pivot: str | None = None
+    over_time: bool = False        # labels are time buckets, oldest first
+
+    @property
+    def keeps(self) -> slice:
+        """The labels drawn when there are too many."""
+        return slice(-MAX_TIME_LABELS, None) if self.over_time else slice(MAX_CHART_LABELS)
 
 
 CHARTS: dict[str, tuple[ChartSpec, ...]] = {
     "leads-over-time": (ChartSpec("Leads, MQLs, SALs and SQLs", "leads over time", "bucket",
-                                  ("new_leads", "mqls", "sals", "sqls"), "line"),),
+                                  ("new_leads", "mqls", "sals", "sqls"), "line", over_time=True),),
     "funnel": (ChartSpec("Leads reaching each stage", "funnel", "stage", ("reached", "now")),),
     "sources": (ChartSpec("Leads, MQLs and SQLs per source", "sources", "source",
                           ("leads", "mqls", "sqls")),),
@@ -49,9 +56,9 @@ CHARTS: dict[str, tuple[ChartSpec, ...]] = {
     "mql-to-sal": (ChartSpec("MQLs and accepted per rep", "by rep", "rep",
                              ("mqls", "accepted")),),
     "sync-health": (ChartSpec("Cycles by status", "cycles", "bucket",
-                              ("ok", "partial", "failed", "stopped")),
+                              ("ok", "partial", "failed", "stopped"), over_time=True),
                     ChartSpec("API calls per day", "api calls per day", "day", ("calls",),
-                              pivot="system")),
+                              pivot="system", over_time=True)),
 }
 
 # The overview's charts: (report, chart title) of CHARTS.
@@ -85,7 +92,7 @@ class DrawnChart:
     spec: ChartSpec
     report: str
     svg: Markup | None           # None: nothing to draw in this period
-    cut: int = 0                 # labels left out (only the first MAX_CHART_LABELS are drawn)
+    cut: int = 0                 # labels left out (see ChartSpec.keeps)
 
 
 def table_of(result: Mapping[str, Any], title: str) -> dict[str, Any] | None:
@@ -119,9 +126,10 @@ def _add(sums: dict[str, float | None], label: str, value: Any) -> None:
 def draw(report: str, spec: ChartSpec, result: Mapping[str, Any]) -> DrawnChart:
     table = table_of(result, spec.table)
     labels, series = chart_series(spec, table["rows"] if table else [])
-    cut = max(0, len(labels) - MAX_CHART_LABELS)
-    labels = labels[:MAX_CHART_LABELS]
-    series = {name: values[:MAX_CHART_LABELS] for name, values in series.items()}
+    kept = labels[spec.keeps]
+    cut = len(labels) - len(kept)
+    series = {name: values[spec.keeps] for name, values in series.items()}
+    labels = kept
     if not has_data(series):
         return DrawnChart(spec, report, None)
     drawer = line_chart if spec.kind == "line" else bar_chart

@@ -8,6 +8,7 @@ from typing import Any
 
 MAX_ROWS = 500
 MAX_LABELS = 20
+MAX_TIME_LABELS = 400
 
 
 def cell(value: Any) -> str:
@@ -25,11 +26,14 @@ def expected_tables(result: dict[str, Any]) -> dict[str, list[list[str]]]:
 
 
 def expected_marks(result: dict[str, Any], table: str, label: str, columns: tuple[str, ...],
-                   pivot: str | None = None) -> dict[tuple[str, str], float]:
+                   pivot: str | None = None, over_time: bool = False
+                   ) -> dict[tuple[str, str], float]:
     """(series, label) -> the sum of the column over the table's rows with that label (the
-    first MAX_LABELS labels; a missing value draws no mark)."""
+    first MAX_LABELS categories, the last MAX_TIME_LABELS buckets; a missing value draws no
+    mark)."""
     rows = next(t["rows"] for t in result["tables"] if t["title"] == table)
-    labels = list(dict.fromkeys(str(r[label]) for r in rows))[:MAX_LABELS]
+    labels = list(dict.fromkeys(str(r[label]) for r in rows))
+    labels = labels[-MAX_TIME_LABELS:] if over_time else labels[:MAX_LABELS]
     sums: dict[tuple[str, str], float] = {}
     for row in rows:
         if str(row[label]) not in labels:

@@ -80,7 +80,8 @@ def test_each_report_page_shows_the_tables_charts_and_figures_of_its_json(
                  for m in page.marks}
         wanted = {(spec.title, *key): value for spec in CHARTS.get(name, ())
                   for key, value in expected_marks(result, spec.table, spec.label,
-                                                   spec.values, spec.pivot).items()}
+                                                   spec.values, spec.pivot,
+                                                   spec.over_time).items()}
         assert drawn.keys() == wanted.keys(), name
         for key, value in wanted.items():
             assert drawn[key] == pytest.approx(value, rel=1e-3), (name, key)
