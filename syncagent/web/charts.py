@@ -19,8 +19,8 @@ WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 52, 12, 28, 44
 PALETTE = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0891b2", "#db2777",
            "#65a30d")
-MAX_X_LABELS = 12
 LABEL_CHARS = 14
+CHAR_WIDTH = 6.5           # of an 11 px sans-serif character, roughly, to keep labels apart
 
 Series = dict[str, list[float | None]]
 
@@ -109,7 +109,8 @@ def _y_axis(frame: _Frame) -> list[str]:
 def _x_labels(frame: _Frame, labels: Sequence[str]) -> list[str]:
     if not labels:
         return []
-    every = math.ceil(len(labels) / MAX_X_LABELS)
+    widest = max(len(_short(label)) for label in labels) * CHAR_WIDTH + 10
+    every = math.ceil(len(labels) / max(1, int(frame.width // widest)))
     slot = frame.width / len(labels)
     return [f'<text class="x-label" x="{LEFT + slot * (i + 0.5):.1f}" y="{HEIGHT - BOTTOM + 16}"'
             f' text-anchor="middle" font-size="11" fill="#374151">{escape(_short(label))}'
@@ -132,6 +133,9 @@ def _nice_top(series: Series) -> float:
                   default=0.0)
     if largest <= 0:
         return 1.0
+    if largest <= 4 and all(float(v).is_integer() for values in series.values()
+                            for v in values if v is not None):
+        return 4.0  # small counts: ticks at whole numbers
     power = 10 ** math.floor(math.log10(largest))
     return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= largest)
 
