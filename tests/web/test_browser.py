@@ -142,3 +142,17 @@ def test_every_page_in_chromium_shows_its_report_json(driver: Any, synced: State
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
         ["overview.png", *(f"{n}.png" for n in REPORTS)])
     assert all(re.match(rb"\x89PNG", p.read_bytes()[:4]) for p in tmp_path.glob("*.png"))
+
+
+def test_without_chromium_the_reason_names_the_missing_binary(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import tests.web.test_browser as here
+
+    note = tmp_path / "ensure-chromium.txt"
+    note.write_text("apt-get install chromium chromium-driver failed: E: Unable to locate\n")
+    monkeypatch.setattr(here, "CHROMEDRIVER", tmp_path / "chromedriver")
+    monkeypatch.setattr(here, "INSTALL_NOTE", note)
+    reason = here._why_no_browser()
+    assert reason is not None and str(tmp_path / "chromedriver") in reason
+    assert "apt-get install chromium chromium-driver failed" in reason
+    assert str(here.CHROMIUM) not in reason or not here.CHROMIUM.exists()

@@ -7,6 +7,10 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +188,28 @@ def test_serve_without_the_web_extra_names_the_extra(empty_store: StateStore,
     refused = _serve("--state", empty_store.url)
     assert refused.exit_code == 1
     assert "pip install 'syncagent[web]'" in refused.output and "fastapi" in refused.output
+
+
+def test_serve_on_a_taken_port_says_so(empty_store: StateStore) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        refused = _serve("--port", str(taken.getsockname()[1]), "--state", empty_store.url)
+    assert refused.exit_code == 1 and "cannot listen on 127.0.0.1" in refused.output
+
+
+def test_the_serve_command_answers_on_the_port_it_prints(empty_store: StateStore) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syncagent", "serve", "--port", "0", "--state", empty_store.url,
+         "--mappings", str(MAPPINGS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, line + (process.stderr.read() if process.poll() is not None else "")
+        assert requests.get(url.group(0) + "healthz", timeout=10).text == "ok\n"
+        assert requests.get(url.group(0), timeout=30).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)
