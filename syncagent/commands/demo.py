@@ -51,6 +51,10 @@ def demo(leads: int = typer.Option(2000, help="Seeded leads in the sandbox."),
         second = _cycle_with_bar(agent, "Second cycle")
         summary = _summary(agent, first, second, sandbox.stats())
         _print_summary(summary, as_json)
+        if not as_json:
+            console.print(f"\nThe reports in a browser: `syncagent serve --state "
+                          f"sqlite:///{state_dir / 'demo-state.db'}`, then open "
+                          "http://127.0.0.1:8080/.")
     finally:
         sandbox.stop()
 
