@@ -22,7 +22,7 @@ from state.store import StateStore
 from syncagent.cli import app
 from syncagent.reports import REPORTS
 from syncagent.web.views import CHARTS, KEY_FIGURES
-from tests.reports.conftest import MAPPINGS, _activity, _sf, at, seed
+from tests.reports.conftest import MAPPINGS, _activity, _sf, _world, add_runs, at, seed
 from tests.web.conftest import Serve
 from tests.web.expect import Page, column_sum, expected_marks, expected_tables
 
@@ -213,3 +213,20 @@ def test_the_serve_command_answers_on_the_port_it_prints(empty_store: StateStore
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_pages_and_probes_answer_on_sqlite_and_postgres(state_url: str, serve: Serve) -> None:
+    store = StateStore(state_url)
+    store.upgrade()
+    seed(store, _world())
+    add_runs(store)
+    try:
+        base = serve(store)
+        for path in PAGES:
+            assert requests.get(base + path, params=NOVEMBER, timeout=30).status_code == 200
+        funnel = requests.get(base + "/reports/funnel.json", params=NOVEMBER, timeout=30).json()
+        assert {r["stage"]: r["reached"] for r in funnel["tables"][0]["rows"]}["MQL"] == 3
+        assert requests.get(base + "/metrics", timeout=10).status_code == 200
+        assert requests.get(base + "/readyz", timeout=10).status_code == 503  # stale at NOW
+    finally:
+        store.dispose()
