@@ -48,8 +48,10 @@ def has_data(series: Series) -> bool:
     return any(v for values in series.values() for v in values if v is not None)
 
 
-def bar_chart(title: str, labels: Sequence[str], series: Series) -> Markup:
-    """Grouped bars: one group per label, one bar per series."""
+def bar_chart(title: str, labels: Sequence[str], series: Series,
+              categories: bool = False) -> Markup:
+    """Grouped bars: one group per label, one bar per series. Category labels (sources,
+    reps) are all shown, cut to their slot; time labels are thinned out instead."""
     frame = _Frame(_nice_top(series))
     slot = frame.width / max(1, len(labels))
     bar = slot * 0.8 / max(1, len(series))
@@ -65,7 +67,7 @@ def bar_chart(title: str, labels: Sequence[str], series: Series) -> Markup:
                 f'height="{TOP + frame.height - y:.1f}" fill="{_colour(s_index)}"'
                 f'{_data(labels[l_index], name, value)}>{_tip(labels[l_index], name, value)}'
                 "</rect>")
-    return _svg(title, frame, labels, list(series), marks)
+    return _svg(title, frame, labels, list(series), marks, categories)
 
 
 def line_chart(title: str, labels: Sequence[str], series: Series) -> Markup:
@@ -87,10 +89,11 @@ def line_chart(title: str, labels: Sequence[str], series: Series) -> Markup:
 
 
 def _svg(title: str, frame: _Frame, labels: Sequence[str], names: list[str],
-         marks: list[str]) -> Markup:
+         marks: list[str], categories: bool = False) -> Markup:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} '
              f'{HEIGHT}" role="img" aria-label="{escape(title)}" data-chart="{escape(title)}">',
-             *_y_axis(frame), *_x_labels(frame, labels), *marks, *_legend(names), "</svg>"]
+             *_y_axis(frame), *_x_labels(frame, labels, categories), *marks,
+             *_legend(names), "</svg>"]
     return Markup("\n".join(parts))
 
 
@@ -106,15 +109,19 @@ def _y_axis(frame: _Frame) -> list[str]:
     return out
 
 
-def _x_labels(frame: _Frame, labels: Sequence[str]) -> list[str]:
+def _x_labels(frame: _Frame, labels: Sequence[str], categories: bool) -> list[str]:
     if not labels:
         return []
-    widest = max(len(_short(label)) for label in labels) * CHAR_WIDTH + 10
-    every = math.ceil(len(labels) / max(1, int(frame.width // widest)))
     slot = frame.width / len(labels)
+    if categories:  # every label, cut to the width of its slot
+        every, chars = 1, max(3, min(LABEL_CHARS, int((slot - 4) // CHAR_WIDTH)))
+    else:           # every n-th label, whole
+        widest = max(len(_short(label)) for label in labels) * CHAR_WIDTH + 10
+        every, chars = math.ceil(len(labels) / max(1, int(frame.width // widest))), LABEL_CHARS
     return [f'<text class="x-label" x="{LEFT + slot * (i + 0.5):.1f}" y="{HEIGHT - BOTTOM + 16}"'
-            f' text-anchor="middle" font-size="11" fill="#374151">{escape(_short(label))}'
-            "</text>" for i, label in enumerate(labels) if i % every == 0]
+            f' text-anchor="middle" font-size="11" fill="#374151">'
+            f"{escape(_short(label, chars))}</text>"
+            for i, label in enumerate(labels) if i % every == 0]
 
 
 def _legend(names: list[str]) -> list[str]:
@@ -128,16 +135,16 @@ def _legend(names: list[str]) -> list[str]:
 
 
 def _nice_top(series: Series) -> float:
-    """The axis' top: the largest value rounded up to 1, 2, 2.5 or 5 times a power of ten."""
-    largest = max((v for values in series.values() for v in values if v is not None),
-                  default=0.0)
+    """The axis' top: the largest value rounded up so that its four ticks are round."""
+    values = [v for vs in series.values() for v in vs if v is not None]
+    largest = max(values, default=0.0)
     if largest <= 0:
         return 1.0
-    if largest <= 4 and all(float(v).is_integer() for values in series.values()
-                            for v in values if v is not None):
-        return 4.0  # small counts: ticks at whole numbers
+    if largest <= 12 and all(float(v).is_integer() for v in values):
+        return float(4 * math.ceil(largest / 4))  # small counts: ticks at whole numbers
     power = 10 ** math.floor(math.log10(largest))
-    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= largest)
+    return next(step * power for step in (1, 1.2, 1.6, 2, 2.4, 3, 4, 6, 8, 10)
+                if step * power >= largest)
 
 
 def _data(label: str, series: str, value: float) -> str:
@@ -154,8 +161,8 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+def _short(label: str, chars: int = LABEL_CHARS) -> str:
+    return label if len(label) <= chars else label[:chars - 1] + "…"
 
 
 def _colour(index: int) -> str:

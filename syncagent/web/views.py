@@ -132,8 +132,11 @@ def draw(report: str, spec: ChartSpec, result: Mapping[str, Any]) -> DrawnChart:
     labels = kept
     if not has_data(series):
         return DrawnChart(spec, report, None)
-    drawer = line_chart if spec.kind == "line" else bar_chart
-    return DrawnChart(spec, report, drawer(spec.title, labels, series), cut)
+    if spec.kind == "line":
+        svg = line_chart(spec.title, labels, series)
+    else:
+        svg = bar_chart(spec.title, labels, series, categories=not spec.over_time)
+    return DrawnChart(spec, report, svg, cut)
 
 
 def charts_of(report: str, result: Mapping[str, Any]) -> list[DrawnChart]:
