@@ -139,7 +139,8 @@ def person_document(pid: int, records: Sequence[MirrorRow], activities: Sequence
                       and a.kind not in OUTCOME_KINDS[spec.outcome]),
                      key=lambda a: a.occurred_at)
     return {"person_id": str(pid), "now": snapshot.isoformat(), "outcome": positive,
-            "created_at": created.isoformat(), "profile": profile, "activities": [_activity_doc(a) for a in earlier]}, ""
+            "created_at": created.isoformat(), "profile": profile,
+            "activities": [_activity_doc(a) for a in earlier]}, ""
 
 
 def export_persons(store: StateStore, rules: Rules, spec: ExportSpec, tally: ExportTally
