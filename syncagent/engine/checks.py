@@ -30,7 +30,7 @@ from syncagent.engine.rule_files import (
     RoutingFile,
     ScoringFile,
 )
-from syncagent.engine.scoring import compile_scoring
+from syncagent.engine.scoring import compile_scoring, early_rule_name
 from syncagent.engine.yamlload import LoadedYaml, PathKey
 
 DERIVED_FACTS = ("email_domain",)
@@ -213,8 +213,16 @@ def _check_scoring(c: _Checker) -> None:
     for i, prule in enumerate(spec.profile):
         _conditions(c, file, ("profile", i, "when"), prule.when,
                     [*_facts(c, False), "persona", "profile", "grade"], "when scoring")
-    for i, rule in enumerate(spec.activities):
-        _check_early(c, i, rule)
+    early_names = {early_rule_name(r.name, b.within_days_of_creation).casefold()
+                   for r in spec.activities for b in r.early}
+    for i, rule in enumerate(rules):
+        if rule.name.casefold() in early_names:
+            section = "activities" if i < len(spec.activities) else "profile"
+            index = i if section == "activities" else i - len(spec.activities)
+            c.at(file, (section, index, "name"), f"rule name '{rule.name}' is the name an "
+                 "early band scores under (it is shown as a reason); rename the rule")
+    for i, activity in enumerate(spec.activities):
+        _check_early(c, i, activity)
     if spec.recency:
         _check_recency(c, spec, categories)
     for i, alert in enumerate(spec.alerts):
