@@ -172,8 +172,9 @@ class ActivityRule(StrictModel):
     decays: bool = Field(True, description="Positive points fade with age; penalties do not.")
     early: list[EarlyBand] = Field(default_factory=list, description=(
         "Points instead of `points` when the activity happened soon after the person was "
-        "created; the first band it falls in counts (most recent first). Later activity, "
-        "or a person whose creation time is unknown, earns `points`."))
+        "created; bands go from the fewest days to the most, and the first the activity "
+        "falls in counts. Later activity, or a person whose creation time is unknown, earns "
+        "`points`."))
 
 
 class ProfileRule(StrictModel):
@@ -208,7 +209,8 @@ class Recency(StrictModel):
 
     category: Name
     bands: list[RecencyBand] = Field(default_factory=list, description=(
-        "Steps, most recent first: the first band the last activity falls in counts."))
+        "Steps, from the fewest days to the most: the first band the last activity falls in "
+        "counts."))
     max_points: float | None = Field(None, gt=0, description=(
         "Smooth form: points for activity right now, fading with its age."))
     half_life_days: float | None = Field(None, gt=0, description=(
