@@ -35,8 +35,8 @@ class CompiledActivityRule:
 
 #: An activity rule's early bands: (seconds since creation, points, rule index), ascending.
 Early = tuple[tuple[float, float, int], ...]
-#: What the hot loop reads per rule: (test, points, rule index, decays, early bands or None).
-FastRule = tuple[Predicate | None, float, int, bool, Early | None]
+#: What the hot loop reads per rule: (test, points, rule index, decays).
+FastRule = tuple[Predicate | None, float, int, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +65,10 @@ class CompiledScoring:
     rules: tuple[CompiledActivityRule, ...]
     # kind -> its rules as FastRule tuples: tuples unpack faster than attributes
     fast_by_kind: Mapping[str, tuple[FastRule, ...]]
-    # kinds whose first rule has no conditions: (points, rule index, decays, early), no loop
-    unconditional: Mapping[str, tuple[float, int, bool, Early | None]]
+    # kinds whose first rule has no conditions: (points, rule index, decays), no loop needed
+    unconditional: Mapping[str, tuple[float, int, bool]]
+    # rule index -> its early bands (rules that have some); empty: the loop skips the look-up
+    early_of: Mapping[int, Early]
 
     def max_score(self) -> float:
         """The most points any person could score (inf when a positive category has no cap)."""
@@ -93,6 +95,7 @@ def compile_scoring(spec: ScoringFile) -> CompiledScoring:
     by_kind: dict[str, list[CompiledActivityRule]] = {}
     fast: dict[str, list[FastRule]] = {}
     flat: list[CompiledActivityRule] = []
+    early_of: dict[int, Early] = {}
     for rule in spec.activities:
         test = compile_all(rule.when) if rule.when else None
         compiled = CompiledActivityRule(rule.name, test, rule.points, index[rule.category],
@@ -106,8 +109,9 @@ def compile_scoring(spec: ScoringFile) -> CompiledScoring:
             flat.append(CompiledActivityRule(
                 early_rule_name(rule.name, band.within_days_of_creation), test, band.points,
                 compiled.category, rule.decays and band.points > 0, base))
-        fast.setdefault(rule.kind, []).append((test, rule.points, base, compiled.decays,
-                                               tuple(early) or None))
+        fast.setdefault(rule.kind, []).append((test, rule.points, base, compiled.decays))
+        if early:
+            early_of[base] = tuple(early)
     if spec.decay.kind == "half_life":
         rate = math.log(2) / ((spec.decay.half_life_days or 1) * _DAY)
     elif spec.decay.kind == "linear":
@@ -130,7 +134,7 @@ def compile_scoring(spec: ScoringFile) -> CompiledScoring:
         tuple(CompiledAlert(a.name, frozenset(a.activity_kinds), compile_all(a.activity_when),
                             compile_all(a.when)) for a in spec.alerts),
         tuple(flat), {k: tuple(v) for k, v in fast.items()},
-        {k: (v[0][1], v[0][2], v[0][3], v[0][4]) for k, v in fast.items() if v[0][0] is None})
+        {k: (v[0][1], v[0][2], v[0][3]) for k, v in fast.items() if v[0][0] is None}, early_of)
 
 
 def score(activities: Sequence[Activity], facts: Mapping[str, Any], sc: CompiledScoring,
@@ -162,6 +166,9 @@ def _activity_points(activities: Sequence[Activity], sc: CompiledScoring, now_ts
     by_kind = sc.fast_by_kind
     single = sc.unconditional
     mode = 1 if sc.decay_kind == "half_life" else (2 if sc.decay_kind == "linear" else 0)
+    # Early bands need a creation time and a rule that has them; without, no look-up at all.
+    early_of = sc.early_of if created_ts is not None and sc.early_of else None
+    born = created_ts if created_ts is not None else 0.0
     rate = sc.decay_rate
     exp = math.exp
     last_ts = -math.inf
@@ -172,22 +179,22 @@ def _activity_points(activities: Sequence[Activity], sc: CompiledScoring, now_ts
             add_seen(kind)
         entry = single.get(kind)
         if entry is not None:
-            points, index, decays, early = entry
+            points, index, decays = entry
         else:
             candidates = by_kind.get(kind)
             if candidates is None:
                 continue
-            for test, points, index, decays, early in candidates:  # noqa: B007 - after break
+            for test, points, index, decays in candidates:  # noqa: B007 - used after break
                 if test is None or test(activity.details):
                     break
             else:
                 continue
         ts = activity.occurred_at.timestamp()
-        if early is not None and created_ts is not None:
+        if early_of is not None and index in early_of:
             # Activity logged before the creation (a web visit before the lead) is as early
             # as it gets: it counts in the first band.
-            since = ts - created_ts
-            for within, band_points, band_index in early:
+            since = ts - born
+            for within, band_points, band_index in early_of[index]:
                 if since <= within:
                     points, index = band_points, band_index
                     decays = rules_flat[band_index].decays
@@ -237,28 +244,23 @@ def _category_points(sc: CompiledScoring, totals: list[float], counts: list[int]
 
 def _recency(sc: CompiledScoring, now_ts: float, last_ts: float, positive: list[float],
              per_rule: dict[str, list[Any]]) -> str | None:
-    if last_ts == -math.inf or not (sc.recency_bands or sc.recency_smooth):
+    if last_ts == -math.inf:
         return None
     age = max(0.0, now_ts - last_ts)
-    points = _recency_points(sc, age)
-    if points is None:
-        return None
+    smooth = sc.recency_smooth
+    if smooth is not None:
+        points = smooth[0] * math.exp(-smooth[1] * age)
+    else:
+        for within, points in sc.recency_bands:  # noqa: B007 - used after break
+            if age <= within:
+                break
+        else:
+            return None   # older than every band (or no recency section)
     positive[sc.recency_category] += points
     per_rule["recency"] = [points, 1, sc.recency_category]
     days = round(age / _DAY)
     ago = "today" if days == 0 else "1 day ago" if days == 1 else f"{days} days ago"
     return f"recency (last activity {ago}): {round(points, 1):+g}"
-
-
-def _recency_points(sc: CompiledScoring, age: float) -> float | None:
-    """The recency points of activity ``age`` seconds old (None: too old for any band)."""
-    if sc.recency_smooth is not None:
-        most, rate = sc.recency_smooth
-        return most * math.exp(-rate * age)
-    for within, points in sc.recency_bands:
-        if age <= within:
-            return points
-    return None
 
 
 def _effect(item: tuple[str, list[Any]]) -> float:

@@ -80,7 +80,7 @@ def _rule_of(kind: str, details: Mapping[str, object], rules: Rules) -> int | No
     single = sc.unconditional.get(kind)
     if single is not None:
         return single[1]
-    for test, _points, index, _decays, _early in sc.fast_by_kind.get(kind, ()):
+    for test, _points, index, _decays in sc.fast_by_kind.get(kind, ()):
         if test is None or test(details):
             return index
     return None
