@@ -146,7 +146,8 @@ def main() -> None:
         "regression_minus_calibrated": round(regression - calibrated["auc"]["score"]["auc"], 4),
         "mql_on_test": {"shipped": shipped["mql"], "calibrated": calibrated["mql"]},
         "chosen": {"half_life_days": made.fitted.half_life_days,
-                   "recency_bands": made.fitted.bands, "mql_min_score": made.threshold},
+                   "recency": made.fitted.recency.describe(),
+                   "early_days": made.fitted.early_days, "mql_min_score": made.threshold},
         "timing": times,
     }, indent=2))
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from connectors.base import ActivityRecord, RemoteRecord, StreamKind, StreamSpec
 from connectors.hubspot.profile import OUTPUTS, SYSTEM
+from connectors.hubspot.tasks import key_of
 from syncagent.errors import ConfigError
 
 CONTACT_PROPERTIES = (
@@ -35,7 +36,7 @@ ENGAGEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
               "hs_call_direction", "hs_call_duration"),
     "meetings": (*_ENGAGEMENT_COMMON, "hs_meeting_title", "hs_meeting_start_time",
                  "hs_meeting_end_time", "hs_meeting_outcome"),
-    "tasks": (*_ENGAGEMENT_COMMON, "hs_task_subject", "hs_task_status"),
+    "tasks": (*_ENGAGEMENT_COMMON, "hs_task_subject", "hs_task_status", "hs_task_body"),
 }
 
 
@@ -160,6 +161,10 @@ def engagement_kind(object_type: str, props: Mapping[str, Any]) -> str | None:
     if object_type == "emails":
         return "email_bounce" if props.get("hs_email_status") == "BOUNCED" else None
     if object_type == "tasks":
+        # The agent's own tasks (alerts, SLA reminders: its key is the body's last line) are
+        # not activity: they exist because of the score, and would feed it back into itself.
+        if key_of(props.get("hs_task_body")) is not None:
+            return None
         return "task_completed" if props.get("hs_task_status") == "COMPLETED" else None
     return None
 

@@ -193,6 +193,14 @@ _CONNECTED = re.compile(r"(?i)\b(connected|spoke|reached|conversation|answered|t
 
 
 def task_kind(fields: dict[str, Any]) -> str | None:
+    """A Task -> call_connected, call_attempted (a call logged without a connection: the
+    disposition does not say the rep reached the person), task_completed (any other task a rep
+    closed) or None (still open). The agent's own tasks (alerts, SLA reminders: they carry its
+    Idempotency_Key__c) are not activity: they exist because of the score, so counting a rep
+    closing one would feed the score back into itself, and an alert named "call-..." would
+    read as a call."""
+    if fields.get("Idempotency_Key__c"):
+        return None
     is_call = (fields.get("TaskSubtype") == "Call" or fields.get("Type") == "Call"
                or str(fields.get("Subject") or "").lower().startswith("call"))
     if is_call:

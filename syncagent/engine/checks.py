@@ -30,7 +30,7 @@ from syncagent.engine.rule_files import (
     RoutingFile,
     ScoringFile,
 )
-from syncagent.engine.scoring import compile_scoring
+from syncagent.engine.scoring import compile_scoring, early_rule_name
 from syncagent.engine.yamlload import LoadedYaml, PathKey
 
 DERIVED_FACTS = ("email_domain",)
@@ -213,24 +213,79 @@ def _check_scoring(c: _Checker) -> None:
     for i, prule in enumerate(spec.profile):
         _conditions(c, file, ("profile", i, "when"), prule.when,
                     [*_facts(c, False), "persona", "profile", "grade"], "when scoring")
+    early_names = {early_rule_name(r.name, b.within_days_of_creation).casefold()
+                   for r in spec.activities for b in r.early}
+    for i, rule in enumerate(rules):
+        if rule.name.casefold() in early_names:
+            section = "activities" if i < len(spec.activities) else "profile"
+            index = i if section == "activities" else i - len(spec.activities)
+            c.at(file, (section, index, "name"), f"rule name '{rule.name}' is the name an "
+                 "early band scores under (it is shown as a reason); rename the rule")
+    for i, activity in enumerate(spec.activities):
+        _check_early(c, i, activity)
     if spec.recency:
-        c.reference(file, ("recency", "category"), spec.recency.category, categories,
-                    "category", "categories")
-        bands = sorted(enumerate(spec.recency.bands), key=lambda ib: ib[1].within_days)
-        for (_, a), (j, b) in itertools.pairwise(bands):
-            if b.points > a.points:
-                c.at(file, ("recency", "bands", j, "points"),
-                     f"recency band within {b.within_days:g} days gives more points than the "
-                     f"band within {a.within_days:g}; older activity must not score higher")
-        for j, band in enumerate(spec.recency.bands):
-            if band.points < 0:
-                c.at(file, ("recency", "bands", j, "points"), "recency points must not be "
-                     "negative (scores must not rise as activity ages); use 0 or more")
+        _check_recency(c, spec, categories)
     for i, alert in enumerate(spec.alerts):
         _conditions(c, file, ("alerts", i, "when"), alert.when, _facts(c, True), "")
     c.unique(file, ("alerts",), spec.alerts, "name", "alert")
     if len({q.casefold() for q in spec.segments.names.in_order()}) != 4:
         c.at(file, ("segments", "names"), "segment names must be four different names")
+
+
+def _ascending_days(c: _Checker, path: PathKey, days: list[float], what: str) -> bool:
+    """Bands are listed most recent first, each with its own limit; False after a problem."""
+    for j, (before, after) in enumerate(itertools.pairwise(days), start=1):
+        if after == before:
+            c.at("scoring.yaml", (*path, j), f"two {what} bands within {after:g} days; "
+                 "each band needs its own number of days: change or remove one")
+            return False
+        if after < before:
+            c.at("scoring.yaml", (*path, j), f"{what} band within {after:g} days comes after "
+                 f"the band within {before:g}; list the bands from the fewest days to the most")
+            return False
+    return True
+
+
+def _check_early(c: _Checker, i: int, rule: ActivityRule) -> None:
+    path: PathKey = ("activities", i, "early")
+    if not rule.early:
+        return
+    if rule.points < 0:
+        c.at("scoring.yaml", path, f"rule '{rule.name}' is a penalty; early bands are for "
+             "rules that earn points, remove them")
+        return
+    _ascending_days(c, path, [b.within_days_of_creation for b in rule.early], "early")
+    for j, band in enumerate(rule.early):
+        if band.points <= 0:
+            c.at("scoring.yaml", (*path, j, "points"), f"early band of '{rule.name}' gives "
+                 f"{band.points:g} points; give it more than 0, like the rule itself")
+
+
+def _check_recency(c: _Checker, spec: ScoringFile, categories: list[str]) -> None:
+    file, recency = "scoring.yaml", spec.recency
+    assert recency is not None
+    c.reference(file, ("recency", "category"), recency.category, categories, "category",
+                "categories")
+    cap = next((cat.cap for cat in spec.categories if cat.name == recency.category), None)
+    for j, band in enumerate(recency.bands):
+        if band.points < 0:
+            c.at(file, ("recency", "bands", j, "points"), "recency points must not be "
+                 "negative (scores must not rise as activity ages); use 0 or more")
+    if not _ascending_days(c, ("recency", "bands"), [b.within_days for b in recency.bands],
+                           "recency"):
+        return
+    for j, (a, b) in enumerate(itertools.pairwise(recency.bands), start=1):
+        if b.points > a.points:
+            c.at(file, ("recency", "bands", j, "points"),
+                 f"recency band within {b.within_days:g} days gives more points than the "
+                 f"band within {a.within_days:g}; older activity must not score higher")
+    top = max([b.points for b in recency.bands] + [recency.max_points or 0])
+    if cap is not None and top > cap:
+        where: PathKey = ("recency", "max_points") if recency.max_points is not None else \
+            ("recency", "bands", next(j for j, b in enumerate(recency.bands) if b.points == top),
+             "points")
+        c.at(file, where, f"recency gives up to {top:g} points but category "
+             f"'{recency.category}' is capped at {cap:g}; raise the cap or lower the points")
 
 
 def _check_lifecycle(c: _Checker) -> None:

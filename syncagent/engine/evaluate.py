@@ -76,7 +76,7 @@ def evaluate(person: PersonInput, rules: Rules, now: datetime,
     early = previous is None or STAGE_RANK.get(previous.stage or "", 0) < STAGE_RANK["Lead"]
     seen: set[str] | None = set() if early else None
     score_result = score(person.activities, facts, rules.compiled.scoring, now, recycled_at,
-                         lc.recycle_factor, seen)
+                         lc.recycle_factor, seen, person.created_at)
     facts["score"] = score_result.score
     segment_result = segment(grade_rank, score_result.score, rules.compiled.scoring)
     facts["segment"] = segment_result.segment

@@ -96,6 +96,9 @@ class PersonInput:
     crm: CrmFacts = field(default_factory=CrmFacts)
     account: AccountContext | None = None
     previous: EngineState | None = None
+    # When the person was created (their CRM record's creation; aware UTC), for the scoring
+    # rules' early bands. None: unknown, and every activity earns its rule's own points.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,8 @@ class PersonFile(_Strict):
 
     person_id: str
     now: AwareDatetime | None = None
+    # When the person was created, for early bands (scoring.yaml); leave out when unknown.
+    created_at: AwareDatetime | None = None
     profile: dict[str, Any] | None = None
     records: list[_Record] = Field(default_factory=list)
     activities: list[_Activity] = Field(default_factory=list)
@@ -173,6 +175,7 @@ def parse_person(data: Any, rules: Rules, source: str
         crm=CrmFacts(**doc.crm.model_dump()),
         account=AccountContext(**doc.account.model_dump()) if doc.account else None,
         previous=EngineState(**doc.previous.model_dump()) if doc.previous else None,
+        created_at=doc.created_at.astimezone(UTC) if doc.created_at else None,
     )
     now = (doc.now or datetime.now(UTC)).astimezone(UTC)
     users = UserDirectory.of(User(**u.model_dump()) for u in doc.users)

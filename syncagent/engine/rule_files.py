@@ -154,6 +154,14 @@ class Category(StrictModel):
     cap: float | None = Field(None, gt=0, description="Most points this category can add.")
 
 
+class EarlyBand(StrictModel):
+    """Points for an activity that happened within so many days of the person's creation."""
+
+    within_days_of_creation: float = Field(gt=0, description=(
+        "The activity happened at most this many days after the person was created."))
+    points: float
+
+
 class ActivityRule(StrictModel):
     name: Name
     kind: ActivityKind
@@ -162,6 +170,11 @@ class ActivityRule(StrictModel):
     points: float
     category: Name
     decays: bool = Field(True, description="Positive points fade with age; penalties do not.")
+    early: list[EarlyBand] = Field(default_factory=list, description=(
+        "Points instead of `points` when the activity happened soon after the person was "
+        "created; bands go from the fewest days to the most, and the first the activity "
+        "falls in counts. Later activity, or a person whose creation time is unknown, earns "
+        "`points`."))
 
 
 class ProfileRule(StrictModel):
@@ -191,8 +204,28 @@ class RecencyBand(StrictModel):
 
 
 class Recency(StrictModel):
+    """Points for how recently the person last did something that scores: steps (``bands``)
+    or a smooth fade (``max_points`` halving every ``half_life_days``)."""
+
     category: Name
-    bands: list[RecencyBand] = Field(min_length=1)
+    bands: list[RecencyBand] = Field(default_factory=list, description=(
+        "Steps, from the fewest days to the most: the first band the last activity falls in "
+        "counts."))
+    max_points: float | None = Field(None, gt=0, description=(
+        "Smooth form: points for activity right now, fading with its age."))
+    half_life_days: float | None = Field(None, gt=0, description=(
+        "Smooth form: the recency points halve every this many days."))
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Recency:
+        if self.bands and (self.max_points is not None or self.half_life_days is not None):
+            raise ValueError("recency takes either bands or max_points with half_life_days, "
+                             "not both; keep one form")
+        if not self.bands and (self.max_points is None or self.half_life_days is None):
+            raise ValueError("recency needs bands, e.g. [{within_days: 3, points: 15}], or "
+                             "max_points with half_life_days, e.g. max_points: 30, "
+                             "half_life_days: 7")
+        return self
 
 
 class Quadrants(StrictModel):

@@ -1,9 +1,11 @@
 """Calibrate: fit the scoring rules to the outcomes, as points per rule an admin can read.
 
 A regularised logistic regression over the engine's own features (``features.py``) picks the
-decay half-life and the recency bands from a small grid by cross-validated AUC; its
-coefficients, scaled, become integer points per rule; the MQL threshold is set for a target
-MQL rate or precision. The caller writes the proposal (``proposal.py``) and backtests it.
+decay half-life and the recency form (bands, or a smooth fade) from a small grid by
+cross-validated AUC, then whether key events earn more soon after the person's creation (an
+early window, kept only when it raises that AUC); its coefficients, scaled, become integer
+points per rule; the MQL threshold is set for a target MQL rate or precision. The caller
+writes the proposal (``proposal.py``) and backtests it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from syncagent.errors import ConfigError
-from syncagent.learn.features import Column, Extracted, columns, design
+from syncagent.learn.features import Column, Extracted, RecencyForm, columns, design
 from syncagent.learn.metrics import Bools, Floats, auc
 
 MIN_OUTCOMES = 50        # fewer positives (or negatives) than this and the fit is noise
 HALF_LIVES = (7.0, 14.0, 30.0, 60.0, 120.0)
 BAND_SETS: tuple[tuple[float, ...], ...] = ((3, 14, 30), (1, 7, 30), (7, 30, 90),
                                             (1, 3, 7, 14, 30, 60))
+RECENCY_HALF_LIVES = (2.0, 4.0, 8.0, 16.0)     # the smooth form's candidates, in days
+RECENCY_FORMS = (*(RecencyForm(bands=b) for b in BAND_SETS),
+                 *(RecencyForm(half_life_days=h) for h in RECENCY_HALF_LIVES))
+EARLY_WINDOWS = (7.0, 14.0, 30.0)             # days since creation an early band may cover
+EARLY_GAIN = 0.002       # an early window must raise the cross-validated AUC by this much
 POINTS_SPREAD = 40.0     # one standard deviation of the fitted score, in points
 REGULARISATION = 1.0     # sklearn's C: smaller is stronger
 
@@ -34,7 +41,8 @@ class Fitted:
     """The chosen tuning and the fitted model on the original (unscaled) features."""
 
     half_life_days: float
-    bands: tuple[float, ...]
+    recency: RecencyForm
+    early_days: float | None     # the early window fitted, or None (no early bands)
     positive: tuple[bool, ...]   # per activity rule: its points are positive (kept sign)
     columns: tuple[Column, ...]
     coef: Floats
@@ -45,19 +53,22 @@ class Fitted:
 
     def predict(self, ex: Extracted) -> Floats:
         """The fitted log-odds that the rules round to points."""
-        return np.asarray(design(ex, self.half_life_days, self.bands) @ self.coef
-                          + self.intercept)
+        return np.asarray(self.matrix(ex) @ self.coef + self.intercept)
+
+    def matrix(self, ex: Extracted) -> Floats:
+        """The persons' features under the chosen tuning."""
+        return design(ex, self.half_life_days, self.recency, self.early_days)
 
     def predict_plain(self, ex: Extracted) -> Floats:
         """The plain logistic regression's log-odds (no sign kept)."""
-        return np.asarray(design(ex, self.half_life_days, self.bands) @ self.plain_coef
-                          + self.plain_intercept)
+        return np.asarray(self.matrix(ex) @ self.plain_coef + self.plain_intercept)
 
     def points(self, ex: Extracted) -> Floats:
         """Integer points per feature: coefficients scaled so the score spreads by about
         POINTS_SPREAD points per standard deviation on the training persons. A rule that
         rounds to 0 keeps the smallest step of its sign (the files refuse a 0-point rule),
-        and recency bands give 0 or more, never more to older activity than to newer."""
+        and recency gives 0 or more, never more to older activity than to newer. An early
+        column's points are what the band adds to its rule's own points."""
         spread = float(np.std(self.predict(ex)))
         scale = POINTS_SPREAD / spread if spread > 0 else 1.0
         points = np.rint(self.coef * scale)
@@ -84,7 +95,7 @@ def _unseen(ex: Extracted, cols: Sequence[Column]) -> Bools:
     """Activity and profile rules that no training person earned."""
     activity_hits = np.bincount(ex.hit_rule, minlength=len(ex.rule_names))
     profile_hits = ex.profile_hits.sum(axis=0)
-    return np.array([(c.kind == "activity" and activity_hits[c.index] == 0)
+    return np.array([(c.kind in ("activity", "early") and activity_hits[c.index] == 0)
                      or (c.kind == "profile" and profile_hits[c.index] == 0) for c in cols])
 
 
@@ -136,26 +147,43 @@ def _cv_auc(x: Floats, y: Bools, positive: Sequence[bool], seed: int) -> float:
     return float(np.mean(values))
 
 
-def _grid(ex: Extracted, y: Bools, seed: int) -> tuple[float, tuple[float, ...], float]:
-    best = (HALF_LIVES[0], BAND_SETS[0], -1.0)
+def _grid(ex: Extracted, y: Bools, seed: int) -> tuple[float, RecencyForm, float]:
+    best = (HALF_LIVES[0], RECENCY_FORMS[0], -1.0)
     for half_life in HALF_LIVES:
-        for bands in BAND_SETS:
-            value = _cv_auc(design(ex, half_life, bands), y, ex.rule_positive, seed)
+        for form in RECENCY_FORMS:
+            value = _cv_auc(design(ex, half_life, form), y, ex.rule_positive, seed)
             if value > best[2]:
-                best = (half_life, bands, value)
+                best = (half_life, form, value)
+    return best
+
+
+def _early_window(ex: Extracted, y: Bools, half_life: float, form: RecencyForm, cv: float,
+                  seed: int) -> tuple[float | None, float]:
+    """The early window that raises the cross-validated AUC most (by at least EARLY_GAIN),
+    or None: early bands are written only where the history says they help."""
+    known = ~np.isnan(ex.hit_since_creation_days)
+    if not ex.early_rules() or not known.any():
+        return None, cv
+    best: tuple[float | None, float] = (None, cv)
+    for days in EARLY_WINDOWS:
+        value = _cv_auc(design(ex, half_life, form, days), y, ex.rule_positive, seed)
+        if value > best[1] + (EARLY_GAIN if best[0] is None else 0):
+            best = (days, value)
     return best
 
 
 def fit_rules(ex: Extracted, y: Bools, seed: int = 0) -> Fitted:
-    """Pick the half-life and recency bands by cross-validated AUC, then fit the rules (each
-    activity rule keeping its sign) and, for comparison, the plain regression."""
+    """Pick the half-life, the recency form and the early window by cross-validated AUC,
+    then fit the rules (each activity rule keeping its sign) and, for comparison, the plain
+    regression."""
     require_outcomes(y)
-    half_life, bands, cv = _grid(ex, y, seed)
-    x = design(ex, half_life, bands)
+    half_life, form, cv = _grid(ex, y, seed)
+    early, cv = _early_window(ex, y, half_life, form, cv, seed)
+    x = design(ex, half_life, form, early)
     coef, intercept = _fit_signed(x, y, ex.rule_positive)
     plain, plain_intercept = _fit(x, y)
-    return Fitted(half_life, tuple(bands), ex.rule_positive, tuple(columns(ex, bands)), coef,
-                  intercept, cv, plain, plain_intercept)
+    return Fitted(half_life, form, early, ex.rule_positive, tuple(columns(ex, form, early)),
+                  coef, intercept, cv, plain, plain_intercept)
 
 
 def threshold_for_rate(scores: Floats, rate: float) -> float:

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from connectors.profile import SystemProfile
 from connectors.registry import registered
 from state.store import ActivityRow, MirrorRow, StateStore
 from syncagent.engine import Rules, profile_from_records
+from syncagent.pipeline.created import moment, person_created
 from syncagent.pipeline.decide import EPOCH
 
 Outcome = Literal["sql", "opportunity", "won"]
@@ -53,41 +54,6 @@ class ExportTally:
     written: int = 0
     positives: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
-
-
-def moment(value: Any) -> datetime | None:
-    """An ISO date-time or date (as the mirror keeps them) -> aware UTC; None if unreadable."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _created(records: Sequence[MirrorRow], profiles: Mapping[str, SystemProfile]
-             ) -> datetime | None:
-    """When the person became a lead: their CRM record's creation (the CRM's lead or contact),
-    else the earliest creation among their other records."""
-    crm_times: list[datetime] = []
-    other_times: list[datetime] = []
-    for r in records:
-        profile = profiles.get(r.system)
-        if profile is None or not profile.created_field or profile.person_object(r.object) \
-                is None:
-            continue
-        when = moment(r.fields.get(profile.created_field))
-        if when is not None:
-            (crm_times if profile.crm is not None else other_times).append(when)
-    times = crm_times or other_times
-    return min(times) if times else None
 
 
 def _converted(records: Sequence[MirrorRow], profiles: Mapping[str, SystemProfile]
@@ -155,7 +121,7 @@ def person_document(pid: int, records: Sequence[MirrorRow], activities: Sequence
                     spec: ExportSpec, rules: Rules, profiles: Mapping[str, SystemProfile],
                     staged: datetime | None = None) -> tuple[dict[str, Any] | None, str]:
     """The person's snapshot document, or None and why it is left out."""
-    created = _created(records, profiles)
+    created = person_created(records, profiles)
     if created is None:
         return None, "no creation date"
     snapshot = created + timedelta(days=spec.as_of_days)
@@ -173,7 +139,8 @@ def person_document(pid: int, records: Sequence[MirrorRow], activities: Sequence
                       and a.kind not in OUTCOME_KINDS[spec.outcome]),
                      key=lambda a: a.occurred_at)
     return {"person_id": str(pid), "now": snapshot.isoformat(), "outcome": positive,
-            "profile": profile, "activities": [_activity_doc(a) for a in earlier]}, ""
+            "created_at": created.isoformat(), "profile": profile,
+            "activities": [_activity_doc(a) for a in earlier]}, ""
 
 
 def export_persons(store: StateStore, rules: Rules, spec: ExportSpec, tally: ExportTally

@@ -44,8 +44,33 @@ def _fitted_or_kept(points: int | None, rule: Mapping[str, Any]) -> Any:
     return int(kept) if float(kept).is_integer() else kept
 
 
+def _early(rule: dict[str, Any], extra: int | None, days: float | None) -> None:
+    """The rule's fitted early band (its own points plus what the band adds), replacing any
+    it had; none when the window adds nothing or the rule kept its points unfitted."""
+    rule.pop("early", None)
+    if days is None or not extra or not isinstance(rule["points"], int) or rule["points"] <= 0:
+        return
+    rule["early"] = [{"within_days_of_creation": days,
+                      "points": max(1, rule["points"] + extra)}]
+
+
+def _recency(rules: Rules, fitted: Fitted, by_column: Mapping[tuple[str, str], int | None]
+             ) -> dict[str, Any] | None:
+    category = rules.scoring.recency.category if rules.scoring.recency else FIT_CATEGORY
+    if fitted.recency.half_life_days is not None:
+        most = by_column[("recency", "smooth")]
+        if not most:   # recency says nothing here: no section (max_points must be above 0)
+            return None
+        return {"category": category, "max_points": most,
+                "half_life_days": fitted.recency.half_life_days}
+    return {"category": category, "bands": [
+        {"within_days": float(b), "points": by_column[("recency", f"{b:g}")]}
+        for b in fitted.recency.bands]}
+
+
 def scoring_document(rules: Rules, fitted: Fitted, points: Floats) -> dict[str, Any]:
-    """The current scoring file with the fitted points, half-life and recency bands.
+    """The current scoring file with the fitted points, half-life, recency form and early
+    bands.
 
     Caps go: the fitted model adds points without a ceiling, and a cap would bend it."""
     doc = {"version": 1, **rules.scoring.model_dump(mode="json", exclude_defaults=True)}
@@ -57,16 +82,18 @@ def scoring_document(rules: Rules, fitted: Fitted, points: Floats) -> dict[str, 
     doc = {**doc, "decay": {"kind": "half_life", "half_life_days": fitted.half_life_days}}
     for rule in doc["activities"]:   # each keeps its sign and its decays setting
         rule["points"] = _fitted_or_kept(by_column[("activity", rule["name"])], rule)
+        _early(rule, by_column.get(("early", rule["name"])), fitted.early_days)
     for rule in doc.get("profile", []):
         rule["points"] = _fitted_or_kept(by_column[("profile", rule["name"])], rule)
     doc["profile"] = [*doc.get("profile", []),
                       *(_grade_rule(c.name, by_column[("grade", c.name)])
                         for c in fitted.columns
                         if c.kind == "grade" and by_column[("grade", c.name)])]
-    category = rules.scoring.recency.category if rules.scoring.recency else FIT_CATEGORY
-    doc["recency"] = {"category": category, "bands": [
-        {"within_days": float(b), "points": by_column[("recency", f"{b:g}")]}
-        for b in fitted.bands]}
+    recency = _recency(rules, fitted, by_column)
+    if recency is None:
+        doc.pop("recency", None)
+    else:
+        doc["recency"] = recency
     order = ("version", "categories", "decay", "activities", "profile", "recency")
     return {**{k: doc[k] for k in order if k in doc}, **doc}
 

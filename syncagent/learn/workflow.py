@@ -109,7 +109,8 @@ def calibrate(persons: Sequence[LabelledPerson], rules: Rules, current_dir: Path
                     "train_outcomes": int(_labels(train).sum()),
                     "test_outcomes": int(_labels(test).sum())},
         "chosen": {"half_life_days": made.fitted.half_life_days,
-                   "recency_bands": made.fitted.bands, "cv_auc": round(made.fitted.cv_auc, 4),
+                   "recency": made.fitted.recency.describe(),
+                   "early_days": made.fitted.early_days, "cv_auc": round(made.fitted.cv_auc, 4),
                    "mql_min_score": made.threshold, **made.why},
         "points": {f"{c.kind}:{c.name}": None if np.isnan(p) else int(p)
                    for c, p in zip(made.fitted.columns, made.points, strict=True)},

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from connectors.profile import CrmOfRecord, OwnerDirectory, UserFields
+from connectors.profile import CrmOfRecord, OwnerDirectory, SystemProfile, UserFields
 from connectors.registry import registered
 from state.runs import Key
 from state.store import ActivityRow, MirrorRow, StateStore
@@ -32,6 +32,7 @@ from syncagent.engine import (
     profile_from_records,
 )
 from syncagent.engine.normalise import email_domain
+from syncagent.pipeline.created import person_created
 from syncagent.pipeline.plan import PersonPlan
 from syncagent.pipeline.quarantine import Poison, unusable_values
 from syncagent.pipeline.records import Ref, same_value
@@ -67,13 +68,15 @@ class World:
     machine_owners: frozenset[str] = frozenset()  # user ids whose ownership is nobody's choice
     crm: CrmOfRecord | None = None
     crm_system: str | None = None
+    # system -> its profile, for each record's creation field (a person's creation time)
+    profiles: Mapping[str, SystemProfile] = field(default_factory=dict)
 
 
 def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) -> World:
     profiles = registered()
     crm_profile = next((p for p in profiles.values() if p.crm is not None), None)
     if crm_profile is None or crm_profile.crm is None:
-        return World(UserDirectory.of([]), {}, {})
+        return World(UserDirectory.of([]), {}, {}, profiles=profiles)
     crm, system = crm_profile.crm, crm_profile.system
     users = [_user(r, crm.users) for r in store.mirror.records(system, crm.users.object)
              if not r.deleted]
@@ -87,7 +90,7 @@ def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) 
                                               domain, row.fields.get(crm.accounts.name))
     owner_for = {p.system: _owner_ids(store, p.system, p.owners, users)
                  for p in profiles.values() if p.owners is not None}
-    return World(UserDirectory.of(users), accounts, owner_for, machines, crm, system)
+    return World(UserDirectory.of(users), accounts, owner_for, machines, crm, system, profiles)
 
 
 def _owner_ids(store: StateStore, system: str, directory: OwnerDirectory,
@@ -219,7 +222,8 @@ def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[_Record],
     return PersonInput(str(pid), profile.values, tuple(acts),
                        _crm_facts(records, acts, written, world),
                        world.accounts.get(domain) if domain else None,
-                       EngineState.from_dict(state) if state else None)
+                       EngineState.from_dict(state) if state else None,
+                       person_created(records, world.profiles))
 
 
 def _crm_facts(records: list[MirrorRow], activities: list[Activity],

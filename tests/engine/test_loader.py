@@ -72,7 +72,8 @@ KEYS = ["version", "fields", "name", "when", "field", "op", "value", "criteria",
         "assign", "pool", "pools", "tracks", "members", "user", "weight", "mql", "min_score",
         "min_grade", "decay", "half_life_days", "segments", "recency", "bands", "sla", "exit",
         "business_hours", "timezone", "days", "start", "end", "holidays", "escalate_to",
-        "out_of_office", "qualify_within_days", "alert_cooldown_hours"]
+        "out_of_office", "qualify_within_days", "alert_cooldown_hours", "early",
+        "within_days_of_creation", "max_points"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
                     st.floats(allow_nan=True), st.text(max_size=12),
                     st.sampled_from(["equals", "in", "regex", "(a+)+", "B", "+1/3", "MQL",

@@ -14,7 +14,8 @@ from .helpers import act
 
 def test_shipped_points_per_activity(rules: Rules) -> None:
     sc = rules.compiled.scoring
-    one = {"form_submission": 50, "webinar_attended": 20, "file_download": 3, "email_click": 3}
+    one = {"form_submission": 50, "webinar_attended": 20, "file_download": 3, "email_click": 3,
+           "call_attempted": 2, "task_completed": 5}
     for kind, points in one.items():
         assert score([act(kind)], {}, sc, NOW).score == points + 15  # + recency (today)
 

@@ -8,8 +8,10 @@ import json
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from syncagent.cli import app
@@ -95,7 +97,7 @@ def test_reasons_still_read_as_points_per_rule(proposal: tuple[Path, dict],
     decision, _ = evaluate(busiest.person, proposed, busiest.at)
     assert decision.score.reasons
     for reason in decision.score.reasons:
-        assert re.fullmatch(r"[\w .-]+( x\d+)?: [+-]\d+(\.\d)?|last activity \d+ days ago \(\+\d+\)"
+        assert re.fullmatch(r"[\w .()-]+( x\d+)?: [+-]\d+(\.\d)?"
                             r"|floored at 0", reason), reason
 
 
@@ -118,3 +120,47 @@ def test_the_cli_writes_the_proposal_from_a_persons_file(tmp_path: Path) -> None
     assert run.exit_code == 0, run.output
     assert "held-out AUC of the score" in run.output
     assert read_persons(persons, load_rules(tmp_path / "prop"))
+
+
+def _early_bands(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    doc = yaml.safe_load((folder / "scoring.yaml").read_text(encoding="utf-8"))
+    return {r["name"]: r["early"] for r in doc["activities"] if r.get("early")}
+
+
+def test_without_creation_times_no_early_band_is_proposed(proposal: tuple[Path, dict]
+                                                          ) -> None:  # type: ignore[type-arg]
+    out, result = proposal
+    assert result["chosen"]["early_days"] is None
+    assert _early_bands(out) == {}
+
+
+def test_creation_times_that_say_nothing_give_no_early_band(tmp_path: Path, rules: Rules
+                                                            ) -> None:
+    persons = read_persons(write_world(tmp_path / "p.jsonl", 3000, seed=11, early=0.0), rules)
+    result = calibrate(persons, rules, SHIPPED, tmp_path / "out", Targets(), resamples=0,
+                       seed=3)
+    assert result["chosen"]["early_days"] is None
+    assert _early_bands(tmp_path / "out") == {}
+
+
+def test_early_events_that_predict_get_an_early_band_in_the_proposal(tmp_path: Path,
+                                                                     rules: Rules) -> None:
+    persons = read_persons(write_world(tmp_path / "p.jsonl", 3000, seed=11, early=1.5), rules)
+    out = tmp_path / "out"
+    result = calibrate(persons, rules, SHIPPED, out, Targets(), resamples=0, seed=3)
+    run = CliRunner().invoke(app, ["check", "--mappings", str(out)])
+    assert run.exit_code == 0, run.output
+    bands = _early_bands(out)
+    doc = yaml.safe_load((out / "scoring.yaml").read_text(encoding="utf-8"))
+    own = {r["name"]: r["points"] for r in doc["activities"]}
+    [meeting] = bands["meeting-completed"]
+    assert meeting["within_days_of_creation"] == result["chosen"]["early_days"]
+    assert meeting["points"] > own["meeting-completed"]
+    proposed = load_rules(out)
+    early_meeting = next(p for p in persons if any(
+        a.kind == "meeting_completed" and p.person.created_at is not None
+        and (a.occurred_at - p.person.created_at).days < 14 for a in p.person.activities))
+    decision, _ = evaluate(early_meeting.person, proposed, early_meeting.at)
+    name = f"meeting-completed within {meeting['within_days_of_creation']:g} days of creation"
+    assert name in [c.rule for c in decision.score.contributors]
+    assert any(r.startswith(f"{name}: +") for r in decision.score.reasons)

@@ -70,6 +70,8 @@ def test_snapshot_labels_and_leaves_out_what_cannot_be_learned(store: StateStore
     win = docs["00qwin"]
     snapshot = NOW - timedelta(days=170)
     assert datetime.fromisoformat(win["now"]) == snapshot
+    # early bands count from the creation, so the snapshot carries it
+    assert datetime.fromisoformat(win["created_at"]) == NOW - timedelta(days=200)
     # visits on days 5 and 29 happened by day 30; those of days 31 and 45 did not yet
     assert sorted(a["occurred_at"] for a in win["activities"]) == [
         (snapshot - timedelta(days=25)).isoformat(), (snapshot - timedelta(days=1)).isoformat()]

@@ -32,6 +32,7 @@ def _file(tmp_path: Path, *lines: str) -> Path:
     (json.dumps({k: v for k, v in GOOD.items() if k != "now"}), "now (the snapshot time)"),
     (json.dumps([1, 2]), "must be a JSON object"),
     (json.dumps({**GOOD, "activities": [{"kind": "x"}]}), "activities.0.occurred_at"),
+    (json.dumps({**GOOD, "created_at": "2026-10-01T09:00:00"}), "created_at"),   # no zone
 ])
 def test_a_bad_line_is_an_error_naming_the_file_and_line(tmp_path: Path, rules: Rules,
                                                          line: str, says: str) -> None:
@@ -65,3 +66,12 @@ def test_preview_accepts_a_document_with_an_outcome_and_ignores_it(tmp_path: Pat
         assert run.exit_code == 0, run.output
         results.append(json.loads(run.output)["decision"])
     assert results[0] == results[1]
+
+
+def test_a_creation_time_is_read_in_utc(tmp_path: Path, rules: Rules) -> None:
+    path = _file(tmp_path, json.dumps({**GOOD, "created_at": "2026-10-01T11:00:00+02:00"}),
+                 json.dumps(GOOD))
+    known, unknown = read_persons(path, rules)
+    assert known.person.created_at is not None
+    assert known.person.created_at.isoformat() == "2026-10-01T09:00:00+00:00"
+    assert unknown.person.created_at is None

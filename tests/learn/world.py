@@ -21,7 +21,14 @@ KINDS = (("page_view", 0.02, 6.0), ("form_submission", 0.5, 0.6), ("email_click"
          ("unsubscribe", -1.5, 0.05))
 
 
-def _activities(rng: random.Random, heat: float) -> tuple[list[dict[str, Any]], float]:
+CREATED = NOW - timedelta(days=40)   # every person's creation, in a world that gives it
+EARLY_KINDS = ("form_submission", "meeting_completed")
+
+
+def _activities(rng: random.Random, heat: float, early: float = 0.0
+                ) -> tuple[list[dict[str, Any]], float]:
+    """The activities and their pull on the outcome; ``early`` adds to the pull of each form
+    or meeting within 14 days of CREATED (it draws nothing from ``rng``)."""
     acts, pull = [], 0.0
     for kind, weight, rate in KINDS:
         for _ in range(int(rng.expovariate(1.0) * rate * (0.3 + 2 * heat))):
@@ -31,28 +38,35 @@ def _activities(rng: random.Random, heat: float) -> tuple[list[dict[str, Any]], 
                          "details": {"url": "https://vendor.example" + url},
                          "id": f"a{len(acts)}"})
             pull += weight * math.exp(-age / 20)
+            if early and kind in EARLY_KINDS and age >= (NOW - CREATED).days - 14:
+                pull += early
     return acts, pull
 
 
-def person(rng: random.Random, number: int, strength: float = 1.0) -> dict[str, Any]:
+def person(rng: random.Random, number: int, strength: float = 1.0,
+           early: float | None = None) -> dict[str, Any]:
+    """A person document; with ``early`` (even 0) it has a creation time, and forms and
+    meetings soon after it pull the outcome by that much more."""
     title, t_fit = rng.choice(TITLES)
     industry, i_fit = rng.choice(INDUSTRIES)
     country, c_fit = rng.choice(COUNTRIES)
     employees = int(math.exp(rng.uniform(2, 9)))
     fit = t_fit + i_fit + c_fit + (0.5 if 200 <= employees <= 5000 else 0.0)
     heat = min(1.0, max(0.0, 0.3 * fit + rng.random() * 0.7))
-    acts, pull = _activities(rng, heat)
+    acts, pull = _activities(rng, heat, early or 0.0)
     logit = strength * (0.9 * fit + 0.8 * pull) - 2.2
     outcome = rng.random() < 1 / (1 + math.exp(-logit))
-    return {"person_id": f"p{number}", "now": NOW.isoformat(), "outcome": outcome,
+    created = {} if early is None else {"created_at": CREATED.isoformat()}
+    return {"person_id": f"p{number}", "now": NOW.isoformat(), "outcome": outcome, **created,
             "profile": {"email": f"p{number}@corp{number % 97}.example", "title": title,
                         "industry": industry, "country": country, "employees": employees},
             "activities": acts}
 
 
-def write_world(path: Path, n: int, seed: int, strength: float = 1.0) -> Path:
+def write_world(path: Path, n: int, seed: int, strength: float = 1.0,
+                early: float | None = None) -> Path:
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as out:
         for i in range(n):
-            out.write(json.dumps(person(rng, i, strength)) + "\n")
+            out.write(json.dumps(person(rng, i, strength, early)) + "\n")
     return path
