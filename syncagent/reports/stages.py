@@ -16,7 +16,7 @@ from syncagent.reports.data import PersonFacts, StageStep
 
 FUNNEL = ("Inquiry", "Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer")
 SIDE = ("Recycled", "Nurture", "Disqualified")
-OPEN_WITH_SALES = ("MQL", "SAL")
+OPEN_WITH_SALES: tuple[str, ...] = ("MQL", "SAL")
 
 
 def _rank(stage: str | None) -> int:

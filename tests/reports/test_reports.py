@@ -20,7 +20,7 @@ from syncagent.reports.leads import funnel, leads_over_time
 from syncagent.reports.marketing import campaigns, sources
 from syncagent.reports.model import RulesChange
 from syncagent.reports.sales import clean_your_room, mql_to_sal
-from tests.reports.conftest import MAPPINGS, NOVEMBER, NOW, SEEN, add_runs, at, seed
+from tests.reports.conftest import MAPPINGS, NOVEMBER, NOW, SEEN, add_runs, at, record, seed
 
 
 def _rows(result: Any, title: str | None = None) -> list[tuple[Any, ...]]:
@@ -32,13 +32,9 @@ def test_a_person_with_only_a_deleted_record_and_a_garbage_date_counts_from_firs
         state_url: str) -> None:
     store = StateStore(state_url)
     store.upgrade()
-    gone = m.MirrorRecord(system="salesforce", object="Lead", remote_id="00Q9",
-                          fields={"CreatedDate": "2026-11-03T10:00:00.000+0000",
-                                  "LeadSource": "Web"},
-                          modstamp=SEEN, deleted=True, last_seen_at=SEEN, agent_written={})
-    odd = m.MirrorRecord(system="salesforce", object="Lead", remote_id="00Q8",
-                         fields={"CreatedDate": "yesterday", "LeadSource": ""},
-                         modstamp=SEEN, deleted=False, last_seen_at=SEEN, agent_written={})
+    gone = record("salesforce", "Lead", "00Q9", {"CreatedDate": "2026-11-03T10:00:00.000+0000",
+                                                 "LeadSource": "Web"}, deleted=True)
+    odd = record("salesforce", "Lead", "00Q8", {"CreatedDate": "yesterday", "LeadSource": ""})
     seed(store, [m.Person(id=9, created_at=SEEN, dirty=False), gone,
                  m.PersonLink(system="salesforce", object="Lead", remote_id="00Q9",
                               person_id=9, linked_by="email", created_at=SEEN),
