@@ -277,14 +277,20 @@ class ReportStore:
             return [StageStep(*row) for row in session.execute(query)]
 
     # ----------------------------------------------------------------- handoff
-    def timers_of(self, selection: Selection, status: str | None = None) -> list[TimerFact]:
+    def timers_of(self, selection: Selection, status: str | None = None,
+                  due_by: datetime | None = None) -> list[TimerFact]:
+        """The selected persons' SLA timer steps (of ``status`` only, if given; with
+        ``due_by``, only steps due by then and not cancelled)."""
         t = m.SlaTimerRow
         query = select(t.person_id, t.kind, t.started_at, t.due_at, t.status, t.recipient)
-        if status is not None:
-            query = query.where(t.status == status)
+        if due_by is not None:
+            query = query.where(t.due_at <= _when(due_by), t.status != "cancelled")
         with self._sessions.read() as session:
+            # status is checked here: in SQL it would tempt SQLite onto the (status, due)
+            # index, one scan of every such timer per chunk of persons
             return [TimerFact(*row) for where in _filters(t.person_id, selection)
-                    for row in session.execute(query.where(where))]
+                    for row in session.execute(query.where(where))
+                    if status is None or row.status == status]
 
     def feedback_of(self, selection: Selection, outcome: str | None = None
                     ) -> list[FeedbackFact]:
@@ -309,6 +315,16 @@ class ReportStore:
         a = m.Activity
         return [fact for where in _filters(a.person_id, selection)
                 for fact in self._activities(where, a.kind.in_(list(kinds)))]
+
+    def last_activity(self, selection: Selection, kinds: Sequence[str]) -> dict[int, datetime]:
+        """person id -> when the latest of their activities of these kinds happened."""
+        a = m.Activity
+        query = select(a.person_id, func.max(a.occurred_at)) \
+            .where(a.kind.in_(list(kinds))).group_by(a.person_id)
+        with self._sessions.read() as session:
+            return {pid: at for where in _filters(a.person_id, selection)
+                    for pid, at in session.execute(query.where(where))
+                    if pid is not None and at is not None}
 
     def _activities(self, *where: ColumnElement[bool]) -> list[ActivityFact]:
         a = m.Activity

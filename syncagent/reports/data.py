@@ -99,24 +99,26 @@ class ReportSource:
             self._read(Ids(tuple(missing)))
         return {pid: self._known[pid] for pid in wanted if pid in self._known}
 
-    def in_stages(self, selection: InStages) -> list[PersonFacts]:
+    def in_stages(self, selection: InStages, sources: bool = True) -> list[PersonFacts]:
         """The persons whose latest decision is in one of the stages (and has an owner, if
-        the selection says so), by id."""
-        return list(self._read(selection).values())
+        the selection says so), by id; without ``sources``, their lead sources are not read
+        (``source`` is None)."""
+        return list(self._read(selection, sources=sources).values())
 
     @property
     def people(self) -> dict[int, PersonFacts]:
         """Every person (a whole-DB read: the reports ask for a period's or a stage's)."""
         return self._read(Every())
 
-    def _read(self, selection: Selection, records: bool = True) -> dict[int, PersonFacts]:
+    def _read(self, selection: Selection, records: bool = True, sources: bool = True
+              ) -> dict[int, PersonFacts]:
         spec = self._source_field
-        rows = self.store.reports.persons(selection, spec.names if spec else {},
+        rows = self.store.reports.persons(selection, spec.names if spec and sources else {},
                                           prefer=spec.source if spec else None,
                                           records=records)
         crm = crm_profile()
         facts = {row.person_id: self._facts(row, crm) for row in rows}
-        if records:
+        if records and sources:
             self._known.update(facts)
         return facts
 
@@ -148,8 +150,11 @@ class ReportSource:
         """(person, MQL date in the period) of persons with no stage history at all."""
         return self.store.reports.unstaged_mqls(period.since, period.until)
 
-    def timers_of(self, persons: Persons, status: str | None = None) -> list[TimerFact]:
-        return self.store.reports.timers_of(_selection(persons), status)
+    def timers_of(self, persons: Persons, status: str | None = None,
+                  due_by: datetime | None = None) -> list[TimerFact]:
+        """Their SLA timer steps (of ``status``; with ``due_by``: due by then, not
+        cancelled)."""
+        return self.store.reports.timers_of(_selection(persons), status, due_by)
 
     def feedback_of(self, persons: Persons, outcome: str | None = None) -> list[FeedbackFact]:
         return self.store.reports.feedback_of(_selection(persons), outcome)
@@ -160,6 +165,10 @@ class ReportSource:
 
     def activities_of(self, persons: Persons, kinds: Iterable[str]) -> list[ActivityFact]:
         return self.store.reports.activities_of(_selection(persons), list(kinds))
+
+    def last_activity(self, persons: Persons, kinds: Iterable[str]) -> dict[int, datetime]:
+        """person id -> their latest activity of these kinds."""
+        return self.store.reports.last_activity(_selection(persons), list(kinds))
 
     # ----------------------------------------------------------------- names
     def names(self, object_name: str, name_field: str) -> dict[str, str]:

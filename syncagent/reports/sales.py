@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from syncagent.engine.model import STAGE_RANK
-from syncagent.reports.data import ActivityFact, InStages, ReportSource, TimerFact
+from syncagent.reports.data import InStages, ReportSource, TimerFact
 from syncagent.reports.model import Options, Period, ReportResult, Table, median_hours, rate
 from syncagent.reports.stages import FUNNEL, OPEN_WITH_SALES, current_entry, entries
 
@@ -34,9 +34,9 @@ def _overdue(timers: list[TimerFact], since: datetime | None, now: datetime) -> 
                   key=lambda kind: SLA_STEPS.index(kind) if kind in SLA_STEPS else 99)
 
 
-def _last_touch(touches: list[ActivityFact], since: datetime | None) -> datetime | None:
-    moments = [a.occurred_at for a in touches if since is None or a.occurred_at >= since]
-    return max(moments, default=None)
+def _since(moment: datetime | None, start: datetime | None) -> datetime | None:
+    """``moment`` if it is at or after ``start`` (the last touch counts only in the stage)."""
+    return moment if moment is not None and (start is None or moment >= start) else None
 
 
 def clean_your_room(source: ReportSource, period: Period, options: Options) -> ReportResult:
@@ -46,14 +46,12 @@ def clean_your_room(source: ReportSource, period: Period, options: Options) -> R
     used."""
     now = options.now
     held_open = InStages(OPEN_WITH_SALES, owned=True)
-    open_leads = source.in_stages(held_open)
-    history = source.history_of(held_open)
+    open_leads = source.in_stages(held_open, sources=False)
+    history = source.history_of(held_open, into=OPEN_WITH_SALES)   # when they came in
     timers: dict[int, list[TimerFact]] = {}
-    for timer in source.timers_of(held_open):
+    for timer in source.timers_of(held_open, due_by=now):   # what _overdue can count
         timers.setdefault(timer.person_id, []).append(timer)
-    touches: dict[int, list[ActivityFact]] = {}
-    for activity in source.activities_of(held_open, REP_TOUCHES):
-        touches.setdefault(activity.person_id, []).append(activity)
+    touched_at = source.last_activity(held_open, REP_TOUCHES)
     waiting = Table("waiting leads", ("rep", "person_id", "stage", "since", "age_days",
                                       "past_sla", "last_touch", "untouched_days", "record"))
     held: Counter[str] = Counter()
@@ -63,7 +61,7 @@ def clean_your_room(source: ReportSource, period: Period, options: Options) -> R
         entered = current_entry(person, history.get(person.person_id, []))
         held[person.owner or ""] += 1
         overdue = _overdue(timers.get(person.person_id, []), entered, now)
-        touched = _last_touch(touches.get(person.person_id, []), entered)
+        touched = _since(touched_at.get(person.person_id), entered)
         quiet = now - (touched or entered or person.created_at)
         if overdue or quiet >= timedelta(days=options.untouched_days):
             late[person.owner or ""] += 1
@@ -111,7 +109,7 @@ def mql_to_sal(source: ReportSource, period: Period, options: Options) -> Report
     pool: how many were accepted (reached SAL or beyond after it), the median hours to that,
     and the SLA reminders, escalations and reassignments their timers fired."""
     first = _first_mqls(source, period)
-    people = source.persons(first)
+    people = source.persons(first, records=False)   # their owners: decisions say
     handed = {pid: (person, first[pid]) for pid, person in people.items()}
     pools = source.routing_rules(handed)
     history = source.history_of(handed)
