@@ -173,7 +173,17 @@ def _created_between(since: datetime, until: datetime) -> Select[Any]:
     return select(union(by_records, first_seen).subquery().c[0])
 
 
-def _with_records(query: Select[Any], source_fields: Mapping[tuple[str, str], str],
+def _earliest_record(person: Any) -> Any:
+    """The creation time of the person's earliest live record, as a scalar subquery."""
+    link, rec = aliased(m.PersonLink), aliased(m.MirrorRecord)
+    return (select(func.min(rec.created_at))
+            .where(link.person_id == person, rec.system == link.system,
+                   rec.object == link.object, rec.remote_id == link.remote_id,
+                   rec.deleted.is_(False))
+            .scalar_subquery())
+
+
+def _with_records(query: Any, source_fields: Mapping[tuple[str, str], str],
                   prefer: str | None) -> Select[Any]:
     """``query`` of persons joined to their live records (a person with none: one row of
     nulls), the records of ``prefer`` first, then the newest first."""
@@ -209,25 +219,36 @@ class ReportStore:
         """The selected persons with their decisions and (with ``records``) live records,
         those of system ``prefer`` first, then the newest first; ``source_fields``: (system,
         casefolded object) -> the record field the lead source is read from. One query: a
-        person's row repeats for each of their live records."""
+        person's row repeats for each of their live records. Without ``records``, a person's
+        ``first_seen`` is already their creation time (see `CreatedBetween`)."""
         p, d = m.Person, m.Decision
-        query: Any = select(p.id, p.created_at, d.segment, d.stage, d.owner, d.mql_date) \
-            .outerjoin(d, d.person_id == p.id)
-        if records:
-            query = _with_records(query, source_fields or {}, prefer)
+        decided = (d.segment, d.stage, d.owner, d.mql_date)
+        if not records:
+            return self._persons_only(selection, decided)
+        query = _with_records(select(p.id, p.created_at, *decided)
+                              .outerjoin(d, d.person_id == p.id), source_fields or {}, prefer)
         people: dict[int, Any] = {}
         held: dict[int, list[RecordRow]] = {}
         with self._sessions.read() as session:
             for where in _filters(p.id, selection):
-                for pid, *decided, system, obj, rid, created, source in session.execute(
-                        query.where(where) if records else query.add_columns(
-                            *(null(),) * 5).where(where)):
-                    people.setdefault(pid, decided)
+                for (pid, seen, segment, stage, owner, mql, system, obj, rid, created,
+                     source) in session.execute(query.where(where)):
+                    people.setdefault(pid, (seen, segment, stage, owner, mql))
                     if system is not None:
                         held.setdefault(pid, []).append(
                             RecordRow(pid, system, obj, rid, created, source))
         return [PersonRow(pid, seen, segment, stage, owner, mql, tuple(held.get(pid, ())))
                 for pid, (seen, segment, stage, owner, mql) in people.items()]
+
+    def _persons_only(self, selection: Selection, decided: tuple[Any, ...]) -> list[PersonRow]:
+        p, d = m.Person, m.Decision
+        query = select(p.id, func.coalesce(_earliest_record(p.id), p.created_at), *decided) \
+            .outerjoin(d, d.person_id == p.id).order_by(p.id)
+        with self._sessions.read() as session:
+            return [PersonRow(pid, created, segment, stage, owner, mql, ())
+                    for where in _filters(p.id, selection)
+                    for pid, created, segment, stage, owner, mql in session.execute(
+                        query.where(where))]
 
     def routing_rules(self, selection: Selection) -> dict[int, str]:
         """person id -> the routing rule (pool, territory) that chose their owner, where the

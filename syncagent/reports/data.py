@@ -79,18 +79,21 @@ class ReportSource:
         self._known: dict[int, PersonFacts] = {}
 
     # ----------------------------------------------------------------- persons
-    def cohort(self, period: Period) -> dict[int, PersonFacts]:
-        """The persons created in the period (see `state.reports.CreatedBetween`)."""
+    def cohort(self, period: Period, records: bool = True) -> dict[int, PersonFacts]:
+        """The persons created in the period (see `state.reports.CreatedBetween`); without
+        ``records`` their lead sources and record links are not read (None)."""
         key = (period.since, period.until)
-        if key not in self._cohorts:
-            self._cohorts[key] = self._read(CreatedBetween(period.since, period.until))
+        if key in self._cohorts:
+            return self._cohorts[key]
+        selection = CreatedBetween(period.since, period.until)
+        if not records:
+            return self._read(selection, records=False)
+        self._cohorts[key] = self._read(selection)
         return self._cohorts[key]
 
     def persons(self, ids: Iterable[int], records: bool = True) -> dict[int, PersonFacts]:
         """These persons' facts (an id the DB does not hold is left out). Without
-        ``records``, only their decisions are read: ``created_at`` is then when the agent
-        first saw them and ``source`` and ``record`` are None (enough for a report that asks
-        about MQL and later stages only)."""
+        ``records``, their lead sources and record links are not read (None)."""
         wanted = set(ids)
         if not records:
             return self._read(Ids(tuple(wanted)), records=False)

@@ -9,7 +9,7 @@ from itertools import pairwise
 from syncagent.engine.model import STAGE_RANK
 from syncagent.reports.data import PersonFacts, ReportSource
 from syncagent.reports.model import Options, Period, ReportResult, Table, median_hours, rate
-from syncagent.reports.stages import FUNNEL, SIDE, entries, first_reach
+from syncagent.reports.stages import FUNNEL, SIDE, entries, reached_by
 
 MILESTONES = ("MQL", "SAL", "SQL")
 # The steps that can reach a milestone: into it or past it (a jump from Lead to SQL passes
@@ -62,24 +62,25 @@ def funnel(source: ReportSource, period: Period, options: Options) -> ReportResu
     """Of the leads created in the period (the cohort): how many reached each stage, how
     many are there now, the conversion to the next stage, and the median hours a step into
     the stage lasted before the next step (a person still in the stage is not timed)."""
-    cohort = list(source.cohort(period).values())
-    history = source.history_of(source.cohort(period))
-    reached: dict[str, int] = {}
+    people = source.cohort(period, records=False)
+    cohort = list(people.values())
+    history = source.history_of(people)
+    reached: Counter[str] = Counter()
     now_at: Counter[str] = Counter(p.stage for p in cohort if p.stage)
     stays: dict[str, list[timedelta]] = {stage: [] for stage in (*FUNNEL, *SIDE)}
     for person in cohort:
         steps = history.get(person.person_id, [])
-        for stage in FUNNEL:
-            past = person.stage in STAGE_RANK and person.stage not in SIDE \
-                and STAGE_RANK[person.stage] >= STAGE_RANK[stage]
-            if past or first_reach(person, steps, stage) is not None:
-                reached[stage] = reached.get(stage, 0) + 1
+        rank = STAGE_RANK.get(person.stage or "", -1) if person.stage not in SIDE else -1
+        passed = reached_by(steps)
+        # where no step says when, a decision at or past a stage has reached it (see
+        # stages.first_reach)
+        reached.update(stage for stage in FUNNEL
+                       if rank >= STAGE_RANK[stage] or stage in passed)
         for step, following in pairwise(steps):
             if step.to_stage in stays:
                 stays[step.to_stage].append(following.at - step.at)
-        for stage in SIDE:
-            if any(s.to_stage == stage for s in steps) or person.stage == stage:
-                reached[stage] = reached.get(stage, 0) + 1
+        reached.update(stage for stage in SIDE
+                       if person.stage == stage or any(s.to_stage == stage for s in steps))
     table = Table("funnel", ("stage", "reached", "now", "to_next_stage", "median_hours"))
     for index, stage in enumerate((*FUNNEL, *SIDE)):
         next_stage = FUNNEL[index + 1] if index + 1 < len(FUNNEL) else None
