@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors.registry import profile_of
 from state.deadletters import RefusedPart
 from state.flags import Flag
 from state.handoff import FeedbackRow, HandoffRows, StageChange, TimerRow
@@ -127,11 +128,18 @@ def _mirror(store: StateStore, rng: random.Random, people: list[Person],
              for n, rep in enumerate(REPS)]
     rows += [MirrorRow("salesforce", "Campaign", c, {"Id": c, "Name": f"Campaign {n}"},
                        NOW - YEAR) for n, c in enumerate(CAMPAIGNS)]
+    rows = [_as_pulled(row) for row in rows]
     for start in range(0, len(rows), PAGE):
         store.mirror.upsert(rows[start:start + PAGE], now=NOW)
     store.persons.link([(r.system, r.object, r.remote_id, p.pid, "email")
                         for p in people for r in _records_of(p)], now=NOW - YEAR)
     return len(rows)
+
+
+def _as_pulled(row: MirrorRow) -> MirrorRow:
+    """The row with its creation time, as the pull stores it (pipeline.pull.mirror_row)."""
+    profile = profile_of(row.system)
+    return replace(row, created_at=profile.created_at(row.fields) if profile else None)
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,15 @@ def time_reports(store: StateStore, rounds: int, impact: bool, by: str
     return wall, cpu
 
 
-def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+def run(url: str, args: argparse.Namespace, schema: str | None = None) -> dict[str, Any]:
+    """Seed (unless a kept DB is seeded already), then time the reports."""
+    if schema is not None:
+        _create_schema(args.postgres, schema)
     store = StateStore(url)
     store.upgrade()
     started = time.perf_counter()
-    sizes = seed(store, args.persons, args.activities)
+    sizes = seed(store, args.persons, args.activities) if not store.persons.all_ids() \
+        else {"persons": len(store.persons.all_ids()), "reused": True}
     seeded_s = time.perf_counter() - started
     try:
         times, cpu = time_reports(store, args.rounds, args.impact, args.by)
@@ -77,13 +81,17 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _postgres(url: str) -> tuple[str, str]:
     """A fresh schema on the server, so the bench never meets another run's tables."""
-    import psycopg
-
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_conninfo(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    _create_schema(url, schema)
     joiner = "&" if "?" in url else "?"
     return f"{url}{joiner}options=-csearch_path%3D{schema}", schema
+
+
+def _create_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_conninfo(url), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
 
 def _conninfo(url: str) -> str:
@@ -110,10 +118,16 @@ def main() -> None:
                         help="run on this Postgres server (a fresh schema, dropped after) "
                              "instead of SQLite, e.g. postgresql+psycopg://postgres@127.0.0.1/test")
     parser.add_argument("--keep", type=Path, help="SQLite: keep the seeded DB at this path")
+    parser.add_argument("--keep-schema", metavar="NAME",
+                        help="Postgres: seed into this schema and keep it (reused if seeded)")
     args = parser.parse_args()
     figures: dict[str, Any] = {"persons": args.persons, "period": "90 days to " + NOW.isoformat(),
                                "by": args.by}
-    if args.postgres:
+    if args.postgres and args.keep_schema:
+        joiner = "&" if "?" in args.postgres else "?"
+        figures["postgres"] = run(f"{args.postgres}{joiner}options=-csearch_path%3D"
+                                  f"{args.keep_schema}", args, schema=args.keep_schema)
+    elif args.postgres:
         url, schema = _postgres(args.postgres)
         try:
             figures["postgres"] = run(url, args)

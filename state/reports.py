@@ -173,16 +173,6 @@ def _created_between(since: datetime, until: datetime) -> Select[Any]:
     return select(union(by_records, first_seen).subquery().c[0])
 
 
-def _earliest_record(person: Any) -> Any:
-    """The creation time of the person's earliest live record, as a scalar subquery."""
-    link, rec = aliased(m.PersonLink), aliased(m.MirrorRecord)
-    return (select(func.min(rec.created_at))
-            .where(link.person_id == person, rec.system == link.system,
-                   rec.object == link.object, rec.remote_id == link.remote_id,
-                   rec.deleted.is_(False))
-            .scalar_subquery())
-
-
 def _with_records(query: Any, source_fields: Mapping[tuple[str, str], str],
                   prefer: str | None) -> Select[Any]:
     """``query`` of persons joined to their live records (a person with none: one row of
@@ -241,14 +231,21 @@ class ReportStore:
                 for pid, (seen, segment, stage, owner, mql) in people.items()]
 
     def _persons_only(self, selection: Selection, decided: tuple[Any, ...]) -> list[PersonRow]:
-        p, d = m.Person, m.Decision
-        query = select(p.id, func.coalesce(_earliest_record(p.id), p.created_at), *decided) \
-            .outerjoin(d, d.person_id == p.id).order_by(p.id)
+        p, d, link, rec = m.Person, m.Decision, m.PersonLink, m.MirrorRecord
+        query = select(p.id, p.created_at, *decided).outerjoin(d, d.person_id == p.id) \
+            .order_by(p.id)
+        earliest = (select(link.person_id, func.min(rec.created_at)).join(rec, _record_join())
+                    .where(rec.deleted.is_(False)).group_by(link.person_id))
+        out: list[PersonRow] = []
         with self._sessions.read() as session:
-            return [PersonRow(pid, created, segment, stage, owner, mql, ())
-                    for where in _filters(p.id, selection)
-                    for pid, created, segment, stage, owner, mql in session.execute(
-                        query.where(where))]
+            for where in _filters(p.id, selection):
+                rows = session.execute(query.where(where)).all()
+                created = {pid: at for chunk in chunks([row[0] for row in rows], IN_LIST)
+                           for pid, at in session.execute(
+                               earliest.where(link.person_id.in_(chunk)))}
+                out += [PersonRow(pid, created.get(pid) or seen, segment, stage, owner, mql, ())
+                        for pid, seen, segment, stage, owner, mql in rows]
+        return out
 
     def routing_rules(self, selection: Selection) -> dict[int, str]:
         """person id -> the routing rule (pool, territory) that chose their owner, where the
