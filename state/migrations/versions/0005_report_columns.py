@@ -9,6 +9,7 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,11 +51,15 @@ def upgrade() -> None:
                     ["system", "object", "remote_id", "deleted", "created_at"])
 
 
-def _backfill_created() -> None:
-    """Each record's creation time, read from its fields by its system's profile (what the
-    pull stores from now on). Only the one field is read (in SQL), a chunk at a time."""
-    from connectors.registry import registered
+# The built-in systems' creation fields when this revision was written (a migration is a
+# snapshot: it never imports the connectors). A system registered later has no rows yet; its
+# first pull stores each record's creation time itself.
+CREATED_FIELDS = {"salesforce": "CreatedDate", "hubspot": "createdate"}
 
+
+def _backfill_created() -> None:
+    """Each record's creation time, read from its fields (what the pull stores from now on).
+    Only the one field is read (in SQL), a chunk at a time."""
     bind = op.get_bind()
     mirror = sa.table("mirror", sa.column("system", sa.String), sa.column("object", sa.String),
                       sa.column("remote_id", sa.String), sa.column("fields", JSON),
@@ -64,17 +69,27 @@ def _backfill_created() -> None:
             .where(mirror.c.system == sa.bindparam("s"), mirror.c.object == sa.bindparam("o"),
                    mirror.c.remote_id == sa.bindparam("r"))
             .values(created_at=sa.bindparam("when")))
-    for profile in registered().values():
-        if profile.created_field is None:
-            continue
-        raw = mirror.c.fields[profile.created_field].as_string()
+    for system, name in CREATED_FIELDS.items():
+        raw = mirror.c.fields[name].as_string()
         rows = bind.execute(sa.select(mirror.c.object, mirror.c.remote_id, raw)
-                            .where(mirror.c.system == profile.system, raw.is_not(None))).all()
-        updates = [{"s": profile.system, "o": obj, "r": rid, "when": utc(when)}
-                   for obj, rid, value in rows
-                   if (when := profile.created_at({profile.created_field: value})) is not None]
+                            .where(mirror.c.system == system, raw.is_not(None))).all()
+        updates = [{"s": system, "o": obj, "r": rid, "when": utc(when)}
+                   for obj, rid, value in rows if (when := _moment(value)) is not None]
         for start in range(0, len(updates), BACKFILL_CHUNK):
             bind.execute(stmt, updates[start:start + BACKFILL_CHUNK])
+
+
+def _moment(value: Any) -> datetime | None:
+    """ISO text or epoch milliseconds -> aware UTC (connectors.profile.parse_moment's rule
+    when this revision was written); None for anything else."""
+    text = str(value).strip() if value is not None else ""
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _utc_param(dialect: str) -> Any:
