@@ -187,8 +187,30 @@ class SystemProfile:
     def person_object(self, object_name: str) -> PersonObject | None:
         return next((p for p in self.person_objects if p.object == object_name), None)
 
+    def created_at(self, fields: Mapping[str, Any]) -> datetime | None:
+        """When the system created the record these fields belong to (None: not said, or
+        not a time); the state DB keeps it beside the record so reports can filter on it."""
+        if self.created_field is None:
+            return None
+        return parse_moment(fields.get(self.created_field))
+
     def output(self, part: str) -> str | None:
         return self.outputs.get(part)
+
+
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO timestamp or epoch milliseconds (as the systems write them) -> aware UTC; None
+    for anything else."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip() if value is not None else ""
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):  # not a time, or none a datetime can hold
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def iso_wire(value: Any, *, offset: str = "+0000") -> Any:

@@ -44,6 +44,7 @@ class MirrorRow:
     modstamp: datetime | None
     deleted: bool = False
     email_key: str | None = None
+    created_at: datetime | None = None   # when the system created it (its profile says)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def upsert_records(session: Session, records: Sequence[MirrorRow], now: datetime
     table = table_of(m.MirrorRecord)
     rows = [{"system": r.system, "object": r.object, "remote_id": r.remote_id,
              "fields": r.fields, "modstamp": r.modstamp, "deleted": r.deleted,
-             "last_seen_at": now, "agent_written": {}, "email_key": r.email_key}
+             "last_seen_at": now, "agent_written": {}, "email_key": r.email_key,
+             "created_at": r.created_at}
             for r in records]
 
     # A re-read inside the lookback window may carry an older copy: never let it win.
@@ -86,7 +88,8 @@ def upsert_records(session: Session, records: Sequence[MirrorRow], now: datetime
                    excluded.modstamp >= table.c.modstamp)
 
     upsert(session, table, rows, RECORD_KEY,
-           ["fields", "modstamp", "deleted", "last_seen_at", "email_key"], where=newer)
+           ["fields", "modstamp", "deleted", "last_seen_at", "email_key", "created_at"],
+           where=newer)
 
 
 def upsert_activities(session: Session, activities: Sequence[ActivityRow]) -> None:
@@ -133,7 +136,7 @@ class MirrorStore:
                         for row in session.scalars(query.where(
                             m.MirrorRecord.remote_id.in_(chunk)))]
         return [MirrorRow(r.system, r.object, r.remote_id, dict(r.fields), r.modstamp,
-                          r.deleted, r.email_key) for r in rows]
+                          r.deleted, r.email_key, r.created_at) for r in rows]
 
     def email_index(self) -> list[tuple[str, str, str, str]]:
         """(system, object, remote_id, email_key) of every live record that has an e-mail."""
@@ -191,7 +194,7 @@ class MirrorStore:
                     inserts.append({"system": system, "object": object_name, "remote_id": rid,
                                     "fields": dict(values), "modstamp": None, "deleted": False,
                                     "last_seen_at": now, "agent_written": marks,
-                                    "email_key": None})
+                                    "email_key": None, "created_at": None})
             _update_written(session, system, object_name, updates)
             insert_ignore(session, table_of(m.MirrorRecord), inserts, RECORD_KEY)
 

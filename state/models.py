@@ -7,13 +7,14 @@ Datetimes are stored as UTC and always come back timezone-aware (SQLite keeps no
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     Index,
@@ -58,6 +59,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """On SQLite, parse the stored ISO text in one step (reports read hundreds of
+        thousands of these; the generic path costs several times more per value)."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return _sqlite_moment
+
+
+def _sqlite_moment(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:   # stored as UTC without a zone: name it in the text (cheaper than replace())
+            value = datetime.fromisoformat(value + "+00:00")
+        except ValueError:   # the text names a zone of its own
+            value = datetime.fromisoformat(value)
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
@@ -89,6 +108,17 @@ class MirrorRecord(Base):
     # Values the agent itself wrote, with when: tells a rep's later edit from our own echo.
     agent_written: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    # When the system created the record (its profile's created field, parsed on the way in):
+    # reports find the leads of a period by it without reading every record's fields.
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Both cover what the reports' "created in a period" query reads, so it never reads a
+    # record's row (its fields): records created in the period; a person's earlier records.
+    __table_args__ = (
+        Index("ix_mirror_created", "created_at", "deleted", "system", "object", "remote_id"),
+        Index("ix_mirror_alive_created", "system", "object", "remote_id", "deleted",
+              "created_at"),
+    )
 
 
 class MatchQueue(Base):
@@ -141,6 +171,7 @@ class Activity(Base):
     __table_args__ = (
         Index("ix_activities_ref", "ref_object", "ref_id"),
         Index("ix_activities_person", "person_id", "occurred_at"),
+        Index("ix_activities_kind", "kind", "occurred_at"),
     )
 
 
@@ -182,8 +213,26 @@ class OutboxRow(Base):
     result_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The remote modification time of the newest change the write carries (see plan.py):
+    # once the write is done, done time minus this is its change-to-visible latency.
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_outbox_claim", "status", "next_attempt_at", "id"),)
+
+
+class ChangeLatency(Base):
+    """One completed write: from the remote change it carries to the agent's write being
+    done on ``system``. Sync health reads percentiles per system and (UTC) day."""
+
+    __tablename__ = "change_latency"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(16))
+    day: Mapped[date] = mapped_column(Date)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seconds: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_change_latency_day", "day", "system", "seconds"),)
 
 
 class Run(Base):

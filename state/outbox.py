@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from state import deadletters
@@ -53,6 +53,9 @@ class NewOutboxRow:
     idempotency_key: str
     remote_id: str | None = None
     person_id: int | None = None
+    # The remote modification time of the newest change the write carries (see plan.py);
+    # a done write's latency is measured from it.
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> No
                 "remote_id": row.remote_id, "person_id": row.person_id,
                 "fields": row.fields, "idempotency_key": row.idempotency_key,
                 "status": "pending", "attempts": 0, "next_attempt_at": now,
-                "created_at": now, "updated_at": now}
+                "created_at": now, "updated_at": now, "changed_at": row.changed_at}
 
     once = [as_row(r) for r in rows if r.operation != "update"]
     updates = [as_row(r) for r in rows if r.operation == "update"]
@@ -110,8 +113,8 @@ def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> No
 
     insert_ignore(session, table, once, ["idempotency_key"])
     upsert(session, table, updates, ["idempotency_key"],
-           ["fields", "remote_id", "status", "attempts", "next_attempt_at", "updated_at"],
-           where=rearm)
+           ["fields", "remote_id", "status", "attempts", "next_attempt_at", "updated_at",
+            "changed_at"], where=rearm)
 
 
 def claim(session: Session, holder: str, limit: int, *, where: dict[str, str | None],
@@ -142,11 +145,26 @@ def complete(session: Session, results: Sequence[OutboxResult], *, max_attempts:
     stmt = (update(table).where(table.c.id == bindparam("row_id"), table.c.status == IN_FLIGHT)
             .values(claimed_by=None, claimed_until=None, updated_at=now,
                     **{name: bindparam(f"new_{name}") for name in columns}))
-    attempts = _attempts(session, [r.id for r in results])
+    claimed = _claimed(session, [r.id for r in results])
     rows = [{"row_id": r.id, **{f"new_{k}": v for k, v in completion_values(
-        r, attempts.get(r.id, 1), max_attempts, now).items()}} for r in results]
+        r, claimed[r.id][0] if r.id in claimed else 1, max_attempts, now).items()}}
+        for r in results]
     for chunk in chunks(rows):
         session.connection().execute(stmt, list(chunk))
+    _record_latency(session, [claimed[r.id] for r in results
+                              if r.status == "ok" and r.id in claimed], now)
+
+
+def _record_latency(session: Session, done: Sequence[tuple[int, str, datetime | None, str]],
+                    now: datetime) -> None:
+    """A change-to-visible latency row for each write done now that was in flight (a row a
+    second settlement reaches is done already) and knows the change it carries. A remote
+    clock ahead of ours would make a latency negative: it counts as 0."""
+    rows = [{"system": system, "day": now.date(), "changed_at": changed, "done_at": now,
+             "seconds": max(0.0, (now - changed).total_seconds())}
+            for _, system, changed, status in done if status == IN_FLIGHT and changed]
+    for chunk in chunks(rows):
+        session.execute(insert(m.ChangeLatency), list(chunk))
 
 
 def release(session: Session, ids: Sequence[int], *, now: datetime,
@@ -176,11 +194,16 @@ def claim_holders(session: Session) -> dict[str, list[int]]:
     return held
 
 
-def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
-    out: dict[int, int] = {}
+def _claimed(session: Session, ids: list[int]
+             ) -> dict[int, tuple[int, str, datetime | None, str]]:
+    """id -> (attempts, system, changed_at, status) of these rows, before they settle."""
+    t = m.OutboxRow
+    out: dict[int, tuple[int, str, datetime | None, str]] = {}
     for chunk in chunks(ids, IN_LIST):
-        out.update(dict(session.execute(select(m.OutboxRow.id, m.OutboxRow.attempts)
-                                        .where(m.OutboxRow.id.in_(chunk))).all()))
+        for row_id, attempts, system, changed, status in session.execute(
+                select(t.id, t.attempts, t.system, t.changed_at, t.status)
+                .where(t.id.in_(chunk))):
+            out[row_id] = (attempts, system, changed, status)
     return out
 
 

@@ -9,9 +9,10 @@ the refusal of a missing or newer schema) and the two commits that must span con
 Everything else goes through one store per concern, each getting its sessions from here:
 `mirror` (cursors, mirror records, activities), `persons` (persons, links, the match queue),
 `decisions`, `outbox` (with its dead letters), `runs` (runs, leases, key-value state),
-`flags` (data-quality items), `schema_facts` and `handoff` (stage history, SLA timers, the
-tasks the agent queued, reps' feedback). It runs unchanged on SQLite (the embedded
-default) and PostgreSQL (production, several agents sharing one DB).
+`flags` (data-quality items), `schema_facts`, `handoff` (stage history, SLA timers, the
+tasks the agent queued, reps' feedback) and `reports` (the reports' read-only queries).
+It runs unchanged on SQLite (the embedded default) and PostgreSQL (production, several
+agents sharing one DB).
 
 Rules every store keeps: writes go in bulk (one executemany per chunk of rows, never a round
 trip per row); outbox claims use `FOR UPDATE SKIP LOCKED` on Postgres; leases are judged by
@@ -42,6 +43,7 @@ from state.handoff import save as save_handoff
 from state.mirror import ActivityRow, CursorState, MirrorRow, MirrorStore
 from state.outbox import NewOutboxRow, OutboxItem, OutboxResult, OutboxStore
 from state.persons import PersonStore, Ref
+from state.reports import ReportStore
 from state.runs import Key, RunStore
 from state.schema_facts import SchemaFactsStore
 from syncagent.errors import ConfigError
@@ -64,6 +66,7 @@ class StateStore:
         self.flags = FlagStore(self.sessions)
         self.schema_facts = SchemaFactsStore(self.sessions)
         self.handoff = HandoffStore(self.sessions)
+        self.reports = ReportStore(self.sessions)
 
     # ----------------------------------------------------------------- lifecycle
     def upgrade(self) -> str:

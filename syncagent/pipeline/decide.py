@@ -172,7 +172,8 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
             continue
         out.plans.append(PersonPlan(pid, decision, person.profile, live,
                                     {k: written.get(k, {}) for k in refs_of.get(pid, [])},
-                                    _email(live)))
+                                    _email(live),
+                                    (previous.get(pid) or {}).get("evaluated_at")))
         out.decisions.append(_decision_row(pid, decision, now))
         out.due[pid] = _next_due(decision, now)
     return out

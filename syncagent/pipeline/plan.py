@@ -12,7 +12,8 @@ second one), comes from the systems' profiles (connectors/profile.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from connectors.profile import PersonCreate, SystemProfile
@@ -61,6 +62,7 @@ class PersonPlan:
     records: Sequence[MirrorRow]
     written: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     email: str | None = None
+    evaluated_before: datetime | None = None   # the previous evaluation (None: the first)
 
 
 def plan_person(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
@@ -76,10 +78,26 @@ def plan_person_noting(person: PersonPlan, ctx: PlanContext
             if (row := _update_row(person, record, ctx, misses, parts)) is not None]
     rows.extend(_creates(person, ctx, parts))
     rows.extend(_list_changes(person, ctx))
+    rows = [replace(row, changed_at=carried_change(person, row.system)) for row in rows]
     records = {(r.system, r.object): r.remote_id for r in person.records if not r.deleted}
     notes = [Untranslatable(person.person_id, miss, records.get((miss.system, miss.object)))
              for miss in misses]
     return rows, notes
+
+
+def carried_change(person: PersonPlan, system: str) -> datetime | None:
+    """When the change a write to ``system`` carries was made (sync health measures the
+    change-to-visible latency from it): the newest modification of the person's live records
+    in the other systems, or of their own where only ``system`` holds the person. None when
+    that came before the person's previous evaluation, or there was none: a re-evaluation
+    for time's sake (decay, an SLA step) carries no remote change, and a person's first
+    evaluation would count a backfilled record's whole age."""
+    live = [r for r in person.records if not r.deleted and r.modstamp is not None]
+    elsewhere = [r.modstamp for r in live if r.system != system]
+    changed = max(elsewhere or [r.modstamp for r in live], default=None)  # type: ignore[type-var]
+    before = person.evaluated_before
+    return changed if changed is not None and before is not None and changed > before \
+        else None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from connectors.base import (
     Progress,
     RemoteRecord,
 )
+from connectors.registry import profile_of
 from state.dberrors import StateDBError
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
 from syncagent.errors import FatalError, RetryableError, SyncAgentError
@@ -135,8 +136,10 @@ def mirror_row(record: RemoteRecord) -> MirrorRow:
     fields = dict(record.fields)
     if record.merged_into:
         fields["__merged_into"] = record.merged_into
+    profile = profile_of(record.system)
     return MirrorRow(record.system, record.object, record.id, fields, record.modstamp,
-                     record.deleted, email_key(record.system, record.object, record.fields))
+                     record.deleted, email_key(record.system, record.object, record.fields),
+                     profile.created_at(record.fields) if profile is not None else None)
 
 
 def _activity_row(activity: ActivityRecord) -> ActivityRow:

@@ -1,34 +1,50 @@
 """What the reports read from the state DB, as plain facts.
 
-The reports are read-only views over tables the pipeline writes (the mirror, person links,
-decisions, activities, stage history, SLA timers, handoff tasks, feedback, runs, outbox).
-The queries live here, in one place, so the report functions stay pure: a `ReportSource`
-loads each kind of fact once (on first use) and the reports compute from the facts.
-Which system is which never appears here: the registered profiles say which field holds a
-record's creation time and which system holds the users; the mapping files say which field
-is the lead source.
+The queries live in the state layer (`state/reports.py`): each asks for only what a report
+needs (the persons of a period, their steps, one field of a record). `ReportSource` turns
+those rows into facts with the rules' help (a person's lead source in its canonical
+spelling, their creation time, the record a rep opens), so the reports stay pure
+computations. Which system is which never appears here: the registered profiles say which
+system holds the users; the mapping files say which field is the lead source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
-from connectors.profile import SystemProfile
-from connectors.registry import profile_of, registered
-from state import models as m
-from state.common import IN_LIST
+from connectors.profile import SystemProfile, parse_moment
+from connectors.registry import registered
+from state.reports import (
+    ActivityFact,
+    CreatedBetween,
+    Every,
+    FeedbackFact,
+    Ids,
+    InStages,
+    LatencyFigures,
+    PersonRow,
+    RecordRow,
+    Selection,
+    StageStep,
+    TimerFact,
+)
 from state.store import StateStore
 from syncagent.engine.loader import Rules
 from syncagent.engine.mapping import CompiledField
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from state import models as m
+    from syncagent.reports.model import Period
+
 SOURCE_FIELD = "lead_source"   # the canonical field (fields.yaml) a lead source is read from
+Persons = Mapping[int, Any] | Iterable[int] | Selection   # whose facts a read covers
+
+__all__ = ["ActivityFact", "FeedbackFact", "InStages", "PersonFacts", "ReportSource",
+           "StageStep", "TimerFact", "crm_profile", "parse_moment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,159 +61,122 @@ class PersonFacts:
     record: str | None = None     # "system object id" of the record a rep opens
 
 
-@dataclass(frozen=True, slots=True)
-class StageStep:
-    person_id: int
-    at: datetime
-    from_stage: str | None
-    to_stage: str
-    cause: str
-    actor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFact:
-    person_id: int
-    kind: str
-    started_at: datetime
-    due_at: datetime
-    status: str
-    recipient: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackFact:
-    person_id: int
-    at: datetime
-    outcome: str
-    reason: str | None
-    lead_source: str | None
-    owner: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityFact:
-    person_id: int
-    kind: str
-    occurred_at: datetime
-    campaign: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """A mirror row in the shape `engine.mapping.map_person` reads."""
-
-    system: str
-    object: str
-    fields: dict[str, Any]
-    modstamp: datetime
-    deleted: bool = False
+def _selection(persons: Persons) -> Selection:
+    if isinstance(persons, Every | CreatedBetween | InStages | Ids):
+        return persons
+    return Ids(tuple(persons))
 
 
 class ReportSource:
-    """The facts of one state DB, each loaded on first use (a report reads only its own)."""
+    """One state DB's facts for the reports. Persons read once are kept (a page that runs
+    several reports reads a period's persons once)."""
 
     def __init__(self, store: StateStore, rules: Rules | None = None) -> None:
         self.store = store
         self.rules = rules
         self._source_field = _field_named(rules, SOURCE_FIELD)
+        self._cohorts: dict[tuple[datetime, datetime], dict[int, PersonFacts]] = {}
+        self._known: dict[int, PersonFacts] = {}
 
-    @cached_property
+    # ----------------------------------------------------------------- persons
+    def cohort(self, period: Period, records: bool = True) -> dict[int, PersonFacts]:
+        """The persons created in the period (see `state.reports.CreatedBetween`); without
+        ``records`` their lead sources and record links are not read (None)."""
+        key = (period.since, period.until)
+        if key in self._cohorts:
+            return self._cohorts[key]
+        selection = CreatedBetween(period.since, period.until)
+        if not records:
+            return self._read(selection, records=False)
+        self._cohorts[key] = self._read(selection)
+        return self._cohorts[key]
+
+    def persons(self, ids: Iterable[int], records: bool = True) -> dict[int, PersonFacts]:
+        """These persons' facts (an id the DB does not hold is left out). Without
+        ``records``, their lead sources and record links are not read (None)."""
+        wanted = set(ids)
+        if not records:
+            return self._read(Ids(tuple(wanted)), records=False)
+        missing = wanted - self._known.keys()
+        if missing:
+            self._read(Ids(tuple(missing)))
+        return {pid: self._known[pid] for pid in wanted if pid in self._known}
+
+    def in_stages(self, selection: InStages, sources: bool = True) -> list[PersonFacts]:
+        """The persons whose latest decision is in one of the stages (and has an owner, if
+        the selection says so), by id; without ``sources``, their lead sources are not read
+        (``source`` is None)."""
+        return list(self._read(selection, sources=sources).values())
+
+    @property
     def people(self) -> dict[int, PersonFacts]:
-        with self.store.sessions.read() as session:
-            first_seen = dict(session.execute(select(m.Person.id, m.Person.created_at)).all())
-            decisions = {d.person_id: d for d in session.execute(select(
-                m.Decision.person_id, m.Decision.segment, m.Decision.stage, m.Decision.owner,
-                m.Decision.mql_date))}
-            records = session.execute(
-                select(m.PersonLink.person_id, m.MirrorRecord.system, m.MirrorRecord.object,
-                       m.MirrorRecord.remote_id, m.MirrorRecord.fields,
-                       m.MirrorRecord.modstamp, m.MirrorRecord.last_seen_at,
-                       m.MirrorRecord.deleted)
-                .join(m.MirrorRecord, (m.MirrorRecord.system == m.PersonLink.system)
-                      & (m.MirrorRecord.object == m.PersonLink.object)
-                      & (m.MirrorRecord.remote_id == m.PersonLink.remote_id)))
-            held: dict[int, list[tuple[_Held, str]]] = {}
-            for row in records:
-                record = _Held(row.system, row.object, row.fields or {},
-                               row.modstamp or row.last_seen_at, bool(row.deleted))
-                held.setdefault(row.person_id, []).append((record, row.remote_id))
-        return {pid: self._person(pid, seen, decisions.get(pid), held.get(pid, []))
-                for pid, seen in first_seen.items()}
+        """Every person (a whole-DB read: the reports ask for a period's or a stage's)."""
+        return self._read(Every())
 
-    def _person(self, pid: int, first_seen: datetime, decision: Any,
-                records: list[tuple[_Held, str]]) -> PersonFacts:
-        alive = [r for r, _ in records if not r.deleted]
-        created = [c for c in (_created_at(r) for r in alive) if c is not None]
-        return PersonFacts(
-            pid, min(created, default=first_seen), _canonical_value(self._source_field, alive),
-            segment=decision.segment if decision else None,
-            stage=decision.stage if decision else None,
-            owner=decision.owner if decision else None,
-            mql_date=decision.mql_date if decision else None,
-            record=_record_link(records))
+    def _read(self, selection: Selection, records: bool = True, sources: bool = True
+              ) -> dict[int, PersonFacts]:
+        spec = self._source_field
+        rows = self.store.reports.persons(selection, spec.names if spec and sources else {},
+                                          prefer=spec.source if spec else None,
+                                          records=records)
+        crm = crm_profile()
+        facts = {row.person_id: self._facts(row, crm) for row in rows}
+        if records and sources:
+            self._known.update(facts)
+        return facts
 
-    @cached_property
-    def history(self) -> dict[int, list[StageStep]]:
-        """Each person's stage steps, oldest first."""
-        query = select(m.StageHistory.person_id, m.StageHistory.at, m.StageHistory.from_stage,
-                       m.StageHistory.to_stage, m.StageHistory.cause, m.StageHistory.actor) \
-            .order_by(m.StageHistory.person_id, m.StageHistory.at, m.StageHistory.id)
-        out: dict[int, list[StageStep]] = {}
-        with self.store.sessions.read() as session:
-            for row in session.execute(query):
-                out.setdefault(row.person_id, []).append(StageStep(*row))
-        return out
+    def _facts(self, row: PersonRow, crm: SystemProfile | None) -> PersonFacts:
+        created = [r.created_at for r in row.records if r.created_at is not None]
+        return PersonFacts(row.person_id, min(created, default=row.first_seen),
+                           _canonical_value(self._source_field, row.records),
+                           segment=row.segment, stage=row.stage, owner=row.owner,
+                           mql_date=row.mql_date, record=_record_link(row.records, crm))
 
-    @cached_property
-    def timers(self) -> list[TimerFact]:
-        t = m.SlaTimerRow
-        return self._rows(TimerFact, t.person_id, t.kind, t.started_at, t.due_at, t.status,
-                          t.recipient)
-
-    @cached_property
-    def feedback(self) -> list[FeedbackFact]:
-        f = m.Feedback
-        return self._rows(FeedbackFact, f.person_id, f.at, f.outcome, f.reason, f.lead_source,
-                          f.owner)
-
-    def _rows(self, make: Callable[..., T], *columns: Any) -> list[T]:
-        """Every row of ``columns``, each made into a fact by ``make``."""
-        with self.store.sessions.read() as session:
-            return [make(*row) for row in session.execute(select(*columns))]
-
-    def activities(self, kinds: Iterable[str]) -> list[ActivityFact]:
-        """The matched activities of these kinds (an activity of no person is left out)."""
-        query = select(m.Activity.person_id, m.Activity.kind, m.Activity.occurred_at,
-                       m.Activity.details).where(m.Activity.kind.in_(list(kinds)),
-                                                 m.Activity.person_id.is_not(None))
-        with self.store.sessions.read() as session:
-            return [ActivityFact(row.person_id, row.kind, row.occurred_at,
-                                 _text((row.details or {}).get("campaign")))
-                    for row in session.execute(query)]
-
-    def routing_rules(self, person_ids: Iterable[int]) -> dict[int, str]:
+    def routing_rules(self, persons: Persons) -> dict[int, str]:
         """person id -> the routing rule (pool, territory) that chose their owner, where one
         did (the decision's reasons say)."""
-        ids = list(person_ids)
-        out: dict[int, str] = {}
-        with self.store.sessions.read() as session:
-            for start in range(0, len(ids), IN_LIST):
-                query = select(m.Decision.person_id, m.Decision.reasons) \
-                    .where(m.Decision.person_id.in_(ids[start:start + IN_LIST]))
-                for pid, reasons in session.execute(query):
-                    rule = ((reasons or {}).get("owner") or {}).get("rule")
-                    if rule:
-                        out[pid] = str(rule)
-        return out
+        return self.store.reports.routing_rules(_selection(persons))
 
+    # ----------------------------------------------------------------- what happened to them
+    def history_of(self, persons: Persons, into: Iterable[str] | None = None
+                   ) -> dict[int, list[StageStep]]:
+        """Each person's stage steps (only those into one of ``into``, if given), oldest
+        first."""
+        return self.store.reports.steps_of(_selection(persons),
+                                           None if into is None else list(into))
+
+    def steps_between(self, period: Period, into: Iterable[str]) -> list[StageStep]:
+        """The steps into one of ``into`` taken in the period."""
+        return self.store.reports.steps_between(period.since, period.until, list(into))
+
+    def unstaged_mqls(self, period: Period) -> list[tuple[int, datetime]]:
+        """(person, MQL date in the period) of persons with no stage history at all."""
+        return self.store.reports.unstaged_mqls(period.since, period.until)
+
+    def timers_of(self, persons: Persons, status: str | None = None,
+                  due_by: datetime | None = None) -> list[TimerFact]:
+        """Their SLA timer steps (of ``status``; with ``due_by``: due by then, not
+        cancelled)."""
+        return self.store.reports.timers_of(_selection(persons), status, due_by)
+
+    def feedback_of(self, persons: Persons, outcome: str | None = None) -> list[FeedbackFact]:
+        return self.store.reports.feedback_of(_selection(persons), outcome)
+
+    def activities_between(self, kinds: Iterable[str], period: Period) -> list[ActivityFact]:
+        """The matched activities of these kinds in the period."""
+        return self.store.reports.activities_between(list(kinds), period.since, period.until)
+
+    def activities_of(self, persons: Persons, kinds: Iterable[str]) -> list[ActivityFact]:
+        return self.store.reports.activities_of(_selection(persons), list(kinds))
+
+    def last_activity(self, persons: Persons, kinds: Iterable[str]) -> dict[int, datetime]:
+        """person id -> their latest activity of these kinds."""
+        return self.store.reports.last_activity(_selection(persons), list(kinds))
+
+    # ----------------------------------------------------------------- names
     def names(self, object_name: str, name_field: str) -> dict[str, str]:
         """remote id -> name, for the mirror's records of ``object_name`` (any system)."""
-        query = select(m.MirrorRecord.remote_id, m.MirrorRecord.fields) \
-            .where(m.MirrorRecord.object == object_name)
-        with self.store.sessions.read() as session:
-            return {rid: str((fields or {}).get(name_field) or rid)
-                    for rid, fields in session.execute(query)}
+        return self.store.reports.names(object_name, name_field)
 
     @cached_property
     def users(self) -> dict[str, str]:
@@ -207,23 +186,18 @@ class ReportSource:
             return {}
         return self.names(crm.crm.users.object, crm.crm.users.name)
 
+    # ----------------------------------------------------------------- the agent's own work
     def runs(self, since: datetime, until: datetime) -> list[m.Run]:
-        query = select(m.Run).where(m.Run.started_at >= since, m.Run.started_at < until) \
-            .order_by(m.Run.started_at)
-        with self.store.sessions.read() as session:
-            return list(session.scalars(query))
+        return self.store.reports.runs(since, until)
 
     def dead_letters_by_code(self) -> dict[str, int]:
-        return self._count_by(m.OutboxRow.error_code, m.OutboxRow.status == "dead")
+        return self.store.reports.dead_letters_by_code()
 
     def open_quality_items(self) -> dict[str, int]:
-        return self._count_by(m.DataQualityItem.kind, m.DataQualityItem.resolved.is_(False))
+        return self.store.reports.open_quality_items()
 
-    def _count_by(self, column: Any, where: Any) -> dict[str, int]:
-        """Rows where ``where`` holds, counted by ``column``'s value ("unknown" for none)."""
-        query = select(column, func.count()).where(where).group_by(column)
-        with self.store.sessions.read() as session:
-            return {value or "unknown": int(n) for value, n in session.execute(query)}
+    def latency(self, since: datetime, until: datetime) -> list[LatencyFigures]:
+        return self.store.reports.latency(since, until)
 
 
 def crm_profile() -> SystemProfile | None:
@@ -237,60 +211,31 @@ def _field_named(rules: Rules | None, name: str) -> CompiledField | None:
     return next((f for f in rules.compiled.fields if f.name == name), None)
 
 
-def _canonical_value(spec: CompiledField | None, records: list[_Held]) -> str | None:
+def _canonical_value(spec: CompiledField | None, records: Sequence[RecordRow]) -> str | None:
     """The field's value in its canonical spelling: from the system its sync rule prefers,
     else from any other (a report wants the lead source of a person the rule's system has not
-    seen yet too), the newest record first; blank counts as none."""
+    seen yet too), the newest record first (the order the records come in); blank counts as
+    none."""
     if spec is None:
         return None
-    ordered = sorted(records, key=lambda r: (r.system != spec.source, -r.modstamp.timestamp()))
-    for record in ordered:
-        name = spec.remote_name(record.system, record.object)
-        raw = record.fields.get(name) if name else None
+    for record in records:
+        raw = record.source
         if raw is None or str(raw).strip() == "":
             continue
         return spec.to_canonical.get(record.system, {}).get(str(raw).casefold(), str(raw))
     return None
 
 
-def _created_at(record: _Held) -> datetime | None:
-    profile = profile_of(record.system)
-    if profile is None or profile.created_field is None:
-        return None
-    return parse_moment(record.fields.get(profile.created_field))
-
-
-def parse_moment(value: Any) -> datetime | None:
-    """An ISO timestamp or epoch milliseconds (as the systems write them) -> aware UTC."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).strip() if value is not None else ""
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _record_link(records: list[tuple[_Held, str]]) -> str | None:
+def _record_link(records: Sequence[RecordRow], crm: SystemProfile | None) -> str | None:
     """The record a rep would open: the CRM's primary object first, then any person record."""
-    crm = crm_profile()
-    alive = [(r, rid) for r, rid in records if not r.deleted]
 
-    def rank(item: tuple[_Held, str]) -> tuple[bool, bool]:
-        record = item[0]
+    def rank(record: RecordRow) -> tuple[bool, bool]:
         in_crm = crm is not None and record.system == crm.system
         primary = in_crm and crm is not None and crm.crm is not None \
             and record.object == crm.crm.primary_object
         return (not in_crm, not primary)
 
-    if not alive:
+    if not records:
         return None
-    record, rid = min(alive, key=rank)
-    return f"{record.system} {record.object} {rid}"
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
+    record = min(records, key=rank)
+    return f"{record.system} {record.object} {record.remote_id}"

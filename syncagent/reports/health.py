@@ -51,7 +51,8 @@ def _api_calls(runs: list[Any], period: Period, usage: dict[str, Any]) -> Table:
 
 def sync_health(source: ReportSource, period: Period, options: Options) -> ReportResult:
     """Cycles per bucket (by status, with durations), API calls per system and day against
-    the budget, the outbox now, dead letters by error code and open data-quality items."""
+    the budget, change-to-visible latency per system and day, the outbox now, dead letters
+    by error code and open data-quality items."""
     runs = source.runs(period.since, period.until)
     usage = source.store.runs.get_value(Key.API_USAGE, {}) or {}
     outbox = Table("outbox", ("status", "rows"))
@@ -63,7 +64,18 @@ def sync_health(source: ReportSource, period: Period, options: Options) -> Repor
     quality = Table("data quality", ("kind", "open_items"))
     for kind, count in sorted(source.open_quality_items().items()):
         quality.add(kind, count)
+    latency = Table("change to visible", ("day", "system", "writes", "p50_seconds",
+                                          "p95_seconds"))
+    for figures in source.latency(period.since, period.until):
+        latency.add(figures.day, figures.system, figures.writes,
+                    round(figures.p50_seconds, 1), round(figures.p95_seconds, 1))
     return ReportResult("sync-health", period, [
-        _cycles(runs, period), _api_calls(runs, period, usage), outbox, dead, quality],
-        notes=["Outbox, dead letters and data quality are as of now; cycles and calls are "
-               "of the period. Change-to-visible latency is not measured yet."])
+        _cycles(runs, period), _api_calls(runs, period, usage), latency, outbox, dead,
+        quality],
+        notes=["Outbox, dead letters and data quality are as of now; cycles, calls and "
+               "latency are of the period.",
+               "Change to visible: from a remote change (the newest modification of the "
+               "person's records in the other systems) to the agent's write of it being done, "
+               "per system written to and UTC day (nearest-rank percentiles). Writes that "
+               "carry no remote change (decay, SLA steps, a person's first evaluation) are "
+               "not counted."])

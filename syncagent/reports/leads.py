@@ -9,9 +9,12 @@ from itertools import pairwise
 from syncagent.engine.model import STAGE_RANK
 from syncagent.reports.data import PersonFacts, ReportSource
 from syncagent.reports.model import Options, Period, ReportResult, Table, median_hours, rate
-from syncagent.reports.stages import FUNNEL, SIDE, entries, first_reach
+from syncagent.reports.stages import FUNNEL, SIDE, entries, reached_by
 
 MILESTONES = ("MQL", "SAL", "SQL")
+# The steps that can reach a milestone: into it or past it (a jump from Lead to SQL passes
+# MQL and SAL too); `stages.entries` judges each.
+REACHING_A_MILESTONE = tuple(s for s in FUNNEL if STAGE_RANK[s] >= STAGE_RANK[MILESTONES[0]])
 NO_VALUE = "(none)"
 
 
@@ -29,17 +32,21 @@ def leads_over_time(source: ReportSource, period: Period, options: Options) -> R
     that is an MQL again in a later bucket counts there again). Empty buckets are rows of
     zeros, so a quiet week shows as one."""
     counts: Counter[tuple[date, str, str]] = Counter()
-    for pid, person in source.people.items():
-        group = _group(person, options.split)
-        if period.holds(person.created_at):
-            counts[(period.bucket_of(person.created_at), group, "new_leads")] += 1
-        steps = source.history.get(pid, [])
+    cohort = source.cohort(period)
+    reached: set[tuple[int, date, str]] = set()
+    for step in source.steps_between(period, REACHING_A_MILESTONE):
         for stage in MILESTONES:
-            reached = {period.bucket_of(at) for at in entries(steps, stage) if period.holds(at)}
-            if not steps and stage == "MQL" and period.holds(person.mql_date):
-                reached = {period.bucket_of(person.mql_date)}  # type: ignore[arg-type]
-            for bucket in reached:
-                counts[(bucket, group, stage)] += 1
+            if entries([step], stage):
+                reached.add((step.person_id, period.bucket_of(step.at), stage))
+    for pid, mql_at in source.unstaged_mqls(period):
+        reached.add((pid, period.bucket_of(mql_at), "MQL"))
+    people = {**source.persons({pid for pid, _, _ in reached} - cohort.keys()), **cohort}
+    for person in cohort.values():
+        counts[(period.bucket_of(person.created_at), _group(person, options.split),
+                "new_leads")] += 1
+    for pid, bucket, stage in reached:
+        if pid in people:
+            counts[(bucket, _group(people[pid], options.split), stage)] += 1
     groups = sorted({group for _, group, _ in counts}) or ["all"]
     table = Table("leads over time", ("bucket", options.split, "new_leads", "mqls", "sals",
                                       "sqls"))
@@ -55,25 +62,25 @@ def funnel(source: ReportSource, period: Period, options: Options) -> ReportResu
     """Of the leads created in the period (the cohort): how many reached each stage, how
     many are there now, the conversion to the next stage, and the median hours a step into
     the stage lasted before the next step (a person still in the stage is not timed)."""
-    cohort = [p for p in source.people.values() if period.holds(p.created_at)]
-    reached: dict[str, int] = {}
+    people = source.cohort(period, records=False)
+    cohort = list(people.values())
+    history = source.history_of(people)
+    reached: Counter[str] = Counter()
     now_at: Counter[str] = Counter(p.stage for p in cohort if p.stage)
     stays: dict[str, list[timedelta]] = {stage: [] for stage in (*FUNNEL, *SIDE)}
     for person in cohort:
-        steps = source.history.get(person.person_id, [])
-        for stage in FUNNEL:
-            past = person.stage in STAGE_RANK and person.stage not in SIDE \
-                and STAGE_RANK[person.stage] >= STAGE_RANK[stage]
-            if past or first_reach(person, steps, stage) is not None:
-                reached[stage] = reached.get(stage, 0) + 1
+        steps = history.get(person.person_id, [])
+        rank = STAGE_RANK.get(person.stage or "", -1) if person.stage not in SIDE else -1
+        passed = reached_by(steps)
+        # where no step says when, a decision at or past a stage has reached it (see
+        # stages.first_reach)
+        reached.update(stage for stage in FUNNEL
+                       if rank >= STAGE_RANK[stage] or stage in passed)
         for step, following in pairwise(steps):
             if step.to_stage in stays:
                 stays[step.to_stage].append(following.at - step.at)
-    for person in cohort:
-        for stage in SIDE:
-            if any(s.to_stage == stage for s in source.history.get(person.person_id, [])) \
-                    or person.stage == stage:
-                reached[stage] = reached.get(stage, 0) + 1
+        reached.update(stage for stage in SIDE
+                       if person.stage == stage or any(s.to_stage == stage for s in steps))
     table = Table("funnel", ("stage", "reached", "now", "to_next_stage", "median_hours"))
     for index, stage in enumerate((*FUNNEL, *SIDE)):
         next_stage = FUNNEL[index + 1] if index + 1 < len(FUNNEL) else None

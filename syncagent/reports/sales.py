@@ -7,14 +7,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from syncagent.reports.data import ActivityFact, PersonFacts, ReportSource, TimerFact
+from syncagent.engine.model import STAGE_RANK
+from syncagent.reports.data import InStages, ReportSource, TimerFact
 from syncagent.reports.model import Options, Period, ReportResult, Table, median_hours, rate
-from syncagent.reports.stages import OPEN_WITH_SALES, current_entry, entries
+from syncagent.reports.stages import FUNNEL, OPEN_WITH_SALES, current_entry, entries
 
 # What a rep does to a lead: these activity kinds count as touching it.
 REP_TOUCHES = ("call_connected", "call_attempted", "meeting_set", "meeting_completed",
                "demo_completed", "task_completed")
 SLA_STEPS = ("remind", "escalate", "reassign", "qualify", "qualify_late")
+REACHING_MQL = tuple(s for s in FUNNEL if STAGE_RANK[s] >= STAGE_RANK["MQL"])
 
 
 def _days(span: timedelta) -> float:
@@ -32,9 +34,9 @@ def _overdue(timers: list[TimerFact], since: datetime | None, now: datetime) -> 
                   key=lambda kind: SLA_STEPS.index(kind) if kind in SLA_STEPS else 99)
 
 
-def _last_touch(touches: list[ActivityFact], since: datetime | None) -> datetime | None:
-    moments = [a.occurred_at for a in touches if since is None or a.occurred_at >= since]
-    return max(moments, default=None)
+def _since(moment: datetime | None, start: datetime | None) -> datetime | None:
+    """``moment`` if it is at or after ``start`` (the last touch counts only in the stage)."""
+    return moment if moment is not None and (start is None or moment >= start) else None
 
 
 def clean_your_room(source: ReportSource, period: Period, options: Options) -> ReportResult:
@@ -43,23 +45,23 @@ def clean_your_room(source: ReportSource, period: Period, options: Options) -> R
     many leads they hold open and how many of those wait. A view of now: the period is not
     used."""
     now = options.now
+    held_open = InStages(OPEN_WITH_SALES, owned=True)
+    open_leads = source.in_stages(held_open, sources=False)
+    history = source.history_of(held_open, into=OPEN_WITH_SALES)   # when they came in
     timers: dict[int, list[TimerFact]] = {}
-    for timer in source.timers:
+    for timer in source.timers_of(held_open, due_by=now):   # what _overdue can count
         timers.setdefault(timer.person_id, []).append(timer)
-    touches: dict[int, list[ActivityFact]] = {}
-    for activity in source.activities(REP_TOUCHES):
-        touches.setdefault(activity.person_id, []).append(activity)
+    touched_at = source.last_activity(held_open, REP_TOUCHES)
     waiting = Table("waiting leads", ("rep", "person_id", "stage", "since", "age_days",
                                       "past_sla", "last_touch", "untouched_days", "record"))
     held: Counter[str] = Counter()
     late: Counter[str] = Counter()
-    open_leads = [p for p in source.people.values() if p.stage in OPEN_WITH_SALES and p.owner]
     rows = []
     for person in open_leads:
-        entered = current_entry(person, source.history.get(person.person_id, []))
+        entered = current_entry(person, history.get(person.person_id, []))
         held[person.owner or ""] += 1
         overdue = _overdue(timers.get(person.person_id, []), entered, now)
-        touched = _last_touch(touches.get(person.person_id, []), entered)
+        touched = _since(touched_at.get(person.person_id), entered)
         quiet = now - (touched or entered or person.created_at)
         if overdue or quiet >= timedelta(days=options.untouched_days):
             late[person.owner or ""] += 1
@@ -90,29 +92,34 @@ class _Tally:
                 self.steps["reassign"])
 
 
-def _first_mql(person: PersonFacts, source: ReportSource, period: Period) -> datetime | None:
-    steps = source.history.get(person.person_id, [])
-    moments = [at for at in entries(steps, "MQL") if period.holds(at)]
-    if not steps and period.holds(person.mql_date):
-        moments = [person.mql_date]  # type: ignore[list-item]
-    return min(moments, default=None)
+def _first_mqls(source: ReportSource, period: Period) -> dict[int, datetime]:
+    """person id -> their first MQL in the period: their first step reaching MQL in it, or
+    (for a person with no stage history at all) their decision's MQL date."""
+    first: dict[int, datetime] = {}
+    for step in source.steps_between(period, REACHING_MQL):
+        if entries([step], "MQL") and step.person_id not in first:
+            first[step.person_id] = step.at   # steps come by person and time
+    for pid, at in source.unstaged_mqls(period):
+        first.setdefault(pid, at)
+    return first
 
 
 def mql_to_sal(source: ReportSource, period: Period, options: Options) -> ReportResult:
     """For the MQLs of the period (a person's first MQL in it), per rep and per routing
     pool: how many were accepted (reached SAL or beyond after it), the median hours to that,
     and the SLA reminders, escalations and reassignments their timers fired."""
-    handed = {p.person_id: (p, at) for p in source.people.values()
-              if (at := _first_mql(p, source, period)) is not None}
+    first = _first_mqls(source, period)
+    people = source.persons(first, records=False)   # their owners: decisions say
+    handed = {pid: (person, first[pid]) for pid, person in people.items()}
     pools = source.routing_rules(handed)
+    history = source.history_of(handed)
     fired: dict[int, list[TimerFact]] = {}
-    for timer in source.timers:
-        if timer.person_id in handed and timer.status == "fired":
-            fired.setdefault(timer.person_id, []).append(timer)
+    for timer in source.timers_of(handed, "fired"):
+        fired.setdefault(timer.person_id, []).append(timer)
     by_rep: dict[str, _Tally] = {}
     by_pool: dict[str, _Tally] = {}
     for pid, (person, mql_at) in handed.items():
-        accepted = [at for at in entries(source.history.get(pid, []), "SAL") if at >= mql_at]
+        accepted = [at for at in entries(history.get(pid, []), "SAL") if at >= mql_at]
         steps = Counter(t.kind for t in fired.get(pid, []) if t.started_at >= mql_at)
         for tally in (by_rep.setdefault(_rep(source, person.owner), _Tally()),
                       by_pool.setdefault(pools.get(pid, "(no pool)"), _Tally())):

@@ -8,6 +8,7 @@ starts from the Lead level, so a recycled lead that becomes an MQL again is a ne
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from syncagent.reports.data import PersonFacts, StageStep
 
 FUNNEL = ("Inquiry", "Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer")
 SIDE = ("Recycled", "Nurture", "Disqualified")
-OPEN_WITH_SALES = ("MQL", "SAL")
+OPEN_WITH_SALES: tuple[str, ...] = ("MQL", "SAL")
 
 
 def _rank(stage: str | None) -> int:
@@ -28,6 +29,23 @@ def entries(steps: Sequence[StageStep], stage: str) -> list[datetime]:
     target = STAGE_RANK[stage]
     return [s.at for s in steps
             if s.to_stage not in SIDE and _rank(s.to_stage) >= target > _rank(s.from_stage)]
+
+
+@functools.cache
+def _passed(from_stage: str | None, to_stage: str) -> frozenset[str]:
+    """The funnel stages a step from ``from_stage`` to ``to_stage`` reaches."""
+    if to_stage in SIDE:
+        return frozenset()
+    return frozenset(stage for stage in FUNNEL
+                     if _rank(to_stage) >= STAGE_RANK[stage] > _rank(from_stage))
+
+
+def reached_by(steps: Sequence[StageStep]) -> frozenset[str]:
+    """The funnel stages some step reached (each stage for which `entries` is not empty)."""
+    out: frozenset[str] = frozenset()
+    for step in steps:
+        out |= _passed(step.from_stage, step.to_stage)
+    return out
 
 
 def first_reach(person: PersonFacts, steps: Sequence[StageStep], stage: str

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from connectors.registry import profile_of
 from state import models as m
 from state.runs import Key
 from state.store import StateStore
@@ -44,10 +45,17 @@ def at(day: int, hour: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
+def record(system: str, object_name: str, rid: str, fields: dict[str, Any],
+           deleted: bool = False) -> m.MirrorRecord:
+    """A mirror row as the pull stores it (with its creation time read by its profile)."""
+    profile = profile_of(system)
+    return m.MirrorRecord(system=system, object=object_name, remote_id=rid, fields=fields,
+                          modstamp=SEEN, deleted=deleted, last_seen_at=SEEN, agent_written={},
+                          created_at=profile.created_at(fields) if profile else None)
+
+
 def _sf(object_name: str, rid: str, **fields: Any) -> m.MirrorRecord:
-    return m.MirrorRecord(system="salesforce", object=object_name, remote_id=rid,
-                          fields={"Id": rid, **fields}, modstamp=SEEN, deleted=False,
-                          last_seen_at=SEEN, agent_written={})
+    return record("salesforce", object_name, rid, {"Id": rid, **fields})
 
 
 def _person(pid: int, record: m.MirrorRecord) -> list[Any]:
@@ -83,10 +91,8 @@ def _activity(pid: int, sid: str, kind: str, when: datetime, campaign: str | Non
 
 
 def _world() -> list[Any]:
-    hubspot = m.MirrorRecord(system="hubspot", object="contacts", remote_id="501",
-                             fields={"createdate": "2026-11-24T08:00:00.000Z",
-                                     "hs_analytics_source": "PAID_SEARCH"},
-                             modstamp=SEEN, deleted=False, last_seen_at=SEEN, agent_written={})
+    hubspot = record("hubspot", "contacts", "501", {"createdate": "2026-11-24T08:00:00.000Z",
+                                                    "hs_analytics_source": "PAID_SEARCH"})
     return [
         *_person(1, _sf("Lead", "00Q1", CreatedDate="2026-11-03T10:00:00.000+0000",
                         LeadSource="Web")),

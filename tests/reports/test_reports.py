@@ -20,7 +20,7 @@ from syncagent.reports.leads import funnel, leads_over_time
 from syncagent.reports.marketing import campaigns, sources
 from syncagent.reports.model import RulesChange
 from syncagent.reports.sales import clean_your_room, mql_to_sal
-from tests.reports.conftest import MAPPINGS, NOVEMBER, NOW, SEEN, add_runs, at, seed
+from tests.reports.conftest import MAPPINGS, NOVEMBER, NOW, SEEN, add_runs, at, record, seed
 
 
 def _rows(result: Any, title: str | None = None) -> list[tuple[Any, ...]]:
@@ -32,13 +32,9 @@ def test_a_person_with_only_a_deleted_record_and_a_garbage_date_counts_from_firs
         state_url: str) -> None:
     store = StateStore(state_url)
     store.upgrade()
-    gone = m.MirrorRecord(system="salesforce", object="Lead", remote_id="00Q9",
-                          fields={"CreatedDate": "2026-11-03T10:00:00.000+0000",
-                                  "LeadSource": "Web"},
-                          modstamp=SEEN, deleted=True, last_seen_at=SEEN, agent_written={})
-    odd = m.MirrorRecord(system="salesforce", object="Lead", remote_id="00Q8",
-                         fields={"CreatedDate": "yesterday", "LeadSource": ""},
-                         modstamp=SEEN, deleted=False, last_seen_at=SEEN, agent_written={})
+    gone = record("salesforce", "Lead", "00Q9", {"CreatedDate": "2026-11-03T10:00:00.000+0000",
+                                                 "LeadSource": "Web"}, deleted=True)
+    odd = record("salesforce", "Lead", "00Q8", {"CreatedDate": "yesterday", "LeadSource": ""})
     seed(store, [m.Person(id=9, created_at=SEEN, dirty=False), gone,
                  m.PersonLink(system="salesforce", object="Lead", remote_id="00Q9",
                               person_id=9, linked_by="email", created_at=SEEN),
@@ -190,3 +186,34 @@ def test_buckets_cover_the_period_without_gaps(by: str) -> None:
     assert buckets == sorted(set(buckets))
     moments = (period.since + timedelta(hours=h) for h in range(0, 1500, 7))
     assert {period.bucket_of(t) for t in moments if period.holds(t)} == set(buckets)
+
+
+def test_every_report_over_the_week_with_no_leads(seeded: StateStore) -> None:
+    """16-22 Nov: nobody was created, reached a stage, responded or ran a cycle. Each report
+    says so with zeros or no rows, never an error; clean your room is a view of now, so it
+    still lists the waiting lead, and Cy with no open lead."""
+    add_runs(seeded)
+    quiet = Period(at(16), at(23), "week")
+    rules = load_rules(MAPPINGS)
+    results = {name: r.run(ReportSource(seeded, rules), quiet, Options(now=NOW))
+               for name, r in REPORTS.items() if name != "rules-impact"}
+    assert _rows(results["leads-over-time"]) == [(date(2026, 11, 16), "all", 0, 0, 0, 0)]
+    assert {(r[1], r[2], r[3], r[4]) for r in _rows(results["funnel"])} == {
+        (0, 0, None, None)}
+    for name in ("sources", "campaigns", "mql-to-sal"):
+        assert all(not t.rows for t in results[name].tables), name
+    assert _rows(results["clean-your-room"], "reps") == [("Ava", 1, 1), ("Bo", 1, 0),
+                                                        ("Cy", 0, 0)]
+    health = results["sync-health"]
+    assert _rows(health, "cycles") == [(date(2026, 11, 16), 0, 0, 0, 0, 0, 0, None, None)]
+    assert _rows(health, "api calls per day") == []
+    assert _rows(health, "change to visible") == []
+    assert _rows(health, "dead letters") == [("INVALID_EMAIL", 1), ("REQUIRED_FIELD", 2)]
+
+
+def test_leads_over_time_by_segment_reads_no_lead_source(seeded: StateStore) -> None:
+    # Without the mapping files there is no lead-source field; the segment split needs none.
+    result = leads_over_time(ReportSource(seeded), NOVEMBER, Options(now=NOW, split="segment"))
+    assert [(r[0], r[2], r[3]) for r in _rows(result) if r[1] == "Hot"] == [
+        (date(2026, 11, 2), 2, 2), (date(2026, 11, 9), 1, 0), (date(2026, 11, 16), 0, 0),
+        (date(2026, 11, 23), 1, 2)]
