@@ -216,6 +216,30 @@ def _filters(column: Any, selection: Selection, postgres: bool) -> Iterator[Colu
     yield true() if chosen is None else column.in_(chosen.scalar_subquery())
 
 
+@dataclass(frozen=True)
+class _ActivityPerson:
+    """One way an activity belongs to a person. The pipeline stores an activity with the
+    (system, object, id) of the record it points at and leaves ``person_id`` empty; the
+    person comes from that record's link. A stored ``person_id`` (imports, older rows) wins."""
+
+    linked: bool
+
+    @property
+    def column(self) -> Any:
+        return m.PersonLink.person_id if self.linked else m.Activity.person_id
+
+    def select(self, *columns: Any) -> Any:
+        a, link = m.Activity, m.PersonLink
+        if not self.linked:
+            return select(*columns).where(a.person_id.is_not(None))
+        on = and_(link.system == a.system, link.object == a.ref_object,
+                  link.remote_id == a.ref_id)
+        return select(*columns).select_from(a).join(link, on).where(a.person_id.is_(None))
+
+
+_ACTIVITY_PERSON = (_ActivityPerson(linked=False), _ActivityPerson(linked=True))
+
+
 class ReportStore:
     """The reports' reads, one session per call."""
 
@@ -353,27 +377,35 @@ class ReportStore:
     def activities_of(self, selection: Selection, kinds: Sequence[str]) -> list[ActivityFact]:
         """The selected persons' activities of these kinds."""
         a = m.Activity
-        return [fact for where in _filters(a.person_id, selection, self._postgres)
-                for fact in self._activities(where, a.kind.in_(list(kinds)))]
+        return [fact for person in _ACTIVITY_PERSON
+                for where in _filters(person.column, selection, self._postgres)
+                for fact in self._activities(where, a.kind.in_(list(kinds)), only=person)]
 
     def last_activity(self, selection: Selection, kinds: Sequence[str]) -> dict[int, datetime]:
         """person id -> when the latest of their activities of these kinds happened."""
         a = m.Activity
-        query = select(a.person_id, func.max(a.occurred_at)) \
-            .where(a.kind.in_(list(kinds))).group_by(a.person_id)
+        latest: dict[int, datetime] = {}
         with self._sessions.read() as session:
-            return {pid: at for where in _filters(a.person_id, selection, self._postgres)
-                    for pid, at in _run(session, query.where(where))
-                    if pid is not None and at is not None}
+            for person in _ACTIVITY_PERSON:
+                query = person.select(person.column, func.max(a.occurred_at)) \
+                    .where(a.kind.in_(list(kinds))).group_by(person.column)
+                for where in _filters(person.column, selection, self._postgres):
+                    for pid, at in _run(session, query.where(where)):
+                        if pid is not None and at is not None and (
+                                pid not in latest or at > latest[pid]):
+                            latest[pid] = at
+        return latest
 
-    def _activities(self, *where: ColumnElement[bool]) -> list[ActivityFact]:
+    def _activities(self, *where: ColumnElement[bool],
+                    only: _ActivityPerson | None = None) -> list[ActivityFact]:
         a = m.Activity
         campaign = a.details["campaign"].as_string()
-        query = select(a.person_id, a.kind, a.occurred_at, campaign) \
-            .where(a.person_id.is_not(None), *where)
         with self._sessions.read() as session:
             return [ActivityFact(pid, kind, at, str(name) if name not in (None, "") else None)
-                    for pid, kind, at, name in _run(session, query)]
+                    for person in ((only,) if only is not None else _ACTIVITY_PERSON)
+                    for pid, kind, at, name in _run(session, person.select(
+                        person.column, a.kind, a.occurred_at, campaign).where(*where))]
+
 
     # ----------------------------------------------------------------- other records
     def names(self, object_name: str, name_field: str) -> dict[str, str]:
