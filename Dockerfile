@@ -21,7 +21,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# ---- build: a virtualenv with syncagent and its pinned dependencies (pip itself stays out)
+# ---- build: a virtualenv with syncagent and its pinned dependencies (pip itself stays out);
+# the web extra, so that the same image serves the dashboard (`syncagent serve`)
 FROM base AS build
 WORKDIR /src
 COPY pyproject.toml setup.py MANIFEST.in README.md ./
@@ -30,7 +31,7 @@ COPY connectors ./connectors
 COPY state ./state
 COPY mappings ./mappings
 RUN python -m venv --without-pip /opt/syncagent \
-    && pip --python /opt/syncagent/bin/python install --no-cache-dir /src
+    && pip --python /opt/syncagent/bin/python install --no-cache-dir "/src[web]"
 
 FROM build AS build-sandbox
 RUN pip --python /opt/syncagent/bin/python install --no-cache-dir "/src[sandbox]"

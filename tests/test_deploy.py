@@ -79,7 +79,12 @@ def test_compose_agent_runs_on_a_healthy_postgres_configured_by_environment_and_
 
 def test_compose_dashboard_and_demo_are_behind_profiles() -> None:
     services = _compose()["services"]
-    assert services["dashboard"]["command"][0] == "serve"
+    dashboard = services["dashboard"]
+    assert dashboard["command"][0] == "serve"
+    # it binds every interface inside the container, so it must carry the token serve demands
+    assert "0.0.0.0" in dashboard["command"]
+    assert {s["target"] for s in dashboard["secrets"]} >= {"PGPASSWORD", "SYNCAGENT_WEB__TOKEN"}
+    assert all(p.startswith("127.0.0.1:") for p in dashboard["ports"])
     assert services["dashboard"]["profiles"] == ["dashboard"]
     demo = services["demo-agent"]
     assert services["sandbox"]["profiles"] == ["demo"] and demo["profiles"] == ["demo"]
