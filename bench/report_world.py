@@ -181,14 +181,15 @@ def _activities_of(rng: random.Random, person: Person, per_person: int
             kind = "campaign_response"
             details = {"campaign": rng.choice(CAMPAIGNS if ref.system == "salesforce"
                                               else HS_CAMPAIGNS)}
+        # as the pull stores them: by the record they point at, with no person id
         yield ActivityRow(ref.system, f"{person.pid}-{n}", kind, when, ref.object,
-                          ref.remote_id, details, person.pid)
+                          ref.remote_id, details)
     if person.mql_date is not None:
         for n in range(rng.randint(0, 4)):
             when = person.mql_date + timedelta(hours=rng.randint(1, 24 * 14))
             if when < NOW:
-                yield ActivityRow("salesforce", f"{person.pid}-t{n}", rng.choice(TOUCHES), when,
-                                  ref.object, ref.remote_id, {}, person.pid)
+                yield ActivityRow(ref.system, f"{person.pid}-t{n}", rng.choice(TOUCHES), when,
+                                  ref.object, ref.remote_id, {})
 
 
 def _commit(store: StateStore, page: list[ActivityRow]) -> int:
