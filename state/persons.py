@@ -190,11 +190,16 @@ class PersonStore:
         data changed, their decay or SLA re-evaluation came due, or a pending timer step of
         theirs is due (a safety net for the person's own due time)."""
         p, timer = table_of(m.Person), table_of(m.SlaTimerRow)
-        changed = select(p.c.id.label("pid")).where(p.c.id > after, or_(
+        # Each side gives its ``limit`` smallest distinct ids (so the union's smallest
+        # ``limit`` are right): a page reads about that many rows of each, not every due
+        # person above ``after`` (a backfill makes them all due).
+        changed = (select(p.c.id.label("pid")).where(p.c.id > after, or_(
             p.c.dirty.is_(True), and_(p.c.due_at.is_not(None), p.c.due_at <= now)))
-        timed = select(timer.c.person_id.label("pid")).where(
+            .order_by(p.c.id).limit(limit).subquery())
+        timed = (select(timer.c.person_id.label("pid")).where(
             timer.c.status == PENDING, timer.c.due_at <= now, timer.c.person_id > after)
-        both = union(changed, timed).subquery()
+            .distinct().order_by(timer.c.person_id).limit(limit).subquery())
+        both = union(select(changed.c.pid), select(timed.c.pid)).subquery()
         with self._sessions.read() as session:
             return list(session.scalars(select(both.c.pid).order_by(both.c.pid).limit(limit)))
 
