@@ -7,7 +7,7 @@ the same problem stays one item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from state import models as m
-from state.common import Sessions, table_of, upsert, utcnow
+from state.common import IN_LIST, Sessions, chunks, table_of, upsert, utcnow
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,24 @@ class FlagStore:
         with self._sessions.write() as session:
             upsert(session, table_of(m.DataQualityItem), rows, ["key"], ["detail"])
         return len(rows)
+
+    def open_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these keys are unresolved items (an indexed read per chunk of keys)."""
+        t = m.DataQualityItem
+        found: set[str] = set()
+        with self._sessions.read() as session:
+            for chunk in chunks(sorted(set(keys)), IN_LIST):
+                found.update(session.scalars(select(t.key).where(
+                    t.key.in_(chunk), t.resolved.is_(False))))
+        return found
+
+    def items_of(self, kinds: Sequence[str], limit: int = 100_000) -> list[dict[str, Any]]:
+        """The unresolved items of these kinds, oldest first."""
+        t = m.DataQualityItem
+        with self._sessions.read() as session:
+            rows = session.execute(select(t.kind, t.key, t.detail).where(
+                t.resolved.is_(False), t.kind.in_(list(kinds))).order_by(t.id).limit(limit))
+            return [{"kind": kind, "key": key, "detail": detail} for kind, key, detail in rows]
 
     def items(self, limit: int = 100) -> list[dict[str, Any]]:
         """The unresolved items, oldest first."""

@@ -8,7 +8,7 @@ call. A re-read inside the lookback window never overwrites a newer mirror row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -138,6 +138,51 @@ class MirrorStore:
         return [MirrorRow(r.system, r.object, r.remote_id, dict(r.fields), r.modstamp,
                           r.deleted, r.email_key, r.created_at) for r in rows]
 
+    def person_rows(self, refs: Iterable[tuple[str, str, str]]
+                    ) -> dict[tuple[str, str, str], tuple[MirrorRow, dict[str, Any]]]:
+        """Each record's row and what the agent last wrote to it: one indexed read per object
+        and chunk of ids (a cycle asks for one chunk of persons at a time)."""
+        by_object: dict[tuple[str, str], list[str]] = {}
+        for system, object_name, rid in refs:
+            by_object.setdefault((system, object_name), []).append(rid)
+        t = table_of(m.MirrorRecord)
+        columns = (t.c.remote_id, t.c.fields, t.c.modstamp, t.c.deleted, t.c.email_key,
+                   t.c.agent_written)
+        out: dict[tuple[str, str, str], tuple[MirrorRow, dict[str, Any]]] = {}
+        with self._sessions.read() as session:
+            for (system, object_name), ids in by_object.items():
+                for chunk in chunks(ids, IN_LIST):
+                    query = select(*columns).where(t.c.system == system,
+                                                   t.c.object == object_name,
+                                                   t.c.remote_id.in_(chunk))
+                    for rid, fields, stamp, deleted, key, written in session.execute(query):
+                        row = MirrorRow(system, object_name, rid, fields, stamp, deleted, key)
+                        out[(system, object_name, rid)] = (row, written or {})
+        return out
+
+    def iter_records(self, system: str, object_name: str,
+                     page: int = 2_000) -> Iterator[MirrorRow]:
+        """Every record of one object, read a page at a time (never all at once)."""
+        t = table_of(m.MirrorRecord)
+        query = (select(t.c.remote_id, t.c.fields, t.c.modstamp, t.c.deleted, t.c.email_key)
+                 .where(t.c.system == system, t.c.object == object_name)
+                 .execution_options(yield_per=page))
+        with self._sessions.read() as session:
+            for rid, fields, stamp, deleted, key in session.execute(query):
+                yield MirrorRow(system, object_name, rid, fields, stamp, deleted, key)
+
+    def email_holders(self, keys: Iterable[str]) -> list[tuple[str, str, str, str]]:
+        """(system, object, remote_id, email_key) of the live records holding one of these
+        e-mail keys (an indexed read per chunk of keys: a cycle never loads every e-mail)."""
+        t = m.MirrorRecord
+        out: list[tuple[str, str, str, str]] = []
+        with self._sessions.read() as session:
+            for chunk in chunks(sorted(set(keys)), IN_LIST):
+                out += [(s, o, r, k) for s, o, r, k in session.execute(
+                    select(t.system, t.object, t.remote_id, t.email_key).where(
+                        t.email_key.in_(chunk), t.deleted.is_(False))) if k is not None]
+        return out
+
     def email_index(self) -> list[tuple[str, str, str, str]]:
         """(system, object, remote_id, email_key) of every live record that has an e-mail."""
         t = m.MirrorRecord
@@ -202,16 +247,22 @@ class MirrorStore:
     def activities_for(self, refs: Iterable[tuple[str, str]]
                        ) -> dict[tuple[str, str], list[ActivityRow]]:
         """Activities by the (object, remote id) of the record they point at."""
-        wanted = list(set(refs))
+        by_object: dict[str, set[str]] = {}
+        for object_name, rid in refs:
+            by_object.setdefault(object_name, set()).add(rid)
         out: dict[tuple[str, str], list[ActivityRow]] = {}
-        table = m.Activity
+        t = table_of(m.Activity)
+        columns = (t.c.system, t.c.source_id, t.c.kind, t.c.occurred_at, t.c.ref_id,
+                   t.c.details, t.c.person_id)
         with self._sessions.read() as session:
-            for chunk in chunks([rid for _obj, rid in wanted], IN_LIST):
-                for a in session.scalars(select(table).where(table.ref_id.in_(chunk))):
-                    key = (a.ref_object or "", a.ref_id or "")
-                    out.setdefault(key, []).append(ActivityRow(
-                        a.system, a.source_id, a.kind, a.occurred_at, a.ref_object, a.ref_id,
-                        dict(a.details or {}), a.person_id))
+            for object_name, ids in by_object.items():
+                # by object and id: the (ref_object, ref_id) index serves it on both databases
+                for chunk in chunks(sorted(ids), IN_LIST):
+                    query = select(*columns).where(t.c.ref_object == object_name,
+                                                   t.c.ref_id.in_(chunk))
+                    for system, source, kind, when, rid, details, pid in session.execute(query):
+                        out.setdefault((object_name, rid), []).append(ActivityRow(
+                            system, source, kind, when, object_name, rid, details or {}, pid))
         return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from state import models as m
@@ -25,6 +25,7 @@ from state.common import (
     upsert,
     utcnow,
 )
+from state.handoff import PENDING
 
 Ref = tuple[str, str, str]  # (system, object, remote_id)
 LINK_KEY = ("system", "object", "remote_id")
@@ -64,6 +65,22 @@ class PersonStore:
             return {(s, o, r) for s, o, r in session.execute(
                 select(t.system, t.object, t.remote_id))}
 
+    def queued_objects(self) -> list[tuple[str, str]]:
+        """The (system, object) pairs that have records waiting to be matched."""
+        t = m.MatchQueue
+        with self._sessions.read() as session:
+            return [(s, o) for s, o in session.execute(select(t.system, t.object).distinct())]
+
+    def queued_ids(self, system: str, object_name: str, after: str | None,
+                   limit: int) -> list[str]:
+        """The next ``limit`` queued ids of one object, in id order, after ``after``."""
+        t = m.MatchQueue
+        query = select(t.remote_id).where(t.system == system, t.object == object_name)
+        if after is not None:
+            query = query.where(t.remote_id > after)
+        with self._sessions.read() as session:
+            return list(session.scalars(query.order_by(t.remote_id).limit(limit)))
+
     def matched(self, refs: Iterable[Ref]) -> None:
         """Take matched records off the queue."""
         t = table_of(m.MatchQueue)
@@ -81,6 +98,34 @@ class PersonStore:
         with self._sessions.read() as session:
             rows = session.execute(select(t.system, t.object, t.remote_id, t.person_id))
             return {(s, o, r): p for s, o, r, p in rows}
+
+    def links_of(self, refs: Iterable[Ref]) -> dict[Ref, int]:
+        """The person of each of these records that is linked (one indexed read per object
+        and chunk of ids)."""
+        by_object: dict[tuple[str, str], set[str]] = {}
+        for system, object_name, rid in refs:
+            by_object.setdefault((system, object_name), set()).add(rid)
+        t = m.PersonLink
+        out: dict[Ref, int] = {}
+        with self._sessions.read() as session:
+            for (system, object_name), ids in by_object.items():
+                for chunk in chunks(sorted(ids), IN_LIST):
+                    rows = session.execute(select(t.remote_id, t.person_id).where(
+                        t.system == system, t.object == object_name, t.remote_id.in_(chunk)))
+                    out.update({(system, object_name, rid): pid for rid, pid in rows})
+        return out
+
+    def refs_of(self, person_ids: Iterable[int]) -> dict[int, list[Ref]]:
+        """person id -> the records linked to it."""
+        t = m.PersonLink
+        out: dict[int, list[Ref]] = {}
+        with self._sessions.read() as session:
+            for chunk in chunks(sorted(set(person_ids)), IN_LIST):
+                rows = session.execute(select(t.person_id, t.system, t.object, t.remote_id)
+                                       .where(t.person_id.in_(chunk)))
+                for pid, system, object_name, rid in rows:
+                    out.setdefault(pid, []).append((system, object_name, rid))
+        return out
 
     def link(self, links: Sequence[tuple[str, str, str, int, str]],
              now: datetime | None = None, *, keep_existing: bool = False) -> None:
@@ -119,6 +164,12 @@ class PersonStore:
         with self._sessions.write() as session:
             set_dirty(session, list(set(person_ids)))
 
+    def dirty_count(self) -> int:
+        """How many persons wait for evaluation because their data changed."""
+        with self._sessions.read() as session:
+            return int(session.scalar(select(func.count()).select_from(m.Person)
+                                      .where(m.Person.dirty.is_(True))) or 0)
+
     def to_evaluate(self, now: datetime) -> list[int]:
         """Persons whose data changed, or whose decay/SLA re-evaluation came due."""
         t = m.Person
@@ -126,6 +177,31 @@ class PersonStore:
             return list(session.scalars(select(t.id).where(or_(
                 t.dirty.is_(True), and_(t.due_at.is_not(None), t.due_at <= now)))
                 .order_by(t.id)))
+
+    def id_page(self, after: int, limit: int) -> list[int]:
+        """The next ``limit`` person ids above ``after`` (a cycle pages through persons)."""
+        t = m.Person
+        with self._sessions.read() as session:
+            return list(session.scalars(select(t.id).where(t.id > after).order_by(t.id)
+                                        .limit(limit)))
+
+    def due_page(self, now: datetime, after: int, limit: int) -> list[int]:
+        """The next ``limit`` ids above ``after`` of persons to evaluate by ``now``: their
+        data changed, their decay or SLA re-evaluation came due, or a pending timer step of
+        theirs is due (a safety net for the person's own due time)."""
+        p, timer = table_of(m.Person), table_of(m.SlaTimerRow)
+        # Each side gives its ``limit`` smallest distinct ids (so the union's smallest
+        # ``limit`` are right): a page reads about that many rows of each, not every due
+        # person above ``after`` (a backfill makes them all due).
+        changed = (select(p.c.id.label("pid")).where(p.c.id > after, or_(
+            p.c.dirty.is_(True), and_(p.c.due_at.is_not(None), p.c.due_at <= now)))
+            .order_by(p.c.id).limit(limit).subquery())
+        timed = (select(timer.c.person_id.label("pid")).where(
+            timer.c.status == PENDING, timer.c.due_at <= now, timer.c.person_id > after)
+            .distinct().order_by(timer.c.person_id).limit(limit).subquery())
+        both = union(select(changed.c.pid), select(timed.c.pid)).subquery()
+        with self._sessions.read() as session:
+            return list(session.scalars(select(both.c.pid).order_by(both.c.pid).limit(limit)))
 
     def all_ids(self) -> list[int]:
         with self._sessions.read() as session:

@@ -17,7 +17,14 @@ from rich.table import Table
 
 from syncagent.commands.common import ConfigOption, JsonOption, StateOption, settings_for_command
 from syncagent.pipeline.agent import build_agent, sandbox_clock, sandbox_settings, save_usage
-from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, plan_context, run_cycle
+from syncagent.pipeline.cycle import (
+    Agent,
+    CycleOptions,
+    CycleReport,
+    for_plans,
+    plan_context,
+    run_cycle,
+)
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
 from syncagent.preflight.live import refuse_while_blocked
 from syncagent.settings import Settings
@@ -117,7 +124,8 @@ def _changes(plans: list[PersonPlan], agent: Agent,
     if not cache:
         cache.append(plan_context(agent, load_world(agent.store, agent.machine_owners)))
     out: list[tuple[str, str, str, str]] = []
-    rows_of = [(plan, plan_person(plan, cache[0])) for plan in plans]
+    context = for_plans(agent.store, cache[0], plans)
+    rows_of = [(plan, plan_person(plan, context)) for plan in plans]
     # Creates and list changes happen once per key: those already done are not pending.
     done = agent.store.outbox.keys_done(row.idempotency_key for _plan, rows in rows_of
                                         for row in rows if row.operation != "update")

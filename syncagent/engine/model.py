@@ -282,13 +282,26 @@ class Decision:
         return data
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}   # a dataclass -> its field names, once
+
+
 def _jsonable(value: Any) -> Any:
     """JSON-ready copy of a value, dataclasses included. Not dataclasses.asdict: that
-    deep-copies every leaf, and the pipeline stores a decision per person per cycle."""
+    deep-copies every leaf, and the pipeline stores a decision per person per cycle (plain
+    values return first, and each dataclass's field names are looked up once: this runs for
+    every value of every decision)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        return {name: _jsonable(getattr(value, name)) for name in names}
     if isinstance(value, datetime | date):
         return value.isoformat()
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+        _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+        return _jsonable(value)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

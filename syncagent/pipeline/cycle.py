@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,14 +23,21 @@ from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline import quality, schema_memo
-from syncagent.pipeline.decide import World, evaluate_persons, load_world
+from syncagent.pipeline.decide import (
+    World,
+    all_persons,
+    due_persons,
+    evaluate_persons,
+    in_chunks,
+    load_world,
+)
 from syncagent.pipeline.handoff import handoff_for_chunk, task_context
-from syncagent.pipeline.match import match
+from syncagent.pipeline.match import AMBIGUOUS, match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
 from syncagent.pipeline.pull import pull
 from syncagent.pipeline.push import PushResult, push
 from syncagent.pipeline.quarantine import flag_poison
-from syncagent.pipeline.records import Ref, is_person
+from syncagent.pipeline.records import is_person
 from syncagent.pipeline.settle import read_back
 
 log = structlog.get_logger(__name__)
@@ -55,6 +62,7 @@ class Agent:
 class CycleOptions:
     rescore: bool = False  # evaluate every person, not only the changed or due ones
     pull: bool = True
+    push: bool = True   # False: the planned writes wait in the outbox for the next cycle
     progress: Callable[[Progress], None] | None = None
     on_plans: Callable[[list[PersonPlan]], None] | None = None
 
@@ -230,7 +238,7 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     if stop.is_set():
         return
     world = _evaluate_and_plan(agent, options, started, report)
-    if agent.write and not stop.is_set():
+    if agent.write and options.push and not stop.is_set():
         # A system that failed this cycle (outage, budget) gets no writes: they wait in the
         # outbox for the first cycle it answers again; the other system is written now.
         pushed = _push(agent, stop, report, down)
@@ -299,27 +307,27 @@ def _note_stops(report: CycleReport, stopped: dict[str, str],
 def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
                        report: CycleReport, only: list[int] | None = None,
                        world: World | None = None) -> World:
-    """Evaluate and plan the due persons (``only`` these, when given); returns the world it
-    used, so the settle pass does not read every user and account again."""
+    """Evaluate and plan the due persons (``only`` these, when given) a chunk at a time:
+    nothing per person outlives its chunk. Returns the world it used, so the settle pass does
+    not read every user and account again."""
     store = agent.store
     if only is not None:
-        person_ids = only
+        chunks: Iterable[Sequence[int]] = in_chunks(only)
     elif options.rescore:
-        person_ids = store.persons.all_ids()
+        chunks = all_persons(store)
     else:   # a timer step due by now is looked at, whatever the person's own due time says
-        person_ids = sorted(set(store.persons.to_evaluate(now))
-                            | set(store.handoff.due_persons(now)))
-    refs_of = _refs_by_person(store.persons.links())
+        chunks = due_persons(store, now)
     if world is None:
         world = load_world(store, agent.machine_owners)
     context = plan_context(agent, world)
     tasks = task_context(agent.connectors, world, agent.rules.compiled.routing.sla.calendar.zone)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
-    for chunk in evaluate_persons(store, agent.rules, person_ids, refs_of, world, now, routing):
+    for chunk in evaluate_persons(store, agent.rules, chunks, world, now, routing):
         report.persons_evaluated += len(chunk.plans)
         rows, notes = [], []
+        chunk_context = for_plans(store, context, chunk.plans)
         for plan in chunk.plans:
-            planned, noted = plan_person_noting(plan, context)
+            planned, noted = plan_person_noting(plan, chunk_context)
             rows.extend(planned)
             notes.extend(noted)
         report.planned += len(rows)
@@ -339,27 +347,34 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     return world
 
 
-def _refs_by_person(links: dict[Ref, int]) -> dict[int, list[Ref]]:
-    out: dict[int, list[Ref]] = defaultdict(list)
-    for ref, pid in links.items():
-        out[pid].append(ref)
-    return out
-
-
 def plan_context(agent: Agent, world: World) -> PlanContext:
-    """What planning needs beyond each person: mappings, owner ids, e-mails already held,
-    fields the APIs refused."""
+    """What planning needs beyond each person and the same for all of them: mappings, owner
+    ids, fields the APIs refused. What depends on the persons planned (e-mails held already,
+    ambiguous e-mails) is added for each chunk by `for_plans`."""
     nurture = agent.rules.compiled.nurture
-    items = agent.store.flags.items(limit=100_000)
-    ambiguous = [item["key"].split(":", 1)[1] for item in items
-                 if item["kind"] == "ambiguous_email"]
-    return PlanContext(agent.rules.compiled.fields, world.owner_for, frozenset(ambiguous),
-                       _known_emails(agent.store),
+    items = agent.store.flags.items_of(quality.REFUSAL_KINDS)
+    return PlanContext(agent.rules.compiled.fields, world.owner_for,
                        track_lists={key: track.hubspot_list
                                     for key, track in nurture.by_key.items()},
                        known_fields=_known_fields(agent.connectors),
                        refused=quality.refusals(items),
                        profiles={s: c.profile for s, c in agent.connectors.items()})
+
+
+def for_plans(store: StateStore, context: PlanContext,
+              plans: Sequence[PersonPlan]) -> PlanContext:
+    """``context`` with what these persons' e-mails need: the e-mails each system already
+    holds a live person record for, and those flagged ambiguous, read for these e-mails only
+    (indexed look-ups; a million-person org's e-mails are never all in memory)."""
+    emails = {plan.email for plan in plans if plan.email}
+    by_system: dict[str, set[str]] = defaultdict(set)
+    for system, object_name, _rid, email in store.mirror.email_holders(emails):
+        if is_person(system, object_name):
+            by_system[system].add(email)
+    flagged = store.flags.open_keys(AMBIGUOUS + email for email in emails)
+    return replace(context,
+                   known_emails={system: frozenset(found) for system, found in by_system.items()},
+                   ambiguous_emails=frozenset(key.removeprefix(AMBIGUOUS) for key in flagged))
 
 
 def _known_fields(connectors: Mapping[str, Connector]
@@ -368,14 +383,6 @@ def _known_fields(connectors: Mapping[str, Connector]
     return {(system, person.object): connector.known_fields(person.object)
             for system, connector in connectors.items() if isinstance(connector, FieldCatalog)
             for person in connector.profile.person_objects}
-
-
-def _known_emails(store: StateStore) -> dict[str, frozenset[str]]:
-    by_system: dict[str, set[str]] = defaultdict(set)
-    for system, object_name, _rid, email in store.mirror.email_index():
-        if is_person(system, object_name):
-            by_system[system].add(email)
-    return {system: frozenset(emails) for system, emails in by_system.items()}
 
 
 def _counts(report: CycleReport) -> dict[str, Any]:

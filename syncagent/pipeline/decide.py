@@ -6,7 +6,7 @@ them on `rescore`). The routing rotation is handed in and returned, so it surviv
 
 from __future__ import annotations
 
-from collections import defaultdict
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +35,7 @@ from syncagent.engine.normalise import email_domain
 from syncagent.pipeline.created import person_created
 from syncagent.pipeline.plan import PersonPlan
 from syncagent.pipeline.quarantine import Poison, unusable_values
-from syncagent.pipeline.records import Ref, same_value
+from syncagent.pipeline.records import Ref, match_rank, same_value
 
 log = structlog.get_logger(__name__)
 
@@ -73,21 +73,28 @@ class World:
 
 
 def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) -> World:
+    """Users, accounts by domain and owner ids, read a page at a time. What is kept is small
+    per row (an account's id, owner, domain and name) and grows with the org's users and
+    accounts, never with its persons."""
     profiles = registered()
     crm_profile = next((p for p in profiles.values() if p.crm is not None), None)
     if crm_profile is None or crm_profile.crm is None:
         return World(UserDirectory.of([]), {}, {}, profiles=profiles)
     crm, system = crm_profile.crm, crm_profile.system
-    users = [_user(r, crm.users) for r in store.mirror.records(system, crm.users.object)
+    users = [_user(r, crm.users) for r in store.mirror.iter_records(system, crm.users.object)
              if not r.deleted]
     machines = frozenset(u.id for u in users
                          if u.id.lower() in machine_owners or u.email.lower() in machine_owners)
     accounts = {}
-    for row in store.mirror.records(system, crm.accounts.object):
+    for row in store.mirror.iter_records(system, crm.accounts.object):
         domain = _domain(row.fields.get(crm.accounts.website))
         if domain and not row.deleted:
-            accounts[domain] = AccountContext(row.remote_id, row.fields.get(crm.accounts.owner),
-                                              domain, row.fields.get(crm.accounts.name))
+            owner = row.fields.get(crm.accounts.owner)
+            # owner ids repeat across accounts: one string each, not one per account
+            accounts[domain] = AccountContext(row.remote_id,
+                                              sys.intern(owner) if isinstance(owner, str)
+                                              else owner, domain,
+                                              row.fields.get(crm.accounts.name))
     owner_for = {p.system: _owner_ids(store, p.system, p.owners, users)
                  for p in profiles.values() if p.owners is not None}
     return World(UserDirectory.of(users), accounts, owner_for, machines, crm, system, profiles)
@@ -97,7 +104,7 @@ def _owner_ids(store: StateStore, system: str, directory: OwnerDirectory,
                users: list[User]) -> dict[str, str]:
     """CRM user id -> the system's owner id, matched by e-mail."""
     by_email = {str(r.fields.get(directory.email_field, "")).lower(): r.remote_id
-                for r in store.mirror.records(system, directory.object) if not r.deleted}
+                for r in store.mirror.iter_records(system, directory.object) if not r.deleted}
     return {u.id: by_email[u.email.lower()] for u in users
             if u.email and u.email.lower() in by_email}
 
@@ -132,28 +139,53 @@ class Evaluated:
     gone: list[int] = field(default_factory=list)   # persons whose records were all deleted
 
 
-def evaluate_persons(store: StateStore, rules: Rules, person_ids: Sequence[int],
-                     refs_of: Mapping[int, list[Ref]], world: World, now: datetime,
-                     routing: RoutingState) -> Iterator[Evaluated]:
-    """Evaluate persons chunk by chunk; the routing rotation carries from chunk to chunk."""
-    for start in range(0, len(person_ids), CHUNK):
-        chunk = _evaluate_chunk(store, rules, person_ids[start:start + CHUNK], refs_of, world,
-                                now, routing)
+def evaluate_persons(store: StateStore, rules: Rules, chunks: Iterable[Sequence[int]],
+                     world: World, now: datetime, routing: RoutingState) -> Iterator[Evaluated]:
+    """Evaluate persons a chunk of ids at a time (each chunk's records, activities and stored
+    decisions are read for that chunk only); the routing rotation carries from chunk to
+    chunk."""
+    for person_ids in chunks:
+        chunk = _evaluate_chunk(store, rules, person_ids, world, now, routing)
         routing = chunk.routing
         yield chunk
 
 
-def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
-                    refs_of: Mapping[int, list[Ref]], world: World, now: datetime,
-                    routing: RoutingState) -> Evaluated:
+def all_persons(store: StateStore, size: int = CHUNK) -> Iterator[list[int]]:
+    """Every person id, a chunk at a time (``rescore``)."""
+    after = 0
+    while ids := store.persons.id_page(after, size):
+        yield ids
+        after = ids[-1]
+
+
+def due_persons(store: StateStore, now: datetime, size: int = CHUNK) -> Iterator[list[int]]:
+    """The persons to evaluate by ``now``, a chunk at a time: their data changed, their decay
+    or SLA time came due, or a pending timer step of theirs is due. Each page is read after
+    the previous chunk's evaluation is stored, so it starts above that chunk's last id."""
+    after = 0
+    while ids := store.persons.due_page(now, after, size):
+        yield ids
+        after = ids[-1]
+
+
+def in_chunks(person_ids: Sequence[int], size: int = CHUNK) -> Iterator[Sequence[int]]:
+    """A given list of ids (the settle pass, an explanation) as chunks."""
+    for start in range(0, len(person_ids), size):
+        yield person_ids[start:start + size]
+
+
+def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], world: World,
+                    now: datetime, routing: RoutingState) -> Evaluated:
+    refs_of = {pid: sorted(refs, key=_record_order)
+               for pid, refs in store.persons.refs_of(person_ids).items()}
     refs = [ref for pid in person_ids for ref in refs_of.get(pid, [])]
-    rows = _mirror_rows(store, refs)
-    written = _written(store, refs)
+    rows = store.mirror.person_rows(refs)
+    written = {ref: marks for ref, (_row, marks) in rows.items()}
     activities = store.mirror.activities_for((o, r) for _s, o, r in refs)
     previous = store.decisions.of(person_ids)
     out = Evaluated([], [], {}, routing, previous=previous)
     for pid in person_ids:
-        records = [rows[ref] for ref in refs_of.get(pid, []) if ref in rows]
+        records = [rows[ref][0] for ref in refs_of.get(pid, []) if ref in rows]
         live = [r for r in records if not r.deleted]
         if not live:
             out.due[pid] = None
@@ -179,6 +211,11 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int],
     return out
 
 
+def _record_order(ref: Ref) -> tuple[int, str, str, str]:
+    """A person's records in match order (the CRM's first), as the match linked them."""
+    return (match_rank(ref[0], ref[1]), *ref)
+
+
 def _unevaluable(records: list[MirrorRow], exc: Exception) -> list[Poison]:
     # The exception's text may quote record values: only its type is kept.
     log.warning("person not evaluated", error=type(exc).__name__,
@@ -190,25 +227,6 @@ def _unevaluable(records: list[MirrorRow], exc: Exception) -> list[Poison]:
 
 def _as_record(row: MirrorRow) -> _Record:
     return _Record(row.system, row.object, row.fields, row.modstamp or EPOCH, row.deleted)
-
-
-def _by_object(refs: Iterable[Ref]) -> dict[tuple[str, str], list[str]]:
-    by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for system, object_name, rid in refs:
-        by_object[(system, object_name)].append(rid)
-    return by_object
-
-
-def _mirror_rows(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, MirrorRow]:
-    return {(system, object_name, row.remote_id): row
-            for (system, object_name), ids in _by_object(refs).items()
-            for row in store.mirror.records(system, object_name, ids)}
-
-
-def _written(store: StateStore, refs: Iterable[Ref]) -> dict[Ref, dict[str, Any]]:
-    return {(system, object_name, rid): marks
-            for (system, object_name), ids in _by_object(refs).items()
-            for rid, marks in store.mirror.agent_written(system, object_name, ids).items()}
 
 
 def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[_Record],
@@ -290,14 +308,9 @@ def explain_email(store: StateStore, rules: Rules, email: str, now: datetime,
                   machine_owners: frozenset[str] = frozenset()) -> list[tuple[int, Any]]:
     """Evaluate, without writing anything, every person whose records carry this e-mail."""
     key = email.strip().lower()
-    links = store.persons.links()
-    persons = sorted({links[(s, o, r)] for s, o, r, k in store.mirror.email_index()
-                      if k == key and (s, o, r) in links})
-    refs_of: dict[int, list[Ref]] = defaultdict(list)
-    for ref, pid in links.items():
-        if pid in persons:
-            refs_of[pid].append(ref)
+    holders = [(s, o, r) for s, o, r, k in store.mirror.email_holders([key]) if k == key]
+    persons = sorted(set(store.persons.links_of(holders).values()))
     world = load_world(store, machine_owners)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
-    chunk = _evaluate_chunk(store, rules, persons, refs_of, world, now, routing)
+    chunk = _evaluate_chunk(store, rules, persons, world, now, routing)
     return [(plan.person_id, plan.decision) for plan in chunk.plans]

@@ -10,7 +10,6 @@ its own and the ambiguity is recorded as a data-quality item for a person to res
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,20 +22,23 @@ from syncagent.pipeline.records import Ref, cross_refs, is_person, match_rank
 log = structlog.get_logger(__name__)
 
 CHUNK = 2_000
+AMBIGUOUS = "ambiguous_email:"   # the key prefix of an ambiguous e-mail's data-quality item
 
 
 @dataclass
 class MatchResult:
-    dirty: set[int] = field(default_factory=set)
+    dirty: int = 0          # persons waiting for evaluation once the match is done
     new_persons: int = 0
     ambiguous: int = 0
 
 
 @dataclass
 class _Matcher:
+    """One chunk's matching: the links and e-mail holders of the chunk's records, read from
+    the state DB for this chunk only (a backfill of a million records never holds them all)."""
+
     links: dict[Ref, int]
     by_email: dict[str, list[Ref]]
-    now: datetime
     new_keys: list[str | None] = field(default_factory=list)
     new_links: list[tuple[Ref, int, str]] = field(default_factory=list)
     flags: list[tuple[str, dict[str, object]]] = field(default_factory=list)
@@ -71,16 +73,35 @@ class _Matcher:
 
 
 def match(store: StateStore, now: datetime) -> MatchResult:
-    """Link the records pulled since the last match to persons; returns the persons whose
-    data changed. The queue is emptied only after links and dirty flags are stored."""
-    changed = store.persons.queued()
+    """Link the records pulled since the last match to persons and mark their persons dirty,
+    a chunk of the queue at a time. Each chunk leaves the queue only after its links and dirty
+    flags are stored, so a crash re-matches at most the chunk it was in."""
     result = MatchResult()
-    matcher = _Matcher(store.persons.links(), _email_index(store), now)
-    for rows in _changed_person_rows(store, changed):
-        result.dirty.update(matcher.place(row) for row in rows)
-    for ref in changed:  # activities point at records: their person changed too
-        if ref in matcher.links:
-            result.dirty.add(matcher.links[ref])
+    emails: set[str] = set()
+    # By the profiles' match ranks (Salesforce first), so a record met later in the same
+    # cycle (a HubSpot contact) finds the person an earlier one made.
+    for system, object_name in sorted(store.persons.queued_objects(),
+                                      key=lambda k: (match_rank(*k), k)):
+        after: str | None = None
+        while ids := store.persons.queued_ids(system, object_name, after, CHUNK):
+            _match_chunk(store, [(system, object_name, rid) for rid in ids], now, result,
+                         emails)
+            after = ids[-1]
+    result.ambiguous = len(emails)
+    result.dirty = store.persons.dirty_count()
+    if result.ambiguous:
+        log.warning("ambiguous e-mail matches recorded", count=result.ambiguous)
+    return result
+
+
+def _match_chunk(store: StateStore, changed: list[Ref], now: datetime, result: MatchResult,
+                 ambiguous: set[str]) -> None:
+    """Match one chunk of queued refs of one object (activities queue the records they point
+    at: those records' persons changed too)."""
+    rows = _changed_person_rows(store, changed)
+    matcher = _matcher_for(store, changed, rows)
+    dirty = {matcher.place(row) for row in rows}
+    dirty.update(matcher.links[ref] for ref in changed if ref in matcher.links)
     real_ids = store.persons.create(matcher.new_keys, now=now)
 
     def resolve(pid: int) -> int:
@@ -89,15 +110,26 @@ def match(store: StateStore, now: datetime) -> MatchResult:
     store.persons.link([(s, o, r, resolve(pid), how)
                         for (s, o, r), pid, how in matcher.new_links], now=now)
     for email, detail in matcher.flags:
-        store.flags.flag("ambiguous_email", f"ambiguous_email:{email}", detail, now=now)
-    result.dirty = {resolve(pid) for pid in result.dirty}
-    store.persons.mark_dirty(result.dirty)
+        store.flags.flag("ambiguous_email", AMBIGUOUS + email, detail, now=now)
+    store.persons.mark_dirty(resolve(pid) for pid in dirty)
     store.persons.matched(changed)
-    result.new_persons = len(real_ids)
-    result.ambiguous = len({email for email, _ in matcher.flags})
-    if result.ambiguous:
-        log.warning("ambiguous e-mail matches recorded", count=result.ambiguous)
-    return result
+    result.new_persons += len(real_ids)
+    ambiguous.update(email for email, _ in matcher.flags)
+
+
+def _matcher_for(store: StateStore, changed: list[Ref], rows: list[MirrorRow]) -> _Matcher:
+    """The links and e-mail holders this chunk's records can meet: their own links, those of
+    the records they name by cross id, and those of every live person record sharing one of
+    their e-mails."""
+    by_email: dict[str, list[Ref]] = defaultdict(list)
+    for system, object_name, remote_id, key in store.mirror.email_holders(
+            {row.email_key for row in rows if row.email_key}):
+        if is_person(system, object_name):
+            by_email[key].append((system, object_name, remote_id))
+    wanted = set(changed)
+    wanted.update(ref for row in rows for ref in cross_refs(row.system, row.object, row.fields))
+    wanted.update(ref for refs in by_email.values() for ref in refs)
+    return _Matcher(store.persons.links_of(wanted), by_email)
 
 
 def _unique_email(system: str) -> bool:
@@ -106,24 +138,11 @@ def _unique_email(system: str) -> bool:
     return profile is not None and profile.unique_email
 
 
-def _email_index(store: StateStore) -> dict[str, list[Ref]]:
-    index: dict[str, list[Ref]] = defaultdict(list)
-    for system, object_name, remote_id, key in store.mirror.email_index():
-        if is_person(system, object_name):
-            index[key].append((system, object_name, remote_id))
-    return index
-
-
-def _changed_person_rows(store: StateStore, changed: set[Ref]) -> Iterator[list[MirrorRow]]:
-    """Changed person records in matching order, a chunk at a time (a backfill changes all)."""
-    by_object: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for system, object_name, remote_id in changed:
-        if is_person(system, object_name):
-            by_object[(system, object_name)].append(remote_id)
-    # By the profiles' match ranks (Salesforce first), so a record met later in the same
-    # cycle (a HubSpot contact) finds the person an earlier one made.
-    for key in sorted(by_object, key=lambda k: (match_rank(*k), k)):
-        ids = sorted(by_object[key])
-        for start in range(0, len(ids), CHUNK):
-            rows = store.mirror.records(key[0], key[1], ids[start:start + CHUNK])
-            yield sorted((r for r in rows if not r.deleted), key=lambda r: r.remote_id)
+def _changed_person_rows(store: StateStore, changed: list[Ref]) -> list[MirrorRow]:
+    """The chunk's live person records, in id order (one object per chunk)."""
+    people = [ref for ref in changed if is_person(ref[0], ref[1])]
+    if not people:
+        return []
+    system, object_name = people[0][0], people[0][1]
+    rows = store.mirror.records(system, object_name, [rid for _s, _o, rid in people])
+    return sorted((r for r in rows if not r.deleted), key=lambda r: r.remote_id)

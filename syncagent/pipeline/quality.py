@@ -27,6 +27,8 @@ from syncagent.pipeline.plan import ANY_VALUE, EVERY_RECORD, Untranslatable
 FIELDS_FILE = "fields.yaml"
 # Codes that mean "this field does not exist or we may not write it", not "this value": they
 # hold for every record of the object, so they are one item per field.
+# The item kinds planning reads back as refusals (see `refusals`).
+REFUSAL_KINDS = ("refused_field", "rejected_value")
 REFUSED_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
 # system, object, record id, error, value sent, person id
 Dropped = tuple[str, str, str | None, FieldError, Any, int | None]
@@ -74,7 +76,7 @@ def refusals(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], d
     the mapping (a new field name) or resolving the item lifts it."""
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for item in items:
-        if item.get("kind") not in ("refused_field", "rejected_value"):
+        if item.get("kind") not in REFUSAL_KINDS:
             continue
         d = item.get("detail") or {}
         field = str(d.get("field") or "").casefold()

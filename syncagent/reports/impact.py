@@ -18,7 +18,7 @@ from typing import Any
 from state.runs import Key
 from state.store import StateStore
 from syncagent.engine import RoutingState, Rules
-from syncagent.pipeline.decide import World, evaluate_persons, load_world
+from syncagent.pipeline.decide import World, all_persons, evaluate_persons, load_world
 from syncagent.reports.data import ReportSource
 from syncagent.reports.model import (
     Options,
@@ -39,11 +39,8 @@ NONE = "(none)"
 def decisions_under(store: StateStore, rules: Rules, now: datetime, world: World
                     ) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """(person id, decision row) for every person ``rules`` can evaluate, nothing written."""
-    refs_of: dict[int, list[Any]] = {}
-    for ref, pid in store.persons.links().items():
-        refs_of.setdefault(pid, []).append(ref)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
-    for chunk in evaluate_persons(store, rules, sorted(refs_of), refs_of, world, now, routing):
+    for chunk in evaluate_persons(store, rules, all_persons(store), world, now, routing):
         for row in chunk.decisions:
             yield row["person_id"], row
 

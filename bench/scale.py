@@ -1,0 +1,160 @@
+"""Benchmark: a rescore of a million persons, with no API, on SQLite and Postgres.
+
+Seeds a state DB directly (bench/scale_seed.py: persons, their records in both systems, their
+activities, the org's users and accounts) and then runs the evaluate-and-plan cycle that
+`syncagent rescore` runs (`run_cycle` with ``rescore``, no pull), in a child process so its
+peak RSS is its own. The planned writes stay in the outbox: pushing them is the API's time,
+which bench/e2e.py measures. Seeding time is reported and excluded from the rate.
+
+Prints one JSON object: ``runs`` holds, per backend, ``persons``, ``seconds``,
+``persons_per_s``, ``peak_rss_mb`` and ``backend`` (with the seeding time and rows planned),
+against the targets (RSS under 400 MB, at least 10,000 persons/s at a million persons).
+
+    python bench/scale.py [--persons 1000000] [--postgres URL] [--no-sqlite]
+
+``--postgres`` takes a SQLAlchemy URL (postgresql+psycopg://postgres@127.0.0.1:5432/test);
+the run uses a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_RSS_MB = 400
+TARGET_RATE = 10_000
+
+
+def child_rescore(state_url: str) -> None:
+    """In the child: one rescore cycle (pull and push left out), then its figures."""
+    from connectors.registry import registered
+    from state.store import StateStore
+    from syncagent.engine import load_rules
+    from syncagent.pipeline.cycle import Agent, CycleOptions, run_cycle
+
+    store = StateStore(state_url)
+    connectors: dict[str, Any] = {system: OfflineConnector(profile)
+                                  for system, profile in registered().items()
+                                  if profile.connect is not None}
+    agent = Agent(store, connectors, load_rules(ROOT / "mappings"), holder="bench-scale")
+    started = time.perf_counter()
+    report = run_cycle(agent, options=CycleOptions(rescore=True, pull=False, push=False))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"persons": report.persons_evaluated, "seconds": round(seconds, 1),
+                      "persons_per_s": round(report.persons_evaluated / max(seconds, 1e-9)),
+                      "peak_rss_mb": peak_rss_mb(), "planned": report.planned,
+                      "status": report.status}))
+
+
+class OfflineConnector:
+    """A registered system's profile with no API behind it: enough for evaluate and plan,
+    which read only the profile; any call to the remote system is a bug here."""
+
+    def __init__(self, profile: Any) -> None:
+        from connectors.base import ApiCallCounter
+
+        self.profile = profile
+        self.system = profile.system
+        self.calls = ApiCallCounter(profile.system)
+        self.api_calls = 0
+        self.features_off: Mapping[str, str] = {}
+        self.streams: Mapping[str, Any] = {}
+        self.max_batch = 200
+
+    def watch(self, stop: threading.Event) -> None:
+        """Nothing waits here."""
+
+    def preflight(self) -> None:
+        """The bench's org is taken as set up."""
+
+    def __getattr__(self, name: str) -> Any:
+        # AttributeError: capability checks (isinstance on a Protocol) see "not offered"
+        raise AttributeError(f"the offline connector has no {name}: no API in this bench")
+
+
+def peak_rss_mb() -> float:
+    """This process's high-water RSS (VmHWM: not inherited from the parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def run(backend: str, state_url: str, persons: int) -> dict[str, Any]:
+    from bench.scale_seed import seed, utc_now
+    from state.store import StateStore
+
+    store = StateStore(state_url)
+    store.upgrade()
+    started = time.perf_counter()
+    seeded = seed(store, persons, utc_now())
+    seed_seconds = time.perf_counter() - started
+    store.dispose()
+    out = subprocess.run([sys.executable, __file__, "--child-rescore", state_url],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"the rescore child failed on {backend}:\n{out.stderr[-3000:]}")
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"backend": backend, **figures, "seed_seconds": round(seed_seconds, 1),
+            "seeded_rows": seeded,
+            "meets_targets": figures["peak_rss_mb"] < TARGET_RSS_MB
+            and figures["persons_per_s"] >= TARGET_RATE}
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema in the database at ``url``; dropped afterwards."""
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"scale_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=20_000)
+    parser.add_argument("--postgres", metavar="URL", help="also run on this Postgres database")
+    parser.add_argument("--no-sqlite", action="store_true", help="run on Postgres only")
+    parser.add_argument("--child-rescore", metavar="STATE_URL", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_rescore:
+        child_rescore(args.child_rescore)
+        return
+    runs = []
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as folder:
+            runs.append(run("sqlite", f"sqlite:///{folder}/state.db", args.persons))
+    if args.postgres:
+        with postgres_schema(args.postgres) as url:
+            runs.append(run("postgresql", url, args.persons))
+    print(json.dumps({"benchmark": "scale.rescore", "persons": args.persons,
+                      "at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                      "targets": {"peak_rss_mb_below": TARGET_RSS_MB,
+                                  "persons_per_s_at_least": TARGET_RATE},
+                      "runs": runs}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""bench/scale.py at a small size: it seeds, rescores every seeded person on each backend and
+prints the JSON figures the issue's acceptance reads (the figures themselves are not judged
+here: no timed tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures.postgres import POSTGRES_URL, postgres_skip_reason
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = {"backend", "persons", "seconds", "persons_per_s", "peak_rss_mb"}
+
+
+def test_scale_bench_rescores_every_seeded_person_and_prints_its_figures() -> None:
+    command = [sys.executable, str(ROOT / "bench" / "scale.py"), "--persons", "2000"]
+    backends = ["sqlite"]
+    if postgres_skip_reason() is None:
+        command += ["--postgres", POSTGRES_URL]
+        backends.append("postgresql")
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)
+    assert figures["persons"] == 2000
+    assert [run["backend"] for run in figures["runs"]] == backends
+    for run in figures["runs"]:
+        assert set(run) >= KEYS, run
+        assert run["persons"] == 2000, "every seeded person is evaluated"
+        assert run["status"] == "ok" and run["planned"] > 0
+        assert run["seeded_rows"]["persons"] == 2000
+        assert run["peak_rss_mb"] > 0 and run["persons_per_s"] > 0
