@@ -68,6 +68,15 @@ class OutboxItem:
     fields: dict[str, Any]
     idempotency_key: str
     attempts: int
+    # the code of the last failure or release (None: nothing went wrong with it before)
+    error_code: str | None = None
+
+    @property
+    def never_sent(self) -> bool:
+        """First claim, never released nor failed: no earlier attempt can have landed (a
+        release, even of a killed process's claim, leaves its code; an expired claim that is
+        taken again counts a second attempt)."""
+        return self.attempts <= 1 and self.error_code is None
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,8 @@ def claim(session: Session, holder: str, limit: int, *, where: dict[str, str | N
                     claimed_until=now + timedelta(seconds=claim_seconds),
                     attempts=t.c.attempts + 1, updated_at=now)
             .returning(t.c.id, t.c.system, t.c.object, t.c.operation, t.c.remote_id,
-                       t.c.person_id, t.c.fields, t.c.idempotency_key, t.c.attempts))
+                       t.c.person_id, t.c.fields, t.c.idempotency_key, t.c.attempts,
+                       t.c.error_code))
     items = [OutboxItem(*row) for row in session.execute(stmt).all()]
     return sorted(items, key=lambda item: item.id)
 
