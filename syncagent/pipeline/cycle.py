@@ -28,7 +28,7 @@ from syncagent.pipeline.handoff import handoff_for_chunk, task_context
 from syncagent.pipeline.match import match
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
 from syncagent.pipeline.pull import pull
-from syncagent.pipeline.push import PushResult, push
+from syncagent.pipeline.push import LIST_OPERATIONS, PushResult, push
 from syncagent.pipeline.quarantine import flag_poison
 from syncagent.pipeline.records import Ref, is_person
 from syncagent.pipeline.settle import read_back
@@ -233,7 +233,9 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     if agent.write and not stop.is_set():
         # A system that failed this cycle (outage, budget) gets no writes: they wait in the
         # outbox for the first cycle it answers again; the other system is written now.
-        pushed = _push(agent, stop, report, down)
+        # List changes wait for the last push: the contacts a create makes join their lists
+        # in the same calls as everyone else (HubSpot takes 1,000 ids a call per list).
+        pushed = _push(agent, stop, report, down, defer=LIST_OPERATIONS)
         if pushed.created_persons and not stop.is_set():
             # Settle: a record just created (a Lead for a HubSpot-only MQL, a contact) changes
             # what its person's other records should hold (cross ids, list membership). Read
@@ -245,14 +247,15 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # The world (users, accounts, owner ids) is as it was: creates add persons only.
             _evaluate_and_plan(agent, options, started, report,
                                only=sorted(pushed.created_persons), world=world)
+        if not stop.is_set():
             _push(agent, stop, report, down)
 
 
 def _push(agent: Agent, stop: threading.Event, report: CycleReport,
-          down: set[str]) -> PushResult:
+          down: set[str], defer: frozenset[str] = frozenset()) -> PushResult:
     store = agent.store
     up = {s: c for s, c in agent.connectors.items() if s not in down}
-    pushed = push(up, store, agent.holder, stop)
+    pushed = push(up, store, agent.holder, stop, defer=defer)
     for system in agent.connectors:
         report.written[system] = report.written.get(system, 0) + pushed.written.get(system, 0)
         report.created[system] = report.created.get(system, 0) + pushed.created.get(system, 0)

@@ -48,6 +48,7 @@ CLAIM_MARGIN_SECONDS = 30.0  # recording the results after the last answer
 UPDATE_CLAIM_BATCHES = 10
 
 
+LIST_OPERATIONS = frozenset({"list_add", "list_remove"})
 WRITE_OPERATIONS: dict[str, WriteOperation] = {"create": "create", "update": "update",
                                                "upsert": "upsert"}
 
@@ -86,12 +87,14 @@ class PushResult:
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
-         stop: threading.Event) -> PushResult:
+         stop: threading.Event, *, defer: frozenset[str] = frozenset()) -> PushResult:
     """Write every due outbox row, both systems at once; returns what was written, created
-    and rejected. Whatever raises, every row claimed here ends done, pending or dead."""
+    and rejected. Whatever raises, every row claimed here ends done, pending or dead.
+    ``defer``: operations left for a later push of the same cycle (list changes wait for
+    the contacts a create makes, so each list is changed in as few calls as possible)."""
     try:
         release_orphaned_claims(store)
-        groups = _groups(store)
+        groups = [g for g in _groups(store) if g[2] not in defer]
     except Exception as exc:  # nothing claimed yet: the rows wait for the next cycle
         return PushResult(failures=[_failure("outbox", "*", "claim", exc)])
     with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
