@@ -210,6 +210,14 @@ def completion_values(result: OutboxResult, attempts: int, max_attempts: int,
             "last_error": result.message, "next_attempt_at": now}
 
 
+def due_counts(session: Session, now: datetime) -> dict[tuple[str, str, str], int]:
+    """Rows due now per (system, object, operation) group."""
+    t = m.OutboxRow
+    rows = session.execute(select(t.system, t.object, t.operation, func.count())
+                           .where(_due(now)).group_by(t.system, t.object, t.operation))
+    return {(system, obj, operation): int(n) for system, obj, operation, n in rows}
+
+
 def groups(session: Session, now: datetime) -> list[tuple[str, str, str]]:
     """The (system, object, operation) groups that have rows due now."""
     t = m.OutboxRow
@@ -282,6 +290,10 @@ class OutboxStore:
     def groups(self, now: datetime) -> list[tuple[str, str, str]]:
         with self._sessions.read() as session:
             return groups(session, now)
+
+    def due_counts(self, now: datetime | None = None) -> dict[tuple[str, str, str], int]:
+        with self._sessions.read() as session:
+            return due_counts(session, now or utcnow())
 
     def counts(self) -> dict[str, int]:
         """Rows by status."""

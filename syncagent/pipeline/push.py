@@ -87,21 +87,26 @@ class PushResult:
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
-         stop: threading.Event, *, defer: frozenset[str] = frozenset()) -> PushResult:
+         stop: threading.Event, *, defer: frozenset[str] = frozenset(),
+         full_batches: bool = False) -> PushResult:
     """Write every due outbox row, both systems at once; returns what was written, created
     and rejected. Whatever raises, every row claimed here ends done, pending or dead.
     ``defer``: operations left for a later push of the same cycle (list changes wait for
-    the contacts a create makes, so each list is changed in as few calls as possible)."""
+    the contacts a create makes, so each list is changed in as few calls as possible).
+    ``full_batches``: only whole batches are sent (a push while rows are still being queued
+    leaves the remainder to a later push rather than spend a call on a part batch)."""
     try:
         release_orphaned_claims(store)
-        groups = [g for g in _groups(store) if g[2] not in defer]
+        groups: list[tuple[tuple[str, str, str], int | None]] = (
+            _whole_batches(connectors, store, defer) if full_batches
+            else [(g, None) for g in _groups(store) if g[2] not in defer])
     except Exception as exc:  # nothing claimed yet: the rows wait for the next cycle
         return PushResult(failures=[_failure("outbox", "*", "claim", exc)])
     with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
                             thread_name_prefix="push") as pool:
         parts = list(pool.map(
             lambda item: _push_system(item[1], store, holder, stop,
-                                      [g for g in groups if g[0] == item[0]]),
+                                      [g for g in groups if g[0][0] == item[0]]),
             connectors.items()))
     result = PushResult()
     for part in parts:
@@ -130,16 +135,36 @@ def claim_window(connector: Connector) -> float:
     return connector.longest_call() + CLAIM_MARGIN_SECONDS
 
 
+def _whole_batches(connectors: Mapping[str, Connector], store: StateStore,
+                   defer: frozenset[str]) -> list[tuple[tuple[str, str, str], int | None]]:
+    """The groups with at least one whole batch due, each with the rows that fill whole
+    batches, in push order."""
+    out = []
+    for group, due in store.outbox.due_counts().items():
+        connector = connectors.get(group[0])
+        if connector is None or group[2] in defer:
+            continue
+        size = _batch_size(connector, group[2])
+        if due >= size:
+            out.append((group, due - due % size))
+    return sorted(out, key=lambda g: (OPERATION_ORDER.get(g[0][2], 3), g[0][0], g[0][1]))
+
+
+def _batch_size(connector: Connector, operation: str) -> int:
+    return (connector.profile.list_batch_size if operation.startswith("list_")
+            else connector.max_batch)
+
+
 def _push_system(connector: Connector, store: StateStore, holder: str, stop: threading.Event,
-                 groups: list[tuple[str, str, str]]) -> PushResult:
+                 groups: list[tuple[tuple[str, str, str], int | None]]) -> PushResult:
     """One system's groups in order. A stop (credentials, quota, budget, other fatal answers)
     ends this system's push; anything unexpected is recorded and the next group goes on."""
     result = PushResult()
-    for _system, object_name, operation in groups:
+    for (_system, object_name, operation), most in groups:
         if stop.is_set():
             break
         try:
-            _drain(connector, store, holder, object_name, operation, result, stop)
+            _drain(connector, store, holder, object_name, operation, result, stop, most)
         except FatalError as error:
             result.stopped[connector.system] = error.message
             result.stop_errors[connector.system] = error
@@ -169,18 +194,23 @@ def _groups(store: StateStore) -> list[tuple[str, str, str]]:
 
 
 def _drain(connector: Connector, store: StateStore, holder: str, object_name: str,
-           operation: str, result: PushResult, stop: threading.Event) -> None:
+           operation: str, result: PushResult, stop: threading.Event,
+           most: int | None = None) -> None:
+    """Claim and send the group's due rows (``most``: no more than that many)."""
     system = connector.system
-    size = (connector.profile.list_batch_size if operation.startswith("list_")
-            else connector.max_batch)
+    size = _batch_size(connector, operation)
     batches = UPDATE_CLAIM_BATCHES if operation == "update" else 1
     window = claim_window(connector) * batches
-    while not stop.is_set():
-        items = store.outbox.claim(holder, size * batches, system=system,
+    left = most
+    while not stop.is_set() and (left is None or left > 0):
+        limit = size * batches if left is None else min(size * batches, left)
+        items = store.outbox.claim(holder, limit, system=system,
                                    object_name=object_name, operation=operation,
                                    claim_seconds=window)
         if not items:
             return
+        if left is not None:
+            left -= len(items)
         _send_claimed(connector, store, object_name, operation, _clears_first(items), size,
                       result, stop)
 
