@@ -33,13 +33,16 @@ def _ceil(rows: int, size: int) -> int:
 def portal_truth(ctx: Any) -> dict[str, Any]:
     """What a HubSpot backfill must read, counted in the sandbox's portal before it starts."""
     from connectors.hubspot.streams import engagement_kind
+    from syncagent.sandbox.hubspot.events import MARKETING_EMAIL_EVENTS
 
     with ctx.lock:
         hs = ctx.hs
         contacts = list(hs.store("contacts").records.values())
         return {"contacts": sum(not r.archived for r in contacts),
                 "archived": sum(r.archived for r in contacts),
-                "owners": len(hs.owners), "events": len(hs.events),
+                "owners": len(hs.owners),
+                # the events API serves web events; marketing e-mail events are not in it
+                "events": sum(e.event_type not in MARKETING_EMAIL_EVENTS for e in hs.events),
                 "signals": {kind: sum(1 for r in hs.store(kind).records.values()
                                       if not r.archived and engagement_kind(kind, r.properties))
                             for kind in ENGAGEMENTS}}
