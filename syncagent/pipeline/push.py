@@ -209,10 +209,23 @@ def _drain(connector: Connector, store: StateStore, holder: str, object_name: st
                                    claim_seconds=window)
         if not items:
             return
-        if left is not None:
+        if left is not None:   # whole batches only: a part batch waits for a later push
             left -= len(items)
+            items = _whole(store, items, size)
         _send_claimed(connector, store, object_name, operation, _clears_first(items), size,
                       result, stop)
+
+
+def _whole(store: StateStore, items: list[OutboxItem], size: int) -> list[OutboxItem]:
+    """The claimed rows that fill whole batches, counting updates that clear a field first
+    apart (they go in batches of their own, _clears_first); the rest go back to the queue
+    at once, untouched, for a later push to send with the rows still to come."""
+    clears = [item for item in items if item.fields.get("__clear_first")]
+    plain = [item for item in items if not item.fields.get("__clear_first")]
+    keep = clears[:len(clears) - len(clears) % size] + plain[:len(plain) - len(plain) % size]
+    kept = {item.id for item in keep}
+    _release_unsent(store, [item for item in items if item.id not in kept], "BATCH_NOT_FULL")
+    return keep
 
 
 def _clears_first(items: list[OutboxItem]) -> list[OutboxItem]:

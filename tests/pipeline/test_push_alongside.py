@@ -49,3 +49,27 @@ def test_rows_queued_while_pushing_go_in_whole_batches_and_each_lands_once(
     assert sum(rest.list_changes.values()) == 1 and not rest.failures   # deferred to here
     contacts = running.ctx.hs.store("contacts").records
     assert all(contacts[i].properties["jobtitle"] == f"VP {i}" for i in ids)
+
+
+def test_a_whole_batch_push_holds_back_part_batches_of_clears_and_plain_updates(
+        tmp_path: Path) -> None:
+    from syncagent.pipeline.push import _whole
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upgrade()
+    rows = _updates(list(range(1, 251)), "VP")
+    rows = [NewOutboxRow(r.system, r.object, r.operation,
+                         {**r.fields, "__clear_first": ["lifecyclestage"]}
+                         if (r.person_id or 0) % 10 == 0 else r.fields,
+                         r.idempotency_key, remote_id=r.remote_id, person_id=r.person_id)
+            for r in rows]
+    store.outbox.enqueue(rows)
+    claimed = store.outbox.claim("agent", 1000, system="hubspot", object_name="contacts",
+                                 operation="update")
+    kept = _whole(store, claimed, 100)
+    assert len(kept) == 200 and not any(i.fields.get("__clear_first") for i in kept)
+    assert store.outbox.due_counts() == {("hubspot", "contacts", "update"): 50}
+    again = store.outbox.claim("agent", 1000, system="hubspot", object_name="contacts",
+                               operation="update")
+    assert sum(1 for i in again if i.fields.get("__clear_first")) == 25
+    assert all(i.attempts == 1 for i in again)     # a hold-back is not an attempt
