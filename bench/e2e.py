@@ -4,12 +4,15 @@ The sandbox runs in this process with 100 ms of latency on every Salesforce call
 100-requests-per-10-seconds limit; the agent runs as a child process (so its peak RSS is its
 own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would. Prints JSON:
 
-- calls against the minimum, per system: the minimum is what the APIs' page and batch sizes
-  allow for the rows read and written (Salesforce queries 2,000 rows a page and writes 200
-  records a call; HubSpot searches 200, reads events 1,000 and associations 100 at a time, and
-  writes 100 records a call);
-- wall time against the lower bound those limits imply (Salesforce calls x latency, plus
-  HubSpot calls at 10 a second);
+- calls against the minimum, per system and per operation (``minimum_by_operation``: each
+  operation's calls, its minimum, the reason and the ratio; bench/e2e_floor.py). What must be
+  read is counted in the sandbox before the backfill (contacts, owners, web events, the
+  engagements that are scoring signals), what must be written from the outbox rows it sent;
+  the minimum applies the documented page and batch sizes to them (HubSpot: search 200,
+  events 1,000, association reads 1,000 ids, batch writes 100, list changes 1,000;
+  Salesforce: query pages 2,000, collections 200, five of either in one Composite call);
+- wall time against the lower bound those minimums imply (Salesforce calls x latency, plus
+  HubSpot calls at its rate limit);
 - the agent's peak RSS;
 - the end-to-end latency from a simulated HubSpot form fill to grade, score and owner being
   visible on the Salesforce lead, with `syncagent run` on a short interval;
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import signal
@@ -43,12 +45,20 @@ sys.path.insert(0, str(ROOT))
 
 from state.store import StateStore  # noqa: E402
 
+sys.path.insert(1, str(ROOT / "bench"))
+from e2e_floor import (  # noqa: E402
+    HS_BATCH,
+    SF_BATCH,
+    hubspot_floor,
+    portal_truth,
+    salesforce_floor,
+    sent_rows,
+    totals,
+)
+
 if TYPE_CHECKING:
     from syncagent.sandbox.server import RunningSandbox
 
-SF_PAGE, SF_BATCH = 2000, 200
-HS_SEARCH, HS_EVENTS, HS_ASSOC, HS_BATCH, HS_LIST = 200, 1000, 100, 100, 1000
-ENGAGEMENTS = ("emails", "calls", "meetings", "tasks")
 
 
 def child_cycle(sandbox_url: str, state_url: str) -> None:
@@ -77,37 +87,22 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _ceil(rows: int, size: int) -> int:
-    return math.ceil(rows / size)
-
-
-def minimum_calls(report: dict[str, Any], list_changes: dict[str, int]) -> dict[str, int]:
-    """The fewest calls the APIs' page and batch sizes allow for this cycle's rows."""
-    pulled, written, created = report["pulled"], report["written"], report["created"]
-    sf_streams = ("Lead", "Contact", "Account", "User", "Task", "Event", "Campaign",
-                  "CampaignMember")
-    salesforce = sum(_ceil(pulled.get(s, 0), SF_PAGE) for s in sf_streams)
-    salesforce += _ceil(written["salesforce"], SF_BATCH) + _ceil(created["salesforce"], SF_BATCH)
-    hubspot = _ceil(pulled.get("contacts", 0), HS_SEARCH) + _ceil(pulled.get("web_events", 0),
-                                                                  HS_EVENTS)
-    hubspot += sum(_ceil(pulled.get(e, 0), HS_SEARCH) + _ceil(pulled.get(e, 0), HS_ASSOC)
-                   for e in ENGAGEMENTS)
-    hubspot += 2  # owners and archived contacts: one page each at the least
-    hubspot += _ceil(written["hubspot"], HS_BATCH) + _ceil(created["hubspot"], HS_BATCH)
-    hubspot += sum(_ceil(n, HS_LIST) for n in list_changes.values())
-    return {"salesforce": salesforce, "hubspot": hubspot}
-
-
 def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
              per_10s: int) -> dict[str, Any]:
+    truth = portal_truth(sandbox.ctx)     # what the backfill must read, before it starts
     started = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--child-cycle", sandbox.url, state_url],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     wall = time.perf_counter() - started
     child = json.loads(out.stdout.strip().splitlines()[-1])
     report = child["report"]
-    minimum = minimum_calls(report, child["list_changes"])
+    sent = sent_rows(state_url.removeprefix("sqlite:///"))
+    by_op = child["by_operation"]
+    ops = {"salesforce": salesforce_floor(report["pulled"], sent, by_op.get("salesforce", {})),
+           "hubspot": hubspot_floor(truth, sent, by_op.get("hubspot", {}))}
+    minimum = {system: totals(table)["minimum"] for system, table in ops.items()}
     calls = report["api_calls"]
+    # Salesforce calls one after another at its latency; HubSpot's calls at its rate limit
     bound = minimum["salesforce"] * latency_s + minimum["hubspot"] * 10 / per_10s
     return {
         "rows_pulled": sum(report["pulled"].values()),
@@ -116,8 +111,13 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
         "rejected": report["rejected"],
         "calls": {s: {"calls": calls[s], "minimum": minimum[s],
                       "ratio": round(calls[s] / max(1, minimum[s]), 3)} for s in calls},
-        "calls_by_operation": child["by_operation"],
+        "calls_without_composite_packing": {"salesforce": totals(
+            ops["salesforce"], without_composite=True)},
+        "minimum_by_operation": ops,
+        "calls_by_operation": by_op,
         "wall_s": round(wall, 1), "lower_bound_s": round(bound, 1),
+        "lower_bound_parts_s": {"salesforce": round(minimum["salesforce"] * latency_s, 1),
+                                "hubspot": round(minimum["hubspot"] * 10 / per_10s, 1)},
         "wall_vs_bound": round(wall / max(bound, 0.001), 2),
         "peak_rss_mb": child["peak_rss_mb"],
         # one cycle: its tasks are the ones a single push could batch together
@@ -132,7 +132,7 @@ def task_calls(stats: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for system, size in (("salesforce", SF_BATCH), ("hubspot", HS_BATCH)):
         n, used = int(made.get(system, 0)), int(calls.get(system, 0))
-        least = _ceil(n, size)
+        least = -(-n // size)
         out[system] = {"tasks_created": n, "calls": used, "minimum": least,
                        "ratio": round(used / least, 3) if least else None}
     out["hubspot"]["lookup_calls"] = sum(

@@ -123,6 +123,10 @@ class WriteItem:
     clear_first: tuple[str, ...] = ()
     # Records a create is associated with, by object: {"contacts": "<id>"} (a HubSpot task).
     associations: Mapping[str, str] = field(default_factory=dict)
+    # True only when the outbox knows no earlier attempt of this write was ever sent (its
+    # first claim, never released or failed): a create that is not idempotent by nature may
+    # then skip looking for a copy an earlier attempt left. False, the safe default, looks.
+    never_sent: bool = False
 
 
 @dataclass(frozen=True)

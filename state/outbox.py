@@ -71,6 +71,15 @@ class OutboxItem:
     fields: dict[str, Any]
     idempotency_key: str
     attempts: int
+    # the code of the last failure or release (None: nothing went wrong with it before)
+    error_code: str | None = None
+
+    @property
+    def never_sent(self) -> bool:
+        """First claim, never released nor failed: no earlier attempt can have landed (a
+        release, even of a killed process's claim, leaves its code; an expired claim that is
+        taken again counts a second attempt)."""
+        return self.attempts <= 1 and self.error_code is None
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,8 @@ def claim(session: Session, holder: str, limit: int, *, where: dict[str, str | N
                     claimed_until=now + timedelta(seconds=claim_seconds),
                     attempts=t.c.attempts + 1, updated_at=now)
             .returning(t.c.id, t.c.system, t.c.object, t.c.operation, t.c.remote_id,
-                       t.c.person_id, t.c.fields, t.c.idempotency_key, t.c.attempts))
+                       t.c.person_id, t.c.fields, t.c.idempotency_key, t.c.attempts,
+                       t.c.error_code))
     items = [OutboxItem(*row) for row in session.execute(stmt).all()]
     return sorted(items, key=lambda item: item.id)
 
@@ -223,6 +233,14 @@ def completion_values(result: OutboxResult, attempts: int, max_attempts: int,
             "last_error": result.message, "next_attempt_at": now}
 
 
+def due_counts(session: Session, now: datetime) -> dict[tuple[str, str, str], int]:
+    """Rows due now per (system, object, operation) group."""
+    t = m.OutboxRow
+    rows = session.execute(select(t.system, t.object, t.operation, func.count())
+                           .where(_due(now)).group_by(t.system, t.object, t.operation))
+    return {(system, obj, operation): int(n) for system, obj, operation, n in rows}
+
+
 def groups(session: Session, now: datetime) -> list[tuple[str, str, str]]:
     """The (system, object, operation) groups that have rows due now."""
     t = m.OutboxRow
@@ -295,6 +313,10 @@ class OutboxStore:
     def groups(self, now: datetime) -> list[tuple[str, str, str]]:
         with self._sessions.read() as session:
             return groups(session, now)
+
+    def due_counts(self, now: datetime | None = None) -> dict[tuple[str, str, str], int]:
+        with self._sessions.read() as session:
+            return due_counts(session, now or utcnow())
 
     def counts(self) -> dict[str, int]:
         """Rows by status."""

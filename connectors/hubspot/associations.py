@@ -6,7 +6,8 @@ is read by paging the object list with associations over the id range instead.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import structlog
 
@@ -16,6 +17,8 @@ from connectors.hubspot.limits import ASSOCIATION_BATCH, LIST_PAGE
 from syncagent.errors import FatalError
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class Associations:
@@ -45,6 +48,28 @@ class Associations:
                 self._v4_associations = False
         return self._scan(object_type, ids)
 
+    def linked(self, object_type: str, pages: Iterable[tuple[list[str], T]]
+               ) -> Iterator[tuple[T, dict[str, list[str]]]]:
+        """Each page with the contacts of its engagement ids, in order. The look-ups are
+        batched across pages: a call carries a full ASSOCIATION_BATCH of ids whenever that many
+        are waiting, so a sweep of n signals costs ceil(n / 1,000) calls, not one or more per
+        search page. A page is handed on as soon as all its ids are answered (at most about
+        six pages are held)."""
+        held: list[tuple[list[str], T]] = []
+        waiting: list[str] = []
+        found: dict[str, list[str]] = {}
+        for ids, page in pages:
+            held.append((ids, page))
+            waiting.extend(ids)
+            while len(waiting) >= ASSOCIATION_BATCH:
+                found.update(self.contacts_of(object_type, waiting[:ASSOCIATION_BATCH]))
+                waiting = waiting[ASSOCIATION_BATCH:]
+            yield from _answered(held, waiting, found)
+        if waiting:
+            found.update(self.contacts_of(object_type, waiting))
+            waiting = []
+        yield from _answered(held, waiting, found)
+
     def _scan(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
         """Fallback: page the object list (sorted by id, with associations) over the id range."""
         wanted = set(ids)
@@ -63,3 +88,12 @@ class Associations:
             if after is not None and int(after) > high:
                 break       # past the last id asked about
         return found
+
+
+def _answered(held: list[tuple[list[str], T]], waiting: list[str],
+              found: dict[str, list[str]]) -> Iterator[tuple[T, dict[str, list[str]]]]:
+    """Pop, in order, the held pages none of whose ids is still waiting."""
+    pending = set(waiting)
+    while held and not pending.intersection(held[0][0]):
+        ids, page = held.pop(0)
+        yield page, {i: found.pop(i, []) for i in ids}

@@ -28,9 +28,12 @@ from syncagent.settings import HubSpotSettings
 
 log = structlog.get_logger(__name__)
 
-# Windows slightly longer than HubSpot's, and a tenth of headroom on the ten-second limit:
-# our clock and HubSpot's do not start a window at the same instant.
-TEN_SECOND_WINDOW = 10.5
+# Windows slightly longer than HubSpot's (a request counts when it arrives, a little after
+# we send it), and a twentieth of headroom on the ten-second limit, so the remaining count
+# never reaches 0 (which would pause the client for a whole window, see _observe). The
+# ten-second limit binds a backfill: every tenth of it left unused is a tenth more wall time.
+TEN_SECOND_WINDOW = 10.3
+TEN_SECOND_SHARE = 0.95
 SEARCH_WINDOW = 1.1
 
 
@@ -50,7 +53,7 @@ class HubSpotClient:
         self.budget = budget or DailyBudget("hubspot", settings.daily_budget_share)
         self.calls = calls or ApiCallCounter("hubspot")
         self.timeout = settings.timeout_seconds
-        per_10s = max(1, int(settings.requests_per_10s * 0.9))
+        per_10s = max(1, int(settings.requests_per_10s * TEN_SECOND_SHARE))
         self.limiter = limiter or RateLimiter(per_10s, TEN_SECOND_WINDOW)
         self.search_limiter = search_limiter or RateLimiter(settings.searches_per_second,
                                                             SEARCH_WINDOW)

@@ -8,7 +8,7 @@ lists.py, the portal's properties through schema.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from connectors.base import (
 from connectors.budget import DailyBudget
 from connectors.hubspot import errors, own_writes, streams
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.concurrent import interleave
 from connectors.hubspot.limits import BATCH_MAX
 from connectors.hubspot.lists import ListMemberships
 from connectors.hubspot.profile import PROFILE
@@ -95,23 +96,40 @@ class HubSpotConnector(HttpConnector):
     def read_many(self, cursors: Mapping[str, Cursor | None], *,
                   cycle_start: datetime | None = None,
                   progress: ProgressCallback | None = None) -> Iterator[Page]:
-        """Every stream in turn. A stream the token has no scope for is switched off (its
-        reason kept in ``features_off``) and the others still run: a 403 on owners must not
-        stop the engagement streams."""
+        """Every stream, read at once. A stream the token has no scope for is switched off
+        (its reason kept in ``features_off``) and the others still run: a 403 on owners must
+        not stop the engagement streams."""
         self.features_off = {}
-        for name, cursor in cursors.items():
-            try:
-                yield from self.read(name, cursor, cycle_start=cycle_start, progress=progress)
-            except errors.MissingScopes as exc:
-                self.features_off[name] = exc.message
-                log.warning("hubspot.stream_off", stream=name, **exc.as_dict())
 
-    def read(self, stream: str, cursor: Cursor | None, *, cycle_start: datetime | None = None,
-             progress: ProgressCallback | None = None) -> Iterator[Page]:
+        def lane(names: list[str]) -> Callable[[], Iterator[Page]]:
+            def read() -> Iterator[Page]:
+                for name in names:
+                    try:
+                        yield from self.read(name, cursors[name], cycle_start=cycle_start,
+                                             progress=progress)
+                    except errors.MissingScopes as exc:
+                        self.features_off[name] = exc.message
+                        log.warning("hubspot.stream_off", stream=name, **exc.as_dict())
+            return read
+
+        # Two lanes at once (concurrent.py): the searches, one after another (they share a
+        # per-second limit, so reading two at once would only bunch them into 429s), and the
+        # streams read by plain calls (events, owners, archived contacts), which count
+        # against the ten-second limit instead.
+        searched = [n for n in cursors if streams.read_mode(self._spec(n)) == ReadMode.SEARCH]
+        others = [n for n in cursors if n not in searched]
+        return interleave([lane(names) for names in (searched, others) if names])
+
+    def _spec(self, stream: str) -> StreamSpec:
         spec = self.streams.get(stream)
         if spec is None:
             raise ConfigError(f"unknown HubSpot stream '{stream}'",
                               hint="Known: " + ", ".join(self.streams))
+        return spec
+
+    def read(self, stream: str, cursor: Cursor | None, *, cycle_start: datetime | None = None,
+             progress: ProgressCallback | None = None) -> Iterator[Page]:
+        spec = self._spec(stream)
         start = (cycle_start or datetime.now(UTC)).astimezone(UTC)
         return self.reader.read(spec, cursor, start, progress)
 

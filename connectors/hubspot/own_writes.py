@@ -42,12 +42,13 @@ class OwnWrites:
         intervals.append((min(moments), max(moments)))
         self._by_object[obj] = merge(intervals, MERGE_GAP_MS)[-KEEP:]
 
-    def inside(self, obj: str, lower: int, upper: int) -> list[list[int]]:
-        """The intervals within ``[lower, upper]`` (clipped), at most MAX_SKIPS, JSON-safe."""
+    def inside(self, obj: str, lower: int, upper: int, most: int = MAX_SKIPS
+               ) -> list[list[int]]:
+        """The intervals within ``[lower, upper]`` (clipped), at most ``most``, JSON-safe."""
         clipped = [(max(a, lower), min(b, upper)) for a, b in self._by_object.get(obj, ())
                    if b >= lower and a <= upper]
         # keep the longest ones when there are too many: fewer rows re-read for the same calls
-        kept = sorted(sorted(clipped, key=lambda i: i[1] - i[0], reverse=True)[:MAX_SKIPS])
+        kept = sorted(sorted(clipped, key=lambda i: i[1] - i[0], reverse=True)[:max(0, most)])
         return [[a, b] for a, b in kept]
 
     def state(self) -> dict[str, list[list[int]]]:

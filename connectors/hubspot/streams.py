@@ -42,6 +42,17 @@ ENGAGEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
 
 ACTIVITY_ENGAGEMENTS = ("emails", "calls", "meetings", "tasks")
 
+#: Search filters that keep an engagement stream to the rows that are scoring signals (what
+#: ``engagement_kind`` turns into an activity), so rows that feed nothing are never read, nor
+#: their contacts looked up. Calls are all signals (attempted or connected). Each must stay
+#: in step with ``engagement_kind``: tests/connectors check both agree on every value.
+SIGNAL_FILTERS: dict[str, tuple[dict[str, Any], ...]] = {
+    "emails": ({"propertyName": "hs_email_status", "operator": "EQ", "value": "BOUNCED"},),
+    "meetings": ({"propertyName": "hs_meeting_outcome", "operator": "IN",
+                  "values": ["COMPLETED", "SCHEDULED", "RESCHEDULED"]},),
+    "tasks": ({"propertyName": "hs_task_status", "operator": "EQ", "value": "COMPLETED"},),
+}
+
 
 class ReadMode(StrEnum):
     """How a stream is read (``StreamSpec.options["mode"]``)."""
@@ -64,10 +75,14 @@ def read_mode(spec: StreamSpec) -> ReadMode:
 
 
 def _spec(name: str, obj: str, fields: tuple[str, ...], cursor: str, *, mode: ReadMode,
-          kind: StreamKind = "records", deletes: bool = False) -> StreamSpec:
+          kind: StreamKind = "records", deletes: bool = False,
+          filters: tuple[dict[str, Any], ...] = ()) -> StreamSpec:
+    options: dict[str, Any] = {"mode": mode}
+    if filters:
+        options["filters"] = filters     # ANDed into every filter group of the search
     return StreamSpec(name=name, system="hubspot", object=obj, fields=fields,
                       cursor_field=cursor, kind=kind, id_field="hs_object_id",
-                      deletes=deletes, options={"mode": mode})
+                      deletes=deletes, options=options)
 
 
 #: The HubSpot stream table; each stream's ``mode`` (ReadMode) says how it is read.
@@ -82,7 +97,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     # e-mail); notes are a rep's free text with no activity kind to derive, so they are not
     # read (docs/connectors.md, "Activities").
     *(_spec(kind, kind, ENGAGEMENT_PROPERTIES[kind], "hs_lastmodifieddate", kind="activities",
-            mode=ReadMode.SEARCH) for kind in ACTIVITY_ENGAGEMENTS),
+            mode=ReadMode.SEARCH, filters=SIGNAL_FILTERS.get(kind, ()))
+      for kind in ACTIVITY_ENGAGEMENTS),
     _spec("web_events", "events", ("eventType", "occurredAt", "objectId", "properties"),
           "occurredAt", kind="activities", mode=ReadMode.EVENTS),
 )

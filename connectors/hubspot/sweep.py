@@ -36,10 +36,11 @@ from connectors.cursor import (
 from connectors.hubspot import own_writes, paging, streams
 from connectors.hubspot.associations import Associations
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.limits import SEARCH_CAP, SEARCH_PAGE
+from connectors.hubspot.limits import SEARCH_CAP, SEARCH_FILTERS, SEARCH_GROUPS, SEARCH_PAGE
 from syncagent.errors import FatalError
 
 Records = list[RemoteRecord | ActivityRecord]
+Fresh = list[tuple[dict[str, Any], datetime]]
 
 
 @dataclass
@@ -98,6 +99,29 @@ class SearchSweep:
     def read(self, spec: StreamSpec, cursor: Cursor | None, start: datetime,
              progress: ProgressCallback | None, *, analytics: bool = False) -> Iterator[Page]:
         """The pages of one sweep, resuming the cursor's unfinished sweep if it has one."""
+        fetched = self._fetch(spec, cursor, start, progress)
+        if analytics:
+            for fresh, page in fetched:
+                for row, modstamp in fresh:
+                    page.records.extend(streams.analytics_activities(row, modstamp))
+                yield page
+        elif spec.kind == "activities":
+            # only engagements that are scoring signals need their contacts looked up
+            signals = ((_signal_ids(spec, fresh), (fresh, page)) for fresh, page in fetched)
+            for (fresh, page), links in self.associations.linked(spec.object, signals):
+                for row, modstamp in fresh:
+                    page.records.extend(streams.engagement_activities(
+                        spec, row, links.get(str(row["id"]), []), modstamp))
+                yield page
+        else:
+            for fresh, page in fetched:
+                page.records.extend(_records(spec, fresh))
+                yield page
+
+    def _fetch(self, spec: StreamSpec, cursor: Cursor | None, start: datetime,
+               progress: ProgressCallback | None) -> Iterator[tuple[Fresh, Page]]:
+        """Each search page's rows not seen before, with its Page (records still empty) and
+        the cursor to commit with it."""
         state, window, last_id = self._begin(spec, cursor, start)
         hold = cursor.modstamp if cursor else None
         key_floor = from_epoch_ms(state.lower) if state.lower else None
@@ -107,27 +131,27 @@ class SearchSweep:
                                       search_body(spec, state, at.segment_from, at.after))
             rows = list(data.get("results") or [])
             at.segment_seen += len(rows)
-            records = self._convert(spec, window, rows, analytics)
+            fresh = _admitted(spec, window, rows)
             for row in rows:
                 at.last_id = max_numeric_id(at.last_id, str(row["id"]))
             at.pages += 1
-            at.emitted += len(records)
+            at.emitted += len(fresh)
             total = int(data.get("total") or 0)
             next_after = paging.next_after(data)
             if next_after is None:
                 _check_complete(spec, total, at.segment_seen)
-                page = Page(stream=spec.name, object=spec.object, records=records,
+                page = Page(stream=spec.name, object=spec.object, records=[],
                             cursor=window.cursor(complete=True), done=True)
             else:
                 self._advance(at, next_after)
                 state.high = to_epoch_ms(window.high) if window.high else None
                 floor = key_floor or ((window.high - self.lookback) if window.high else None)
-                page = Page(stream=spec.name, object=spec.object, records=records,
+                page = Page(stream=spec.name, object=spec.object, records=[],
                             cursor=window.cursor(last_id=at.last_id, sweep=state.to_dict(),
                                                  hold=hold, key_floor=floor))
             if progress is not None:
                 progress(Progress("hubspot", spec.name, at.emitted, at.pages, total or None))
-            yield page
+            yield fresh, page
             if page.done:
                 return
 
@@ -151,7 +175,8 @@ class SearchSweep:
         if lower is not None and cursor is not None and cursor.modstamp is not None:
             # the re-read window minus the moments our own writes landed in it
             state.skip = self.own_writes.inside(spec.object, to_epoch_ms(lower),
-                                                to_epoch_ms(cursor.modstamp))
+                                                to_epoch_ms(cursor.modstamp),
+                                                most=max_groups(spec) - 1)
         return state, window, None
 
     def _advance(self, at: _Position, next_after: str) -> None:
@@ -162,34 +187,30 @@ class SearchSweep:
         else:
             at.after = next_after
 
-    def _convert(self, spec: StreamSpec, window: CursorWindow, rows: list[dict[str, Any]],
-                 analytics: bool) -> Records:
-        fresh: list[tuple[dict[str, Any], datetime]] = []
-        for row in rows:
-            modstamp = streams.modstamp_of(spec, row) or window.cycle_start
-            if window.admit(str(row["id"]), modstamp, fingerprint(row.get("properties") or {})):
-                fresh.append((row, modstamp))
-        out: Records = []
-        if analytics:
-            for row, modstamp in fresh:
-                out.extend(streams.analytics_activities(row, modstamp))
-            return out
-        if spec.kind == "activities":
-            # only engagements that are scoring signals need their contacts looked up
-            signals = [str(r["id"]) for r, _ in fresh
-                       if streams.engagement_kind(spec.object, r.get("properties") or {})]
-            links = self.associations.contacts_of(spec.object, signals)
-            for row, modstamp in fresh:
-                out.extend(streams.engagement_activities(spec, row, links.get(str(row["id"]), []),
-                                                         modstamp))
-            return out
-        for row, modstamp in fresh:
-            out.append(streams.to_record(spec, row, modstamp))
-            if spec.deletes:
-                out.extend(streams.merges_of(spec, row, modstamp))
-            if spec.object == "contacts":
-                out.extend(streams.email_activities(row))
-        return out
+def _admitted(spec: StreamSpec, window: CursorWindow, rows: list[dict[str, Any]]) -> Fresh:
+    """The rows the cursor window has not emitted before, with their modified dates."""
+    fresh: Fresh = []
+    for row in rows:
+        modstamp = streams.modstamp_of(spec, row) or window.cycle_start
+        if window.admit(str(row["id"]), modstamp, fingerprint(row.get("properties") or {})):
+            fresh.append((row, modstamp))
+    return fresh
+
+
+def _signal_ids(spec: StreamSpec, fresh: Fresh) -> list[str]:
+    return [str(row["id"]) for row, _ in fresh
+            if streams.engagement_kind(spec.object, row.get("properties") or {})]
+
+
+def _records(spec: StreamSpec, fresh: Fresh) -> Records:
+    out: Records = []
+    for row, modstamp in fresh:
+        out.append(streams.to_record(spec, row, modstamp))
+        if spec.deletes:
+            out.extend(streams.merges_of(spec, row, modstamp))
+        if spec.object == "contacts":
+            out.extend(streams.email_activities(row))
+    return out
 
 
 def search_body(spec: StreamSpec, state: SweepState, last_id: str | None,
@@ -206,6 +227,7 @@ def search_body(spec: StreamSpec, state: SweepState, last_id: str | None,
         if last_id is not None:
             filters.append({"propertyName": "hs_object_id", "operator": "GT",
                             "value": last_id})
+        filters.extend(dict(f) for f in spec.options.get("filters") or ())
         groups.append({"filters": filters})
     body: dict[str, Any] = {
         "filterGroups": groups,
@@ -214,6 +236,14 @@ def search_body(spec: StreamSpec, state: SweepState, last_id: str | None,
     if after is not None:
         body["after"] = after
     return body
+
+
+def max_groups(spec: StreamSpec) -> int:
+    """How many filter groups a search of this stream may carry: each has up to three
+    filters of the sweep's own (dates, keyset) and the stream's; HubSpot takes 5 groups and
+    18 filters in all."""
+    per_group = 3 + len(spec.options.get("filters") or ())
+    return max(1, min(SEARCH_GROUPS, SEARCH_FILTERS // per_group))
 
 
 def _check_complete(spec: StreamSpec, total: int, seen: int) -> None:

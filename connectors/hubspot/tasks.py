@@ -5,10 +5,12 @@ made unique on tasks), so a create whose answer was lost — a timeout, a reset,
 write landed — cannot simply be sent again. The agent's key goes on the task itself, as the
 body's last line, and before any create the tasks already associated with the same contacts
 are read (v4 associations, then a batch read: no search-index lag) and a task found with the
-key counts as created. That look-up runs before the first send too: after a crash the outbox
-sends the row again without knowing that the first attempt landed. A create that fails with
-an unknown outcome is not retried blindly by the client; it is looked up again and only the
-tasks still missing are sent.
+key counts as created. The look-up costs two calls a batch, so it runs only for the items that
+may have been sent before: the outbox marks a row ``never_sent`` on its first claim, and any
+earlier failure, release (a killed process's claim) or expired claim clears the mark; an item
+without the mark (a direct caller, a resend after a crash) is always looked up. A create that
+fails with an unknown outcome is not retried blindly by the client; it is looked up again and
+only the tasks still missing are sent.
 """
 
 from __future__ import annotations
@@ -61,10 +63,13 @@ class GuardedTasks:
                 out[n] = WriteResult(WriteRef(self.spec.object, None, None), "rejected",
                                      code="NO_IDEMPOTENCY_KEY",
                                      message="a task create needs its idempotency key")
+        # the items an earlier attempt may have created: looked up before they are sent
+        maybe_sent = {n for n in waiting if not items[n].never_sent}
         for _ in range(SENDS):
             if not waiting:
                 break
-            waiting = self._send_missing(items, waiting, out)
+            waiting = self._send_missing(items, waiting, out, maybe_sent)
+            maybe_sent.update(waiting)     # an unknown outcome may have landed
         for n in waiting:         # still unknown: the outbox tries again, looking up first
             out.setdefault(n, WriteResult(WriteRef(self.spec.object, None, items[n].key),
                                           "retryable", code="OUTCOME_UNKNOWN",
@@ -72,10 +77,11 @@ class GuardedTasks:
         return [out[n] for n in range(len(items))]
 
     def _send_missing(self, items: list[WriteItem], waiting: list[int],
-                      out: dict[int, WriteResult]) -> list[int]:
-        """Look the waiting items up, send the ones not found once; the indexes whose
-        outcome is still unknown (a timeout, a 5xx) are returned."""
-        existing = self.existing([items[n] for n in waiting])
+                      out: dict[int, WriteResult], maybe_sent: set[int]) -> list[int]:
+        """Look up the waiting items that may have been sent before, send the ones not found
+        once; the indexes whose outcome is still unknown (a timeout, a 5xx) are returned."""
+        looked_up = [items[n] for n in waiting if n in maybe_sent]
+        existing = self.existing(looked_up) if looked_up else {}
         send = []
         for n in waiting:
             task_id = existing.get(str(items[n].key))

@@ -33,9 +33,10 @@ from syncagent.pipeline.decide import (
 )
 from syncagent.pipeline.handoff import handoff_for_chunk, task_context
 from syncagent.pipeline.match import AMBIGUOUS, match
+from syncagent.pipeline.overlap import PushAlongside
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
 from syncagent.pipeline.pull import pull
-from syncagent.pipeline.push import PushResult, push
+from syncagent.pipeline.push import LIST_OPERATIONS, PushResult, push
 from syncagent.pipeline.quarantine import flag_poison
 from syncagent.pipeline.records import is_person
 from syncagent.pipeline.settle import read_back
@@ -237,11 +238,21 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     match(store, started)  # also what a crashed cycle pulled and never matched
     if stop.is_set():
         return
-    world = _evaluate_and_plan(agent, options, started, report)
-    if agent.write and options.push and not stop.is_set():
-        # A system that failed this cycle (outage, budget) gets no writes: they wait in the
-        # outbox for the first cycle it answers again; the other system is written now.
-        pushed = _push(agent, stop, report, down)
+    # A system that failed this cycle (outage, budget) gets no writes: they wait in the
+    # outbox for the first cycle it answers again; the other system is written now, while the
+    # persons are evaluated (overlap.py). List changes wait for the last push: the contacts a
+    # create makes join their lists in the same calls as everyone else.
+    pushing = agent.write and options.push
+    up = {s: c for s, c in agent.connectors.items() if s not in down} if pushing else {}
+    with PushAlongside(up, store, agent.holder, stop, defer=LIST_OPERATIONS) as early:
+        world = _evaluate_and_plan(agent, options, started, report)
+    if pushing:
+        _note_push(agent, report, early.result)
+        down |= set(early.result.stopped)
+    if pushing and not stop.is_set():
+        pushed = _push(agent, stop, report, down, defer=LIST_OPERATIONS)
+        pushed.created_persons |= early.result.created_persons
+        pushed.created_refs = early.result.created_refs + pushed.created_refs
         if pushed.created_persons and not stop.is_set():
             # Settle: a record just created (a Lead for a HubSpot-only MQL, a contact) changes
             # what its person's other records should hold (cross ids, list membership). Read
@@ -253,14 +264,20 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # The world (users, accounts, owner ids) is as it was: creates add persons only.
             _evaluate_and_plan(agent, options, started, report,
                                only=sorted(pushed.created_persons), world=world)
+        if not stop.is_set():
             _push(agent, stop, report, down)
 
 
 def _push(agent: Agent, stop: threading.Event, report: CycleReport,
-          down: set[str]) -> PushResult:
-    store = agent.store
+          down: set[str], defer: frozenset[str] = frozenset()) -> PushResult:
     up = {s: c for s, c in agent.connectors.items() if s not in down}
-    pushed = push(up, store, agent.holder, stop)
+    pushed = push(up, agent.store, agent.holder, stop, defer=defer)
+    _note_push(agent, report, pushed)
+    return pushed
+
+
+def _note_push(agent: Agent, report: CycleReport, pushed: PushResult) -> None:
+    """A push's figures, errors and dropped fields into the cycle's report."""
     for system in agent.connectors:
         report.written[system] = report.written.get(system, 0) + pushed.written.get(system, 0)
         report.created[system] = report.created.get(system, 0) + pushed.created.get(system, 0)
@@ -273,7 +290,6 @@ def _push(agent: Agent, stop: threading.Event, report: CycleReport,
     report.step_failed = report.step_failed or bool(pushed.failures)
     if pushed.dropped:
         _record_dropped(agent, pushed, report)
-    return pushed
 
 
 def _record_dropped(agent: Agent, pushed: PushResult, report: CycleReport) -> None:

@@ -43,8 +43,12 @@ log = structlog.get_logger(__name__)
 # Creates first: the records they make are linked before anything else refers to them.
 OPERATION_ORDER = {"upsert": 0, "create": 0, "update": 1, "list_add": 2, "list_remove": 2}
 CLAIM_MARGIN_SECONDS = 30.0  # recording the results after the last answer
+# Updates are claimed this many batches at a time (see _clears_first); they are idempotent,
+# so a claim that outlives its window costs at most a repeated update.
+UPDATE_CLAIM_BATCHES = 10
 
 
+LIST_OPERATIONS = frozenset({"list_add", "list_remove"})
 WRITE_OPERATIONS: dict[str, WriteOperation] = {"create": "create", "update": "update",
                                                "upsert": "upsert"}
 
@@ -83,19 +87,26 @@ class PushResult:
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
-         stop: threading.Event) -> PushResult:
+         stop: threading.Event, *, defer: frozenset[str] = frozenset(),
+         full_batches: bool = False) -> PushResult:
     """Write every due outbox row, both systems at once; returns what was written, created
-    and rejected. Whatever raises, every row claimed here ends done, pending or dead."""
+    and rejected. Whatever raises, every row claimed here ends done, pending or dead.
+    ``defer``: operations left for a later push of the same cycle (list changes wait for
+    the contacts a create makes, so each list is changed in as few calls as possible).
+    ``full_batches``: only whole batches are sent (a push while rows are still being queued
+    leaves the remainder to a later push rather than spend a call on a part batch)."""
     try:
         release_orphaned_claims(store)
-        groups = _groups(store)
+        groups: list[tuple[tuple[str, str, str], int | None]] = (
+            _whole_batches(connectors, store, defer) if full_batches
+            else [(g, None) for g in _groups(store) if g[2] not in defer])
     except Exception as exc:  # nothing claimed yet: the rows wait for the next cycle
         return PushResult(failures=[_failure("outbox", "*", "claim", exc)])
     with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
                             thread_name_prefix="push") as pool:
         parts = list(pool.map(
             lambda item: _push_system(item[1], store, holder, stop,
-                                      [g for g in groups if g[0] == item[0]]),
+                                      [g for g in groups if g[0][0] == item[0]]),
             connectors.items()))
     result = PushResult()
     for part in parts:
@@ -124,16 +135,36 @@ def claim_window(connector: Connector) -> float:
     return connector.longest_call() + CLAIM_MARGIN_SECONDS
 
 
+def _whole_batches(connectors: Mapping[str, Connector], store: StateStore,
+                   defer: frozenset[str]) -> list[tuple[tuple[str, str, str], int | None]]:
+    """The groups with at least one whole batch due, each with the rows that fill whole
+    batches, in push order."""
+    out = []
+    for group, due in store.outbox.due_counts().items():
+        connector = connectors.get(group[0])
+        if connector is None or group[2] in defer:
+            continue
+        size = _batch_size(connector, group[2])
+        if due >= size:
+            out.append((group, due - due % size))
+    return sorted(out, key=lambda g: (OPERATION_ORDER.get(g[0][2], 3), g[0][0], g[0][1]))
+
+
+def _batch_size(connector: Connector, operation: str) -> int:
+    return (connector.profile.list_batch_size if operation.startswith("list_")
+            else connector.max_batch)
+
+
 def _push_system(connector: Connector, store: StateStore, holder: str, stop: threading.Event,
-                 groups: list[tuple[str, str, str]]) -> PushResult:
+                 groups: list[tuple[tuple[str, str, str], int | None]]) -> PushResult:
     """One system's groups in order. A stop (credentials, quota, budget, other fatal answers)
     ends this system's push; anything unexpected is recorded and the next group goes on."""
     result = PushResult()
-    for _system, object_name, operation in groups:
+    for (_system, object_name, operation), most in groups:
         if stop.is_set():
             break
         try:
-            _drain(connector, store, holder, object_name, operation, result, stop)
+            _drain(connector, store, holder, object_name, operation, result, stop, most)
         except FatalError as error:
             result.stopped[connector.system] = error.message
             result.stop_errors[connector.system] = error
@@ -163,22 +194,75 @@ def _groups(store: StateStore) -> list[tuple[str, str, str]]:
 
 
 def _drain(connector: Connector, store: StateStore, holder: str, object_name: str,
-           operation: str, result: PushResult, stop: threading.Event) -> None:
+           operation: str, result: PushResult, stop: threading.Event,
+           most: int | None = None) -> None:
+    """Claim and send the group's due rows (``most``: no more than that many)."""
     system = connector.system
-    window = claim_window(connector)
-    while not stop.is_set():
-        size = (connector.profile.list_batch_size if operation.startswith("list_")
-                else connector.max_batch)
-        items = store.outbox.claim(holder, size, system=system, object_name=object_name,
-                                   operation=operation, claim_seconds=window)
+    size = _batch_size(connector, operation)
+    batches = UPDATE_CLAIM_BATCHES if operation == "update" else 1
+    window = claim_window(connector) * batches
+    left = most
+    while not stop.is_set() and (left is None or left > 0):
+        limit = size * batches if left is None else min(size * batches, left)
+        items = store.outbox.claim(holder, limit, system=system,
+                                   object_name=object_name, operation=operation,
+                                   claim_seconds=window)
         if not items:
             return
+        if left is not None:   # whole batches only: a part batch waits for a later push
+            left -= len(items)
+            items = _whole(store, items, size)
+        _send_claimed(connector, store, object_name, operation, _clears_first(items), size,
+                      result, stop)
+
+
+def _whole(store: StateStore, items: list[OutboxItem], size: int) -> list[OutboxItem]:
+    """The claimed rows that fill whole batches, counting updates that clear a field first
+    apart (they go in batches of their own, _clears_first); the rest go back to the queue
+    at once, untouched, for a later push to send with the rows still to come."""
+    clears = [item for item in items if item.fields.get("__clear_first")]
+    plain = [item for item in items if not item.fields.get("__clear_first")]
+    keep = clears[:len(clears) - len(clears) % size] + plain[:len(plain) - len(plain) % size]
+    kept = {item.id for item in keep}
+    _release_unsent(store, [item for item in items if item.id not in kept], "BATCH_NOT_FULL")
+    return keep
+
+
+def _clears_first(items: list[OutboxItem]) -> list[OutboxItem]:
+    """Updates that must blank a field first (HubSpot's lifecycle stage moving back) go
+    together at the front: the blanking is one extra call per batch that holds any, so
+    gathering them costs ceil(n/100) extra calls instead of one per batch."""
+    return sorted(items, key=lambda item: not item.fields.get("__clear_first"))
+
+
+def _send_claimed(connector: Connector, store: StateStore, object_name: str, operation: str,
+                  items: list[OutboxItem], size: int, result: PushResult,
+                  stop: threading.Event) -> None:
+    """The claimed rows in batches of ``size``; when one raises, or a stop comes between
+    batches, the rows not sent yet go back to the queue as they were."""
+    for start in range(0, len(items), size):
+        batch, rest = items[start:start + size], items[start + size:]
         try:
-            answers = _write(connector, object_name, operation, items)
-            _record(store, system, object_name, operation, items, answers, result)
+            answers = _write(connector, object_name, operation, batch)
+            _record(store, connector.system, object_name, operation, batch, answers, result)
         except BaseException as exc:
-            _settle(store, items, exc, result)
+            _settle(store, batch, exc, result)
+            _release_unsent(store, rest, type(exc).__name__)
             raise
+        if stop.is_set():
+            _release_unsent(store, rest, "STOPPED")
+            return
+
+
+def _release_unsent(store: StateStore, items: list[OutboxItem], code: str) -> None:
+    if not items:
+        return
+    try:
+        store.outbox.release([item.id for item in items], code=code,
+                             message="claimed but not sent before the push ended")
+    except Exception as again:  # the state DB itself: the claims expire and are re-claimed
+        log.error("unsent rows not released; they are claimed again when the claim expires",
+                  rows=len(items), error=type(again).__name__)
 
 
 def _settle(store: StateStore, items: list[OutboxItem], exc: BaseException,
@@ -213,7 +297,8 @@ def _write(connector: Connector, object_name: str, operation: str,
     batch = [WriteItem(fields=payload(item.fields), id=item.remote_id,
                        key=item.fields.get("__key"),
                        clear_first=tuple(item.fields.get("__clear_first") or ()),
-                       associations=_associations(item.fields.get("__associate")))
+                       associations=_associations(item.fields.get("__associate")),
+                       never_sent=item.never_sent)
              for item in items]
     if operation not in WRITE_OPERATIONS:  # a row no planner makes: the batch is refused
         return [WriteResult(WriteRef(object_name, item.remote_id), "rejected",

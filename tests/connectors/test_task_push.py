@@ -33,9 +33,13 @@ def test_a_queued_hubspot_task_lands_once_even_when_its_row_is_sent_again(
     store.outbox.enqueue([row])
     first = push({"hubspot": hs_connector(running)}, store, "agent-1", threading.Event())
     assert first.created["hubspot"] == 1 and not first.failures
-    # the same row again, as after a crash between the send and the bookkeeping
+    # the same task again, as after a crash between the send and the bookkeeping: a process
+    # claimed the row, its create landed (the task above), and it died; its claim expires
     store.outbox.enqueue([NewOutboxRow("hubspot", "tasks", "create", dict(fields),
                                        f"hubspot:task:{key}:again", person_id=1)])
+    [crashed] = store.outbox.claim("agent-dead", 10, system="hubspot", object_name="tasks",
+                                   operation="create", claim_seconds=0)
+    assert crashed.never_sent      # its first claim: the look-up comes from the re-claim
     again = push({"hubspot": hs_connector(running)}, store, "agent-2", threading.Event())
     assert again.created["hubspot"] == 0 and again.written["hubspot"] == 1
     tasks = [t for t in running.ctx.hs.store("tasks").records.values()

@@ -72,10 +72,8 @@ def test_the_cycle_scores_an_early_opportunity_by_the_leads_creation(
     store.commit_page("test", leads, opportunities, CursorState())
     match(store, NOW)
     links = store.persons.links()
-    refs_of = {pid: [ref] for ref, pid in links.items()}
-    ids = sorted(refs_of)
-    [chunk] = evaluate_persons(store, rules, ids, refs_of, load_world(store), NOW,
-                               RoutingState())
+    ids = sorted(set(links.values()))
+    [chunk] = evaluate_persons(store, rules, [ids], load_world(store), NOW, RoutingState())
     reasons = {d.person_id: d.score.reasons for d in (p.decision for p in chunk.plans)}
     early = str(links[("salesforce", "Lead", "00Q1")])
     unknown = str(links[("salesforce", "Lead", "00Q2")])

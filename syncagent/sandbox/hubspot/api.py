@@ -38,6 +38,9 @@ from syncagent.sandbox.hubspot.properties import (
 from syncagent.sandbox.hubspot.search import run_search
 
 BATCH_LIMIT = 100
+# v4 (and v3) association batch reads: at most 1,000 ids a request since 2025-02-10
+# (developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api).
+ASSOCIATION_READ_LIMIT = 1000
 LIST_PAGE_MAX = 100
 _TYPE_ALIASES = {**{v: k for k, v in OBJECT_TYPE_IDS.items()},
                  **{v: k for k, v in SINGULAR.items()}, **{k: k for k in OBJECT_TYPE_IDS}}
@@ -150,14 +153,14 @@ def _record_error(category: str, message: str, ids: list[str], **context: list[s
             "context": {"ids": ids, **context}}
 
 
-def _inputs(body: Any) -> list[dict[str, Any]]:
+def _inputs(body: Any, limit: int = BATCH_LIMIT) -> list[dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
         raise HubSpotError(400, "Invalid input JSON: 'inputs' must be a list",
                            "VALIDATION_ERROR")
     inputs = body["inputs"]
-    if len(inputs) > BATCH_LIMIT:
+    if len(inputs) > limit:
         raise HubSpotError(400, f"Batch input size of {len(inputs)} exceeds the limit of "
-                           f"{BATCH_LIMIT} inputs", "VALIDATION_ERROR")
+                           f"{limit} inputs", "VALIDATION_ERROR")
     if not all(isinstance(item, dict) and isinstance(item.get("properties") or {}, dict)
                for item in inputs):
         raise HubSpotError(400, "Invalid input JSON: every input must be an object whose "
@@ -751,7 +754,7 @@ class HubSpotRoutes:
                                          request: Request) -> Response:
         try:
             body = await _json(request)
-            inputs = _inputs(body)
+            inputs = _inputs(body, ASSOCIATION_READ_LIMIT)
         except HubSpotError as error:
             return error_response(error)
 
