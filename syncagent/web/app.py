@@ -75,8 +75,10 @@ def _add_pages(app: FastAPI, templates: Jinja2Templates) -> None:
         dashboard: Dashboard = request.app.state.dashboard
         query = _query(request, dashboard)
         source = ReportSource(dashboard.store, dashboard.rules)
+        # leads-over-time first: it reads the period's persons with their records, which
+        # the funnel then takes from the source instead of reading them again
         results = {name: _run(REPORTS[name], source, query) for name in
-                   {"leads-over-time", "funnel", "sync-health"}}
+                   ("leads-over-time", "funnel", "sync-health")}
         charts = [next(c for c in views.charts_of(name, results[name]) if c.spec.title == title)
                   for name, title in views.OVERVIEW_CHARTS]
         return templates.TemplateResponse(request, "overview.html", {

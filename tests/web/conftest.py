@@ -13,8 +13,8 @@ import pytest
 from state.store import StateStore
 from syncagent.settings import Settings, load_settings
 from syncagent.web.app import create_app
+from syncagent.web.local import running
 from tests.reports.conftest import MAPPINGS, NOW, _world, add_runs, seed
-from tests.web.server import running
 
 Serve = Callable[..., str]
 

@@ -1,4 +1,5 @@
-"""Run a dashboard app with uvicorn in a thread, on a free loopback port, for a test."""
+"""Run a dashboard app with uvicorn in a thread, on a free loopback port: for tests and the
+reports bench, which time real page loads."""
 
 from __future__ import annotations
 
