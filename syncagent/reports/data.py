@@ -76,6 +76,7 @@ class ReportSource:
         self.rules = rules
         self._source_field = _field_named(rules, SOURCE_FIELD)
         self._cohorts: dict[tuple[datetime, datetime], dict[int, PersonFacts]] = {}
+        self._bare_cohorts: dict[tuple[datetime, datetime], dict[int, PersonFacts]] = {}
         self._known: dict[int, PersonFacts] = {}
 
     # ----------------------------------------------------------------- persons
@@ -83,11 +84,13 @@ class ReportSource:
         """The persons created in the period (see `state.reports.CreatedBetween`); without
         ``records`` their lead sources and record links are not read (None)."""
         key = (period.since, period.until)
-        if key in self._cohorts:
+        if key in self._cohorts:  # read with records: what is asked and more
             return self._cohorts[key]
         selection = CreatedBetween(period.since, period.until)
         if not records:
-            return self._read(selection, records=False)
+            if key not in self._bare_cohorts:
+                self._bare_cohorts[key] = self._read(selection, records=False)
+            return self._bare_cohorts[key]
         self._cohorts[key] = self._read(selection)
         return self._cohorts[key]
 

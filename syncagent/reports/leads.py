@@ -32,7 +32,8 @@ def leads_over_time(source: ReportSource, period: Period, options: Options) -> R
     that is an MQL again in a later bucket counts there again). Empty buckets are rows of
     zeros, so a quiet week shows as one."""
     counts: Counter[tuple[date, str, str]] = Counter()
-    cohort = source.cohort(period)
+    by_source = options.split == "source"  # only then are the persons' records read
+    cohort = source.cohort(period, records=by_source)
     reached: set[tuple[int, date, str]] = set()
     for step in source.steps_between(period, REACHING_A_MILESTONE):
         for stage in MILESTONES:
@@ -40,7 +41,8 @@ def leads_over_time(source: ReportSource, period: Period, options: Options) -> R
                 reached.add((step.person_id, period.bucket_of(step.at), stage))
     for pid, mql_at in source.unstaged_mqls(period):
         reached.add((pid, period.bucket_of(mql_at), "MQL"))
-    people = {**source.persons({pid for pid, _, _ in reached} - cohort.keys()), **cohort}
+    people = {**source.persons({pid for pid, _, _ in reached} - cohort.keys(),
+                               records=by_source), **cohort}
     for person in cohort.values():
         counts[(period.bucket_of(person.created_at), _group(person, options.split),
                 "new_leads")] += 1

@@ -9,7 +9,7 @@ does, and draws the page from the result's JSON, so `/reports/NAME.json` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,9 +75,10 @@ def _add_pages(app: FastAPI, templates: Jinja2Templates) -> None:
         dashboard: Dashboard = request.app.state.dashboard
         query = _query(request, dashboard)
         source = ReportSource(dashboard.store, dashboard.rules)
-        # leads-over-time first: it reads the period's persons with their records, which
-        # the funnel then takes from the source instead of reading them again
-        results = {name: _run(REPORTS[name], source, query) for name in
+        # The overview shows totals, which no split changes: unsplit, leads-over-time reads
+        # the period's persons without their records, and the funnel reuses that read.
+        totals = replace(query, options=replace(query.options, split="none"))
+        results = {name: _run(REPORTS[name], source, totals) for name in
                    ("leads-over-time", "funnel", "sync-health")}
         charts = [next(c for c in views.charts_of(name, results[name]) if c.spec.title == title)
                   for name, title in views.OVERVIEW_CHARTS]
