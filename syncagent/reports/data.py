@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.profile import SystemProfile, parse_moment
 from connectors.registry import registered
-from state.reports import (
+from state.report_rows import (
     ActivityFact,
     CreatedBetween,
     Every,

@@ -18,7 +18,7 @@ from connectors.base import RemoteRecord
 from state import models as m
 from state.common import table_of
 from state.db import alembic_config
-from state.reports import CreatedBetween, Ids, InStages
+from state.report_rows import CreatedBetween, Ids, InStages
 from state.store import StateStore
 from syncagent.pipeline.pull import mirror_row
 from tests.reports.conftest import SEEN, at, record, seed
