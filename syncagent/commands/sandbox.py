@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import threading
@@ -15,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from syncagent.errors import ConfigError
+from syncagent.extras import require_extra
 from syncagent.sandbox.common import (
     HUBSPOT_SCOPES,
     HUBSPOT_TIERS,
@@ -31,12 +31,7 @@ SANDBOX_MODULES = ("fastapi", "uvicorn", "trustme")
 
 def require_sandbox_extra() -> None:
     """Fail with one line naming the extra when the sandbox's packages are not installed."""
-    missing = [name for name in SANDBOX_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ConfigError(
-            f"the sandbox is an optional part of syncagent and is not installed here "
-            f"(missing: {', '.join(missing)})",
-            hint="Install it with: pip install 'syncagent[sandbox]'")
+    require_extra("sandbox", "the sandbox", SANDBOX_MODULES)
 
 
 def _load_faults(path: Path | None) -> FaultProfile | None:

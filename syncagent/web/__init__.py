@@ -4,18 +4,11 @@ the agent itself."""
 
 from __future__ import annotations
 
-import importlib.util
-
-from syncagent.errors import ConfigError
+from syncagent.extras import require_extra
 
 WEB_MODULES = ("fastapi", "uvicorn", "jinja2")
 
 
 def require_web_extra() -> None:
     """Fail with one line naming the extra when the dashboard's packages are not installed."""
-    missing = [name for name in WEB_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ConfigError(
-            f"the web dashboard is an optional part of syncagent and is not installed here "
-            f"(missing: {', '.join(missing)})",
-            hint="Install it with: pip install 'syncagent[web]'")
+    require_extra("web", "the web dashboard", WEB_MODULES)
