@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report_world import NOW, seed  # noqa: E402
+from state.scratch import create_schema, in_schema, scratch_schema  # noqa: E402
 from state.store import StateStore  # noqa: E402
 from syncagent.engine.loader import load_rules  # noqa: E402
 from syncagent.reports import REPORTS, Options, ReportSource, default_period  # noqa: E402
@@ -86,10 +86,8 @@ def time_pages(store: StateStore, rounds: int) -> dict[str, float]:
     return pages
 
 
-def run(url: str, args: argparse.Namespace, schema: str | None = None) -> dict[str, Any]:
+def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Seed (unless a kept DB is seeded already), then time the reports."""
-    if schema is not None:
-        _create_schema(args.postgres, schema)
     store = StateStore(url)
     store.upgrade()
     started = time.perf_counter()
@@ -106,32 +104,6 @@ def run(url: str, args: argparse.Namespace, schema: str | None = None) -> dict[s
             "page_seconds": pages, "pages_under_1s": all(t < 1 for t in pages.values()),
             "load_average": [round(n, 1) for n in os.getloadavg()], "seed": sizes,
             "seed_seconds": round(seeded_s, 1)}
-
-
-def _postgres(url: str) -> tuple[str, str]:
-    """A fresh schema on the server, so the bench never meets another run's tables."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    _create_schema(url, schema)
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options=-csearch_path%3D{schema}", schema
-
-
-def _create_schema(url: str, schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_conninfo(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-
-
-def _conninfo(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
-def _drop(url: str, schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def main() -> None:
@@ -153,15 +125,11 @@ def main() -> None:
     figures: dict[str, Any] = {"persons": args.persons, "period": "90 days to " + NOW.isoformat(),
                                "by": args.by}
     if args.postgres and args.keep_schema:
-        joiner = "&" if "?" in args.postgres else "?"
-        figures["postgres"] = run(f"{args.postgres}{joiner}options=-csearch_path%3D"
-                                  f"{args.keep_schema}", args, schema=args.keep_schema)
+        create_schema(args.postgres, args.keep_schema)
+        figures["postgres"] = run(in_schema(args.postgres, args.keep_schema), args)
     elif args.postgres:
-        url, schema = _postgres(args.postgres)
-        try:
+        with scratch_schema(args.postgres, "bench") as url:
             figures["postgres"] = run(url, args)
-        finally:
-            _drop(args.postgres, schema)
     elif args.keep:
         figures["sqlite"] = run(f"sqlite:///{args.keep}", args)
     else:

@@ -25,9 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -115,22 +113,6 @@ def run(backend: str, state_url: str, persons: int) -> dict[str, Any]:
             and figures["persons_per_s"] >= TARGET_RATE}
 
 
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A fresh schema in the database at ``url``; dropped afterwards."""
-    import psycopg
-
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    schema = f"scale_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as folder:
             runs.append(run("sqlite", f"sqlite:///{folder}/state.db", args.persons))
     if args.postgres:
-        with postgres_schema(args.postgres) as url:
+        from state.scratch import scratch_schema
+
+        with scratch_schema(args.postgres, "scale") as url:
             runs.append(run("postgresql", url, args.persons))
     print(json.dumps({"benchmark": "scale.rescore", "persons": args.persons,
                       "at": datetime.now().astimezone().isoformat(timespec="seconds"),
