@@ -139,7 +139,7 @@ def salesforce_floor(pulled: dict[str, int], sent: dict[str, Any], calls: dict[s
                 f"{SF_COMPOSITE} a Composite call, one stream's pages in turn: "
                 f"max(ceil(pages/{SF_COMPOSITE}), longest stream)")
     reads["minimum_without_composite"] = total_pages
-    writes = _op(calls, ("collections_patch", "collections_post", "collections_upsert"),
+    writes = _op(calls, ("composite_write", "collections_patch", "collections_post"),
                  _ceil(collections, SF_COMPOSITE),
                  f"{written} records in {collections} sObject Collections of {SF_BATCH} "
                  f"(per object and operation), {SF_COMPOSITE} a Composite call")

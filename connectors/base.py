@@ -353,6 +353,41 @@ class ListMembership(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class WriteBatch:
+    """One homogeneous batch of a packed write: its object, operation and items."""
+
+    object: str
+    operation: WriteOperation
+    items: Sequence[WriteItem]
+
+
+@dataclass
+class PackedWrite:
+    """What a packed write did: per batch, per item, its result, or None for an item the call
+    did not settle; ``stop`` is then the error to settle it with (``stops_system``: back to the
+    queue untouched; otherwise one attempt spent), and it ends this system's push."""
+
+    results: list[list[WriteResult | None]]
+    stop: Exception | None = None
+
+
+@runtime_checkable
+class PackedWrites(Protocol):
+    """A system whose single call carries several batches, of any objects and operations
+    (Salesforce's Composite: five sObject Collections of 200 for one API call)."""
+
+    @property
+    def pack_size(self) -> int:
+        """The most batches (of ``max_batch`` records) one call carries."""
+        ...
+
+    def write_packed(self, batches: Sequence[WriteBatch]) -> PackedWrite:
+        """The batches in as few calls as the API allows; results per batch, in input
+        order."""
+        ...
+
+
 @runtime_checkable
 class SchemaMemory(Protocol):
     """A system whose schema facts (fields, access) are worth keeping for the next process

@@ -256,10 +256,12 @@ class SalesforceClient:
         return self.call("query_more", lambda sf: sf.query_more(
             next_records_url, identifier_is_url=True, timeout=self.timeout))
 
-    def composite(self, subrequests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """One Composite call (one API call); results in request order."""
+    def composite(self, subrequests: Sequence[Mapping[str, Any]], *,
+                  operation: str = "composite") -> list[dict[str, Any]]:
+        """One Composite call (one API call), counted as ``operation`` (reads and writes
+        apart); match the answers by referenceId."""
         body = {"allOrNone": False, "compositeRequest": list(subrequests)}
-        result = self.call("composite", lambda sf: sf.restful(
+        result = self.call(operation, lambda sf: sf.restful(
             "composite", method="POST", json=body, timeout=self.timeout))
         return list((result or {}).get("compositeResponse", []))
 
@@ -277,13 +279,11 @@ class SalesforceClient:
         base = f"https://{self.settings.instance_url or 'x.my.salesforce.com'}"
         return len((base + self.query_url(soql)).encode("utf-8"))
 
-    def collections(self, method: str, records: list[dict[str, Any]], *,
-                    sobject: str | None = None, external_id: str | None = None
-                    ) -> list[dict[str, Any]]:
-        """sObject Collections (at most COLLECTION_MAX records): results in request order."""
-        path = "composite/sobjects"
-        if external_id is not None and sobject is not None:
-            path = f"composite/sobjects/{sobject}/{external_id}"
+    def collections_at(self, method: str, path: str, records: list[dict[str, Any]]
+                       ) -> list[dict[str, Any]]:
+        """sObject Collections at ``path`` (``composite/sobjects``, or
+        ``composite/sobjects/{SObject}/{ExtIdField}`` to upsert), at most COLLECTION_MAX
+        records: results in request order."""
         body = {"allOrNone": False, "records": records}
         result = self.call(f"collections_{method.lower()}", lambda sf: sf.restful(
             path, method=method, json=body, timeout=self.timeout))

@@ -1,9 +1,9 @@
 """SalesforceConnector: the Connector protocol over :class:`SalesforceClient`.
 
-Reads: several streams in the fewest calls, one Composite call per five streams and a change
-check for the rest (reading.py, composite.py). Writes: sObject Collections, 200 per call, with
-field-level isolation (writes.py, isolate.py). The org's fields and the features they switch
-on: schema_cache.py.
+Reads: several streams in the fewest calls, the next page of up to five streams in each
+Composite call and a change check for the rest (reading.py, composite.py). Writes: sObject
+Collections of 200, five to a Composite call, with field-level isolation (writes.py,
+isolate.py). The org's fields and the features they switch on: schema_cache.py.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from connectors.base import (
     FieldSchema,
     HttpConnector,
     ObjectSchema,
+    PackedWrite,
     Page,
     ProgressCallback,
     RemoteRecord,
     StreamSpec,
+    WriteBatch,
     WriteItem,
     WriteOperation,
     WriteResult,
@@ -32,7 +34,7 @@ from connectors.budget import DailyBudget
 from connectors.retry import RetryPolicy
 from connectors.salesforce import streams
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.limits import COLLECTION_MAX
+from connectors.salesforce.limits import COLLECTION_MAX, COMPOSITE_MAX_QUERIES
 from connectors.salesforce.profile import PROFILE
 from connectors.salesforce.reading import StreamReader
 from connectors.salesforce.schema_cache import REQUIRED_FIELDS, SchemaCache, preflight_error
@@ -119,6 +121,15 @@ class SalesforceConnector(HttpConnector):
               batch: Sequence[WriteItem]) -> list[WriteResult]:
         """sObject Collections with bad fields isolated (writes.py)."""
         return self.writer.write(object, operation, batch)
+
+    def write_packed(self, batches: Sequence[WriteBatch]) -> PackedWrite:
+        """Several batches, of any objects and operations, five collections a Composite call
+        (writes.py); the push sends its batches through here (PackedWrites)."""
+        return self.writer.write_packed(batches)
+
+    @property
+    def pack_size(self) -> int:
+        return COMPOSITE_MAX_QUERIES
 
     # --- schema ----------------------------------------------------------------------------
     def describe(self, object: str) -> ObjectSchema:

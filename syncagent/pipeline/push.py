@@ -1,6 +1,9 @@
 """Push: drain the outbox in the largest batches each API takes.
 
-Rows are claimed per (system, object, operation) so every call is one homogeneous batch. Each
+Rows are claimed per (system, object, operation) so every batch is homogeneous; a system whose
+one call carries several batches (PackedWrites: Salesforce's Composite) gets them packed across
+objects and operations, in push order, so a call is never sent with room left while rows
+wait. Each
 record's result is handled on its own: success updates the mirror (so the next pull's read-back
 of our own write changes nothing) and links created records to their person; a retryable
 failure goes back to the queue with backoff; a permanent one becomes a dead letter carrying the
@@ -10,10 +13,8 @@ API's code and message. Nothing is dropped.
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,69 +22,31 @@ import structlog
 
 from connectors.base import (
     Connector,
-    FieldError,
-    ListMembership,
+    PackedWrites,
+    WriteBatch,
     WriteItem,
-    WriteOperation,
     WriteRef,
     WriteResult,
 )
 from state.store import OutboxItem, OutboxResult, StateStore
 from syncagent.errors import (
     FatalError,
-    RecordRejected,
     RetryableError,
     SyncAgentError,
     stops_system,
 )
+from syncagent.pipeline.due import OPERATION_ORDER, WRITE_OPERATIONS, batch_size, whole_batches
 from syncagent.pipeline.holder import gone_from_this_host
+from syncagent.pipeline.list_writes import change_list
+from syncagent.pipeline.push_result import PushResult
 
 log = structlog.get_logger(__name__)
 
-# Creates first: the records they make are linked before anything else refers to them.
-OPERATION_ORDER = {"upsert": 0, "create": 0, "update": 1, "list_add": 2, "list_remove": 2}
 CLAIM_MARGIN_SECONDS = 30.0  # recording the results after the last answer
 # Updates are claimed this many batches at a time (see _clears_first); they are idempotent,
 # so a claim that outlives its window costs at most a repeated update.
 UPDATE_CLAIM_BATCHES = 10
-
-
 LIST_OPERATIONS = frozenset({"list_add", "list_remove"})
-WRITE_OPERATIONS: dict[str, WriteOperation] = {"create": "create", "update": "update",
-                                               "upsert": "upsert"}
-
-
-@dataclass
-class PushResult:
-    written: Counter[str] = field(default_factory=Counter)
-    created: Counter[str] = field(default_factory=Counter)
-    rejected: int = 0
-    retried: int = 0
-    stopped: dict[str, str] = field(default_factory=dict)
-    list_changes: Counter[str] = field(default_factory=Counter)  # list -> members changed
-    # fields a connector left out to get a record written:
-    # (system, object, record id, error, value sent, person id)
-    dropped: list[tuple[str, str, str | None, FieldError, Any, int | None]] = field(
-        default_factory=list)
-    created_persons: set[int] = field(default_factory=set)  # persons given a new record
-    created_refs: list[tuple[str, str, str]] = field(default_factory=list)  # what was created
-    # system -> the error that stopped it (the cycle decides whether `run` must stop)
-    stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)
-    # steps that raised something unexpected: the cycle is recorded `failed`
-    failures: list[dict[str, Any]] = field(default_factory=list)
-
-    def merge(self, other: PushResult) -> None:
-        self.written.update(other.written)
-        self.created.update(other.created)
-        self.rejected += other.rejected
-        self.retried += other.retried
-        self.stopped.update(other.stopped)
-        self.list_changes.update(other.list_changes)
-        self.stop_errors.update(other.stop_errors)
-        self.failures += other.failures
-        self.dropped.extend(other.dropped)
-        self.created_persons.update(other.created_persons)
-        self.created_refs.extend(other.created_refs)
 
 
 def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
@@ -98,7 +61,7 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
     try:
         release_orphaned_claims(store)
         groups: list[tuple[tuple[str, str, str], int | None]] = (
-            _whole_batches(connectors, store, defer) if full_batches
+            whole_batches(connectors, store, defer) if full_batches
             else [(g, None) for g in _groups(store) if g[2] not in defer])
     except Exception as exc:  # nothing claimed yet: the rows wait for the next cycle
         return PushResult(failures=[_failure("outbox", "*", "claim", exc)])
@@ -106,7 +69,8 @@ def push(connectors: Mapping[str, Connector], store: StateStore, holder: str,
                             thread_name_prefix="push") as pool:
         parts = list(pool.map(
             lambda item: _push_system(item[1], store, holder, stop,
-                                      [g for g in groups if g[0][0] == item[0]]),
+                                      [g for g in groups if g[0][0] == item[0]],
+                                      whole_packs=full_batches),
             connectors.items()))
     result = PushResult()
     for part in parts:
@@ -135,46 +99,128 @@ def claim_window(connector: Connector) -> float:
     return connector.longest_call() + CLAIM_MARGIN_SECONDS
 
 
-def _whole_batches(connectors: Mapping[str, Connector], store: StateStore,
-                   defer: frozenset[str]) -> list[tuple[tuple[str, str, str], int | None]]:
-    """The groups with at least one whole batch due, each with the rows that fill whole
-    batches, in push order."""
-    out = []
-    for group, due in store.outbox.due_counts().items():
-        connector = connectors.get(group[0])
-        if connector is None or group[2] in defer:
-            continue
-        size = _batch_size(connector, group[2])
-        if due >= size:
-            out.append((group, due - due % size))
-    return sorted(out, key=lambda g: (OPERATION_ORDER.get(g[0][2], 3), g[0][0], g[0][1]))
-
-
-def _batch_size(connector: Connector, operation: str) -> int:
-    return (connector.profile.list_batch_size if operation.startswith("list_")
-            else connector.max_batch)
-
-
 def _push_system(connector: Connector, store: StateStore, holder: str, stop: threading.Event,
-                 groups: list[tuple[tuple[str, str, str], int | None]]) -> PushResult:
+                 groups: list[tuple[tuple[str, str, str], int | None]],
+                 whole_packs: bool = False) -> PushResult:
     """One system's groups in order. A stop (credentials, quota, budget, other fatal answers)
-    ends this system's push; anything unexpected is recorded and the next group goes on."""
+    ends this system's push; anything unexpected is recorded and the next group goes on.
+    ``whole_packs``: a packing system's last, part-filled call waits for a later push."""
     result = PushResult()
-    for (_system, object_name, operation), most in groups:
-        if stop.is_set():
-            break
-        try:
-            _drain(connector, store, holder, object_name, operation, result, stop, most)
-        except FatalError as error:
-            result.stopped[connector.system] = error.message
-            result.stop_errors[connector.system] = error
-            log.warning("push stopped", **error.as_dict(system=connector.system))
-            break
-        except Exception as exc:  # a bug or a state DB fault: this group waits, others go on
-            result.failures.append(_failure(connector.system, object_name, operation, exc))
-            log.error("push step failed", system=connector.system, object=object_name,
-                      operation=operation, error=type(exc).__name__)
+    packs = _Packs(connector, store, result) if isinstance(connector, PackedWrites) else None
+    try:
+        for (_system, object_name, operation), most in groups:
+            if stop.is_set():
+                return result
+            if packs is not None and operation in WRITE_OPERATIONS:
+                step = (lambda o=object_name, op=operation, m=most:  # noqa: E731
+                        _drain_packed(connector, store, holder, o, op, packs, stop, m))
+            else:
+                step = (lambda o=object_name, op=operation, m=most:  # noqa: E731
+                        _drain(connector, store, holder, o, op, result, stop, m,
+                               before=packs.send_all if packs is not None else None))
+            if not _guarded(connector, result, object_name, operation, step):
+                return result
+        if packs is not None and packs.waiting and not whole_packs and not stop.is_set():
+            object_name, operation, _rows = packs.waiting[0]
+            _guarded(connector, result, object_name, operation, packs.send_all)
+    finally:
+        if packs is not None:
+            packs.release("BATCH_NOT_FULL" if whole_packs else "STOPPED")
     return result
+
+
+def _guarded(connector: Connector, result: PushResult, object_name: str, operation: str,
+             step: Callable[[], None]) -> bool:
+    """Run one step of a system's push; False when the push of that system must end."""
+    try:
+        step()
+    except FatalError as error:
+        result.stopped[connector.system] = error.message
+        result.stop_errors[connector.system] = error
+        log.warning("push stopped", **error.as_dict(system=connector.system))
+        return False
+    except Exception as exc:  # a bug or a state DB fault: this group waits, others go on
+        result.failures.append(_failure(connector.system, object_name, operation, exc))
+        log.error("push step failed", system=connector.system, object=object_name,
+                  operation=operation, error=type(exc).__name__)
+    return True
+
+
+class _Packs:
+    """Claimed batches waiting for a packed call (PackedWrites), in push order: a call goes
+    as soon as it is full, and the last one when the system's groups are done."""
+
+    def __init__(self, connector: Connector, store: StateStore, result: PushResult) -> None:
+        self.connector = connector
+        self.writer: PackedWrites = connector  # type: ignore[assignment]
+        self.store = store
+        self.result = result
+        self.waiting: list[tuple[str, str, list[OutboxItem]]] = []
+
+    def add(self, object_name: str, operation: str, items: list[OutboxItem]) -> None:
+        size = self.connector.max_batch
+        self.waiting += [(object_name, operation, items[i:i + size])
+                         for i in range(0, len(items), size)]
+        while len(self.waiting) >= self.writer.pack_size:
+            self._send(self.writer.pack_size)
+
+    def send_all(self) -> None:
+        while self.waiting:
+            self._send(self.writer.pack_size)
+
+    def release(self, code: str) -> None:
+        rows = [item for _o, _op, batch in self.waiting for item in batch]
+        self.waiting = []
+        _release_unsent(self.store, rows, code)
+
+    def _send(self, count: int) -> None:
+        """One call with the first ``count`` batches; each result is recorded on its own. A
+        failure of the whole call settles every row of it; an error that stops the system
+        settles the rows it left unanswered, then ends the push."""
+        pack, self.waiting = self.waiting[:count], self.waiting[count:]
+        unsettled = {item.id: item for _o, _op, rows in pack for item in rows}
+        try:
+            answer = self.writer.write_packed([
+                WriteBatch(o, WRITE_OPERATIONS[op], _write_items(rows)) for o, op, rows in pack])
+            for (object_name, operation, rows), results in zip(pack, answer.results,
+                                                               strict=True):
+                done = [(row, r) for row, r in zip(rows, results, strict=True) if r is not None]
+                _record(self.store, self.connector.system, object_name, operation,
+                        [row for row, _r in done], [r for _row, r in done], self.result)
+                for row, _r in done:
+                    del unsettled[row.id]
+        except BaseException as exc:
+            _settle(self.store, list(unsettled.values()), exc, self.result)
+            raise
+        if unsettled:   # only a stop leaves rows unanswered; anything else is a bug
+            _settle(self.store, list(unsettled.values()),
+                    answer.stop or RuntimeError("a packed write left rows unanswered"),
+                    self.result)
+        if answer.stop is not None:
+            raise answer.stop
+
+
+def _drain_packed(connector: Connector, store: StateStore, holder: str, object_name: str,
+                  operation: str, packs: _Packs, stop: threading.Event,
+                  most: int | None) -> None:
+    """Claim the group's due rows (``most``: no more than that many) a call's room at a
+    time, and hand them to the packs."""
+    size = connector.max_batch
+    # a batch may wait for the next group's rows to fill its call: two calls' time
+    window = claim_window(connector) * 2
+    left = most
+    while not stop.is_set() and (left is None or left > 0):
+        room = size * (packs.writer.pack_size - len(packs.waiting))
+        limit = room if left is None else min(room, left)
+        items = store.outbox.claim(holder, limit, system=connector.system,
+                                   object_name=object_name, operation=operation,
+                                   claim_seconds=window)
+        if not items:
+            return
+        if left is not None:   # whole batches only: a part batch waits for a later push
+            left -= len(items)
+            items = _whole(store, items, size)
+        packs.add(object_name, operation, items)
 
 
 def _failure(system: str, object_name: str, operation: str,
@@ -195,10 +241,13 @@ def _groups(store: StateStore) -> list[tuple[str, str, str]]:
 
 def _drain(connector: Connector, store: StateStore, holder: str, object_name: str,
            operation: str, result: PushResult, stop: threading.Event,
-           most: int | None = None) -> None:
-    """Claim and send the group's due rows (``most``: no more than that many)."""
+           most: int | None = None, before: Callable[[], None] | None = None) -> None:
+    """Claim and send the group's due rows (``most``: no more than that many); ``before``:
+    what must be sent first (the packed writes this group comes after)."""
+    if before is not None:
+        before()
     system = connector.system
-    size = _batch_size(connector, operation)
+    size = batch_size(connector, operation)
     batches = UPDATE_CLAIM_BATCHES if operation == "update" else 1
     window = claim_window(connector) * batches
     left = most
@@ -293,13 +342,8 @@ def _settle(store: StateStore, items: list[OutboxItem], exc: BaseException,
 def _write(connector: Connector, object_name: str, operation: str,
            items: list[OutboxItem]) -> list[WriteResult]:
     if operation in ("list_add", "list_remove"):
-        return _change_list(connector, object_name, operation, items)
-    batch = [WriteItem(fields=payload(item.fields), id=item.remote_id,
-                       key=item.fields.get("__key"),
-                       clear_first=tuple(item.fields.get("__clear_first") or ()),
-                       associations=_associations(item.fields.get("__associate")),
-                       never_sent=item.never_sent)
-             for item in items]
+        return change_list(connector, object_name, operation, items)
+    batch = _write_items(items)
     if operation not in WRITE_OPERATIONS:  # a row no planner makes: the batch is refused
         return [WriteResult(WriteRef(object_name, item.remote_id), "rejected",
                             code="UNKNOWN_OPERATION", message=f"no write operation {operation!r}")
@@ -307,51 +351,13 @@ def _write(connector: Connector, object_name: str, operation: str,
     return connector.write(object_name, WRITE_OPERATIONS[operation], batch)
 
 
-def _change_list(connector: Connector, object_name: str, operation: str,
-                 items: list[OutboxItem]) -> list[WriteResult]:
-    """One membership call for the batch; ids the system reports missing are rejected."""
-    list_id = object_name.split(":", 1)[1]   # the list's name (resolved by the connector)
-    ids = [item.remote_id or "" for item in items]
-    if not isinstance(connector, ListMembership):
-        return [WriteResult(WriteRef(object_name, rid), "rejected", code="NO_LISTS",
-                            message=f"{connector.profile.label} has no lists to change")
-                for rid in ids]
-    label = connector.profile.label
-    try:
-        if operation == "list_add":
-            answer = connector.change_list(list_id, add=ids)
-        else:
-            answer = connector.change_list(list_id, remove=ids)
-    except RetryableError as error:
-        return [WriteResult(WriteRef(object_name, rid), "retryable", code=type(error).__name__,
-                            message=error.message) for rid in ids]
-    except RecordRejected as error:   # the connector's word: no such list, or a DYNAMIC one
-        return [WriteResult(WriteRef(object_name, rid), "rejected", code=error.code,
-                            message=error.message) for rid in ids]
-    except FatalError as error:
-        if stops_system(error):
-            raise
-        # An unknown or DYNAMIC list: these rows cannot succeed until the track is fixed;
-        # other lists and every other write go on.
-        code, message = _list_refused(label, list_id, error)
-        return [WriteResult(WriteRef(object_name, rid), "rejected", code=code, message=message)
-                for rid in ids]
-    # A contact that is already out of the list is where a removal wants it: only a missing
-    # contact on an add is a failure.
-    missing = set(answer.get("recordIdsMissing", [])) if operation == "list_add" else set()
-    return [WriteResult(WriteRef(object_name, rid), "rejected", code="LIST_RECORD_MISSING",
-                        message=f"{label} has no contact {rid} to put in list {list_id}")
-            if rid in missing else WriteResult(WriteRef(object_name, rid), "ok", id=rid)
-            for rid in ids]
-
-
-def _list_refused(label: str, list_id: str, error: FatalError) -> tuple[str, str]:
-    if error.fields.get("status") == 404:
-        return ("LIST_NOT_FOUND", f"{label} has no list {list_id}: fix the track's list in "
-                                  "nurture.yaml, then `syncagent errors --retry-code "
-                                  "LIST_NOT_FOUND`")
-    return (str(error.fields.get("code") or "LIST_REFUSED"),
-            f"{label} refused a membership change of list {list_id}: {error.message}")
+def _write_items(items: list[OutboxItem]) -> list[WriteItem]:
+    return [WriteItem(fields=payload(item.fields), id=item.remote_id,
+                      key=item.fields.get("__key"),
+                      clear_first=tuple(item.fields.get("__clear_first") or ()),
+                      associations=_associations(item.fields.get("__associate")),
+                      never_sent=item.never_sent)
+            for item in items]
 
 
 def _associations(note: Any) -> dict[str, str]:

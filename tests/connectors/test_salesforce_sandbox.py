@@ -167,7 +167,7 @@ def test_budget_stops_cleanly_and_the_next_run_resumes_exactly(sandbox_factory: 
     assert set(first) | set(second) == everyone
 
 
-def test_updates_go_200_per_call_and_each_ends_ok_or_rejected_with_reason(
+def test_updates_go_1000_per_call_and_each_ends_ok_or_rejected_with_reason(
         sandbox_factory: Any) -> None:
     sandbox = sandbox_factory(leads=1000, faults={"seed": 3, "salesforce": {
         "rate_500": 0.10, "rate_429": 0.05, "rate_hang": 0.02, "hang_seconds": 2,
@@ -195,20 +195,24 @@ def test_updates_go_200_per_call_and_each_ends_ok_or_rejected_with_reason(
             assert result.code and result.message
         else:
             assert sandbox.ctx.sf.get("Lead", result.ref.id)["Lead_Score__c"] == 42
-    writes = sum(n for op, n in conn.calls.by_operation().items() if op.startswith("coll"))
-    attempts_without_faults = math.ceil(len(ids) / 200)
+    writes = sum(n for op, n in conn.calls.by_operation().items()
+                 if op.startswith("coll") or op == "composite_write")
+    attempts_without_faults = math.ceil(len(ids) / 1000)    # five collections of 200 a call
     assert writes >= attempts_without_faults
 
 
-def test_updates_cost_one_call_per_200_records(sandbox_factory: Any) -> None:
-    """Without faults: exactly ceil(n/200) sObject Collections calls (20,000 -> 100)."""
+def test_updates_cost_one_call_per_1000_records(sandbox_factory: Any) -> None:
+    """Without faults: ceil(n/200) sObject Collections, five to a Composite call: exactly
+    ceil(n/1000) calls (20,000 -> 20)."""
     sandbox = sandbox_factory(leads=2000)
     conn = sf_connector(sandbox)
     ids = [r["Id"] for r in sandbox.ctx.sf.records("Lead") if not r.get("IsConverted")][:2000]
     items = [WriteItem(fields={"Lead_Score__c": n % 100}, id=i) for n, i in enumerate(ids)]
     results = conn.write("Lead", "update", items)
     assert all(r.ok for r in results)
-    assert conn.calls.by_operation()["collections_patch"] == math.ceil(len(ids) / 200)
+    assert conn.calls.by_operation() == {"login": 1, "composite_write": math.ceil(len(ids) / 1000)}
+    assert sorted(r["Lead_Score__c"] for r in sandbox.ctx.sf.records("Lead")
+                  if r["Id"] in set(ids)) == sorted(n % 100 for n in range(len(ids)))
 
 
 def test_task_create_with_the_same_key_twice_makes_one_task(sandbox_factory: Any) -> None:

@@ -323,12 +323,12 @@ def test_budget_stops_the_read_before_the_call_that_crosses_the_share() -> None:
     assert committed and committed[-1].modstamp is not None
 
 
-def test_writes_go_200_per_call_and_results_are_classified_in_order() -> None:
+def test_writes_go_200_per_collection_in_one_call_and_results_are_classified_in_order(
+) -> None:
     conn = _connector()
     items = [WriteItem(fields={"Lead_Score__c": i}, id=f"00Q{i:012d}") for i in range(450)]
 
-    def reply(request: Any) -> tuple[int, dict[str, str], str]:
-        records = json.loads(request.body)["records"]
+    def collection(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for rec in records:
             n = int(rec["Id"][3:])
@@ -342,15 +342,23 @@ def test_writes_go_200_per_call_and_results_are_classified_in_order() -> None:
                      "fields": ["Lifecycle_Stage__c"]}]})
             else:
                 out.append({"id": rec["Id"], "success": True, "errors": []})
-        return 200, {}, json.dumps(out)
+        return out
+
+    def reply(request: Any) -> tuple[int, dict[str, str], str]:
+        subs = json.loads(request.body)["compositeRequest"]
+        return 200, {}, json.dumps({"compositeResponse": [
+            {"referenceId": sub["referenceId"], "httpStatusCode": 200, "httpHeaders": {},
+             "body": collection(sub["body"]["records"])} for sub in subs]})
 
     with responses.RequestsMock() as rsps:
         _soap_login(rsps)
-        rsps.add_callback(responses.PATCH, f"{DATA}/composite/sobjects", callback=reply)
+        rsps.add_callback(responses.POST, f"{DATA}/composite", callback=reply)
         results = conn.write("Lead", "update", items)
-        sizes = [len(json.loads(c.request.body)["records"]) for c in rsps.calls
-                 if c.request.method == "PATCH"]
+        sizes = [len(sub["body"]["records"]) for c in rsps.calls if c.request.method == "POST"
+                 and c.request.url.endswith("/composite")
+                 for sub in json.loads(c.request.body)["compositeRequest"]]
     assert sizes == [200, 200, 50]
+    assert conn.calls.by_operation()["composite_write"] == 1
     assert [r.ref.id for r in results] == [i.id for i in items]
     assert results[7].status == "retryable" and results[7].code == "UNABLE_TO_LOCK_ROW"
     assert results[9].status == "rejected"
@@ -495,14 +503,21 @@ def test_a_very_wide_field_list_travels_in_the_composite_body_not_the_url() -> N
 
 def test_keyed_and_unkeyed_task_creates_keep_their_order() -> None:
     conn = _connector()
+    def reply(request: Any) -> tuple[int, dict[str, str], str]:
+        subs = json.loads(request.body)["compositeRequest"]
+        ids = {"PATCH": "00T00000000000K", "POST": "00T00000000000P"}
+        return 200, {}, json.dumps({"compositeResponse": [
+            {"referenceId": sub["referenceId"], "httpStatusCode": 200, "httpHeaders": {},
+             "body": [{"id": ids[sub["method"]], "success": True, "errors": []}]}
+            for sub in subs[::-1]]})
+
     with responses.RequestsMock() as rsps:
         _soap_login(rsps)
-        rsps.patch(f"{DATA}/composite/sobjects/Task/Idempotency_Key__c",
-                   json=[{"id": "00T00000000000K", "success": True, "errors": []}])
-        rsps.post(f"{DATA}/composite/sobjects",
-                  json=[{"id": "00T00000000000P", "success": True, "errors": []}])
+        rsps.add_callback(responses.POST, f"{DATA}/composite", callback=reply)
         results = conn.write("Task", "create", [WriteItem(fields={"Subject": "plain"}),
                                                 WriteItem(fields={"Subject": "k"}, key="k1")])
+        subs = json.loads(rsps.calls[-1].request.body)["compositeRequest"]
+    assert [s["url"].endswith("/Task/Idempotency_Key__c") for s in subs] == [True, False]
     assert [r.id for r in results] == ["00T00000000000P", "00T00000000000K"]
 
 

@@ -25,39 +25,46 @@ UPSERT = f"{DATA}/composite/sobjects/Task/Idempotency_Key__c"
 # --- Salesforce: upserts by key, 200 a call ---------------------------------------------------
 
 def test_a_retried_task_chunk_upserts_the_same_keys_and_makes_nothing_twice() -> None:
-    """The worst case first: the first call of a chunk lands but its answer is lost (a 503);
-    the retry sends the same keys to the upsert endpoint, which finds the tasks."""
+    """The worst case first: the first Composite call of the collections lands but its answer
+    is lost (a 503); the retry sends the same keys to the upsert endpoint, which finds the
+    tasks."""
     conn = _connector()
     items = [WriteItem(fields={"Subject": f"Reminder {n}", "WhoId": f"00Q{n:012d}",
                                "OwnerId": "005000000000001"}, key=f"salesforce:task:sla:{n}")
              for n in range(450)]
     made: dict[str, str] = {}
-    calls: list[list[str]] = []
+    calls: list[list[list[str]]] = []
 
-    def reply(request: Any) -> tuple[int, dict[str, str], str]:
-        records = json.loads(request.body)["records"]
-        keys = [r["Idempotency_Key__c"] for r in records]
-        calls.append(keys)
+    def collection(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
-        for key in keys:
+        for key in [r["Idempotency_Key__c"] for r in records]:
             created = key not in made
             made.setdefault(key, f"00T{len(made):012d}")
             out.append({"id": made[key], "success": True, "created": created, "errors": []})
+        return out
+
+    def reply(request: Any) -> tuple[int, dict[str, str], str]:
+        subs = json.loads(request.body)["compositeRequest"]
+        assert all(sub["url"].endswith(UPSERT.split("/v59.0")[1]) for sub in subs)
+        calls.append([[r["Idempotency_Key__c"] for r in sub["body"]["records"]]
+                      for sub in subs])
+        answers = [{"referenceId": sub["referenceId"], "httpStatusCode": 200,
+                    "httpHeaders": {}, "body": collection(sub["body"]["records"])}
+                   for sub in subs]
         if len(calls) == 1:       # landed, but the answer never arrived
             return 503, {}, json.dumps([{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}])
-        return 200, {}, json.dumps(out)
+        return 200, {}, json.dumps({"compositeResponse": answers})
 
     with responses.RequestsMock() as rsps:
         _soap_login(rsps)
-        rsps.add_callback(responses.PATCH, UPSERT, callback=reply)
+        rsps.add_callback(responses.POST, f"{DATA}/composite", callback=reply)
         results = conn.write("Task", "create", items)
-    assert [len(keys) for keys in calls] == [200, 200, 200, 50]   # the first chunk twice
-    assert calls[0] == calls[1] == [i.key for i in items[:200]]
+    assert [[len(keys) for keys in call] for call in calls] == [[200, 200, 50]] * 2
+    assert calls[0] == calls[1]                      # the same keys again
     assert len(made) == 450
     assert all(r.ok for r in results)
     assert [r.ref.key for r in results] == [i.key for i in items]
-    assert [r.created for r in results[:200]] == [False] * 200      # found, not made again
-    assert all(r.created for r in results[200:])
+    assert [r.created for r in results] == [False] * 450      # found, not made again
 
 
 def test_salesforce_task_upserts_in_the_sandbox_make_one_task_per_key(

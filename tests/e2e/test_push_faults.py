@@ -33,7 +33,7 @@ PAST_ANY_CLAIM_WINDOW = 3600.0  # seconds; every window claim_window() derives i
 STEPS: dict[str, tuple[type, str, bool]] = {
     "find due groups": (OutboxStore, "groups", True),
     "claim": (OutboxStore, "claim", True),
-    "salesforce write": (SalesforceConnector, "write", False),
+    "salesforce write": (SalesforceConnector, "write_packed", False),
     "hubspot write": (HubSpotConnector, "write", False),
     "hubspot list write": (HubSpotConnector, "change_list", False),
     "record results": (OutboxStore, "complete", True),
