@@ -1,9 +1,10 @@
 """The Composite subrequests of a Salesforce read and how their answers are judged.
 
-One Composite call carries the first query page of up to five streams, each with a free
-``/deleted`` subrequest, and cheap ``/updated`` + ``/deleted`` change checks for the others
-(see ``connector.read_many``). These are the pure pieces: building the subrequests, reading
-the delete log, and classifying answers.
+One Composite call carries the next page of up to five streams (a first query, each with a
+free ``/deleted`` subrequest, or a ``nextRecordsUrl`` GET), and cheap ``/updated`` +
+``/deleted`` change checks for streams waiting for a slot (see ``reading.read_many``). These
+are the pure pieces: building the subrequests, reading the delete log, and classifying
+answers.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ def query_subrequest(client: SalesforceClient, plan: Plan) -> dict[str, Any]:
     batch = plan.spec.options.get("batch_size")
     if batch:
         # a smaller batch (200..2000) for streams with heavy rows
+        sub["httpHeaders"] = {"Sforce-Query-Options": f"batchSize={int(batch)}"}
+    return sub
+
+
+def more_subrequest(plan: Plan, next_url: str) -> dict[str, Any]:
+    """A stream's next page: its ``nextRecordsUrl`` GET (or, after a dead locator, its query
+    again), at most five of them (with first queries) in one Composite call."""
+    sub: dict[str, Any] = {"method": "GET", "referenceId": ref(plan.spec.name, "more"),
+                           "url": next_url}
+    batch = plan.spec.options.get("batch_size")
+    if batch:
         sub["httpHeaders"] = {"Sforce-Query-Options": f"batchSize={int(batch)}"}
     return sub
 

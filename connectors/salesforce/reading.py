@@ -9,6 +9,7 @@ incremental cycle where little changed costs one API call. Further pages follow
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from connectors.salesforce.composite import (
     deleted_rows,
     has_changes,
     invalid_field,
+    more_subrequest,
     ref,
     subrequest_body,
     subrequests,
@@ -39,7 +41,7 @@ from connectors.salesforce.limits import (
     UPDATED_WINDOW,
 )
 from connectors.salesforce.schema_cache import SchemaCache
-from syncagent.errors import ConfigError, FatalError
+from syncagent.errors import ConfigError, FatalError, RetryableError, ServerError
 
 log = structlog.get_logger(__name__)
 
@@ -59,22 +61,111 @@ class StreamReader:
 
     def read_many(self, cursors: Mapping[str, Cursor | None], start: datetime,
                   progress: ProgressCallback | None) -> Iterator[Page]:
-        """Each Composite call carries the first query page of up to five streams (hot streams
-        first) and, for the others, a cheap change check (``/updated`` and ``/deleted``
-        subrequests, not queries): a stream with no change yields one empty page with its
-        cursor unchanged; one that changed is queried in the next Composite call. A quiet
-        cycle of every stream therefore costs one API call."""
-        pending = sorted(cursors, key=_priority)
-        for name in pending:
+        """Rounds of one Composite call each: the next page (the first query, or the
+        ``nextRecordsUrl`` GET) of up to five streams, and for streams waiting for a query
+        slot a cheap change check (``/updated`` and ``/deleted`` subrequests, not queries): a
+        stream with no change yields one empty page with its cursor unchanged; one that
+        changed is queried in a later round. A quiet cycle of every stream therefore costs one
+        API call, and a backfill about max(ceil(pages / 5), the longest stream's pages).
+        Each stream keeps its own page order, cursor and error handling."""
+        names = sorted(cursors, key=_priority)
+        for name in names:
             self.spec(name)
-        while pending:
-            plans = [self._plan(name, cursors[name], start) for name in pending]
-            queried = plans[:COMPOSITE_MAX_QUERIES]
-            checked = [p for p in plans[COMPOSITE_MAX_QUERIES:] if self._can_check(p, start)]
-            checked = checked[:MAX_CHECKS]
-            waiting = [p.spec.name for p in plans[COMPOSITE_MAX_QUERIES:] if p not in checked]
-            changed = yield from self._read_group(queried, checked, start, progress)
-            pending = sorted([*changed, *waiting], key=_priority)
+        fresh = [_Paging(self._plan(name, cursors[name], start)) for name in names]
+        paging: list[_Paging] = []
+        checked: set[str] = set()
+        while fresh or paging:
+            sent = _slots(fresh, paging)
+            checks = [s for s in fresh if s not in sent and s.plan.spec.name not in checked
+                      and self._can_check(s.plan, start)][:MAX_CHECKS]
+            checked.update(s.plan.spec.name for s in checks)
+            fresh = [s for s in fresh if s not in sent and s not in checks]
+            paging = [s for s in paging if s not in sent]
+            later = yield from self._round(sent, checks, start, progress)
+            fresh = sorted(fresh + [s for s in later if s.next_url is None],
+                           key=lambda s: _priority(s.plan.spec.name))
+            paging += [s for s in later if s.next_url is not None]
+
+    def _round(self, sent: list[_Paging], checks: list[_Paging], start: datetime,
+               progress: ProgressCallback | None) -> Generator[Page, None, list[_Paging]]:
+        """One Composite call; yields the pages it brought; returns the streams with a page
+        still to read (a next page, a page to ask again, or a changed stream's query)."""
+        firsts = [s.plan for s in sent if s.next_url is None]
+        for plan in firsts:
+            if plan.reconcile:
+                yield from self._reconcile(plan)
+        self._wait_if_only_retries(sent)
+        subs = subrequests(self.client, firsts, [s.plan for s in checks], start)
+        subs += [more_subrequest(s.plan, s.next_url) for s in sent if s.next_url is not None]
+        answers = {a.get("referenceId"): a for a in self.client.composite(subs)}
+        later: list[_Paging] = []
+        for stream in sent:
+            page = self._answered(stream, answers, start)
+            if page is not None:
+                stream.note(page, progress)
+                yield page
+            if not stream.done:
+                later.append(stream)
+        for stream in checks:
+            plan = stream.plan
+            if has_changes(answers.get(ref(plan.spec.name, "updated")),
+                           answers.get(ref(plan.spec.name, "deleted")), plan.spec.deletes,
+                           already_read(plan, start)):
+                later.append(stream)
+            else:
+                # nothing changed since the cursor: the cursor stays (it is not advanced, so
+                # late commits inside the lookback are still read when the stream next changes)
+                yield Page(stream=plan.spec.name, object=plan.spec.object, records=[],
+                           cursor=plan.cursor or Cursor(), done=True)
+        return later
+
+    def _answered(self, stream: _Paging, answers: Mapping[Any, Any],
+                  start: datetime) -> Page | None:
+        """The page a stream's subrequest brought, or None when it is to be asked again: a
+        query refused with INVALID_FIELD (a field was deleted or its access revoked) once,
+        after the describe of its object is read again, without the fields that are gone;
+        a passing refusal (lock, 5xx, too many requests) up to the retry policy's attempts; a
+        dead query locator as a query again from the last page's cursor. Any other refusal
+        raises, as the stream's own query would."""
+        plan, first = stream.plan, stream.next_url is None
+        answer = answers.get(ref(plan.spec.name) if first else ref(plan.spec.name, "more"))
+        if first and invalid_field(answer) and not stream.refreshed:
+            log.info("salesforce.schema_refresh", streams=[plan.spec.name])
+            self.schema.load({plan.spec.object}, refresh=True)
+            plan.spec = self.readable(plan.spec.name)
+            stream.refreshed = True
+            return None
+        try:
+            if answer is None:
+                raise ServerError(f"salesforce composite: no answer for {plan.spec.name}",
+                                  system="salesforce")
+            body = subrequest_body(answer, operation=f"query {plan.spec.name}")
+        except RetryableError as exc:
+            stream.refused(exc, self.client.retry.attempts)
+            return None
+        except FatalError as exc:
+            if first or exc.fields.get("code") != "INVALID_QUERY_LOCATOR":
+                raise
+            # The locator died (e.g. with an expired session): query again from the last
+            # committed cursor; the window's keys drop the rows already emitted.
+            log.info("salesforce.query_restart", stream=plan.spec.name)
+            stream.next_url = self.client.query_url(
+                streams.incremental_soql(plan.spec, stream.restart_from(self.lookback)),
+                include_deleted=plan.spec.deletes)
+            return None
+        deleted = deleted_rows(plan, answers.get(ref(plan.spec.name, "deleted"))) if first \
+            else []
+        return stream.page(body, deleted, start)
+
+    def _wait_if_only_retries(self, sent: list[_Paging]) -> None:
+        """A round that only asks refused pages again waits as the retry policy would, so a
+        429 or a lock is not hammered (other streams' pages give that time otherwise)."""
+        if sent and all(s.failures for s in sent):
+            policy = self.client.retry
+            worst = max(s.failures for s in sent)
+            after = max((s.retry_after or 0.0) for s in sent)
+            policy.sleep(min(max(after, policy.base_seconds * 2 ** (worst - 1)),
+                             policy.max_retry_after_seconds))
 
     def spec(self, name: str) -> StreamSpec:
         try:
@@ -103,90 +194,6 @@ class StreamReader:
         reconcile = bool(spec.deletes and lower is not None
                          and lower < start - DELETE_LOG_WINDOW + timedelta(hours=1))
         return Plan(spec, cursor, window, reconcile)
-
-    def _read_group(self, queried: list[Plan], checked: list[Plan], start: datetime,
-                    progress: ProgressCallback | None) -> Generator[Page, None, list[str]]:
-        """One Composite call; yields the queried streams' pages; returns the checked streams
-        that changed (they are queried next)."""
-        for plan in queried:
-            if plan.reconcile:
-                yield from self._reconcile(plan)
-        answers = self._answers(queried, checked, start)
-        for plan in queried:
-            answer = answers.get(ref(plan.spec.name))
-            if answer is None:
-                raise FatalError(f"salesforce composite: no answer for {plan.spec.name}",
-                                 system="salesforce")
-            body = subrequest_body(answer, operation=f"query {plan.spec.name}")
-            deleted = deleted_rows(plan, answers.get(ref(plan.spec.name, "deleted")))
-            yield from self._pages(plan, body, deleted, start, progress)
-        changed = []
-        for plan in checked:
-            if has_changes(answers.get(ref(plan.spec.name, "updated")),
-                           answers.get(ref(plan.spec.name, "deleted")), plan.spec.deletes,
-                           already_read(plan, start)):
-                changed.append(plan.spec.name)
-            else:
-                # nothing changed since the cursor: the cursor stays (it is not advanced, so
-                # late commits inside the lookback are still read when the stream next changes)
-                yield Page(stream=plan.spec.name, object=plan.spec.object, records=[],
-                           cursor=plan.cursor or Cursor(), done=True)
-        return changed
-
-    def _answers(self, queried: list[Plan], checked: list[Plan],
-                 start: datetime) -> dict[Any, Any]:
-        """The Composite answers by reference. A query refused with INVALID_FIELD (a field was
-        deleted or its access revoked) refreshes the describe of its object and is sent again
-        without the fields that are gone: the pull goes on, that field's feature is off."""
-        for attempt in (1, 2):
-            answers = {a.get("referenceId"): a for a in
-                       self.client.composite(subrequests(self.client, queried, checked, start))}
-            stale = [p for p in queried if invalid_field(answers.get(ref(p.spec.name)))]
-            if not stale or attempt == 2:
-                break
-            log.info("salesforce.schema_refresh", streams=[p.spec.name for p in stale])
-            self.schema.load({p.spec.object for p in stale}, refresh=True)
-            for plan in stale:
-                plan.spec = self.readable(plan.spec.name)
-        return answers
-
-    def _pages(self, plan: Plan, body: dict[str, Any], deleted: list[dict[str, Any]],
-               start: datetime, progress: ProgressCallback | None) -> Iterator[Page]:
-        spec, window = plan.spec, plan.window
-        pages = emitted = 0
-        total = body.get("totalSize")
-        while True:
-            rows = list(body.get("records", []))
-            if deleted:
-                seen = {r.get("Id") for r in rows}
-                rows += [d for d in deleted if d["Id"] not in seen]
-                deleted = []
-            records = _convert(spec, window, rows, start)
-            pages += 1
-            emitted += len(records)
-            done = bool(body.get("done", True))
-            last_id = str(rows[-1]["Id"]) if rows else None
-            page = Page(stream=spec.name, object=spec.object, records=records,
-                        cursor=window.cursor(last_id=last_id, complete=done), done=done)
-            if progress is not None:
-                progress(Progress("salesforce", spec.name, emitted, pages, total))
-            yield page
-            if done:
-                return
-            body = self._more(plan, body["nextRecordsUrl"], page.cursor)
-
-    def _more(self, plan: Plan, next_url: str, cursor: Cursor) -> dict[str, Any]:
-        try:
-            return self.client.query_more(next_url)
-        except FatalError as exc:
-            if exc.fields.get("code") != "INVALID_QUERY_LOCATOR":
-                raise
-        # The locator died (e.g. with an expired session): restart from the committed cursor;
-        # the window's keys drop the rows already emitted.
-        log.info("salesforce.query_restart", stream=plan.spec.name)
-        soql = streams.incremental_soql(plan.spec, cursor.modstamp - self.lookback
-                                        if cursor.modstamp else None)
-        return self._query(soql, include_deleted=plan.spec.deletes)
 
     def _query(self, soql: str, *, include_deleted: bool = False) -> dict[str, Any]:
         """A query's first page: a GET when the URL is short, else inside a Composite body
@@ -236,6 +243,75 @@ class StreamReader:
             soql = streams.by_id_soql(spec, record_ids[i:i + LOOKUP_CHUNK])
             out += [streams.to_record(spec, row) for row in self._rows(soql)]
         return out
+
+
+class _Paging:
+    """One stream's read across rounds: its plan, the URL of its next page (None: its first
+    query is next), and how far it got."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.next_url: str | None = None
+        self.done = False
+        self.cursor: Cursor | None = None       # the last page's
+        self.pages = self.emitted = self.rows = self.failures = 0
+        self.page_rows = 0                      # rows a full page of this query holds
+        self.total: int | None = None
+        self.refreshed = False
+        self.retry_after: float | None = None
+
+    def remaining(self) -> float:
+        """Pages still to read, as far as the query's totalSize tells (unknown: infinite, so
+        a stream not started yet gets a slot at once)."""
+        if self.next_url is None or not self.total or not self.page_rows:
+            return math.inf
+        return math.ceil(max(self.total - self.rows, 1) / self.page_rows)
+
+    def page(self, body: Mapping[str, Any], deleted: list[dict[str, Any]],
+             start: datetime) -> Page:
+        spec, window = self.plan.spec, self.plan.window
+        rows = list(body.get("records", []))
+        self.rows += len(rows)
+        self.page_rows = max(self.page_rows, len(rows))
+        self.total = body.get("totalSize", self.total)
+        if deleted:
+            seen = {r.get("Id") for r in rows}
+            rows += [d for d in deleted if d["Id"] not in seen]
+        records = _convert(spec, window, rows, start)
+        self.done = bool(body.get("done", True))
+        self.next_url = None if self.done else str(body["nextRecordsUrl"])
+        last_id = str(rows[-1]["Id"]) if rows else None
+        self.cursor = window.cursor(last_id=last_id, complete=self.done)
+        self.failures, self.retry_after = 0, None
+        return Page(stream=spec.name, object=spec.object, records=records,
+                    cursor=self.cursor, done=self.done)
+
+    def note(self, page: Page, progress: ProgressCallback | None) -> None:
+        self.pages += 1
+        self.emitted += len(page.records)
+        if progress is not None:
+            progress(Progress("salesforce", self.plan.spec.name, self.emitted, self.pages,
+                              self.total))
+
+    def refused(self, error: RetryableError, attempts: int) -> None:
+        """A passing refusal: ask again next round, at most ``attempts`` times in a row."""
+        self.failures += 1
+        if self.failures >= attempts:
+            raise error
+        self.retry_after = error.retry_after
+
+    def restart_from(self, lookback: timedelta) -> datetime | None:
+        modstamp = self.cursor.modstamp if self.cursor is not None else None
+        return modstamp - lookback if modstamp is not None else None
+
+
+def _slots(fresh: list[_Paging], paging: list[_Paging]) -> list[_Paging]:
+    """The streams whose next page goes in this round's query slots: streams not started yet
+    first (their size is unknown), then those with the most pages left, so the longest
+    stream is never kept waiting and the call fills all five slots while pages remain."""
+    ranked = sorted([*fresh, *paging],
+                    key=lambda s: (-s.remaining(), _priority(s.plan.spec.name)))
+    return ranked[:COMPOSITE_MAX_QUERIES]
 
 
 def _convert(spec: StreamSpec, window: CursorWindow, rows: list[dict[str, Any]],

@@ -126,8 +126,8 @@ def test_paging_follows_next_records_url_and_dedupes_boundary_rows() -> None:
     progress: list[int] = []
     with responses.RequestsMock() as rsps:
         _soap_login(rsps)
-        _composite(rsps, lambda ref, q: first if ref.endswith("_q") else {"deletedRecords": []})
-        rsps.get(f"{INSTANCE}/services/data/v59.0/query/01g-2000", json=second)
+        _composite(rsps, lambda ref, q: first if ref == "Lead_q" else second
+                   if q == "/services/data/v59.0/query/01g-2000" else {"deletedRecords": []})
         pages = list(conn.read("Lead", cursor, cycle_start=NOW,
                                progress=lambda p: progress.append(p.records)))
     ids = [r.id for p in pages for r in p.records]
@@ -135,7 +135,7 @@ def test_paging_follows_next_records_url_and_dedupes_boundary_rows() -> None:
     assert progress == [1, 2]
     assert pages[0].cursor.modstamp == t                   # mid-read: the newest row seen
     assert pages[-1].cursor.modstamp == NOW                # complete: the cycle start
-    assert conn.calls.by_operation()["query_more"] == 1
+    assert conn.calls.by_operation() == {"login": 1, "composite": 2}   # the next page too
 
 
 def test_deleted_and_merged_rows_become_delete_records() -> None:
@@ -263,18 +263,29 @@ def test_expired_session_mid_read_relogs_in_once_and_continues() -> None:
     t = NOW - timedelta(minutes=10)
     first = {"totalSize": 2, "done": False, "nextRecordsUrl": "/services/data/v59.0/query/01g-1",
              "records": [_row("Lead", "00Q000000000001", t)]}
+    second = {"totalSize": 2, "done": True, "records": [_row("Lead", "00Q000000000002", t)]}
     expired = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+    calls = [0]
+
+    def reply(request: Any) -> tuple[int, dict[str, str], str]:
+        calls[0] += 1
+        if calls[0] == 2:          # the call that carries the next page
+            return 401, {}, json.dumps(expired)
+        subs = json.loads(request.body)["compositeRequest"]
+        return 200, {}, json.dumps({"compositeResponse": [
+            {"referenceId": sub["referenceId"], "httpStatusCode": 200, "httpHeaders": {},
+             "body": first if sub["referenceId"] == "Lead_q" else second
+             if sub["referenceId"] == "Lead_more" else {"deletedRecords": []}}
+            for sub in subs]})
+
     with responses.RequestsMock() as rsps:
         logins = _soap_login(rsps)
-        _composite(rsps, lambda ref, q: first if ref.endswith("_q") else {"deletedRecords": []})
-        rsps.get(f"{INSTANCE}/services/data/v59.0/query/01g-1", json=expired, status=401)
-        rsps.get(f"{INSTANCE}/services/data/v59.0/query/01g-1", json={
-            "totalSize": 2, "done": True, "records": [_row("Lead", "00Q000000000002", t)]})
+        rsps.add_callback(responses.POST, f"{DATA}/composite", callback=reply)
         pages = list(conn.read("Lead", Cursor(modstamp=t), cycle_start=NOW))
         auth_headers = [c.request.headers.get("Authorization") for c in rsps.calls
-                        if "01g-1" in c.request.url]
+                        if c.request.url.endswith("/composite")]
     assert logins == [2]
-    assert auth_headers == ["Bearer SESSION1", "Bearer SESSION2"]
+    assert auth_headers == ["Bearer SESSION1", "Bearer SESSION1", "Bearer SESSION2"]
     assert [r.id for p in pages for r in p.records] == ["00Q000000000001", "00Q000000000002"]
 
 
@@ -313,8 +324,6 @@ def test_budget_stops_the_read_before_the_call_that_crosses_the_share() -> None:
     with responses.RequestsMock() as rsps:
         _soap_login(rsps)
         _composite(rsps, lambda ref, q: page, headers={"Sforce-Limit-Info": "api-usage=1/10"})
-        rsps.get(f"{INSTANCE}/services/data/v59.0/query/L", json=page,
-                 headers={"Sforce-Limit-Info": "api-usage=2/10"})
         committed = []
         with pytest.raises(BudgetExhausted):
             for p in conn.read("Lead", None, cycle_start=NOW):

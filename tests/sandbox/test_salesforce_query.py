@@ -302,3 +302,30 @@ def test_versions_from_59_are_served_and_older_ones_are_not_found(
         else:
             with pytest.raises(SalesforceResourceNotFound):
                 sf.query("SELECT Id FROM Lead LIMIT 1")
+
+
+def test_composite_carries_the_next_page_of_several_queries_five_at_most(
+        sandbox: RunningSandbox) -> None:
+    """queryMore GETs ride in a Composite call beside first queries, each paged on its own,
+    one API call for all; a sixth query or queryMore is refused (API-FACTS: 25/5)."""
+    sf = login(sandbox)
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    first = [sf.restful("query/", params={"q": f"SELECT Id FROM {obj} ORDER BY Id"},
+                        headers=headers) for obj in ("Lead", "Lead", "Contact")]
+    assert all(not page["done"] for page in first[:2])
+    used = sf.api_usage["api-usage"].used
+    subs = [{"method": "GET", "referenceId": f"more{n}", "url": page["nextRecordsUrl"]}
+            for n, page in enumerate(first) if not page["done"]]
+    subs += [{"method": "GET", "referenceId": "fresh", "httpHeaders": headers,
+              "url": "/services/data/v59.0/query?" + urlencode({"q": "SELECT Id FROM User"})}]
+    out = {a["referenceId"]: a for a in sf.restful(
+        "composite", method="POST", json={"compositeRequest": subs})["compositeResponse"]}
+    assert all(a["httpStatusCode"] == 200 for a in out.values())
+    assert out["more0"]["body"]["records"] == out["more1"]["body"]["records"]
+    assert out["more0"]["body"]["records"][0]["Id"] > first[0]["records"][-1]["Id"]
+    sf.query("SELECT Id FROM Lead LIMIT 1")
+    assert sf.api_usage["api-usage"].used == used + 2     # the Composite call, this query
+    six = [{"method": "GET", "referenceId": f"m{n}", "url": first[0]["nextRecordsUrl"]}
+           for n in range(6)]
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful("composite", method="POST", json={"compositeRequest": six})
