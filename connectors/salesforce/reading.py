@@ -226,23 +226,47 @@ class StreamReader:
         """Ids of ``obj`` whose ``field`` is one of ``values`` (quoted by the library)."""
         found: dict[Any, list[str]] = {}
         unique = list(dict.fromkeys(values))
-        for i in range(0, len(unique), LOOKUP_CHUNK):
-            for row in self._rows(streams.lookup_soql(obj, field, unique[i:i + LOOKUP_CHUNK])):
-                found.setdefault(row.get(field), []).append(str(row["Id"]))
+        soqls = [streams.lookup_soql(obj, field, unique[i:i + LOOKUP_CHUNK])
+                 for i in range(0, len(unique), LOOKUP_CHUNK)]
+        for row in self._rows_packed(soqls):
+            found.setdefault(row.get(field), []).append(str(row["Id"]))
         return found
 
     def fetch(self, object: str, record_ids: Sequence[str]) -> list[RemoteRecord]:
-        """Records by id with the fields their stream reads: one query per 200 ids."""
+        """Records by id with the fields their stream reads: one query per 200 ids, five
+        queries to a call."""
         names = [s.name for s in self.streams.values()
                  if s.object == object and s.kind == "records"]
         if not names:
             return []
         spec = self.readable(names[0])
-        out: list[RemoteRecord] = []
-        for i in range(0, len(record_ids), LOOKUP_CHUNK):
-            soql = streams.by_id_soql(spec, record_ids[i:i + LOOKUP_CHUNK])
-            out += [streams.to_record(spec, row) for row in self._rows(soql)]
-        return out
+        soqls = [streams.by_id_soql(spec, record_ids[i:i + LOOKUP_CHUNK])
+                 for i in range(0, len(record_ids), LOOKUP_CHUNK)]
+        return [streams.to_record(spec, row) for row in self._rows_packed(soqls)]
+
+    def _rows_packed(self, soqls: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every row of several queries: their first pages five to a Composite call (one
+        query alone goes as _rows sends it), further pages by ``nextRecordsUrl``. A query
+        refused for a passing reason inside the call is sent again on its own, under the
+        retry policy."""
+        if len(soqls) == 1:
+            yield from self._rows(soqls[0])
+            return
+        for start in range(0, len(soqls), COMPOSITE_MAX_QUERIES):
+            group = soqls[start:start + COMPOSITE_MAX_QUERIES]
+            answers = {a.get("referenceId"): a for a in self.client.composite(
+                [{"method": "GET", "referenceId": f"rows{n}", "url": self.client.query_url(soql)}
+                 for n, soql in enumerate(group)])}
+            for n, soql in enumerate(group):
+                try:
+                    body = subrequest_body(answers.get(f"rows{n}") or {}, operation="query")
+                except RetryableError:
+                    yield from self._rows(soql)
+                    continue
+                yield from body.get("records", [])
+                while not body.get("done", True):
+                    body = self.client.query_more(body["nextRecordsUrl"])
+                    yield from body.get("records", [])
 
 
 class _Paging:

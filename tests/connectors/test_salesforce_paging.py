@@ -148,3 +148,35 @@ def test_pages_of_every_stream_fill_five_slots_and_reach_the_floor() -> None:
             [False] * (sizes[spec.name] - 1) + [True]
         if spec.kind == "records":
             assert len(set(_ids(pages, spec.name))) == 2 * sizes[spec.name]
+
+
+def test_records_fetched_by_id_go_five_queries_a_call_and_a_refused_one_alone() -> None:
+    conn = _connector()
+    ids = [f"00Q{n:012d}" for n in range(1000)]
+
+    def rows_of(soql: str) -> list[dict[str, Any]]:
+        return [_row("Lead", rid, NOW) for rid in ids if f"'{rid}'" in soql]
+
+    def reply(request: Any) -> tuple[int, dict[str, str], str]:
+        out = []
+        for sub in json.loads(request.body)["compositeRequest"]:
+            soql = parse_qs(urlparse(sub["url"]).query)["q"][0]
+            if f"'{ids[600]}'" in soql:      # the fourth chunk: a passing refusal
+                out.append({"referenceId": sub["referenceId"], "httpStatusCode": 503,
+                            "body": [{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}]})
+                continue
+            out.append({"referenceId": sub["referenceId"], "httpStatusCode": 200, "body": {
+                "totalSize": 200, "done": True, "records": rows_of(soql)}})
+        return 200, {}, json.dumps({"compositeResponse": out[::-1]})
+
+    def alone(request: Any) -> tuple[int, dict[str, str], str]:
+        soql = parse_qs(urlparse(request.url).query)["q"][0]
+        return 200, {}, json.dumps({"totalSize": 200, "done": True, "records": rows_of(soql)})
+
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        rsps.add_callback(responses.POST, f"{DATA}/composite", callback=reply)
+        rsps.add_callback(responses.GET, f"{DATA}/query/", callback=alone)
+        records = conn.fetch("Lead", ids)
+    assert sorted(r.id for r in records) == ids
+    assert conn.calls.by_operation() == {"login": 1, "composite": 1, "query": 1}
