@@ -91,9 +91,10 @@ class StreamReader:
         """One Composite call; yields the pages it brought; returns the streams with a page
         still to read (a next page, a page to ask again, or a changed stream's query)."""
         firsts = [s.plan for s in sent if s.next_url is None]
-        for plan in firsts:
-            if plan.reconcile:
-                yield from self._reconcile(plan)
+        for stream in sent:
+            if stream.next_url is None and stream.plan.reconcile and not stream.reconciled:
+                yield from self._reconcile(stream.plan)
+                stream.reconciled = True    # once, even when its first query goes again
         self._wait_if_only_retries(sent)
         subs = subrequests(self.client, firsts, [s.plan for s in checks], start)
         subs += [more_subrequest(s.plan, s.next_url) for s in sent if s.next_url is not None]
@@ -164,7 +165,7 @@ class StreamReader:
             policy = self.client.retry
             worst = max(s.failures for s in sent)
             after = max((s.retry_after or 0.0) for s in sent)
-            policy.sleep(min(max(after, policy.base_seconds * 2 ** (worst - 1)),
+            policy.pause(min(max(after, policy.base_seconds * 2 ** (worst - 1)),
                              policy.max_retry_after_seconds))
 
     def spec(self, name: str) -> StreamSpec:
@@ -281,7 +282,7 @@ class _Paging:
         self.pages = self.emitted = self.rows = self.failures = 0
         self.page_rows = 0                      # rows a full page of this query holds
         self.total: int | None = None
-        self.refreshed = False
+        self.refreshed = self.reconciled = False
         self.retry_after: float | None = None
 
     def remaining(self) -> float:
