@@ -1,10 +1,11 @@
 """Salesforce reads: several streams in the fewest calls, plus lookups and reads by id.
 
-The first page of up to five streams travels in ONE Composite call (each subrequest a
-``queryAll`` from the stream's cursor, plus a free ``/deleted`` subrequest for streams that
-have deletes), and the other streams get a cheap change check in that same call, so an
-incremental cycle where little changed costs one API call. Further pages follow
-``nextRecordsUrl``. The subrequests themselves are built and judged in composite.py.
+Each Composite call (ONE API call) carries the next page of up to five streams: a first page
+(a ``queryAll`` from the stream's cursor, plus a free ``/deleted`` subrequest for streams that
+have deletes) or a ``nextRecordsUrl`` GET; streams waiting for a slot get a cheap change check
+in that same call, so an incremental cycle where little changed costs one API call and a
+backfill max(ceil(pages / 5), the longest stream). Look-ups and reads by id go five queries a
+call. The subrequests themselves are built and judged in composite.py.
 """
 
 from __future__ import annotations
