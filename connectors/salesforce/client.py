@@ -214,6 +214,11 @@ class SalesforceClient:
         return AuthError(f"salesforce login refused ({self.settings.auth}): {code} {message}",
                          hint=hint, system="salesforce", code=str(code))
 
+    def relogin(self) -> None:
+        """Log in again now: a Composite part refused with ``INVALID_SESSION_ID`` gets the
+        one re-login a plain call would (``_attempt``); the given-session flow cannot."""
+        self._relogin()
+
     def _relogin(self) -> None:
         if self.settings.auth == "session":
             raise AuthError("salesforce: the given session id has expired",

@@ -108,6 +108,12 @@ class StreamReader:
                 yield page
             if not stream.done:
                 later.append(stream)
+        if any(s.expired for s in sent):
+            # a part refused for an expired session: the one re-login a plain call gets
+            # (client._attempt); refused so again, the stream's query fails as its own would
+            self.client.relogin()
+            for stream in sent:
+                stream.expired = False
         for stream in checks:
             plan = stream.plan
             if has_changes(answers.get(ref(plan.spec.name, "updated")),
@@ -126,9 +132,9 @@ class StreamReader:
         """The page a stream's subrequest brought, or None when it is to be asked again: a
         query refused with INVALID_FIELD (a field was deleted or its access revoked) once,
         after the describe of its object is read again, without the fields that are gone;
-        a passing refusal (lock, 5xx, too many requests) up to the retry policy's attempts; a
-        dead query locator as a query again from the last page's cursor. Any other refusal
-        raises, as the stream's own query would."""
+        a passing refusal (lock, 5xx, too many requests) up to the retry policy's attempts; an
+        expired session once, after a re-login; a dead query locator as a query again from
+        the last page's cursor. Any other refusal raises, as the stream's own query would."""
         plan, first = stream.plan, stream.next_url is None
         answer = answers.get(ref(plan.spec.name) if first else ref(plan.spec.name, "more"))
         if first and invalid_field(answer) and not stream.refreshed:
@@ -146,6 +152,9 @@ class StreamReader:
             stream.refused(exc, self.client.retry.attempts)
             return None
         except FatalError as exc:
+            if exc.fields.get("code") == "INVALID_SESSION_ID" and not stream.relogged:
+                stream.relogged = stream.expired = True   # the round logs in again once
+                return None
             if first or exc.fields.get("code") != "INVALID_QUERY_LOCATOR":
                 raise
             # The locator died (e.g. with an expired session): query again from the last
@@ -283,7 +292,7 @@ class _Paging:
         self.pages = self.emitted = self.rows = self.failures = 0
         self.page_rows = 0                      # rows a full page of this query holds
         self.total: int | None = None
-        self.refreshed = self.reconciled = False
+        self.refreshed = self.reconciled = self.relogged = self.expired = False
         self.retry_after: float | None = None
 
     def remaining(self) -> float:

@@ -33,6 +33,7 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.limits import COLLECTION_MAX, COMPOSITE_MAX_QUERIES
 from connectors.salesforce.schema_cache import FEATURES, SchemaCache
 from syncagent.errors import (
+    AuthError,
     ConfigError,
     FatalError,
     RetryableError,
@@ -141,19 +142,36 @@ class CollectionWriter:
             if stop is not None:
                 out += [None] * len(pack)
                 continue
-            judged: list[Judged]
-            try:
-                judged = self._call(pack)
-            except RetryableError as exc:
-                judged = [[_retryable(ref, exc) for ref in chunk.refs] for chunk in pack]
-            except SyncAgentError as exc:
-                judged = [exc] * len(pack)
+            judged = self._judged_call(pack)
+            expired = [n for n, j in enumerate(judged) if _session_expired(j)]
+            if expired:
+                # the one re-login a plain call gets (client._attempt); expired again: a stop
+                for n, again in zip(expired, self._after_relogin([pack[n] for n in expired]),
+                                    strict=True):
+                    judged[n] = again
             stop = next((j for j in judged if isinstance(j, SyncAgentError)), None)
             out += [j if isinstance(j, list) else None for j in judged]
         return out, stop
 
-    def _call(self, pack: Sequence[_Chunk]) -> list[Judged]:
-        if len(pack) == 1:
+    def _after_relogin(self, pack: Sequence[_Chunk]) -> list[Judged]:
+        try:
+            self.client.relogin()
+        except SyncAgentError as exc:   # a given session id cannot be renewed
+            return [exc] * len(pack)
+        return self._judged_call(pack, composite=True)   # refused as parts: again as parts
+
+    def _judged_call(self, pack: Sequence[_Chunk], *, composite: bool = False) -> list[Judged]:
+        """One call's outcome per chunk; a whole call that fails after its retries leaves
+        its records retryable, any other failure of it is every chunk's stop."""
+        try:
+            return self._call(pack, composite=composite)
+        except RetryableError as exc:
+            return [[_retryable(ref, exc) for ref in chunk.refs] for chunk in pack]
+        except SyncAgentError as exc:
+            return [exc] * len(pack)
+
+    def _call(self, pack: Sequence[_Chunk], *, composite: bool = False) -> list[Judged]:
+        if len(pack) == 1 and not composite:
             chunk = pack[0]
             answer = self.client.collections_at(chunk.method, chunk.path, chunk.records)
             return [_results(chunk, answer)]
@@ -166,6 +184,13 @@ class CollectionWriter:
         return [_judged(chunk, answers.get(_reference(n))) for n, chunk in enumerate(pack)]
 
 
+def _session_expired(judged: Judged) -> bool:
+    """A Composite part refused for an expired session (a whole call has had its re-login
+    in client._attempt already)."""
+    return (isinstance(judged, AuthError) and judged.fields.get("part") is True
+            and judged.fields.get("code") == "INVALID_SESSION_ID")
+
+
 def _reference(n: int) -> str:
     return f"collection{n}"
 
@@ -175,7 +200,8 @@ def _judged(chunk: _Chunk, answer: Mapping[str, Any] | None) -> Judged:
     the part was refused for a passing reason (a lock, a 5xx, too many requests), rejected
     with the org's code otherwise. A session or allocation error stops the push, as it does
     for a plain call. A part with no answer at all (the call landed, its answer is lost)
-    leaves its records retryable: an update or a keyed upsert sent again changes nothing."""
+    leaves its records retryable: an update or a keyed upsert sent again changes nothing.
+    (A session error gets one re-login and one more try first: see _send.)"""
     if answer is None:
         lost = FatalError(f"salesforce composite: no answer for {chunk.object} collection",
                           system="salesforce", code="NO_ANSWER")
@@ -187,6 +213,7 @@ def _judged(chunk: _Chunk, answer: Mapping[str, Any] | None) -> Judged:
     error = errors.classify(status, body, operation=f"collections {chunk.object}",
                             headers=answer.get("httpHeaders"))
     if stops_system(error):
+        error.fields["part"] = True
         return error
     if isinstance(error, RetryableError):
         return [_retryable(ref, error) for ref in chunk.refs]

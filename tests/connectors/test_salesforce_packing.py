@@ -135,15 +135,38 @@ def test_a_session_error_in_one_part_stops_the_push_and_keeps_what_landed(
 
     seen: list[dict[str, Any]] = []
     with responses.RequestsMock() as rsps:
-        _soap_login(rsps)
+        logins = _soap_login(rsps)
         _serve(rsps, part, seen)
         result = push({"salesforce": _connector()}, store, "agent-1", threading.Event())
-    assert len(seen) == 1 and len(seen[0]["compositeRequest"]) == 3
+    # the refused part goes once more after a re-login (as a plain call would), then stops
+    assert [len(call["compositeRequest"]) for call in seen] == [3, 1] and logins == [2]
     assert isinstance(result.stop_errors["salesforce"], AuthError)
     assert result.written["salesforce"] == 300
     assert store.outbox.counts() == {"done": 300, "pending": 50}
     again = store.outbox.claim("agent-2", 100, system="salesforce")
     assert {item.attempts for item in again} == {1}, "a session error spends no attempt"
+
+
+def test_a_part_refused_for_an_expired_session_lands_after_one_relogin() -> None:
+    conn = _connector()
+    batches = [WriteBatch("Lead", "update", _updates("Lead", "00Q", 2)),
+               WriteBatch("Contact", "update", _updates("Contact", "003", 2))]
+    refusals = [(401, [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired"}])]
+
+    def part(ref: str, sub: dict[str, Any]) -> tuple[int, Any]:
+        if _ids(sub)[0].startswith("003") and refusals:
+            return refusals.pop()           # the Contact part, the first time only
+        return _ok(sub)
+
+    seen: list[dict[str, Any]] = []
+    with responses.RequestsMock() as rsps:
+        logins = _soap_login(rsps)
+        _serve(rsps, part, seen)
+        answer = conn.write_packed(batches)
+    assert answer.stop is None and logins == [2]
+    assert [r.ok for batch in answer.results for r in batch if r] == [True] * 4
+    assert [_ids(sub)[0][:3] for call in seen for sub in call["compositeRequest"]] == [
+        "00Q", "003", "003"]
 
 
 def test_an_allocation_error_in_one_part_is_a_stop_not_a_rejection() -> None:

@@ -110,11 +110,21 @@ def test_a_page_refused_for_good_raises_after_the_pages_before_it() -> None:
     assert [(p.stream, p.done) for p in seen] == [("Lead", False), ("Contact", False)]
 
 
-def test_a_session_error_inside_one_part_is_that_streams_query_failing() -> None:
-    org = Org({"Lead": 2, "Contact": 2}, refusals={("Contact", 1): [
-        (401, [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired"}])]})
+EXPIRED = (401, [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired"}])
+
+
+def test_a_session_error_inside_one_part_relogs_in_once_then_fails_that_stream() -> None:
+    org = Org({"Lead": 2, "Contact": 2}, refusals={("Contact", 1): [EXPIRED, EXPIRED]})
     with pytest.raises(AuthError):
         _read(org)
+    org = Org({"Lead": 3, "Contact": 2}, refusals={("Contact", 1): [EXPIRED]})
+    conn = _connector()
+    with responses.RequestsMock() as rsps:
+        logins = _soap_login(rsps)
+        rsps.add_callback(responses.POST, f"{DATA}/composite", callback=org.reply)
+        pages = list(conn.read_many({"Lead": None, "Contact": None}, cycle_start=NOW))
+    assert logins == [2]
+    assert _ids(pages, "Contact") == [f"Con{n:06d}{k}" for n in range(2) for k in range(2)]
 
 
 def test_answers_out_of_order_are_matched_by_reference() -> None:
