@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connectors.base import PackedWrites
 from connectors.base import Progress as ReadProgress
 from state.store import StateStore
 from syncagent.commands.common import settings_for_command
@@ -127,10 +128,14 @@ def _calls_vs_minimum(agent: Agent, report: CycleReport) -> dict[str, Any]:
     out = {}
     for system, connector in agent.connectors.items():
         profile = connector.profile
+        # a system whose call carries several batches (Salesforce's Composite: five
+        # collections) packs query pages the same way, one stream's pages in turn
+        pack = connector.pack_size if isinstance(connector, PackedWrites) else 1
         pulled = [n for key, n in report.pulled.items() if key.startswith(f"{system}.")]
-        least = sum(max(1, math.ceil(n / max(1, profile.page_size))) for n in pulled)
+        pages = [max(1, math.ceil(n / max(1, profile.page_size))) for n in pulled]
+        least = max(math.ceil(sum(pages) / pack), max(pages, default=0))
         written = report.written.get(system, 0) + report.created.get(system, 0)
-        least += math.ceil(written / connector.max_batch)
+        least += math.ceil(math.ceil(written / connector.max_batch) / pack)
         out[system] = {"calls": report.api_calls.get(system, 0), "minimum": least}
     return out
 
