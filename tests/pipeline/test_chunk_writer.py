@@ -1,0 +1,54 @@
+"""The chunk writer: commits run in the order given, on a thread of their own; the first that
+fails stops the rest and its error reaches the cycle; a cycle that fails still stores the
+chunks it evaluated before the failure."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from syncagent.pipeline.writer import ChunkWriter
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_a_failed_commit_skips_the_later_ones_and_its_error_reaches_the_caller() -> None:
+    done: list[int] = []
+
+    def fail() -> None:
+        raise Boom("the state DB refused the chunk")
+
+    with pytest.raises(Boom), ChunkWriter() as writer:
+        writer.submit(lambda: done.append(1))
+        writer.submit(fail)
+        for n in range(2, 6):   # raises at a submit once the failure is seen, or at the end
+            writer.submit(lambda n=n: done.append(n))
+    assert done == [1]
+
+
+def test_commits_run_in_order_on_the_writer_thread() -> None:
+    seen: list[tuple[int, str]] = []
+    with ChunkWriter() as writer:
+        for n in range(50):
+            writer.submit(lambda n=n: seen.append((n, threading.current_thread().name)))
+    assert [n for n, _ in seen] == list(range(50))
+    assert {name for _, name in seen} == {"chunk-writer"}
+
+
+def test_a_failing_cycle_still_stores_the_chunks_it_submitted() -> None:
+    release = threading.Event()
+    done: list[int] = []
+
+    def slow_commit() -> None:
+        release.wait(5)
+        done.append(1)
+
+    with pytest.raises(Boom), ChunkWriter() as writer:
+        writer.submit(slow_commit)
+        writer.submit(lambda: done.append(2))
+        release.set()
+        raise Boom("evaluating the next chunk failed")
+    assert done == [1, 2]
