@@ -15,9 +15,11 @@ what the chunks before it write, so reading it while they commit changes nothing
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 
 Job = Callable[[], None]
@@ -47,9 +49,10 @@ class ChunkWriter:
             self._raise_if_failed()
 
     def submit(self, job: Job) -> None:
-        """Queue a commit; waits while ``depth`` commits are queued already."""
+        """Queue a commit; waits while ``depth`` commits are queued already. It runs in the
+        caller's context as it is now (what the log lines it writes are bound to)."""
         self._raise_if_failed()
-        self._jobs.put(job)
+        self._jobs.put(partial(contextvars.copy_context().run, job))
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:

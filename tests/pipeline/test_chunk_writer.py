@@ -4,6 +4,7 @@ chunks it evaluated before the failure."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 import pytest
@@ -52,3 +53,12 @@ def test_a_failing_cycle_still_stores_the_chunks_it_submitted() -> None:
         release.set()
         raise Boom("evaluating the next chunk failed")
     assert done == [1, 2]
+
+
+def test_a_commit_runs_in_the_context_it_was_submitted_from() -> None:
+    cycle: contextvars.ContextVar[str] = contextvars.ContextVar("cycle", default="none")
+    seen: list[str] = []
+    with ChunkWriter() as writer:
+        cycle.set("run-7")
+        writer.submit(lambda: seen.append(cycle.get()))
+    assert seen == ["run-7"]
