@@ -9,8 +9,9 @@ transaction: a crash loses at most the chunks not yet committed, which the next 
 evaluates again, exactly as before.
 
 What the next chunk reads (its persons' records, decisions, timers and task keys) is never
-what the chunks before it write, so reading it while they commit changes nothing. At most
-``depth`` chunks wait for their commit: memory stays bounded by the chunk size.
+what the chunks before it write, so reading it while they commit changes nothing. A chunk is
+handed over only once the commit before it has ended: two chunks at most are in memory (one
+committing, one evaluated or being evaluated), whatever the number of persons.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class ChunkWriter:
     evaluated before a failure are stored, as they were when commits ran inline."""
 
     def __init__(self, depth: int = 1) -> None:
-        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=depth)
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._slots = threading.Semaphore(depth)   # commits submitted and not yet ended
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="chunk-writer", daemon=True)
 
@@ -49,19 +51,21 @@ class ChunkWriter:
             self._raise_if_failed()
 
     def submit(self, job: Job) -> None:
-        """Queue a commit; waits while ``depth`` commits are queued already. It runs in the
+        """Hand over a commit; waits while ``depth`` commits have not ended. It runs in the
         caller's context as it is now (what the log lines it writes are bound to)."""
+        self._slots.acquire()
         self._raise_if_failed()
         self._jobs.put(partial(contextvars.copy_context().run, job))
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            if self._error is not None:
-                continue   # a commit failed: the ones after it are not made
             try:
-                job()
+                if self._error is None:   # a commit failed: the ones after it are not made
+                    job()
             except BaseException as error:   # handed to the caller's thread, raised there
                 self._error = error
+            finally:
+                self._slots.release()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:

@@ -1,6 +1,6 @@
 """The chunk writer: commits run in the order given, on a thread of their own; the first that
 fails stops the rest and its error reaches the cycle; a cycle that fails still stores the
-chunks it evaluated before the failure."""
+chunks it evaluated before the failure; a chunk waits for the commit before it to end."""
 
 from __future__ import annotations
 
@@ -45,14 +45,41 @@ def test_a_failing_cycle_still_stores_the_chunks_it_submitted() -> None:
 
     def slow_commit() -> None:
         release.wait(5)
-        done.append(1)
+        done.append(2)
 
     with pytest.raises(Boom), ChunkWriter() as writer:
+        writer.submit(lambda: done.append(1))
         writer.submit(slow_commit)
-        writer.submit(lambda: done.append(2))
         release.set()
         raise Boom("evaluating the next chunk failed")
     assert done == [1, 2]
+
+
+def test_a_chunk_is_handed_over_only_once_the_commit_before_it_has_ended() -> None:
+    """Two chunks in memory at most, however fast the next ones are evaluated."""
+    started, finish = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        started.set()
+        finish.wait(5)
+        order.append("first ended")
+
+    def hand_over_second() -> None:
+        writer.submit(lambda: order.append("second committed"))
+        order.append("second handed over")
+
+    with ChunkWriter() as writer:
+        writer.submit(first)
+        assert started.wait(5)
+        submitter = threading.Thread(target=hand_over_second)
+        submitter.start()
+        submitter.join(0.2)
+        assert submitter.is_alive() and order == []   # waits for the first commit
+        finish.set()
+        submitter.join(5)
+    assert order[0] == "first ended"
+    assert sorted(order[1:]) == ["second committed", "second handed over"]
 
 
 def test_a_commit_runs_in_the_context_it_was_submitted_from() -> None:
