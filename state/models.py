@@ -51,7 +51,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given to the state DB; use UTC-aware")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:   # nearly every value is UTC already: no conversion
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:

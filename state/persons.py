@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, union, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, union, update
 from sqlalchemy.orm import Session
 
 from state import models as m
@@ -38,12 +38,29 @@ def queue_for_match(session: Session, refs: Iterable[Ref]) -> None:
 
 def set_evaluated(session: Session, due: dict[int, datetime | None]) -> None:
     """Clear the dirty flag and set each person's next due time."""
-    rows = [{"pid": pid, "due": when} for pid, when in due.items()]
     table = table_of(m.Person)
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement per chunk, the ids and times as two arrays: an executemany costs the
+        # server a statement per person (about 40 us each, a fifth of a rescore's commit).
+        arrays = text(f"UPDATE {table.name} SET dirty = false, due_at = v.due FROM "
+                      "unnest(CAST(:ids AS bigint[]), CAST(:dues AS timestamptz[])) AS v(id, due) "
+                      f"WHERE {table.name}.id = v.id")
+        for chunk in chunks(list(due.items())):
+            session.execute(arrays, {"ids": [pid for pid, _ in chunk],
+                                     "dues": [_aware(when) for _, when in chunk]})
+        return
+    rows = [{"pid": pid, "due": when} for pid, when in due.items()]
     stmt = (update(table).where(table.c.id == bindparam("pid"))
             .values(dirty=False, due_at=bindparam("due")))
     for chunk in chunks(rows):
         session.connection().execute(stmt, list(chunk))
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    """The column's own check (models.UTCDateTime), for values bound without it."""
+    if when is not None and when.tzinfo is None:
+        raise ValueError(f"naive datetime {when!r} given to the state DB; use UTC-aware")
+    return when
 
 
 def set_dirty(session: Session, person_ids: Sequence[int]) -> None:

@@ -117,18 +117,75 @@ class CanonicalProfile:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def _read(spec: CompiledField, record: RemoteRecordLike) -> tuple[bool, Any]:
-    name = spec.remote_name(record.system, record.object)
-    if name is None or name not in record.fields:
-        return False, None
-    raw = record.fields[name]
-    if record.system in spec.ranges:
-        raw = spec.ranges[record.system].read(raw)
-    value = spec.coerce(raw)
-    table = spec.to_canonical.get(record.system)
-    if isinstance(value, str) and table:
-        value = table.get(value.casefold(), value)
-    return True, value
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """How one field is read from one (system, object): its remote name, then the ranges,
+    coercion and translation a raw value goes through."""
+
+    index: int                              # the field's place in the rule set
+    name: str
+    kind: str
+    coerce: Callable[[Any], Any]
+    ranges: RangeTable | None
+    table: Mapping[str, str] | None         # folded remote value -> canonical (None: none)
+
+    def read(self, raw: Any) -> Any:
+        if self.ranges is not None:
+            raw = self.ranges.read(raw)
+        value = self.coerce(raw)
+        if self.table is not None and isinstance(value, str):
+            value = self.table.get(value.casefold(), value)
+        return value
+
+
+class _FieldPlan:
+    """A rule set's fields, looked up once per (system, object): which fields a record of it
+    holds and under what names, for reading (``map_person``) and for writing
+    (``remote_values``). A cycle maps and plans every person with the same few objects, so
+    this is what their per-field name look-ups come down to."""
+
+    def __init__(self, fields: Sequence[CompiledField]) -> None:
+        self.fields = fields
+        self._readers: dict[tuple[str, str], tuple[_Reader, ...]] = {}
+        self._writers: dict[tuple[str, str], tuple[tuple[CompiledField, str], ...]] = {}
+
+    def readers(self, system: str, object_name: str) -> tuple[_Reader, ...]:
+        key = (system, object_name)
+        found = self._readers.get(key)
+        if found is None:
+            found = self._readers[key] = tuple(
+                _Reader(i, name, spec.type, spec.coerce, spec.ranges.get(system),
+                        spec.to_canonical.get(system) or None)
+                for i, spec in enumerate(self.fields)
+                if (name := spec.remote_name(system, object_name)) is not None)
+        return found
+
+    def writers(self, system: str, object_name: str) -> tuple[tuple[CompiledField, str], ...]:
+        """(field, remote name) of the fields written to this object: not ``dont_sync``,
+        and not those whose only source is this very system."""
+        key = (system, object_name)
+        found = self._writers.get(key)
+        if found is None:
+            found = self._writers[key] = tuple(
+                (spec, name) for spec in self.fields
+                if spec.sync != "dont_sync" and not (spec.only_source and spec.source == system)
+                and (name := spec.remote_name(system, object_name)) is not None)
+        return found
+
+
+_PLANS: dict[int, _FieldPlan] = {}
+_MAX_PLANS = 8   # rule sets in use at once (a reload makes a new one)
+
+
+def _plan_of(fields: Sequence[CompiledField]) -> _FieldPlan:
+    """The plan of this very rule set (by identity: the plan holds the fields, so the id
+    cannot be reused while it is cached)."""
+    plan = _PLANS.get(id(fields))
+    if plan is None or plan.fields is not fields:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[id(fields)] = _FieldPlan(fields)
+    return plan
 
 
 def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
@@ -136,57 +193,76 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
     """(remote field, reason) for each mapped value of this record that reads as blank
     because it cannot be used (NaN, a number beyond any field's precision)."""
     problems: list[tuple[str, str]] = []
-    for spec in fields:
-        name = spec.remote_name(record.system, record.object)
-        if name is None or name not in record.fields:
+    values = record.fields
+    for reader in _plan_of(fields).readers(record.system, record.object):
+        if reader.name not in values:
             continue
-        reason = value_problem(spec.type, record.fields[name])
+        raw = values[reader.name]
+        # value_problem finds nothing in other kinds of field but a float that is not finite
+        if reader.kind not in _NUMERIC_KINDS and not isinstance(raw, float):
+            continue
+        reason = value_problem(reader.kind, raw)
         if reason is not None:
-            problems.append((name, reason))
+            problems.append((reader.name, reason))
     return problems
+
+
+_NUMERIC_KINDS = frozenset({"integer", "number"})
+# (record, value) per system: the newest record holding the field, and its value
+Found = dict[str, tuple[RemoteRecordLike, Any]]
 
 
 def map_person(records: Sequence[RemoteRecordLike],
                fields: Sequence[CompiledField]) -> CanonicalProfile:
     """Merge one person's records (of every system) into canonical values."""
-    by_system: dict[str, list[RemoteRecordLike]] = {}
+    plan = _plan_of(fields)
+    # Each record's fields are read once (newest record first in each system), then each
+    # canonical field is chosen from what was read.
+    by_system: dict[str, list[tuple[RemoteRecordLike, dict[int, Any]]]] = {}
     for record in sorted((r for r in records if not r.deleted), key=lambda r: r.modstamp,
                          reverse=True):
-        by_system.setdefault(record.system, []).append(record)
+        values = record.fields
+        read = {reader.index: reader.read(values[reader.name])
+                for reader in plan.readers(record.system, record.object)
+                if reader.name in values}
+        by_system.setdefault(record.system, []).append((record, read))
+    chosen = {system: _newest_values(entries) for system, entries in by_system.items()}
     profile = CanonicalProfile()
-    for spec in fields:
-        source, value = _pick(spec, by_system)
+    for index, spec in enumerate(fields):
+        found: Found = {system: held[index] for system, held in chosen.items()
+                        if index in held}
+        if not found:
+            continue
+        source, value = _pick(spec, found)
         if source is not None:
             profile.values[spec.name] = value
             profile.sources[spec.name] = source
     return profile
 
 
-def _first_value(spec: CompiledField, records: list[RemoteRecordLike]
-                 ) -> tuple[RemoteRecordLike | None, Any]:
-    blank_holder: RemoteRecordLike | None = None
-    for record in records:
-        present, value = _read(spec, record)
-        if present and not blank(value):
-            return record, value
-        if present and blank_holder is None:
-            blank_holder = record
-    return blank_holder, None
+def _newest_values(entries: list[tuple[RemoteRecordLike, dict[int, Any]]]
+                   ) -> dict[int, tuple[RemoteRecordLike, Any]]:
+    """Per field one system's records hold (newest record first in ``entries``): the newest
+    record with a value, and that value; else the newest holding it blank, with None."""
+    chosen: dict[int, tuple[RemoteRecordLike, Any]] = {}
+    for record, read in entries:
+        for index, value in read.items():
+            if blank(value):
+                if index not in chosen:
+                    chosen[index] = (record, None)
+            elif index not in chosen or chosen[index][1] is None:
+                chosen[index] = (record, value)
+    return chosen
 
 
-def _pick(spec: CompiledField, by_system: Mapping[str, list[RemoteRecordLike]]
-          ) -> tuple[str | None, Any]:
-    """(system, value) the sync rule makes canonical; (None, None) when no record has it."""
-    found: dict[str, tuple[RemoteRecordLike, Any]] = {}
-    for system, records in by_system.items():
-        record, value = _first_value(spec, records)
-        if record is not None:
-            found[system] = (record, value)
+def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
+    """(system, value) the sync rule makes canonical, from what each system holds; (None,
+    None) when no record counts."""
     preferred = spec.source
     if spec.only_source:
         return (preferred, found[preferred][1]) if preferred in found else (None, None)
-    order = [preferred, *sorted(s for s in found if s != preferred)]
     if spec.sync == "two_way" and len(found) > 1:
+        order = [preferred, *sorted(s for s in found if s != preferred)]
         filled = [s for s in order if s in found and not blank(found[s][1])]
         if not filled:
             first = next(s for s in order if s in found)
@@ -194,14 +270,18 @@ def _pick(spec: CompiledField, by_system: Mapping[str, list[RemoteRecordLike]]
         # the latest change wins; a tie goes to the preferred system
         latest = max(filled, key=lambda s: (found[s][0].modstamp, -order.index(s)))
         return latest, found[latest][1]
-    # prefer_X_unless_blank, dont_sync (read only), two_way with one side
-    for system in order:
-        if system in found and not blank(found[system][1]):
+    # prefer_X_unless_blank, dont_sync (read only), two_way with one side: the preferred
+    # system's value, else the first other system's with a value, else any's blank
+    mine = found.get(preferred)
+    if mine is not None and not blank(mine[1]):
+        return preferred, mine[1]
+    others = sorted(s for s in found if s != preferred)
+    for system in others:
+        if not blank(found[system][1]):
             return system, found[system][1]
-    for system in order[1:]:
-        if system in found:
-            return system, found[system][1]
-    return (preferred, None) if preferred in found else (None, None)
+    if others:
+        return others[0], found[others[0]][1]
+    return (preferred, None) if mine is not None else (None, None)
 
 
 def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], system: str,
@@ -214,13 +294,9 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
     appended to ``misses``.
     """
     out: dict[str, Any] = {}
-    for spec in fields:
-        if spec.sync == "dont_sync" or spec.name not in profile:
-            continue
-        if spec.only_source and spec.source == system:
-            continue  # that system's own value is the canonical one
-        name = spec.remote_name(system, object_name)
-        if name is None:
+    # dont_sync fields and those whose only source is this system are never written here
+    for spec, name in _plan_of(fields).writers(system, object_name):
+        if spec.name not in profile:
             continue
         value = profile[spec.name]
         if system in spec.ranges and not blank(value):

@@ -296,14 +296,19 @@ def _jsonable(value: Any) -> Any:
         return value
     names = _FIELD_NAMES.get(kind)
     if names is not None:
-        return {name: _jsonable(getattr(value, name)) for name in names}
+        # Most fields are plain: kept without a call each (a decision has about 80 values).
+        out = {}
+        for name in names:
+            item = getattr(value, name)
+            out[name] = item if type(item) in _PLAIN else _jsonable(item)
+        return out
     if isinstance(value, datetime | date):
         return value.isoformat()
     if is_dataclass(value) and not isinstance(value, type):
         _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
         return _jsonable(value)
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _PLAIN else _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else _jsonable(v) for v in value]
     return value

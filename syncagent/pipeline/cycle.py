@@ -12,18 +12,21 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
 
 from connectors.base import Connector, FieldCatalog, Progress, System
 from connectors.registry import registered
+from state.flags import Flag
 from state.runs import Key
-from state.store import StateStore
+from state.store import NewOutboxRow, StateStore
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline import quality, schema_memo
 from syncagent.pipeline.decide import (
+    Evaluated,
     World,
     all_persons,
     due_persons,
@@ -31,7 +34,7 @@ from syncagent.pipeline.decide import (
     in_chunks,
     load_world,
 )
-from syncagent.pipeline.handoff import handoff_for_chunk, task_context
+from syncagent.pipeline.handoff import Handoff, handoff_for_chunk, task_context
 from syncagent.pipeline.match import AMBIGUOUS, match
 from syncagent.pipeline.overlap import PushAlongside
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
@@ -40,6 +43,7 @@ from syncagent.pipeline.push import LIST_OPERATIONS, PushResult, push
 from syncagent.pipeline.quarantine import flag_poison
 from syncagent.pipeline.records import is_person
 from syncagent.pipeline.settle import read_back
+from syncagent.pipeline.writer import ChunkWriter
 
 log = structlog.get_logger(__name__)
 
@@ -338,29 +342,39 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     context = plan_context(agent, world)
     tasks = task_context(agent.connectors, world, agent.rules.compiled.routing.sla.calendar.zone)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
-    for chunk in evaluate_persons(store, agent.rules, chunks, world, now, routing):
-        report.persons_evaluated += len(chunk.plans)
-        rows, notes = [], []
-        chunk_context = for_plans(store, context, chunk.plans)
-        for plan in chunk.plans:
-            planned, noted = plan_person_noting(plan, chunk_context)
-            rows.extend(planned)
-            notes.extend(noted)
-        report.planned += len(rows)
-        if options.on_plans is not None:
-            options.on_plans(chunk.plans)
-        if agent.write:
-            # Timers fire and tasks are queued in the same transaction as the decisions.
-            handoff = handoff_for_chunk(store, chunk, tasks, now)
-            report.tasks_queued += len(handoff.outbox)
-            # The outbox keeps local time (push claims by it), not the remote's clock.
-            store.commit_evaluation(rows + handoff.outbox, chunk.decisions, chunk.due,
-                                    {Key.ROUTING_STATE: chunk.routing.to_dict()},
-                                    handoff=handoff.rows)
-            flag_poison(store, chunk.poison)
-            quality.record(store, quality.untranslatable_flags(notes, agent.rules.source)
-                           + handoff.flags)
+    # Each chunk is committed on the writer's thread while the next one is evaluated.
+    with ChunkWriter() as writer:
+        for chunk in evaluate_persons(store, agent.rules, chunks, world, now, routing):
+            report.persons_evaluated += len(chunk.plans)
+            rows, notes = [], []
+            chunk_context = for_plans(store, context, chunk.plans)
+            for plan in chunk.plans:
+                planned, noted = plan_person_noting(plan, chunk_context)
+                rows.extend(planned)
+                notes.extend(noted)
+            report.planned += len(rows)
+            if options.on_plans is not None:
+                options.on_plans(chunk.plans)
+            if agent.write:
+                # Timers fire and tasks are queued in the same transaction as the decisions.
+                handoff = handoff_for_chunk(store, chunk, tasks, now)
+                report.tasks_queued += len(handoff.outbox)
+                flags = quality.untranslatable_flags(notes, agent.rules.source) + handoff.flags
+                # the rotation as it is after this chunk (the next one carries it on)
+                values = {Key.ROUTING_STATE: chunk.routing.to_dict()}
+                writer.submit(partial(_commit_chunk, store, rows + handoff.outbox, chunk,
+                                      values, handoff, flags))
     return world
+
+
+def _commit_chunk(store: StateStore, rows: list[NewOutboxRow], chunk: Evaluated,
+                  values: dict[str, Any], handoff: Handoff, flags: list[Flag]) -> None:
+    """One evaluated chunk's decisions, writes, timers and tasks in one transaction (the
+    outbox keeps local time: push claims by it, not by the remote's clock), then its
+    data-quality items."""
+    store.commit_evaluation(rows, chunk.decisions, chunk.due, values, handoff=handoff.rows)
+    flag_poison(store, chunk.poison)
+    quality.record(store, flags)
 
 
 def plan_context(agent: Agent, world: World) -> PlanContext:

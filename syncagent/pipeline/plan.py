@@ -78,7 +78,9 @@ def plan_person_noting(person: PersonPlan, ctx: PlanContext
             if (row := _update_row(person, record, ctx, misses, parts)) is not None]
     rows.extend(_creates(person, ctx, parts))
     rows.extend(_list_changes(person, ctx))
-    rows = [replace(row, changed_at=carried_change(person, row.system)) for row in rows]
+    # (a row is made without one: only a change carried since the last evaluation sets it)
+    rows = [row if (changed := carried_change(person, row.system)) is None
+            else replace(row, changed_at=changed) for row in rows]
     records = {(r.system, r.object): r.remote_id for r in person.records if not r.deleted}
     notes = [Untranslatable(person.person_id, miss, records.get((miss.system, miss.object)))
              for miss in misses]

@@ -52,6 +52,8 @@ def cross_refs(system: str, object_name: str, fields: Mapping[str, Any]) -> list
 
 def same_value(desired: Any, current: Any) -> bool:
     """Equal as the remote system would store them (HubSpot returns every value as text)."""
+    if type(desired) is str and type(current) is str and desired:
+        return desired == current   # the common case, as the general path below ends it
     if desired is None or desired == "":
         return current is None or current == ""
     if current is None or current == "":
