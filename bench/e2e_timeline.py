@@ -125,7 +125,7 @@ def instrument_child() -> PhaseLog:
     log.wrap(cycle, "_evaluate_and_plan", "evaluate_and_plan")
     log.wrap(cycle, "_push", "push")
     log.wrap(cycle, "read_back")
-    log.wrap(overlap, "push", "push_round")
+    log.wrap(overlap, "push", "push_round")  # per system thread
     log.watch_pages(pull)
     return log
 
