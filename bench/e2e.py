@@ -96,6 +96,15 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
     }))
 
 
+def _cpu_seconds() -> dict[str, float]:
+    """User plus system CPU seconds of this process (the sandbox) and of its waited-for
+    children (the agent)."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return {"agent": children.ru_utime + children.ru_stime,
+            "sandbox": own.ru_utime + own.ru_stime}
+
+
 def _peak_rss_mb() -> float:
     """This process's own high-water RSS. Not getrusage: Linux carries ru_maxrss over from
     the parent through fork and exec, so a child of this (large) bench would report ours."""
@@ -110,10 +119,10 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
              ) -> dict[str, Any]:
     truth = portal_truth(sandbox.ctx)     # what the backfill must read, before it starts
     env = {**os.environ, TIMELINE_ENV: "1" if calls_log is not None else ""}
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), _cpu_seconds()
     out = subprocess.run([sys.executable, __file__, "--child-cycle", sandbox.url, state_url],
                          capture_output=True, text=True, check=True, cwd=ROOT, env=env)
-    ended = time.monotonic()
+    ended, cpu_after = time.monotonic(), _cpu_seconds()
     wall = ended - started
     child = json.loads(out.stdout.strip().splitlines()[-1])
     report = child["report"]
@@ -139,6 +148,9 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
         "lower_bound_parts_s": parts,
         "wall_vs_bound": round(wall / max(bound, 0.001), 2),
         "peak_rss_mb": child["peak_rss_mb"],
+        # CPU seconds the agent (child) and the sandbox (this process) spent on the backfill:
+        # beside wall_s, what part of it was work rather than waiting (on 2 shared cores)
+        "cpu_s": {who: round(cpu_after[who] - cpu_before[who], 1) for who in cpu_after},
         # one cycle: its tasks are the ones a single push could batch together
         "tasks": task_calls(sandbox.stats()),
         **({"timeline": timeline(calls_log, started, ended,

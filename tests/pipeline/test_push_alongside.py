@@ -11,7 +11,7 @@ from state.persons import set_evaluated
 from state.store import StateStore
 from syncagent.pipeline.overlap import PushAlongside
 from syncagent.pipeline.push import LIST_OPERATIONS, push
-from tests.connectors.conftest import hs_connector
+from tests.connectors.conftest import hs_connector, sf_connector
 from tests.fixtures.sandbox import SandboxFactory
 
 
@@ -108,3 +108,29 @@ def test_records_created_alongside_are_read_back_at_once_and_their_persons_marke
         assert mirrored[rid].modstamp is not None and mirrored[rid].fields.get("createdate")
     assert set(store.persons.to_evaluate(running.ctx.clock.now())) == set(
         early.result.created_persons)
+
+
+def test_a_slow_salesforce_round_never_holds_hubspot_rounds_back(
+        sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
+    running = sandbox_factory(leads=400, faults={"hubspot_requests_per_10s": 10_000,
+                                                 "salesforce": {"latency_ms": 4000}})
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upgrade()
+    ids = sorted(r.id for r in running.ctx.hs.store("contacts").records.values()
+                 if not r.archived)[:300]
+    leads = [r["Id"] for r in running.ctx.sf.records("Lead")][:200]
+    hs, sf = hs_connector(running), sf_connector(running)
+    sf.preflight()   # log in now: the login is slow too
+    store.outbox.enqueue([NewOutboxRow("salesforce", "Lead", "update", {"Title": "VP"},
+                                       f"salesforce:Lead:{lead}:update", remote_id=lead)
+                          for lead in leads])
+    stop = threading.Event()
+    with PushAlongside({"salesforce": sf, "hubspot": hs}, store, "agent", stop,
+                       defer=LIST_OPERATIONS) as early:
+        threading.Event().wait(1.0)           # Salesforce's first round is in flight now
+        for start in range(0, 300, 100):      # HubSpot rows keep coming meanwhile
+            store.outbox.enqueue(_updates(ids[start:start + 100], "VP"))
+            threading.Event().wait(0.6)
+        hubspot_written_while_salesforce_waits = early.result.written["hubspot"]
+    assert hubspot_written_while_salesforce_waits >= 200
+    assert early.result.written["salesforce"] == 200
