@@ -9,6 +9,9 @@ Salesforce's Composite call carries up to five queries or sObject Collections an
 one call, so its floor packs five query pages (of different streams; one stream's pages follow
 each other) or five collections of 200 into each call; the floor without Composite packing is
 printed beside it.
+
+``lower_bound`` turns the minimums into the least wall time the limits allow (its docstring
+gives the formula).
 """
 
 from __future__ import annotations
