@@ -163,11 +163,13 @@ class StackSampler:
         while not self._stop.wait(self.interval):
             for thread in threading.enumerate():
                 names[thread.ident] = thread.name.split("_")[0].rstrip("0123456789-")
+            collecting = gc.isenabled()
             gc.disable()
             try:
                 frames = sys._current_frames()
             finally:
-                gc.enable()
+                if collecting:
+                    gc.enable()
             for ident, frame in frames.items():
                 if ident == me:
                     continue
