@@ -11,8 +11,14 @@ own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would
   the minimum applies the documented page and batch sizes to them (HubSpot: search 200,
   events 1,000, association reads 1,000 ids, batch writes 100, list changes 1,000;
   Salesforce: query pages 2,000, collections 200, five of either in one Composite call);
-- wall time against the lower bound those minimums imply (Salesforce calls x latency, plus
-  HubSpot calls at its rate limit);
+- wall time against the lower bound those minimums imply (``lower_bound_s``, its parts in
+  ``lower_bound_parts_s``; bench/e2e_floor.py ``lower_bound``):
+  max(SF reads, HS reads) + max(SF writes, HS writes), where SF x is the minimum Salesforce
+  calls of x one after another at the latency, HS reads is max(minimum non-search reads at
+  the ten-second limit, minimum searches at the per-second search limit), HS writes the
+  minimum writes at the ten-second limit. Reads precede writes (a write needs a decision,
+  a decision every read); the systems may run side by side within a phase; searches have a
+  limit of their own and do not count against the ten-second one;
 - the agent's peak RSS;
 - the end-to-end latency from a simulated HubSpot form fill to grade, score and owner being
   visible on the Salesforce lead, with `syncagent run` on a short interval;
@@ -22,7 +28,10 @@ own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would
   per cycle; HubSpot's look-ups before a create (the agent's key on tasks already on the
   contacts) are reported beside them.
 
-    python bench/e2e.py [--leads 20000] [--latency-ms 100] [--interval 10]
+    python bench/e2e.py [--leads 20000] [--latency-ms 100] [--interval 10] [--backfill-only]
+                        [--timeline]
+
+``--timeline`` adds when each call and each cycle phase happened (bench/e2e_timeline.py).
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from e2e_floor import (  # noqa: E402
     HS_BATCH,
     SF_BATCH,
     hubspot_floor,
+    lower_bound,
     portal_truth,
     salesforce_floor,
     sent_rows,
@@ -59,6 +69,7 @@ from e2e_floor import (  # noqa: E402
 if TYPE_CHECKING:
     from syncagent.sandbox.server import RunningSandbox
 
+TIMELINE_ENV = "SYNCAGENT_BENCH_TIMELINE"
 
 
 def child_cycle(sandbox_url: str, state_url: str) -> None:
@@ -67,6 +78,11 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
     from syncagent.pipeline.cycle import run_cycle
     from syncagent.settings import load_settings
 
+    timeline = sampler = None
+    if os.environ.get(TIMELINE_ENV):
+        from e2e_timeline import StackSampler, instrument_child
+        timeline, sampler = instrument_child(), StackSampler()
+        sampler.start()
     settings = load_settings(None, state_url=state_url, mappings_dir=ROOT / "mappings",
                              **sandbox_settings(sandbox_url))
     agent = build_agent(settings)
@@ -75,7 +91,18 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
         "report": report.as_json(), "list_changes": report.list_changes,
         "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors.values()},
         "peak_rss_mb": _peak_rss_mb(),
+        "timeline": timeline.as_json() if timeline is not None else None,
+        "stacks": sampler.stop() if sampler is not None else None,
     }))
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """User plus system CPU seconds of this process (the sandbox) and of its waited-for
+    children (the agent)."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return {"agent": children.ru_utime + children.ru_stime,
+            "sandbox": own.ru_utime + own.ru_stime}
 
 
 def _peak_rss_mb() -> float:
@@ -88,12 +115,15 @@ def _peak_rss_mb() -> float:
 
 
 def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
-             per_10s: int) -> dict[str, Any]:
+             per_10s: int, searches_per_s: int, calls_log: list[Any] | None = None
+             ) -> dict[str, Any]:
     truth = portal_truth(sandbox.ctx)     # what the backfill must read, before it starts
-    started = time.perf_counter()
+    env = {**os.environ, TIMELINE_ENV: "1" if calls_log is not None else ""}
+    started, cpu_before = time.monotonic(), _cpu_seconds()
     out = subprocess.run([sys.executable, __file__, "--child-cycle", sandbox.url, state_url],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    wall = time.perf_counter() - started
+                         capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    ended, cpu_after = time.monotonic(), _cpu_seconds()
+    wall = ended - started
     child = json.loads(out.stdout.strip().splitlines()[-1])
     report = child["report"]
     sent = sent_rows(state_url.removeprefix("sqlite:///"))
@@ -102,8 +132,7 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
            "hubspot": hubspot_floor(truth, sent, by_op.get("hubspot", {}))}
     minimum = {system: totals(table)["minimum"] for system, table in ops.items()}
     calls = report["api_calls"]
-    # Salesforce calls one after another at its latency; HubSpot's calls at its rate limit
-    bound = minimum["salesforce"] * latency_s + minimum["hubspot"] * 10 / per_10s
+    bound, parts = lower_bound(ops, latency_s, per_10s, searches_per_s)
     return {
         "rows_pulled": sum(report["pulled"].values()),
         "persons_evaluated": report["persons_evaluated"],
@@ -116,13 +145,30 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
         "minimum_by_operation": ops,
         "calls_by_operation": by_op,
         "wall_s": round(wall, 1), "lower_bound_s": round(bound, 1),
-        "lower_bound_parts_s": {"salesforce": round(minimum["salesforce"] * latency_s, 1),
-                                "hubspot": round(minimum["hubspot"] * 10 / per_10s, 1)},
+        "lower_bound_parts_s": parts,
         "wall_vs_bound": round(wall / max(bound, 0.001), 2),
         "peak_rss_mb": child["peak_rss_mb"],
+        # CPU seconds the agent (child) and the sandbox (this process) spent on the backfill:
+        # beside wall_s, what part of it was work rather than waiting (on 2 shared cores)
+        "cpu_s": {who: round(cpu_after[who] - cpu_before[who], 1) for who in cpu_after},
         # one cycle: its tasks are the ones a single push could batch together
         "tasks": task_calls(sandbox.stats()),
+        **({"timeline": timeline(calls_log, started, ended,
+                                 {**child["timeline"], "stacks": child["stacks"]})}
+           if calls_log is not None else {}),
     }
+
+
+def timeline(calls_log: list[Any], started: float, ended: float, child: dict[str, Any]
+             ) -> dict[str, Any]:
+    from e2e_timeline import summarize
+
+    out = summarize(calls_log, started, ended, child["phases"])
+    out["stacks"] = child["stacks"]
+    out["streams"] = {name: {"pages": s["pages"], "first": round(s["first"] - started, 1),
+                             "last": round(s["last"] - started, 1)}
+                      for name, s in child["streams"].items()}
+    return out
 
 
 def task_calls(stats: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +260,12 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--hs-per-10s", type=int, default=100)
+    parser.add_argument("--hs-searches-per-s", type=int, default=5)
     parser.add_argument("--interval", type=int, default=10)
+    parser.add_argument("--backfill-only", action="store_true",
+                        help="skip the form-fill latency run after the backfill")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also print when each call and each cycle phase happened")
     parser.add_argument("--child-cycle", nargs=2, metavar=("SANDBOX_URL", "STATE_URL"))
     args = parser.parse_args()
     if args.child_cycle:
@@ -225,17 +276,24 @@ def main() -> None:
     from syncagent.sandbox.common import FaultProfile, SystemFaults
     from syncagent.sandbox.server import start_sandbox
 
+    calls_log = None
+    if args.timeline:
+        from e2e_timeline import record_sandbox_calls
+        calls_log = record_sandbox_calls()
     faults = FaultProfile(salesforce=SystemFaults(latency_ms=args.latency_ms),
-                          hubspot_requests_per_10s=args.hs_per_10s)
+                          hubspot_requests_per_10s=args.hs_per_10s,
+                          hubspot_searches_per_second=args.hs_searches_per_s)
     with tempfile.TemporaryDirectory() as folder, \
             start_sandbox(leads=args.leads, seed=7, faults=faults) as sandbox:
         state_url = f"sqlite:///{folder}/state.db"
         StateStore(state_url).upgrade()
         figures: dict[str, Any] = {"leads": args.leads, "salesforce_latency_ms": args.latency_ms,
-                                   "hubspot_requests_per_10s": args.hs_per_10s}
+                                   "hubspot_requests_per_10s": args.hs_per_10s,
+                                   "hubspot_searches_per_second": args.hs_searches_per_s}
         figures["backfill"] = backfill(sandbox, state_url, args.latency_ms / 1000,
-                                       args.hs_per_10s)
-        figures["latency"] = latency(sandbox, state_url, args.interval)
+                                       args.hs_per_10s, args.hs_searches_per_s, calls_log)
+        if not args.backfill_only:
+            figures["latency"] = latency(sandbox, state_url, args.interval)
         # the backfill and the `run` cycles after it: each cycle with tasks needs a call of
         # its own, so the whole run's ratio may exceed the batch-size minimum honestly
         figures["tasks_whole_run"] = task_calls(sandbox.stats())

@@ -9,6 +9,9 @@ Salesforce's Composite call carries up to five queries or sObject Collections an
 one call, so its floor packs five query pages (of different streams; one stream's pages follow
 each other) or five collections of 200 into each call; the floor without Composite packing is
 printed beside it.
+
+``lower_bound`` turns the minimums into the least wall time the limits allow (its docstring
+gives the formula).
 """
 
 from __future__ import annotations
@@ -162,3 +165,45 @@ def totals(ops: list[dict[str, Any]], *, without_composite: bool = False) -> dic
     least = sum(op.get("minimum_without_composite", op["minimum"]) if without_composite
                 else op["minimum"] for op in ops)
     return {"calls": used, "minimum": least, "ratio": round(used / max(1, least), 3)}
+
+
+# Operations a backfill can make before every read is done: reads, and look-ups that need no
+# decision (a nurture list's id by its name). Everything else writes, or reads back what was
+# written, so it needs the decisions, and those need every read (any page of either system
+# may hold a record of any person).
+HS_SEARCH_OPS = frozenset({"search_contacts", *(f"search_{kind}" for kind in ENGAGEMENTS)})
+HS_READ_OPS = frozenset({"properties", "owners", "list_contacts", "events", "associations",
+                         "list_lookup"}) | HS_SEARCH_OPS
+SF_READ_OPS = frozenset({"login", "composite+query+query_more"})
+
+
+def lower_bound(ops: dict[str, list[dict[str, Any]]], latency_s: float, per_10s: int,
+                searches_per_s: int) -> tuple[float, dict[str, Any]]:
+    """The least wall time the minimum calls allow, and its parts (seconds).
+
+    bound = max(SF reads, HS reads) + max(SF writes, HS writes), where
+      SF x      = the minimum Salesforce calls of x, one after another, x the latency;
+      HS reads  = max(minimum non-search reads / (per_10s / 10 s),
+                      minimum searches / searches_per_s)
+      HS writes = minimum HubSpot writes / (per_10s / 10 s).
+    Reads come before writes (a write needs a decision, a decision every read); in a phase,
+    the two systems may run side by side. HubSpot's searches have a per-second limit of their
+    own and do not count against the ten-second one (the sandbox, like HubSpot, keeps them
+    apart: API-FACTS "Search has its own limit"), so they are a lane of their own. The ten-
+    second limit is taken at its average rate: a phase that starts with an idle window could
+    send one window's calls at once, at most one window (10 s) sooner.
+    """
+    def least(system: str, names: frozenset[str], inside: bool) -> int:
+        return sum(op["minimum"] for op in ops[system] if (op["operation"] in names) == inside)
+
+    hs_rate = per_10s / 10
+    searches = least("hubspot", HS_SEARCH_OPS, True)
+    parts = {
+        "read": {"salesforce": least("salesforce", SF_READ_OPS, True) * latency_s,
+                 "hubspot_calls": least("hubspot", HS_READ_OPS - HS_SEARCH_OPS, True) / hs_rate,
+                 "hubspot_searches": searches / searches_per_s},
+        "write": {"salesforce": least("salesforce", SF_READ_OPS, False) * latency_s,
+                  "hubspot": least("hubspot", HS_READ_OPS, False) / hs_rate},
+    }
+    total = max(parts["read"].values()) + max(parts["write"].values())
+    return total, {phase: {k: round(v, 1) for k, v in p.items()} for phase, p in parts.items()}

@@ -13,6 +13,8 @@ from pydantic import SecretStr
 
 from syncagent.settings import HubSpotSettings, SalesforceSettings
 
+MAX_SEARCHES_PER_SECOND = 5   # HubSpot's documented search limit (API-FACTS), the settings' bound
+
 
 def salesforce_settings(info: Mapping[str, Any], **overrides: Any) -> SalesforceSettings:
     """JWT bearer login against the sandbox (``login_url`` = the sandbox), the flow every org
@@ -32,6 +34,13 @@ def hubspot_settings(info: Mapping[str, Any], **overrides: Any) -> HubSpotSettin
     hs = info["hubspot"]
     values: dict[str, Any] = {"base_url": hs["base_url"],
                               "access_token": SecretStr(hs["access_token"])}
+    # The sandbox's own limits, when it tells them (older sandboxes do not): the agent then
+    # paces itself to them, as an operator sets them for a real portal's tier.
+    if "requests_per_10s" in hs:
+        values["requests_per_10s"] = int(hs["requests_per_10s"])
+    if "searches_per_second" in hs:
+        values["searches_per_second"] = min(int(hs["searches_per_second"]),
+                                            MAX_SEARCHES_PER_SECOND)
     values.update(overrides)
     return HubSpotSettings(**values)
 

@@ -265,6 +265,23 @@ class MirrorStore:
                             system, source, kind, when, object_name, rid, details or {}, pid))
         return out
 
+    def activities_by_source(self, system: str, source_ids: Iterable[str]
+                             ) -> dict[str, ActivityRow]:
+        """The stored activities among ``source_ids`` of one system, by source id (the
+        primary key serves it: a page of new activities costs look-ups, not the history of
+        every record they point at)."""
+        t = table_of(m.Activity)
+        columns = (t.c.source_id, t.c.kind, t.c.occurred_at, t.c.ref_object, t.c.ref_id,
+                   t.c.details, t.c.person_id)
+        out: dict[str, ActivityRow] = {}
+        with self._sessions.read() as session:
+            for chunk in chunks(sorted(set(source_ids)), IN_LIST):
+                query = select(*columns).where(t.c.system == system, t.c.source_id.in_(chunk))
+                for source, kind, when, ref_object, rid, details, pid in session.execute(query):
+                    out[source] = ActivityRow(system, source, kind, when, ref_object, rid,
+                                              details or {}, pid)
+        return out
+
 
 def _fields_and_marks(session: Session, system: str, object_name: str,
                       ids: list[str]) -> dict[str, tuple[dict[str, Any], Any]]:

@@ -262,7 +262,8 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
             # what its person's other records should hold (cross ids, list membership). Read
             # the new records back (the org fills in defaults: Status, OwnerId) and plan
             # those persons again now, so the next cycle has nothing left to write.
-            people = [ref for ref in pushed.created_refs if is_person(ref[0], ref[1])]
+            people = [ref for ref in pushed.created_refs if is_person(ref[0], ref[1])
+                      and ref not in early.settled]
             read_back(list(agent.connectors.values()), agent.store, people,
                       pushed.created_persons)
             # The world (users, accounts, owner ids) is as it was: creates add persons only.

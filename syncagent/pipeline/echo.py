@@ -63,9 +63,11 @@ def activity_news(store: StateStore, rows: Sequence[ActivityRow]
     An activity derived from a counter (``derived_from``: the n-th page view) is dated by the
     read that first saw it; it keeps that date when read again, or every read-back after the
     agent's own write would move all its past page views to the moment of that write."""
-    stored = store.mirror.activities_for((a.ref_object, a.ref_id) for a in rows
-                                  if a.ref_object and a.ref_id)
-    known = {(a.system, a.source_id): a for group in stored.values() for a in group}
+    by_system: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        by_system[row.system].append(row.source_id)
+    known = {(system, source): stored for system, ids in by_system.items()
+             for source, stored in store.mirror.activities_by_source(system, ids).items()}
     out: list[ActivityRow] = []
     news: set[Ref] = set()
     for row in rows:

@@ -1,12 +1,16 @@
 """Push while evaluation goes on: the rows each evaluated chunk queues are written at once.
 
 Evaluation is CPU work and pushing waits on the APIs (HubSpot's rate limit binds a backfill), so
-running them one after the other adds their times. A thread drains the outbox in rounds while
-the chunks are evaluated; each round is an ordinary ``push`` (claims, per-record results,
-nothing dropped), so crash safety is the outbox's as before, sending whole batches only (a
-part batch waits for the rows still to come rather than cost a call of its own). The
-cycle's own push after evaluation writes what is left. A system that stops (quota,
+running them one after the other adds their times. A thread per system drains its outbox rows
+in rounds while the chunks are evaluated; each round is an ordinary ``push`` (claims,
+per-record results, nothing dropped), so crash safety is the outbox's as before, sending whole
+batches only (a part batch waits for the rows still to come rather than cost a call of its
+own). The cycle's own push after evaluation writes what is left. A system that stops (quota,
 credentials) is not pushed to again in this cycle.
+
+The records a round creates are read back at once (settle.read_back: their persons are
+marked dirty first), while the rate limit has room to spare beside evaluation, instead of
+all after the last push; ``settled`` names them, so the cycle reads back only the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import structlog
 from connectors.base import Connector
 from state.store import StateStore
 from syncagent.pipeline.push import PushResult, push
+from syncagent.pipeline.records import is_person
+from syncagent.pipeline.settle import read_back
 
 log = structlog.get_logger(__name__)
 
@@ -27,8 +33,9 @@ IDLE_WAIT_SECONDS = 0.5   # between rounds that found nothing to write
 
 
 class PushAlongside:
-    """A context: pushes in a thread of its own until the block ends; ``result`` is what
-    every round did, merged."""
+    """A context: pushes in a thread per system until the block ends; ``result`` is what
+    every round did, merged. Each system has its own thread, so a round of one (Salesforce's
+    calls follow each other at its latency) never holds the other's next round back."""
 
     def __init__(self, connectors: Mapping[str, Connector], store: StateStore, holder: str,
                  stop: threading.Event, *, defer: frozenset[str] = frozenset()) -> None:
@@ -38,33 +45,58 @@ class PushAlongside:
         self.stop = stop
         self.defer = defer
         self.result = PushResult()
+        self.settled: set[tuple[str, str, str]] = set()   # created records read back
+        self._lock = threading.Lock()   # the threads merge into result and settled
         self._finished = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="push-alongside", daemon=True)
+        self._threads = [threading.Thread(target=self._run, args=(system, connector),
+                                          name=f"push-alongside-{system}", daemon=True)
+                         for system, connector in self.connectors.items()]
 
     def __enter__(self) -> PushAlongside:
-        if self.connectors:
-            self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self._finished.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
 
-    def _run(self) -> None:
-        up = dict(self.connectors)
-        while up and not self._finished.is_set() and not self.stop.is_set():
+    def _run(self, system: str, connector: Connector) -> None:
+        up = {system: connector}
+        while not self._finished.is_set() and not self.stop.is_set():
             part = push(up, self.store, self.holder, self.stop, defer=self.defer,
                         full_batches=True)
-            self.result.merge(part)
-            for system in part.stopped:
-                up.pop(system, None)
+            with self._lock:
+                self.result.merge(part)
+            if system in part.stopped:   # quota, credentials: not pushed to again this cycle
+                return
             if part.failures:   # the cycle is failed already; the last push tries again
-                log.warning("push alongside evaluation stopped", failures=len(part.failures))
+                log.warning("push alongside evaluation stopped", system=system,
+                            failures=len(part.failures))
+                return
+            if not self._read_back(part, connector):
                 return
             if not _did_anything(part):
                 self._finished.wait(IDLE_WAIT_SECONDS)
+
+    def _read_back(self, part: PushResult, connector: Connector) -> bool:
+        """Read back what the round created; False when that failed (the state DB): the
+        cycle's own push and read-back then do the rest, as without this thread."""
+        people = [ref for ref in part.created_refs if is_person(ref[0], ref[1])]
+        if not people or self.stop.is_set():
+            return True
+        try:
+            read_back([connector], self.store, people, part.created_persons)
+        except Exception as error:
+            log.warning("read-back alongside evaluation stopped", system=connector.system,
+                        error=type(error).__name__)
+            return False
+        with self._lock:
+            self.settled.update(people)
+        return True
 
 
 def _did_anything(part: PushResult) -> bool:

@@ -133,7 +133,10 @@ def info_payload(ctx: Context) -> dict[str, Any]:
             "session_id": creds.session_id,
             "jwt_private_key": creds.jwt_private_key_path,
         },
-        "hubspot": {"base_url": ctx.base_url, "access_token": ctx.hubspot_access_token},
+        # the portal's limits, as an operator would set them for a real portal's tier
+        "hubspot": {"base_url": ctx.base_url, "access_token": ctx.hubspot_access_token,
+                    "requests_per_10s": ctx.faults.profile.hubspot_requests_per_10s,
+                    "searches_per_second": ctx.faults.profile.hubspot_searches_per_second},
         "ca_cert": ctx.ca_cert,
     }
 

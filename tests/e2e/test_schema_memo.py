@@ -57,13 +57,24 @@ def test_an_idle_process_after_the_backfill_reads_no_schema(
         world_factory: WorldFactory) -> None:
     """Each process as `sync --once` runs it: its own connectors, the usage it saves."""
     world = world_factory(leads=60, seed=37)
-    reports = []
+    reports, refused = [], 0
     for agent in (world.agent, world.new_agent(), world.new_agent()):
+        refused = _hubspot_refusals(world)
         reports.append(_cycle(agent))
+        refused = _hubspot_refusals(world) - refused
         save_usage(agent)
     first, _, idle = reports
     assert first.written["salesforce"] > 0 and first.rejected == 0
     assert idle.written == {"salesforce": 0, "hubspot": 0}
     assert idle.api_calls["salesforce"] <= 1, idle.as_json()
     hubspot_streams = world.agent.connectors["hubspot"].streams
-    assert idle.api_calls["hubspot"] <= len(hubspot_streams), idle.as_json()
+    # One read per stream, and the tries again of any the search limit refused: a process
+    # started within a second of the last one's searches may meet HubSpot's per-second
+    # limit still counting them (its own limiter cannot know them)
+    assert idle.api_calls["hubspot"] - refused <= len(hubspot_streams), idle.as_json()
+
+
+def _hubspot_refusals(world: World) -> int:
+    """HubSpot calls the sandbox refused with 429 so far."""
+    return sum(c["count"] for c in world.sandbox.stats()["calls"]
+               if c["system"] == "hubspot" and c["status"] == 429)

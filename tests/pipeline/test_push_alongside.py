@@ -7,10 +7,11 @@ import threading
 from pathlib import Path
 
 from state.outbox import NewOutboxRow
+from state.persons import set_evaluated
 from state.store import StateStore
 from syncagent.pipeline.overlap import PushAlongside
 from syncagent.pipeline.push import LIST_OPERATIONS, push
-from tests.connectors.conftest import hs_connector
+from tests.connectors.conftest import hs_connector, sf_connector
 from tests.fixtures.sandbox import SandboxFactory
 
 
@@ -73,3 +74,63 @@ def test_a_whole_batch_push_holds_back_part_batches_of_clears_and_plain_updates(
                                operation="update")
     assert sum(1 for i in again if i.fields.get("__clear_first")) == 25
     assert all(i.attempts == 1 for i in again)     # a hold-back is not an attempt
+
+
+def test_records_created_alongside_are_read_back_at_once_and_their_persons_marked_dirty(
+        sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
+    running = sandbox_factory(leads=50, faults={"hubspot_requests_per_10s": 10_000})
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upgrade()
+    emails = [f"new{i}@example.org" for i in range(150)]
+    persons = store.persons.create(emails)
+    with store.sessions.write() as session:   # evaluated: only the read-back marks them again
+        set_evaluated(session, dict.fromkeys(persons))
+    conn = hs_connector(running)
+    creates = [NewOutboxRow("hubspot", "contacts", "upsert",
+                            {"email": email, "jobtitle": "VP", "__key": email,
+                             "__person_record": True},
+                            f"hubspot:contacts:create:person:{pid}", person_id=pid)
+               for email, pid in zip(emails, persons, strict=True)]
+    stop = threading.Event()
+    with PushAlongside({"hubspot": conn}, store, "agent", stop,
+                       defer=LIST_OPERATIONS) as early:
+        store.outbox.enqueue(creates)
+        for _ in range(100):                 # until the whole batch is read back
+            if early.settled:
+                break
+            threading.Event().wait(0.1)
+    assert sum(early.result.created.values()) == 100       # one whole batch; 50 wait
+    assert len(early.settled) == 100 and set(early.settled) == set(early.result.created_refs)
+    assert conn.calls.by_operation().get("batch_read_contacts") == 1
+    mirrored = {r.remote_id: r for r in store.mirror.records("hubspot", "contacts")}
+    for _system, _object, rid in early.settled:
+        # what HubSpot filled in, not only what was sent
+        assert mirrored[rid].modstamp is not None and mirrored[rid].fields.get("createdate")
+    assert set(store.persons.to_evaluate(running.ctx.clock.now())) == set(
+        early.result.created_persons)
+
+
+def test_a_slow_salesforce_round_never_holds_hubspot_rounds_back(
+        sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
+    running = sandbox_factory(leads=400, faults={"hubspot_requests_per_10s": 10_000,
+                                                 "salesforce": {"latency_ms": 4000}})
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upgrade()
+    ids = sorted(r.id for r in running.ctx.hs.store("contacts").records.values()
+                 if not r.archived)[:300]
+    leads = [r["Id"] for r in running.ctx.sf.records("Lead")][:200]
+    hs, sf = hs_connector(running), sf_connector(running)
+    sf.preflight()   # log in now: the login is slow too
+    store.outbox.enqueue([NewOutboxRow("salesforce", "Lead", "update", {"Title": "VP"},
+                                       f"salesforce:Lead:{lead}:update", remote_id=lead)
+                          for lead in leads])
+    stop = threading.Event()
+    with PushAlongside({"salesforce": sf, "hubspot": hs}, store, "agent", stop,
+                       defer=LIST_OPERATIONS) as early:
+        threading.Event().wait(1.0)           # Salesforce's first round is in flight now
+        for start in range(0, 300, 100):      # HubSpot rows keep coming meanwhile
+            store.outbox.enqueue(_updates(ids[start:start + 100], "VP"))
+            threading.Event().wait(0.6)
+        hubspot_written_while_salesforce_waits = early.result.written["hubspot"]
+    assert hubspot_written_while_salesforce_waits >= 200
+    assert early.result.written["salesforce"] == 200

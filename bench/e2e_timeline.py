@@ -1,0 +1,188 @@
+"""Where a backfill's wall time goes (``python bench/e2e.py --timeline``).
+
+Two records on one clock (``time.monotonic`` is system-wide on Linux, so the bench and its
+child agent share it):
+
+- every API call the sandbox answers, from the sandbox's own counting (bench process): per
+  second of the backfill, Salesforce calls, HubSpot searches, other HubSpot calls and 429s;
+- the agent's cycle phases (child process): pull, match, evaluate-and-plan, each push, the
+  settle read-back, each with its wall and CPU seconds, and when each stream's pages were
+  committed.
+
+What it shows is where the HubSpot lane, which binds a backfill, is idle or under its limit.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+CallLog = list[tuple[float, str, bool, int]]   # (monotonic, system, search, status)
+
+
+def record_sandbox_calls() -> CallLog:
+    """Patch the sandbox's counting middleware (in this process) to log each call's time."""
+    from syncagent.sandbox.hubspot.ratelimit import is_search
+    from syncagent.sandbox.middleware import FaultAndStatsMiddleware
+
+    calls: CallLog = []
+    counted = FaultAndStatsMiddleware._count
+
+    def count(self: Any, scope: Any, system: Any, status: int) -> None:
+        calls.append((time.monotonic(), str(system), system == "hubspot" and is_search(scope),
+                      status))
+        counted(self, scope, system, status)
+
+    FaultAndStatsMiddleware._count = count  # type: ignore[method-assign]
+    return calls
+
+
+def per_second(calls: CallLog, start: float, end: float) -> list[dict[str, int]]:
+    """Calls per whole second of [start, end]: sf, hs_search, hs_other, r429."""
+    seconds = max(1, int(end - start) + 1)
+    rows = [{"t": t, "sf": 0, "hs_search": 0, "hs_other": 0, "r429": 0} for t in range(seconds)]
+    for moment, system, search, status in calls:
+        if not start <= moment <= end:
+            continue
+        row = rows[min(seconds - 1, int(moment - start))]
+        key = "sf" if system == "salesforce" else ("hs_search" if search else "hs_other")
+        row[key] += 1
+        row["r429"] += status == 429
+    return rows
+
+
+def summarize(calls: CallLog, start: float, end: float, phases: list[dict[str, Any]]
+              ) -> dict[str, Any]:
+    """Per-10-second call counts (the HubSpot window) and the phases, both from the start."""
+    seconds = per_second(calls, start, end)
+    windows = []
+    for first in range(0, len(seconds), 10):
+        part = seconds[first:first + 10]
+        windows.append({"t": first, **{k: sum(r[k] for r in part)
+                                       for k in ("sf", "hs_search", "hs_other", "r429")}})
+    return {"per_10s": windows,
+            "phases": [{**p, "start": round(p["start"] - start, 1),
+                        "end": round(p["end"] - start, 1)} for p in phases]}
+
+
+class PhaseLog:
+    """The child's phases, recorded by wrapping the cycle's step functions."""
+
+    def __init__(self) -> None:
+        self.phases: list[dict[str, Any]] = []
+        self.pages: dict[str, list[float]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def wrap(self, module: Any, name: str, label: str | None = None) -> None:
+        original: Callable[..., Any] = getattr(module, name)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began, cpu = time.monotonic(), time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.phases.append({
+                        "phase": label or name, "thread": threading.current_thread().name,
+                        "start": began, "end": time.monotonic(),
+                        "cpu_s": round(time.process_time() - cpu, 1)})
+
+        setattr(module, name, timed)
+
+    def watch_pages(self, module: Any) -> None:
+        """Note when each page of each stream is committed (pull.commit)."""
+        original = module.commit
+
+        def commit(page: Any, system: str, *args: Any, **kwargs: Any) -> Any:
+            out = original(page, system, *args, **kwargs)
+            with self._lock:
+                self.pages[f"{system}.{page.stream}"].append(time.monotonic())
+            return out
+
+        module.commit = commit
+
+    def as_json(self) -> dict[str, Any]:
+        phases = sorted(self.phases, key=lambda p: p["start"])
+        # pushes alongside evaluation are many short rounds: keep only the first and last
+        streams = {name: {"pages": len(times), "first": min(times), "last": max(times)}
+                   for name, times in self.pages.items()}
+        return {"phases": [p for p in phases if p["end"] - p["start"] >= 0.5
+                           or p["phase"] != "push_round"], "streams": streams}
+
+
+def instrument_child() -> PhaseLog:
+    """Wrap the cycle's steps in the agent (child) process."""
+    from syncagent.pipeline import cycle, overlap, pull
+
+    log = PhaseLog()
+    log.wrap(cycle, "pull")
+    log.wrap(cycle, "match")
+    log.wrap(cycle, "_evaluate_and_plan", "evaluate_and_plan")
+    log.wrap(cycle, "_push", "push")
+    log.wrap(cycle, "read_back")
+    log.wrap(overlap, "push", "push_round")  # per system thread
+    log.watch_pages(pull)
+    return log
+
+
+class StackSampler:
+    """Samples every thread's stack (``sys._current_frames``) twenty times a second: which
+    of the agent's functions the time goes to, per thread, waiting included (a thread
+    blocked on a socket or a lock shows the Python frame that waits).
+
+    The garbage collector is off while the frames are taken: CPython 3.11 holds its thread
+    list lock in ``sys._current_frames``, and a collection that frees a ``threading.local``
+    there takes that lock again and hangs the process (seen in a 100k backfill)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.counts: dict[str, int] = defaultdict(int)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stack-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])[:60]
+        return dict(top)
+
+    def _run(self) -> None:
+        import sys
+
+        me = threading.get_ident()
+        names = {}
+        while not self._stop.wait(self.interval):
+            for thread in threading.enumerate():
+                names[thread.ident] = thread.name.split("_")[0].rstrip("0123456789-")
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                frames = sys._current_frames()
+            finally:
+                if collecting:
+                    gc.enable()
+            for ident, frame in frames.items():
+                if ident == me:
+                    continue
+                self.counts[f"{names.get(ident, '?')}: {_where(frame)}"] += 1
+
+
+def _where(frame: Any) -> str:
+    """The innermost frame, and the innermost frame of the project's own code above it."""
+    leaf = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
+    own = frame
+    while own is not None and not any(part in own.f_code.co_filename
+                                      for part in ("/syncagent/", "/connectors/", "/state/")):
+        own = own.f_back
+    if own is None or own is frame:
+        return leaf
+    return f"{own.f_code.co_filename.rsplit('/', 1)[-1]}:{own.f_code.co_name} > {leaf}"
