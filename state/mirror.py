@@ -8,7 +8,7 @@ call. A re-read inside the lookback window never overwrites a newer mirror row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -192,13 +192,15 @@ class MirrorStore:
             return [(s, o, r, k) for s, o, r, k in rows if k is not None]
 
     def mark_missing_deleted(self, system: str, object_name: str,
-                             present_ids: Iterable[str]) -> list[str]:
-        """After a full id reconcile: mirror rows whose id no longer exists were hard-deleted."""
-        present = set(present_ids)
+                             present: Container[str]) -> list[str]:
+        """After a full id reconcile: mirror rows whose id no longer exists were hard-deleted.
+        The mirror's ids are streamed, a chunk at a time, and only the missing ones are kept:
+        neither side's whole id list is ever held (``present`` may be a compact IdSet)."""
         t = m.MirrorRecord
         with self._sessions.write() as session:
             known = session.scalars(select(t.remote_id).where(
-                t.system == system, t.object == object_name, t.deleted.is_(False))).all()
+                t.system == system, t.object == object_name, t.deleted.is_(False))
+                .execution_options(yield_per=IN_LIST))
             gone = [rid for rid in known if rid not in present]
             for chunk in chunks(gone, IN_LIST):
                 session.execute(update(t).where(t.system == system, t.object == object_name,
