@@ -267,6 +267,28 @@ class MirrorStore:
                             system, source, kind, when, object_name, rid, details or {}, pid))
         return out
 
+    def activities_by_source(self, keys: Iterable[tuple[str, str]]
+                             ) -> dict[tuple[str, str], ActivityRow]:
+        """The stored activities with these (system, source id) keys (their primary key):
+        only the rows asked for, never every activity of the records they point at."""
+        by_system: dict[str, set[str]] = {}
+        for system, source_id in keys:
+            by_system.setdefault(system, set()).add(source_id)
+        out: dict[tuple[str, str], ActivityRow] = {}
+        t = table_of(m.Activity)
+        columns = (t.c.source_id, t.c.kind, t.c.occurred_at, t.c.ref_object, t.c.ref_id,
+                   t.c.details, t.c.person_id)
+        with self._sessions.read() as session:
+            for system, ids in by_system.items():
+                for chunk in chunks(sorted(ids), IN_LIST):
+                    query = select(*columns).where(t.c.system == system,
+                                                   t.c.source_id.in_(chunk))
+                    for source, kind, when, ref_object, rid, details, pid in \
+                            session.execute(query):
+                        out[(system, source)] = ActivityRow(system, source, kind, when,
+                                                            ref_object, rid, details or {}, pid)
+        return out
+
 
 def _fields_and_marks(session: Session, system: str, object_name: str,
                       ids: list[str]) -> dict[str, tuple[dict[str, Any], Any]]:
