@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -100,6 +100,7 @@ class Page:
     ``reconcile_ids``, when not None, is the complete set of ids that exist remotely for
     ``object``: any mirrored record of that object whose id is missing was hard-deleted (sent
     after a full id reconcile, when the agent was away longer than the delete-log window).
+    Only ``in`` is asked of it, so a connector may give a compact set (connectors/idset.py).
     ``done`` is True on the last page of the stream for this read.
     """
 
@@ -108,7 +109,7 @@ class Page:
     records: list[RemoteRecord | ActivityRecord]
     cursor: Cursor
     done: bool = False
-    reconcile_ids: frozenset[str] | None = None
+    reconcile_ids: Container[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,12 @@ class CursorWindow:
         ``hold`` keeps the high-water mark at that value (a HubSpot sweep ordered by id cannot
         advance it before the sweep ends). Keys are kept from ``key_floor`` (default: the
         high-water mark minus the lookback, i.e. the next read's window) on.
+
+        The window itself forgets the keys below that floor too: only keys inside the
+        re-read window can come back, and keeping every key a long read emitted would grow
+        memory with the stream (a backfill reads every record). The window is then exactly
+        what a read resumed from this cursor starts with, the state a crash between pages
+        leaves (tests/e2e/test_crash.py).
         """
         if hold is not None:
             high: datetime | None = hold
@@ -124,9 +130,10 @@ class CursorWindow:
         floor = key_floor
         if floor is None and high is not None:
             floor = high - self.lookback
-        keys = frozenset(k for k, moment in self._keys.items()
-                         if floor is None or moment >= floor)
-        return Cursor(modstamp=high, last_id=last_id, boundary_ids=keys, sweep=sweep)
+        if floor is not None:
+            self._keys = {k: moment for k, moment in self._keys.items() if moment >= floor}
+        return Cursor(modstamp=high, last_id=last_id, boundary_ids=frozenset(self._keys),
+                      sweep=sweep)
 
 
 def max_numeric_id(a: str | None, b: str) -> str:

@@ -3,11 +3,13 @@ as it may be shown, and the Alembic configuration of the migrations this version
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from state import dberrors, sanitise
 from syncagent.errors import ConfigError
@@ -57,10 +59,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def schema_head() -> str:
     """The newest migration revision this version of syncagent ships."""
-    from alembic.script import ScriptDirectory
+    return shipped_revisions()[0]
 
-    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
-    return str(head)
+
+#: ``revision = "0003"`` and ``down_revision = "0002"`` (or None), as Alembic's template
+#: writes them, with or without a type annotation.
+_REVISION_LINE = re.compile(
+    r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.M)
+
+
+@cache
+def shipped_revisions() -> tuple[str, frozenset[str]]:
+    """(the newest revision, every revision) of the migrations this version ships.
+
+    Read from the migration files' ``revision`` lines, not through Alembic: a cycle checks
+    its DB's schema before every run, and Alembic's runtime costs the agent ~6 MB of memory
+    it otherwise never needs (migrations run from `db upgrade`, which imports it).
+    tests/state/test_store.py checks this agrees with Alembic's own reading."""
+    revisions: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        found = {name: value or None for name, value
+                 in _REVISION_LINE.findall(path.read_text(encoding="utf-8"))}
+        revision = found.get("revision")
+        if revision:
+            revisions[revision] = found.get("down_revision")
+    parents = set(revisions.values())
+    heads = [rev for rev in revisions if rev not in parents]
+    if len(heads) != 1:
+        raise RuntimeError(f"the shipped migrations must have one head, found {heads}")
+    return heads[0], frozenset(revisions)
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision stamped in the DB's ``alembic_version`` table (None: no schema yet)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def alembic_config(url: str) -> Any:

@@ -18,7 +18,6 @@ Which errors a retry can fix:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -31,7 +30,6 @@ from syncagent.errors import FatalError, RetryableError, SyncAgentError
 
 log = structlog.get_logger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: How long SQLite waits for another writer's lock before a write fails (its own retry loop).
 SQLITE_BUSY_SECONDS = 30.0
 
@@ -161,10 +159,9 @@ def install(engine: Engine, label: str) -> None:
 
 def _revisions() -> tuple[str, frozenset[str]]:
     """This code's newest migration and every one it knows."""
-    from alembic.script import ScriptDirectory
+    from state.db import shipped_revisions  # state.db imports this module
 
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
-    return str(script.get_current_head()), frozenset(r.revision for r in script.walk_revisions())
+    return shipped_revisions()
 
 
 def refuse_newer(revision: str | None, *, label: str) -> None:

@@ -8,7 +8,7 @@ call. A re-read inside the lookback window never overwrites a newer mirror row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -192,13 +192,15 @@ class MirrorStore:
             return [(s, o, r, k) for s, o, r, k in rows if k is not None]
 
     def mark_missing_deleted(self, system: str, object_name: str,
-                             present_ids: Iterable[str]) -> list[str]:
-        """After a full id reconcile: mirror rows whose id no longer exists were hard-deleted."""
-        present = set(present_ids)
+                             present: Container[str]) -> list[str]:
+        """After a full id reconcile: mirror rows whose id no longer exists were hard-deleted.
+        The mirror's ids are streamed, a chunk at a time, and only the missing ones are kept:
+        neither side's whole id list is ever held (``present`` may be a compact IdSet)."""
         t = m.MirrorRecord
         with self._sessions.write() as session:
             known = session.scalars(select(t.remote_id).where(
-                t.system == system, t.object == object_name, t.deleted.is_(False))).all()
+                t.system == system, t.object == object_name, t.deleted.is_(False))
+                .execution_options(yield_per=IN_LIST))
             gone = [rid for rid in known if rid not in present]
             for chunk in chunks(gone, IN_LIST):
                 session.execute(update(t).where(t.system == system, t.object == object_name,
@@ -265,21 +267,26 @@ class MirrorStore:
                             system, source, kind, when, object_name, rid, details or {}, pid))
         return out
 
-    def activities_by_source(self, system: str, source_ids: Iterable[str]
-                             ) -> dict[str, ActivityRow]:
-        """The stored activities among ``source_ids`` of one system, by source id (the
-        primary key serves it: a page of new activities costs look-ups, not the history of
-        every record they point at)."""
+    def activities_by_source(self, keys: Iterable[tuple[str, str]]
+                             ) -> dict[tuple[str, str], ActivityRow]:
+        """The stored activities with these (system, source id) keys (their primary key):
+        only the rows asked for, never every activity of the records they point at."""
+        by_system: dict[str, set[str]] = {}
+        for system, source_id in keys:
+            by_system.setdefault(system, set()).add(source_id)
+        out: dict[tuple[str, str], ActivityRow] = {}
         t = table_of(m.Activity)
         columns = (t.c.source_id, t.c.kind, t.c.occurred_at, t.c.ref_object, t.c.ref_id,
                    t.c.details, t.c.person_id)
-        out: dict[str, ActivityRow] = {}
         with self._sessions.read() as session:
-            for chunk in chunks(sorted(set(source_ids)), IN_LIST):
-                query = select(*columns).where(t.c.system == system, t.c.source_id.in_(chunk))
-                for source, kind, when, ref_object, rid, details, pid in session.execute(query):
-                    out[source] = ActivityRow(system, source, kind, when, ref_object, rid,
-                                              details or {}, pid)
+            for system, ids in by_system.items():
+                for chunk in chunks(sorted(ids), IN_LIST):
+                    query = select(*columns).where(t.c.system == system,
+                                                   t.c.source_id.in_(chunk))
+                    for source, kind, when, ref_object, rid, details, pid in \
+                            session.execute(query):
+                        out[(system, source)] = ActivityRow(system, source, kind, when,
+                                                            ref_object, rid, details or {}, pid)
         return out
 
 

@@ -35,7 +35,14 @@ from state import dberrors, mirror, outbox, persons, runs
 from state import decisions as decided
 from state import models as m
 from state.common import Sessions, utcnow
-from state.db import alembic_config, make_engine, normalise_url, safe_url, schema_head
+from state.db import (
+    alembic_config,
+    current_revision,
+    make_engine,
+    normalise_url,
+    safe_url,
+    schema_head,
+)
 from state.decisions import DecisionStore
 from state.flags import FlagStore
 from state.handoff import HandoffRows, HandoffStore
@@ -83,10 +90,8 @@ class StateStore:
 
     def schema_revision(self) -> str | None:
         """The Alembic revision of the DB, or None when it has no schema yet."""
-        from alembic.runtime.migration import MigrationContext
-
         with self._connected("read the schema version") as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return current_revision(connection)
 
     def require_schema(self) -> None:
         revision = self.schema_revision()

@@ -136,7 +136,7 @@ class SalesforceClient:
                                   "salesforce.instance_url",
                                   hint="Set both, or choose another salesforce.auth flow.")
             return Salesforce(session_id=session_id, instance_url=instance, version=version,
-                              session=self.session)
+                              session=self.session, object_pairs_hook=dict)
         kwargs = self._login_kwargs()
         if s.auth in LEGACY_FLOWS:
             log.warning("salesforce.legacy_login", auth=s.auth, hint=LEGACY_HINT)
@@ -147,8 +147,10 @@ class SalesforceClient:
                                                    domain=s.domain, **kwargs)
         except Exception as exc:  # translated right here
             raise self._login_error(exc) from None
+        # plain dicts, not the library's default OrderedDict (~60% more memory a record,
+        # and a Composite answer holds five query pages of 2,000 records at once)
         return Salesforce(session_id=session_id, instance=instance, version=version,
-                          session=self.session)
+                          session=self.session, object_pairs_hook=dict)
 
     def _login_kwargs(self) -> dict[str, Any]:
         s = self.settings

@@ -63,11 +63,9 @@ def activity_news(store: StateStore, rows: Sequence[ActivityRow]
     An activity derived from a counter (``derived_from``: the n-th page view) is dated by the
     read that first saw it; it keeps that date when read again, or every read-back after the
     agent's own write would move all its past page views to the moment of that write."""
-    by_system: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        by_system[row.system].append(row.source_id)
-    known = {(system, source): stored for system, ids in by_system.items()
-             for source, stored in store.mirror.activities_by_source(system, ids).items()}
+    # by their own keys: a page of events reads only those events back, not every activity
+    # of every contact they point at (a backfill's pages met more of them page by page)
+    known = store.mirror.activities_by_source((a.system, a.source_id) for a in rows)
     out: list[ActivityRow] = []
     news: set[Ref] = set()
     for row in rows:

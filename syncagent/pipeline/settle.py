@@ -15,6 +15,10 @@ from syncagent.pipeline.pull import mirror_row
 
 log = structlog.get_logger(__name__)
 
+#: Ids fetched and mirrored together: a multiple of both systems' read batches (HubSpot 100,
+#: Salesforce 200 a query), so chunking costs no extra call.
+READ_BACK_CHUNK = 1_000
+
 
 def read_back(connectors: Sequence[Connector], store: StateStore,
               refs: list[tuple[str, str, str]], persons: Iterable[int]) -> None:
@@ -30,9 +34,20 @@ def read_back(connectors: Sequence[Connector], store: StateStore,
             if system == connector.system:
                 by_object[object_name].append(record_id)
         for object_name, ids in by_object.items():
-            try:
-                records = connector.fetch(object_name, ids)
-            except SyncAgentError as error:  # the next pull reads them anyway
-                log.warning("read-back skipped", **error.as_dict(system=connector.system))
+            if not _mirror_fetched(connector, store, object_name, ids):
                 break
-            store.mirror.upsert([mirror_row(r) for r in records])
+
+
+def _mirror_fetched(connector: Connector, store: StateStore, object_name: str,
+                    ids: list[str]) -> bool:
+    """Fetch and mirror the records a chunk of ids at a time (a backfill creates thousands:
+    holding them all at once grew the agent's memory with the org). False when the
+    connector failed: the next pull reads them anyway."""
+    for start in range(0, len(ids), READ_BACK_CHUNK):
+        try:
+            records = connector.fetch(object_name, ids[start:start + READ_BACK_CHUNK])
+        except SyncAgentError as error:
+            log.warning("read-back skipped", **error.as_dict(system=connector.system))
+            return False
+        store.mirror.upsert([mirror_row(r) for r in records])
+    return True

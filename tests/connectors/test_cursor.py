@@ -115,3 +115,39 @@ def test_a_complete_read_moves_the_high_water_mark_to_the_cycle_start() -> None:
     assert cursor.boundary_ids == frozenset()          # nothing left inside the next window
     emitted, _ = _read(cursor, rows, start + timedelta(minutes=10))
     assert emitted == []
+
+
+def test_a_long_read_keeps_only_the_keys_inside_the_next_window() -> None:
+    """A backfill of 50,000 rows, a page of 100 at a time: the window (held for the whole
+    stream) keeps the keys the cursor must carry, never one per row read."""
+    start = T0 + timedelta(days=400)
+    window = CursorWindow(None, lookback=LOOKBACK, cycle_start=start)
+    largest = 0
+    for page in range(500):
+        for i in range(100):
+            n = page * 100 + i
+            assert window.admit(f"id{n}", T0 + timedelta(minutes=n))
+        cursor = window.cursor(last_id=f"id{page * 100 + 99}")
+        largest = max(largest, len(window._keys))
+        # the keys inside the lookback of the newest row: a resumed read needs those
+        assert cursor.boundary_ids == frozenset(window._keys)
+        assert record_key(f"id{page * 100 + 99}", T0 + timedelta(minutes=page * 100 + 99)) \
+            in cursor.boundary_ids
+    assert largest <= 100 + LOOKBACK / timedelta(minutes=1) + 1
+    # what the window forgot is outside the re-read window: a resumed read admits nothing old
+    again = CursorWindow(cursor, lookback=LOOKBACK, cycle_start=start)
+    newest = T0 + timedelta(minutes=49_999)
+    assert not again.admit("id49999", newest)
+
+
+def test_rows_read_again_inside_the_lookback_after_a_page_are_not_emitted_twice() -> None:
+    """A Salesforce query restarted from the committed cursor (dead query locator) re-reads
+    the rows inside the lookback: the window still knows them after the page's cursor."""
+    window = CursorWindow(None, lookback=LOOKBACK, cycle_start=T0 + timedelta(hours=1))
+    rows = [(f"r{i}", T0 + timedelta(seconds=i * 10)) for i in range(100)]
+    for rid, when in rows:
+        window.admit(rid, when)
+    cursor = window.cursor(last_id="r99")
+    reread = [rid for rid, when in rows if when >= cursor.modstamp - LOOKBACK
+              and window.admit(rid, when)]
+    assert reread == []

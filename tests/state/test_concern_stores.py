@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from connectors.idset import IdSet
 from state.common import CHUNK_ROWS, IN_LIST
 from state.deadletters import MESSAGE_CHARS, RefusedPart
 from state.flags import Flag
@@ -25,7 +26,7 @@ def test_mirror_reads_and_deletes_across_in_list_chunks(store: StateStore) -> No
     ids = [f"00Q{i:06d}" for i in range(MANY)]
     assert len(store.mirror.records("salesforce", "Lead", ids)) == MANY
     assert store.mirror.records("salesforce", "Lead", []) == []
-    gone = store.mirror.mark_missing_deleted("salesforce", "Lead", ids[:5])
+    gone = store.mirror.mark_missing_deleted("salesforce", "Lead", IdSet(ids[:5]))
     assert len(gone) == MANY - 5
     live = [r for r in store.mirror.records("salesforce", "Lead") if not r.deleted]
     assert {r.remote_id for r in live} == set(ids[:5])

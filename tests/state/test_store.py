@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
+from state.db import MIGRATIONS_DIR, shipped_revisions
 from state.models import Base
 from state.store import (
     ActivityRow,
@@ -37,6 +39,17 @@ def test_migrations_run_from_empty_then_again_without_change(state_url: str) -> 
     with store.engine.connect() as connection:
         drift = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert drift == [], "models and migrations disagree: add a migration"
+    with store.engine.connect() as connection:   # the store reads the stamp without Alembic
+        assert store.schema_revision() == MigrationContext.configure(
+            connection).get_current_revision()
+
+
+def test_the_shipped_revisions_are_read_as_alembic_reads_them() -> None:
+    """The cycle checks its DB's schema without importing Alembic (its memory): the migration
+    files' own head and revisions, read from their text, must be Alembic's."""
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert shipped_revisions() == (script.get_current_head(),
+                                   frozenset(r.revision for r in script.walk_revisions()))
 
 
 def test_a_failing_page_leaves_mirror_and_cursor_unchanged(store: StateStore) -> None:

@@ -1,0 +1,34 @@
+"""The compact id set a full reconcile hands the pipeline (connectors/idset.py)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from connectors.idset import IdSet
+
+
+def test_every_id_read_is_in_and_no_other_is() -> None:
+    ids = [f"00Q{i:012d}AAA" for i in range(0, 20_000, 2)]
+    present = IdSet(iter(ids))            # a generator: the ids arrive page by page
+    assert len(present) == 10_000
+    assert all(rid in present for rid in ids)
+    assert not any(f"00Q{i:012d}AAA" in present for i in range(1, 20_000, 2))
+    assert "" not in present and None not in present and 5 not in present
+
+
+def test_an_empty_org_and_repeated_ids() -> None:
+    assert len(IdSet()) == 0 and "00Q1" not in IdSet()
+    twice = IdSet(["a", "b", "a"])
+    assert len(twice) == 2 and "a" in twice and "b" in twice
+
+
+def test_it_holds_a_few_bytes_an_id_not_a_string_each() -> None:
+    ids = (f"00Q{i:015d}" for i in range(100_000))
+    tracemalloc.start()
+    try:
+        present = IdSet(ids)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(present) == 100_000
+    assert held < 100_000 * 12      # a frozenset of the same ids holds ~10 MB
