@@ -13,7 +13,7 @@ API's code and message. Nothing is dropped.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -208,19 +208,28 @@ def _drain_packed(connector: Connector, store: StateStore, holder: str, object_n
     size = connector.max_batch
     # a batch may wait for the next group's rows to fill its call: two calls' time
     window = claim_window(connector) * 2
+    claims = _claims(store, holder, connector.system, object_name, operation, size, window,
+                     lambda: size * (packs.writer.pack_size - len(packs.waiting)), stop, most)
+    for items in claims:
+        packs.add(object_name, operation, items)
+
+
+def _claims(store: StateStore, holder: str, system: str, object_name: str, operation: str,
+            size: int, window: float, room: Callable[[], int], stop: threading.Event,
+            most: int | None) -> Iterator[list[OutboxItem]]:
+    """The group's due rows, claimed ``room()`` at a time until none is left (``most``: no
+    more than that many, in whole batches only: a part batch waits for a later push)."""
     left = most
     while not stop.is_set() and (left is None or left > 0):
-        room = size * (packs.writer.pack_size - len(packs.waiting))
-        limit = room if left is None else min(room, left)
-        items = store.outbox.claim(holder, limit, system=connector.system,
-                                   object_name=object_name, operation=operation,
-                                   claim_seconds=window)
+        limit = room() if left is None else min(room(), left)
+        items = store.outbox.claim(holder, limit, system=system, object_name=object_name,
+                                   operation=operation, claim_seconds=window)
         if not items:
             return
-        if left is not None:   # whole batches only: a part batch waits for a later push
+        if left is not None:
             left -= len(items)
             items = _whole(store, items, size)
-        packs.add(object_name, operation, items)
+        yield items
 
 
 def _failure(system: str, object_name: str, operation: str,
@@ -250,17 +259,8 @@ def _drain(connector: Connector, store: StateStore, holder: str, object_name: st
     size = batch_size(connector, operation)
     batches = UPDATE_CLAIM_BATCHES if operation == "update" else 1
     window = claim_window(connector) * batches
-    left = most
-    while not stop.is_set() and (left is None or left > 0):
-        limit = size * batches if left is None else min(size * batches, left)
-        items = store.outbox.claim(holder, limit, system=system,
-                                   object_name=object_name, operation=operation,
-                                   claim_seconds=window)
-        if not items:
-            return
-        if left is not None:   # whole batches only: a part batch waits for a later push
-            left -= len(items)
-            items = _whole(store, items, size)
+    for items in _claims(store, holder, system, object_name, operation, size, window,
+                         lambda: size * batches, stop, most):
         _send_claimed(connector, store, object_name, operation, _clears_first(items), size,
                       result, stop)
 
