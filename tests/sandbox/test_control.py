@@ -42,7 +42,12 @@ def test_info_answers_the_contract_json_over_https(sandbox: RunningSandbox) -> N
     assert "crm.objects.owners.read" in body["config"]["hubspot_scopes"]
     assert {"instance_url", "username", "password", "security_token", "consumer_key",
             "consumer_secret", "session_id"} <= set(body["salesforce"])
-    assert set(body["hubspot"]) == {"base_url", "access_token"}
+    # the limits it enforces, so an agent built from this answer paces itself to them
+    assert set(body["hubspot"]) == {"base_url", "access_token", "requests_per_10s",
+                                    "searches_per_second"}
+    limits = sandbox.ctx.faults.profile
+    assert (body["hubspot"]["requests_per_10s"], body["hubspot"]["searches_per_second"]) == (
+        limits.hubspot_requests_per_10s, limits.hubspot_searches_per_second)
     assert body["salesforce"]["instance_url"] == body["hubspot"]["base_url"] == sandbox.url
     assert Path(body["ca_cert"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
     assert "PRIVATE KEY" in Path(body["salesforce"]["jwt_private_key"]).read_text()
