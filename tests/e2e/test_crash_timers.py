@@ -29,7 +29,11 @@ from tests.fixtures.sandbox import SandboxFactory
 
 LEADS = 300
 KILLS = 10
-STEP = timedelta(days=1, hours=6)   # 10 steps: past every step of every timer (10.5 days max)
+# Half a day a step: a cycle that fires its due steps before the kill lands (a fast cycle does)
+# must leave later steps for the kills still to come; with 30-hour steps ten steps reached past
+# every step of every timer (10.5 days at most), and a fast cycle could fire them all at once.
+STEP = timedelta(hours=12)
+ALL_DUE = timedelta(days=11)   # past the last step of any timer started before the kills
 
 
 def test_sigkill_between_due_time_and_write_gives_one_task_per_timer_step(
@@ -44,6 +48,7 @@ def test_sigkill_between_due_time_and_write_gives_one_task_per_timer_step(
 
     kills = _kill_while_timers_are_due(sandbox, state_url, random.Random(20261201), backfill_s)
     assert kills == KILLS, "every kill must land inside a cycle that had due timers"
+    sandbox.ctx.clock.advance(ALL_DUE.total_seconds())   # the remaining steps fire unkilled
     _until_quiet(sandbox, state_url)
 
     timers = state_rows(state_url, SlaTimerRow)
