@@ -249,9 +249,7 @@ class MirrorStore:
     def activities_for(self, refs: Iterable[tuple[str, str]]
                        ) -> dict[tuple[str, str], list[ActivityRow]]:
         """Activities by the (object, remote id) of the record they point at."""
-        by_object: dict[str, set[str]] = {}
-        for object_name, rid in refs:
-            by_object.setdefault(object_name, set()).add(rid)
+        by_object = _grouped(refs)
         out: dict[tuple[str, str], list[ActivityRow]] = {}
         t = table_of(m.Activity)
         columns = (t.c.system, t.c.source_id, t.c.kind, t.c.occurred_at, t.c.ref_id,
@@ -271,9 +269,7 @@ class MirrorStore:
                              ) -> dict[tuple[str, str], ActivityRow]:
         """The stored activities with these (system, source id) keys (their primary key):
         only the rows asked for, never every activity of the records they point at."""
-        by_system: dict[str, set[str]] = {}
-        for system, source_id in keys:
-            by_system.setdefault(system, set()).add(source_id)
+        by_system = _grouped(keys)
         out: dict[tuple[str, str], ActivityRow] = {}
         t = table_of(m.Activity)
         columns = (t.c.source_id, t.c.kind, t.c.occurred_at, t.c.ref_object, t.c.ref_id,
@@ -288,6 +284,14 @@ class MirrorStore:
                         out[(system, source)] = ActivityRow(system, source, kind, when,
                                                             ref_object, rid, details or {}, pid)
         return out
+
+
+def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """(group, id) pairs as the set of ids of each group: one chunked query per group."""
+    out: dict[str, set[str]] = {}
+    for group, rid in pairs:
+        out.setdefault(group, set()).add(rid)
+    return out
 
 
 def _fields_and_marks(session: Session, system: str, object_name: str,
