@@ -33,6 +33,7 @@ class Key:
     API_USAGE: Final = "api_usage"  # each system's API calls today, against its daily budget
     LAST_CYCLE: Final = "last_cycle"  # the last cycle's report, as `status` shows it
     ROUTING_STATE: Final = "routing_state"  # round-robin positions, so routing resumes there
+    HISTORY_PRUNED: Final = "history_pruned"  # when old run history was last pruned (retention)
 
 
 def start(session: Session, kind: str, holder: str | None, now: datetime) -> int:

@@ -51,6 +51,7 @@ from state.mirror import ActivityRow, CursorState, MirrorRow, MirrorStore
 from state.outbox import NewOutboxRow, OutboxItem, OutboxResult, OutboxStore
 from state.persons import PersonStore, Ref
 from state.reports import ReportStore
+from state.retention import RetentionStore
 from state.runs import Key, RunStore
 from state.schema_facts import SchemaFactsStore
 from syncagent.errors import ConfigError
@@ -74,6 +75,7 @@ class StateStore:
         self.schema_facts = SchemaFactsStore(self.sessions)
         self.handoff = HandoffStore(self.sessions)
         self.reports = ReportStore(self.sessions)
+        self.retention = RetentionStore(self.sessions)
 
     # ----------------------------------------------------------------- lifecycle
     def upgrade(self) -> str:

@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     interval_seconds: int = Field(60, ge=5)
     jitter_seconds: int = Field(5, ge=0)
     lease_seconds: int = Field(60, ge=5)
+    retention_days: int = Field(
+        180, ge=0, le=36_500,
+        description="Days of run history and change-latency samples kept in the state DB "
+                    "(sync health reads them); older rows are pruned once a day. 0 keeps them "
+                    "for good.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     salesforce: SalesforceSettings = SalesforceSettings()

@@ -1,9 +1,9 @@
-"""CLI commands over the state DB: `db upgrade` and `status`."""
+"""CLI commands over the state DB: `db upgrade`, `db prune` and `status`."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,30 @@ def upgrade(config: Path | None = ConfigOption, state: str | None = StateOption)
     before, after = upgrade_with_lock(StateStore(settings.state_url))
     verb = "already at" if before == after else "upgraded to"
     typer.echo(f"state DB {safe_url(settings.state_url)}: {verb} revision {after}")
+
+
+@db_app.command("prune")
+def prune(config: Path | None = ConfigOption, state: str | None = StateOption,
+          days: int | None = typer.Option(
+              None, "--days", min=1, max=36_500,
+              help="Keep this many days instead of the `retention_days` setting."),
+          as_json: bool = JsonOption) -> None:
+    """Delete run history and change-latency samples older than the retention (the
+    `retention_days` setting, 180 by default). A running agent does this once a day itself."""
+    settings = settings_for_command(config, state)
+    keep = settings.retention_days if days is None else days
+    if keep == 0:
+        typer.echo("retention_days is 0: history is kept for good (give --days N to prune).")
+        return
+    store = StateStore(settings.state_url)
+    store.require_schema()
+    before = datetime.now(UTC) - timedelta(days=keep)
+    pruned = store.retention.prune(before, max_rows=10**12)
+    if as_json:
+        typer.echo(json.dumps({"before": before.isoformat(), **pruned.as_dict()}))
+        return
+    typer.echo(f"pruned {pruned.runs} runs and {pruned.latency} change-latency samples "
+               f"older than {before:%Y-%m-%d %H:%M} UTC ({keep} days kept)")
 
 
 def status(

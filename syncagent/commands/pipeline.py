@@ -25,6 +25,7 @@ from syncagent.pipeline.cycle import (
     plan_context,
     run_cycle,
 )
+from syncagent.pipeline.housekeeping import prune_history
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person
 from syncagent.preflight.live import refuse_while_blocked
 from syncagent.settings import Settings
@@ -61,7 +62,7 @@ def sync(once: bool = typer.Option(True, "--once", help="Run one cycle and exit.
     settings = _settings(config, state, sandbox, mappings)
     agent = _agent(settings, sandbox)
     refuse_while_blocked(settings)
-    report = _cycle(agent, CycleOptions())
+    report = _cycle(agent, CycleOptions(), retention_days=settings.retention_days)
     _print_report(report, as_json)
     _exit_if_failed(report)
 
@@ -159,12 +160,15 @@ def _print_changes(changes: list[tuple[str, str, str, str]], limit: int,
                   f"API calls: {report.api_calls}")
 
 
-def _cycle(agent: Agent, options: CycleOptions,
-           stop: threading.Event | None = None) -> CycleReport:
+def _cycle(agent: Agent, options: CycleOptions, stop: threading.Event | None = None, *,
+           retention_days: int = 0) -> CycleReport:
     try:
-        return run_cycle(agent, stop or threading.Event(), options)
+        report = run_cycle(agent, stop or threading.Event(), options)
     finally:
         save_usage(agent)
+    if agent.write and retention_days:  # after the cycle, so it never delays a sync
+        prune_history(agent.store, retention_days, agent.clock())
+    return report
 
 
 def _print_report(report: CycleReport, as_json: bool) -> None:
@@ -214,7 +218,9 @@ def run(config: Path | None = ConfigOption, state: str | None = StateOption,
 
     def cycle(stop: threading.Event) -> object:
         # The scheduler's event: SIGTERM ends the cycle after the batch in flight.
-        return _cycle(agent, CycleOptions(), stop) if not stop.is_set() else None
+        if stop.is_set():
+            return None
+        return _cycle(agent, CycleOptions(), stop, retention_days=settings.retention_days)
 
     if metrics_port is not None:
         from syncagent.reports.metrics import serve_metrics
