@@ -190,6 +190,20 @@ def to_record(spec: StreamSpec, row: dict[str, Any]) -> RemoteRecord:
 
 
 _CONNECTED = re.compile(r"(?i)\b(connected|spoke|reached|conversation|answered|talked)\b")
+# A subject that names a call: "Call", "Called Ana", "Callback: pricing", "Phone call". Only a
+# whole word counts, so "California visit" or "Callisto onboarding" is not a call.
+_CALL_SUBJECT = re.compile(r"(?i)^\W*(?:(?:cold|phone|sales|discovery)\s+)?"
+                           r"(?:call|calls|called|calling|call-?back)\b")
+
+
+def _is_call(fields: dict[str, Any]) -> bool:
+    # TaskSubtype is Salesforce's own word when set (a task logged as an e-mail is not a call,
+    # whatever its subject says); the subject is only a hint for tasks that lack it.
+    subtype = fields.get("TaskSubtype")
+    if subtype:
+        return bool(subtype == "Call")
+    return fields.get("Type") == "Call" or bool(_CALL_SUBJECT.match(str(fields.get("Subject")
+                                                                          or "")))
 
 
 def task_kind(fields: dict[str, Any]) -> str | None:
@@ -201,9 +215,7 @@ def task_kind(fields: dict[str, Any]) -> str | None:
     read as a call."""
     if fields.get("Idempotency_Key__c"):
         return None
-    is_call = (fields.get("TaskSubtype") == "Call" or fields.get("Type") == "Call"
-               or str(fields.get("Subject") or "").lower().startswith("call"))
-    if is_call:
+    if _is_call(fields):
         return ("call_connected" if _CONNECTED.search(str(fields.get("CallDisposition") or ""))
                 else "call_attempted")
     if fields.get("Status") == "Completed" or fields.get("IsClosed"):
