@@ -135,9 +135,14 @@ def incremental_soql(spec: StreamSpec, lower: datetime | None, *,
 
 def by_id_soql(spec: StreamSpec, record_ids: Iterable[str]) -> str:
     """The stream's fields of the given records (e.g. ones the agent just created)."""
-    fields = ", ".join(identifier(f) for f in spec.fields)
-    return format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}", fields,
-                       identifier(spec.object), list(record_ids))
+    return fields_by_id_soql(spec.object, spec.fields, record_ids)
+
+
+def fields_by_id_soql(obj: str, fields: Iterable[str], record_ids: Iterable[str]) -> str:
+    """Some fields of the given records (a wide field list's groups: wide.py)."""
+    return format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}",
+                       ", ".join(identifier(f) for f in fields), identifier(obj),
+                       list(record_ids))
 
 
 def ids_soql(obj: str) -> str:
