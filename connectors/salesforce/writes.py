@@ -197,8 +197,8 @@ class CollectionWriter:
         answers = {a.get("referenceId"): a for a in
                    self.client.composite(subrequests, operation="composite_write",
                                          resend_unknown=once)}
-        return [self._unknown(chunk, sent_at, "its Composite part had no answer")
-                if _plain_create(chunk) and _reference(n) not in answers
+        return [self._unknown(chunk, sent_at, "its Composite part had no answer or a 5xx")
+                if _plain_create(chunk) and _outcome_unknown(answers.get(_reference(n)))
                 else _judged(chunk, answers.get(_reference(n)))
                 for n, chunk in enumerate(pack)]
 
@@ -211,6 +211,11 @@ class CollectionWriter:
 def _plain_create(chunk: _Chunk) -> bool:
     """A create with no external-id key to upsert by: not idempotent (readback.py)."""
     return chunk.method == "POST"
+
+
+def _outcome_unknown(answer: Mapping[str, Any] | None) -> bool:
+    """A part that does not say whether its writes were made: none, or a server error."""
+    return answer is None or int(answer.get("httpStatusCode") or 500) >= 500
 
 
 def _session_expired(judged: Judged) -> bool:

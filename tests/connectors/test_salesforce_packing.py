@@ -371,6 +371,26 @@ def test_an_unanswered_plain_create_that_landed_is_read_back_never_sent_again() 
     assert [r.ok for r in leads if r] == [True, True]
 
 
+def test_a_plain_create_part_answered_with_a_5xx_is_read_back_too() -> None:
+    """A server error inside the call does not say the records were not made."""
+    conn = _connector()
+
+    def part(ref: str, sub: dict[str, Any]) -> tuple[int, Any]:
+        if sub["method"] == "POST":
+            return 500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}]
+        return _ok(sub)
+
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        _serve(rsps, part, [])
+        rsps.get(f"{DATA}/query/", json={"totalSize": 0, "done": True, "records": []})
+        tasks, leads = conn.write_packed([
+            WriteBatch("Task", "create", _plain_tasks(2)),
+            WriteBatch("Lead", "update", _updates("Lead", "00Q", 1))]).results
+    assert [(r.status, r.code) for r in tasks if r] == [("retryable", "NOT_LANDED")] * 2
+    assert [r.ok for r in leads if r] == [True]
+
+
 def test_an_unanswered_plain_create_that_did_not_land_is_retryable() -> None:
     conn = _connector()
     with responses.RequestsMock() as rsps:
