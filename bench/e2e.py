@@ -21,7 +21,9 @@ own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would
   limit of their own and do not count against the ten-second one;
 - the agent's peak RSS;
 - the end-to-end latency from a simulated HubSpot form fill to grade, score and owner being
-  visible on the Salesforce lead, with `syncagent run` on a short interval;
+  visible on the Salesforce lead, with `syncagent run` on a short interval; ``steps``: the
+  cycles around the fill and the lead's write, in seconds after it, and the calls made until
+  the lead showed the change (bench/e2e_latency.py);
 - task calls against the minimum, per system, from the sandbox's own stats, for the backfill
   cycle (``backfill.tasks``) and the whole run (``tasks_whole_run``): the tasks the agent
   created (alerts, SLA steps) need ceil(n/200) Salesforce calls and ceil(n/100) HubSpot calls
@@ -45,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,7 @@ from e2e_floor import (  # noqa: E402
     sent_rows,
     totals,
 )
+from e2e_latency import calls_now, calls_since, steps  # noqa: E402
 
 if TYPE_CHECKING:
     from syncagent.sandbox.server import RunningSandbox
@@ -74,7 +77,7 @@ TIMELINE_ENV = "SYNCAGENT_BENCH_TIMELINE"
 
 def child_cycle(sandbox_url: str, state_url: str) -> None:
     """Run in the child: one cycle against the sandbox, then print what it did and cost."""
-    from syncagent.pipeline.agent import build_agent, sandbox_settings
+    from syncagent.pipeline.agent import build_agent, sandbox_settings, save_usage
     from syncagent.pipeline.cycle import run_cycle
     from syncagent.settings import load_settings
 
@@ -86,7 +89,12 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
     settings = load_settings(None, state_url=state_url, mappings_dir=ROOT / "mappings",
                              **sandbox_settings(sandbox_url))
     agent = build_agent(settings)
-    report = run_cycle(agent)
+    try:
+        report = run_cycle(agent)
+    finally:
+        # as `sync --once` does: what the connectors learnt (the moments HubSpot stamped the
+        # agent's own writes among them) is there for the `run` process after it
+        save_usage(agent)
     print(json.dumps({
         "report": report.as_json(), "list_changes": report.list_changes,
         "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors.values()},
@@ -212,8 +220,9 @@ def latency(sandbox: RunningSandbox, state_url: str, interval: int) -> dict[str,
     try:
         settled_after = _wait_for_quiet(state_url)
         ctx = sandbox.ctx
-        filled = time.perf_counter()
+        filled, filled_at = time.perf_counter(), datetime.now(UTC)
         with ctx.lock:
+            calls_before = calls_now(ctx)
             now = ctx.clock.now()
             for minute in range(4):
                 ctx.hs.add_event("e_submitted_form", int(contact_id),
@@ -222,11 +231,14 @@ def latency(sandbox: RunningSandbox, state_url: str, interval: int) -> dict[str,
                                   "hs_url": "https://www.example-vendor.com/demo-request"})
         seen = _wait_for_mql(sandbox, lead_id, timeout=interval * 3 + 60)
         waited = time.perf_counter() - filled
+        with ctx.lock:
+            calls = calls_since(calls_before, ctx)
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=120)
     return {"interval_s": interval, "form_fill_to_salesforce_s": round(waited, 1),
-            "target_s": interval + 10, "cycles_before_quiet": settled_after, "visible": seen}
+            "target_s": interval + 10, "cycles_before_quiet": settled_after, "visible": seen,
+            "steps": steps(state_url, lead_id, filled_at), "calls_until_visible": calls}
 
 
 def _wait_for_quiet(state_url: str, timeout: float = 900) -> int:

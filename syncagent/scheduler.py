@@ -5,7 +5,8 @@
   cycles too, so a standby never takes over from a live leader; a standby polls it every
   lease/4 s, so it takes over within lease + lease/4 s of a leader's death (kill -9 included);
 - APScheduler's scheduler thread fires the cycle job (IntervalTrigger with jitter, coalesce,
-  max_instances=1) while this process leads;
+  max_instances=1) while this process leads; a cycle that outlasts the interval is followed
+  at once rather than at the tick after the one it made APScheduler skip;
 - one worker thread runs the cycle itself.
 
 A cycle learns that it must stop (SIGTERM/SIGINT, or the lease was lost) through the
@@ -18,14 +19,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
 import structlog
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -62,6 +65,7 @@ class _CycleLoop:
     halt: threading.Event | None = None
     idle: threading.Event = field(default_factory=threading.Event)
     fatal: SyncAgentError | None = None
+    overran: bool = False   # the last cycle outlasted the interval (see _after_cycle)
 
     def __post_init__(self) -> None:
         self.idle.set()
@@ -73,6 +77,20 @@ class _CycleLoop:
             # late sync beats a skipped one; coalesce folds every missed run into that one.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self.scheduler.add_listener(self._after_cycle, EVENT_JOB_EXECUTED)
+
+    def _after_cycle(self, event: JobExecutionEvent) -> None:
+        """A cycle that outlasted the interval had its tick skipped (APScheduler drops a run
+        while one is in flight, max_instances): the next cycle starts now instead of at the
+        tick after, as coalescing intends, so a change waits at most an interval plus the
+        cycle in flight, not two intervals (the form-fill latency, issue 18). Run as a
+        listener: APScheduler counts the cycle as finished before it calls one."""
+        with self.lock:
+            overran, self.overran = self.overran, False
+            if not overran or not self.leader or self.stop.is_set():
+                return
+        with suppress(JobLookupError):   # unscheduled meanwhile (standby, stop)
+            self.scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
 
     # ------------------------------------------------------------------ lease (main thread)
     def keep_lease(self) -> None:
@@ -165,10 +183,12 @@ class _CycleLoop:
             log.exception("cycle crashed", holder=self.holder)
         finally:
             self._end_cycle()
+            took = time.monotonic() - started
+            with self.lock:
+                self.overran = took >= self.interval_seconds
             # One line per cycle with the report's figures: what an operator greps for.
             log.info("cycle finished", holder=self.holder, outcome=outcome,
-                     stopped_early=halt.is_set(),
-                     duration_s=round(time.monotonic() - started, 3), **figures)
+                     stopped_early=halt.is_set(), duration_s=round(took, 3), **figures)
 
     def _begin_cycle(self) -> threading.Event | None:
         """A fresh stop event for this cycle, or None when this process must not cycle now."""

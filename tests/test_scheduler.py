@@ -141,6 +141,21 @@ def test_cycles_never_overlap_when_a_cycle_outlasts_the_interval(store: StateSto
     assert all(nxt[0] >= prev[1] for prev, nxt in pairwise(spans))
 
 
+def test_a_cycle_that_outlasts_the_interval_is_followed_at_once_not_at_the_next_tick(
+        store: StateStore) -> None:
+    """A 1.3 s cycle on a 1 s interval: its tick at 1 s is skipped while it runs; the next
+    cycle starts as it ends (a late sync beats a skipped one), not at the 2 s tick, so a
+    change never waits two intervals behind one long cycle (issue 18's form-fill latency)."""
+    cycle = Recorder(1.3)
+    with agent_thread(store, cycle, interval_seconds=1.0):
+        time.sleep(2.8)
+    spans = sorted(cycle.spans)
+    assert cycle.most_at_once == 1 and len(spans) >= 2
+    waits = [(nxt[0] - prev[1]).total_seconds() for prev, nxt in pairwise(spans)]
+    # the old behaviour waited 0.7 s for the next tick; 0.35 s of slack for wake-ups
+    assert all(wait < 0.35 for wait in waits), waits
+
+
 def test_failing_cycles_are_logged_and_the_agent_keeps_going(store: StateStore) -> None:
     """A SyncAgentError is logged with its as_dict(), an unexpected one with a traceback;
     the next cycle still runs."""

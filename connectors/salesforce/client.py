@@ -231,9 +231,13 @@ class SalesforceClient:
         self._sf = self._login()
 
     # --- calls -----------------------------------------------------------------------------
-    def call(self, operation: str, fn: Callable[[Salesforce], T]) -> T:
-        """One API call under the retry policy, the budget, the counter and re-auth-once."""
-        return self.retry.call(self._attempt, operation, fn)
+    def call(self, operation: str, fn: Callable[[Salesforce], T], *,
+             resend_unknown: bool = True) -> T:
+        """One API call under the retry policy, the budget, the counter and re-auth-once.
+        ``resend_unknown=False``: a timeout or 5xx is raised at once instead of sent again (a
+        write that is not idempotent: the caller finds out whether it landed, readback.py)."""
+        policy = self.retry if resend_unknown else self.retry.refused_only()
+        return policy.call(self._attempt, operation, fn)
 
     def _attempt(self, operation: str, fn: Callable[[Salesforce], T]) -> T:
         reauthed = False
@@ -264,12 +268,14 @@ class SalesforceClient:
             next_records_url, identifier_is_url=True, timeout=self.timeout))
 
     def composite(self, subrequests: Sequence[Mapping[str, Any]], *,
-                  operation: str = "composite") -> list[dict[str, Any]]:
+                  operation: str = "composite",
+                  resend_unknown: bool = True) -> list[dict[str, Any]]:
         """One Composite call (one API call), counted as ``operation`` (reads and writes
         apart); match the answers by referenceId."""
         body = {"allOrNone": False, "compositeRequest": list(subrequests)}
         result = self.call(operation, lambda sf: sf.restful(
-            "composite", method="POST", json=body, timeout=self.timeout))
+            "composite", method="POST", json=body, timeout=self.timeout),
+            resend_unknown=resend_unknown)
         return list((result or {}).get("compositeResponse", []))
 
     def query_url(self, soql: str, *, include_deleted: bool = False) -> str:
@@ -286,14 +292,15 @@ class SalesforceClient:
         base = f"https://{self.settings.instance_url or 'x.my.salesforce.com'}"
         return len((base + self.query_url(soql)).encode("utf-8"))
 
-    def collections_at(self, method: str, path: str, records: list[dict[str, Any]]
-                       ) -> list[dict[str, Any]]:
+    def collections_at(self, method: str, path: str, records: list[dict[str, Any]], *,
+                       resend_unknown: bool = True) -> list[dict[str, Any]]:
         """sObject Collections at ``path`` (``composite/sobjects``, or
         ``composite/sobjects/{SObject}/{ExtIdField}`` to upsert), at most COLLECTION_MAX
         records: results in request order."""
         body = {"allOrNone": False, "records": records}
         result = self.call(f"collections_{method.lower()}", lambda sf: sf.restful(
-            path, method=method, json=body, timeout=self.timeout))
+            path, method=method, json=body, timeout=self.timeout),
+            resend_unknown=resend_unknown)
         return list(result or [])
 
     def describe(self, sobject: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ answers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,15 @@ class Plan:
     cursor: Cursor | None
     window: CursorWindow
     reconcile: bool
+    #: a field list too wide for one URL (wide.py): the fields the paging query selects, and
+    #: the rest, read by Id for the rows it brings
+    query_fields: tuple[str, ...] | None = None
+    overflow: tuple[str, ...] = ()
+
+    def query_spec(self) -> StreamSpec:
+        """The spec the paging query selects."""
+        return self.spec if self.query_fields is None else replace(self.spec,
+                                                                   fields=self.query_fields)
 
 
 def subrequests(client: SalesforceClient, queried: list[Plan], checked: list[Plan],
@@ -54,8 +63,8 @@ def subrequests(client: SalesforceClient, queried: list[Plan], checked: list[Pla
 def query_subrequest(client: SalesforceClient, plan: Plan) -> dict[str, Any]:
     # the re-read window leaves out the agent's own writes (docs/connectors.md, Convergence)
     read_before = plan.cursor.modstamp if plan.cursor is not None else None
-    soql = streams.incremental_soql(plan.spec, plan.window.lower, read_before=read_before,
-                                    writer=client.settings.username)
+    soql = streams.incremental_soql(plan.query_spec(), plan.window.lower,
+                                    read_before=read_before, writer=client.settings.username)
     sub: dict[str, Any] = {"method": "GET", "referenceId": ref(plan.spec.name),
                            "url": client.query_url(soql, include_deleted=plan.spec.deletes)}
     batch = plan.spec.options.get("batch_size")

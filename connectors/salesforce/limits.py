@@ -13,6 +13,7 @@ COMPOSITE_MAX_SUBREQUESTS = 25    # Composite: subrequests per call
 COMPOSITE_MAX_QUERIES = 5         # Composite: query or collection subrequests per call
 LOOKUP_CHUNK = 200                # values per IN (...) of one lookup query (the URL stays short)
 #: A GET's request line and headers must stay under 16,384 bytes; a margin for the headers.
+#: A Composite subrequest's url is held to it too (the harsher case: wide.py).
 MAX_GET_URL_BYTES = 14_000
 UPDATED_WINDOW = timedelta(days=30)     # how far back /updated answers
 DELETE_LOG_WINDOW = timedelta(days=15)  # how long the recycle bin / delete log keeps deletes

@@ -21,7 +21,7 @@ import structlog
 from connectors.base import Cursor, Page, Progress, ProgressCallback, RemoteRecord, StreamSpec
 from connectors.cursor import CursorWindow, fingerprint
 from connectors.idset import IdSet
-from connectors.salesforce import streams
+from connectors.salesforce import streams, wide
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.composite import (
     Plan,
@@ -38,8 +38,6 @@ from connectors.salesforce.limits import (
     COMPOSITE_MAX_QUERIES,
     COMPOSITE_MAX_SUBREQUESTS,
     DELETE_LOG_WINDOW,
-    LOOKUP_CHUNK,
-    MAX_GET_URL_BYTES,
     UPDATED_WINDOW,
 )
 from connectors.salesforce.schema_cache import SchemaCache
@@ -162,12 +160,23 @@ class StreamReader:
             # committed cursor; the window's keys drop the rows already emitted.
             log.info("salesforce.query_restart", stream=plan.spec.name)
             stream.next_url = self.client.query_url(
-                streams.incremental_soql(plan.spec, stream.restart_from(self.lookback)),
+                streams.incremental_soql(plan.query_spec(), stream.restart_from(self.lookback)),
                 include_deleted=plan.spec.deletes)
             return None
         deleted = deleted_rows(plan, answers.get(ref(plan.spec.name, "deleted"))) if first \
             else []
+        if plan.overflow:
+            body = {**body, "records": self._completed(plan, list(body.get("records", [])))}
         return stream.page(body, deleted, start)
+
+    def _completed(self, plan: Plan, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A page of a stream too wide for one URL, with the fields its query left out
+        read by Id (wide.py)."""
+        ids = [str(row["Id"]) for row in rows]
+        if not ids:
+            return rows
+        soqls = wide.by_id_soqls(self.client, plan.spec.object, ("Id", *plan.overflow), ids)
+        return wide.completed(rows, self._rows_packed(soqls))
 
     def _wait_if_only_retries(self, sent: list[_Paging]) -> None:
         """A round that only asks refused pages again waits as the retry policy would, so a
@@ -205,17 +214,22 @@ class StreamReader:
         # Away longer than the delete log keeps: only a full id list shows hard deletes.
         reconcile = bool(spec.deletes and lower is not None
                          and lower < start - DELETE_LOG_WINDOW + timedelta(hours=1))
-        return Plan(spec, cursor, window, reconcile)
+        plan = Plan(spec, cursor, window, reconcile)
+        mark = cursor.modstamp if cursor is not None else None
+
+        def build(fields: Sequence[str]) -> str:   # the longest form the query takes
+            return streams.incremental_soql(replace(spec, fields=tuple(fields)), lower,
+                                            read_before=mark, writer=self.client.settings.username)
+
+        groups = wide.field_groups(self.client, spec.fields, build)
+        if len(groups) > 1:
+            plan.query_fields = groups[0]
+            plan.overflow = tuple(f for group in groups[1:] for f in group if f != "Id")
+        return plan
 
     def _query(self, soql: str, *, include_deleted: bool = False) -> dict[str, Any]:
-        """A query's first page: a GET when the URL is short, else inside a Composite body
-        (the request line and headers must stay under 16,384 bytes). Either is one call."""
-        if self.client.get_url_bytes(soql) <= MAX_GET_URL_BYTES:
-            return self.client.query(soql, include_deleted=include_deleted)
-        answer = self.client.composite([{
-            "method": "GET", "referenceId": "query",
-            "url": self.client.query_url(soql, include_deleted=include_deleted)}])
-        return subrequest_body(answer[0], operation="query")
+        """A query's first page, a GET (queries are built to fit a URL: wide.py)."""
+        return self.client.query(soql, include_deleted=include_deleted)
 
     def _rows(self, soql: str) -> Iterator[dict[str, Any]]:
         """Every row a query answers, following ``nextRecordsUrl`` page by page."""
@@ -239,8 +253,8 @@ class StreamReader:
         """Ids of ``obj`` whose ``field`` is one of ``values`` (quoted by the library)."""
         found: dict[Any, list[str]] = {}
         unique = list(dict.fromkeys(values))
-        soqls = [streams.lookup_soql(obj, field, unique[i:i + LOOKUP_CHUNK])
-                 for i in range(0, len(unique), LOOKUP_CHUNK)]
+        soqls = wide.value_chunks(self.client, lambda chunk: streams.lookup_soql(
+            obj, field, chunk), unique)
         for row in self._rows_packed(soqls):
             found.setdefault(row.get(field), []).append(str(row["Id"]))
         return found
@@ -253,9 +267,8 @@ class StreamReader:
         if not names:
             return []
         spec = self.readable(names[0])
-        soqls = [streams.by_id_soql(spec, record_ids[i:i + LOOKUP_CHUNK])
-                 for i in range(0, len(record_ids), LOOKUP_CHUNK)]
-        return [streams.to_record(spec, row) for row in self._rows_packed(soqls)]
+        soqls = wide.by_id_soqls(self.client, spec.object, spec.fields, record_ids)
+        return [streams.to_record(spec, row) for row in wide.merged(self._rows_packed(soqls))]
 
     def _rows_packed(self, soqls: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Every row of several queries: their first pages five to a Composite call (one

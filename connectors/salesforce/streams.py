@@ -84,7 +84,7 @@ def with_mapped_fields(mapped: Mapping[str, Iterable[str]],
     """The stream table with every field the mappings name (object -> field names) added to
     its object's stream, so a field an admin maps is read as well as written. A mapped field
     the org lacks is dropped at read time with a warning (see ``schema_cache``)."""
-    return tuple(with_fields(spec, [_identifier(f) for f in mapped.get(spec.object, ())])
+    return tuple(with_fields(spec, [identifier(f) for f in mapped.get(spec.object, ())])
                  for spec in table)
 
 
@@ -100,7 +100,7 @@ IDEMPOTENCY_FIELDS = {"Task": "Idempotency_Key__c", "Lead": EXTERNAL_ID, "Contac
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 
-def _identifier(name: str) -> str:
+def identifier(name: str) -> str:
     """Field/object names come from the stream table or mappings, never from data; still,
     refuse anything that is not a plain SOQL identifier, since they are inserted as literals."""
     if not _IDENT.match(name):
@@ -119,8 +119,8 @@ def incremental_soql(spec: StreamSpec, lower: datetime | None, *,
     are left out: that read saw them already, and a person's later edit changes
     ``LastModifiedById``, so it is still read (see docs/connectors.md).
     """
-    fields = ", ".join(_identifier(f) for f in spec.fields)
-    obj = _identifier(spec.object)
+    fields = ", ".join(identifier(f) for f in spec.fields)
+    obj = identifier(spec.object)
     if lower is None:
         return format_soql("SELECT {:literal} FROM {:literal} ORDER BY SystemModstamp, Id",
                            fields, obj)
@@ -135,19 +135,24 @@ def incremental_soql(spec: StreamSpec, lower: datetime | None, *,
 
 def by_id_soql(spec: StreamSpec, record_ids: Iterable[str]) -> str:
     """The stream's fields of the given records (e.g. ones the agent just created)."""
-    fields = ", ".join(_identifier(f) for f in spec.fields)
-    return format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}", fields,
-                       _identifier(spec.object), list(record_ids))
+    return fields_by_id_soql(spec.object, spec.fields, record_ids)
+
+
+def fields_by_id_soql(obj: str, fields: Iterable[str], record_ids: Iterable[str]) -> str:
+    """Some fields of the given records (a wide field list's groups: wide.py)."""
+    return format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}",
+                       ", ".join(identifier(f) for f in fields), identifier(obj),
+                       list(record_ids))
 
 
 def ids_soql(obj: str) -> str:
-    return format_soql("SELECT Id FROM {:literal}", _identifier(obj))
+    return format_soql("SELECT Id FROM {:literal}", identifier(obj))
 
 
 def lookup_soql(obj: str, field: str, values: Iterable[Any]) -> str:
     """``SELECT Id, field FROM obj WHERE field IN (...)``: values quoted by format_soql."""
     return format_soql("SELECT Id, {:literal} FROM {:literal} WHERE {:literal} IN {}",
-                       _identifier(field), _identifier(obj), _identifier(field), list(values))
+                       identifier(field), identifier(obj), identifier(field), list(values))
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -276,3 +281,12 @@ def to_activities(spec: StreamSpec, row: dict[str, Any],
                            kind=kind, occurred_at=when or created, person_ref=ref,
                            details=details)
             for kind in kinds]
+
+
+def created_since_soql(obj: str, fields: Iterable[str], username: str, since: datetime) -> str:
+    """The given fields of the records of ``obj`` that ``username`` created since ``since``
+    (a read-back of creates whose answer was lost: readback.py)."""
+    names = ["Id", *sorted({identifier(f) for f in fields if f.casefold() != "id"})]
+    return format_soql("SELECT {:literal} FROM {:literal} WHERE CreatedBy.Username = {} AND "
+                       "CreatedDate >= {} ORDER BY CreatedDate, Id", ", ".join(names),
+                       identifier(obj), username, since.astimezone(UTC))

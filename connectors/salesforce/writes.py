@@ -3,9 +3,11 @@ Composite call.
 
 Creates that carry an idempotency key go as upserts on the object's external-id field, so a
 create retried after a timeout whose request did land updates instead of making a second
-record. Optional-feature fields the user cannot write are left out before sending (their
-feature is off and reported); records refused for some fields only are sent again at once
-without them (isolate.py). Results come back one per item, in input order.
+record; a plain create (no key) is never sent again blindly: when its outcome is unknown it
+is read back first (readback.py). Optional-feature fields the user cannot write are left out
+before sending (their feature is off and reported); records refused for some fields only are
+sent again at once without them (isolate.py). Results come back one per item, in input
+order.
 
 Packing: one ``POST /composite`` call carries up to five collections (API-FACTS: at most five
 of its subrequests may be queries or sObject Collections, and the call counts as ONE API
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import (
@@ -31,11 +34,14 @@ from connectors.base import (
 from connectors.salesforce import errors, isolate, streams
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.limits import COLLECTION_MAX, COMPOSITE_MAX_QUERIES
+from connectors.salesforce.readback import settle_creates
 from connectors.salesforce.schema_cache import FEATURES, SchemaCache
 from syncagent.errors import (
     AuthError,
     ConfigError,
     FatalError,
+    LockContention,
+    RateLimited,
     RetryableError,
     SyncAgentError,
     stops_system,
@@ -162,26 +168,54 @@ class CollectionWriter:
 
     def _judged_call(self, pack: Sequence[_Chunk], *, composite: bool = False) -> list[Judged]:
         """One call's outcome per chunk; a whole call that fails after its retries leaves
-        its records retryable, any other failure of it is every chunk's stop."""
+        its records retryable (plain creates: read back first, readback.py, unless the org
+        said it did not carry the call out), any other failure of it is every chunk's stop."""
+        sent_at = datetime.now(UTC)
         try:
-            return self._call(pack, composite=composite)
+            return self._call(pack, sent_at, composite=composite)
         except RetryableError as exc:
-            return [[_retryable(ref, exc) for ref in chunk.refs] for chunk in pack]
+            refused = isinstance(exc, RateLimited | LockContention)
+            return [self._unknown(chunk, sent_at, exc.message)
+                    if _plain_create(chunk) and not refused
+                    else [_retryable(ref, exc) for ref in chunk.refs] for chunk in pack]
         except SyncAgentError as exc:
             return [exc] * len(pack)
 
-    def _call(self, pack: Sequence[_Chunk], *, composite: bool = False) -> list[Judged]:
+    def _call(self, pack: Sequence[_Chunk], sent_at: datetime, *,
+              composite: bool = False) -> list[Judged]:
+        # a plain create sent again after an unknown outcome could make a second record
+        once = not any(_plain_create(chunk) for chunk in pack)
         if len(pack) == 1 and not composite:
             chunk = pack[0]
-            answer = self.client.collections_at(chunk.method, chunk.path, chunk.records)
+            answer = self.client.collections_at(chunk.method, chunk.path, chunk.records,
+                                                resend_unknown=once)
             return [_results(chunk, answer)]
         subrequests = [{"method": chunk.method, "url": self.client.data_path(chunk.path),
                         "referenceId": _reference(n),
                         "body": {"allOrNone": False, "records": chunk.records}}
                        for n, chunk in enumerate(pack)]
         answers = {a.get("referenceId"): a for a in
-                   self.client.composite(subrequests, operation="composite_write")}
-        return [_judged(chunk, answers.get(_reference(n))) for n, chunk in enumerate(pack)]
+                   self.client.composite(subrequests, operation="composite_write",
+                                         resend_unknown=once)}
+        return [self._unknown(chunk, sent_at, "its Composite part had no answer or a 5xx")
+                if _plain_create(chunk) and _outcome_unknown(answers.get(_reference(n)))
+                else _judged(chunk, answers.get(_reference(n)))
+                for n, chunk in enumerate(pack)]
+
+    def _unknown(self, chunk: _Chunk, sent_at: datetime, why: str) -> Judged:
+        """A plain create whose outcome is unknown: read back before it may go again."""
+        return settle_creates(self.client, chunk.object, chunk.records, chunk.refs, sent_at,
+                              f"the create's outcome is unknown ({why})")
+
+
+def _plain_create(chunk: _Chunk) -> bool:
+    """A create with no external-id key to upsert by: not idempotent (readback.py)."""
+    return chunk.method == "POST"
+
+
+def _outcome_unknown(answer: Mapping[str, Any] | None) -> bool:
+    """A part that does not say whether its writes were made: none, or a server error."""
+    return answer is None or int(answer.get("httpStatusCode") or 500) >= 500
 
 
 def _session_expired(judged: Judged) -> bool:
@@ -200,8 +234,9 @@ def _judged(chunk: _Chunk, answer: Mapping[str, Any] | None) -> Judged:
     the part was refused for a passing reason (a lock, a 5xx, too many requests), rejected
     with the org's code otherwise. A session or allocation error stops the push, as it does
     for a plain call. A part with no answer at all (the call landed, its answer is lost)
-    leaves its records retryable: an update or a keyed upsert sent again changes nothing.
-    (A session error gets one re-login and one more try first: see _send.)"""
+    leaves its records retryable: an update or a keyed upsert sent again changes nothing (a
+    plain create is read back instead: _call). (A session error gets one re-login and one more
+    try first: see _send.)"""
     if answer is None:
         lost = FatalError(f"salesforce composite: no answer for {chunk.object} collection",
                           system="salesforce", code="NO_ANSWER")

@@ -307,3 +307,142 @@ def test_push_packs_groups_of_different_objects_into_one_call(tmp_path: Path) ->
         ["composite", "sobjects"]]                  # creates first, then the updates
     assert store.outbox.counts() == {"done": 415}
     assert result.written["salesforce"] == 410 and result.created["salesforce"] == 5
+
+
+def _org_serving_creates(rsps: responses.RequestsMock, *, drop_creates: bool,
+                         land: bool = True) -> dict[str, dict[str, Any]]:
+    """An org that applies every collection of a Composite call (plain creates only when
+    ``land``) but, with ``drop_creates``, leaves the plain creates' parts out of its answer;
+    the read-back query answers the agent's own creates. Returns the org's records by id."""
+    org: dict[str, dict[str, Any]] = {}
+
+    def composite(request: Any) -> tuple[int, dict[str, str], str]:
+        out = []
+        for sub in json.loads(request.body)["compositeRequest"]:
+            if sub["method"] == "POST" and not land:
+                continue
+            results = []
+            for rec in sub["body"]["records"]:
+                rid = rec.get("Id") or f"00T{len(org):012d}"
+                org.setdefault(rid, {}).update(
+                    {k: v for k, v in rec.items() if k != "attributes"}, Id=rid)
+                results.append({"id": rid, "success": True, "errors": [],
+                                "created": "Id" not in rec})
+            if not (drop_creates and sub["method"] == "POST"):
+                out.append({"referenceId": sub["referenceId"], "httpStatusCode": 200,
+                            "httpHeaders": {}, "body": results})
+        return 200, {}, json.dumps({"compositeResponse": out})
+
+    def query(request: Any) -> tuple[int, dict[str, str], str]:
+        soql = request.params["q"]
+        assert "CreatedBy.Username = 'agent@acme.test'" in soql and "CreatedDate >=" in soql
+        rows = [{"attributes": {"type": "Task"}, **rec} for rec in org.values()
+                if rec["Id"].startswith("00T")]
+        return 200, {}, json.dumps({"totalSize": len(rows), "done": True, "records": rows})
+
+    rsps.add_callback(responses.POST, COMPOSITE, callback=composite)
+    rsps.add_callback(responses.GET, f"{DATA}/query/", callback=query)
+    return org
+
+
+def _plain_tasks(n: int) -> list[WriteItem]:
+    """Task creates with no key: nothing to upsert by, so a second send makes a copy."""
+    return [WriteItem(fields={"Subject": f"Call {i}", "Priority": "High",
+                              "ActivityDate": "2026-12-01"}) for i in range(n)]
+
+
+def test_an_unanswered_plain_create_that_landed_is_read_back_never_sent_again() -> None:
+    """Worst case: the org made the records, the part's answer is lost. The read-back finds
+    each one (duplicates of the same values matched one to one), the results carry the ids
+    the org gave, and no second create is sent."""
+    conn = _connector()
+    items = [*_plain_tasks(3), *_plain_tasks(1)]     # two creates send the same values
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        org = _org_serving_creates(rsps, drop_creates=True)
+        answer = conn.write_packed([WriteBatch("Task", "create", items),
+                                    WriteBatch("Lead", "update", _updates("Lead", "00Q", 2))])
+        posts = [c for c in rsps.calls if c.request.method == "POST"
+                 and c.request.url.endswith("/composite")]
+    tasks, leads = answer.results
+    assert len(posts) == 1 and len([rid for rid in org if rid.startswith("00T")]) == 4
+    assert all(r is not None and r.ok and r.created for r in tasks)
+    assert sorted(r.id for r in tasks if r) == sorted(rid for rid in org if rid.startswith("00T"))
+    assert [r.ok for r in leads if r] == [True, True]
+
+
+def test_a_plain_create_part_answered_with_a_5xx_is_read_back_too() -> None:
+    """A server error inside the call does not say the records were not made."""
+    conn = _connector()
+
+    def part(ref: str, sub: dict[str, Any]) -> tuple[int, Any]:
+        if sub["method"] == "POST":
+            return 500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}]
+        return _ok(sub)
+
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        _serve(rsps, part, [])
+        rsps.get(f"{DATA}/query/", json={"totalSize": 0, "done": True, "records": []})
+        tasks, leads = conn.write_packed([
+            WriteBatch("Task", "create", _plain_tasks(2)),
+            WriteBatch("Lead", "update", _updates("Lead", "00Q", 1))]).results
+    assert [(r.status, r.code) for r in tasks if r] == [("retryable", "NOT_LANDED")] * 2
+    assert [r.ok for r in leads if r] == [True]
+
+
+def test_an_unanswered_plain_create_that_did_not_land_is_retryable() -> None:
+    conn = _connector()
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        org = _org_serving_creates(rsps, drop_creates=True, land=False)
+        tasks, _leads = conn.write_packed([
+            WriteBatch("Task", "create", _plain_tasks(2)),
+            WriteBatch("Lead", "update", _updates("Lead", "00Q", 1))]).results
+    assert not [rid for rid in org if rid.startswith("00T")]
+    assert [(r.status, r.code) for r in tasks if r] == [("retryable", "NOT_LANDED")] * 2
+
+
+def test_a_plain_create_whose_read_back_fails_is_a_dead_letter_not_a_resend() -> None:
+    """The outcome stays unknown: refused (kept as a dead letter for a person to check),
+    never retried, since a retry could make a second record."""
+    conn = _connector(attempts=1)
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        rsps.post(COMPOSITE, body=requests.ConnectionError("reset after the org committed"))
+        rsps.get(f"{DATA}/query/", status=503,
+                 json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "down"}])
+        tasks, leads = conn.write_packed([
+            WriteBatch("Task", "create", _plain_tasks(2)),
+            WriteBatch("Lead", "update", _updates("Lead", "00Q", 1))]).results
+    assert [(r.status, r.code) for r in tasks if r] == [("rejected", "OUTCOME_UNKNOWN")] * 2
+    assert [r.status for r in leads if r] == ["retryable"]      # an update may go again
+
+
+def test_a_plain_create_call_is_not_retried_blindly_after_a_timeout() -> None:
+    """The call is sent once (a retry policy of six attempts notwithstanding); the records
+    the org made are found by the read-back."""
+    conn = _connector(attempts=6)
+    sent = [0]
+    made: dict[str, dict[str, Any]] = {}
+
+    def composite(request: Any) -> tuple[int, dict[str, str], str]:
+        sent[0] += 1
+        for sub in json.loads(request.body)["compositeRequest"]:
+            for rec in sub["body"]["records"]:
+                rid = f"00T{len(made):012d}"
+                made[rid] = {**{k: v for k, v in rec.items() if k != "attributes"}, "Id": rid}
+        raise requests.Timeout("read timed out after the org committed")
+
+    with responses.RequestsMock() as rsps:
+        _soap_login(rsps)
+        rsps.add_callback(responses.POST, COMPOSITE, callback=composite)
+        rsps.add_callback(responses.GET, f"{DATA}/query/", callback=lambda request: (
+            200, {}, json.dumps({"totalSize": len(made), "done": True,
+                                 "records": list(made.values())})))
+        [tasks, leads] = conn.write_packed([
+            WriteBatch("Task", "create", _plain_tasks(2)),
+            WriteBatch("Lead", "update", _updates("Lead", "00Q", 1))]).results
+    assert sent[0] == 1 and len(made) == 3
+    assert [(r.status, r.created) for r in tasks if r] == [("ok", True)] * 2
+    assert [r.status for r in leads if r] == ["retryable"]

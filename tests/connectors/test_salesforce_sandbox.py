@@ -229,6 +229,29 @@ def test_task_create_with_the_same_key_twice_makes_one_task(sandbox_factory: Any
     assert len(tasks) == 1
 
 
+def test_a_plain_create_the_org_made_is_found_by_its_read_back(sandbox_factory: Any) -> None:
+    """readback.py's query as the org answers it: the agent's own Task, made just now, with
+    the values sent (a date and a reference as the org returns them), and no older one."""
+    from datetime import UTC, datetime
+
+    from connectors.base import WriteRef
+    from connectors.salesforce.readback import settle_creates
+
+    sandbox = sandbox_factory(leads=20)
+    conn = sf_connector(sandbox)
+    lead = next(iter(sandbox.ctx.sf.records("Lead")))["Id"]
+    fields = {"Subject": "Call back", "WhoId": lead, "ActivityDate": "2026-12-01",
+              "Status": "Not Started"}
+    sent_at = datetime.now(UTC)
+    [made] = conn.write("Task", "create", [WriteItem(fields=dict(fields))])
+    other = {**fields, "Subject": "Never sent"}
+    records = [{"attributes": {"type": "Task"}, **fields}, {"attributes": {}, **other}]
+    refs = [WriteRef("Task", None), WriteRef("Task", None)]
+    found, missing = settle_creates(conn.client, "Task", records, refs, sent_at, "lost")
+    assert (found.status, found.id, found.created) == ("ok", made.id, True)
+    assert (missing.status, missing.code) == ("retryable", "NOT_LANDED")
+
+
 def test_a_validation_error_is_permanent_with_the_api_code(sandbox_factory: Any) -> None:
     sandbox = sandbox_factory(leads=20)
     conn = sf_connector(sandbox)

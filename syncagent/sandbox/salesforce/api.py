@@ -38,6 +38,8 @@ RELEASES = {59: "Winter '24", 60: "Spring '24", 61: "Summer '24", 62: "Winter '2
 MAX_COLLECTION = 200
 MAX_COMPOSITE = 25
 MAX_COMPOSITE_QUERIES = 5
+#: a subrequest's url, as a plain request's URI and headers (router.MAX_HEAD_BYTES)
+MAX_SUBREQUEST_URL_BYTES = 16_384
 DEFAULT_BATCH, MIN_BATCH = 2000, 200
 UPDATED_WINDOW = timedelta(days=30)
 DELETED_WINDOW = timedelta(days=15)
@@ -778,6 +780,10 @@ def _run_sub(api: SalesforceApi, sub: Any, bodies: dict[str, Any]) -> Reply:
         return Reply(400, [{"errorCode": "PROCESSING_HALTED", "message":
                             f"Invalid reference specified. No value for {error.expression} "
                             f"found in {ref}. Provided referenceId ({ref}) is not valid."}])
+    if len(url.encode("utf-8")) > MAX_SUBREQUEST_URL_BYTES:
+        # Undocumented for subrequests; modelled as the plain request's URI limit (harsher)
+        return Reply(414, [{"errorCode": "URI_TOO_LONG", "message": "The subrequest url "
+                            "exceeds 16,384 bytes: split the query"}])
     method = str(sub.get("method", "GET")).upper()
     matched = _match_route(method, url)
     if matched is None:
