@@ -50,6 +50,50 @@ def test_mirror_records_the_agents_writes_on_known_and_unknown_records(
     assert store.mirror.cursors() == {}
 
 
+def test_written_values_merge_into_what_the_mirror_holds_blanks_and_objects_included(
+    store: StateStore,
+) -> None:
+    """One push's writes, mixed: plain values (merged by the database), a blank (held as
+    null, not dropped) and an object (replacing the old one, not merged into it), on records
+    the mirror knows with marks of earlier writes, and on records it has never seen; more
+    than one executemany chunk of them."""
+    old = MirrorRow("salesforce", "Lead", "00Qknown", {
+        "Id": "00Qknown", "Rating": "C", "Track__c": "old", "Blob__c": {"a": 1, "b": 2},
+        "Email": "p@x.com"}, T0)
+    store.mirror.upsert([old, *_leads(CHUNK_ROWS + 2)], now=T0)
+    first, later = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    store.mirror.record_written("salesforce", "Lead", {"00Qknown": {"Rating": "B"}}, now=first)
+    many = {f"00Q{i:06d}": {"Rating": "A", "Score__c": i} for i in range(CHUNK_ROWS + 2)}
+    store.mirror.record_written("salesforce", "Lead", {
+        **many, "00Qknown": {"Rating": "A", "Score__c": 7.5, "Track__c": None,
+                             "Blob__c": {"c": 3}},
+        "00Qnew1": {"Rating": "A"}, "00Qnew2": {"Track__c": None}}, now=later)
+    rows = {r.remote_id: r for r in store.mirror.records("salesforce", "Lead")}
+    assert rows["00Qknown"].fields == {"Id": "00Qknown", "Rating": "A", "Score__c": 7.5,
+                                      "Track__c": None, "Blob__c": {"c": 3},
+                                      "Email": "p@x.com"}
+    assert rows["00Qknown"].modstamp == T0, "a write is not a read: the stamp stays"
+    assert rows["00Qnew1"].fields == {"Rating": "A"} and rows["00Qnew1"].modstamp is None
+    assert rows["00Qnew2"].fields == {"Track__c": None}
+    assert rows[f"00Q{CHUNK_ROWS + 1:06d}"].fields == {
+        "Id": f"00Q{CHUNK_ROWS + 1:06d}", "Rating": "A", "Score__c": CHUNK_ROWS + 1}
+    marks = store.mirror.agent_written("salesforce", "Lead", ["00Qknown", "00Qnew2"])
+    at = later.isoformat()
+    assert marks["00Qknown"] == {"Rating": {"value": "A", "at": at},
+                                 "Score__c": {"value": 7.5, "at": at},
+                                 "Track__c": {"value": None, "at": at},
+                                 "Blob__c": {"value": {"c": 3}, "at": at}}
+    assert marks["00Qnew2"] == {"Track__c": {"value": None, "at": at}}
+    last = later + timedelta(minutes=1)
+    store.mirror.record_written("salesforce", "Lead", {"00Qknown": {"Rating": "B"}}, now=last)
+    marks = store.mirror.agent_written("salesforce", "Lead", ["00Qknown"])
+    assert marks["00Qknown"]["Rating"] == {"value": "B", "at": last.isoformat()}
+    assert marks["00Qknown"]["Blob__c"] == {"value": {"c": 3}, "at": at}, \
+        "a merge of plain values keeps the marks of the other fields"
+    assert store.mirror.records("salesforce", "Lead", ["00Qknown"])[0].fields["Track__c"] \
+        is None
+
+
 def test_persons_are_created_in_order_past_one_chunk_and_links_can_be_kept(
     store: StateStore,
 ) -> None:
