@@ -149,6 +149,25 @@ class MirrorStore:
         return [MirrorRow(system, obj, rid, fields, stamp, bool(deleted), key, created)
                 for obj, rid, fields, stamp, deleted, key, created in rows]
 
+    def match_rows(self, system: str, object_name: str, ids: Sequence[str],
+                   fields: Sequence[str]) -> list[MirrorRow]:
+        """The records as matching reads them: ``fields`` holds only the named fields (the
+        cross ids), taken out of the stored JSON by the database; the rest of a record's
+        fields are never decoded (a backfill matches every person record)."""
+        t = table_of(m.MirrorRecord)
+        query = select(t.c.remote_id, t.c.modstamp, t.c.deleted, t.c.email_key,
+                       *(t.c.fields[name] for name in fields)).where(
+            t.c.system == system, t.c.object == object_name)
+        out: list[MirrorRow] = []
+        with self._sessions.read() as session:
+            for chunk in chunks(list(ids), IN_LIST):
+                for rid, stamp, deleted, key, *values in session.execute(
+                        query.where(t.c.remote_id.in_(chunk))):
+                    named = {n: v for n, v in zip(fields, values, strict=True) if v is not None}
+                    out.append(MirrorRow(system, object_name, rid, named, stamp, bool(deleted),
+                                         key))
+        return out
+
     def person_rows(self, refs: Iterable[tuple[str, str, str]]
                     ) -> dict[tuple[str, str, str], tuple[MirrorRow, dict[str, Any]]]:
         """Each record's row and what the agent last wrote to it: one indexed read per object

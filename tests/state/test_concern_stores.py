@@ -175,3 +175,28 @@ def test_key_value_state_by_its_named_keys_reaches_status(store: StateStore) -> 
     assert summary["api_usage"] == {"salesforce": {"used": 2}}
     assert summary["last_cycle"] == {"status": "ok"}
     assert store.runs.last_completed_at() is None
+
+
+def test_match_rows_hold_only_the_named_fields_as_stored(store: StateStore) -> None:
+    """What the database takes out of the stored JSON is the value itself (text with quotes
+    and accents, a number), a blank or missing field is left out, and deleted records and
+    e-mail keys come along; across more than one IN (...) chunk."""
+    odd = 'with "quotes", \\\\ and é'
+    rows = [MirrorRow("hubspot", "contacts", str(i), {
+        "email": f"p{i}@x.com", "salesforcecontactid": f"003{i:06d}", "other": "x" * 50},
+        T0, email_key=f"p{i}@x.com") for i in range(MANY)]
+    rows += [MirrorRow("hubspot", "contacts", "odd", {"salesforcecontactid": odd,
+                                                       "salesforceleadid": 42}, T0),
+             MirrorRow("hubspot", "contacts", "blank", {"salesforcecontactid": None}, T0),
+             MirrorRow("hubspot", "contacts", "gone", {"salesforcecontactid": "003x"}, T0,
+                       deleted=True)]
+    store.mirror.upsert(rows, now=T0)
+    ids = [r.remote_id for r in rows] + ["never-seen"]
+    got = {r.remote_id: r for r in store.mirror.match_rows(
+        "hubspot", "contacts", ids, ["salesforcecontactid", "salesforceleadid"])}
+    assert len(got) == MANY + 3
+    assert got["7"].fields == {"salesforcecontactid": "003000007"}
+    assert got["7"].email_key == "p7@x.com" and got["7"].modstamp == T0
+    assert got["odd"].fields == {"salesforcecontactid": odd, "salesforceleadid": 42}
+    assert got["blank"].fields == {}
+    assert got["gone"].deleted and not got["7"].deleted
