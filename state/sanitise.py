@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 #: Salesforce's longest text field (Long Text Area) holds 131,072 characters; a longer value
@@ -76,13 +76,6 @@ def _problem(value: Any) -> str | None:
 
 def clean_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """One record's fields made storable, and (field, reason) for each value changed."""
-    if _storable(fields):
-        return dict(fields), []
-    return clean_each(fields)
-
-
-def clean_each(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """``clean_fields`` value by value: what decides, for any record."""
     out: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for key, value in fields.items():
@@ -99,53 +92,6 @@ def clean_each(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[st
         except RecursionError:
             out[name] = None
     return out, problems
-
-
-#: How deep ``_storable`` follows nested values before it leaves them to ``clean_fields``.
-_FAST_DEPTH = 8
-
-
-def _storable(fields: Mapping[str, Any]) -> bool:
-    """True when ``clean_fields`` would change nothing: the fast path for the clean records
-    that nearly every page holds. Every text, keys included, is gathered and checked once,
-    in C, instead of one check per value (a backfill reads millions of values). Anything
-    unusual (a tuple, a key that is not text, a type of its own, deep nesting) answers False
-    and takes the per-value path, which is what decides."""
-    texts: list[str] = []
-    if not _plain_items(fields.items(), texts, _FAST_DEPTH):
-        return False
-    if max(map(len, texts), default=0) > MAX_TEXT:
-        return False
-    joined = "".join(texts)
-    return "\x00" not in joined and (joined.isascii() or not _SURROGATE.search(joined))
-
-
-def _plain_items(pairs: Iterable[tuple[Any, Any]], texts: list[str], depth: int) -> bool:
-    for key, value in pairs:
-        if type(key) is not str or not _plain(value, texts, depth):
-            return False
-        texts.append(key)
-    return True
-
-
-def _plain(value: Any, texts: list[str], depth: int) -> bool:
-    """Plain JSON (str, int, bool, None, a finite float, a dict or list of them), its texts
-    appended to ``texts``. Exact types: a subclass may compare or serialise otherwise."""
-    kind = type(value)
-    if kind is str:
-        texts.append(value)
-        return True
-    if value is None or kind is int or kind is bool:
-        return True
-    if kind is float:
-        return math.isfinite(value)
-    if depth <= 0:
-        return False
-    if kind is dict:
-        return _plain_items(value.items(), texts, depth - 1)
-    if kind is list:
-        return all(_plain(item, texts, depth - 1) for item in value)
-    return False
 
 
 def _plain_dumps(value: Any) -> str:
