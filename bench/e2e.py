@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from syncagent.sandbox.server import RunningSandbox
 
 TIMELINE_ENV = "SYNCAGENT_BENCH_TIMELINE"
+PROFILE_ENV = "SYNCAGENT_BENCH_PROFILE"   # a folder: cProfile the child (bench/e2e_profile.py)
 
 
 def child_cycle(sandbox_url: str, state_url: str) -> None:
@@ -86,6 +87,11 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
         from e2e_timeline import StackSampler, instrument_child
         timeline, sampler = instrument_child(), StackSampler()
         sampler.start()
+    profiles = None
+    if os.environ.get(PROFILE_ENV):
+        from e2e_profile import ThreadProfiles
+        profiles = ThreadProfiles()
+        profiles.start()
     settings = load_settings(None, state_url=state_url, mappings_dir=ROOT / "mappings",
                              **sandbox_settings(sandbox_url))
     agent = build_agent(settings)
@@ -95,6 +101,8 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
         # as `sync --once` does: what the connectors learnt (the moments HubSpot stamped the
         # agent's own writes among them) is there for the `run` process after it
         save_usage(agent)
+    if profiles is not None:
+        profiles.dump(os.environ[PROFILE_ENV])
     print(json.dumps({
         "report": report.as_json(), "list_changes": report.list_changes,
         "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors.values()},
@@ -176,6 +184,7 @@ def timeline(calls_log: list[Any], started: float, ended: float, child: dict[str
     out["streams"] = {name: {"pages": s["pages"], "first": round(s["first"] - started, 1),
                              "last": round(s["last"] - started, 1)}
                       for name, s in child["streams"].items()}
+    out["cpu_by_step"] = child["cpu_by_step"]
     return out
 
 

@@ -76,6 +76,7 @@ class PhaseLog:
     def __init__(self) -> None:
         self.phases: list[dict[str, Any]] = []
         self.pages: dict[str, list[float]] = defaultdict(list)
+        self.cpu_s: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def wrap(self, module: Any, name: str, label: str | None = None) -> None:
@@ -95,6 +96,30 @@ class PhaseLog:
 
         setattr(module, name, timed)
 
+    def cpu(self, module: Any, name: str, label: str | None = None) -> None:
+        """Sum the CPU seconds the calling thread spends in this function (thread time: a
+        thread waiting for the GIL or the network costs nothing), per label; a nested call
+        to a function wrapped under the same label is counted once."""
+        original: Callable[..., Any] = getattr(module, name)
+        key = label or name
+        inside = threading.local()
+
+        @functools.wraps(original)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if getattr(inside, key, False):
+                return original(*args, **kwargs)
+            setattr(inside, key, True)
+            began = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                setattr(inside, key, False)
+                spent = time.thread_time() - began
+                with self._lock:
+                    self.cpu_s[key] = self.cpu_s.get(key, 0.0) + spent
+
+        setattr(module, name, counted)
+
     def watch_pages(self, module: Any) -> None:
         """Note when each page of each stream is committed (pull.commit)."""
         original = module.commit
@@ -113,7 +138,8 @@ class PhaseLog:
         streams = {name: {"pages": len(times), "first": min(times), "last": max(times)}
                    for name, times in self.pages.items()}
         return {"phases": [p for p in phases if p["end"] - p["start"] >= 0.5
-                           or p["phase"] != "push_round"], "streams": streams}
+                           or p["phase"] != "push_round"], "streams": streams,
+                "cpu_by_step": {k: round(v, 2) for k, v in sorted(self.cpu_s.items())}}
 
 
 def instrument_child() -> PhaseLog:
@@ -128,7 +154,35 @@ def instrument_child() -> PhaseLog:
     log.wrap(cycle, "read_back")
     log.wrap(overlap, "push", "push_round")  # per system thread
     log.watch_pages(pull)
+    _count_cpu(log)
     return log
+
+
+def _count_cpu(log: PhaseLog) -> None:
+    """The agent's CPU by step, whatever thread runs it (``cpu_by_step``). Only plain
+    functions: a generator's body runs after the call returns, outside the count."""
+    from connectors.hubspot import streams as hs_streams
+    from connectors.hubspot import sweep
+    from connectors.salesforce import reading as sf_reading
+    from state.mirror import MirrorStore
+    from state.outbox import OutboxStore
+    from syncagent.pipeline import cycle, decide, overlap, pull, push, writer
+
+    log.cpu(pull, "commit", "pull.commit")
+    log.cpu(sf_reading, "_convert", "pull.salesforce_convert")
+    log.cpu(sweep, "_records", "pull.hubspot_convert")
+    log.cpu(sweep, "_admitted", "pull.hubspot_convert")
+    log.cpu(hs_streams, "event_activity", "pull.hubspot_convert")
+    log.cpu(cycle, "match", "match")
+    log.cpu(decide, "_evaluate_chunk", "evaluate")
+    log.cpu(writer.ChunkWriter, "_run", "evaluate.commit_thread")
+    log.cpu(push, "_record", "push.record")
+    log.cpu(MirrorStore, "record_written", "push.record.mirror")
+    log.cpu(OutboxStore, "complete", "push.record.outbox")
+    log.cpu(OutboxStore, "claim", "push.claim")
+    log.cpu(push, "_write", "push.write")
+    log.cpu(cycle, "read_back", "settle")
+    log.cpu(overlap, "read_back", "settle")
 
 
 class StackSampler:

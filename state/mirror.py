@@ -13,11 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from state import models as m
-from state.common import IN_LIST, Sessions, chunks, insert_ignore, table_of, upsert, utcnow
+from state.common import (
+    IN_LIST,
+    Sessions,
+    chunks,
+    insert_ignore,
+    insert_of,
+    table_of,
+    upsert,
+    utcnow,
+)
 from state.persons import queue_for_match
 
 RECORD_KEY = ("system", "object", "remote_id")
@@ -124,19 +133,40 @@ class MirrorStore:
 
     def records(self, system: str, object_name: str | None = None,
                 ids: Iterable[str] | None = None) -> list[MirrorRow]:
-        query = select(m.MirrorRecord).where(m.MirrorRecord.system == system)
+        # Core rows, not ORM objects: pull (echoes) and match read every record they met
+        t = table_of(m.MirrorRecord)
+        query = select(t.c.object, t.c.remote_id, t.c.fields, t.c.modstamp, t.c.deleted,
+                       t.c.email_key, t.c.created_at).where(t.c.system == system)
         if object_name is not None:
-            query = query.where(m.MirrorRecord.object == object_name)
+            query = query.where(t.c.object == object_name)
         id_list = list(ids) if ids is not None else None
         with self._sessions.read() as session:
             if id_list is None:
-                rows = list(session.scalars(query))
+                rows = list(session.execute(query))
             else:
                 rows = [row for chunk in chunks(id_list, IN_LIST)
-                        for row in session.scalars(query.where(
-                            m.MirrorRecord.remote_id.in_(chunk)))]
-        return [MirrorRow(r.system, r.object, r.remote_id, dict(r.fields), r.modstamp,
-                          r.deleted, r.email_key, r.created_at) for r in rows]
+                        for row in session.execute(query.where(t.c.remote_id.in_(chunk)))]
+        return [MirrorRow(system, obj, rid, fields, stamp, bool(deleted), key, created)
+                for obj, rid, fields, stamp, deleted, key, created in rows]
+
+    def match_rows(self, system: str, object_name: str, ids: Sequence[str],
+                   fields: Sequence[str]) -> list[MirrorRow]:
+        """The records as matching reads them: ``fields`` holds only the named fields (the
+        cross ids), taken out of the stored JSON by the database; the rest of a record's
+        fields are never decoded (a backfill matches every person record)."""
+        t = table_of(m.MirrorRecord)
+        query = select(t.c.remote_id, t.c.modstamp, t.c.deleted, t.c.email_key,
+                       *(t.c.fields[name] for name in fields)).where(
+            t.c.system == system, t.c.object == object_name)
+        out: list[MirrorRow] = []
+        with self._sessions.read() as session:
+            for chunk in chunks(list(ids), IN_LIST):
+                for rid, stamp, deleted, key, *values in session.execute(
+                        query.where(t.c.remote_id.in_(chunk))):
+                    named = {n: v for n, v in zip(fields, values, strict=True) if v is not None}
+                    out.append(MirrorRow(system, object_name, rid, named, stamp, bool(deleted),
+                                         key))
+        return out
 
     def person_rows(self, refs: Iterable[tuple[str, str, str]]
                     ) -> dict[tuple[str, str, str], tuple[MirrorRow, dict[str, Any]]]:
@@ -227,23 +257,13 @@ class MirrorStore:
                        writes: dict[str, dict[str, Any]], now: datetime | None = None) -> None:
         """After a successful push: the mirror now holds these values, written by the agent."""
         now = now or utcnow()
+        at = now.isoformat()
+        rows = [_written_row(system, object_name, rid, values, now, at)
+                for rid, values in writes.items()]
         with self._sessions.write() as session:
-            existing = _fields_and_marks(session, system, object_name, list(writes))
-            updates, inserts = [], []
-            for rid, values in writes.items():
-                marks = {name: {"value": value, "at": now.isoformat()}
-                         for name, value in values.items()}
-                if rid in existing:
-                    fields, written = existing[rid]
-                    updates.append({"rid": rid, "new_fields": {**fields, **values},
-                                    "new_written": {**(written or {}), **marks}})
-                else:
-                    inserts.append({"system": system, "object": object_name, "remote_id": rid,
-                                    "fields": dict(values), "modstamp": None, "deleted": False,
-                                    "last_seen_at": now, "agent_written": marks,
-                                    "email_key": None, "created_at": None})
-            _update_written(session, system, object_name, updates)
-            insert_ignore(session, table_of(m.MirrorRecord), inserts, RECORD_KEY)
+            _merge_written(session, [r for r in rows if _mergeable(r["fields"])])
+            _merge_in_python(session, system, object_name,
+                             [r for r in rows if not _mergeable(r["fields"])])
 
     # ----------------------------------------------------------------- activities
     def activities_for(self, refs: Iterable[tuple[str, str]]
@@ -292,6 +312,66 @@ def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     for group, rid in pairs:
         out.setdefault(group, set()).add(rid)
     return out
+
+
+def _written_row(system: str, object_name: str, remote_id: str, values: dict[str, Any],
+                 now: datetime, at: str) -> dict[str, Any]:
+    """A mirror row holding only what the agent wrote (for a record not mirrored yet), its
+    marks saying so."""
+    return {"system": system, "object": object_name, "remote_id": remote_id,
+            "fields": dict(values), "modstamp": None, "deleted": False, "last_seen_at": now,
+            "email_key": None, "created_at": None,
+            "agent_written": {name: {"value": value, "at": at} for name, value in values.items()}}
+
+
+def _mergeable(values: dict[str, Any]) -> bool:
+    """Values the database can merge into the stored JSON itself: no blank (SQLite's
+    json_patch would drop the key instead of holding null) and no object or list (it would
+    merge into the old one instead of replacing it)."""
+    return all(value is not None and not isinstance(value, dict | list)
+               for value in values.values())
+
+
+def _merge_written(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the records the mirror has not seen, and merge the written values into the
+    fields and marks of those it has, inside the database: nothing is read back, decoded,
+    merged and encoded again here (a backfill writes to every person's records)."""
+    if not rows:
+        return
+    table = table_of(m.MirrorRecord)
+    stmt = insert_of(session, table)
+    new = stmt.excluded
+    fields: Any
+    marks: Any
+    if session.get_bind().dialect.name == "postgresql":
+        fields, marks = (table.c.fields.op("||")(new.fields),
+                         table.c.agent_written.op("||")(new.agent_written))
+    else:
+        fields, marks = (func.json_patch(table.c.fields, new.fields),
+                         func.json_patch(table.c.agent_written, new.agent_written))
+    stmt = stmt.on_conflict_do_update(index_elements=list(RECORD_KEY),
+                                      set_={"fields": fields, "agent_written": marks})
+    for chunk in chunks(rows):
+        session.execute(stmt, list(chunk))
+
+
+def _merge_in_python(session: Session, system: str, object_name: str,
+                     rows: list[dict[str, Any]]) -> None:
+    """``_merge_written`` for values the database cannot merge as we mean (blanks, objects):
+    read, merge here, write back."""
+    if not rows:
+        return
+    existing = _fields_and_marks(session, system, object_name, [r["remote_id"] for r in rows])
+    updates, inserts = [], []
+    for row in rows:
+        if row["remote_id"] in existing:
+            fields, written = existing[row["remote_id"]]
+            updates.append({"rid": row["remote_id"], "new_fields": {**fields, **row["fields"]},
+                            "new_written": {**(written or {}), **row["agent_written"]}})
+        else:
+            inserts.append(row)
+    _update_written(session, system, object_name, updates)
+    insert_ignore(session, table_of(m.MirrorRecord), inserts, RECORD_KEY)
 
 
 def _fields_and_marks(session: Session, system: str, object_name: str,

@@ -144,5 +144,8 @@ def _changed_person_rows(store: StateStore, changed: list[Ref]) -> list[MirrorRo
     if not people:
         return []
     system, object_name = people[0][0], people[0][1]
-    rows = store.mirror.records(system, object_name, [rid for _s, _o, rid in people])
+    # only the fields matching reads: the cross ids (the e-mail key is a column)
+    profile = profile_of(system)
+    named = [c.field for c in (profile.cross_ids if profile else ()) if c.object == object_name]
+    rows = store.mirror.match_rows(system, object_name, [rid for _s, _o, rid in people], named)
     return sorted((r for r in rows if not r.deleted), key=lambda r: r.remote_id)

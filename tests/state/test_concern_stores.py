@@ -50,6 +50,50 @@ def test_mirror_records_the_agents_writes_on_known_and_unknown_records(
     assert store.mirror.cursors() == {}
 
 
+def test_written_values_merge_into_what_the_mirror_holds_blanks_and_objects_included(
+    store: StateStore,
+) -> None:
+    """One push's writes, mixed: plain values (merged by the database), a blank (held as
+    null, not dropped) and an object (replacing the old one, not merged into it), on records
+    the mirror knows with marks of earlier writes, and on records it has never seen; more
+    than one executemany chunk of them."""
+    old = MirrorRow("salesforce", "Lead", "00Qknown", {
+        "Id": "00Qknown", "Rating": "C", "Track__c": "old", "Blob__c": {"a": 1, "b": 2},
+        "Email": "p@x.com"}, T0)
+    store.mirror.upsert([old, *_leads(CHUNK_ROWS + 2)], now=T0)
+    first, later = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    store.mirror.record_written("salesforce", "Lead", {"00Qknown": {"Rating": "B"}}, now=first)
+    many = {f"00Q{i:06d}": {"Rating": "A", "Score__c": i} for i in range(CHUNK_ROWS + 2)}
+    store.mirror.record_written("salesforce", "Lead", {
+        **many, "00Qknown": {"Rating": "A", "Score__c": 7.5, "Track__c": None,
+                             "Blob__c": {"c": 3}},
+        "00Qnew1": {"Rating": "A"}, "00Qnew2": {"Track__c": None}}, now=later)
+    rows = {r.remote_id: r for r in store.mirror.records("salesforce", "Lead")}
+    assert rows["00Qknown"].fields == {"Id": "00Qknown", "Rating": "A", "Score__c": 7.5,
+                                      "Track__c": None, "Blob__c": {"c": 3},
+                                      "Email": "p@x.com"}
+    assert rows["00Qknown"].modstamp == T0, "a write is not a read: the stamp stays"
+    assert rows["00Qnew1"].fields == {"Rating": "A"} and rows["00Qnew1"].modstamp is None
+    assert rows["00Qnew2"].fields == {"Track__c": None}
+    assert rows[f"00Q{CHUNK_ROWS + 1:06d}"].fields == {
+        "Id": f"00Q{CHUNK_ROWS + 1:06d}", "Rating": "A", "Score__c": CHUNK_ROWS + 1}
+    marks = store.mirror.agent_written("salesforce", "Lead", ["00Qknown", "00Qnew2"])
+    at = later.isoformat()
+    assert marks["00Qknown"] == {"Rating": {"value": "A", "at": at},
+                                 "Score__c": {"value": 7.5, "at": at},
+                                 "Track__c": {"value": None, "at": at},
+                                 "Blob__c": {"value": {"c": 3}, "at": at}}
+    assert marks["00Qnew2"] == {"Track__c": {"value": None, "at": at}}
+    last = later + timedelta(minutes=1)
+    store.mirror.record_written("salesforce", "Lead", {"00Qknown": {"Rating": "B"}}, now=last)
+    marks = store.mirror.agent_written("salesforce", "Lead", ["00Qknown"])
+    assert marks["00Qknown"]["Rating"] == {"value": "B", "at": last.isoformat()}
+    assert marks["00Qknown"]["Blob__c"] == {"value": {"c": 3}, "at": at}, \
+        "a merge of plain values keeps the marks of the other fields"
+    assert store.mirror.records("salesforce", "Lead", ["00Qknown"])[0].fields["Track__c"] \
+        is None
+
+
 def test_persons_are_created_in_order_past_one_chunk_and_links_can_be_kept(
     store: StateStore,
 ) -> None:
@@ -131,3 +175,28 @@ def test_key_value_state_by_its_named_keys_reaches_status(store: StateStore) -> 
     assert summary["api_usage"] == {"salesforce": {"used": 2}}
     assert summary["last_cycle"] == {"status": "ok"}
     assert store.runs.last_completed_at() is None
+
+
+def test_match_rows_hold_only_the_named_fields_as_stored(store: StateStore) -> None:
+    """What the database takes out of the stored JSON is the value itself (text with quotes
+    and accents, a number), a blank or missing field is left out, and deleted records and
+    e-mail keys come along; across more than one IN (...) chunk."""
+    odd = 'with "quotes", \\\\ and é'
+    rows = [MirrorRow("hubspot", "contacts", str(i), {
+        "email": f"p{i}@x.com", "salesforcecontactid": f"003{i:06d}", "other": "x" * 50},
+        T0, email_key=f"p{i}@x.com") for i in range(MANY)]
+    rows += [MirrorRow("hubspot", "contacts", "odd", {"salesforcecontactid": odd,
+                                                       "salesforceleadid": 42}, T0),
+             MirrorRow("hubspot", "contacts", "blank", {"salesforcecontactid": None}, T0),
+             MirrorRow("hubspot", "contacts", "gone", {"salesforcecontactid": "003x"}, T0,
+                       deleted=True)]
+    store.mirror.upsert(rows, now=T0)
+    ids = [r.remote_id for r in rows] + ["never-seen"]
+    got = {r.remote_id: r for r in store.mirror.match_rows(
+        "hubspot", "contacts", ids, ["salesforcecontactid", "salesforceleadid"])}
+    assert len(got) == MANY + 3
+    assert got["7"].fields == {"salesforcecontactid": "003000007"}
+    assert got["7"].email_key == "p7@x.com" and got["7"].modstamp == T0
+    assert got["odd"].fields == {"salesforcecontactid": odd, "salesforceleadid": 42}
+    assert got["blank"].fields == {}
+    assert got["gone"].deleted and not got["7"].deleted

@@ -155,3 +155,32 @@ def test_a_renewal_blocked_by_a_lock_fails_fast_instead_of_outliving_its_lease(
         release.set()
         holder.join()
         blocker.dispose()
+
+
+def test_a_claim_takes_expired_claims_first_then_rows_in_the_order_they_came_due(
+    store: StateStore,
+) -> None:
+    """One group's backlog, due earlier, never reaches another group's claim; a dead
+    holder's rows come back first; the limit holds across both kinds."""
+    hubspot = [NewOutboxRow("hubspot", "contacts", "update", {"score": "1"}, f"h:{i}",
+                            remote_id=f"{i}") for i in range(30)]
+    store.outbox.enqueue(hubspot, now=T0)
+    store.outbox.enqueue(_rows(5, prefix="early"), now=T0)
+    store.outbox.enqueue(_rows(5, prefix="late"), now=T0 + timedelta(seconds=5))
+    killed = store.outbox.claim("killed", 2, system="salesforce", claim_seconds=10,
+                                now=T0 + timedelta(seconds=1))
+    assert [i.idempotency_key for i in killed] == ["early:0:update", "early:1:update"]
+    # a retried row is due later than rows enqueued before its retry time
+    [retried] = store.outbox.claim("a", 1, system="salesforce", now=T0 + timedelta(seconds=2))
+    store.outbox.complete([OutboxResult(retried.id, "retryable", code="Busy",
+                                        retry_at=T0 + timedelta(seconds=8))],
+                          now=T0 + timedelta(seconds=2))
+    at = T0 + timedelta(seconds=20)
+    first = store.outbox.claim("b", 4, system="salesforce", object_name="Lead", now=at)
+    assert {i.idempotency_key for i in first} == {"early:0:update", "early:1:update",
+                                                  "early:3:update", "early:4:update"}
+    rest = store.outbox.claim("b", 100, system="salesforce", now=at)
+    assert [i.idempotency_key for i in rest] == [
+        "early:2:update", *(f"late:{i}:update" for i in range(5))]
+    assert store.outbox.claim("b", 100, system="salesforce", now=at) == []
+    assert len(store.outbox.claim("b", 100, system="hubspot", now=at)) == 30
