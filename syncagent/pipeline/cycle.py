@@ -22,7 +22,6 @@ from connectors.registry import registered
 from state.flags import Flag
 from state.runs import Key
 from state.store import NewOutboxRow, StateStore
-from syncagent import memory
 from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline import quality, schema_memo
@@ -241,7 +240,6 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         report.errors += [{"error": "feature_off", "system": s, "stream": name, "message": m}
                           for s, off in pulled.features_off.items() for name, m in off.items()]
     match(store, started)  # also what a crashed cycle pulled and never matched
-    memory.trim()   # the pull's pages are freed: their heap pages go back (memory.py)
     if stop.is_set():
         return
     # A system that failed this cycle (outage, budget) gets no writes: they wait in the
@@ -259,7 +257,6 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
         pushed = _push(agent, stop, report, down, defer=LIST_OPERATIONS)
         pushed.created_persons |= early.result.created_persons
         pushed.created_refs = early.result.created_refs + pushed.created_refs
-        memory.trim()   # every chunk is committed and freed: the settle pass starts low
         if pushed.created_persons and not stop.is_set():
             # Settle: a record just created (a Lead for a HubSpot-only MQL, a contact) changes
             # what its person's other records should hold (cross ids, list membership). Read
