@@ -78,15 +78,18 @@ PROFILE_ENV = "SYNCAGENT_BENCH_PROFILE"   # a folder: cProfile the child (bench/
 
 def child_cycle(sandbox_url: str, state_url: str) -> None:
     """Run in the child: one cycle against the sandbox, then print what it did and cost."""
+    from syncagent import memory
     from syncagent.pipeline.agent import build_agent, sandbox_settings, save_usage
     from syncagent.pipeline.cycle import run_cycle
     from syncagent.settings import load_settings
 
-    timeline = sampler = None
+    memory.limit_arenas()     # as `syncagent` does (cli.main), before any thread starts
+    timeline = sampler = rss = None
     if os.environ.get(TIMELINE_ENV):
-        from e2e_timeline import StackSampler, instrument_child
-        timeline, sampler = instrument_child(), StackSampler()
+        from e2e_timeline import RssSampler, StackSampler, instrument_child
+        timeline, sampler, rss = instrument_child(), StackSampler(), RssSampler()
         sampler.start()
+        rss.start()
     profiles = None
     if os.environ.get(PROFILE_ENV):
         from e2e_profile import ThreadProfiles
@@ -109,6 +112,7 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
         "peak_rss_mb": _peak_rss_mb(),
         "timeline": timeline.as_json() if timeline is not None else None,
         "stacks": sampler.stop() if sampler is not None else None,
+        "rss": rss.stop() if rss is not None else None,
     }))
 
 
@@ -170,7 +174,8 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
         # one cycle: its tasks are the ones a single push could batch together
         "tasks": task_calls(sandbox.stats()),
         **({"timeline": timeline(calls_log, started, ended,
-                                 {**child["timeline"], "stacks": child["stacks"]})}
+                                 {**child["timeline"], "stacks": child["stacks"],
+                                  "rss": child["rss"]})}
            if calls_log is not None else {}),
     }
 
@@ -179,8 +184,11 @@ def timeline(calls_log: list[Any], started: float, ended: float, child: dict[str
              ) -> dict[str, Any]:
     from e2e_timeline import summarize
 
-    out = summarize(calls_log, started, ended, child["phases"])
+    out = summarize(calls_log, started, ended, child["phases"], child["rss"])
     out["stacks"] = child["stacks"]
+    if child.get("tracemalloc"):
+        out["tracemalloc"] = [{**snap, "at": round(snap["at"] - started, 1)}
+                              for snap in child["tracemalloc"]]
     out["streams"] = {name: {"pages": s["pages"], "first": round(s["first"] - started, 1),
                              "last": round(s["last"] - started, 1)}
                       for name, s in child["streams"].items()}

@@ -44,7 +44,7 @@ class ThreadProfiles:
                 with profiles._lock:
                     profiles._done.append((_name(thread.name), profile))
 
-        threading.Thread.run = run  # type: ignore[method-assign]
+        threading.Thread.run = run  # type: ignore[method-assign,assignment]
         self._main.enable()
 
     def dump(self, folder: str) -> None:

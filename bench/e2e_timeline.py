@@ -6,8 +6,13 @@ child agent share it):
 - every API call the sandbox answers, from the sandbox's own counting (bench process): per
   second of the backfill, Salesforce calls, HubSpot searches, other HubSpot calls and 429s;
 - the agent's cycle phases (child process): pull, match, evaluate-and-plan, each push, the
-  settle read-back, each with its wall and CPU seconds, and when each stream's pages were
-  committed.
+  settle read-back, each with its wall and CPU seconds, its RSS and the high-water RSS so far
+  at its end (``rss_mb``, ``hwm_mb``), and when each stream's pages were committed;
+- the agent's RSS twice a second (``RssSampler``): per ten seconds, the highest sample
+  (``rss_mb`` in ``per_10s``), so the time of the peak can be read beside the calls and phases;
+- with ``SYNCAGENT_BENCH_TRACEMALLOC=N`` (measuring runs only: it slows the agent several
+  times over), a tracemalloc snapshot at the end of each long phase, its largest allocation
+  sites (N frames each) and the traced peak (``TraceLog``).
 
 What it shows is where the HubSpot lane, which binds a backfill, is idle or under its limit.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import threading
 import time
 from collections import defaultdict
@@ -56,15 +62,21 @@ def per_second(calls: CallLog, start: float, end: float) -> list[dict[str, int]]
     return rows
 
 
-def summarize(calls: CallLog, start: float, end: float, phases: list[dict[str, Any]]
-              ) -> dict[str, Any]:
-    """Per-10-second call counts (the HubSpot window) and the phases, both from the start."""
+def summarize(calls: CallLog, start: float, end: float, phases: list[dict[str, Any]],
+              rss: list[tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Per-10-second call counts (the HubSpot window), the agent's highest RSS sample in each
+    window (``rss`` as (monotonic, MB) pairs), and the phases, all from the start."""
     seconds = per_second(calls, start, end)
+    highest: dict[int, float] = {}
+    for moment, mb in rss or ():
+        window = int(max(0.0, moment - start)) // 10 * 10
+        highest[window] = max(highest.get(window, 0.0), mb)
     windows = []
     for first in range(0, len(seconds), 10):
         part = seconds[first:first + 10]
         windows.append({"t": first, **{k: sum(r[k] for r in part)
-                                       for k in ("sf", "hs_search", "hs_other", "r429")}})
+                                       for k in ("sf", "hs_search", "hs_other", "r429")},
+                        "rss_mb": highest.get(first)})
     return {"per_10s": windows,
             "phases": [{**p, "start": round(p["start"] - start, 1),
                         "end": round(p["end"] - start, 1)} for p in phases]}
@@ -73,10 +85,11 @@ def summarize(calls: CallLog, start: float, end: float, phases: list[dict[str, A
 class PhaseLog:
     """The child's phases, recorded by wrapping the cycle's step functions."""
 
-    def __init__(self) -> None:
+    def __init__(self, trace: TraceLog | None = None) -> None:
         self.phases: list[dict[str, Any]] = []
         self.pages: dict[str, list[float]] = defaultdict(list)
         self.cpu_s: dict[str, float] = {}
+        self.trace = trace
         self._lock = threading.Lock()
 
     def wrap(self, module: Any, name: str, label: str | None = None) -> None:
@@ -88,11 +101,16 @@ class PhaseLog:
             try:
                 return original(*args, **kwargs)
             finally:
+                ended = time.monotonic()
+                rss, hwm = rss_mb()
                 with self._lock:
                     self.phases.append({
                         "phase": label or name, "thread": threading.current_thread().name,
-                        "start": began, "end": time.monotonic(),
-                        "cpu_s": round(time.process_time() - cpu, 1)})
+                        "start": began, "end": ended,
+                        "cpu_s": round(time.process_time() - cpu, 1),
+                        "rss_mb": rss, "hwm_mb": hwm})
+                if self.trace is not None and ended - began >= 1.0 and label != "push_round":
+                    self.trace.snap(label or name)
 
         setattr(module, name, timed)
 
@@ -139,14 +157,81 @@ class PhaseLog:
                    for name, times in self.pages.items()}
         return {"phases": [p for p in phases if p["end"] - p["start"] >= 0.5
                            or p["phase"] != "push_round"], "streams": streams,
-                "cpu_by_step": {k: round(v, 2) for k, v in sorted(self.cpu_s.items())}}
+                "cpu_by_step": {k: round(v, 2) for k, v in sorted(self.cpu_s.items())},
+                "tracemalloc": self.trace.snaps if self.trace is not None else None}
+
+
+def rss_mb() -> tuple[float | None, float | None]:
+    """This process's RSS and high-water RSS now, in MB (None where /proc has no status)."""
+    found: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    found[line[:5]] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return found.get("VmRSS"), found.get("VmHWM")
+
+
+class RssSampler:
+    """The process's RSS every ``interval`` seconds, as (monotonic, MB) pairs: when the peak
+    happens, beside the phases and the calls."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> list[tuple[float, float]]:
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            rss, _hwm = rss_mb()
+            if rss is not None:
+                self.samples.append((time.monotonic(), rss))
+
+
+class TraceLog:
+    """tracemalloc snapshots at the end of long phases: traced now and at peak, and the
+    largest allocation sites (``frames`` deep). For measuring runs only: tracing every
+    allocation slows the agent several times over."""
+
+    def __init__(self, frames: int, top: int = 15) -> None:
+        import tracemalloc
+
+        self.top = top
+        self.snaps: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        tracemalloc.start(frames)
+
+    def snap(self, label: str) -> None:
+        import tracemalloc
+
+        with self._lock:
+            current, peak = tracemalloc.get_traced_memory()
+            stats = tracemalloc.take_snapshot().statistics("traceback")[:self.top]
+            self.snaps.append({
+                "phase": label, "at": time.monotonic(), "traced_mb": round(current / 2**20, 1),
+                "traced_peak_mb": round(peak / 2**20, 1), "rss_mb": rss_mb()[0],
+                "top": [{"mb": round(s.size / 2**20, 2), "count": s.count,
+                         "where": [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}"
+                                   for f in s.traceback]} for s in stats]})
 
 
 def instrument_child() -> PhaseLog:
     """Wrap the cycle's steps in the agent (child) process."""
     from syncagent.pipeline import cycle, overlap, pull
 
-    log = PhaseLog()
+    frames = int(os.environ.get("SYNCAGENT_BENCH_TRACEMALLOC") or 0)
+    log = PhaseLog(TraceLog(frames) if frames > 0 else None)
     log.wrap(cycle, "pull")
     log.wrap(cycle, "match")
     log.wrap(cycle, "_evaluate_and_plan", "evaluate_and_plan")

@@ -29,7 +29,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from syncagent.errors import BudgetExhausted, Interrupted, QuotaExhausted
@@ -119,7 +120,11 @@ class DailyBudget:
 
 
 class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds (sliding); ``acquire`` waits if needed."""
+    """At most ``limit`` events per ``window`` seconds (sliding); ``acquire`` waits if needed.
+
+    ``held()`` is the stricter form for a limit the server counts on arrival with no header to
+    steer by (HubSpot search): the slot is taken before the request is sent and its window
+    runs from when the answer is back."""
 
     def __init__(self, limit: int, window: float, *,
                  monotonic: Callable[[], float] = time.monotonic,
@@ -129,6 +134,7 @@ class RateLimiter:
         self.monotonic = monotonic
         self.sleep = sleep
         self._events: deque[float] = deque()
+        self._in_flight = 0      # held() slots whose answer is not back yet
         self._lock = threading.Lock()
         self.waited = 0.0
         #: set when the agent must stop: a wait for the window ends at once (Interrupted)
@@ -141,15 +147,38 @@ class RateLimiter:
             raise Interrupted("stopped while waiting for the rate limit window")
 
     def acquire(self) -> None:
+        """Wait for room in the window, then count an event now."""
+        self._take(hold=False)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A slot from before the request is sent until its answer is back; the window is
+        counted from the answer. The server counts a request when it arrives, somewhere
+        between the two: counted from the sending, a request held up on the way (a loaded
+        machine, a busy server) lands in the same server window as the one sent a window
+        after it, and is refused with a 429 that costs a call and a retry wait."""
+        self._take(hold=True)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._events.append(self.monotonic())   # appended in time order: sorted
+
+    def _take(self, *, hold: bool) -> None:
         while True:
             with self._lock:
                 now = self.monotonic()
                 while self._events and self._events[0] <= now - self.window:
                     self._events.popleft()
-                if len(self._events) < self.limit:
-                    self._events.append(now)
+                if len(self._events) + self._in_flight < self.limit:
+                    if hold:
+                        self._in_flight += 1
+                    else:
+                        self._events.append(now)
                     return
-                wait = self._events[0] + self.window - now
+                # every slot in flight: the first to free is one answered now, a window on
+                wait = self._events[0] + self.window - now if self._events else self.window
             self.waited += wait
             self._wait(max(wait, 0.001))
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from syncagent import __version__
+from syncagent import __version__, memory
 from syncagent.commands import (
     db,
     demo,
@@ -88,5 +88,7 @@ _register_areas(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Malloc's arenas are capped first, before any thread
+    exists (syncagent/memory.py)."""
+    memory.limit_arenas()
     app()

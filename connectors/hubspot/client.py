@@ -86,7 +86,18 @@ class HubSpotClient:
 
     def _attempt(self, operation: str, fn: Callable[[dict[str, Any]], Any], search: bool) -> Any:
         self.budget.check()
-        (self.search_limiter if search else self.limiter).acquire()
+        if not search:
+            self.limiter.acquire()
+            raw = self._send(operation, fn)
+        else:
+            # Searches have no rate-limit headers to steer by, and a request sent on time can
+            # arrive late: each holds its slot until its answer is back (budget.py held)
+            with self.search_limiter.held():
+                raw = self._send(operation, fn)
+        return json.loads(raw) if raw else None
+
+    def _send(self, operation: str, fn: Callable[[dict[str, Any]], Any]) -> bytes:
+        """Count, spend and send one request; its raw answer."""
         self.calls.add(operation)
         self.budget.spend()
         options = {"_preload_content": False, "_request_timeout": self.timeout}
@@ -96,11 +107,11 @@ class HubSpotClient:
             self._observe(getattr(exc, "headers", None))
             raise errors.translate(exc, operation=operation) from None
         try:
-            raw = response.data
+            raw: bytes = response.data
             self._observe(response.headers)
         finally:
             response.release_conn()
-        return json.loads(raw) if raw else None
+        return raw
 
     def _observe(self, headers: Any) -> None:
         if not headers:

@@ -182,7 +182,7 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
     rows = store.mirror.person_rows(refs)
     written = {ref: marks for ref, (_row, marks) in rows.items()}
     activities = store.mirror.activities_for((o, r) for _s, o, r in refs)
-    previous = store.decisions.of(person_ids)
+    previous = store.decisions.before(person_ids)   # reasons cut to what is read: state
     out = Evaluated([], [], {}, routing, previous=previous)
     for pid in person_ids:
         records = [rows[ref][0] for ref in refs_of.get(pid, []) if ref in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -208,3 +209,44 @@ def test_no_call_starts_once_stop_is_set_and_rate_limit_waits_end_too() -> None:
     limiter.acquire()  # the window has room: no wait
     with pytest.raises(Interrupted):
         limiter.acquire()  # would wait 600 s
+
+
+def test_a_held_slot_counts_its_window_from_the_answer_not_the_sending() -> None:
+    """HubSpot counts a search when it arrives, which may be as late as its answer: two
+    searches of 0.4 s each, one after the other, at 2 a second: the third starts a window
+    after the first one's answer (1.4 s), not a window after it was sent (1.0 s)."""
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = RateLimiter(2, 1.0, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(2):
+        with limiter.held():
+            now[0] += 0.4             # the request on its way and the answer coming back
+    with limiter.held():
+        assert now[0] >= 1.4          # the first answer (0.4 s) plus the window
+
+
+def test_a_slot_in_flight_is_taken_until_its_answer_and_a_window_after() -> None:
+    """With every slot in flight, the next request waits for an answer and a window after
+    it, however long the answer takes."""
+    import threading
+
+    limiter = RateLimiter(1, 0.2)
+    answered: list[float] = []
+    started = threading.Event()
+
+    def slow_request() -> None:
+        with limiter.held():
+            started.set()
+            time.sleep(0.3)
+            answered.append(time.monotonic())
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    assert started.wait(5)
+    with limiter.held():
+        sent = time.monotonic()
+    worker.join()
+    assert sent >= answered[0] + 0.2 - 0.01

@@ -141,6 +141,29 @@ def test_decisions_are_read_back_across_in_list_chunks(store: StateStore) -> Non
     assert store.persons.to_evaluate(T0) == []
 
 
+def test_decisions_before_an_evaluation_keep_every_column_and_only_the_carried_state(
+        store: StateStore) -> None:
+    """What a new evaluation reads of a stored decision: every column as ``of`` gives it,
+    across IN-list chunks, with the reasons cut to the engine's carried ``state`` (the rest
+    of the reasons is ~10 KB a person once parsed, held while a chunk commits)."""
+    pids = store.persons.create([None] * MANY, now=T0)
+    reasons = {"grade": ["title: VP +20"] * 50, "score": ["form +10"] * 50,
+               "state": {"mql_at": "2026-01-01T00:00:00+00:00", "score_peak": 80}}
+    decisions = [{"person_id": pid, "grade": "A", "score": pid % 100, "segment": "ent",
+                  "stage": "MQL", "owner": "005A", "track": None, "mql_date": None,
+                  "reasons": reasons if pid != pids[1] else {"grade": []},
+                  "evaluated_at": T0} for pid in pids]
+    store.commit_evaluation([], decisions, {pid: None for pid in pids}, {}, now=T0)
+    full, cut = store.decisions.of(pids), store.decisions.before(pids)
+    assert cut.keys() == full.keys() and len(cut) == MANY
+    for pid in pids:
+        assert {k: v for k, v in cut[pid].items() if k != "reasons"} == \
+            {k: v for k, v in full[pid].items() if k != "reasons"}
+    assert cut[pids[0]]["reasons"] == {"state": reasons["state"]}
+    assert cut[pids[1]]["reasons"] == {}          # a decision with no state carries none
+    assert store.decisions.before([]) == {}
+
+
 def test_refused_fields_become_one_dead_letter_per_record_with_a_bounded_message(
     store: StateStore,
 ) -> None:
