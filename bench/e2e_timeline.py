@@ -253,21 +253,19 @@ def _count_cpu(log: PhaseLog) -> None:
     from state.outbox import OutboxStore
     from syncagent.pipeline import cycle, decide, overlap, pull, push, writer
 
-    log.cpu(pull, "commit", "pull.commit")
-    log.cpu(sf_reading, "_convert", "pull.salesforce_convert")
-    log.cpu(sweep, "_records", "pull.hubspot_convert")
-    log.cpu(sweep, "_admitted", "pull.hubspot_convert")
-    log.cpu(hs_streams, "event_activity", "pull.hubspot_convert")
-    log.cpu(cycle, "match", "match")
-    log.cpu(decide, "_evaluate_chunk", "evaluate")
-    log.cpu(writer.ChunkWriter, "_run", "evaluate.commit_thread")
-    log.cpu(push, "_record", "push.record")
-    log.cpu(MirrorStore, "record_written", "push.record.mirror")
-    log.cpu(OutboxStore, "complete", "push.record.outbox")
-    log.cpu(OutboxStore, "claim", "push.claim")
-    log.cpu(push, "_write", "push.write")
-    log.cpu(cycle, "read_back", "settle")
-    log.cpu(overlap, "read_back", "settle")
+    steps = ((pull, "commit", "pull.commit"), (sf_reading, "_convert", "pull.salesforce_convert"),
+             (sweep, "_records", "pull.hubspot_convert"),
+             (sweep, "_admitted", "pull.hubspot_convert"),
+             (hs_streams, "event_activity", "pull.hubspot_convert"), (cycle, "match", "match"),
+             (decide, "_evaluate_chunk", "evaluate"),
+             (writer.ChunkWriter, "_run", "evaluate.commit_thread"),
+             (push, "_record", "push.record"),
+             (MirrorStore, "record_written", "push.record.mirror"),
+             (OutboxStore, "complete", "push.record.outbox"),
+             (OutboxStore, "claim", "push.claim"), (push, "_write", "push.write"),
+             (cycle, "read_back", "settle"), (overlap, "read_back", "settle"))
+    for owner, name, label in steps:
+        log.cpu(owner, name, label)
 
 
 class StackSampler:
