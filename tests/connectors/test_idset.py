@@ -22,14 +22,20 @@ def test_an_empty_org_and_repeated_ids() -> None:
     assert len(twice) == 2 and "a" in twice and "b" in twice
 
 
-def test_it_holds_a_few_bytes_an_id_not_a_string_each() -> None:
-    ids = (f"00Q{i:015d}" for i in range(100_000))
+def _traced_build(count: int) -> tuple[IdSet, int, int]:
+    """An IdSet of `count` Salesforce-shaped ids, and the bytes traced after and at peak."""
+    ids = (f"00Q{i:015d}" for i in range(count))
     tracemalloc.start()
     try:
         present = IdSet(ids)
-        held, _peak = tracemalloc.get_traced_memory()
+        held, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    return present, held, peak
+
+
+def test_it_holds_a_few_bytes_an_id_not_a_string_each() -> None:
+    present, held, _peak = _traced_build(100_000)
     assert len(present) == 100_000
     assert held < 100_000 * 12      # a frozenset of the same ids holds ~10 MB
 
@@ -37,13 +43,7 @@ def test_it_holds_a_few_bytes_an_id_not_a_string_each() -> None:
 def test_building_it_never_holds_every_hash_as_a_python_int() -> None:
     """The build's peak is the sorted runs and the result (8 bytes an id each), not a list
     of a Python int per id (~44 bytes an id: 4.4 MB here, 44 MB for a million-lead org)."""
-    ids = (f"00Q{i:015d}" for i in range(100_000))
-    tracemalloc.start()
-    try:
-        present = IdSet(ids)
-        _held, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    present, _held, peak = _traced_build(100_000)
     assert len(present) == 100_000
     assert peak < 100_000 * 24
 
