@@ -4,11 +4,10 @@ The agent's threads (pull per system, HubSpot stream readers, the chunk writer, 
 per system) each get a malloc arena of their own from glibc by default (up to eight a core),
 and memory freed in one arena serves no other. ``limit_arenas`` caps them at start, before
 any thread exists (glibc reads the cap when a thread first allocates): a 20k-lead backfill's
-peak RSS went from 313.8 to 275.3 MB with it. ``trim`` hands freed heap pages back to the OS;
-the cycle does not call it (after the pull and before the settle pass it lowered no peak).
-Python's own small-object allocator is not affected: it maps its arenas from the OS itself.
+peak RSS went from 313.8 to 275.3 MB with it. Python's own small-object allocator is not
+affected: it maps its arenas from the OS itself.
 
-Both are no-ops off glibc (macOS, musl, Windows): they return False and change nothing.
+It is a no-op off glibc (macOS, musl, Windows): it returns False and changes nothing.
 """
 
 from __future__ import annotations
@@ -33,8 +32,7 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(None)
     except OSError:
         return None
-    if not all(hasattr(libc, name) for name in ("gnu_get_libc_version", "mallopt",
-                                                "malloc_trim")):
+    if not all(hasattr(libc, name) for name in ("gnu_get_libc_version", "mallopt")):
         return None
     return libc
 
@@ -46,10 +44,3 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
         return False
     return bool(libc.mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(arenas)))
 
-
-def trim() -> bool:
-    """Give the heap's free pages back to the OS (every arena's); True when some were."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    return bool(libc.malloc_trim(ctypes.c_size_t(0)))

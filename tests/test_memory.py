@@ -56,4 +56,3 @@ def test_threads_share_the_arenas_the_limit_allows() -> None:
 def test_without_glibc_nothing_is_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "_glibc", lambda: None)
     assert memory.limit_arenas() is False
-    assert memory.trim() is False
