@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_RSS_MB = 400
 TARGET_RATE = 10_000
+PROFILE_ENV = "SYNCAGENT_BENCH_PROFILE"   # a folder: cProfile the child (bench/e2e_profile.py)
 
 
 def child_rescore(state_url: str) -> None:
@@ -52,14 +53,25 @@ def child_rescore(state_url: str) -> None:
                                   for system, profile in registered().items()
                                   if profile.connect is not None}
     agent = Agent(store, connectors, load_rules(ROOT / "mappings"), holder="bench-scale")
+    profile_to = os.environ.get(PROFILE_ENV)
+    profiles = None
+    if profile_to:   # opt-in, for measuring only (bench/e2e_profile.py)
+        from bench.e2e_profile import ThreadProfiles
+
+        profiles = ThreadProfiles()
+        profiles.start()
     started, cpu_started = time.perf_counter(), time.process_time()
     report = run_cycle(agent, options=CycleOptions(rescore=True, pull=False, push=False))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    if profiles is not None and profile_to:
+        profiles.dump(profile_to)
     # CPU time (all threads of the agent's process; the Postgres server's is not in it) says
     # what the run cost on a machine whose cores others share, where wall time says little.
     print(json.dumps({"persons": report.persons_evaluated, "seconds": round(seconds, 1),
                       "persons_per_s": round(report.persons_evaluated / max(seconds, 1e-9)),
-                      "cpu_seconds": round(cpu, 1), "load_average": os.getloadavg()[0],
+                      "cpu_seconds": round(cpu, 1),
+                      "persons_per_cpu_s": round(report.persons_evaluated / max(cpu, 1e-9)),
+                      "load_average": os.getloadavg()[0],
                       "peak_rss_mb": peak_rss_mb(), "planned": report.planned,
                       "status": report.status}))
 
