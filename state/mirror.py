@@ -8,12 +8,13 @@ call. A re-read inside the lookback window never overwrites a newer mirror row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Text, bindparam, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from state import models as m
@@ -272,17 +273,24 @@ class MirrorStore:
         by_object = _grouped(refs)
         out: dict[tuple[str, str], list[ActivityRow]] = {}
         t = table_of(m.Activity)
+        # The details as text, parsed once per distinct text: page views of one page, one
+        # form's submissions, one owner's calls repeat the same details (the rows only read
+        # them, so equal details may share one dict).
+        parsed: dict[str, Any] = {}
         columns = (t.c.system, t.c.source_id, t.c.kind, t.c.occurred_at, t.c.ref_id,
-                   t.c.details, t.c.person_id)
+                   cast(t.c.details, Text), t.c.person_id)
         with self._sessions.read() as session:
             for object_name, ids in by_object.items():
                 # by object and id: the (ref_object, ref_id) index serves it on both databases
                 for chunk in chunks(sorted(ids), IN_LIST):
                     query = select(*columns).where(t.c.ref_object == object_name,
                                                    t.c.ref_id.in_(chunk))
-                    for system, source, kind, when, rid, details, pid in session.execute(query):
+                    for system, source, kind, when, rid, text, pid in session.execute(query):
+                        details = parsed.get(text) if text is not None else {}
+                        if details is None:
+                            details = parsed[text] = json.loads(text) or {}
                         out.setdefault((object_name, rid), []).append(ActivityRow(
-                            system, source, kind, when, object_name, rid, details or {}, pid))
+                            system, source, kind, when, object_name, rid, details, pid))
         return out
 
     def activities_by_source(self, keys: Iterable[tuple[str, str]]

@@ -117,6 +117,10 @@ class CanonicalProfile:
     sources: dict[str, str] = field(default_factory=dict)
 
 
+_UNREAD = object()
+_MEMO_SIZE = 4_096   # texts remembered per field and object
+
+
 @dataclass(frozen=True, slots=True)
 class _Reader:
     """How one field is read from one (system, object): its remote name, then the ranges,
@@ -128,8 +132,23 @@ class _Reader:
     coerce: Callable[[Any], Any]
     ranges: RangeTable | None
     table: Mapping[str, str] | None         # folded remote value -> canonical (None: none)
+    # raw text -> what it reads as: titles, countries, industries, statuses repeat from
+    # person to person, and reading is pure (its results are immutable: text, numbers,
+    # None). Bounded: emptied when full, so unique values (names, e-mails) cannot grow it.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def read(self, raw: Any) -> Any:
+        if type(raw) is not str:
+            return self._read(raw)
+        memo = self.memo
+        value = memo.get(raw, _UNREAD)
+        if value is _UNREAD:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            value = memo[raw] = self._read(raw)
+        return value
+
+    def _read(self, raw: Any) -> Any:
         if self.ranges is not None:
             raw = self.ranges.read(raw)
         value = self.coerce(raw)
