@@ -94,3 +94,18 @@ def test_a_reloaded_rule_set_gets_its_own_compiled_names(mappings_copy: Any) -> 
     other = load_rules(mappings_copy).compiled.fields
     assert map_person([lead], other).values["title"] == "CFO"
     assert map_person([lead], FIELDS).values["title"] == "VP Sales"
+
+
+def test_remembered_texts_stay_bounded_and_read_as_a_fresh_read() -> None:
+    """Texts read once are remembered per field and object, never more than a bound: a
+    million unique e-mails cannot grow it."""
+    from syncagent.engine import mapping
+
+    readers = mapping._plan_of(FIELDS).readers("salesforce", "Lead")
+    email = next(r for r in readers if r.kind == "email")
+    for n in range(mapping._MEMO_SIZE * 2 + 7):
+        assert email.read(f" P{n}@Example.com ") == f"p{n}@example.com"
+        assert len(email.memo) <= mapping._MEMO_SIZE
+    country = next(r for r in readers if r.kind == "country")
+    assert country.read("Deutschland") == country.read("Deutschland") == country._read(
+        "Deutschland")

@@ -39,3 +39,14 @@ def test_a_counter_activity_keeps_the_date_it_was_first_seen(store: StateStore) 
     rows, news = activity_news(store, [again])
     assert rows[0].occurred_at == T0
     assert news == set()
+
+
+def test_activities_for_reads_each_activitys_details_as_stored(store: StateStore) -> None:
+    """The details are parsed once per distinct text: equal details, nested ones, unicode
+    and none at all all come back as they were stored, on both databases."""
+    nested = {"url": "/pricing", "properties": {"hs_title": "Pricing \u00e9t\u00e9", "n": 2}}
+    _store_page(store, [_event("d1", "201", **nested), _event("d2", "201", **nested),
+                        _event("d3", "202"), _event("d4", "202", form="Contact sales")])
+    found = store.mirror.activities_for([("contacts", "201"), ("contacts", "202")])
+    details = {row.source_id: row.details for rows in found.values() for row in rows}
+    assert details == {"d1": nested, "d2": nested, "d3": {}, "d4": {"form": "Contact sales"}}
