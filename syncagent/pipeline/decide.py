@@ -202,11 +202,13 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
             out.poison += _unevaluable(live, exc)
             out.due[pid] = None  # looked at again when one of its records changes
             continue
+        row = _decision_row(pid, decision, now)
         out.plans.append(PersonPlan(pid, decision, person.profile, live,
                                     {k: written.get(k, {}) for k in refs_of.get(pid, [])},
                                     _email(live),
-                                    (previous.get(pid) or {}).get("evaluated_at")))
-        out.decisions.append(_decision_row(pid, decision, now))
+                                    (previous.get(pid) or {}).get("evaluated_at"),
+                                    row["reasons"]["reasons_text"]))
+        out.decisions.append(row)
         out.due[pid] = _next_due(decision, now)
     return out
 

@@ -63,6 +63,9 @@ class PersonPlan:
     written: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     email: str | None = None
     evaluated_before: datetime | None = None   # the previous evaluation (None: the first)
+    # the decision's reasons_text when the caller built it already (the stored decision has
+    # it): the summary is made once per person, not once more for planning
+    reasons_text: str | None = None
 
 
 def plan_person(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
@@ -73,7 +76,7 @@ def plan_person_noting(person: PersonPlan, ctx: PlanContext
                        ) -> tuple[list[NewOutboxRow], list[Untranslatable]]:
     """The person's writes, and the values left out because no translation knows them."""
     misses: list[Miss] = []
-    parts = outputs(person.decision)  # once per person: reasons_text builds the summary
+    parts = outputs(person.decision, person.reasons_text)  # once per person, not per record
     rows = [row for record in person.records
             if (row := _update_row(person, record, ctx, misses, parts)) is not None]
     rows.extend(_creates(person, ctx, parts))
@@ -111,11 +114,13 @@ class Untranslatable:
     record_id: str | None
 
 
-def outputs(decision: Decision) -> dict[str, Any]:
-    """The decision's parts under their neutral names (connectors.profile.OUTPUT_PARTS)."""
+def outputs(decision: Decision, reasons_text: str | None = None) -> dict[str, Any]:
+    """The decision's parts under their neutral names (connectors.profile.OUTPUT_PARTS);
+    ``reasons_text``: the decision's, when the caller has it."""
+    reasons = decision.reasons_text() if reasons_text is None else reasons_text
     return {"grade": decision.grade.grade, "score": decision.score.score,
             "stage": decision.stage.stage, "segment": decision.segment.segment,
-            "reasons": decision.reasons_text(), "mql_date": decision.stage.mql_date,
+            "reasons": reasons, "mql_date": decision.stage.mql_date,
             "track": decision.track.nurture_track_value, "owner": decision.owner.owner_id}
 
 

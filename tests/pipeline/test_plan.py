@@ -211,3 +211,18 @@ def test_salesforce_ids_are_written_only_where_the_portal_has_them(
     (update,) = [r for r in rows if r.system == "hubspot" and r.operation == "update"]
     written = update.fields.get("salesforceleadid")
     assert written == ("00Q1" if present and "salesforceleadid" in present else None)
+
+
+def test_the_reasons_text_given_with_the_plan_is_the_one_written(rules: Rules,
+                                                                 monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """The cycle builds a decision's reasons text once (for the stored decision) and hands
+    it to planning, which does not build it again."""
+    decision, profile = _hot_person(rules)
+    built = decision.reasons_text()
+    contact = MirrorRow("hubspot", "contacts", "501", {"email": "cto@bigco.com"}, T0)
+    monkeypatch.setattr(type(decision), "reasons_text", lambda *_: pytest.fail("built again"))
+    rows = plan_person(PersonPlan(7, decision, profile, [contact], {}, "cto@bigco.com",
+                                  reasons_text=built), _context(rules))
+    [update] = [r for r in rows if r.system == "hubspot"]
+    assert update.fields["score_reasons"] == built
