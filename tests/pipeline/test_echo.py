@@ -3,9 +3,11 @@ their own keys in the state DB."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from connectors.base import ActivityRecord, Cursor, Page
 from state import mirror
@@ -80,8 +82,12 @@ def test_a_page_writes_only_its_new_or_changed_activities(
     store.persons.matched(store.persons.queued())
     written: list[str] = []
     upsert = mirror.upsert_activities
-    monkeypatch.setattr(mirror, "upsert_activities", lambda session, rows: (
-        written.extend(r.source_id for r in rows), upsert(session, rows))[1])
+
+    def spied(session: Session, rows: Sequence[ActivityRow]) -> None:
+        written.extend(r.source_id for r in rows)
+        upsert(session, rows)
+
+    monkeypatch.setattr(mirror, "upsert_activities", spied)
     again = Page("web_events", "events", [_event("e1", "101"), _event("e2", "102", url="/x"),
                                           _event("e3", "103")], cursor)
     pull.commit(again, "hubspot", store, pull.PullResult())
