@@ -263,7 +263,14 @@ def _count_cpu(log: PhaseLog) -> None:
              (MirrorStore, "record_written", "push.record.mirror"),
              (OutboxStore, "complete", "push.record.outbox"),
              (OutboxStore, "claim", "push.claim"), (push, "_write", "push.write"),
-             (cycle, "read_back", "settle"), (overlap, "read_back", "settle"))
+             (cycle, "read_back", "settle"), (overlap, "read_back", "settle"),
+             # whole steps, and the push rounds' own bookkeeping (each is O(outbox))
+             (pull, "_pull_one", "pull.all"), (overlap, "push", "push.all"),
+             (cycle, "_push", "push.all"), (OutboxStore, "due_counts", "push.due_counts"),
+             (OutboxStore, "claim_holders", "push.claim_holders"),
+             (OutboxStore, "release", "push.release"),
+             (MirrorStore, "activities_for", "evaluate.activities"),
+             (MirrorStore, "person_rows", "evaluate.person_rows"))
     for owner, name, label in steps:
         log.cpu(owner, name, label)
 

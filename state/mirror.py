@@ -261,10 +261,11 @@ class MirrorStore:
         at = now.isoformat()
         rows = [_written_row(system, object_name, rid, values, now, at)
                 for rid, values in writes.items()]
+        mergeable = [_mergeable(r["fields"]) for r in rows]
         with self._sessions.write() as session:
-            _merge_written(session, [r for r in rows if _mergeable(r["fields"])])
+            _merge_written(session, [r for r, ok in zip(rows, mergeable, strict=True) if ok])
             _merge_in_python(session, system, object_name,
-                             [r for r in rows if not _mergeable(r["fields"])])
+                             [r for r, ok in zip(rows, mergeable, strict=True) if not ok])
 
     # ----------------------------------------------------------------- activities
     def activities_for(self, refs: Iterable[tuple[str, str]]

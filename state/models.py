@@ -241,7 +241,11 @@ class OutboxRow(Base):
     # once the write is done, done time minus this is its change-to-visible latency.
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_outbox_claim", "status", "next_attempt_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_claim", "status", "next_attempt_at", "id"),
+        # a claim and the due counts of one group read only that group's rows (0006)
+        Index("ix_outbox_group", "status", "system", "object", "operation", "next_attempt_at"),
+    )
 
 
 class ChangeLatency(Base):

@@ -252,11 +252,19 @@ def completion_values(result: OutboxResult, attempts: int, max_attempts: int,
 
 
 def due_counts(session: Session, now: datetime) -> dict[tuple[str, str, str], int]:
-    """Rows due now per (system, object, operation) group."""
+    """Rows due now per (system, object, operation) group: pending rows and expired claims
+    counted apart, so each count reads the group index alone (ix_outbox_group), never the
+    rows (push polls this while a backfill's backlog waits)."""
     t = m.OutboxRow
-    rows = session.execute(select(t.system, t.object, t.operation, func.count())
-                           .where(_due(now)).group_by(t.system, t.object, t.operation))
-    return {(system, obj, operation): int(n) for system, obj, operation, n in rows}
+    group = (t.system, t.object, t.operation)
+    out: dict[tuple[str, str, str], int] = {}
+    for status, moment in (("pending", t.next_attempt_at <= now),
+                           (IN_FLIGHT, t.claimed_until < now)):
+        for system, obj, operation, n in session.execute(
+                select(*group, func.count()).where(t.status == status, moment)
+                .group_by(*group)):
+            out[(system, obj, operation)] = out.get((system, obj, operation), 0) + int(n)
+    return out
 
 
 def groups(session: Session, now: datetime) -> list[tuple[str, str, str]]:

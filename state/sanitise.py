@@ -76,6 +76,13 @@ def _problem(value: Any) -> str | None:
 
 def clean_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """One record's fields made storable, and (field, reason) for each value changed."""
+    if _storable_as_is(fields):
+        return dict(fields), []
+    return _careful_clean(fields)
+
+
+def _careful_clean(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """``clean_fields`` value by value: what changed and why."""
     out: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for key, value in fields.items():
@@ -92,6 +99,33 @@ def clean_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[
         except RecursionError:
             out[name] = None
     return out, problems
+
+
+_PLAIN = frozenset({str, int, bool, float, dict, type(None)})
+
+
+def _storable_as_is(fields: Mapping[str, Any], nested: bool = False) -> bool:
+    """True when ``clean_fields`` would change nothing: plain keys and values (a dict of them
+    one level down: an activity's source row), every text checked once, joined, in C.
+    A pull cleans every record it reads, nearly all clean; anything else takes the careful
+    path, which says what it changed."""
+    values = list(fields.values())
+    kinds = set(map(type, values))
+    if not kinds <= _PLAIN or (nested and dict in kinds):
+        return False
+    if float in kinds and not all(map(math.isfinite, (v for v in values if type(v) is float))):
+        return False
+    if dict in kinds and not all(_storable_as_is(v, nested=True)
+                                 for v in values if type(v) is dict):
+        return False
+    texts = [v for v in values if type(v) is str]
+    if not nested and texts and max(map(len, texts)) > MAX_TEXT:
+        return False
+    keys = list(fields)
+    if set(map(type, keys)) - {str}:
+        return False
+    joined = "".join(keys) + "".join(texts)
+    return "\x00" not in joined and (joined.isascii() or not _SURROGATE.search(joined))
 
 
 def _plain_dumps(value: Any) -> str:

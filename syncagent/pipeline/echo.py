@@ -56,9 +56,11 @@ def unchanged(store: StateStore, records: Sequence[MirrorRow],
     return (echoes(store, records) | pointed) - news
 
 
-def activity_news(store: StateStore, rows: Sequence[ActivityRow]
+def activity_news(store: StateStore, rows: Sequence[ActivityRow], *, changed_only: bool = False
                   ) -> tuple[list[ActivityRow], set[Ref]]:
     """The activities to store, and the refs of the records whose activities are news.
+    ``changed_only``: leave out those stored as they are (a read-back of contacts brings all
+    their e-mail activities again: nothing to encode and write).
 
     An activity derived from a counter (``derived_from``: the n-th page view) is dated by the
     read that first saw it; it keeps that date when read again, or every read-back after the
@@ -76,6 +78,8 @@ def activity_news(store: StateStore, rows: Sequence[ActivityRow]
                            old.details) != (row.kind, row.occurred_at, row.ref_object,
                                             row.ref_id, row.details):
             news.add((row.system, row.ref_object or "", row.ref_id or ""))
+        elif changed_only:
+            continue
         out.append(row)
     return out, news
 

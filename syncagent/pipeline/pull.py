@@ -119,11 +119,13 @@ def commit(page: Page, system: str, store: StateStore, result: PullResult) -> No
     poison: list[Poison] = []
     mirror_rows = [mirror_row(clean_record(item, poison)) for item in page.records
                    if isinstance(item, RemoteRecord)]
-    activity_rows, news = echo.activity_news(store, [
-        _activity_row(clean_activity(item, poison)) for item in page.records
-        if isinstance(item, ActivityRecord)])
+    activity_rows = [_activity_row(clean_activity(item, poison)) for item in page.records
+                     if isinstance(item, ActivityRecord)]
+    # activities stored as they are need no write; their records are queued as before (a
+    # record they point at is news only through another activity or its own change)
+    changed, news = echo.activity_news(store, activity_rows, changed_only=True)
     # what only repeats the agent's own write or a stored activity changes no one's inputs
-    store.commit_page(stream_key(system, page.stream), mirror_rows, activity_rows,
+    store.commit_page(stream_key(system, page.stream), mirror_rows, changed,
                       to_state_cursor(page.cursor),
                       unchanged=echo.unchanged(store, mirror_rows, activity_rows, news))
     flag_poison(store, poison)

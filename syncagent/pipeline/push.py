@@ -399,14 +399,18 @@ def _note_success(system: str, object_name: str, operation: str, item: OutboxIte
                   answer: WriteResult, written: dict[str, dict[str, Any]],
                   links: list[tuple[str, str, str, int, str]], result: PushResult) -> None:
     remote_id = answer.id or item.remote_id
-    sent = {name.casefold(): value for name, value in payload(item.fields).items()}
-    result.dropped.extend((system, object_name, remote_id, error, sent.get(error.field.casefold()),
-                           item.person_id) for error in answer.dropped)
+    fields = payload(item.fields)
+    if answer.dropped:   # rare: the fields the API refused, by their names in any case
+        sent = {name.casefold(): value for name, value in fields.items()}
+        result.dropped.extend((system, object_name, remote_id, error,
+                               sent.get(error.field.casefold()), item.person_id)
+                              for error in answer.dropped)
+        left_out = {error.field.casefold() for error in answer.dropped}
+        fields = {name: value for name, value in fields.items()
+                  if name.casefold() not in left_out}
     if remote_id is None:
         return
-    left_out = {error.field.casefold() for error in answer.dropped}
-    written[remote_id] = {name: value for name, value in payload(item.fields).items()
-                          if name.casefold() not in left_out}
+    written[remote_id] = fields
     if operation != "update":
         result.created_refs.append((system, object_name, remote_id))  # read back this cycle
     if operation == "update" or answer.created is False:

@@ -3,11 +3,16 @@ their own keys in the state DB."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
+from connectors.base import ActivityRecord, Cursor, Page
+from state import mirror
 from state.store import ActivityRow, CursorState, StateStore
+from syncagent.pipeline import pull
 from syncagent.pipeline.echo import activity_news
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -60,3 +65,35 @@ def test_a_page_reads_back_its_own_activities_not_all_of_their_records(
                                                ("hubspot", "nope"), ("salesforce", "ev-101-5")])
     assert set(found) == {("hubspot", "ev-101-5"), ("hubspot", "ev-101-7")}
     assert found[("hubspot", "ev-101-7")].ref_id == "101"
+
+
+def _event(source: str, contact: str, **details: object) -> ActivityRecord:
+    return ActivityRecord("hubspot", source, "page_view", T0, ("hubspot", "contacts", contact),
+                          dict(details))
+
+
+def test_a_page_writes_only_its_new_or_changed_activities(
+        store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Activities read again as stored are not encoded and written again; what is queued for
+    matching is as before (the records their news points at, and nothing else)."""
+    cursor = Cursor(T0, None, frozenset())
+    first = Page("web_events", "events", [_event("e1", "101"), _event("e2", "102")], cursor)
+    pull.commit(first, "hubspot", store, pull.PullResult())
+    store.persons.matched(store.persons.queued())
+    written: list[str] = []
+    upsert = mirror.upsert_activities
+
+    def spied(session: Session, rows: Sequence[ActivityRow]) -> None:
+        written.extend(r.source_id for r in rows)
+        upsert(session, rows)
+
+    monkeypatch.setattr(mirror, "upsert_activities", spied)
+    again = Page("web_events", "events", [_event("e1", "101"), _event("e2", "102", url="/x"),
+                                          _event("e3", "103")], cursor)
+    pull.commit(again, "hubspot", store, pull.PullResult())
+    assert written == ["e2", "e3"]
+    assert store.persons.queued() == {("hubspot", "contacts", "102"),
+                                      ("hubspot", "contacts", "103")}
+    stored = store.mirror.activities_by_source([("hubspot", s) for s in ("e1", "e2", "e3")])
+    assert {key[1]: row.details for key, row in stored.items()} == {
+        "e1": {}, "e2": {"url": "/x"}, "e3": {}}
