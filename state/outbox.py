@@ -5,7 +5,8 @@ The session-level functions here take an open Session; `OutboxStore` opens one p
 decisions the rows were planned from. The rules kept here:
 - side effects (create, upsert, list changes) are enqueued once per idempotency key, ever; an
   update replaces a pending one, re-arms a done one, and re-arms a dead or discarded one only
-  if its values changed (a rejected write is not retried forever with the same values);
+  if its values changed (a rejected write is not retried forever with the same values); one
+  in flight is left to land, and its person is marked dirty to be planned again;
 - claims use `FOR UPDATE SKIP LOCKED` on Postgres, so two agents never get the same row
   (SQLite has one writer at a time);
 - a claimed row always ends as done, pending (retry with backoff) or dead: push completes it,
@@ -100,8 +101,10 @@ def _due(now: datetime) -> Any:
                and_(t.c.status == IN_FLIGHT, t.c.claimed_until < now))
 
 
-def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> None:
-    """Add planned writes (see the module's rules for what a repeated key does)."""
+def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> list[int]:
+    """Add planned writes (see the module's rules for what a repeated key does). Returns the
+    persons of updates that found their row in flight (``in_flight_persons``): the caller
+    must mark them dirty after it marks them evaluated."""
     table = table_of(m.OutboxRow)
 
     def as_row(row: NewOutboxRow) -> dict[str, Any]:
@@ -124,6 +127,25 @@ def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> No
     upsert(session, table, updates, ["idempotency_key"],
            ["fields", "remote_id", "status", "attempts", "next_attempt_at", "updated_at",
             "changed_at"], where=rearm)
+    return in_flight_persons(session, [row["idempotency_key"] for row in updates])
+
+
+def in_flight_persons(session: Session, keys: Sequence[str]) -> list[int]:
+    """The persons whose update under one of these keys is in flight.
+
+    An update planned while its row is in flight is not taken in: the push that holds the
+    row sends the older values and marks it done, so the newer ones would be lost for good
+    (a cross id planned once a Lead exists, after a killed cycle left its contact's row
+    claimed), and the person, stored as evaluated, would never be planned again. Marked
+    dirty instead, they are planned again next cycle, against the mirror as the flight left
+    it. Read after the upsert, whose conflict locks the row (Postgres) until this
+    transaction ends: the flight cannot land unseen in between."""
+    t = m.OutboxRow
+    persons: set[int] = set()
+    for chunk in chunks(list(keys), IN_LIST):
+        persons.update(pid for pid in session.scalars(select(t.person_id).where(
+            t.idempotency_key.in_(chunk), t.status == IN_FLIGHT)) if pid is not None)
+    return sorted(persons)
 
 
 def claim(session: Session, holder: str, limit: int, *, where: dict[str, str | None],
@@ -308,7 +330,7 @@ class OutboxStore:
     # ----------------------------------------------------------------- the queue
     def enqueue(self, rows: Sequence[NewOutboxRow], now: datetime | None = None) -> None:
         with self._sessions.write() as session:
-            enqueue(session, rows, now or utcnow())
+            set_dirty(session, enqueue(session, rows, now or utcnow()))
 
     def claim(self, holder: str, limit: int, *, system: str | None = None,
               object_name: str | None = None, operation: str | None = None,

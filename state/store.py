@@ -149,11 +149,13 @@ class StateStore:
         queued, nor a timer fired whose task was not."""
         now = now or utcnow()
         with self.sessions.write() as session:
-            outbox.enqueue(session, rows, now)
+            held = outbox.enqueue(session, rows, now)
             decided.save(session, decisions)
             if handoff:
                 save_handoff(session, handoff)
             persons.set_evaluated(session, due)
+            # after set_evaluated: an update whose row was in flight was not queued
+            persons.set_dirty(session, held)
             runs.set_values(session, values, now)
 
     # ----------------------------------------------------------------- status

@@ -179,6 +179,10 @@ class HubSpotPortal:
         self._list_ids = itertools.count(3_187)
         self.events: list[WebEvent] = []
         self._events_sorted = True
+        # Paging keys aligned with ``events`` while they are sorted, kept so each events
+        # page bisects them instead of recomputing every event's key (quadratic over a
+        # backfill); dropped on out-of-order arrival and rebuilt with the next sort.
+        self._event_keys: list[tuple[int, str]] = []
         self._event_ids = itertools.count(1)
 
     @classmethod
@@ -459,16 +463,26 @@ class HubSpotPortal:
                   properties: dict[str, str]) -> WebEvent:
         event = WebEvent(f"{next(self._event_ids):012d}-sbx", event_type, contact_id,
                          occurred_at, properties)
-        if self.events and event_order(event) < event_order(self.events[-1]):
+        key = event_order(event)
+        if self._events_sorted and self._event_keys and key < self._event_keys[-1]:
             self._events_sorted = False
+            self._event_keys = []
+        if self._events_sorted:
+            self._event_keys.append(key)
         self.events.append(event)
         return event
 
     def sorted_events(self) -> list[WebEvent]:
         if not self._events_sorted:
             self.events.sort(key=event_order)
+            self._event_keys = [event_order(e) for e in self.events]
             self._events_sorted = True
         return self.events
+
+    def event_keys(self) -> list[tuple[int, str]]:
+        """The paging key of each event, aligned with :meth:`sorted_events`."""
+        self.sorted_events()
+        return self._event_keys
 
 
 def event_order(event: WebEvent) -> tuple[int, str]:
