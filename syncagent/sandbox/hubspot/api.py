@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -35,7 +35,7 @@ from syncagent.sandbox.hubspot.properties import (
     PropertyDef,
     iso_ms,
 )
-from syncagent.sandbox.hubspot.search import run_search
+from syncagent.sandbox.hubspot.search_index import search_store
 
 BATCH_LIMIT = 100
 # v4 (and v3) association batch reads: at most 1,000 ids a request since 2025-02-10
@@ -335,12 +335,10 @@ class HubSpotRoutes:
             if not isinstance(body, dict):
                 raise HubSpotError(400, "Invalid input JSON: expected an object")
             defs = self.hs.property_defs(kind)
-            records: Iterable[HsRecord] = self.hs.store(kind).records.values()
             delay = self.ctx.faults.profile.hubspot_search_delay_seconds
-            if delay > 0:   # the search index lags behind writes
-                horizon = (self.hs.clock.now().timestamp() - delay) * 1000
-                records = [r for r in records if r.updated_ms <= horizon]
-            total, page, next_after = run_search(records, defs, body)
+            # the search index lags behind writes: records modified since the horizon are out
+            horizon = (self.hs.clock.now().timestamp() - delay) * 1000 if delay > 0 else None
+            total, page, next_after = search_store(self.hs.store(kind), defs, body, horizon)
             props = body.get("properties")
             result: dict[str, Any] = {"total": total, "results": [
                 record_json(self.hs, kind, r, props if isinstance(props, list) else None)

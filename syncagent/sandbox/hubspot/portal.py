@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
 from syncagent.sandbox.common import SandboxClock, SandboxContext
+from syncagent.sandbox.hubspot.journal import ChangeJournal, MatchCache
 from syncagent.sandbox.hubspot.properties import (
     ENGAGEMENT_TYPES,
     LIFECYCLE_STAGES,
@@ -122,7 +123,9 @@ def created_property(object_type: str) -> str:
 
 
 class ObjectStore:
-    """Records of one object type, with the email index contacts need."""
+    """Records of one object type, with the email index contacts need, and what the search
+    index keeps beside them (journal.py): every change to a record's id, date or archived
+    flag goes through HubSpotPortal, which notes it in the journal."""
 
     def __init__(self, object_type: str, first_id: int) -> None:
         self.object_type = object_type
@@ -130,6 +133,8 @@ class ObjectStore:
         self.by_email: dict[str, int] = {}
         self.merged_into: dict[int, int] = {}
         self._ids = itertools.count(first_id)
+        self.journal = ChangeJournal(self.records)
+        self.matches = MatchCache()
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -242,6 +247,7 @@ class HubSpotPortal:
         record.updated_at = when
         record.updated_ms = when.timestamp() * 1000
         record.properties[modified_property(object_type)] = iso_ms(when)
+        self.stores[object_type].journal.note(record.id, record.updated_ms)
 
     def create(self, object_type: str, properties: dict[str, Any], *,
                associations: dict[str, set[int]] | None = None,
@@ -267,8 +273,8 @@ class HubSpotPortal:
         clean["hs_object_id"] = str(rid)
         clean.setdefault(created_property(object_type), iso_ms(when))
         record = HsRecord(id=rid, properties=clean, created_at=when, updated_at=when)
-        self._touch(object_type, record, when)
         store.records[rid] = record
+        self._touch(object_type, record, when)   # in the store first: the journal reads it
         if email:
             store.by_email[email] = rid
         for to_type, ids in (associations or {}).items():
@@ -392,6 +398,7 @@ class HubSpotPortal:
         if email and store.by_email.get(email) == merged_id:
             del store.by_email[email]
         del store.records[merged_id]
+        store.journal.note(merged_id)
         store.merged_into[merged_id] = primary_id
         for hs_list in self.lists.values():
             if merged_id in hs_list.members:

@@ -232,15 +232,7 @@ def _query_predicate(query: str | None) -> Predicate | None:
 def run_search(records: Iterable[HsRecord], defs: dict[str, PropertyDef],
                body: dict[str, Any]) -> tuple[int, list[HsRecord], int | None]:
     """(total, page of records, next offset or None) for a search request body."""
-    limit = body.get("limit", 10)
-    if not isinstance(limit, int) or limit < 0 or limit > MAX_LIMIT:
-        raise _bad(f"limit must be between 0 and {MAX_LIMIT}, got {limit}")
-    after_raw = body.get("after") or "0"
-    if not str(after_raw).isdigit():
-        raise _bad(f"after must be an integer offset as a string, got {after_raw!r}")
-    after = int(after_raw)
-    if after + limit > MAX_RESULTS:
-        raise HubSpotError(400, "There was a problem with the request.", "VALIDATION_ERROR")
+    limit, after = paging(body)
     predicate = compile_groups(defs, body.get("filterGroups") or [])
     text = _query_predicate(body.get("query"))
     matched = [r for r in records if not r.archived and predicate(r) and (text is None or text(r))]
@@ -251,6 +243,28 @@ def run_search(records: Iterable[HsRecord], defs: dict[str, PropertyDef],
     return len(matched), page, next_after
 
 
+def paging(body: dict[str, Any]) -> tuple[int, int]:
+    """(limit, after) of a search body, refused as HubSpot does (the 10,000 cap included)."""
+    limit = body.get("limit", 10)
+    if not isinstance(limit, int) or limit < 0 or limit > MAX_LIMIT:
+        raise _bad(f"limit must be between 0 and {MAX_LIMIT}, got {limit}")
+    after_raw = body.get("after") or "0"
+    if not str(after_raw).isdigit():
+        raise _bad(f"after must be an integer offset as a string, got {after_raw!r}")
+    after = int(after_raw)
+    if after + limit > MAX_RESULTS:
+        raise HubSpotError(400, "There was a problem with the request.", "VALIDATION_ERROR")
+    return limit, after
+
+
+def sort_spec(spec: Any) -> tuple[str, bool]:
+    """(property name, descending) of one entry of `sorts`."""
+    if isinstance(spec, str):   # "-createdate" / "createdate" shorthand
+        return spec.lstrip("-"), spec.startswith("-")
+    name = spec.get("propertyName", "")
+    return name, str(spec.get("direction", "ASCENDING")).upper() == "DESCENDING"
+
+
 def _first(records: list[HsRecord], defs: dict[str, PropertyDef], sorts: list[Any],
            count: int) -> list[HsRecord]:
     """The first `count` records in the search's order (one sort at most; records without a
@@ -259,12 +273,7 @@ def _first(records: list[HsRecord], defs: dict[str, PropertyDef], sorts: list[An
         raise _bad("Only one sort is supported")
     if not sorts:
         return heapq.nsmallest(count, records, key=lambda r: r.id)
-    spec = sorts[0]
-    if isinstance(spec, str):   # "-createdate" / "createdate" shorthand
-        name, descending = spec.lstrip("-"), spec.startswith("-")
-    else:
-        name = spec.get("propertyName", "")
-        descending = str(spec.get("direction", "ASCENDING")).upper() == "DESCENDING"
+    name, descending = sort_spec(sorts[0])
     prop = defs.get(name)
     if prop is None:
         raise _bad(f"Property {name} does not exist")
