@@ -5,6 +5,12 @@ integration is installed (API-FACTS.md, "Salesforce-linked properties"): the age
 only when this says they exist. Without the ``crm.schemas.contacts.read`` scope the answer is
 "unknown" (None) and such optional properties are not written. A read can travel to the next
 process (``facts`` and ``adopt``); a write refused for a property that is gone reads again.
+
+A read's age is judged at the start of a cycle only (``missing_required``, the preflight of a
+cycle that writes): one older than ``SCHEMA_TTL`` is read again there, so an integration
+installed meanwhile is seen by the next cycle. Within a cycle the read it started with stands,
+however long the cycle runs: a backfill of hours would otherwise read the properties again for
+nothing but the time it took (issue 18: every operation at its minimum, one read a process).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ REQUIRED_PROPERTIES = tuple(OUTPUTS[part] for part in ("grade", "score", "segmen
 DOCTOR_HINT = ("Run `syncagent doctor` to list what the portal lacks, then create the "
                "properties (`syncagent setup --apply`, or by hand in the 'syncagent' group).")
 
-#: how long a read of the properties is trusted (an integration installed meanwhile is seen)
+#: how old a read may be when a cycle starts (an integration installed meanwhile is seen)
 SCHEMA_TTL = timedelta(minutes=15)
 #: a write refused with this code names a property the portal no longer has
 GONE_CODE = "PROPERTY_DOESNT_EXIST"
@@ -46,10 +52,14 @@ class PortalSchema:
         self.unreadable: str | None = None     # why the properties could not be read
 
     def contact_properties(self) -> frozenset[str] | None:
-        """Names of the portal's contact properties; None when the app may not read them."""
-        now = self._clock()
-        if self._read_at is not None and timedelta(0) <= now - self._read_at < SCHEMA_TTL:
-            return self._names
+        """Names of the portal's contact properties; None when the app may not read them.
+        The read at hand whatever its age (``missing_required`` judges age, at a cycle's
+        start); read now only when there is none, or a refused write dropped it."""
+        if self._read_at is None:
+            self._read()
+        return self._names
+
+    def _read(self) -> None:
         try:
             data = self.client.properties("contacts")
         except errors.MissingScopes as exc:
@@ -58,8 +68,12 @@ class PortalSchema:
         else:
             self.unreadable = None
             self._names = frozenset(str(p.get("name")) for p in data.get("results") or [])
-        self._read_at, self._unsaved = now, True
-        return self._names
+        self._read_at, self._unsaved = self._clock(), True
+
+    def _stale(self) -> bool:
+        """No read, or one older than SCHEMA_TTL (or from the future: a clock set back)."""
+        return self._read_at is None or not (
+            timedelta(0) <= self._clock() - self._read_at < SCHEMA_TTL)
 
     def facts(self) -> dict[str, Any] | None:
         """What the last read said, JSON-safe (names only), or None when nothing was read
@@ -92,8 +106,11 @@ class PortalSchema:
 
     def missing_required(self) -> list[str]:
         """The agent's properties the portal lacks ([] when they exist or cannot be read:
-        without the schema scope the writes themselves will say)."""
-        names = self.contact_properties()
+        without the schema scope the writes themselves will say). A cycle's start: a stale
+        read is read again here, and then stands for the whole cycle."""
+        if self._stale():
+            self._read()
+        names = self._names
         if names is None:
             return []
         return [name for name in REQUIRED_PROPERTIES if name not in names]
