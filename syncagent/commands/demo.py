@@ -7,7 +7,6 @@ of simulated behaviour and rep actions, a second cycle, and a summary of what la
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections import Counter
 from pathlib import Path
@@ -18,15 +17,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.base import PackedWrites
 from connectors.base import Progress as ReadProgress
 from state.store import StateStore
 from syncagent.commands.common import settings_for_command
 from syncagent.commands.sandbox import require_sandbox_extra
 from syncagent.pipeline.agent import build_agent, save_usage, settings_from_info
 from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, run_cycle
+from syncagent.sandbox.floor import floors, portal_truth, sent_rows, totals
 
 console = Console()
+DB_NAME = "demo-state.db"
 
 
 def demo(leads: int = typer.Option(2000, help="Seeded leads in the sandbox."),
@@ -45,16 +45,18 @@ def demo(leads: int = typer.Option(2000, help="Seeded leads in the sandbox."),
     try:
         agent = _agent(sandbox.info, state_dir, mappings)
         agent.clock = sandbox.ctx.clock.now  # simulate() moves the sandbox's clock ahead
+        truth = portal_truth(sandbox.ctx)     # what the backfill must read, before it starts
         first = _cycle_with_bar(agent, "Backfill")
+        minimum = _calls_vs_minimum(agent, first, truth, state_dir / DB_NAME)
         console.print("Simulating a day: new behaviour, a rep's disqualification, a hand-picked "
                       "track, an owner change…")
         sandbox.simulate(minutes=24 * 60, events=max(50, leads // 10), rep_actions=10, seed=seed)
         second = _cycle_with_bar(agent, "Second cycle")
-        summary = _summary(agent, first, second, sandbox.stats())
+        summary = _summary(agent, first, second, sandbox.stats(), minimum)
         _print_summary(summary, as_json)
         if not as_json:
             console.print(f"\nThe reports in a browser: `syncagent serve --state "
-                          f"sqlite:///{state_dir / 'demo-state.db'}`, then open "
+                          f"sqlite:///{state_dir / DB_NAME}`, then open "
                           "http://127.0.0.1:8080/.")
     finally:
         sandbox.stop()
@@ -62,8 +64,8 @@ def demo(leads: int = typer.Option(2000, help="Seeded leads in the sandbox."),
 
 def _agent(info: dict[str, Any], state_dir: Path, mappings: Path | None) -> Agent:
     state_dir.mkdir(parents=True, exist_ok=True)
-    db = state_dir / "demo-state.db"
-    for leftover in state_dir.glob("demo-state.db*"):
+    db = state_dir / DB_NAME
+    for leftover in state_dir.glob(f"{DB_NAME}*"):
         leftover.unlink()  # a demo starts from nothing, like a new install
     url = f"sqlite:///{db}"
     StateStore(url).upgrade()
@@ -92,7 +94,7 @@ def _cycle_with_bar(agent: Agent, title: str) -> CycleReport:
 
 
 def _summary(agent: Agent, first: CycleReport, second: CycleReport,
-             stats: dict[str, Any]) -> dict[str, Any]:
+             stats: dict[str, Any], minimum: dict[str, Any]) -> dict[str, Any]:
     decisions = agent.store.decisions.of()
     users = _user_names(agent)
     grades = Counter(d["grade"] for d in decisions.values())
@@ -107,7 +109,7 @@ def _summary(agent: Agent, first: CycleReport, second: CycleReport,
         "owners": dict(owners.most_common(8)),
         "tracks": dict(tracks.most_common()),
         "cycles": [first.as_json(), second.as_json()],
-        "api_calls_vs_minimum": _calls_vs_minimum(agent, first),
+        "api_calls_vs_minimum": minimum,
         "explained": _explained(decisions),
         "sandbox_calls": stats.get("total_calls", stats.get("calls")),
     }
@@ -123,21 +125,17 @@ def _user_names(agent: Agent) -> dict[str, str]:
     return {}
 
 
-def _calls_vs_minimum(agent: Agent, report: CycleReport) -> dict[str, Any]:
-    """What the backfill cost against the least the APIs' page and batch sizes allow."""
-    out = {}
-    for system, connector in agent.connectors.items():
-        profile = connector.profile
-        # a system whose call carries several batches (Salesforce's Composite: five
-        # collections) packs query pages the same way, one stream's pages in turn
-        pack = connector.pack_size if isinstance(connector, PackedWrites) else 1
-        pulled = [n for key, n in report.pulled.items() if key.startswith(f"{system}.")]
-        pages = [max(1, math.ceil(n / max(1, profile.page_size))) for n in pulled]
-        least = max(math.ceil(sum(pages) / pack), max(pages, default=0))
-        written = report.written.get(system, 0) + report.created.get(system, 0)
-        least += math.ceil(math.ceil(written / connector.max_batch) / pack)
-        out[system] = {"calls": report.api_calls.get(system, 0), "minimum": least}
-    return out
+def _calls_vs_minimum(agent: Agent, backfill: CycleReport, truth: dict[str, Any],
+                      db: Path) -> dict[str, Any]:
+    """What the backfill cost against the least the APIs' page and batch sizes allow, each
+    operation counted as bench/e2e.py counts it (syncagent/sandbox/floor.py): reads from
+    what the sandbox held before, writes from the outbox rows the backfill sent. Called
+    before the second cycle: its calls and writes are not the backfill's."""
+    calls = {system: c.calls.by_operation() for system, c in agent.connectors.items()}
+    tables = floors(truth, sent_rows(str(db)), backfill.pulled_by_stream(), calls)
+    return {system: {"calls": backfill.api_calls.get(system, 0),
+                     "minimum": totals(tables[system])["minimum"]}
+            for system in agent.connectors if system in tables}
 
 
 def _explained(decisions: dict[int, dict[str, Any]]) -> str:
