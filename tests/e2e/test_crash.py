@@ -71,7 +71,7 @@ def _snapshot(sandbox: RunningSandbox) -> dict[str, Any]:
 
 def _duplicates(sandbox: RunningSandbox) -> dict[str, int]:
     with sandbox.ctx.lock:
-        keys = Counter(r.get("Syncagent_Id__c") for r in sandbox.ctx.sf.records("Lead")
+        keys = Counter(str(r["Syncagent_Id__c"]) for r in sandbox.ctx.sf.records("Lead")
                        if r.get("Syncagent_Id__c"))
         emails = Counter((r.properties.get("email") or "").lower()
                          for r in sandbox.ctx.hs.store("contacts").records.values()
