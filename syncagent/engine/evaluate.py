@@ -94,7 +94,8 @@ def evaluate(person: PersonInput, rules: Rules, now: datetime,
     state = EngineState(stage_result.stage, stage_result.mql_date, track.track, owner.owner_id,
                         handed.assigned_at, recycled_at, now, crm.lead_status,
                         crm.disqualified_reason, last_alert_at, handed.sal_at,
-                        handed.routed_by, handed.note)
+                        handed.routed_by, handed.note, handed.routed_from,
+                        handed.routed_why)
     decision = Decision(person.person_id, now, grade_result, score_result, segment_result,
                         stage_result, owner, track, persona, fired, handed.timers, state)
     return decision, handed.routing

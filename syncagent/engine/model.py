@@ -71,6 +71,10 @@ class EngineState:
     sal_at: datetime | None = None          # accepted (SAL): the qualify window counts from here
     routed_by: str | None = None            # the routing rule that chose the current owner
     handoff_note: str | None = None         # why an SLA reassign moved it, kept for the rep
+    # The CRM's owner when the engine chose another (``owner_id``) whose write is pending,
+    # and the sentence that chose it: while the CRM shows that owner, the choice stands.
+    routed_from: str | None = None
+    routed_why: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(self)

@@ -75,6 +75,8 @@ class _Previous(_Strict):
     sal_at: AwareDatetime | None = None
     routed_by: str | None = None
     handoff_note: str | None = None
+    routed_from: str | None = None
+    routed_why: str | None = None
 
 
 class _User(_Strict):
