@@ -28,6 +28,7 @@ the cycle with `WorkerFailed`, after the chunks before its chunk are committed.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 from collections import deque
@@ -51,6 +52,7 @@ from syncagent.pipeline.pieces import Merged, Piece, merge, pieces_of
 from syncagent.pipeline.plan import PlanContext
 from syncagent.pipeline.tasks import TaskContext
 
+PR_SET_PDEATHSIG = 1   # prctl(2)
 MAX_DEFAULT = 4   # beyond this the single committing thread, not evaluation, sets the pace
 _ROTATION = frozenset({"day", "assigned", "weights"})
 
@@ -142,13 +144,27 @@ def watching(reads: list[Read]) -> Judge:
 _worker: tuple[Job, StateStore] | None = None
 
 
-def _start(job: Job) -> None:
+def _start(job: Job, parent: int) -> None:
     """In a new worker: its own connections; stops come from the main process only (a
     Ctrl-C reaches the whole process group; the parent's SIGTERM handler is not ours)."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with(parent)
     _worker = (job, StateStore(job.url))
+
+
+def _die_with(parent: int) -> None:
+    """Linux: the kernel kills this worker when the thread that forked it ends. A killed
+    agent must not leave its workers behind, each waiting for a chunk forever (they hold the
+    task queue's write end themselves, so they would never see it close)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):   # not Linux: shutdown stops the workers
+        return
+    if os.getppid() != parent:   # the agent ended before the request was made
+        os._exit(1)
 
 
 def _work(person_ids: list[int], routing: RoutingState) -> Done:
@@ -173,7 +189,8 @@ class EvaluationPool:
 
     def __enter__(self) -> EvaluationPool:
         self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
-                                         initializer=_start, initargs=(self._job,))
+                                         initializer=_start,
+                                         initargs=(self._job, os.getpid()))
         # The first call forks every worker, now: before the caller starts its threads.
         _result([0], self._pool.submit(os.getpid))
         return self

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
@@ -226,3 +229,43 @@ def test_eval_workers_is_a_setting(
     monkeypatch.setenv("SYNCAGENT_EVAL_WORKERS", "-1")
     with pytest.raises(ConfigError, match="eval_workers"):
         load_settings()
+
+
+ORPHANS = """
+import os, signal, sys
+from pathlib import Path
+from syncagent.pipeline.workers import EvaluationPool, Job
+
+job = Job(sys.argv[1], None, None, None, None, None)  # the workers only open the store
+with EvaluationPool(None, job, 2):
+    pids = [p for task in Path("/proc/self/task").glob("*/children")
+            for p in task.read_text().split()]
+    print(" ".join(pids), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\\nState:\\tZ" not in status   # a zombie has ended
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="Linux only")
+def test_the_workers_end_when_the_agent_is_killed(tmp_path: Path) -> None:
+    """A SIGKILL of the agent leaves no worker behind, waiting for chunks forever."""
+    with subprocess.Popen([sys.executable, "-c", ORPHANS, f"sqlite:///{tmp_path / 's.db'}"],
+                          stdout=subprocess.PIPE, text=True, cwd=ROOT) as agent:
+        assert agent.stdout is not None
+        workers = [int(pid) for pid in agent.stdout.readline().split()]
+        assert agent.wait(timeout=60) == -signal.SIGKILL
+    assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:   # this test's own processes: never left running
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the workers outlived the agent"
