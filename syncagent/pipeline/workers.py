@@ -29,7 +29,9 @@ the cycle with `WorkerFailed`, after the chunks before its chunk are committed.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
+import pickle
 import signal
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -142,6 +144,7 @@ def watching(reads: list[Read]) -> Judge:
 
 
 _worker: tuple[Job, StateStore] | None = None
+_carried: tuple[int, RoutingState] | None = None   # (chunk index, the rotation it left)
 
 
 def _start(job: Job, parent: int) -> None:
@@ -167,15 +170,36 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _work(person_ids: list[int], routing: RoutingState) -> Done:
-    """In a worker: evaluate, plan and derive one chunk, person by person."""
+def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
+    """In a worker: evaluate, plan and derive one chunk, person by person; pickled here, to
+    be read back by `_loads`. When this worker evaluated the chunk just before, the rotation
+    it left is a better guess than the one handed in (which the main process knew when it
+    handed the chunk out): with one worker, it is always the true one."""
+    global _carried
     assert _worker is not None, "a worker is started with its job"
     job, store = _worker
+    if _carried is not None and _carried[0] == index - 1:
+        routing = _carried[1]
     reads: list[Read] = []
     chunk = decide._evaluate_chunk(store, job.rules, person_ids, job.world, job.now, routing,
                                    watching(reads))
+    _carried = (index, chunk.routing)
     pieces = pieces_of(store, chunk, job.context, job.tasks, job.rules.source, job.now)
-    return Done(person_ids, pieces, reads)
+    return pickle.dumps(Done(person_ids, pieces, reads), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _loads(blob: bytes) -> Done:
+    """A worker's chunk, unpickled with the collector paused: the ~50,000 objects of a chunk
+    would otherwise set off collections that scan all the process holds, several times per
+    chunk (they cost more than the unpickling itself)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        done: Done = pickle.loads(blob)
+    finally:
+        if paused:
+            gc.enable()
+    return done
 
 
 class EvaluationPool:
@@ -188,6 +212,10 @@ class EvaluationPool:
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> EvaluationPool:
+        # What is alive now (rules, users, accounts, the modules) is never scanned by the
+        # collector again, here or in the workers: a scan writes to every object it visits,
+        # which in a forked worker copies each page it shares with this process.
+        gc.freeze()
         self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
                                          initializer=_start,
                                          initargs=(self._job, os.getpid()))
@@ -199,29 +227,31 @@ class EvaluationPool:
                  trace: TracebackType | None) -> None:
         assert self._pool is not None
         self._pool.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()
 
     def merged(self, chunks: Iterable[Sequence[int]], routing: RoutingState
                ) -> Iterator[tuple[Merged, RoutingState]]:
-        pending = iter(chunks)
-        window: deque[tuple[list[int], Future[Done]]] = deque()
+        pending = enumerate(chunks)
+        window: deque[tuple[list[int], Future[bytes]]] = deque()
         while True:
             self._hand_out(pending, window, routing)
             if not window:
                 return
             ids, future = window.popleft()
-            merged, routing = self._settle(_result(ids, future), routing)
+            merged, routing = self._settle(_loads(_result(ids, future)), routing)
             yield merged, routing
 
-    def _hand_out(self, pending: Iterator[Sequence[int]],
-                  window: deque[tuple[list[int], Future[Done]]], routing: RoutingState) -> None:
+    def _hand_out(self, pending: Iterator[tuple[int, Sequence[int]]],
+                  window: deque[tuple[list[int], Future[bytes]]], routing: RoutingState) -> None:
         """Keep ``workers + 1`` chunks handed out: every worker stays busy while this process
         merges a chunk, and no more results wait here than that."""
         assert self._pool is not None
-        while len(window) <= self._workers and (ids := next(pending, None)) is not None:
+        while len(window) <= self._workers and (chunk := next(pending, None)) is not None:
+            index, ids = chunk[0], list(chunk[1])
             try:
-                window.append((list(ids), self._pool.submit(_work, list(ids), routing)))
+                window.append((ids, self._pool.submit(_work, index, ids, routing)))
             except BrokenProcessPool:   # a worker died since the last chunk came back
-                raise _died(window[0][0] if window else list(ids)) from None
+                raise _died(window[0][0] if window else ids) from None
 
     def _settle(self, done: Done, routing: RoutingState) -> tuple[Merged, RoutingState]:
         """Walk the chunk's readers of the rotation with the true rotation; from the first
