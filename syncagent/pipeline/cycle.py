@@ -355,9 +355,11 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
         first = iter(chunks)
         ahead = list(islice(first, 2))
         chunks = chain(ahead, first)
-        if len(ahead) > 1:   # one chunk: nothing to overlap, no process to start
-            job = Job(store.url, agent.rules, world, context, tasks, now)
-            _in_workers(agent, EvaluationPool(store, job, workers), chunks, routing, report)
+        pool = EvaluationPool(store, Job(store.url, agent.rules, world, context, tasks, now),
+                              workers)
+        # one chunk: nothing to overlap, no process to start
+        if len(ahead) > 1 and pool.start():
+            _in_workers(agent, pool, chunks, routing, report)
             return world
     _in_process(agent, options, chunks, world, context, tasks, now, routing, report)
     return world
@@ -394,8 +396,8 @@ def _in_process(agent: Agent, options: CycleOptions, chunks: Iterable[Sequence[i
 
 def _in_workers(agent: Agent, pool: EvaluationPool, chunks: Iterable[Sequence[int]],
                 routing: RoutingState, report: CycleReport) -> None:
-    """The same chunks, evaluated by the pool's processes; committed here, in order. The
-    pool is entered first: its processes are forked before the writer's thread starts."""
+    """The same chunks, evaluated by the pool's processes (started: forked before the
+    writer's thread starts); committed here, in order."""
     store = agent.store
     with pool, ChunkWriter() as writer:
         for merged, after in pool.merged(chunks, routing):

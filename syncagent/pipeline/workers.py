@@ -43,6 +43,7 @@ from multiprocessing import get_context
 from types import TracebackType
 from typing import Any
 
+import structlog
 from sqlalchemy.engine import make_url
 
 from state.store import StateStore
@@ -53,6 +54,8 @@ from syncagent.pipeline.decide import Judge, World
 from syncagent.pipeline.pieces import Merged, Piece, merge, pieces_of
 from syncagent.pipeline.plan import PlanContext
 from syncagent.pipeline.tasks import TaskContext
+
+log = structlog.get_logger(__name__)
 
 PR_SET_PDEATHSIG = 1   # prctl(2)
 MAX_DEFAULT = 4   # beyond this the single committing thread, not evaluation, sets the pace
@@ -211,22 +214,36 @@ class EvaluationPool:
         self._store, self._job, self._workers = store, job, workers
         self._pool: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> EvaluationPool:
+    def start(self) -> bool:
+        """Fork the workers, now (before the caller starts the writer's thread). False when
+        they could not be started (no fork, no memory): the caller evaluates in process."""
         # What is alive now (rules, users, accounts, the modules) is never scanned by the
         # collector again, here or in the workers: a scan writes to every object it visits,
         # which in a forked worker copies each page it shares with this process.
         gc.freeze()
-        self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
-                                         initializer=_start,
-                                         initargs=(self._job, os.getpid()))
-        # The first call forks every worker, now: before the caller starts its threads.
-        _result([0], self._pool.submit(os.getpid))
+        try:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
+                                             initializer=_start,
+                                             initargs=(self._job, os.getpid()))
+            self._pool.submit(os.getpid).result()   # the first call forks every worker
+        except (OSError, BrokenProcessPool) as exc:
+            log.warning("evaluation workers not started; evaluating in process",
+                        error=type(exc).__name__)
+            self._stop()
+            return False
+        return True
+
+    def __enter__(self) -> EvaluationPool:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        assert self._pool is not None
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         gc.unfreeze()
 
     def merged(self, chunks: Iterable[Sequence[int]], routing: RoutingState

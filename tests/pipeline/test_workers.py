@@ -30,6 +30,7 @@ from state.store import MirrorRow, StateStore
 from syncagent.engine import load_rules
 from syncagent.errors import ConfigError
 from syncagent.pipeline import cycle, decide
+from syncagent.pipeline import workers as pool_module
 from syncagent.pipeline.cycle import Agent, CycleOptions, run_cycle
 from syncagent.pipeline.workers import WorkerFailed, worker_count
 from syncagent.settings import load_settings
@@ -219,6 +220,24 @@ def test_a_failed_worker_fails_the_cycle_and_the_next_cycle_redoes_its_work(
     assert evaluated <= done
 
 
+def test_workers_that_cannot_start_leave_the_evaluation_to_this_process(
+        urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fork (a sandboxed host, no memory): the cycle evaluates in process, as before."""
+    def no_fork(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError("fork refused")
+
+    expected, got = StateStore(urls[0]), StateStore(urls[1])
+    try:
+        _rescore(_agent(expected, 0), 0)
+        monkeypatch.setattr(pool_module, "ProcessPoolExecutor", no_fork)
+        report = _rescore(_agent(got, 2), 0)
+        assert report.status == "ok" and report.persons_evaluated > 0
+        assert _tables(got) == _tables(expected)
+    finally:
+        expected.dispose()
+        got.dispose()
+
+
 def test_worker_count_defaults_to_the_cores_but_one(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_count(0) == 0 and worker_count(3) == 3
     for cores, workers in ((1, 0), (2, 1), (3, 2), (16, 4)):
@@ -243,7 +262,9 @@ from pathlib import Path
 from syncagent.pipeline.workers import EvaluationPool, Job
 
 job = Job(sys.argv[1], None, None, None, None, None)  # the workers only open the store
-with EvaluationPool(None, job, 2):
+pool = EvaluationPool(None, job, 2)
+assert pool.start()
+with pool:
     pids = [p for task in Path("/proc/self/task").glob("*/children")
             for p in task.read_text().split()]
     print(" ".join(pids), flush=True)
