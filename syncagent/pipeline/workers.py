@@ -150,13 +150,16 @@ _worker: tuple[Job, StateStore] | None = None
 _carried: tuple[int, RoutingState] | None = None   # (chunk index, the rotation it left)
 
 
-def _start(job: Job, parent: int) -> None:
+def _start(job: Job, parent: int, inherited: StateStore) -> None:
     """In a new worker: its own connections; stops come from the main process only (a
     Ctrl-C reaches the whole process group; the parent's SIGTERM handler is not ours)."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with(parent)
+    # the parent's pooled connections are never used, closed or reset here (SQLAlchemy's
+    # recipe for a fork: the child drops the pool it inherited, untouched)
+    inherited.engine.dispose(close=False)
     _worker = (job, StateStore(job.url))
 
 
@@ -224,7 +227,8 @@ class EvaluationPool:
         try:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
                                              initializer=_start,
-                                             initargs=(self._job, os.getpid()))
+                                             initargs=(self._job, os.getpid(),
+                                                       self._store))
             self._pool.submit(os.getpid).result()   # the first call forks every worker
         except (OSError, BrokenProcessPool) as exc:
             log.warning("evaluation workers not started; evaluating in process",

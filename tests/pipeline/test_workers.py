@@ -259,10 +259,11 @@ def test_eval_workers_is_a_setting(
 ORPHANS = """
 import os, signal, sys
 from pathlib import Path
+from state.store import StateStore
 from syncagent.pipeline.workers import EvaluationPool, Job
 
 job = Job(sys.argv[1], None, None, None, None, None)  # the workers only open the store
-pool = EvaluationPool(None, job, 2)
+pool = EvaluationPool(StateStore(sys.argv[1]), job, 2)
 assert pool.start()
 with pool:
     pids = [p for task in Path("/proc/self/task").glob("*/children")
