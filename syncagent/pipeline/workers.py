@@ -186,19 +186,12 @@ def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
     job, store = _worker
     if _carried is not None and _carried[0] == index - 1:
         routing = _carried[1]
-    done, left = _evaluate(store, job, person_ids, routing)
-    _carried = (index, left)
-    return pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _evaluate(store: StateStore, job: Job, person_ids: list[int], routing: RoutingState
-              ) -> tuple[Done, RoutingState]:
-    """One chunk, person by person, noting who read the rotation; and the rotation after."""
     reads: list[Read] = []
     chunk = decide._evaluate_chunk(store, job.rules, person_ids, job.world, job.now, routing,
                                    watching(reads))
+    _carried = (index, chunk.routing)
     pieces = pieces_of(store, chunk, job.context, job.tasks, job.rules.source, job.now)
-    return Done(person_ids, pieces, reads), chunk.routing
+    return pickle.dumps(Done(person_ids, pieces, reads), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _loads(blob: bytes) -> Done:
@@ -260,30 +253,21 @@ class EvaluationPool:
     def merged(self, chunks: Iterable[Sequence[int]], routing: RoutingState
                ) -> Iterator[tuple[Merged, RoutingState]]:
         pending = enumerate(chunks)
-        window: deque[tuple[list[int], Future[bytes] | Done]] = deque()
+        window: deque[tuple[list[int], Future[bytes]]] = deque()
         while True:
             self._hand_out(pending, window, routing)
             if not window:
                 return
-            if _may_help(window) and (chunk := next(pending, None)) is not None:
-                # Rather than wait for the oldest chunk, evaluate the next one here (on a
-                # machine with few cores, this process would otherwise sit idle).
-                ids = list(chunk[1])
-                window.append((ids, _evaluate(self._store, self._job, ids, routing)[0]))
-                continue
-            ids, entry = window.popleft()
-            done = entry if isinstance(entry, Done) else _loads(_result(ids, entry))
-            merged, routing = self._settle(done, routing)
+            ids, future = window.popleft()
+            merged, routing = self._settle(_loads(_result(ids, future)), routing)
             yield merged, routing
 
     def _hand_out(self, pending: Iterator[tuple[int, Sequence[int]]],
-                  window: deque[tuple[list[int], Future[bytes] | Done]],
-                  routing: RoutingState) -> None:
+                  window: deque[tuple[list[int], Future[bytes]]], routing: RoutingState) -> None:
         """Keep ``workers + 1`` chunks handed out: every worker stays busy while this process
         merges a chunk, and no more results wait here than that."""
         assert self._pool is not None
-        while sum(isinstance(entry, Future) for _ids, entry in window) <= self._workers \
-                and (chunk := next(pending, None)) is not None:
+        while len(window) <= self._workers and (chunk := next(pending, None)) is not None:
             index, ids = chunk[0], list(chunk[1])
             try:
                 window.append((ids, self._pool.submit(_work, index, ids, routing)))
@@ -306,14 +290,6 @@ class EvaluationPool:
                 break
             routing = read.after
         return merge(done.person_ids, pieces), routing
-
-
-def _may_help(window: deque[tuple[list[int], Future[bytes] | Done]]) -> bool:
-    """The oldest chunk is not back yet, and no chunk evaluated here waits already (one at a
-    time: with enough workers, this process never waits, and only commits)."""
-    first = window[0][1]
-    return isinstance(first, Future) and not first.done() \
-        and not any(isinstance(entry, Done) for _ids, entry in window)
 
 
 def _result(ids: list[int], future: Future[Any]) -> Any:
