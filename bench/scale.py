@@ -12,7 +12,15 @@ Prints one JSON object: ``runs`` holds, per backend, ``persons``, ``seconds``,
 (at its end) and ``backend`` (with the seeding time and rows planned), against the targets
 (RSS under 400 MB, at least 10,000 persons/s at a million persons).
 
-    python bench/scale.py [--persons 1000000] [--postgres URL] [--no-sqlite]
+The rescore evaluates in ``workers`` processes beside its own (pipeline/workers.py; the
+agent's default unless ``--workers N``, 0: all in one process). ``peak_rss_mb`` is the
+rescore's own process; ``tree_peak_rss_mb`` the peak of the summed RSS of it and its workers,
+sampled every 0.2 s (pages the forked workers share with it are counted once per process: an
+upper bound), ``tree_peak_pss_mb`` the same with each shared page split between its sharers.
+The targets are judged on ``tree_peak_rss_mb``. ``cpu_seconds`` counts the workers' CPU too
+(``workers_cpu_seconds``).
+
+    python bench/scale.py [--persons 1000000] [--postgres URL] [--no-sqlite] [--workers N]
 
 ``--postgres`` takes a SQLAlchemy URL (postgresql+psycopg://postgres@127.0.0.1:5432/test);
 the run uses a schema of its own, dropped afterwards.
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,18 +50,20 @@ TARGET_RATE = 10_000
 PROFILE_ENV = "SYNCAGENT_BENCH_PROFILE"   # a folder: cProfile the child (bench/e2e_profile.py)
 
 
-def child_rescore(state_url: str) -> None:
+def child_rescore(state_url: str, workers: int | None) -> None:
     """In the child: one rescore cycle (pull and push left out), then its figures."""
     from connectors.registry import registered
     from state.store import StateStore
     from syncagent.engine import load_rules
     from syncagent.pipeline.cycle import Agent, CycleOptions, run_cycle
+    from syncagent.pipeline.workers import worker_count
 
     store = StateStore(state_url)
     connectors: dict[str, Any] = {system: OfflineConnector(profile)
                                   for system, profile in registered().items()
                                   if profile.connect is not None}
-    agent = Agent(store, connectors, load_rules(ROOT / "mappings"), holder="bench-scale")
+    agent = Agent(store, connectors, load_rules(ROOT / "mappings"), holder="bench-scale",
+                  workers=workers)
     profile_to = os.environ.get(PROFILE_ENV)
     profiles = None
     if profile_to:   # opt-in, for measuring only (bench/e2e_profile.py)
@@ -63,6 +74,8 @@ def child_rescore(state_url: str) -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     report = run_cycle(agent, options=CycleOptions(rescore=True, pull=False, push=False))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    workers_cpu = children_cpu()   # the pool's processes are joined by now
+    cpu += workers_cpu
     if profiles is not None and profile_to:
         profiles.dump(profile_to)
     # CPU time (all threads of the agent's process; the Postgres server's is not in it) says
@@ -71,6 +84,8 @@ def child_rescore(state_url: str) -> None:
                       "persons_per_s": round(report.persons_evaluated / max(seconds, 1e-9)),
                       "cpu_seconds": round(cpu, 1),
                       "persons_per_cpu_s": round(report.persons_evaluated / max(cpu, 1e-9)),
+                      "workers": worker_count(workers),
+                      "workers_cpu_seconds": round(workers_cpu, 1),
                       "load_average": os.getloadavg()[0],
                       "peak_rss_mb": peak_rss_mb(), "planned": report.planned,
                       "status": report.status}))
@@ -110,7 +125,66 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
-def run(backend: str, state_url: str, persons: int) -> dict[str, Any]:
+def children_cpu() -> float:
+    """CPU seconds of this process's ended and reaped children (the evaluation workers)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, now."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:   # ended meanwhile
+                continue
+    return out
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in KB; zeros once it ended."""
+    try:
+        rss = next(int(line.split()[1]) for line in
+                   Path(f"/proc/{pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS:"))
+        pss = next(int(line.split()[1]) for line in
+                   Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+                   if line.startswith("Pss:"))
+    except (OSError, StopIteration):
+        return 0, 0
+    return rss, pss
+
+
+class TreeMemory:
+    """The peak summed RSS and PSS of a process and its descendants, sampled on a thread."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.pid, self.every = pid, every
+        self.rss_kb = self.pss_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            sizes = [_memory_kb(pid) for pid in _tree(self.pid)]
+            self.rss_kb = max(self.rss_kb, sum(rss for rss, _ in sizes))
+            self.pss_kb = max(self.pss_kb, sum(pss for _, pss in sizes))
+
+
+def run(backend: str, state_url: str, persons: int, workers: int | None = None
+        ) -> dict[str, Any]:
     from bench.scale_seed import seed, utc_now
     from state.store import StateStore
 
@@ -121,14 +195,20 @@ def run(backend: str, state_url: str, persons: int) -> dict[str, Any]:
     analyse(store)
     seed_seconds = time.perf_counter() - started
     store.dispose()
-    out = subprocess.run([sys.executable, __file__, "--child-rescore", state_url],
-                         capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        raise SystemExit(f"the rescore child failed on {backend}:\n{out.stderr[-3000:]}")
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"backend": backend, **figures, "seed_seconds": round(seed_seconds, 1),
-            "seeded_rows": seeded,
-            "meets_targets": figures["peak_rss_mb"] < TARGET_RSS_MB
+    command = [sys.executable, __file__, "--child-rescore", state_url]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=ROOT) as child, TreeMemory(child.pid) as tree:
+        stdout, stderr = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"the rescore child failed on {backend}:\n{stderr[-3000:]}")
+    figures = json.loads(stdout.strip().splitlines()[-1])
+    tree_rss = max(round(tree.rss_kb / 1024, 1), figures["peak_rss_mb"])
+    return {"backend": backend, **figures, "tree_peak_rss_mb": tree_rss,
+            "tree_peak_pss_mb": round(tree.pss_kb / 1024, 1),
+            "seed_seconds": round(seed_seconds, 1), "seeded_rows": seeded,
+            "meets_targets": tree_rss < TARGET_RSS_MB
             and figures["persons_per_s"] >= TARGET_RATE}
 
 
@@ -155,20 +235,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--postgres", metavar="URL", help="also run on this Postgres database")
     parser.add_argument("--no-sqlite", action="store_true", help="run on Postgres only")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="evaluation processes (default: the agent's; 0: none)")
     parser.add_argument("--child-rescore", metavar="STATE_URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_rescore:
-        child_rescore(args.child_rescore)
+        child_rescore(args.child_rescore, args.workers)
         return
     runs = []
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as folder:
-            runs.append(run("sqlite", f"sqlite:///{folder}/state.db", args.persons))
+            runs.append(run("sqlite", f"sqlite:///{folder}/state.db", args.persons,
+                            args.workers))
     if args.postgres:
         from state.scratch import scratch_schema
 
         with scratch_schema(args.postgres, "scale") as url:
-            runs.append(run("postgresql", url, args.persons))
+            runs.append(run("postgresql", url, args.persons, args.workers))
     print(json.dumps({"benchmark": "scale.rescore", "persons": args.persons,
                       "at": datetime.now().astimezone().isoformat(timespec="seconds"),
                       "targets": {"peak_rss_mb_below": TARGET_RSS_MB,

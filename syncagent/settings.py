@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         description="Days of run history and change-latency samples kept in the state DB "
                     "(sync health reads them); older rows are pruned once a day. 0 keeps them "
                     "for good.")
+    eval_workers: int | None = Field(
+        None, ge=0, le=64,
+        description="Processes that evaluate and plan a cycle's persons beside the agent's "
+                    "own, which commits them in order (a rescore or a backfill of many "
+                    "chunks); not set: one per CPU core but one, at most 4; 0: none, all "
+                    "in the agent's process.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     salesforce: SalesforceSettings = SalesforceSettings()

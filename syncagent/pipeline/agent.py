@@ -44,7 +44,7 @@ def build_agent(settings: Settings, *, write: bool = True) -> Agent:
             connectors[system] = profile.connect(settings, usage.get(system) or {},
                                                  mapped_fields(rules, profile))
     return Agent(store, connectors, rules, holder=holder_name(), write=write,
-                 machine_owners=machine_owners(settings))
+                 machine_owners=machine_owners(settings), workers=settings.eval_workers)
 
 
 def mapped_fields(rules: Rules, profile: SystemProfile) -> dict[str, list[str]]:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from itertools import chain, islice
 from typing import Any
 
 import structlog
 
-from connectors.base import Connector, FieldCatalog, Progress, System
+from connectors.base import Connector, Progress, System
 from connectors.registry import registered
 from state.flags import Flag
 from state.runs import Key
@@ -26,7 +27,6 @@ from syncagent.engine import RoutingState, Rules
 from syncagent.errors import FatalError, SyncAgentError, needs_a_person
 from syncagent.pipeline import quality, schema_memo
 from syncagent.pipeline.decide import (
-    Evaluated,
     World,
     all_persons,
     due_persons,
@@ -35,14 +35,17 @@ from syncagent.pipeline.decide import (
     load_world,
 )
 from syncagent.pipeline.handoff import Handoff, handoff_for_chunk, task_context
-from syncagent.pipeline.match import AMBIGUOUS, match
+from syncagent.pipeline.match import match
 from syncagent.pipeline.overlap import PushAlongside
+from syncagent.pipeline.pieces import for_plans, known_fields
 from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
 from syncagent.pipeline.pull import pull
 from syncagent.pipeline.push import LIST_OPERATIONS, PushResult, push
-from syncagent.pipeline.quarantine import flag_poison
+from syncagent.pipeline.quarantine import Poison, flag_poison
 from syncagent.pipeline.records import is_person
 from syncagent.pipeline.settle import read_back
+from syncagent.pipeline.tasks import TaskContext
+from syncagent.pipeline.workers import EvaluationPool, Job, can_share, worker_count
 from syncagent.pipeline.writer import ChunkWriter
 
 log = structlog.get_logger(__name__)
@@ -61,6 +64,9 @@ class Agent:
     machine_owners: frozenset[str] = frozenset()
     # The remote systems' time: cursors never pass the cycle start, so it must not run behind.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Processes that evaluate a cycle's chunks (pipeline/workers.py): None, one per core but
+    # one (at most 4); 0, none (all in this process). Setting `eval_workers`.
+    workers: int | None = None
 
 
 @dataclass
@@ -330,7 +336,8 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
                        world: World | None = None) -> World:
     """Evaluate and plan the due persons (``only`` these, when given) a chunk at a time:
     nothing per person outlives its chunk. Returns the world it used, so the settle pass does
-    not read every user and account again."""
+    not read every user and account again. More than one chunk: in worker processes when
+    the agent has them (pipeline/workers.py), else here."""
     store = agent.store
     if only is not None:
         chunks: Iterable[Sequence[int]] = in_chunks(only)
@@ -343,6 +350,25 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     context = plan_context(agent, world)
     tasks = task_context(agent.connectors, world, agent.rules.compiled.routing.sla.calendar.zone)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
+    workers = worker_count(agent.workers)
+    if workers and options.on_plans is None and can_share(store.url):
+        first = iter(chunks)
+        ahead = list(islice(first, 2))
+        chunks = chain(ahead, first)
+        pool = EvaluationPool(store, Job(store.url, agent.rules, world, context, tasks, now),
+                              workers)
+        # one chunk: nothing to overlap, no process to start
+        if len(ahead) > 1 and pool.start():
+            _in_workers(agent, pool, chunks, routing, report)
+            return world
+    _in_process(agent, options, chunks, world, context, tasks, now, routing, report)
+    return world
+
+
+def _in_process(agent: Agent, options: CycleOptions, chunks: Iterable[Sequence[int]],
+                world: World, context: PlanContext, tasks: TaskContext, now: datetime,
+                routing: RoutingState, report: CycleReport) -> None:
+    store = agent.store
     # Each chunk is committed on the writer's thread while the next one is evaluated.
     with ChunkWriter() as writer:
         for chunk in evaluate_persons(store, agent.rules, chunks, world, now, routing):
@@ -363,18 +389,36 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
                 flags = quality.untranslatable_flags(notes, agent.rules.source) + handoff.flags
                 # the rotation as it is after this chunk (the next one carries it on)
                 values = {Key.ROUTING_STATE: chunk.routing.to_dict()}
-                writer.submit(partial(_commit_chunk, store, rows + handoff.outbox, chunk,
-                                      values, handoff, flags))
-    return world
+                writer.submit(partial(_commit_chunk, store, rows + handoff.outbox,
+                                      chunk.decisions, chunk.due, chunk.poison, values,
+                                      handoff, flags))
 
 
-def _commit_chunk(store: StateStore, rows: list[NewOutboxRow], chunk: Evaluated,
+def _in_workers(agent: Agent, pool: EvaluationPool, chunks: Iterable[Sequence[int]],
+                routing: RoutingState, report: CycleReport) -> None:
+    """The same chunks, evaluated by the pool's processes (started: forked before the
+    writer's thread starts); committed here, in order."""
+    store = agent.store
+    with pool, ChunkWriter() as writer:
+        for merged, after in pool.merged(chunks, routing):
+            report.persons_evaluated += len(merged.decisions)
+            report.planned += merged.planned
+            if agent.write:
+                report.tasks_queued += len(merged.handoff.outbox)
+                values = {Key.ROUTING_STATE: after.to_dict()}
+                writer.submit(partial(_commit_chunk, store, merged.rows, merged.decisions,
+                                      merged.due, merged.poison, values, merged.handoff,
+                                      merged.flags))
+
+
+def _commit_chunk(store: StateStore, rows: list[NewOutboxRow], decisions: list[dict[str, Any]],
+                  due: dict[int, datetime | None], poison: list[Poison],
                   values: dict[str, Any], handoff: Handoff, flags: list[Flag]) -> None:
     """One evaluated chunk's decisions, writes, timers and tasks in one transaction (the
     outbox keeps local time: push claims by it, not by the remote's clock), then its
     data-quality items."""
-    store.commit_evaluation(rows, chunk.decisions, chunk.due, values, handoff=handoff.rows)
-    flag_poison(store, chunk.poison)
+    store.commit_evaluation(rows, decisions, due, values, handoff=handoff.rows)
+    flag_poison(store, poison)
     quality.record(store, flags)
 
 
@@ -387,33 +431,9 @@ def plan_context(agent: Agent, world: World) -> PlanContext:
     return PlanContext(agent.rules.compiled.fields, world.owner_for,
                        track_lists={key: track.hubspot_list
                                     for key, track in nurture.by_key.items()},
-                       known_fields=_known_fields(agent.connectors),
+                       known_fields=known_fields(agent.connectors),
                        refused=quality.refusals(items),
                        profiles={s: c.profile for s, c in agent.connectors.items()})
-
-
-def for_plans(store: StateStore, context: PlanContext,
-              plans: Sequence[PersonPlan]) -> PlanContext:
-    """``context`` with what these persons' e-mails need: the e-mails each system already
-    holds a live person record for, and those flagged ambiguous, read for these e-mails only
-    (indexed look-ups; a million-person org's e-mails are never all in memory)."""
-    emails = {plan.email for plan in plans if plan.email}
-    by_system: dict[str, set[str]] = defaultdict(set)
-    for system, object_name, _rid, email in store.mirror.email_holders(emails):
-        if is_person(system, object_name):
-            by_system[system].add(email)
-    flagged = store.flags.open_keys(AMBIGUOUS + email for email in emails)
-    return replace(context,
-                   known_emails={system: frozenset(found) for system, found in by_system.items()},
-                   ambiguous_emails=frozenset(key.removeprefix(AMBIGUOUS) for key in flagged))
-
-
-def _known_fields(connectors: Mapping[str, Connector]
-                  ) -> dict[tuple[str, str], frozenset[str] | None]:
-    """The fields each person object has, where its connector can tell."""
-    return {(system, person.object): connector.known_fields(person.object)
-            for system, connector in connectors.items() if isinstance(connector, FieldCatalog)
-            for person in connector.profile.person_objects}
 
 
 def _counts(report: CycleReport) -> dict[str, Any]:

@@ -7,7 +7,7 @@ them on `rescore`). The routing rotation is handed in and returned, so it surviv
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -137,6 +137,19 @@ class Evaluated:
     # the chunk's stored decisions before this evaluation (stage history compares with them)
     previous: Mapping[int, dict[str, Any]] = field(default_factory=dict)
     gone: list[int] = field(default_factory=list)   # persons whose records were all deleted
+    # each person's share of ``poison`` (the worker pool merges chunks person by person)
+    poison_of: dict[int, list[Poison]] = field(default_factory=dict)
+
+    def add_poison(self, pid: int, found: list[Poison]) -> None:
+        if found:
+            self.poison += found
+            self.poison_of.setdefault(pid, []).extend(found)
+
+
+# The engine's evaluate, or a stand-in with its signature (the worker pool's, which notes
+# which persons read the routing rotation: pipeline/workers.py).
+Judge = Callable[[PersonInput, Rules, datetime, RoutingState, UserDirectory],
+                 tuple[Any, RoutingState]]
 
 
 def evaluate_persons(store: StateStore, rules: Rules, chunks: Iterable[Sequence[int]],
@@ -175,7 +188,7 @@ def in_chunks(person_ids: Sequence[int], size: int = CHUNK) -> Iterator[Sequence
 
 
 def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], world: World,
-                    now: datetime, routing: RoutingState) -> Evaluated:
+                    now: datetime, routing: RoutingState, judge: Judge = evaluate) -> Evaluated:
     refs_of = {pid: sorted(refs, key=_record_order)
                for pid, refs in store.persons.refs_of(person_ids).items()}
     refs = [ref for pid in person_ids for ref in refs_of.get(pid, [])]
@@ -192,14 +205,14 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
             out.gone.append(pid)
             continue
         mapped = [_as_record(r) for r in live]
-        out.poison += unusable_values(mapped, [r.remote_id for r in live],
-                                      rules.compiled.fields)
+        out.add_poison(pid, unusable_values(mapped, [r.remote_id for r in live],
+                                            rules.compiled.fields))
         try:
             person = _person_input(pid, live, mapped, activities, previous.get(pid), written,
                                    world, rules)
-            decision, out.routing = evaluate(person, rules, now, out.routing, world.users)
+            decision, out.routing = judge(person, rules, now, out.routing, world.users)
         except Exception as exc:  # one person's data must never stop everyone else's cycle
-            out.poison += _unevaluable(live, exc)
+            out.add_poison(pid, _unevaluable(live, exc))
             out.due[pid] = None  # looked at again when one of its records changes
             continue
         row = _decision_row(pid, decision, now)

@@ -88,12 +88,17 @@ def task_context(connectors: Mapping[str, Connector], world: World,
 def handoff_for_chunk(store: StateStore, chunk: Evaluated, ctx: TaskContext,
                       now: datetime) -> Handoff:
     """Read what the chunk's persons have stored, then derive their handoff."""
+    return derive(chunk.plans, chunk.gone, stored_for(store, chunk), ctx, now)
+
+
+def stored_for(store: StateStore, chunk: Evaluated) -> Stored:
+    """What the chunk's persons have stored (read once for the chunk; the worker pool then
+    derives each person's handoff on its own: pipeline/workers.py)."""
     pids = [plan.person_id for plan in chunk.plans] + list(chunk.gone)
     alert_keys = [task_key(a.idempotency_key) for p in chunk.plans for a in p.decision.alerts]
-    stored = Stored(chunk.previous, store.handoff.timers_of(pids),
-                    frozenset(store.handoff.existing_task_keys(alert_keys)),
-                    _campaigns(store, [p for p in chunk.plans if _rep_verdict(p.decision)]))
-    return derive(chunk.plans, chunk.gone, stored, ctx, now)
+    return Stored(chunk.previous, store.handoff.timers_of(pids),
+                  frozenset(store.handoff.existing_task_keys(alert_keys)),
+                  _campaigns(store, [p for p in chunk.plans if _rep_verdict(p.decision)]))
 
 
 def derive(plans: Sequence[PersonPlan], gone: Iterable[int], stored: Stored,

@@ -1,0 +1,126 @@
+"""A chunk's evaluation person by person: what each person adds to the chunk's commit.
+
+The in-process path (pipeline/cycle.py) plans and derives the handoff of a whole chunk at
+once. The worker pool (pipeline/workers.py) cannot: a person whose evaluation read the
+routing rotation may have to be evaluated again in the main process, with the rotation as
+the persons before it left it. So each person's share (decision, due time, planned writes,
+data-quality items, handoff rows) is kept apart as a `Piece`, and `merge` lays the pieces of a
+chunk end to end in the order the in-process path makes its lists: the same rows, in the same
+order, reach the same commit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from connectors.base import Connector, FieldCatalog
+from state.flags import Flag
+from state.store import NewOutboxRow, StateStore
+from syncagent.pipeline import quality
+from syncagent.pipeline.decide import Evaluated
+from syncagent.pipeline.handoff import Handoff, derive, stored_for
+from syncagent.pipeline.match import AMBIGUOUS
+from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
+from syncagent.pipeline.quarantine import Poison
+from syncagent.pipeline.records import is_person
+from syncagent.pipeline.tasks import TaskContext
+
+
+@dataclass
+class Piece:
+    """One person's share of a chunk's commit (``decision`` None: not evaluated, because
+    its records are all deleted or the rules failed on them)."""
+
+    due: datetime | None
+    decision: dict[str, Any] | None = None
+    rows: list[NewOutboxRow] = field(default_factory=list)    # planned writes
+    flags: list[Flag] = field(default_factory=list)           # values no translation knows
+    poison: list[Poison] = field(default_factory=list)
+    handoff: Handoff = field(default_factory=Handoff)
+    gone: bool = False
+
+
+@dataclass
+class Merged:
+    """A chunk's commit, as the in-process path builds it."""
+
+    rows: list[NewOutboxRow]          # planned writes, then the tasks' rows
+    decisions: list[dict[str, Any]]
+    due: dict[int, datetime | None]
+    poison: list[Poison]
+    handoff: Handoff
+    flags: list[Flag]                 # untranslatable values, then the handoff's items
+    planned: int                      # of ``rows``, the planned writes (the rest are tasks)
+
+
+def for_plans(store: StateStore, context: PlanContext,
+              plans: Sequence[PersonPlan]) -> PlanContext:
+    """``context`` with what these persons' e-mails need: the e-mails each system already
+    holds a live person record for, and those flagged ambiguous, read for these e-mails only
+    (indexed look-ups; a million-person org's e-mails are never all in memory)."""
+    emails = {plan.email for plan in plans if plan.email}
+    by_system: dict[str, set[str]] = defaultdict(set)
+    for system, object_name, _rid, email in store.mirror.email_holders(emails):
+        if is_person(system, object_name):
+            by_system[system].add(email)
+    flagged = store.flags.open_keys(AMBIGUOUS + email for email in emails)
+    return replace(context,
+                   known_emails={system: frozenset(found) for system, found in by_system.items()},
+                   ambiguous_emails=frozenset(key.removeprefix(AMBIGUOUS) for key in flagged))
+
+
+def known_fields(connectors: Mapping[str, Connector]
+                 ) -> dict[tuple[str, str], frozenset[str] | None]:
+    """The fields each person object has, where its connector can tell."""
+    return {(system, person.object): connector.known_fields(person.object)
+            for system, connector in connectors.items() if isinstance(connector, FieldCatalog)
+            for person in connector.profile.person_objects}
+
+
+def pieces_of(store: StateStore, chunk: Evaluated, context: PlanContext, tasks: TaskContext,
+              mappings_dir: str, now: datetime) -> dict[int, Piece]:
+    """Plan and derive the handoff of an evaluated chunk, person by person. What is read
+    (e-mails held, stored timers and task keys) is read once for the chunk."""
+    planning = for_plans(store, context, chunk.plans)
+    stored = stored_for(store, chunk)
+    out: dict[int, Piece] = {}
+    for plan, decision in zip(chunk.plans, chunk.decisions, strict=True):
+        pid = plan.person_id
+        rows, notes = plan_person_noting(plan, planning)
+        out[pid] = Piece(chunk.due[pid], decision, rows,
+                         quality.untranslatable_flags(notes, mappings_dir),
+                         chunk.poison_of.get(pid, []), derive([plan], [], stored, tasks, now))
+    for pid in chunk.gone:
+        out[pid] = Piece(None, handoff=derive([], [pid], stored, tasks, now), gone=True)
+    for pid, due in chunk.due.items():   # the rules failed on its data: poison only
+        if pid not in out:
+            out[pid] = Piece(due, poison=chunk.poison_of.get(pid, []))
+    return out
+
+
+def merge(person_ids: Sequence[int], pieces: Mapping[int, Piece]) -> Merged:
+    """The chunk's pieces end to end, in the order of ``person_ids`` (the in-process path's
+    order: each list person by person; the handoff's cancellations of persons whose records
+    are all gone come after everyone else's, as `derive` makes them)."""
+    ordered = [pieces[pid] for pid in person_ids]
+    evaluated = [p for p in ordered if p.decision is not None]
+    handoff = Handoff()
+    for piece in [*(p for p in ordered if not p.gone), *(p for p in ordered if p.gone)]:
+        rows, part = handoff.rows, piece.handoff
+        rows.history += part.rows.history
+        rows.timers += part.rows.timers
+        rows.cancelled += part.rows.cancelled
+        rows.tasks += part.rows.tasks
+        rows.feedback += part.rows.feedback
+        handoff.outbox += part.outbox
+        handoff.flags += part.flags
+    planned = [row for p in evaluated for row in p.rows]
+    return Merged(planned + handoff.outbox,
+                  [p.decision for p in evaluated if p.decision is not None],
+                  {pid: pieces[pid].due for pid in person_ids},
+                  [found for p in ordered for found in p.poison], handoff,
+                  [flag for p in evaluated for flag in p.flags] + handoff.flags, len(planned))
