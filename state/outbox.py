@@ -38,6 +38,7 @@ from state.common import (
     utcnow,
 )
 from state.deadletters import DEAD, DISCARDED, RefusedPart
+from state.doorbell import Doorbell
 from state.persons import set_dirty
 
 IN_FLIGHT = "in_flight"
@@ -326,11 +327,15 @@ class OutboxStore:
 
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
+        # rung once rows are committed (here and by StateStore.commit_evaluation)
+        self.doorbell = Doorbell()
 
     # ----------------------------------------------------------------- the queue
     def enqueue(self, rows: Sequence[NewOutboxRow], now: datetime | None = None) -> None:
         with self._sessions.write() as session:
             set_dirty(session, enqueue(session, rows, now or utcnow()))
+        if rows:
+            self.doorbell.ring()
 
     def claim(self, holder: str, limit: int, *, system: str | None = None,
               object_name: str | None = None, operation: str | None = None,
