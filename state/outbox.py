@@ -31,6 +31,7 @@ from state.common import (
     IN_LIST,
     Sessions,
     chunks,
+    execute_rows,
     insert_ignore,
     rowcount,
     table_of,
@@ -200,8 +201,7 @@ def complete(session: Session, results: Sequence[OutboxResult], *, max_attempts:
     rows = [{"row_id": r.id, **{f"new_{k}": v for k, v in completion_values(
         r, claimed[r.id][0] if r.id in claimed else 1, max_attempts, now).items()}}
         for r in results]
-    for chunk in chunks(rows):
-        session.connection().execute(stmt, list(chunk))
+    execute_rows(session, stmt, rows)
     _record_latency(session, [claimed[r.id] for r in results
                               if r.status == "ok" and r.id in claimed], now)
 
@@ -214,8 +214,8 @@ def _record_latency(session: Session, done: Sequence[tuple[int, str, datetime | 
     rows = [{"system": system, "day": now.date(), "changed_at": changed, "done_at": now,
              "seconds": max(0.0, (now - changed).total_seconds())}
             for _, system, changed, status in done if status == IN_FLIGHT and changed]
-    for chunk in chunks(rows):
-        session.execute(insert(m.ChangeLatency), list(chunk))
+    # Core, not the ORM's bulk insert (which coerces every row's values on its own)
+    execute_rows(session, insert(table_of(m.ChangeLatency)), rows)
 
 
 def release(session: Session, ids: Sequence[int], *, now: datetime,
@@ -248,7 +248,7 @@ def claim_holders(session: Session) -> dict[str, list[int]]:
 def _claimed(session: Session, ids: list[int]
              ) -> dict[int, tuple[int, str, datetime | None, str]]:
     """id -> (attempts, system, changed_at, status) of these rows, before they settle."""
-    t = m.OutboxRow
+    t = table_of(m.OutboxRow).c
     out: dict[int, tuple[int, str, datetime | None, str]] = {}
     for chunk in chunks(ids, IN_LIST):
         for row_id, attempts, system, changed, status in session.execute(
