@@ -143,7 +143,7 @@ def in_flight_persons(session: Session, keys: Sequence[str]) -> list[int]:
     dirty instead, they are planned again next cycle, against the mirror as the flight left
     it. Read after the upsert, whose conflict locks the row (Postgres) until this
     transaction ends: the flight cannot land unseen in between."""
-    t = m.OutboxRow
+    t = table_of(m.OutboxRow).c
     persons: set[int] = set()
     for chunk in chunks(list(keys), IN_LIST):
         persons.update(pid for pid in session.scalars(select(t.person_id).where(
