@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
@@ -31,6 +32,7 @@ from state.common import (
     IN_LIST,
     Sessions,
     chunks,
+    execute_rows,
     insert_ignore,
     rowcount,
     table_of,
@@ -38,6 +40,7 @@ from state.common import (
     utcnow,
 )
 from state.deadletters import DEAD, DISCARDED, RefusedPart
+from state.doorbell import Doorbell
 from state.persons import set_dirty
 
 IN_FLIGHT = "in_flight"
@@ -140,7 +143,7 @@ def in_flight_persons(session: Session, keys: Sequence[str]) -> list[int]:
     dirty instead, they are planned again next cycle, against the mirror as the flight left
     it. Read after the upsert, whose conflict locks the row (Postgres) until this
     transaction ends: the flight cannot land unseen in between."""
-    t = m.OutboxRow
+    t = table_of(m.OutboxRow).c
     persons: set[int] = set()
     for chunk in chunks(list(keys), IN_LIST):
         persons.update(pid for pid in session.scalars(select(t.person_id).where(
@@ -153,36 +156,49 @@ def claim(session: Session, holder: str, limit: int, *, where: dict[str, str | N
     """Claim up to `limit` due rows for `holder`: claims that expired first (their holder
     died), then pending rows in the order they came due.
 
-    Two statements, each served by the (status, next_attempt_at, id) index in its own order:
+    Two statements, each served by the group index (ix_outbox_group) in its own order:
     one ``OR`` of both, ordered by id, made the database gather and sort every due row of
     every group for each claim (a backfill claims a few hundred times from tens of
     thousands of rows)."""
-    t = table_of(m.OutboxRow)
-    group = [t.c[column] == value for column, value in where.items() if value is not None]
-    expired = (select(t.c.id).where(t.c.status == IN_FLIGHT, t.c.claimed_until < now, *group)
-               .order_by(t.c.id))
-    items = _claim_ids(session, expired, limit, holder, claim_seconds, now)
+    group = tuple(sorted(column for column, value in where.items() if value is not None))
+    values = {"holder": holder, "now": now, "set_now": now,
+              "until": now + timedelta(seconds=claim_seconds),
+              **{f"group_{column}": where[column] for column in group}}
+    items = _claim_rows(session, _claim_statement(group, expired=True), limit, values)
     if len(items) < limit:
-        due = (select(t.c.id).where(t.c.status == "pending", t.c.next_attempt_at <= now, *group)
-               .order_by(t.c.next_attempt_at, t.c.id))
-        items += _claim_ids(session, due, limit - len(items), holder, claim_seconds, now)
+        items += _claim_rows(session, _claim_statement(group, expired=False),
+                             limit - len(items), values)
     return sorted(items, key=lambda item: item.id)
 
 
-def _claim_ids(session: Session, candidates: Any, limit: int, holder: str,
-               claim_seconds: float, now: datetime) -> list[OutboxItem]:
-    """Claim the first ``limit`` of these candidate rows (rows another agent holds locked
-    are skipped, on Postgres)."""
+def _claim_rows(session: Session, stmt: Any, limit: int,
+                values: dict[str, Any]) -> list[OutboxItem]:
+    return [OutboxItem(*row) for row in session.execute(stmt, {**values, "most": limit})]
+
+
+@cache
+def _claim_statement(group: tuple[str, ...], *, expired: bool) -> Any:
+    """The claim of the first ``most`` candidate rows of a group (rows another agent holds
+    locked are skipped, on Postgres): expired claims by id, or due rows as they came due.
+    Built once per shape: building it cost more than running it."""
     t = table_of(m.OutboxRow)
-    chosen = candidates.limit(limit).with_for_update(skip_locked=True)
-    stmt = (update(t).where(t.c.id.in_(chosen.scalar_subquery()))
-            .values(status=IN_FLIGHT, claimed_by=holder,
-                    claimed_until=now + timedelta(seconds=claim_seconds),
-                    attempts=t.c.attempts + 1, updated_at=now)
+    same = [t.c[column] == bindparam(f"group_{column}") for column in group]
+    if expired:
+        candidates = (select(t.c.id).where(t.c.status == IN_FLIGHT,
+                                           t.c.claimed_until < bindparam("now"), *same)
+                      .order_by(t.c.id))
+    else:
+        candidates = (select(t.c.id).where(t.c.status == "pending",
+                                           t.c.next_attempt_at <= bindparam("now"), *same)
+                      .order_by(t.c.next_attempt_at, t.c.id))
+    chosen = candidates.limit(bindparam("most")).with_for_update(skip_locked=True)
+    return (update(t).where(t.c.id.in_(chosen.scalar_subquery()))
+            .values(status=IN_FLIGHT, claimed_by=bindparam("holder"),
+                    claimed_until=bindparam("until"), attempts=t.c.attempts + 1,
+                    updated_at=bindparam("set_now"))
             .returning(t.c.id, t.c.system, t.c.object, t.c.operation, t.c.remote_id,
                        t.c.person_id, t.c.fields, t.c.idempotency_key, t.c.attempts,
                        t.c.error_code))
-    return [OutboxItem(*row) for row in session.execute(stmt).all()]
 
 
 def complete(session: Session, results: Sequence[OutboxResult], *, max_attempts: int,
@@ -199,8 +215,7 @@ def complete(session: Session, results: Sequence[OutboxResult], *, max_attempts:
     rows = [{"row_id": r.id, **{f"new_{k}": v for k, v in completion_values(
         r, claimed[r.id][0] if r.id in claimed else 1, max_attempts, now).items()}}
         for r in results]
-    for chunk in chunks(rows):
-        session.connection().execute(stmt, list(chunk))
+    execute_rows(session, stmt, rows)
     _record_latency(session, [claimed[r.id] for r in results
                               if r.status == "ok" and r.id in claimed], now)
 
@@ -213,8 +228,8 @@ def _record_latency(session: Session, done: Sequence[tuple[int, str, datetime | 
     rows = [{"system": system, "day": now.date(), "changed_at": changed, "done_at": now,
              "seconds": max(0.0, (now - changed).total_seconds())}
             for _, system, changed, status in done if status == IN_FLIGHT and changed]
-    for chunk in chunks(rows):
-        session.execute(insert(m.ChangeLatency), list(chunk))
+    # Core, not the ORM's bulk insert (which coerces every row's values on its own)
+    execute_rows(session, insert(table_of(m.ChangeLatency)), rows)
 
 
 def release(session: Session, ids: Sequence[int], *, now: datetime,
@@ -247,7 +262,7 @@ def claim_holders(session: Session) -> dict[str, list[int]]:
 def _claimed(session: Session, ids: list[int]
              ) -> dict[int, tuple[int, str, datetime | None, str]]:
     """id -> (attempts, system, changed_at, status) of these rows, before they settle."""
-    t = m.OutboxRow
+    t = table_of(m.OutboxRow).c
     out: dict[int, tuple[int, str, datetime | None, str]] = {}
     for chunk in chunks(ids, IN_LIST):
         for row_id, attempts, system, changed, status in session.execute(
@@ -326,11 +341,15 @@ class OutboxStore:
 
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
+        # rung once rows are committed (here and by StateStore.commit_evaluation)
+        self.doorbell = Doorbell()
 
     # ----------------------------------------------------------------- the queue
     def enqueue(self, rows: Sequence[NewOutboxRow], now: datetime | None = None) -> None:
         with self._sessions.write() as session:
             set_dirty(session, enqueue(session, rows, now or utcnow()))
+        if rows:
+            self.doorbell.ring()
 
     def claim(self, holder: str, limit: int, *, system: str | None = None,
               object_name: str | None = None, operation: str | None = None,

@@ -19,6 +19,7 @@ from state.common import (
     IN_LIST,
     Sessions,
     chunks,
+    execute_rows,
     insert_ignore,
     insert_of,
     table_of,
@@ -52,8 +53,7 @@ def set_evaluated(session: Session, due: dict[int, datetime | None]) -> None:
     rows = [{"pid": pid, "due": when} for pid, when in due.items()]
     stmt = (update(table).where(table.c.id == bindparam("pid"))
             .values(dirty=False, due_at=bindparam("due")))
-    for chunk in chunks(rows):
-        session.connection().execute(stmt, list(chunk))
+    execute_rows(session, stmt, rows)
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -105,8 +105,7 @@ class PersonStore:
                                t.c.remote_id == bindparam("r"))
         rows = [{"s": s, "o": o, "r": r} for s, o, r in refs]
         with self._sessions.write() as session:
-            for chunk in chunks(rows):
-                session.connection().execute(stmt, list(chunk))
+            execute_rows(session, stmt, rows)
 
     # ----------------------------------------------------------------- links
     def links(self) -> dict[Ref, int]:

@@ -157,6 +157,8 @@ class StateStore:
             # after set_evaluated: an update whose row was in flight was not queued
             persons.set_dirty(session, held)
             runs.set_values(session, values, now)
+        if rows:   # committed: a push waiting for rows alongside evaluation takes them now
+            self.outbox.doorbell.ring()
 
     # ----------------------------------------------------------------- status
     def status_summary(self, last_runs: int = 5) -> dict[str, Any]:

@@ -8,6 +8,11 @@ batches only (a part batch waits for the rows still to come rather than cost a c
 own). The cycle's own push after evaluation writes what is left. A system that stops (quota,
 credentials) is not pushed to again in this cycle.
 
+A round that found nothing to write waits for the next chunk commit that queues rows (the
+outbox's doorbell), not for a timer: polling the outbox (its claims, its due counts) every
+half second cost the state DB a read per system per poll for the whole of a backfill's
+evaluation. A slow poll stays for rows that come due by time (a retry's backoff).
+
 The records a round creates are read back at once (settle.read_back: their persons are
 marked dirty first), while the rate limit has room to spare beside evaluation, instead of
 all after the last push; ``settled`` names them, so the cycle reads back only the rest.
@@ -16,6 +21,7 @@ all after the last push; ``settled`` names them, so the cycle reads back only th
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 
@@ -29,7 +35,10 @@ from syncagent.pipeline.settle import read_back
 
 log = structlog.get_logger(__name__)
 
-IDLE_WAIT_SECONDS = 0.5   # between rounds that found nothing to write
+# After a round that found nothing to write: the next round starts when a commit queues rows,
+# or after FALLBACK_POLL_SECONDS (rows due by time); a stop is seen within STOP_CHECK_SECONDS.
+FALLBACK_POLL_SECONDS = 5.0
+STOP_CHECK_SECONDS = 0.5
 
 
 class PushAlongside:
@@ -48,6 +57,7 @@ class PushAlongside:
         self.settled: set[tuple[str, str, str]] = set()   # created records read back
         self._lock = threading.Lock()   # the threads merge into result and settled
         self._finished = threading.Event()
+        self._bells: list[threading.Event] = []   # each thread's, set to end its wait
         self._threads = [threading.Thread(target=self._run, args=(system, connector),
                                           name=f"push-alongside-{system}", daemon=True)
                          for system, connector in self.connectors.items()]
@@ -60,13 +70,23 @@ class PushAlongside:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self._finished.set()
+        with self._lock:
+            for bell in self._bells:
+                bell.set()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()
 
     def _run(self, system: str, connector: Connector) -> None:
+        with self.store.outbox.doorbell.listening() as bell:
+            with self._lock:
+                self._bells.append(bell)
+            self._rounds(system, connector, bell)
+
+    def _rounds(self, system: str, connector: Connector, bell: threading.Event) -> None:
         up = {system: connector}
         while not self._finished.is_set() and not self.stop.is_set():
+            bell.clear()   # before the round looks: rows committed from now on ring again
             part = push(up, self.store, self.holder, self.stop, defer=self.defer,
                         full_batches=True)
             with self._lock:
@@ -80,7 +100,15 @@ class PushAlongside:
             if not self._read_back(part, connector):
                 return
             if not _did_anything(part):
-                self._finished.wait(IDLE_WAIT_SECONDS)
+                self._idle(bell)
+
+    def _idle(self, bell: threading.Event) -> None:
+        """Wait for rows: a ring, the slow poll's time, the block's end or a stop."""
+        deadline = time.monotonic() + FALLBACK_POLL_SECONDS
+        while not self._finished.is_set() and not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or bell.wait(min(left, STOP_CHECK_SECONDS)):
+                return
 
     def _read_back(self, part: PushResult, connector: Connector) -> bool:
         """Read back what the round created; False when that failed (the state DB): the
