@@ -45,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proctree import TreeMemory  # noqa: E402
+
 TARGET_RSS_MB = 400
 TARGET_RATE = 10_000
 PROFILE_ENV = "SYNCAGENT_BENCH_PROFILE"   # a folder: cProfile the child (bench/e2e_profile.py)
@@ -129,58 +131,6 @@ def children_cpu() -> float:
     """CPU seconds of this process's ended and reaped children (the evaluation workers)."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, now."""
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                todo += [int(child) for child in task.read_text().split()]
-            except OSError:   # ended meanwhile
-                continue
-    return out
-
-
-def _memory_kb(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of one process in KB; zeros once it ended."""
-    try:
-        rss = next(int(line.split()[1]) for line in
-                   Path(f"/proc/{pid}/status").read_text().splitlines()
-                   if line.startswith("VmRSS:"))
-        pss = next(int(line.split()[1]) for line in
-                   Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-                   if line.startswith("Pss:"))
-    except (OSError, StopIteration):
-        return 0, 0
-    return rss, pss
-
-
-class TreeMemory:
-    """The peak summed RSS and PSS of a process and its descendants, sampled on a thread."""
-
-    def __init__(self, pid: int, every: float = 0.2) -> None:
-        self.pid, self.every = pid, every
-        self.rss_kb = self.pss_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.every):
-            sizes = [_memory_kb(pid) for pid in _tree(self.pid)]
-            self.rss_kb = max(self.rss_kb, sum(rss for rss, _ in sizes))
-            self.pss_kb = max(self.pss_kb, sum(pss for _, pss in sizes))
 
 
 def run(backend: str, state_url: str, persons: int, workers: int | None = None

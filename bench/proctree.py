@@ -1,0 +1,63 @@
+"""The memory of a process tree: an agent and the evaluation workers it forks.
+
+A bench's figure for the agent must count its workers too: each is a process of its own
+with its own RSS. RSS counts the pages a worker shares with the agent (forked, copy-on-write)
+twice, so the summed RSS is an upper bound; PSS splits each shared page between its sharers
+and is the fair total. Both are sampled, as /proc gives them (Linux only)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, now."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:   # ended meanwhile
+                continue
+    return out
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in KB; zeros once it ended."""
+    try:
+        rss = next(int(line.split()[1]) for line in
+                   Path(f"/proc/{pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS:"))
+        pss = next(int(line.split()[1]) for line in
+                   Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+                   if line.startswith("Pss:"))
+    except (OSError, StopIteration):
+        return 0, 0
+    return rss, pss
+
+
+class TreeMemory:
+    """The peak summed RSS and PSS of a process and its descendants, sampled on a thread."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.pid, self.every = pid, every
+        self.rss_kb = self.pss_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            sizes = [_memory_kb(pid) for pid in _tree(self.pid)]
+            self.rss_kb = max(self.rss_kb, sum(rss for rss, _ in sizes))
+            self.pss_kb = max(self.pss_kb, sum(pss for _, pss in sizes))
