@@ -5,8 +5,10 @@ running them one after the other adds their times. A thread per system drains it
 in rounds while the chunks are evaluated; each round is an ordinary ``push`` (claims,
 per-record results, nothing dropped), so crash safety is the outbox's as before, sending whole
 batches only (a part batch waits for the rows still to come rather than cost a call of its
-own). The cycle's own push after evaluation writes what is left. A system that stops (quota,
-credentials) is not pushed to again in this cycle.
+own). With ``finish`` (the cycle's), each thread sends its system's rest, part batches too,
+as soon as evaluation ends, so one system's last round never holds back the other's rest;
+the cycle's own push after that writes what is still left (list changes, rows due later). A
+system that stops (quota, credentials) is not pushed to again in this cycle.
 
 The records a round creates are read back at once (settle.read_back: their persons are
 marked dirty first), while the rate limit has room to spare beside evaluation, instead of
@@ -38,16 +40,21 @@ class PushAlongside:
     calls follow each other at its latency) never holds the other's next round back."""
 
     def __init__(self, connectors: Mapping[str, Connector], store: StateStore, holder: str,
-                 stop: threading.Event, *, defer: frozenset[str] = frozenset()) -> None:
+                 stop: threading.Event, *, defer: frozenset[str] = frozenset(),
+                 finish: bool = False) -> None:
         self.connectors = dict(connectors)
         self.store = store
         self.holder = holder
         self.stop = stop
         self.defer = defer
+        # when the block ends without an error, each thread sends its system's rest (part
+        # batches too) at once, instead of the cycle's push after both threads have ended
+        self.finish = finish
         self.result = PushResult()
         self.settled: set[tuple[str, str, str]] = set()   # created records read back
         self._lock = threading.Lock()   # the threads merge into result and settled
         self._finished = threading.Event()
+        self._completed = False   # the block ended without an error: the last push may go
         self._threads = [threading.Thread(target=self._run, args=(system, connector),
                                           name=f"push-alongside-{system}", daemon=True)
                          for system, connector in self.connectors.items()]
@@ -59,6 +66,7 @@ class PushAlongside:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
+        self._completed = kind is None
         self._finished.set()
         for thread in self._threads:
             if thread.is_alive():
@@ -81,6 +89,18 @@ class PushAlongside:
                 return
             if not _did_anything(part):
                 self._finished.wait(IDLE_WAIT_SECONDS)
+        if self.finish and self._completed and not self.stop.is_set():
+            # evaluation is over: this system's last rows go now, part batches too, not once
+            # the other system's round has ended (HubSpot sat idle 20 s of a 40k backfill)
+            self._round(system, connector, full_batches=False)
+
+    def _round(self, system: str, connector: Connector, *, full_batches: bool) -> None:
+        part = push({system: connector}, self.store, self.holder, self.stop,
+                    defer=self.defer, full_batches=full_batches)
+        with self._lock:
+            self.result.merge(part)
+        if system not in part.stopped and not part.failures:
+            self._read_back(part, connector)
 
     def _read_back(self, part: PushResult, connector: Connector) -> bool:
         """Read back what the round created; False when that failed (the state DB): the
