@@ -182,9 +182,12 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
 
 def timeline(calls_log: list[Any], started: float, ended: float, child: dict[str, Any]
              ) -> dict[str, Any]:
-    from e2e_timeline import summarize
+    from e2e_timeline import per_second, summarize
 
     out = summarize(calls_log, started, ended, child["phases"], child["rss"])
+    # per second too: the phases of a small backfill are shorter than ten seconds
+    # (bench/e2e_phases.py turns them into a table of calls per phase against the limits)
+    out["per_s"] = per_second(calls_log, started, ended)
     out["stacks"] = child["stacks"]
     if child.get("tracemalloc"):
         out["tracemalloc"] = [{**snap, "at": round(snap["at"] - started, 1)}

@@ -254,7 +254,8 @@ def _steps(agent: Agent, stop: threading.Event, options: CycleOptions, started: 
     # create makes join their lists in the same calls as everyone else.
     pushing = agent.write and options.push
     up = {s: c for s, c in agent.connectors.items() if s not in down} if pushing else {}
-    with PushAlongside(up, store, agent.holder, stop, defer=LIST_OPERATIONS) as early:
+    with PushAlongside(up, store, agent.holder, stop, defer=LIST_OPERATIONS,
+                       finish=True) as early:
         world = _evaluate_and_plan(agent, options, started, report)
     if pushing:
         _note_push(agent, report, early.result)
