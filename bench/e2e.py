@@ -68,6 +68,7 @@ from e2e_floor import (  # noqa: E402
     totals,
 )
 from e2e_latency import calls_now, calls_since, steps  # noqa: E402
+from proctree import TreeMemory  # noqa: E402
 
 if TYPE_CHECKING:
     from syncagent.sandbox.server import RunningSandbox
@@ -140,11 +141,15 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
     truth = portal_truth(sandbox.ctx)     # what the backfill must read, before it starts
     env = {**os.environ, TIMELINE_ENV: "1" if calls_log is not None else ""}
     started, cpu_before = time.monotonic(), _cpu_seconds()
-    out = subprocess.run([sys.executable, __file__, "--child-cycle", sandbox.url, state_url],
-                         capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    command = [sys.executable, __file__, "--child-cycle", sandbox.url, state_url]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=ROOT, env=env) as proc, TreeMemory(proc.pid, every=0.5) as tree:
+        stdout, stderr = proc.communicate()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, command, stdout, stderr)
     ended, cpu_after = time.monotonic(), _cpu_seconds()
     wall = ended - started
-    child = json.loads(out.stdout.strip().splitlines()[-1])
+    child = json.loads(stdout.strip().splitlines()[-1])
     report = child["report"]
     sent = sent_rows(state_url.removeprefix("sqlite:///"))
     by_op = child["by_operation"]
@@ -168,6 +173,10 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
         "lower_bound_parts_s": parts,
         "wall_vs_bound": round(wall / max(bound, 0.001), 2),
         "peak_rss_mb": child["peak_rss_mb"],
+        # the agent with its evaluation workers (forked: RSS counts shared pages in each
+        # process, PSS splits them; sampled every 0.5 s, so a short peak may be missed)
+        "tree_peak_rss_mb": round(tree.rss_kb / 1024, 1),
+        "tree_peak_pss_mb": round(tree.pss_kb / 1024, 1),
         # CPU seconds the agent (child) and the sandbox (this process) spent on the backfill:
         # beside wall_s, what part of it was work rather than waiting (on 2 shared cores)
         "cpu_s": {who: round(cpu_after[who] - cpu_before[who], 1) for who in cpu_after},
