@@ -68,7 +68,7 @@ from e2e_floor import (  # noqa: E402
     totals,
 )
 from e2e_latency import calls_now, calls_since, steps  # noqa: E402
-from proctree import TreeMemory  # noqa: E402
+from proctree import TreeMemory, peak_rss_mb  # noqa: E402
 
 if TYPE_CHECKING:
     from syncagent.sandbox.server import RunningSandbox
@@ -110,7 +110,7 @@ def child_cycle(sandbox_url: str, state_url: str) -> None:
     print(json.dumps({
         "report": report.as_json(), "list_changes": report.list_changes,
         "by_operation": {c.system: c.calls.by_operation() for c in agent.connectors.values()},
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "timeline": timeline.as_json() if timeline is not None else None,
         "stacks": sampler.stop() if sampler is not None else None,
         "rss": rss.stop() if rss is not None else None,
@@ -124,15 +124,6 @@ def _cpu_seconds() -> dict[str, float]:
                                                           resource.RUSAGE_CHILDREN))
     return {"agent": children.ru_utime + children.ru_stime,
             "sandbox": own.ru_utime + own.ru_stime}
-
-
-def _peak_rss_mb() -> float:
-    """This process's own high-water RSS. Not getrusage: Linux carries ru_maxrss over from
-    the parent through fork and exec, so a child of this (large) bench would report ours."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,

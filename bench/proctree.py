@@ -61,3 +61,12 @@ class TreeMemory:
             sizes = [_memory_kb(pid) for pid in _tree(self.pid)]
             self.rss_kb = max(self.rss_kb, sum(rss for rss, _ in sizes))
             self.pss_kb = max(self.pss_kb, sum(pss for _, pss in sizes))
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water RSS (VmHWM). Not getrusage: Linux carries ru_maxrss over
+    from the parent through fork and exec, so a child of a large bench would report its."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0

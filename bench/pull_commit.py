@@ -30,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.proctree import peak_rss_mb  # noqa: E402
+
 PRAGMAS_ENV = "SYNCAGENT_BENCH_PRAGMAS"
 BATCH = 200          # one push batch: what push records at a time
 REASONS = "; ".join(f"+{n} points: visited the pricing page {n} times" for n in range(12))
@@ -91,7 +94,7 @@ def child(sandbox_url: str, state_url: str, profile: str | None = None) -> None:
                       "pull_commit_cpu_s": round(spent["commit"], 2),
                       "record_written_cpu_s": round(written_cpu, 2),
                       "child_cpu_s": round(times.user + times.system, 1),
-                      "peak_rss_mb": _hwm_mb(),
+                      "peak_rss_mb": peak_rss_mb(),
                       # bytes read and written by the pull's syscalls (the DB's page reads
                       # and WAL writes; the HTTP traffic is the same in every variant)
                       "pull_read_mb": round(io["rchar"] / 2**20, 1),
@@ -154,13 +157,6 @@ def _io() -> dict[str, int]:
         name, _, value = line.partition(":")
         found[name] = int(value)
     return found
-
-
-def _hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def main() -> None:

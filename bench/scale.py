@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.proctree import TreeMemory  # noqa: E402
+from bench.proctree import TreeMemory, peak_rss_mb  # noqa: E402
 
 TARGET_RSS_MB = 400
 TARGET_RATE = 10_000
@@ -117,14 +117,6 @@ class OfflineConnector:
     def __getattr__(self, name: str) -> Any:
         # AttributeError: capability checks (isinstance on a Protocol) see "not offered"
         raise AttributeError(f"the offline connector has no {name}: no API in this bench")
-
-
-def peak_rss_mb() -> float:
-    """This process's high-water RSS (VmHWM: not inherited from the parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def children_cpu() -> float:
