@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from state import dberrors, mirror, outbox, persons, runs
+from state import dberrors, mirror, outbox, persons, recording, runs
 from state import decisions as decided
 from state import models as m
 from state.common import Sessions, utcnow
@@ -119,7 +119,7 @@ class StateStore:
                 hint="Check --state / state_url, and that the database server is running.",
             ) from None
 
-    # ----------------------------------------------------------------- the two atomic commits
+    # ----------------------------------------------------------------- the atomic commits
     def commit_page(self, stream: str, records: Sequence[MirrorRow],
                     activities: Sequence[ActivityRow], cursor: CursorState,
                     now: datetime | None = None, unchanged: Collection[Ref] = ()) -> None:
@@ -159,6 +159,13 @@ class StateStore:
             runs.set_values(session, values, now)
         if rows:   # committed: a push waiting for rows alongside evaluation takes them now
             self.outbox.doorbell.ring()
+
+    def commit_push_results(self, batches: Sequence[recording.RecordedBatch],
+                            now: datetime | None = None) -> None:
+        """Sent batches' results: their outbox rows settled, the values written in the
+        mirror and created records linked, all or nothing (state/recording.py)."""
+        with self.sessions.write() as session:
+            recording.record(session, batches, now or utcnow())
 
     # ----------------------------------------------------------------- status
     def status_summary(self, last_runs: int = 5) -> dict[str, Any]:
