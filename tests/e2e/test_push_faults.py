@@ -28,6 +28,9 @@ from syncagent.sandbox.server import RunningSandbox, start_sandbox
 from tests.e2e.clitools import Cli, age_claims, copy_mappings
 
 PAST_ANY_CLAIM_WINDOW = 3600.0  # seconds; every window claim_window() derives is shorter
+# where push calls the stores from: push itself, its recorder and the recording transaction
+PUSH_MODULES = frozenset({"syncagent.pipeline.push", "syncagent.pipeline.recorder",
+                          "state.recording"})
 
 # step -> (class, method, only when push calls it)
 STEPS: dict[str, tuple[type, str, bool]] = {
@@ -72,7 +75,7 @@ def inject(monkeypatch: pytest.MonkeyPatch, step: str) -> list[int]:
 
     def faulty(*args: Any, **kwargs: Any) -> Any:
         caller = sys._getframe(1).f_globals.get("__name__")
-        if push_only and caller != "syncagent.pipeline.push":
+        if push_only and caller not in PUSH_MODULES:
             return real(*args, **kwargs)
         raised.append(1)
         raise Injected(f"injected into {step}")
