@@ -7,7 +7,8 @@ wait. Each
 record's result is handled on its own: success updates the mirror (so the next pull's read-back
 of our own write changes nothing) and links created records to their person; a retryable
 failure goes back to the queue with backoff; a permanent one becomes a dead letter carrying the
-API's code and message. Nothing is dropped.
+API's code and message. Nothing is dropped. The results are stored by a recorder thread
+per system (recorder.py), so the next batch is sent while the last one's are stored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -28,17 +29,14 @@ from connectors.base import (
     WriteRef,
     WriteResult,
 )
+from state.recording import RecordedBatch
 from state.store import OutboxItem, OutboxResult, StateStore
-from syncagent.errors import (
-    FatalError,
-    RetryableError,
-    SyncAgentError,
-    stops_system,
-)
+from syncagent.errors import FatalError, SyncAgentError
 from syncagent.pipeline.due import OPERATION_ORDER, WRITE_OPERATIONS, batch_size, whole_batches
 from syncagent.pipeline.holder import gone_from_this_host
 from syncagent.pipeline.list_writes import change_list
 from syncagent.pipeline.push_result import PushResult
+from syncagent.pipeline.recorder import Recorder, settle
 
 log = structlog.get_logger(__name__)
 
@@ -106,27 +104,39 @@ def _push_system(connector: Connector, store: StateStore, holder: str, stop: thr
     ends this system's push; anything unexpected is recorded and the next group goes on.
     ``whole_packs``: a packing system's last, part-filled call waits for a later push."""
     result = PushResult()
-    packs = _Packs(connector, store, result) if isinstance(connector, PackedWrites) else None
+    if not groups:   # nothing due: no recorder thread to start
+        return result
+    with Recorder(store, connector.system) as recorder:
+        _push_groups(connector, store, holder, stop, groups, whole_packs, result, recorder)
+    # every batch sent is recorded now; a recording that failed fails the push
+    _guarded(connector, result, "*", "record", recorder.raise_failed)
+    return result
+
+
+def _push_groups(connector: Connector, store: StateStore, holder: str, stop: threading.Event,
+                 groups: list[tuple[tuple[str, str, str], int | None]], whole_packs: bool,
+                 result: PushResult, recorder: Recorder) -> None:
+    packs = (_Packs(connector, store, result, recorder) if isinstance(connector, PackedWrites)
+             else None)
     try:
         for (_system, object_name, operation), most in groups:
             if stop.is_set():
-                return result
+                return
             if packs is not None and operation in WRITE_OPERATIONS:
                 step = (lambda o=object_name, op=operation, m=most:  # noqa: E731
                         _drain_packed(connector, store, holder, o, op, packs, stop, m))
             else:
                 step = (lambda o=object_name, op=operation, m=most:  # noqa: E731
-                        _drain(connector, store, holder, o, op, result, stop, m,
+                        _drain(connector, store, holder, o, op, result, recorder, stop, m,
                                before=packs.send_all if packs is not None else None))
             if not _guarded(connector, result, object_name, operation, step):
-                return result
+                return
         if packs is not None and packs.waiting and not whole_packs and not stop.is_set():
             object_name, operation, _rows = packs.waiting[0]
             _guarded(connector, result, object_name, operation, packs.send_all)
     finally:
         if packs is not None:
             packs.release("BATCH_NOT_FULL" if whole_packs else "STOPPED")
-    return result
 
 
 def _guarded(connector: Connector, result: PushResult, object_name: str, operation: str,
@@ -150,11 +160,13 @@ class _Packs:
     """Claimed batches waiting for a packed call (PackedWrites), in push order: a call goes
     as soon as it is full, and the last one when the system's groups are done."""
 
-    def __init__(self, connector: Connector, store: StateStore, result: PushResult) -> None:
+    def __init__(self, connector: Connector, store: StateStore, result: PushResult,
+                 recorder: Recorder) -> None:
         self.connector = connector
         self.writer: PackedWrites = connector  # type: ignore[assignment]
         self.store = store
         self.result = result
+        self.recorder = recorder
         self.waiting: list[tuple[str, str, list[OutboxItem]]] = []
 
     def add(self, object_name: str, operation: str, items: list[OutboxItem]) -> None:
@@ -176,7 +188,9 @@ class _Packs:
     def _send(self, count: int) -> None:
         """One call with the first ``count`` batches; each result is recorded on its own. A
         failure of the whole call settles every row of it; an error that stops the system
-        settles the rows it left unanswered, then ends the push."""
+        settles the rows it left unanswered, then ends the push. A recording that failed
+        is raised before the call: the batches stay waiting, and are released."""
+        self.recorder.raise_failed()
         pack, self.waiting = self.waiting[:count], self.waiting[count:]
         unsettled = {item.id: item for _o, _op, rows in pack for item in rows}
         try:
@@ -185,7 +199,7 @@ class _Packs:
             for (object_name, operation, rows), results in zip(pack, answer.results,
                                                                strict=True):
                 done = [(row, r) for row, r in zip(rows, results, strict=True) if r is not None]
-                _record(self.store, self.connector.system, object_name, operation,
+                _record(self.recorder, self.connector.system, object_name, operation,
                         [row for row, _r in done], [r for _row, r in done], self.result)
                 for row, _r in done:
                     del unsettled[row.id]
@@ -249,7 +263,7 @@ def _groups(store: StateStore) -> list[tuple[str, str, str]]:
 
 
 def _drain(connector: Connector, store: StateStore, holder: str, object_name: str,
-           operation: str, result: PushResult, stop: threading.Event,
+           operation: str, result: PushResult, recorder: Recorder, stop: threading.Event,
            most: int | None = None, before: Callable[[], None] | None = None) -> None:
     """Claim and send the group's due rows (``most``: no more than that many); ``before``:
     what must be sent first (the packed writes this group comes after)."""
@@ -262,7 +276,7 @@ def _drain(connector: Connector, store: StateStore, holder: str, object_name: st
     for items in _claims(store, holder, system, object_name, operation, size, window,
                          lambda: size * batches, stop, most):
         _send_claimed(connector, store, object_name, operation, _clears_first(items), size,
-                      result, stop)
+                      result, recorder, stop)
 
 
 def _whole(store: StateStore, items: list[OutboxItem], size: int) -> list[OutboxItem]:
@@ -285,15 +299,21 @@ def _clears_first(items: list[OutboxItem]) -> list[OutboxItem]:
 
 
 def _send_claimed(connector: Connector, store: StateStore, object_name: str, operation: str,
-                  items: list[OutboxItem], size: int, result: PushResult,
+                  items: list[OutboxItem], size: int, result: PushResult, recorder: Recorder,
                   stop: threading.Event) -> None:
-    """The claimed rows in batches of ``size``; when one raises, or a stop comes between
-    batches, the rows not sent yet go back to the queue as they were."""
+    """The claimed rows in batches of ``size``, each handed to the recorder once answered;
+    when one raises, or a stop comes between batches, or a recording failed, the rows not
+    sent yet go back to the queue as they were."""
     for start in range(0, len(items), size):
         batch, rest = items[start:start + size], items[start + size:]
         try:
+            recorder.raise_failed()
+        except BaseException as exc:
+            _release_unsent(store, items[start:], type(exc).__name__)
+            raise
+        try:
             answers = _write(connector, object_name, operation, batch)
-            _record(store, connector.system, object_name, operation, batch, answers, result)
+            _record(recorder, connector.system, object_name, operation, batch, answers, result)
         except BaseException as exc:
             _settle(store, batch, exc, result)
             _release_unsent(store, rest, type(exc).__name__)
@@ -316,27 +336,8 @@ def _release_unsent(store: StateStore, items: list[OutboxItem], code: str) -> No
 
 def _settle(store: StateStore, items: list[OutboxItem], exc: BaseException,
             result: PushResult) -> None:
-    """Rows whose batch raised before its results were recorded. A stop that is not the
-    records' fault (credentials, quota, budget, shutdown) puts them back as they were; any
-    other failure counts as an attempt, so a batch that always fails ends as dead letters
-    instead of blocking the queue. Rows already recorded (done) are left alone."""
-    ids = [item.id for item in items]
-    code = str(getattr(exc, "fields", {}).get("code") or type(exc).__name__)
-    message = exc.message if isinstance(exc, SyncAgentError) else \
-        f"{type(exc).__name__} while pushing this batch"
-    try:
-        if stops_system(exc) or not isinstance(exc, Exception):
-            store.outbox.release(ids, code=code, message=message)
-            return
-        retry_at = None
-        if isinstance(exc, RetryableError) and exc.retry_after is not None:
-            retry_at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
-        store.outbox.complete([OutboxResult(i, "retryable", code=code, message=message,
-                                            retry_at=retry_at) for i in ids])
-        result.retried += len(ids)
-    except Exception as again:  # the state DB itself: the claims expire and are re-claimed
-        log.error("claimed rows not settled; they are claimed again when the claim expires",
-                  rows=len(ids), error=type(again).__name__)
+    """Rows whose batch raised before its results were handed over (recorder.settle)."""
+    result.retried += settle(store, [item.id for item in items], exc)
 
 
 def _write(connector: Connector, object_name: str, operation: str,
@@ -372,8 +373,10 @@ def payload(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if not k.startswith("__")}
 
 
-def _record(store: StateStore, system: str, object_name: str, operation: str,
+def _record(recorder: Recorder, system: str, object_name: str, operation: str,
             items: list[OutboxItem], answers: list[WriteResult], result: PushResult) -> None:
+    """Count a sent batch's answers and hand them to the recorder (it waits while the
+    recorder is ``AHEAD`` batches behind)."""
     outcomes: list[OutboxResult] = []
     written: dict[str, dict[str, Any]] = {}
     links: list[tuple[str, str, str, int, str]] = []
@@ -388,11 +391,7 @@ def _record(store: StateStore, system: str, object_name: str, operation: str,
             result.list_changes[object_name] += 1
         else:
             _note_success(system, object_name, operation, item, answer, written, links, result)
-    store.outbox.complete(outcomes)
-    if written:
-        store.mirror.record_written(system, object_name, written)
-    if links:  # a create that found an existing record never takes it from its person
-        store.persons.link(links, keep_existing=True)
+    recorder.submit(RecordedBatch(system, object_name, outcomes, written, links))
 
 
 def _note_success(system: str, object_name: str, operation: str, item: OutboxItem,
