@@ -47,6 +47,7 @@ import structlog
 from sqlalchemy.engine import make_url
 
 from state.store import StateStore
+from syncagent import memory
 from syncagent.engine import PersonInput, RoutingState, Rules, UserDirectory, evaluate
 from syncagent.errors import RetryableError
 from syncagent.pipeline import decide
@@ -184,6 +185,7 @@ def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
     global _carried
     assert _worker is not None, "a worker is started with its job"
     job, store = _worker
+    memory.trim()   # the last chunk's blob and rows: freed, but held by malloc until now
     if _carried is not None and _carried[0] == index - 1:
         routing = _carried[1]
     reads: list[Read] = []
@@ -222,7 +224,11 @@ class EvaluationPool:
         they could not be started (no fork, no memory): the caller evaluates in process."""
         # What is alive now (rules, users, accounts, the modules) is never scanned by the
         # collector again, here or in the workers: a scan writes to every object it visits,
-        # which in a forked worker copies each page it shares with this process.
+        # which in a forked worker copies each page it shares with this process. Garbage is
+        # collected first (frozen, it would outlive the pass in every process), and malloc's
+        # free pages go back to the OS: a worker inherits none of them.
+        gc.collect()
+        memory.trim()
         gc.freeze()
         try:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
