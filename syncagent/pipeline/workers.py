@@ -185,7 +185,6 @@ def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
     global _carried
     assert _worker is not None, "a worker is started with its job"
     job, store = _worker
-    memory.trim()   # the last chunk's blob and rows: freed, but held by malloc until now
     if _carried is not None and _carried[0] == index - 1:
         routing = _carried[1]
     reads: list[Read] = []
