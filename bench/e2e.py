@@ -168,6 +168,9 @@ def backfill(sandbox: RunningSandbox, state_url: str, latency_s: float,
         # process, PSS splits them; sampled every 0.5 s, so a short peak may be missed)
         "tree_peak_rss_mb": round(tree.rss_kb / 1024, 1),
         "tree_peak_pss_mb": round(tree.pss_kb / 1024, 1),
+        # at that PSS peak: the agent's own PSS, and what its workers hold privately (their
+        # allocations and their copies of pages either process wrote since the fork)
+        "tree_at_pss_peak_mb": tree.peak_parts_mb(),
         # CPU seconds the agent (child) and the sandbox (this process) spent on the backfill:
         # beside wall_s, what part of it was work rather than waiting (on 2 shared cores)
         "cpu_s": {who: round(cpu_after[who] - cpu_before[who], 1) for who in cpu_after},

@@ -25,26 +25,30 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _memory_kb(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of one process in KB; zeros once it ended."""
+def _memory_kb(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, private) of one process in KB; zeros once it ended. Private: the pages no
+    other process maps (for a forked worker: what it allocated, and each page it shares no
+    longer because either process wrote to it since the fork)."""
     try:
         rss = next(int(line.split()[1]) for line in
                    Path(f"/proc/{pid}/status").read_text().splitlines()
                    if line.startswith("VmRSS:"))
-        pss = next(int(line.split()[1]) for line in
-                   Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-                   if line.startswith("Pss:"))
-    except (OSError, StopIteration):
-        return 0, 0
-    return rss, pss
+        rollup = {line.split(":")[0]: int(line.split()[1]) for line in
+                  Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]}
+        return rss, rollup["Pss"], rollup["Private_Clean"] + rollup["Private_Dirty"]
+    except (OSError, KeyError, IndexError, ValueError):
+        return 0, 0, 0
 
 
 class TreeMemory:
-    """The peak summed RSS and PSS of a process and its descendants, sampled on a thread."""
+    """The peak summed RSS and PSS of a process and its descendants, sampled on a thread;
+    ``at_pss_peak``: at the PSS peak, the process's own PSS and its descendants' private
+    memory (what each worker costs beyond the pages it still shares), in KB."""
 
     def __init__(self, pid: int, every: float = 0.2) -> None:
         self.pid, self.every = pid, every
         self.rss_kb = self.pss_kb = 0
+        self.at_pss_peak: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -56,11 +60,24 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
 
+    def peak_parts_mb(self) -> dict[str, float]:
+        """At the PSS peak, in MB: the root's PSS, its descendants' private memory, and how
+        many descendants there were."""
+        peak = self.at_pss_peak
+        return {"agent_pss": round(peak.get("root_pss", 0) / 1024, 1),
+                "workers_private": round(peak.get("descendants_private", 0) / 1024, 1),
+                "workers": peak.get("descendants", 0)}
+
     def _sample(self) -> None:
         while not self._stop.wait(self.every):
-            sizes = [_memory_kb(pid) for pid in _tree(self.pid)]
-            self.rss_kb = max(self.rss_kb, sum(rss for rss, _ in sizes))
-            self.pss_kb = max(self.pss_kb, sum(pss for _, pss in sizes))
+            sizes = [_memory_kb(pid) for pid in _tree(self.pid)]   # the root first
+            self.rss_kb = max(self.rss_kb, sum(rss for rss, _, _ in sizes))
+            pss = sum(pss for _, pss, _ in sizes)
+            if pss > self.pss_kb and sizes:
+                self.pss_kb = pss
+                self.at_pss_peak = {"root_pss": sizes[0][1],
+                                    "descendants_private": sum(p for _, _, p in sizes[1:]),
+                                    "descendants": len(sizes) - 1}
 
 
 def peak_rss_mb() -> float:

@@ -7,7 +7,11 @@ any thread exists (glibc reads the cap when a thread first allocates): a 20k-lea
 peak RSS went from 313.8 to 275.3 MB with it. Python's own small-object allocator is not
 affected: it maps its arenas from the OS itself.
 
-It is a no-op off glibc (macOS, musl, Windows): it returns False and changes nothing.
+``trim`` hands the free memory at the top and in the holes of malloc's heap back to the OS
+(glibc's ``malloc_trim``): before a fork, so a worker does not inherit pages this process no
+longer uses (it keeps a private copy of each such page once this process reuses it).
+
+Both are no-ops off glibc (macOS, musl, Windows): they return False and change nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(None)
     except OSError:
         return None
-    if not all(hasattr(libc, name) for name in ("gnu_get_libc_version", "mallopt")):
+    if not all(hasattr(libc, name) for name in ("gnu_get_libc_version", "mallopt",
+                                                "malloc_trim")):
         return None
     return libc
 
@@ -44,3 +49,11 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
         return False
     return bool(libc.mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(arenas)))
 
+
+
+def trim() -> bool:
+    """Return malloc's free memory to the OS now; True when glibc released any."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    return bool(libc.malloc_trim(ctypes.c_size_t(0)))

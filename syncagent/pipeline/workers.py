@@ -24,6 +24,14 @@ the chunk writer's thread starts; they never touch the parent's database connect
 opens its own) nor the connectors (their threads may be pushing alongside); Python's logging
 re-arms its locks after a fork. A worker that dies (killed, out of memory) or raises fails
 the cycle with `WorkerFailed`, after the chunks before its chunk are committed.
+
+Memory: what a worker allocates itself is small (its RSS grows 6-14 MB past what it inherits
+in a 20k-lead backfill). What it costs beyond that, 75-100 MB there (bench/e2e.py,
+``tree_at_pss_peak_mb``), is its own copy of each inherited page that either process writes
+after the fork: the reference counts of every object a chunk touches (modules, rules, the
+world), and the agent's heap, which its pushes and merges reuse. It grows with what the agent
+holds at the fork (~180 MB after a pull, of which ~25 MB live Python objects), hence the
+collection and the trim before it.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import structlog
 from sqlalchemy.engine import make_url
 
 from state.store import StateStore
+from syncagent import memory
 from syncagent.engine import PersonInput, RoutingState, Rules, UserDirectory, evaluate
 from syncagent.errors import RetryableError
 from syncagent.pipeline import decide
@@ -222,7 +231,11 @@ class EvaluationPool:
         they could not be started (no fork, no memory): the caller evaluates in process."""
         # What is alive now (rules, users, accounts, the modules) is never scanned by the
         # collector again, here or in the workers: a scan writes to every object it visits,
-        # which in a forked worker copies each page it shares with this process.
+        # which in a forked worker copies each page it shares with this process. Garbage is
+        # collected first (frozen, it would outlive the pass in every process), and malloc's
+        # free pages go back to the OS: a worker inherits none of them.
+        gc.collect()
+        memory.trim()
         gc.freeze()
         try:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),

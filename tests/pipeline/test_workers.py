@@ -9,11 +9,13 @@ compared, ordered."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
@@ -297,3 +299,31 @@ def test_the_workers_end_when_the_agent_is_killed(tmp_path: Path) -> None:
     for pid in left:   # this test's own processes: never left running
         os.kill(pid, signal.SIGKILL)
     assert not left, "the workers outlived the agent"
+
+
+def test_garbage_is_collected_before_the_workers_fork(tmp_path: Path) -> None:
+    """Frozen before the fork, a cycle of garbage would live on in this process and in every
+    worker for the whole pass (the collector never looks at frozen objects)."""
+    class Cyclic:
+        me: Any = None
+
+    store = StateStore(f"sqlite:///{tmp_path}/state.db")
+    store.upgrade()
+    job = pool_module.Job(store.url, None, None, None, None, NOW)  # type: ignore[arg-type]
+    collecting = gc.isenabled()
+    gc.disable()   # no automatic collection may free it first
+    try:
+        junk = Cyclic()
+        junk.me = junk
+        watched = weakref.ref(junk)
+        del junk
+        assert watched() is not None   # only a collection frees a cycle
+        with pool_module.EvaluationPool(store, job, 1) as pool:
+            assert pool.start()
+            assert gc.get_freeze_count() > 0
+            assert watched() is None
+        assert gc.get_freeze_count() == 0   # unfrozen when the pass ends
+    finally:
+        if collecting:
+            gc.enable()
+        store.dispose()
