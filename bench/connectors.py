@@ -27,7 +27,7 @@ import structlog
 
 from connectors import sandbox as sandbox_settings
 from connectors.base import Cursor, RemoteRecord, WriteItem
-from connectors.budget import DailyBudget, RateLimiter
+from connectors.budget import DailyBudget
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.limits import BATCH_MAX, SEARCH_PAGE
@@ -62,8 +62,7 @@ def _sf(box: RunningSandbox, *, streams: Any = SF_STREAMS, budget: DailyBudget |
 
 def _hs(box: RunningSandbox, **overrides: Any) -> HubSpotConnector:
     settings = sandbox_settings.hubspot_settings(box.info, **overrides)
-    client = HubSpotClient(settings, ca_bundle=box.ca_cert, retry=_retry(),
-                           search_limiter=RateLimiter(settings.searches_per_second, 1.1))
+    client = HubSpotClient(settings, ca_bundle=box.ca_cert, retry=_retry())
     return HubSpotConnector(client, lookback=timedelta(seconds=120))
 
 

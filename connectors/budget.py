@@ -9,17 +9,20 @@ When the org as a whole is at its allocation, :class:`~syncagent.errors.QuotaExh
 ``state()``/``restore`` let the pipeline carry the rolling count across runs.
 
 :class:`RateLimiter` — sliding windows (e.g. 100 requests / 10 s, 5 searches / 1 s) that make
-the caller wait *before* HubSpot has to answer 429.
+the caller wait *before* HubSpot has to answer 429, each request's slot held from its sending
+to its answer (the server counts it on arrival, in between), and steered by the server's own
+count when an answer carries one (``observe``).
 
 Why these are ours and not a rate-limiting library's (pyrate-limiter 4.5 and limits 5.8 were
 tried against them): the daily budget is not a rate limit but a share of an allocation the
 remote reports at run time, it raises instead of waiting (quota and budget apart), and its
 count persists across processes as hour buckets in the state DB; no library models that. For
 the windows, a wait must end at once when the agent is told to stop (``stop``, SIGTERM), take
-an injected clock and sleep (the tests' fake clocks), and also wait out a window the server
-reports full (``pause``). pyrate-limiter's blocking wait calls ``time.sleep`` (not
-interruptible), its clock goes in through a private attribute, and its limiter starts a
-background leak thread; used as a bare bucket it would still need this wait loop around it.
+an injected clock and sleep (the tests' fake clocks), hold a slot for a request in flight
+(``held``) and count what the server reports beyond our own calls (``observe``).
+pyrate-limiter's blocking wait calls ``time.sleep`` (not interruptible), its clock goes in
+through a private attribute, and its limiter starts a background leak thread; used as a bare
+bucket it would still need this wait loop around it.
 limits has no waiting at all, reads the wall clock (``time.time``), runs an expiry timer thread,
 and counts windows in whole seconds: a 10.5 s window silently becomes 10 s.
 """
@@ -119,12 +122,32 @@ class DailyBudget:
                 "remote_used": self.remote_used}
 
 
-class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds (sliding); ``acquire`` waits if needed.
+class Slot:
+    """One request's place in a :class:`RateLimiter` window, from before it is sent until
+    ``answered`` (called once its answer is in; again, or never, is harmless: the slot is
+    closed when ``held`` ends at the latest)."""
 
-    ``held()`` is the stricter form for a limit the server counts on arrival with no header to
-    steer by (HubSpot search): the slot is taken before the request is sent and its window
-    runs from when the answer is back."""
+    def __init__(self, close: Callable[[], float]) -> None:
+        self._close = close
+        self.answered_at: float | None = None
+
+    def answered(self) -> None:
+        if self.answered_at is None:
+            self.answered_at = self._close()
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window`` seconds (sliding); a caller waits for room.
+
+    ``held()`` is the form for a limit the server counts on *arrival*: the slot is taken
+    before the request is sent and its window runs from the answer. A request arrives
+    somewhere between the two, so counted from the answer it can never share a server window
+    with the request that reuses its slot, however late it arrived (a loaded machine, a busy
+    server); counted from the sending, a request held up on the way lands in the same window
+    as the one sent a window after it, and is refused with a 429. What that costs is one
+    round trip per slot per window: for a 10 s window under 1%.
+    ``acquire()`` counts an event at once (a limit counted where it is taken).
+    ``observe()`` takes in what the server says of its own count (rate-limit headers)."""
 
     def __init__(self, limit: int, window: float, *,
                  monotonic: Callable[[], float] = time.monotonic,
@@ -133,10 +156,13 @@ class RateLimiter:
         self.window = window
         self.monotonic = monotonic
         self.sleep = sleep
+        # when each counted slot's window started, ascending: answered requests, and the
+        # calls of others the server reported (observe)
         self._events: deque[float] = deque()
         self._in_flight = 0      # held() slots whose answer is not back yet
         self._lock = threading.Lock()
         self.waited = 0.0
+        self.foreign = 0         # calls in the server's count that were not ours (observe)
         #: set when the agent must stop: a wait for the window ends at once (Interrupted)
         self.stop: threading.Event | None = None
 
@@ -151,26 +177,61 @@ class RateLimiter:
         self._take(hold=False)
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        """A slot from before the request is sent until its answer is back; the window is
-        counted from the answer. The server counts a request when it arrives, somewhere
-        between the two: counted from the sending, a request held up on the way (a loaded
-        machine, a busy server) lands in the same server window as the one sent a window
-        after it, and is refused with a 429 that costs a call and a retry wait."""
+    def held(self) -> Iterator[Slot]:
+        """A slot from before the request is sent until ``answered()`` (or the block's end);
+        its window runs from then."""
         self._take(hold=True)
+        slot = Slot(self._answered)
         try:
-            yield
+            yield slot
         finally:
-            with self._lock:
-                self._in_flight -= 1
-                self._events.append(self.monotonic())   # appended in time order: sorted
+            slot.answered()
+
+    def _answered(self) -> float:
+        with self._lock:
+            self._in_flight -= 1
+            now = self.monotonic()
+            self._events.append(now)    # stamped under the lock: in order
+            return now
+
+    def observe(self, *, used: int | None, maximum: int | None = None,
+                window: float | None = None, at: float | None = None) -> None:
+        """The server's word on its window as of ``at`` (when the answer carrying it was in;
+        now if None): ``used`` calls counted in it (its maximum less its remaining), its
+        ``maximum`` and ``window`` (seconds).
+
+        The limit and window follow the server's. ``used`` beyond what this limiter held at
+        ``at`` (slots in flight, or answered within a window of it) are someone else's calls
+        on the same app, or calls this process made before it knew: they are counted as if
+        made now, later than they can have arrived, so they end a window on at the latest.
+        A count at or under ours needs nothing: a full window of our own calls is what pacing
+        at the limit looks like, and the slots already wait for it."""
+        with self._lock:
+            if maximum:
+                self.limit = maximum
+            if window:
+                self.window = window
+            if used is None:
+                return
+            # counted as of ``at``, before any pruning as of now (what rolled out of our
+            # window since is still in the server's count)
+            now = self.monotonic()
+            since = (now if at is None else at) - self.window
+            ours = self._in_flight + sum(1 for start in self._events if start > since)
+            if used > ours:
+                self._events.extend([now] * (used - ours))
+                self.foreign += used - ours
+
+    def _prune(self) -> float:
+        now = self.monotonic()
+        while self._events and self._events[0] <= now - self.window:
+            self._events.popleft()
+        return now
 
     def _take(self, *, hold: bool) -> None:
         while True:
             with self._lock:
-                now = self.monotonic()
-                while self._events and self._events[0] <= now - self.window:
-                    self._events.popleft()
+                now = self._prune()
                 if len(self._events) + self._in_flight < self.limit:
                     if hold:
                         self._in_flight += 1
@@ -181,8 +242,3 @@ class RateLimiter:
                 wait = self._events[0] + self.window - now if self._events else self.window
             self.waited += wait
             self._wait(max(wait, 0.001))
-
-    def pause(self, seconds: float) -> None:
-        """The server says the window is full (e.g. Remaining: 0): wait it out now."""
-        self.waited += seconds
-        self._wait(seconds)

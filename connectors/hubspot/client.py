@@ -19,7 +19,7 @@ import structlog
 from hubspot import HubSpot
 
 from connectors.base import ApiCallCounter
-from connectors.budget import DailyBudget, RateLimiter
+from connectors.budget import DailyBudget, RateLimiter, Slot
 from connectors.hubspot import errors
 from connectors.hubspot.limits import EVENTS_PAGE, LIST_PAGE, OWNERS_PAGE
 from connectors.retry import RetryPolicy
@@ -28,13 +28,17 @@ from syncagent.settings import HubSpotSettings
 
 log = structlog.get_logger(__name__)
 
-# Windows slightly longer than HubSpot's (a request counts when it arrives, a little after
-# we send it), and a twentieth of headroom on the ten-second limit, so the remaining count
-# never reaches 0 (which would pause the client for a whole window, see _observe). The
-# ten-second limit binds a backfill: every tenth of it left unused is a tenth more wall time.
-TEN_SECOND_WINDOW = 10.3
-TEN_SECOND_SHARE = 0.95
-SEARCH_WINDOW = 1.1
+# HubSpot's windows (API-FACTS "Rate limits"): TEN_SECONDLY_ROLLING for every call but search
+# (its answers say so: X-HubSpot-RateLimit-Interval-Milliseconds 10000), and search's own
+# SECONDLY limit. HubSpot counts a call when it arrives; each call here holds its slot from its
+# sending to its answer and a window after that (budget.py RateLimiter.held), so no delay on
+# the way can put two calls of one slot in one server window, and the limits are used in full.
+# The margin covers the two clocks only: the server counted the call before it answered, so
+# its stamp is at or before ours; but its clock may run faster than ours by up to 500 ppm
+# (NTP's largest slew, 5 ms in 10 s) and may count in whole milliseconds.
+TEN_SECOND_WINDOW = 10.0
+SEARCH_WINDOW = 1.0
+WINDOW_MARGIN = 0.02
 
 
 class HubSpotClient:
@@ -53,10 +57,11 @@ class HubSpotClient:
         self.budget = budget or DailyBudget("hubspot", settings.daily_budget_share)
         self.calls = calls or ApiCallCounter("hubspot")
         self.timeout = settings.timeout_seconds
-        per_10s = max(1, int(settings.requests_per_10s * TEN_SECOND_SHARE))
-        self.limiter = limiter or RateLimiter(per_10s, TEN_SECOND_WINDOW)
+        # the setting until HubSpot's answers say otherwise (_observe)
+        self.limiter = limiter or RateLimiter(settings.requests_per_10s,
+                                              TEN_SECOND_WINDOW + WINDOW_MARGIN)
         self.search_limiter = search_limiter or RateLimiter(settings.searches_per_second,
-                                                            SEARCH_WINDOW)
+                                                            SEARCH_WINDOW + WINDOW_MARGIN)
         config: dict[str, Any] = {"access_token": settings.access_token.get_secret_value(),
                                   "host": settings.base_url.rstrip("/"),
                                   # urllib3 retries off: retry.py is the only retry loop
@@ -86,34 +91,34 @@ class HubSpotClient:
 
     def _attempt(self, operation: str, fn: Callable[[dict[str, Any]], Any], search: bool) -> Any:
         self.budget.check()
-        if not search:
-            self.limiter.acquire()
-            raw = self._send(operation, fn)
-        else:
-            # Searches have no rate-limit headers to steer by, and a request sent on time can
-            # arrive late: each holds its slot until its answer is back (budget.py held)
-            with self.search_limiter.held():
-                raw = self._send(operation, fn)
+        limiter = self.search_limiter if search else self.limiter
+        with limiter.held() as slot:
+            raw = self._send(operation, fn, slot, search)
         return json.loads(raw) if raw else None
 
-    def _send(self, operation: str, fn: Callable[[dict[str, Any]], Any]) -> bytes:
-        """Count, spend and send one request; its raw answer."""
+    def _send(self, operation: str, fn: Callable[[dict[str, Any]], Any], slot: Slot,
+              search: bool) -> bytes:
+        """Count, spend and send one request; its raw answer. Its rate-limit window runs from
+        when the answer's headers are in (the body is read after): HubSpot counted the
+        request before it answered."""
         self.calls.add(operation)
         self.budget.spend()
         options = {"_preload_content": False, "_request_timeout": self.timeout}
         try:
             response = fn(options)
         except Exception as exc:  # every failure goes through errors.py
-            self._observe(getattr(exc, "headers", None))
+            slot.answered()
+            self._observe(getattr(exc, "headers", None), search, slot)
             raise errors.translate(exc, operation=operation) from None
+        slot.answered()
         try:
             raw: bytes = response.data
-            self._observe(response.headers)
+            self._observe(response.headers, search, slot)
         finally:
             response.release_conn()
         return raw
 
-    def _observe(self, headers: Any) -> None:
+    def _observe(self, headers: Any, search: bool, slot: Slot) -> None:
         if not headers:
             return
         daily = _int(headers.get("X-HubSpot-RateLimit-Daily"))
@@ -121,11 +126,23 @@ class HubSpotClient:
         if daily is not None:
             used = daily - remaining if remaining is not None else None
             self.budget.observe(used, daily)
-        window_left = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
-        if window_left is not None and window_left <= 0:
-            interval = _int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 10_000
-            log.info("hubspot.window_full", pause_seconds=interval / 1000)
-            self.limiter.pause(interval / 1000)
+        if search:
+            return      # search answers carry no window headers; any would not be search's
+        # HubSpot's own count of the window, "so you can automatically take advantage of
+        # future increases" (developer changelog, "Burst limits are increasing for API key
+        # authenticated calls"); absent when HubSpot failed to gather it (changelog
+        # 2018-11-06): the limiter then goes on with what it knows.
+        maximum = _int(headers.get("X-HubSpot-RateLimit-Max"))
+        left = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
+        interval = _int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        foreign = self.limiter.foreign
+        self.limiter.observe(
+            used=maximum - left if maximum is not None and left is not None else None,
+            maximum=maximum, window=interval / 1000 + WINDOW_MARGIN if interval else None,
+            at=slot.answered_at)
+        if self.limiter.foreign > foreign:
+            log.info("hubspot.window_shared", calls=self.limiter.foreign - foreign,
+                     remaining=left, maximum=maximum)
 
     # --- endpoints -------------------------------------------------------------------------
     def search(self, object_type: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,38 +32,41 @@ def interleave(readers: Sequence[Callable[[], Iterator[Page]]]) -> Iterator[Page
         for read in readers:
             yield from read()
         return
-    handoff: queue.Queue[object] = queue.Queue(maxsize=AHEAD * len(readers))
+    # Each reader has its own room of AHEAD pages: in one shared queue, a reader of cheap,
+    # big pages (web events, a thousand a page) filled it while the caller stored them, and
+    # the searched streams stopped sending, leaving the search limit idle.
+    handoff: queue.SimpleQueue[tuple[int, object]] = queue.SimpleQueue()
+    rooms = [threading.Semaphore(AHEAD) for _ in readers]
     closed = threading.Event()
 
-    def put(item: object) -> None:
+    def put(reader: int, item: object) -> None:
         while not closed.is_set():
-            try:
-                handoff.put(item, timeout=0.2)
+            if rooms[reader].acquire(timeout=0.2):
+                handoff.put((reader, item))
                 return
-            except queue.Full:
-                continue
         raise _Closed
 
-    def produce(read: Callable[[], Iterator[Page]]) -> None:
+    def produce(reader: int) -> None:
         try:
-            for page in read():
-                put(page)
-            put(_DONE)
+            for page in readers[reader]():
+                put(reader, page)
+            put(reader, _DONE)
         except _Closed:
             return
         except BaseException as exc:  # handed to the consumer, raised there
             try:
-                put(exc)
+                put(reader, exc)
             except _Closed:
                 return
 
     pool = ThreadPoolExecutor(max_workers=len(readers), thread_name_prefix="hubspot-read")
     try:
-        for read in readers:
-            pool.submit(produce, read)
+        for reader in range(len(readers)):
+            pool.submit(produce, reader)
         running = len(readers)
         while running:
-            item = handoff.get()
+            reader, item = handoff.get()
+            rooms[reader].release()
             if item is _DONE:
                 running -= 1
             elif isinstance(item, BaseException):
