@@ -153,6 +153,9 @@ class RateLimiter:
                  monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.limit = max(limit, 1)
+        # the setting is a ceiling the server's word can lower but never raise: an admin
+        # may set it under the portal's limit to leave room for the app's other users
+        self.ceiling = self.limit
         self.window = window
         self.monotonic = monotonic
         self.sleep = sleep
@@ -200,15 +203,17 @@ class RateLimiter:
         now if None): ``used`` calls counted in it (its maximum less its remaining), its
         ``maximum`` and ``window`` (seconds).
 
-        The limit and window follow the server's. ``used`` beyond what this limiter held at
-        ``at`` (slots in flight, or answered within a window of it) are someone else's calls
-        on the same app, or calls this process made before it knew: they are counted as if
-        made now, later than they can have arrived, so they end a window on at the latest.
+        The limit follows the server's maximum, but never above the limit it was made with
+        (the setting), and the window follows the server's. ``used`` beyond what this
+        limiter held at ``at`` (slots in flight, or answered within a window of it) are
+        someone else's calls on the same app, or calls this process made before it knew:
+        they are counted as if made now, later than they can have arrived, so they end a
+        window on at the latest.
         A count at or under ours needs nothing: a full window of our own calls is what pacing
         at the limit looks like, and the slots already wait for it."""
         with self._lock:
             if maximum:
-                self.limit = maximum
+                self.limit = min(maximum, self.ceiling)
             if window:
                 self.window = window
             if used is None:

@@ -143,6 +143,22 @@ def test_the_answers_maximum_replaces_a_setting_too_high(
     assert limiter.foreign == 0                  # our own calls, each already counted
 
 
+def test_the_answers_maximum_never_raises_a_setting_set_lower(
+        sandbox_factory: SandboxFactory) -> None:
+    """The portal allows 100 per 10 s but the admin set 3 to leave the rest to the app's
+    other users: the client keeps to 3 whatever the answers say, so a fourth call waits
+    for the first slot to roll."""
+    sandbox = sandbox_factory(leads=20)
+    clock = _SandboxTime(sandbox)
+    limiter = RateLimiter(3, 10.02, monotonic=clock.now, sleep=clock.sleep)
+    client = _client(sandbox, per_10s=3, limiter=limiter)
+    start = clock.now()
+    for _ in range(4):
+        client.owners_page(None, limit=1)
+    assert limiter.limit == 3
+    assert clock.now() - start >= 10.0
+
+
 # --- the limiter itself, on a fake clock -------------------------------------------------
 
 
