@@ -22,6 +22,9 @@ The targets are judged on ``tree_peak_rss_mb``. ``cpu_seconds`` counts the worke
 
     python bench/scale.py [--persons 1000000] [--postgres URL] [--no-sqlite] [--workers N]
 
+With ``SYNCAGENT_BENCH_PROFILE=DIR`` the rescore's threads are profiled as in bench/e2e.py
+(DIR/<thread>.prof, DIR/all.prof) and each evaluation worker too (DIR/worker-<pid>.prof).
+
 ``--postgres`` takes a SQLAlchemy URL (postgresql+psycopg://postgres@127.0.0.1:5432/test);
 the run uses a schema of its own, dropped afterwards.
 """
@@ -73,6 +76,7 @@ def child_rescore(state_url: str, workers: int | None) -> None:
 
         profiles = ThreadProfiles()
         profiles.start()
+        _profile_workers()
     started, cpu_started = time.perf_counter(), time.process_time()
     report = run_cycle(agent, options=CycleOptions(rescore=True, pull=False, push=False))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -91,6 +95,39 @@ def child_rescore(state_url: str, workers: int | None) -> None:
                       "load_average": os.getloadavg()[0],
                       "peak_rss_mb": peak_rss_mb(), "planned": report.planned,
                       "status": report.status}))
+
+
+_pool_work: Any = None        # the pool's own chunk function, which `_profiled_work` runs
+_worker_profile: Any = None   # in an evaluation worker: its cProfile (``_profile_workers``)
+
+
+def _profile_workers() -> None:
+    """Each evaluation worker's chunks under a cProfile of its own (its CPU time), written
+    to ``$SYNCAGENT_BENCH_PROFILE/worker-<pid>.prof`` after each chunk: the pool ends its
+    workers, they never return to write it at the end. The workers are forked from this
+    process, so they call this module's `_profiled_work` in place of the pool's."""
+    from syncagent.pipeline import workers
+
+    global _pool_work
+    Path(os.environ[PROFILE_ENV]).mkdir(parents=True, exist_ok=True)
+    _pool_work = workers._work
+    workers._work = _profiled_work  # type: ignore[assignment]
+
+
+def _profiled_work(*args: Any) -> bytes:
+    import cProfile
+
+    global _worker_profile
+    if _worker_profile is None:
+        _worker_profile = cProfile.Profile(time.thread_time)
+    _worker_profile.enable()
+    try:
+        done: bytes = _pool_work(*args)
+        return done
+    finally:
+        _worker_profile.disable()
+        folder = Path(os.environ[PROFILE_ENV])
+        _worker_profile.dump_stats(folder / f"worker-{os.getpid()}.prof")
 
 
 class OfflineConnector:

@@ -247,9 +247,11 @@ class OutboxRow(Base):
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        Index("ix_outbox_claim", "status", "next_attempt_at", "id"),
-        # a claim and the due counts of one group read only that group's rows (0006)
-        Index("ix_outbox_group", "status", "system", "object", "operation", "next_attempt_at"),
+        # a claim and the due counts of one group read only that group's rows (0006), a
+        # claim in the order it takes them (0008: id last; the index by status and due time
+        # alone, which no query used, is gone)
+        Index("ix_outbox_group", "status", "system", "object", "operation", "next_attempt_at",
+              "id"),
     )
 
 

@@ -11,13 +11,13 @@ second one), comes from the systems' profiles (connectors/profile.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from connectors.profile import PersonCreate, SystemProfile
-from connectors.registry import registered
+from connectors.registry import profile_of, registered
 from state.store import MirrorRow, NewOutboxRow
 from syncagent.engine.mapping import CompiledField, Miss, remote_values
 from syncagent.engine.model import STAGE_RANK, Decision
@@ -176,9 +176,7 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
         return None
     wanted = desired(person, record.system, record.object, ctx, record, misses, parts)
     written = person.written.get((record.system, record.object, record.remote_id), {})
-    changes = {name: wire_value(record.system, value) for name, value in wanted.items()
-               if not same_value(value, _held(name, record, written))
-               and not _changed_by_a_person(name, record, written, profile)}
+    changes = _changes(wanted, record, written, profile)
     changes = _without_wording_only_change(_without_refused(changes, record, ctx.refused),
                                            record, written, profile)
     if not changes:
@@ -188,6 +186,38 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
     return NewOutboxRow(record.system, record.object, "update", changes,
                         f"{record.system}:{record.object}:{record.remote_id}:update",
                         remote_id=record.remote_id, person_id=person.person_id)
+
+
+def _changes(wanted: Mapping[str, Any], record: MirrorRow, written: Mapping[str, Any],
+             profile: SystemProfile) -> dict[str, Any]:
+    """The wanted values the record does not hold already (as the API takes them), but for
+    those a person changed by hand. A rescore compares some thirty values per person, so
+    `_held` and `same_value`'s common case (text against text) are inlined: same results."""
+    wire = wire_of(record.system)   # looked up once per record, not once per value
+    fields = record.fields
+    changes = {}
+    for name, value in wanted.items():
+        held = fields.get(name) if name in fields or name not in written \
+            else written[name].get("value")
+        if type(value) is str and type(held) is str and value:
+            if value == held:
+                continue
+        elif same_value(value, held):
+            continue
+        if not _changed_by_a_person(name, record, written, profile):
+            changes[name] = wire(value)
+    return changes
+
+
+def wire_of(system: str) -> Callable[[Any], Any]:
+    """The system's conversion of a value to what its API takes (`wire_value`'s, looked up
+    once: a rescore converts some twenty values per person)."""
+    profile = profile_of(system)
+    return profile.wire if profile is not None else _as_is
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _without_wording_only_change(changes: dict[str, Any], record: MirrorRow,

@@ -1,9 +1,9 @@
 """The engine's and pipeline's plain paths, as they were before the rescore was made fast:
 mapping one field at a time (each remote name looked up per record), ``same_value`` without
-its text shortcut and ``_jsonable`` with a call per value. The equivalence tests run a cycle
-with these patched in and compare what it stores with the fast paths' results, so a speed-up
-can never silently change a decision or a planned write. Kept as written then: do not
-optimise them."""
+its text shortcut (and planned changes without it), and ``_jsonable`` with a call per value.
+The equivalence tests run a cycle with these patched in and compare what it stores with the
+fast paths' results, so a speed-up can never silently change a decision or a planned write.
+Kept as written then: do not optimise them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from dataclasses import is_dataclass
 from datetime import date, datetime
 from typing import Any
 
+from connectors.profile import SystemProfile
+from state.store import MirrorRow
 from syncagent.engine.mapping import (
     CanonicalProfile,
     CompiledField,
@@ -21,7 +23,8 @@ from syncagent.engine.mapping import (
     _translate,
 )
 from syncagent.engine.normalise import blank, value_problem
-from syncagent.pipeline.records import parse_when
+from syncagent.pipeline import plan
+from syncagent.pipeline.records import parse_when, wire_value
 
 
 def _read(spec: CompiledField, record: RemoteRecordLike) -> tuple[bool, Any]:
@@ -165,6 +168,15 @@ def same_value(desired: Any, current: Any) -> bool:
         except (TypeError, ValueError):
             return False
     return str(desired) == str(current)
+
+
+def changes(wanted: Mapping[str, Any], record: MirrorRow, written: Mapping[str, Any],
+            profile: SystemProfile) -> dict[str, Any]:
+    """pipeline/plan.py's ``_changes`` as a comprehension: ``_held``, ``same_value`` and
+    ``wire_value`` called for every value."""
+    return {name: wire_value(record.system, value) for name, value in wanted.items()
+            if not same_value(value, plan._held(name, record, written))
+            and not plan._changed_by_a_person(name, record, written, profile)}
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

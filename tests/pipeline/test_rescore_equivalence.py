@@ -66,6 +66,7 @@ def _plain_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(quarantine, "record_problems", plain.record_problems)
     monkeypatch.setattr(plan, "remote_values", plain.remote_values)
     monkeypatch.setattr(plan, "same_value", plain.same_value)
+    monkeypatch.setattr(plan, "_changes", plain.changes)
     monkeypatch.setattr(decide, "same_value", plain.same_value)
     monkeypatch.setattr(model, "_jsonable", plain._jsonable)
 
