@@ -70,6 +70,12 @@ def _tables() -> tuple[dict[str, str], dict[str, str]]:
     return codes, {**_translated(), **english, **ALIASES}
 
 
+def load() -> None:
+    """Build the tables now: before forking evaluation workers, so they share one copy
+    (~17 MB and 0.6 s of CPU, each worker otherwise builds its own on first use)."""
+    _tables()
+
+
 def _translated() -> dict[str, str]:
     found: dict[str, str] = {}
     ambiguous: set[str] = set()

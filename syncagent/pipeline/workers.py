@@ -56,7 +56,7 @@ from sqlalchemy.engine import make_url
 
 from state.store import StateStore
 from syncagent import memory
-from syncagent.engine import PersonInput, RoutingState, Rules, UserDirectory, evaluate
+from syncagent.engine import PersonInput, RoutingState, Rules, UserDirectory, countries, evaluate
 from syncagent.errors import RetryableError
 from syncagent.pipeline import decide
 from syncagent.pipeline.decide import Judge, World
@@ -234,6 +234,7 @@ class EvaluationPool:
         # which in a forked worker copies each page it shares with this process. Garbage is
         # collected first (frozen, it would outlive the pass in every process), and malloc's
         # free pages go back to the OS: a worker inherits none of them.
+        countries.load()   # built on first use otherwise: once in every worker
         gc.collect()
         memory.trim()
         gc.freeze()

@@ -29,7 +29,7 @@ from bench.scale import OfflineConnector
 from bench.scale_seed import seed
 from connectors.registry import registered
 from state.store import MirrorRow, StateStore
-from syncagent.engine import load_rules
+from syncagent.engine import countries, load_rules
 from syncagent.errors import ConfigError
 from syncagent.pipeline import cycle, decide
 from syncagent.pipeline import workers as pool_module
@@ -318,10 +318,13 @@ def test_garbage_is_collected_before_the_workers_fork(tmp_path: Path) -> None:
         watched = weakref.ref(junk)
         del junk
         assert watched() is not None   # only a collection frees a cycle
+        countries._tables.cache_clear()
         with pool_module.EvaluationPool(store, job, 1) as pool:
             assert pool.start()
             assert gc.get_freeze_count() > 0
             assert watched() is None
+            # the country tables were built before the fork: the worker shares them
+            assert countries._tables.cache_info().currsize == 1
         assert gc.get_freeze_count() == 0   # unfrozen when the pass ends
     finally:
         if collecting:
