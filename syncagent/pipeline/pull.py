@@ -8,6 +8,7 @@ budget or quota stops cleanly; the other system's streams still run.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,10 @@ class PullResult:
     # system -> stream -> why it was switched off (e.g. a missing HubSpot scope)
     features_off: dict[str, dict[str, str]] = field(default_factory=dict)
     stop_errors: dict[str, SyncAgentError] = field(default_factory=dict)  # system -> error
+    # system -> seconds its pull thread waited for the next page / spent storing pages: which
+    # side held the pull up (the API and the readers, or the state DB's writes)
+    waited_s: dict[str, float] = field(default_factory=dict)
+    stored_s: dict[str, float] = field(default_factory=dict)
 
 
 def stream_key(system: str, stream: str) -> str:
@@ -78,6 +83,8 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
         result.stopped.update(part.stopped)
         result.features_off.update(part.features_off)
         result.stop_errors.update(part.stop_errors)
+        result.waited_s.update(part.waited_s)
+        result.stored_s.update(part.stored_s)
     return result
 
 
@@ -105,11 +112,27 @@ def _pull_system(connector: Connector, store: StateStore, cycle_start: datetime,
                  result: PullResult) -> None:
     cursors = {name: to_connector_cursor(store.mirror.cursor(stream_key(connector.system, name)))
                for name in connector.streams}
-    for page in connector.read_many(cursors, cycle_start=cycle_start, progress=progress):
-        commit(page, connector.system, store, result)
-        if stop.is_set():
-            log.info("pull interrupted by stop", system=connector.system, stream=page.stream)
-            return
+    system = connector.system
+    waited = stored = 0.0
+    pages = iter(connector.read_many(cursors, cycle_start=cycle_start, progress=progress))
+    try:
+        while True:
+            began = time.monotonic()
+            page = next(pages, None)
+            got = time.monotonic()
+            waited += got - began
+            if page is None:
+                return
+            commit(page, system, store, result)
+            stored += time.monotonic() - got
+            if stop.is_set():
+                log.info("pull interrupted by stop", system=system, stream=page.stream)
+                return
+    finally:
+        result.waited_s[system] = round(waited, 2)
+        result.stored_s[system] = round(stored, 2)
+        log.info("pull.system_done", system=system, waited_s=round(waited, 2),
+                 stored_s=round(stored, 2))
 
 
 def commit(page: Page, system: str, store: StateStore, result: PullResult) -> None:
