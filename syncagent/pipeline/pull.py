@@ -73,9 +73,12 @@ def pull(connectors: list[Connector], store: StateStore, cycle_start: datetime,
          ) -> PullResult:
     """Read what changed in every stream of every connector, both systems at once (their
     API limits are separate, so neither waits for the other)."""
-    with ThreadPoolExecutor(max_workers=max(1, len(connectors)),
-                            thread_name_prefix="pull") as pool:
-        parts = list(pool.map(lambda c: _pull_one(c, store, cycle_start, stop, progress),
+    # Both systems' pages are stored on one connection, a page at a time: their writes take
+    # turns in the database anyway, and one connection keeps SQLite's page cache warm.
+    with store.on_one_connection() as pulling, \
+            ThreadPoolExecutor(max_workers=max(1, len(connectors)),
+                               thread_name_prefix="pull") as pool:
+        parts = list(pool.map(lambda c: _pull_one(c, pulling, cycle_start, stop, progress),
                               connectors))
     result = PullResult()
     for part in parts:
