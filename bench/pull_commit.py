@@ -2,16 +2,20 @@
 mirror rows, activities, match queue and cursor) and of the mirror half of a push record
 (``MirrorStore.record_written``), on SQLite, at one size.
 
-The sandbox runs in this process with no latency and no rate limits; the agent's pull runs in
+The sandbox runs in this process with no latency and no rate limits (``--limits``: those of
+bench/e2e.py, to see where the e2e pull's time goes); the agent's pull runs in
 a child process (its CPU, thread CPU and peak RSS are its own). After the pull, the child
 records a write of the fields a backfill writes onto every person record, 200 records a call
 (one push batch), as push does after each successful write. Prints JSON:
 
 - ``pull_commit_cpu_s``: thread CPU in ``pull.commit``; ``record_written_cpu_s``: in
   ``record_written``; ``child_cpu_s``: the child's user + system CPU;
+- ``waited_s`` / ``stored_s``: per system, its pull thread waiting for the next page /
+  storing pages; ``readers_blocked_s``: per HubSpot stream, its reader's time blocked handing
+  a page over (the store was behind);
 - ``peak_rss_mb``: the child's high-water RSS; ``db_mb``: the state DB's size after.
 
-    python bench/pull_commit.py [--leads 20000]
+    python bench/pull_commit.py [--leads 20000] [--limits]
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ def child(sandbox_url: str, state_url: str, profile: str | None = None) -> None:
             spent["commit"] += time.thread_time() - began
 
     pull_module.commit = commit
+    blocked = _time_handoff()
     settings = load_settings(None, state_url=state_url, mappings_dir=ROOT / "mappings",
                              **sandbox_settings(sandbox_url))
     agent = build_agent(settings)
@@ -92,6 +97,10 @@ def child(sandbox_url: str, state_url: str, profile: str | None = None) -> None:
     times = os.times()
     print(json.dumps({"pulled": sum(result.counts.values()), "pull_wall_s": round(pulled_s, 1),
                       "pull_commit_cpu_s": round(spent["commit"], 2),
+                      # per system: its pull thread waiting for a page / storing pages; the
+                      # HubSpot readers blocked handing a page over (the queue was full)
+                      "waited_s": result.waited_s, "stored_s": result.stored_s,
+                      "readers_blocked_s": {k: round(v, 1) for k, v in blocked.items()},
                       "record_written_cpu_s": round(written_cpu, 2),
                       "child_cpu_s": round(times.user + times.system, 1),
                       "peak_rss_mb": peak_rss_mb(),
@@ -100,6 +109,32 @@ def child(sandbox_url: str, state_url: str, profile: str | None = None) -> None:
                       "pull_read_mb": round(io["rchar"] / 2**20, 1),
                       "pull_written_mb": round(io["wchar"] / 2**20, 1),
                       "pull_read_calls": io["syscr"], "pull_write_calls": io["syscw"]}))
+
+
+def _time_handoff() -> dict[str, float]:  # stream -> seconds
+    """Time the HubSpot readers spend blocked handing pages to the pull thread: the
+    hand-off queue of connectors/hubspot/concurrent.py, timed by a subclass."""
+    import queue
+    import types
+
+    from connectors.hubspot import concurrent
+
+    blocked: dict[str, float] = {}
+    lock = threading.Lock()
+
+    class TimedQueue(queue.Queue):  # type: ignore[type-arg]
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            began = time.monotonic()
+            try:
+                super().put(item, block, timeout)
+            finally:
+                stream = getattr(item, "stream", "(end)")
+                with lock:
+                    blocked[stream] = blocked.get(stream, 0.0) + time.monotonic() - began
+
+    concurrent.queue = types.SimpleNamespace(  # type: ignore[assignment]
+        Queue=TimedQueue, Full=queue.Full)
+    return blocked
 
 
 def _extra_pragmas(pragmas: str) -> None:
@@ -168,17 +203,23 @@ def main() -> None:
     parser.add_argument("--drop-index", action="append", default=[],
                         help="drop this index after the upgrade (to weigh what it costs)")
     parser.add_argument("--profile", help="cProfile pull.commit (thread CPU) into this file")
+    parser.add_argument("--limits", action="store_true",
+                        help="bench/e2e.py's API limits and latency (100 ms Salesforce, "
+                             "HubSpot 100 calls per 10 s and 5 searches a second)")
     parser.add_argument("--child", nargs=2, metavar=("SANDBOX_URL", "STATE_URL"))
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], profile=args.profile)
         return
     from state.store import StateStore
-    from syncagent.sandbox.common import FaultProfile
+    from syncagent.sandbox.common import FaultProfile, SystemFaults
     from syncagent.sandbox.server import start_sandbox
 
     faults = FaultProfile(hubspot_requests_per_10s=10**9, hubspot_searches_per_second=10**9,
                           hubspot_daily_limit=10**9, salesforce_daily_quota=10**9)
+    if args.limits:
+        faults = FaultProfile(salesforce=SystemFaults(latency_ms=100),
+                              hubspot_requests_per_10s=100, hubspot_searches_per_second=5)
     with tempfile.TemporaryDirectory() as folder, \
             start_sandbox(leads=args.leads, seed=7, faults=faults) as sandbox:
         path = Path(folder) / "state.db"
@@ -200,7 +241,7 @@ def main() -> None:
             shutil.copyfile(path, args.keep)
         figures["db_mb"] = round(sum(p.stat().st_size for p in Path(folder).iterdir()) / 2**20,
                                  1)
-    print(json.dumps({"leads": args.leads, "pragmas": args.pragmas,
+    print(json.dumps({"leads": args.leads, "limits": args.limits, "pragmas": args.pragmas,
                       "dropped": args.drop_index, **figures}, indent=2))
 
 

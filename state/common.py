@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from state import models as m
@@ -34,6 +36,31 @@ class Sessions:
     @contextmanager
     def write(self) -> Iterator[Session]:
         with self._maker() as session, session.begin():
+            yield session
+
+
+class OneConnection(Sessions):
+    """`Sessions` that all run on one connection, one session at a time (threads take
+    turns): for a phase whose many small transactions would otherwise each take a pooled
+    connection. SQLite drops a connection's page cache whenever another connection has
+    written, so a pull whose two systems committed on two connections read the upper pages
+    of every index from disk again for each page; on one connection they stay cached."""
+
+    def __init__(self, connection: Connection, dialect: str) -> None:
+        super().__init__(sessionmaker(bind=connection, expire_on_commit=False), dialect)
+        # re-entrant: a store call made while this thread's session is open must not hang
+        self._turn = threading.RLock()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        # The session ends its own transaction when it closes, so no read keeps a snapshot
+        # (SQLite: the WAL could not be checkpointed past it) between two calls.
+        with self._turn, super().read() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._turn, super().write() as session:
             yield session
 
 

@@ -21,6 +21,7 @@ the database's clock; the DB URL's password never reaches a log line or an error
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,7 +35,7 @@ from sqlalchemy.orm import sessionmaker
 from state import dberrors, mirror, outbox, persons, recording, runs
 from state import decisions as decided
 from state import models as m
-from state.common import Sessions, utcnow
+from state.common import OneConnection, Sessions, utcnow
 from state.db import (
     alembic_config,
     current_revision,
@@ -66,16 +67,34 @@ class StateStore:
         self.dialect = self.engine.dialect.name
         self.sessions = Sessions(sessionmaker(self.engine, expire_on_commit=False),
                                  self.dialect)
-        self.mirror = MirrorStore(self.sessions)
-        self.persons = PersonStore(self.sessions)
+        self._bind_pull_stores()
         self.decisions = DecisionStore(self.sessions)
         self.outbox = OutboxStore(self.sessions)
         self.runs = RunStore(self.sessions)
-        self.flags = FlagStore(self.sessions)
         self.schema_facts = SchemaFactsStore(self.sessions)
         self.handoff = HandoffStore(self.sessions)
         self.reports = ReportStore(self.sessions)
         self.retention = RetentionStore(self.sessions)
+
+    def _bind_pull_stores(self) -> None:
+        """The stores a pull uses (``commit_page`` and the echo and poison look-ups around
+        it), on this store's sessions."""
+        self.mirror = MirrorStore(self.sessions)
+        self.persons = PersonStore(self.sessions)
+        self.flags = FlagStore(self.sessions)
+
+    @contextmanager
+    def on_one_connection(self) -> Iterator[StateStore]:
+        """This store with its pull stores (``mirror``, ``persons``, ``flags`` and
+        ``commit_page``) on one connection of their own for the block, shared by the
+        threads that use it, one call at a time (common.OneConnection: SQLite keeps that
+        connection's page cache between the pull's commits); its other stores are this
+        store's own."""
+        with self.engine.connect() as connection:
+            view = copy.copy(self)
+            view.sessions = OneConnection(connection, self.dialect)
+            view._bind_pull_stores()
+            yield view
 
     # ----------------------------------------------------------------- lifecycle
     def upgrade(self) -> str:
