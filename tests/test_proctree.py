@@ -22,29 +22,48 @@ def _written(buffer: bytearray | memoryview) -> bytearray | memoryview:
     return buffer
 
 
-@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only")
-def test_a_forked_childs_writes_are_its_private_memory() -> None:
-    """The parent holds 40 MB; the child rewrites 30 MB of it (copied on write) and allocates
-    20 MB more. The tree's PSS counts the shared 10 MB once: parent 40 + child 50; the summed
-    RSS counts the shared pages twice."""
+def _tree_of_two(ready: int, stop: int) -> None:
+    """In a forked process: hold 40 MB, fork a child that rewrites 30 MB of it and allocates
+    20 MB more, say so on ``ready``, and end both when ``stop`` closes. Never returns."""
     held = _written(bytearray(40 << 20))
     child = os.fork()
     if child == 0:   # no temporaries: only these pages are written
         _written(memoryview(held)[: 30 << 20])
         extra = _written(bytearray(20 << 20))
+        os.write(ready, b"1")
         signal.pause()
         os._exit(len(extra))
+    os.read(stop, 1)   # returns when the test closes its end
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    os._exit(0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only")
+def test_a_forked_childs_writes_are_its_private_memory() -> None:
+    """The root holds 40 MB; its child rewrites 30 MB of it (copied on write) and allocates
+    20 MB more. The tree's PSS counts the shared 10 MB once: root 40 + child 50; the summed
+    RSS counts the shared pages twice. The tree is rooted in a process of its own: the test
+    runner may have children of its own (a sandbox, a browser) that are no part of it."""
+    ready_r, ready_w = os.pipe()
+    stop_r, stop_w = os.pipe()
+    root = os.fork()
+    if root == 0:
+        os.close(ready_r)
+        os.close(stop_w)   # or the root's own copy would keep its read from ending
+        _tree_of_two(ready_w, stop_r)
     try:
-        time.sleep(0.5)   # the child has written its 50 MB (in far less than this)
-        with TreeMemory(os.getpid(), every=0.05) as tree:
+        assert os.read(ready_r, 1) == b"1"   # the child has written its 50 MB
+        with TreeMemory(root, every=0.05) as tree:
             time.sleep(0.5)
     finally:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
+        os.close(stop_w)
+        os.waitpid(root, 0)
+        for end in (ready_r, ready_w, stop_r):
+            os.close(end)
     parts = tree.peak_parts_mb()
     assert parts["workers"] == 1
     assert 48 <= parts["workers_private"] <= 60          # 30 copied + 20 new
     assert tree.pss_kb >= (40 + 50) * MB                 # shared pages counted once
     assert tree.rss_kb >= tree.pss_kb + 8 * MB           # ... and twice in RSS
     assert parts["agent_pss"] * MB <= tree.pss_kb
-    del held
