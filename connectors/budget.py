@@ -146,7 +146,6 @@ class RateLimiter:
     server); counted from the sending, a request held up on the way lands in the same window
     as the one sent a window after it, and is refused with a 429. What that costs is one
     round trip per slot per window: for a 10 s window under 1%.
-    ``acquire()`` counts an event at once (a limit counted where it is taken).
     ``observe()`` takes in what the server says of its own count (rate-limit headers)."""
 
     def __init__(self, limit: int, window: float, *,
@@ -175,15 +174,11 @@ class RateLimiter:
         elif self.stop.wait(seconds):
             raise Interrupted("stopped while waiting for the rate limit window")
 
-    def acquire(self) -> None:
-        """Wait for room in the window, then count an event now."""
-        self._take(hold=False)
-
     @contextmanager
     def held(self) -> Iterator[Slot]:
         """A slot from before the request is sent until ``answered()`` (or the block's end);
         its window runs from then."""
-        self._take(hold=True)
+        self._take()
         slot = Slot(self._answered)
         try:
             yield slot
@@ -233,15 +228,12 @@ class RateLimiter:
             self._events.popleft()
         return now
 
-    def _take(self, *, hold: bool) -> None:
+    def _take(self) -> None:
         while True:
             with self._lock:
                 now = self._prune()
                 if len(self._events) + self._in_flight < self.limit:
-                    if hold:
-                        self._in_flight += 1
-                    else:
-                        self._events.append(now)
+                    self._in_flight += 1
                     return
                 # every slot in flight: the first to free is one answered now, a window on
                 wait = self._events[0] + self.window - now if self._events else self.window

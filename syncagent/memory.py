@@ -50,7 +50,6 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
     return bool(libc.mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(arenas)))
 
 
-
 def trim() -> bool:
     """Return malloc's free memory to the OS now; True when glibc released any."""
     libc = _glibc()

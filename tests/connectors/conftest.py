@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from connectors.base import StreamSpec
 from connectors.budget import DailyBudget, RateLimiter
-from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.client import SEARCH_WINDOW, WINDOW_MARGIN, HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.retry import RetryPolicy
 from connectors.salesforce.client import SalesforceClient
@@ -57,5 +57,6 @@ def hs_connector(sandbox: RunningSandbox, *, lookback: int = 120,
     values.update(overrides)
     settings = HubSpotSettings(**values)
     client = HubSpotClient(settings, ca_bundle=sandbox.ca_cert, retry=retry or fast_retry(),
-                           search_limiter=RateLimiter(searches_per_second, 1.1))
+                           search_limiter=RateLimiter(searches_per_second,
+                                                      SEARCH_WINDOW + WINDOW_MARGIN))
     return HubSpotConnector(client, lookback=timedelta(seconds=lookback))

@@ -157,7 +157,8 @@ def test_rate_limiter_waits_instead_of_exceeding_the_window() -> None:
 
     limiter = RateLimiter(5, 1.0, monotonic=lambda: now[0], sleep=sleep)
     for _ in range(12):
-        limiter.acquire()
+        with limiter.held():    # answered at once: each slot's window runs from its taking
+            pass
     assert now[0] >= 2.0                  # 12 events at 5/s need at least two full windows
     assert limiter.waited == pytest.approx(sum(slept))
 
@@ -206,9 +207,10 @@ def test_no_call_starts_once_stop_is_set_and_rate_limit_waits_end_too() -> None:
     assert calls == []
     limiter = RateLimiter(1, 600.0)
     limiter.stop = stop
-    limiter.acquire()  # the window has room: no wait
-    with pytest.raises(Interrupted):
-        limiter.acquire()  # would wait 600 s
+    with limiter.held():  # the window has room: no wait
+        pass
+    with pytest.raises(Interrupted), limiter.held():  # would wait 600 s
+        pass
 
 
 def test_a_held_slot_counts_its_window_from_the_answer_not_the_sending() -> None:
