@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from syncagent.engine.normalise import COERCE, blank, value_problem
+from syncagent.engine.normalise import COERCE, MAX_ABS_NUMBER, blank, value_problem
 from syncagent.engine.ranges import RangeTable, compile_ranges
 from syncagent.engine.rule_files import DEFAULT_SYNC, FieldMapping
 
@@ -138,6 +138,7 @@ class _Reader:
     memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def read(self, raw: Any) -> Any:
+        """The canonical value, None for a blank one (what merging takes a blank for)."""
         if type(raw) is not str:
             return self._read(raw)
         memo = self.memo
@@ -146,7 +147,7 @@ class _Reader:
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()
             value = memo[raw] = self._read(raw)
-        return value
+        return None if blank(value) else value
 
     def _read(self, raw: Any) -> Any:
         if self.ranges is not None:
@@ -154,7 +155,7 @@ class _Reader:
         value = self.coerce(raw)
         if self.table is not None and isinstance(value, str):
             value = self.table.get(value.casefold(), value)
-        return value
+        return None if blank(value) else value
 
 
 class _FieldPlan:
@@ -214,10 +215,12 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
     problems: list[tuple[str, str]] = []
     values = record.fields
     for reader in _plan_of(fields).readers(record.system, record.object):
-        if reader.name not in values:
+        raw = values.get(reader.name)
+        # value_problem finds nothing in None (or a field the record lacks), in a number
+        # any field can hold (most numbers: this skips its parsing), nor in other kinds of
+        # field but a float that is not finite
+        if raw is None or (type(raw) in _NUMBERS and abs(raw) <= MAX_ABS_NUMBER):
             continue
-        raw = values[reader.name]
-        # value_problem finds nothing in other kinds of field but a float that is not finite
         if reader.kind not in _NUMERIC_KINDS and not isinstance(raw, float):
             continue
         reason = value_problem(reader.kind, raw)
@@ -227,51 +230,54 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
 
 
 _NUMERIC_KINDS = frozenset({"integer", "number"})
-# (record, value) per system: the newest record holding the field, and its value
+_NUMBERS = frozenset({int, float})   # exactly: not bool, nor a subclass value_problem may judge
+# (record, value) per system: the newest record holding the field, and its value (None: blank)
 Found = dict[str, tuple[RemoteRecordLike, Any]]
 
 
 def map_person(records: Sequence[RemoteRecordLike],
                fields: Sequence[CompiledField]) -> CanonicalProfile:
     """Merge one person's records (of every system) into canonical values."""
-    plan = _plan_of(fields)
-    # Each record's fields are read once (newest record first in each system), then each
-    # canonical field is chosen from what was read.
-    by_system: dict[str, list[tuple[RemoteRecordLike, dict[int, Any]]]] = {}
+    found_of = _found_values(records, _plan_of(fields))
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for index, spec in enumerate(fields):
+        found = found_of.get(index)
+        if found is None:
+            continue
+        if len(found) == 1:   # one system holds it (most fields, most persons): its value
+            [(source, (_record, value))] = found.items()
+            if spec.only_source and source != spec.source:
+                continue
+        else:
+            picked, value = _pick(spec, found)
+            if picked is None:
+                continue
+            source = picked
+        values[spec.name] = value
+        sources[spec.name] = source
+    return CanonicalProfile(values, sources)
+
+
+def _found_values(records: Sequence[RemoteRecordLike], plan: _FieldPlan
+                  ) -> dict[int, Found]:
+    """Per field (by index), per system holding it: the newest of the system's records with
+    a value, and that value; else the newest holding it blank, with None. Each record is
+    read once, newest first."""
+    found_of: dict[int, Found] = {}
     for record in sorted((r for r in records if not r.deleted), key=lambda r: r.modstamp,
                          reverse=True):
-        values = record.fields
-        read = {reader.index: reader.read(values[reader.name])
-                for reader in plan.readers(record.system, record.object)
-                if reader.name in values}
-        by_system.setdefault(record.system, []).append((record, read))
-    chosen = {system: _newest_values(entries) for system, entries in by_system.items()}
-    profile = CanonicalProfile()
-    for index, spec in enumerate(fields):
-        found: Found = {system: held[index] for system, held in chosen.items()
-                        if index in held}
-        if not found:
-            continue
-        source, value = _pick(spec, found)
-        if source is not None:
-            profile.values[spec.name] = value
-            profile.sources[spec.name] = source
-    return profile
-
-
-def _newest_values(entries: list[tuple[RemoteRecordLike, dict[int, Any]]]
-                   ) -> dict[int, tuple[RemoteRecordLike, Any]]:
-    """Per field one system's records hold (newest record first in ``entries``): the newest
-    record with a value, and that value; else the newest holding it blank, with None."""
-    chosen: dict[int, tuple[RemoteRecordLike, Any]] = {}
-    for record, read in entries:
-        for index, value in read.items():
-            if blank(value):
-                if index not in chosen:
-                    chosen[index] = (record, None)
-            elif index not in chosen or chosen[index][1] is None:
-                chosen[index] = (record, value)
-    return chosen
+        values, system = record.fields, record.system
+        for reader in plan.readers(system, record.object):
+            if reader.name not in values:
+                continue
+            value = reader.read(values[reader.name])
+            found = found_of.get(reader.index)
+            if found is None:
+                found_of[reader.index] = {system: (record, value)}
+            elif system not in found or (found[system][1] is None and value is not None):
+                found[system] = (record, value)
+    return found_of
 
 
 def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,10 @@ VALUES = [None, "", "   ", " x ", "US", "united states", "UK", "Deutschland", 12
           "9" * 80, True, "true", "no", "+15551234567", "(555) 010-9999", "+44 20 7946 0958",
           "2026-11-20T10:00:00.000+0000", 1764000000000, "MiXed@Example.COM ", "mailto:a@b.c",
           "https://www.example.com/", "Technology", "Finance", "Lead", "MQL", "subscriber",
-          "marketingqualifiedlead", "Hot", "A", "\u00e9t\u00e9"]
+          "marketingqualifiedlead", "Hot", "A", "\u00e9t\u00e9",
+          # reads as blank text (a URL of nothing but "www." and a slash), numbers at and just
+          # beyond the limit a field can hold, NUL
+          "www. /", "http:// ", 10 ** 18, -(10 ** 18) - 1, 1e18, -1e19, float("-inf"), "\x00"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,21 @@ def test_remembered_texts_stay_bounded_and_read_as_a_fresh_read() -> None:
     country = next(r for r in readers if r.kind == "country")
     assert country.read("Deutschland") == country.read("Deutschland") == country._read(
         "Deutschland")
+
+
+@pytest.mark.parametrize("blank_text", ["www. /", "https://www. ", "   ", "", None])
+def test_a_value_reading_as_blank_text_is_blank_in_every_merge(blank_text: Any) -> None:
+    """A URL of nothing but "www." and a slash reads as " ": blank, whether the person has one
+    record (its value is None, not the text), a newer blank record over an older filled one
+    in one system (the older one's value), or the preferred system's blank over another's
+    value (the other's)."""
+    lead = Record("salesforce", "Lead", {"Website": blank_text}, BASE + timedelta(hours=1),
+                  False)
+    older = Record("salesforce", "Lead", {"Website": "acme.com"}, BASE, False)
+    contact = Record("hubspot", "contacts", {"website": "https://globex.net/"}, BASE, False)
+    for recs, website, source in (([lead], None, "salesforce"),
+                                  ([lead, older], "acme.com", "salesforce"),
+                                  ([lead, contact], "globex.net", "hubspot")):
+        fast, slow = map_person(recs, FIELDS), plain.map_person(recs, FIELDS)
+        assert fast.values["website"] == slow.values["website"] == website
+        assert fast.sources["website"] == slow.sources["website"] == source
