@@ -282,13 +282,13 @@ def _found_values(records: Sequence[RemoteRecordLike], plan: _FieldPlan
 
 def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
     """(system, value) the sync rule makes canonical, from what each system holds; (None,
-    None) when no record counts."""
+    None) when no record counts. A value found is None when blank (``_Reader.read``)."""
     preferred = spec.source
     if spec.only_source:
         return (preferred, found[preferred][1]) if preferred in found else (None, None)
     if spec.sync == "two_way" and len(found) > 1:
         order = [preferred, *sorted(s for s in found if s != preferred)]
-        filled = [s for s in order if s in found and not blank(found[s][1])]
+        filled = [s for s in order if s in found and found[s][1] is not None]
         if not filled:
             first = next(s for s in order if s in found)
             return first, found[first][1]
@@ -298,11 +298,11 @@ def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
     # prefer_X_unless_blank, dont_sync (read only), two_way with one side: the preferred
     # system's value, else the first other system's with a value, else any's blank
     mine = found.get(preferred)
-    if mine is not None and not blank(mine[1]):
+    if mine is not None and mine[1] is not None:
         return preferred, mine[1]
     others = sorted(s for s in found if s != preferred)
     for system in others:
-        if not blank(found[system][1]):
+        if found[system][1] is not None:
             return system, found[system][1]
     if others:
         return others[0], found[others[0]][1]

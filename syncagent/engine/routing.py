@@ -150,10 +150,8 @@ class _Router:
         return out
 
     def territory_members(self, territory: str) -> list[tuple[User, int]]:
-        found = sorted((u for u in self.users.by_id.values()
-                        if u.territory == territory and available(u) and self.allowed(u)),
-                       key=lambda u: u.id)
-        return [(u, 1) for u in found]
+        return [(u, 1) for u in self.users.in_territory(territory)
+                if available(u) and self.allowed(u)]
 
 
 def route(person: PersonInput, facts: Mapping[str, Any], stage: str, rt: CompiledRouting,

@@ -146,3 +146,32 @@ def test_a_rule_that_allows_reassigning_replaces_a_human_owner(
     owner, why, new_state = route(rules, crm=crm, state=state)
     assert owner == "005E" and "does not allow reassigning" in why
     assert new_state is state
+
+
+def test_a_territory_rotates_through_its_users_in_id_order_skipping_the_unavailable(
+        rules: Rules) -> None:
+    """The territory's users are looked up once per directory: the rotation still goes
+    through them in id order, skips the away and inactive, and a directory without them
+    (or without users) falls back to the queue."""
+    users = UserDirectory.of([
+        User("005Z", "zed@example.com", territory="EMEA"),
+        User("005G", "gus@example.com", territory="EMEA", out_of_office=True),
+        User("005F", "fay@example.com", territory="EMEA"),
+        User("005A", "ann@example.com", territory="EMEA", active=False),
+        User("005N", "ned@example.com", territory=None),
+        User("005\u00e9\x00", "odd@example.com", territory="EMEA\x00"),
+    ])
+    state = RoutingState()
+    owners = []
+    for _ in range(4):
+        owner, _, state = route(rules, users=users, state=state,
+                                profile={**FIT, "country": "DE"})
+        owners.append(owner)
+    assert owners == ["005F", "005Z", "005F", "005Z"]
+    assert [u.id for u in users.in_territory("EMEA")] == ["005A", "005F", "005G", "005Z"]
+    assert users.in_territory("EMEA") is users.in_territory("EMEA")
+    assert users.in_territory("APAC") == ()
+    assert users == UserDirectory.of(users.by_id.values())   # what it remembers is no part
+    for empty in (UserDirectory(), UserDirectory.of([User("005N", territory=None)])):
+        owner, why, _ = route(rules, users=empty, profile={**FIT, "country": "DE"})
+        assert "nobody in territory EMEA was available" in why
