@@ -158,6 +158,11 @@ class _Reader:
         return None if blank(value) else value
 
 
+# A field written to one (system, object): the field, its remote name, the system's ranges
+# (None: none) and whether it translates to the system's spellings.
+_Writer = tuple[CompiledField, str, RangeTable | None, bool]
+
+
 class _FieldPlan:
     """A rule set's fields, looked up once per (system, object): which fields a record of it
     holds and under what names, for reading (``map_person``) and for writing
@@ -167,7 +172,7 @@ class _FieldPlan:
     def __init__(self, fields: Sequence[CompiledField]) -> None:
         self.fields = fields
         self._readers: dict[tuple[str, str], tuple[_Reader, ...]] = {}
-        self._writers: dict[tuple[str, str], tuple[tuple[CompiledField, str], ...]] = {}
+        self._writers: dict[tuple[str, str], tuple[_Writer, ...]] = {}
 
     def readers(self, system: str, object_name: str) -> tuple[_Reader, ...]:
         key = (system, object_name)
@@ -180,14 +185,15 @@ class _FieldPlan:
                 if (name := spec.remote_name(system, object_name)) is not None)
         return found
 
-    def writers(self, system: str, object_name: str) -> tuple[tuple[CompiledField, str], ...]:
-        """(field, remote name) of the fields written to this object: not ``dont_sync``,
-        and not those whose only source is this very system."""
+    def writers(self, system: str, object_name: str) -> tuple[_Writer, ...]:
+        """How the fields written to this object are written: not ``dont_sync``, and not
+        those whose only source is this very system."""
         key = (system, object_name)
         found = self._writers.get(key)
         if found is None:
             found = self._writers[key] = tuple(
-                (spec, name) for spec in self.fields
+                (spec, name, spec.ranges.get(system), bool(spec.to_remote.get(system)))
+                for spec in self.fields
                 if spec.sync != "dont_sync" and not (spec.only_source and spec.source == system)
                 and (name := spec.remote_name(system, object_name)) is not None)
         return found
@@ -320,18 +326,18 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
     """
     out: dict[str, Any] = {}
     # dont_sync fields and those whose only source is this system are never written here
-    for spec, name in _plan_of(fields).writers(system, object_name):
+    for spec, name, ranges, translates in _plan_of(fields).writers(system, object_name):
         if spec.name not in profile:
             continue
         value = profile[spec.name]
-        if system in spec.ranges and not blank(value):
-            value = spec.ranges[system].write(value, (held or {}).get(name))
+        if ranges is not None and not blank(value):
+            value = ranges.write(value, (held or {}).get(name))
             if value is None:
                 if misses is not None:
                     misses.append(Miss(spec.name, system, object_name, name,
                                        profile[spec.name], spec.line))
                 continue
-        elif isinstance(value, str) and spec.to_remote.get(system):
+        elif translates and isinstance(value, str):
             translated = _translate(spec, system, value, (held or {}).get(name))
             if translated is None:
                 if misses is not None:
