@@ -291,3 +291,18 @@ def test_a_reassign_never_keeps_the_owner_and_stays_in_the_pool(rules: Rules,
     assert moved.owner.owner_id != first.owner.owner_id
     others = {"005A", "005B", "005C"} - absent - {first.owner.owner_id}
     assert moved.owner.owner_id in (others or {"Lead Review Queue"})
+
+
+def test_a_task_stamps_each_moment_as_written_though_equal_moments_alternate() -> None:
+    """The last stamp is remembered by identity: an equal moment of another offset (or zone,
+    at a fold) gets its own text, as strftime gives it, from the first year to the last."""
+    from syncagent.engine import sla
+
+    utc = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    moments = [utc, utc.astimezone(ZoneInfo("Asia/Kolkata")), datetime(2026, 11, 25, 9, 0,
+               tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59),
+               datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"), fold=1)]
+    for _ in range(2):
+        for moment in [*moments, *reversed(moments)]:
+            assert sla._stamped(moment) == moment.strftime("%Y-%m-%d %H:%M UTC")
+    assert sla._stamped(moments[1]) == "2026-11-25 14:30 UTC"
