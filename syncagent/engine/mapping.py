@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 from syncagent.engine.normalise import COERCE, MAX_ABS_NUMBER, blank, value_problem
@@ -239,6 +240,7 @@ _NUMERIC_KINDS = frozenset({"integer", "number"})
 _NUMBERS = frozenset({int, float})   # exactly: not bool, nor a subclass value_problem may judge
 # (record, value) per system: the newest record holding the field, and its value (None: blank)
 Found = dict[str, tuple[RemoteRecordLike, Any]]
+_MODSTAMP = attrgetter("modstamp")
 
 
 def map_person(records: Sequence[RemoteRecordLike],
@@ -271,8 +273,7 @@ def _found_values(records: Sequence[RemoteRecordLike], plan: _FieldPlan
     a value, and that value; else the newest holding it blank, with None. Each record is
     read once, newest first."""
     found_of: dict[int, Found] = {}
-    for record in sorted((r for r in records if not r.deleted), key=lambda r: r.modstamp,
-                         reverse=True):
+    for record in sorted((r for r in records if not r.deleted), key=_MODSTAMP, reverse=True):
         values, system = record.fields, record.system
         for reader in plan.readers(system, record.object):
             if reader.name not in values:

@@ -13,15 +13,8 @@ from typing import Any
 import pytest
 
 from bench.engine import make_people
-from syncagent.engine import (
-    Decision,
-    EngineState,
-    RoutingState,
-    Rules,
-    User,
-    UserDirectory,
-    evaluate,
-)
+from syncagent.engine import Decision, EngineState, RoutingState, Rules, evaluate
+from syncagent.engine.model import User, UserDirectory
 from tests.pipeline import plain_paths as plain
 
 from . import helpers
