@@ -148,7 +148,7 @@ class _Reader:
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()
             value = memo[raw] = self._read(raw)
-        return None if blank(value) else value
+        return value
 
     def _read(self, raw: Any) -> Any:
         if self.ranges is not None:
