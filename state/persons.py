@@ -26,6 +26,7 @@ from state.common import (
     upsert,
     utcnow,
 )
+from state.db import driver_rows, listed, one_of
 from state.handoff import PENDING
 
 Ref = tuple[str, str, str]  # (system, object, remote_id)
@@ -132,15 +133,19 @@ class PersonStore:
         return out
 
     def refs_of(self, person_ids: Iterable[int]) -> dict[int, list[Ref]]:
-        """person id -> the records linked to it."""
-        t = m.PersonLink
+        """person id -> the records linked to it (one indexed read: the ids are one
+        parameter, db.one_of)."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        t, dialect = table_of(m.PersonLink), self._sessions.dialect
+        query = select(t.c.person_id, t.c.system, t.c.object, t.c.remote_id).where(
+            one_of(dialect, t.c.person_id))
         out: dict[int, list[Ref]] = {}
         with self._sessions.read() as session:
-            for chunk in chunks(sorted(set(person_ids)), IN_LIST):
-                rows = session.execute(select(t.person_id, t.system, t.object, t.remote_id)
-                                       .where(t.person_id.in_(chunk)))
-                for pid, system, object_name, rid in rows:
-                    out.setdefault(pid, []).append((system, object_name, rid))
+            for pid, system, object_name, rid in driver_rows(
+                    session, query, {"ids": listed(dialect, ids)}):
+                out.setdefault(pid, []).append((system, object_name, rid))
         return out
 
     def link(self, links: Sequence[tuple[str, str, str, int, str]],
