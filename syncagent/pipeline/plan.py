@@ -168,7 +168,7 @@ def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
     for name, value in mine.items():   # (in place: no dict to build and merge per record)
         if name in named:
             values[named[name]] = value
-    present = ctx.known_fields.get((system, object_name))
+    present = ctx.known_fields.get((system, object_name)) or frozenset()
     for cross in profile.cross_ids if present else ():
         if not cross.written or cross.object != object_name or cross.field not in present:
             continue
