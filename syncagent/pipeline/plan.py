@@ -199,8 +199,8 @@ def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext,
 def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext, misses: list[Miss],
                 parts: Mapping[str, Any], change: ChangeOf) -> NewOutboxRow | None:
     profile = ctx.profiles.get(record.system)
-    if profile is None or record.deleted or any(
-            record.fields.get(name) in (True, "true") for name in profile.read_only_when):
+    if profile is None or record.deleted or (profile.read_only_when and any(
+            record.fields.get(name) in (True, "true") for name in profile.read_only_when)):
         return None
     wanted = desired(person, record.system, record.object, ctx, record, misses, parts)
     written = person.written.get((record.system, record.object, record.remote_id), {})
