@@ -121,7 +121,14 @@ def derive(plans: Sequence[PersonPlan], gone: Iterable[int], stored: Stored,
 
 
 def timer_key(person_id: int, kind: str, started_at: datetime) -> str:
-    return f"sla:{person_id}:{kind}:{started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return f"sla:{person_id}:{kind}:{_second(started_at)}"
+
+
+@lru_cache(maxsize=1024)
+def _second(moment: datetime) -> str:
+    """Kept: a person's timer steps count from one moment (a rescore's hand-overs often from
+    its ``now``), and formatting it costs ~3.5 µs."""
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def task_key(key: str) -> str:

@@ -1,6 +1,7 @@
-"""Planning's comparison of wanted and held values, and the change each write carries: the
-shortcuts `_changes` takes for speed give `same_value`'s answer on every kind of value, and
-each row carries `carried_change` of its system, as made, whatever row it is."""
+"""Planning's comparison of wanted and held values, the change each write carries, and the
+handoff's stamps: the shortcuts `_changes` takes for speed give `same_value`'s answer on every
+kind of value, each row carries `carried_change` of its system as made, whatever row it is,
+and a kept stamp is its instant's."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from connectors.registry import profile_of
 from state.store import MirrorRow
 from syncagent.engine import PersonInput, Rules, evaluate, load_rules
 from syncagent.engine.model import CrmFacts
-from syncagent.pipeline.handoff import _stamp
+from syncagent.pipeline.handoff import _stamp, timer_key
 from syncagent.pipeline.plan import PersonPlan, PlanContext, _changes, carried_change, plan_person
 from syncagent.pipeline.records import same_value
 
@@ -116,3 +117,11 @@ def test_a_stamp_is_the_instant_whatever_the_zone_it_is_given_in() -> None:
     assert _stamp(T0 + timedelta(microseconds=1)) == "20261120T000000000001Z"
     naive = datetime(2026, 11, 20, 1, 2, 3)
     assert _stamp(naive) == f"{naive.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+
+
+def test_a_timer_key_names_its_start_to_the_second_in_utc() -> None:
+    here = T0.astimezone(timezone(timedelta(hours=-3)))
+    assert timer_key(7, "remind", here) == timer_key(7, "remind", T0) == \
+        "sla:7:remind:20261120T000000Z"
+    assert timer_key(8, "escalate", T0 + timedelta(seconds=1, microseconds=5)) == \
+        "sla:8:escalate:20261120T000001Z"
