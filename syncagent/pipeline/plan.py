@@ -12,7 +12,7 @@ second one), comes from the systems' profiles (connectors/profile.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from connectors.registry import profile_of, registered
 from state.store import MirrorRow, NewOutboxRow
 from syncagent.engine.mapping import CompiledField, Miss, remote_values
 from syncagent.engine.model import STAGE_RANK, Decision
-from syncagent.pipeline.records import same_value, wire_value
+from syncagent.pipeline.records import same_value
 
 MQL_RANK = STAGE_RANK["MQL"]
 # Refusals (see pipeline/quality.py): (system, object, record id or EVERY_RECORD) ->
@@ -77,17 +77,43 @@ def plan_person_noting(person: PersonPlan, ctx: PlanContext
     """The person's writes, and the values left out because no translation knows them."""
     misses: list[Miss] = []
     parts = outputs(person.decision, person.reasons_text)  # once per person, not per record
+    change = _changes_carried(person)
     rows = [row for record in person.records
-            if (row := _update_row(person, record, ctx, misses, parts)) is not None]
-    rows.extend(_creates(person, ctx, parts))
-    rows.extend(_list_changes(person, ctx))
-    # (a row is made without one: only a change carried since the last evaluation sets it)
-    rows = [row if (changed := carried_change(person, row.system)) is None
-            else replace(row, changed_at=changed) for row in rows]
+            if (row := _update_row(person, record, ctx, misses, parts, change)) is not None]
+    rows.extend(_creates(person, ctx, parts, change))
+    rows.extend(_list_changes(person, ctx, change))
+    return rows, _untranslatable(person, misses)
+
+
+# system -> the change a write to it carries (`carried_change`)
+ChangeOf = Callable[[str], datetime | None]
+
+
+def _changes_carried(person: PersonPlan) -> ChangeOf:
+    """`carried_change` for each system the person's rows go to, worked out once per system
+    and given to each row as it is made (a row made and then copied with it cost twice)."""
+    if person.evaluated_before is None:
+        return _no_change   # a person's first evaluation carries none
+    known: dict[str, datetime | None] = {}
+
+    def change(system: str) -> datetime | None:
+        if system not in known:
+            known[system] = carried_change(person, system)
+        return known[system]
+
+    return change
+
+
+def _no_change(_system: str) -> datetime | None:
+    return None
+
+
+def _untranslatable(person: PersonPlan, misses: list[Miss]) -> list[Untranslatable]:
+    if not misses:   # the common case: no record look-up to build
+        return []
     records = {(r.system, r.object): r.remote_id for r in person.records if not r.deleted}
-    notes = [Untranslatable(person.person_id, miss, records.get((miss.system, miss.object)))
-             for miss in misses]
-    return rows, notes
+    return [Untranslatable(person.person_id, miss, records.get((miss.system, miss.object)))
+            for miss in misses]
 
 
 def carried_change(person: PersonPlan, system: str) -> datetime | None:
@@ -138,10 +164,12 @@ def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
     values = _known(remote_values(person.profile, ctx.fields, system, object_name,
                                   held=record.fields if record else None, misses=misses))
     mine = _parts(person, profile, ctx, outputs(person.decision) if parts is None else parts)
-    values.update({profile.outputs[name]: value for name, value in mine.items()
-                   if name in profile.outputs})
+    named = profile.outputs
+    for name, value in mine.items():   # (in place: no dict to build and merge per record)
+        if name in named:
+            values[named[name]] = value
     present = ctx.known_fields.get((system, object_name)) or frozenset()
-    for cross in profile.cross_ids:
+    for cross in profile.cross_ids if present else ():
         if not cross.written or cross.object != object_name or cross.field not in present:
             continue
         for other in person.records:
@@ -168,11 +196,11 @@ def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext,
     return parts
 
 
-def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
-                misses: list[Miss], parts: Mapping[str, Any]) -> NewOutboxRow | None:
+def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext, misses: list[Miss],
+                parts: Mapping[str, Any], change: ChangeOf) -> NewOutboxRow | None:
     profile = ctx.profiles.get(record.system)
-    if profile is None or record.deleted or any(
-            record.fields.get(name) in (True, "true") for name in profile.read_only_when):
+    if profile is None or record.deleted or (profile.read_only_when and any(
+            record.fields.get(name) in (True, "true") for name in profile.read_only_when)):
         return None
     wanted = desired(person, record.system, record.object, ctx, record, misses, parts)
     written = person.written.get((record.system, record.object, record.remote_id), {})
@@ -185,28 +213,40 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext,
         changes["__clear_first"] = [profile.outputs["stage"]]
     return NewOutboxRow(record.system, record.object, "update", changes,
                         f"{record.system}:{record.object}:{record.remote_id}:update",
-                        remote_id=record.remote_id, person_id=person.person_id)
+                        record.remote_id, person.person_id, change(record.system))
 
 
 def _changes(wanted: Mapping[str, Any], record: MirrorRow, written: Mapping[str, Any],
              profile: SystemProfile) -> dict[str, Any]:
     """The wanted values the record does not hold already (as the API takes them), but for
     those a person changed by hand. A rescore compares some thirty values per person, so
-    `_held` and `same_value`'s common case (text against text) are inlined: same results."""
+    `_held`, `same_value`'s common cases and `_changed_by_a_person`'s first test are
+    inlined (same results): most values are text held as the same text, or are not held at
+    all (the agent's outputs before its first write)."""
     wire = wire_of(record.system)   # looked up once per record, not once per value
-    fields = record.fields
+    fields, human = record.fields, profile.human_owned
     changes = {}
     for name, value in wanted.items():
-        held = fields.get(name) if name in fields or name not in written \
-            else written[name].get("value")
-        if type(value) is str and type(held) is str and value:
+        if name in fields:
+            held = fields[name]
+        else:
+            held = written[name].get("value") if name in written else None
+        if held is None:   # same_value(value, None)
+            if value is None or value == "":
+                continue
+        elif type(value) is str and type(held) is str:
             if value == held:
                 continue
+        elif type(value) is type(held) and type(held) in _NUMBERS and value == held:
+            continue   # (equal numbers are the same; unequal ones may be, within 1e-9)
         elif same_value(value, held):
             continue
-        if not _changed_by_a_person(name, record, written, profile):
+        if name not in human or not _changed_by_a_person(name, record, written, profile):
             changes[name] = wire(value)
     return changes
+
+
+_NUMBERS = frozenset({int, float})   # exactly these types: a bool compares as text
 
 
 def wire_of(system: str) -> Callable[[Any], Any]:
@@ -226,7 +266,7 @@ def _without_wording_only_change(changes: dict[str, Any], record: MirrorRow,
     """Reasons are rewritten with any decision value, but a change of wording alone (a decayed
     point, "disqualified" becoming "stays disqualified") is not worth an API call."""
     reasons = profile.output("reasons")
-    if reasons is not None and set(changes) == {reasons} \
+    if reasons is not None and len(changes) == 1 and reasons in changes \
             and _held(reasons, record, written) not in (None, ""):
         return {}
     return changes
@@ -279,8 +319,8 @@ def _changed_by_a_person(name: str, record: MirrorRow, written: Mapping[str, Any
     return not same_value(written[name].get("value"), record.fields.get(name))
 
 
-def _creates(person: PersonPlan, ctx: PlanContext,
-             parts: Mapping[str, Any]) -> list[NewOutboxRow]:
+def _creates(person: PersonPlan, ctx: PlanContext, parts: Mapping[str, Any],
+             change: ChangeOf) -> list[NewOutboxRow]:
     """A person record in each system that creates one for this person and has none."""
     email = person.email
     if not email or email in ctx.ambiguous_emails:
@@ -297,15 +337,17 @@ def _creates(person: PersonPlan, ctx: PlanContext,
         if any((system, p.object) in live for p in profile.person_objects):
             continue
         if email not in ctx.known_emails.get(system, ()):
-            rows.append(_create(person, ctx, profile, create, email, parts))
+            rows.append(_create(person, ctx, profile, create, email, parts, change(system)))
     return rows
 
 
 def _create(person: PersonPlan, ctx: PlanContext, profile: SystemProfile,
-            create: PersonCreate, email: str, parts: Mapping[str, Any]) -> NewOutboxRow:
+            create: PersonCreate, email: str, parts: Mapping[str, Any],
+            changed_at: datetime | None) -> NewOutboxRow:
     """An upsert on the create's key, so a retried create never makes a second record."""
     system = profile.system
-    fields = {name: wire_value(system, value)
+    wire = wire_of(system)   # `wire_value`'s, looked up once per create
+    fields = {name: wire(value)
               for name, value in desired(person, system, create.object, ctx, parts=parts).items()
               if value is not None}
     for name, value in create.defaults.items():
@@ -314,10 +356,11 @@ def _create(person: PersonPlan, ctx: PlanContext, profile: SystemProfile,
     fields.update({create.key_field: key, "__key": key, "__person_record": True})
     return NewOutboxRow(system, create.object, "upsert", fields,
                         f"{system}:{create.object}:create:person:{person.person_id}",
-                        person_id=person.person_id)
+                        person_id=person.person_id, changed_at=changed_at)
 
 
-def _list_changes(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
+def _list_changes(person: PersonPlan, ctx: PlanContext,
+                  change: ChangeOf) -> list[NewOutboxRow]:
     """Keep list membership in step with the nurture track (a rep's pick included): join the
     track's list, and leave the list of the track the record holds now."""
     track = person.decision.track
@@ -328,19 +371,20 @@ def _list_changes(person: PersonPlan, ctx: PlanContext) -> list[NewOutboxRow]:
             continue
         if track.hubspot_list is not None:
             rows.append(_membership(person, record, track.hubspot_list, "add",
-                                    {"track": track.track}))
+                                    {"track": track.track}, change))
         held_field = profile.output("track")
         held = str(record.fields.get(held_field) or "").casefold() if held_field else ""
         old_list = ctx.track_lists.get(held) if held else None
         if old_list is not None and old_list.casefold() != (track.hubspot_list or
                                                             "").casefold():
-            rows.append(_membership(person, record, old_list, "remove", {"left": held}))
+            rows.append(_membership(person, record, old_list, "remove", {"left": held},
+                                    change))
     return rows
 
 
 def _membership(person: PersonPlan, record: MirrorRow, list_name: str, action: str,
-                note: dict[str, Any]) -> NewOutboxRow:
+                note: dict[str, Any], change: ChangeOf) -> NewOutboxRow:
     system, member = record.system, record.remote_id
     return NewOutboxRow(system, f"list:{list_name}", f"list_{action}", note,
                         f"{system}:list:{list_name}:{action}:{member}", remote_id=member,
-                        person_id=person.person_id)
+                        person_id=person.person_id, changed_at=change(system))

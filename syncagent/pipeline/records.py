@@ -16,9 +16,14 @@ Profiles = Mapping[str, SystemProfile]
 
 
 def person_object(system: str, object_name: str) -> PersonObject | None:
-    """The registered person object ``object_name`` of ``system``, if it is one."""
+    """The registered person object ``object_name`` of ``system``, if it is one (the
+    profile's `person_object`, as a plain loop: every record of every person evaluated is
+    ordered by it, and its generator and next() cost more than the search)."""
     profile = profile_of(system)
-    return profile.person_object(object_name) if profile is not None else None
+    for person in profile.person_objects if profile is not None else ():
+        if person.object == object_name:
+            return person
+    return None
 
 
 def email_key(system: str, object_name: str, fields: Mapping[str, Any]) -> str | None:

@@ -46,6 +46,32 @@ def test_the_crm_records_creation_wins_over_an_earlier_marketing_contact() -> No
     assert hubspot_only == datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, None), ("", None), ("   ", None), ("\x00", None), ("2026-10-01\x00", None),
+    ("é", None), ("Z", None), ("x" * 100_000, None), (12345, None), (True, None),
+    (" 2026-10-01 ", datetime(2026, 10, 1, tzinfo=UTC)),
+    ("2026-10-01T10:00:00Z", datetime(2026, 10, 1, 10, tzinfo=UTC)),
+    ("\t2026-10-01T12:00:00.000+0200\n", datetime(2026, 10, 1, 10, tzinfo=UTC)),
+    ("2026-10-01T10:00:00", datetime(2026, 10, 1, 10, tzinfo=UTC)),
+    (datetime(2026, 10, 1, 10), datetime(2026, 10, 1, 10, tzinfo=UTC))])
+def test_a_creation_moment_is_read_whitespace_and_all_or_not_at_all(
+        value: object, expected: datetime | None) -> None:
+    from syncagent.pipeline.created import moment
+
+    assert moment(value) == expected
+
+
+def test_only_person_objects_count_toward_the_creation() -> None:
+    """An object the profile does not list as a person (an account, a task) is not read,
+    whatever its creation field says; a person object of the same system is."""
+    profiles = registered()
+    other = MirrorRow("salesforce", "Account", "001", {"CreatedDate": "2020-01-01"}, NOW)
+    lead = _row("salesforce", "Lead", "00Q1", Email="a@x.com", CreatedDate="2026-10-01")
+    assert person_created([other], profiles) is None
+    assert person_created([other, lead], profiles) == datetime(2026, 10, 1, tzinfo=UTC)
+    assert person_created([other, lead], {}) is None
+
+
 @pytest.fixture
 def store(sqlite_url: str) -> StateStore:
     store = StateStore(sqlite_url)
