@@ -78,6 +78,7 @@ _ROTATION = ("day", "assigned", "weights")
 # evaluated on its guess and settled here, as when a wait ends without it.
 BOARD_BYTES = 1 << 20
 BOARD_WAIT = 120.0   # seconds (a chunk's evaluation takes about one); then the guess it is
+YOUNG_COLLECTION = 50_000   # allocations between young collections while a pass runs
 
 
 class WorkerFailed(RetryableError):
@@ -312,6 +313,7 @@ class EvaluationPool:
     def __init__(self, store: StateStore, job: Job, workers: int) -> None:
         self._store, self._job, self._workers = store, job, workers
         self._pool: ProcessPoolExecutor | None = None
+        self._thresholds = gc.get_threshold()   # the collector's, restored after the pass
 
     def start(self) -> bool:
         """Fork the workers, now (before the caller starts the writer's thread). False when
@@ -325,6 +327,14 @@ class EvaluationPool:
         gc.collect()
         memory.trim()
         gc.freeze()
+        # A chunk's results are ~35,000 containers that live until it is committed (here)
+        # or sent (in a worker): with a young collection every 700 allocations they are
+        # scanned again and again, and each chunk that reaches the oldest generation sets
+        # off a full collection. One per YOUNG_COLLECTION allocations instead, for the pass,
+        # here and in the workers (inherited). Measured on 4 chunks of 1,000 (a loaded
+        # machine): unpickling and merging here 117 -> 73 µs a person; a worker ~5% less.
+        self._thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION, *self._thresholds[1:])
         try:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
                                              initializer=_start,
@@ -350,6 +360,7 @@ class EvaluationPool:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         gc.unfreeze()
+        gc.set_threshold(*self._thresholds)
 
     def merged(self, chunks: Iterable[Sequence[int]], routing: RoutingState
                ) -> Iterator[tuple[Merged, RoutingState]]:

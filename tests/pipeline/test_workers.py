@@ -150,10 +150,12 @@ def _compare_with_in_process(urls: tuple[str, str], workers: int,
             expected.append(_tables(in_process))
         again = _main_evaluations(monkeypatch)
         got = []
+        collector = gc.get_threshold()
         for days in (0, 3):
             report = _rescore(_agent(pooled, workers), days)
             assert report.status == "ok" and report.persons_evaluated > 0
             got.append(_tables(pooled))
+            assert gc.get_threshold() == collector, "the pass's collector setting is undone"
     finally:
         in_process.dispose()
         pooled.dispose()
