@@ -120,8 +120,28 @@ def _main_evaluations(monkeypatch: pytest.MonkeyPatch) -> list[Sequence[int]]:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_store_what_the_in_process_path_stores(urls: tuple[str, str], workers: int,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """One worker carries the rotation from chunk to chunk itself (nothing is evaluated
-    again); two hand chunks out with a rotation that an earlier chunk may change."""
+    """Each worker reads the rotation the chunk before left off the board: nobody is
+    evaluated again here, with one worker or two."""
+    again = _compare_with_in_process(urls, workers, monkeypatch)
+    assert not again, "the workers passed the rotation on: nobody was evaluated again"
+
+
+def test_a_chunk_evaluated_on_a_stale_rotation_is_settled_here(
+        urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing on the board (as when the chunk before failed, or the wait timed out),
+    a worker evaluates on the rotation handed out with its chunk, which the chunks still
+    out may change: its readers of the rotation are evaluated again here, from the first
+    who read a stale one, and what is stored is the same."""
+    monkeypatch.setattr(pool_module.RotationBoard, "wait", lambda *_args, **_kw: None)
+    again = _compare_with_in_process(urls, 2, monkeypatch)
+    assert again, "the rotation changed under the workers: some were evaluated again"
+    assert sum(map(len, again)) < PERSONS
+
+
+def _compare_with_in_process(urls: tuple[str, str], workers: int,
+                             monkeypatch: pytest.MonkeyPatch) -> list[Sequence[int]]:
+    """Two rescores, three days apart, in process and in ``workers``: every table is the
+    same. Returns the chunks this process evaluated again."""
     in_process, pooled = StateStore(urls[0]), StateStore(urls[1])
     try:
         expected = []
@@ -130,24 +150,20 @@ def test_workers_store_what_the_in_process_path_stores(urls: tuple[str, str], wo
             expected.append(_tables(in_process))
         again = _main_evaluations(monkeypatch)
         got = []
+        collector = gc.get_threshold()
         for days in (0, 3):
             report = _rescore(_agent(pooled, workers), days)
             assert report.status == "ok" and report.persons_evaluated > 0
             got.append(_tables(pooled))
+            assert gc.get_threshold() == collector, "the pass's collector setting is undone"
     finally:
         in_process.dispose()
         pooled.dispose()
-    # the workers evaluated the chunks; this process only persons who read a rotation
-    # another person of an earlier chunk had changed meanwhile (this org routes all along)
-    if workers == 1:
-        assert not again, "the worker carried the rotation: nobody was evaluated again"
-    else:
-        assert again, "the rotation changed under the workers: some were evaluated again"
-        assert sum(map(len, again)) < PERSONS
     for want, have in zip(expected, got, strict=True):
         assert want["decisions"] and want["outbox"]
         for name in EVERY_TABLE:
             assert have[name] == want[name], name
+    return again
 
 
 DOOMED = 5 * CHUNK + 1   # a person of the sixth chunk
