@@ -12,7 +12,6 @@ surrogates (``\\ud800`` escapes) in jsonb; JSON has no NaN or infinity (Postgres
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
