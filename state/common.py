@@ -76,13 +76,15 @@ def insert_of(session: Session, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
-           keys: Sequence[str], update_columns: Sequence[str], where: Any = None) -> None:
+def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
+           keys: Sequence[str], update_columns: Sequence[str], where: Any = None,
+           shared: Mapping[str, Any] | None = None) -> None:
     """Insert rows, or update `update_columns` of the row with the same `keys` (only where
-    `where(excluded)` holds, when given); one executemany per chunk."""
+    `where(excluded)` holds, when given); one executemany per chunk. `shared`: values of
+    columns that every row has the same (bound once, not read from each row)."""
     if not rows:
         return
-    stmt = insert_of(session, table)
+    stmt = insert_of(session, table).values(**(shared or {}))
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: stmt.excluded[name] for name in update_columns},
@@ -91,12 +93,14 @@ def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     execute_rows(session, stmt, rows)
 
 
-def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]],
-                  keys: Sequence[str]) -> None:
-    """Insert rows whose `keys` are new; rows already there stay as they are."""
+def insert_ignore(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
+                  keys: Sequence[str], shared: Mapping[str, Any] | None = None) -> None:
+    """Insert rows whose `keys` are new; rows already there stay as they are. `shared` as
+    in `upsert`."""
     if not rows:
         return
-    stmt = insert_of(session, table).on_conflict_do_nothing(index_elements=list(keys))
+    stmt = (insert_of(session, table).values(**(shared or {}))
+            .on_conflict_do_nothing(index_elements=list(keys)))
     execute_rows(session, stmt, rows)
 
 
