@@ -153,11 +153,12 @@ class _Slot:
     @classmethod
     def of(cls, name: str, bind: Any, dialect: Any, given: bool) -> _Slot:
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        kind = ("json" if isinstance(bind.type, JSON)
+        kind = ("other" if processor is None else "json" if isinstance(bind.type, JSON)
                 else "moment" if isinstance(bind.type, UTCDateTime) else "other")
         if given:
             return cls(name, None, processor, kind)
         value = bind.value if processor is None else processor(bind.value)
+        [value] = [value] if kind == "json" else clean_column([value])
         return cls(None, value, None, kind)
 
     def column(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Any]:

@@ -118,6 +118,16 @@ def test_every_text_column_is_cleaned_in_any_row_whatever_its_kind(store: StateS
     assert fields == {"k": REPLACEMENT}
 
 
+def test_a_constant_of_the_statement_is_cleaned_too(store: StateStore) -> None:
+    rows = _outbox_rows()[:2]
+    with store.sessions.write() as session:
+        execute_rows(session, insert_of(session, table_of(m.OutboxRow))
+                     .values(last_error="nul\x00 and \udfff"), rows)
+    with store.sessions.read() as session:
+        assert set(session.scalars(select(table_of(m.OutboxRow).c.last_error))) == {
+            f"nul and {REPLACEMENT}"}
+
+
 def test_one_moment_in_several_zones_and_a_naive_one_among_many(store: StateStore) -> None:
     """Each distinct moment of a column is turned into text once: equal moments in two zones
     still store the same UTC moment, and a naive one among a thousand equal aware ones is
