@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -126,16 +127,32 @@ def execute_rows(session: Session, stmt: Any, rows: Sequence[Mapping[str, Any]])
         for chunk in chunks(rows):
             session.execute(stmt, list(chunk))
         return
-    names = (list(compiled.positiontup or ()) if compiled.positional
-             else sorted(set(compiled.bind_names.values())))
+    sql, names = ((compiled.string, list(compiled.positiontup or ())) if compiled.positional
+                  else _positional(compiled.string))
     binds = {name: bind for bind, name in compiled.bind_names.items()}
     slots = [_Slot.of(name, binds[name], dialect, name in keys) for name in names]
     for chunk in chunks(rows):
         columns = [slot.column(chunk) for slot in slots]
-        params: list[Any] = (list(zip(*columns, strict=True)) if compiled.positional
-                             else [dict(zip(names, row, strict=True))
-                                   for row in zip(*columns, strict=True)])
-        connection.exec_driver_sql(compiled.string, params, CLEANED)
+        connection.exec_driver_sql(sql, list(zip(*columns, strict=True)), CLEANED)
+
+
+#: A named parameter of pyformat SQL (Postgres' psycopg), or an escaped percent sign.
+_NAMED = re.compile(r"%%|%\(([^)]+)\)s")
+
+
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """pyformat SQL (``%(name)s``) as format SQL (``%s``), and the names in their order:
+    the driver gets a tuple per row, not a dict it must put in order again (psycopg does
+    that in Python, per row; with SQLAlchemy's dict per row, ~6% of a commit's CPU)."""
+    order: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return "%%"
+        order.append(match.group(1))
+        return "%s"
+
+    return _NAMED.sub(placeholder, sql), order
 
 
 #: execute_rows cleans its parameters itself: not again on their way to the driver (each

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal_column, select
 
 from state import models as m
 from state.common import execute_rows, insert_of, table_of
@@ -126,6 +126,28 @@ def test_a_constant_of_the_statement_is_cleaned_too(store: StateStore) -> None:
     with store.sessions.read() as session:
         assert set(session.scalars(select(table_of(m.OutboxRow).c.last_error))) == {
             f"nul and {REPLACEMENT}"}
+
+
+def test_percent_signs_of_the_sql_are_not_taken_for_parameters(store: StateStore) -> None:
+    """On Postgres the named parameters become positional ones: a literal percent sign, even
+    one followed by what could pass for a parameter, stays text."""
+    text = "100% (%s) sure %%"
+    if store.dialect == "postgresql":   # (SQLAlchemy's own SQLite SQL would take it for one)
+        text += " %(remote_id)s"
+    table = table_of(m.OutboxRow)
+    for _ in range(2):   # the second time, every row takes the conflict's update
+        with store.sessions.write() as session:
+            stmt = insert_of(session, table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["idempotency_key"],
+                set_={"last_error": literal_column(f"'{text}'"),
+                      "remote_id": stmt.excluded.remote_id})
+            execute_rows(session, stmt, _outbox_rows())
+    with store.sessions.read() as session:
+        stored = session.execute(select(table.c.last_error, table.c.remote_id)).all()
+    assert {error for error, _ in stored} == {text}
+    assert {remote_id for _, remote_id in stored} == {
+        "plain", "nulinside", f"lone{REPLACEMENT}surrogate", None, "big"}
 
 
 def test_one_moment_in_several_zones_and_a_naive_one_among_many(store: StateStore) -> None:
