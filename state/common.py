@@ -113,10 +113,11 @@ def execute_rows(session: Session, stmt: Any, rows: Sequence[Mapping[str, Any]])
     tenth of a rescore's CPU, on decisions and outbox rows); here the statement is compiled
     once per call, each column type's processor (JSON text, UTC datetimes) is looked up once
     and mapped over its column, the text is cleaned a column at a time (sanitise.clean_column;
-    the JSON serializer cleans its own), and the driver gets plain tuples or dicts: the same
-    SQL and the same bound values, through the engine's events (error translation) as ever. A
-    statement that needs values SQLAlchemy makes at execution (a column's Python-side default
-    missing from the rows) goes the ordinary way."""
+    the JSON serializer cleans its own), and the driver gets a plain tuple per row (named
+    parameters made positional): the same SQL and the same bound values, through the
+    engine's events (error translation) as ever. A statement that needs values SQLAlchemy
+    makes at execution (a column's Python-side default missing from the rows, a column set
+    to a SQL expression) goes the ordinary way."""
     if not rows:
         return
     keys = list(rows[0])
