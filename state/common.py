@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
+from state import dberrors
 from state import models as m
+from state.models import UTCDateTime
+from state.sanitise import clean_column
 
 CHUNK_ROWS = 5_000
 IN_LIST = 900  # ids per IN (...): under SQLite's 999 bound parameters
@@ -71,13 +77,15 @@ def insert_of(session: Session, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
-           keys: Sequence[str], update_columns: Sequence[str], where: Any = None) -> None:
+def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
+           keys: Sequence[str], update_columns: Sequence[str], where: Any = None,
+           shared: Mapping[str, Any] | None = None) -> None:
     """Insert rows, or update `update_columns` of the row with the same `keys` (only where
-    `where(excluded)` holds, when given); one executemany per chunk."""
+    `where(excluded)` holds, when given); one executemany per chunk. `shared`: values of
+    columns that every row has the same (bound once, not read from each row)."""
     if not rows:
         return
-    stmt = insert_of(session, table)
+    stmt = insert_of(session, table).values(**(shared or {}))
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: stmt.excluded[name] for name in update_columns},
@@ -86,26 +94,30 @@ def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     execute_rows(session, stmt, rows)
 
 
-def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]],
-                  keys: Sequence[str]) -> None:
-    """Insert rows whose `keys` are new; rows already there stay as they are."""
+def insert_ignore(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
+                  keys: Sequence[str], shared: Mapping[str, Any] | None = None) -> None:
+    """Insert rows whose `keys` are new; rows already there stay as they are. `shared` as
+    in `upsert`."""
     if not rows:
         return
-    stmt = insert_of(session, table).on_conflict_do_nothing(index_elements=list(keys))
+    stmt = (insert_of(session, table).values(**(shared or {}))
+            .on_conflict_do_nothing(index_elements=list(keys)))
     execute_rows(session, stmt, rows)
 
 
 def execute_rows(session: Session, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     """``session.execute(stmt, rows)``: one executemany per chunk of rows (each a dict with
-    the keys of the first), with every row's values bound in one pass.
+    the keys of the first), with the rows' values bound column by column.
 
     SQLAlchemy's executemany builds and processes a parameter dict per row in Python (about a
     tenth of a rescore's CPU, on decisions and outbox rows); here the statement is compiled
-    once per call, each column type's processor (JSON text, UTC datetimes) is looked up once,
-    and the driver gets plain tuples or dicts: the same SQL and the same bound values, through
-    the engine's events (parameter cleaning, error translation) as ever. A statement that
-    needs values SQLAlchemy makes at execution (a column's Python-side default missing from
-    the rows) goes the ordinary way."""
+    once per call, each column type's processor (JSON text, UTC datetimes) is looked up once
+    and mapped over its column, the text is cleaned a column at a time (sanitise.clean_column;
+    the JSON serializer cleans its own), and the driver gets a plain tuple per row (named
+    parameters made positional): the same SQL and the same bound values, through the
+    engine's events (error translation) as ever. A statement that needs values SQLAlchemy
+    makes at execution (a column's Python-side default missing from the rows, a column set
+    to a SQL expression) goes the ordinary way."""
     if not rows:
         return
     keys = list(rows[0])
@@ -116,30 +128,74 @@ def execute_rows(session: Session, stmt: Any, rows: Sequence[Mapping[str, Any]])
         for chunk in chunks(rows):
             session.execute(stmt, list(chunk))
         return
-    names = (list(compiled.positiontup or ()) if compiled.positional
-             else sorted(set(compiled.bind_names.values())))
+    sql, names = ((compiled.string, list(compiled.positiontup or ())) if compiled.positional
+                  else _positional(compiled.string))
     binds = {name: bind for bind, name in compiled.bind_names.items()}
-    processors = [binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                  for name in names]
-    given = set(keys)
-    fixed = {i: (p(binds[name].value) if p is not None else binds[name].value)
-             for i, (name, p) in enumerate(zip(names, processors, strict=True))
-             if name not in given}
-    # (name, processor) of the row's own values; a fixed value's slot is filled in after
-    plan = [(name if name in given else None, p) for name, p in zip(names, processors,
-                                                                    strict=True)]
-
-    def bound(row: Mapping[str, Any]) -> list[Any]:
-        values = [None if name is None else row[name] if p is None else p(row[name])
-                  for name, p in plan]
-        for i, value in fixed.items():
-            values[i] = value
-        return values
-
+    slots = [_Slot.of(name, binds[name], dialect, name in keys) for name in names]
     for chunk in chunks(rows):
-        params: list[Any] = ([tuple(bound(row)) for row in chunk] if compiled.positional
-                             else [dict(zip(names, bound(row), strict=True)) for row in chunk])
-        connection.exec_driver_sql(compiled.string, params)
+        columns = [slot.column(chunk) for slot in slots]
+        connection.exec_driver_sql(sql, list(zip(*columns, strict=True)), CLEANED)
+
+
+#: A named parameter of pyformat SQL (Postgres' psycopg), or an escaped percent sign.
+_NAMED = re.compile(r"%%|%\(([^)]+)\)s")
+
+
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """pyformat SQL (``%(name)s``) as format SQL (``%s``), and the names in their order:
+    the driver gets a tuple per row, not a dict it must put in order again (psycopg does
+    that in Python, per row; with SQLAlchemy's dict per row, ~6% of a commit's CPU)."""
+    order: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return "%%"
+        order.append(match.group(1))
+        return "%s"
+
+    return _NAMED.sub(placeholder, sql), order
+
+
+#: execute_rows cleans its parameters itself: not again on their way to the driver (each
+#: value once: a rescore's commit binds a few hundred thousand).
+CLEANED = {dberrors.CLEANED_OPTION: True}
+
+
+class _Slot:
+    """One bound parameter of an executemany: the rows' value under its name, or a constant
+    of the statement; made ready for the driver a whole column at a time."""
+
+    def __init__(self, name: str | None, fixed: Any, processor: Any, kind: str) -> None:
+        self.name, self.fixed, self.processor, self.kind = name, fixed, processor, kind
+
+    @classmethod
+    def of(cls, name: str, bind: Any, dialect: Any, given: bool) -> _Slot:
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        kind = ("other" if processor is None else "json" if isinstance(bind.type, JSON)
+                else "moment" if isinstance(bind.type, UTCDateTime) else "other")
+        if given:
+            return cls(name, None, processor, kind)
+        value = bind.value if processor is None else processor(bind.value)
+        [value] = [value] if kind == "json" else clean_column([value])
+        return cls(None, value, None, kind)
+
+    def column(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Any]:
+        if self.name is None:
+            return repeat(self.fixed, len(rows))   # type: ignore[return-value]
+        values = list(map(itemgetter(self.name), rows))
+        if self.processor is not None:
+            values = (_each_once(self.processor, values) if self.kind == "moment"
+                      else list(map(self.processor, values)))
+        # the JSON serializer (sanitise.dumps) hands over clean text only
+        return values if self.kind == "json" else clean_column(values)
+
+
+def _each_once(processor: Any, values: list[Any]) -> list[Any]:
+    """A datetime processor applied once per distinct moment of a column: most of a chunk's
+    rows carry the same one or two (the commit's ``now``). Only for UTCDateTime: equal
+    moments in two zones are one key, and its processor gives both the same UTC text."""
+    done = {value: processor(value) for value in set(values)}
+    return list(map(done.__getitem__, values))
 
 
 def table_of(model: type[m.Base]) -> Table:

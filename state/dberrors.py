@@ -30,6 +30,10 @@ from syncagent.errors import FatalError, RetryableError, SyncAgentError
 
 log = structlog.get_logger(__name__)
 
+#: The execution option of statements whose parameters were cleaned already (every text
+#: value, in common.execute_rows): they are not cleaned again on their way to the driver.
+CLEANED_OPTION = "syncagent_cleaned"
+
 #: How long SQLite waits for another writer's lock before a write fails (its own retry loop).
 SQLITE_BUSY_SECONDS = 30.0
 
@@ -149,7 +153,9 @@ def install(engine: Engine, label: str) -> None:
         raise error
 
     def before_execute(_conn: Any, _cursor: Any, statement: str, parameters: Any,
-                       _context: Any, _executemany: bool) -> tuple[str, Any]:
+                       context: Any, _executemany: bool) -> tuple[str, Any]:
+        if context is not None and context.execution_options.get(CLEANED_OPTION):
+            return statement, parameters   # common.execute_rows cleaned them, column by column
         return statement, clean_parameters(parameters)
 
     event.listen(engine, "handle_error", on_error)

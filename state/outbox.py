@@ -109,16 +109,13 @@ def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> li
     persons of updates that found their row in flight (``in_flight_persons``): the caller
     must mark them dirty after it marks them evaluated."""
     table = table_of(m.OutboxRow)
-
-    def as_row(row: NewOutboxRow) -> dict[str, Any]:
-        return {"system": row.system, "object": row.object, "operation": row.operation,
-                "remote_id": row.remote_id, "person_id": row.person_id,
-                "fields": row.fields, "idempotency_key": row.idempotency_key,
-                "status": "pending", "attempts": 0, "next_attempt_at": now,
-                "created_at": now, "updated_at": now, "changed_at": row.changed_at}
-
-    once = [as_row(r) for r in rows if r.operation != "update"]
-    updates = [as_row(r) for r in rows if r.operation == "update"]
+    # A NewOutboxRow's fields are outbox columns of the same names: each row's own
+    # attributes are bound as they are, not copied into a dict per row (~3% of a commit's
+    # CPU), and the columns all new rows share are bound once.
+    shared = {"status": "pending", "attempts": 0, "next_attempt_at": now,
+              "created_at": now, "updated_at": now}
+    once = [vars(r) for r in rows if r.operation != "update"]
+    updates = [vars(r) for r in rows if r.operation == "update"]
     c = table.c
 
     def rearm(excluded: Any) -> Any:
@@ -126,10 +123,10 @@ def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> li
                    and_(or_(c.status == DEAD, c.status == DISCARDED),
                         c.fields != excluded.fields))
 
-    insert_ignore(session, table, once, ["idempotency_key"])
+    insert_ignore(session, table, once, ["idempotency_key"], shared)
     upsert(session, table, updates, ["idempotency_key"],
            ["fields", "remote_id", "status", "attempts", "next_attempt_at", "updated_at",
-            "changed_at"], where=rearm)
+            "changed_at"], where=rearm, shared=shared)
     return in_flight_persons(session, [row["idempotency_key"] for row in updates])
 
 
