@@ -48,7 +48,10 @@ def test_a_backfill_wal_is_not_checkpointed_every_thousand_pages(tmp_path: Path)
     process = multiprocessing.get_context("spawn").Process(
         target=_killed_after_commits, args=(url, PAGES))
     process.start()
-    process.join(60)
+    # a spawned interpreter imports the project first: on a busy 2-core machine that alone
+    # took over a minute, so the wait is generous and the child's end is checked
+    process.join(600)
+    assert process.exitcode == 0, f"the committing process ended with {process.exitcode}"
     wal = tmp_path / "state.db-wal"
     assert threshold == SQLITE_CHECKPOINT_PAGES >= 4_000
     # at the default threshold the WAL would have been checkpointed and reused from its start
