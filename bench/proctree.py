@@ -30,9 +30,11 @@ def _memory_kb(pid: int) -> tuple[int, int, int]:
     other process maps (for a forked worker: what it allocated, and each page it shares no
     longer because either process wrote to it since the fork)."""
     try:
-        rss = next(int(line.split()[1]) for line in
-                   Path(f"/proc/{pid}/status").read_text().splitlines()
-                   if line.startswith("VmRSS:"))
+        rss = next((int(line.split()[1]) for line in
+                    Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmRSS:")), None)
+        if rss is None:   # a zombie (ended, not yet reaped) has no memory lines left
+            return 0, 0, 0
         rollup = {line.split(":")[0]: int(line.split()[1]) for line in
                   Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]}
         return rss, rollup["Pss"], rollup["Private_Clean"] + rollup["Private_Dirty"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.proctree import TreeMemory
+from bench.proctree import TreeMemory, _memory_kb
 
 MB = 1024
 PAGE = 4096
@@ -67,3 +67,28 @@ def test_a_forked_childs_writes_are_its_private_memory() -> None:
     assert tree.pss_kb >= (40 + 50) * MB                 # shared pages counted once
     assert tree.rss_kb >= tree.pss_kb + 8 * MB           # ... and twice in RSS
     assert parts["agent_pss"] * MB <= tree.pss_kb
+
+
+def test_an_ended_unreaped_child_counts_as_nothing_and_sampling_goes_on() -> None:
+    """A worker that ended and is not yet reaped (a zombie) has a status file with no memory
+    lines: it counts as zero, and the sampler keeps sampling the rest of the tree."""
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while "Z" not in _state(child) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "Z" in _state(child), "the child never became a zombie"
+        assert _memory_kb(child) == (0, 0, 0)
+        with TreeMemory(os.getpid(), every=0.01) as tree:
+            time.sleep(0.2)
+            assert tree._thread.is_alive()
+        assert tree.rss_kb > 0
+    finally:
+        os.waitpid(child, 0)
+
+
+def _state(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(line for line in status.splitlines() if line.startswith("State:"))
