@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 STAGE_RANK: dict[str, int] = {
@@ -299,23 +300,24 @@ class Decision:
         return data
 
 
-_last_moment: tuple[Any, str | None] = (None, None)   # (datetime, its ISO text)
+def moment_text(moment: date, pattern: str = "") -> str:
+    """``moment`` as text (``pattern`` for strftime; none: ISO), kept for the next call with
+    the same moment: a cycle stamps every decision, its state and its SLA tasks with the same
+    few moments, and formatting one costs about as much as a nested copy. The offset is part
+    of the key: equal datetimes of other offsets read otherwise."""
+    offset = moment.utcoffset() if isinstance(moment, datetime) else None
+    return _formatted(moment, offset, pattern)
+
+
+@lru_cache(maxsize=256)
+def _formatted(moment: date, _offset: timedelta | None, pattern: str) -> str:
+    return format(moment, pattern) if pattern else moment.isoformat()
 
 
 def _moment(value: Any) -> Any:
     """A datetime field's JSON form: ISO text (anything else as it is, as a state read back
-    from a stored decision may hold). The last one's text is kept, by identity (equal
-    datetimes of other offsets have other texts): a cycle stamps every decision, and its
-    state, with the same moment, and isoformat costs about as much as a nested copy."""
-    global _last_moment
-    last = _last_moment
-    if value is last[0]:
-        return last[1]
-    if not isinstance(value, date):
-        return value
-    text = value.isoformat()
-    _last_moment = (value, text)
-    return text
+    from a stored decision may hold)."""
+    return moment_text(value) if isinstance(value, date) else value
 
 
 # JSON-ready copies of the outputs, one function per type, every field named: the generic

@@ -11,11 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from syncagent.engine.model import EngineState, OwnerResult, SlaTimer, User, UserDirectory
+from syncagent.engine.model import (
+    EngineState,
+    OwnerResult,
+    SlaTimer,
+    User,
+    UserDirectory,
+    moment_text,
+)
 from syncagent.engine.routing import CompiledRouting, available, label
 
 _STAMP = "%Y-%m-%d %H:%M UTC"
-_last_stamp: tuple[datetime | None, str] = (None, "")   # (moment, its _STAMP text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +121,8 @@ def _qualify(sal_at: datetime, owner_id: str, rt: CompiledRouting, users: UserDi
 
 
 def _stamped(moment: datetime) -> str:
-    """A moment as a task shows it. The last one's text is kept, by identity (an equal moment
-    of another offset reads otherwise): the hand-overs and acceptances of one evaluation run
-    are mostly that run's moment, and strftime was ~0.6% of the worker's CPU in a rescore."""
-    global _last_stamp
-    last = _last_stamp
-    if moment is last[0]:
-        return last[1]
-    text = f"{moment:{_STAMP}}"
-    _last_stamp = (moment, text)
-    return text
+    """A moment as a task shows it."""
+    return moment_text(moment, _STAMP)
 
 
 def _escalation_target(owner_id: str, rt: CompiledRouting, users: UserDirectory
