@@ -6,7 +6,8 @@ surrogates (``\\ud800`` escapes) in jsonb; JSON has no NaN or infinity (Postgres
 - ``clean_fields`` sanitises one remote record before it is stored and says what it changed,
   for the pipeline to record as data-quality items;
 - ``dumps`` is the store's JSON serializer: a fast path for clean values, a cleaning path for
-  the rest, so decisions, outbox payloads and errors are safe too;
+  the rest, so decisions, outbox payloads and errors are safe too; ``encoded`` runs it ahead
+  of the commit (in an evaluation worker), and ``dumps`` binds that `Encoded` text as it is;
 - ``clean_parameters`` is the last stop before the driver for plain text columns.
 """
 
@@ -147,9 +148,30 @@ def _plain_dumps(value: Any) -> str:
     return "".join(_ENCODE(value, 0))
 
 
+class Encoded(str):
+    """A JSON column's value as the text `dumps` made of it (`encoded`): `dumps` hands it
+    back as it is, so the commit binds it with no second encoding nor cleaning. Made where
+    a value is planned (an evaluation worker), it crosses to the committing process as one
+    string, not as the objects it was made of, and that process never rebuilds them. Only a
+    column's value itself: an `Encoded` inside a dict or list is a string like any other."""
+
+    __slots__ = ()
+
+
+def encoded(value: Any) -> Encoded:
+    """``value`` as the text ``dumps(value)`` gives (cleaned of NaN, NUL and lone
+    surrogates as ever), made once; an `Encoded` stays as it is."""
+    if type(value) is Encoded:
+        return value
+    return Encoded(dumps(value))
+
+
 def dumps(value: Any) -> str:
     """The store's JSON serializer: sorted keys (equal values are equal text, so SQL can
-    compare them on SQLite too), never NaN, NUL or a lone surrogate."""
+    compare them on SQLite too), never NaN, NUL or a lone surrogate. `Encoded` text is its
+    own serialization (this function made it), returned unchanged."""
+    if type(value) is Encoded:
+        return value
     try:
         text = _plain_dumps(value)
     except ValueError:  # NaN or infinity somewhere

@@ -51,6 +51,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from multiprocessing import get_context
 from types import TracebackType
 from typing import Any
@@ -58,6 +59,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import make_url
 
+from state.sanitise import encoded
 from state.store import StateStore
 from syncagent import memory
 from syncagent.engine import PersonInput, RoutingState, Rules, UserDirectory, countries, evaluate
@@ -288,7 +290,26 @@ def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
         if not posted:
             board.post(index, None)
     pieces = pieces_of(store, chunk, job.context, job.tasks, job.rules.source, job.now)
+    for piece in pieces.values():
+        _as_text(piece)
     return pickle.dumps(Done(person_ids, pieces, reads), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _as_text(piece: Piece) -> None:
+    """The piece's JSON column values (a decision's reasons, each write's fields, each
+    handoff row's detail) as the store's JSON text, made here (`sanitise.encoded`): the
+    main process unpickles one string each, not ~60 objects, and binds it as it is, where
+    it would encode them again. Read by nobody here after planning; the rows are this
+    chunk's own (frozen dataclasses: set through ``object.__setattr__``). Data-quality
+    items are left as objects: they are stored elsewhere (quality.record)."""
+    if piece.decision is not None:
+        piece.decision["reasons"] = encoded(piece.decision["reasons"])
+    for row in chain(piece.rows, piece.handoff.outbox):
+        object.__setattr__(row, "fields", encoded(row.fields))
+    handoff = piece.handoff.rows
+    for detailed in chain[Any](handoff.history, handoff.timers, handoff.tasks,
+                               handoff.feedback):
+        object.__setattr__(detailed, "detail", encoded(detailed.detail))
 
 
 def _loads(blob: bytes) -> Done:

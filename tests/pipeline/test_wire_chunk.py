@@ -1,0 +1,121 @@
+"""A worker's chunk carries every JSON column value (a decision's reasons, each write's
+fields, each handoff row's detail) as the store's JSON text (`sanitise.Encoded`), the text
+the commit would have made of the value, poison values cleaned; everything else as objects.
+
+That the stored results stay those of the in-process path (chunks settled in the main
+process beside a worker's text included) is tests/pipeline/test_workers.py's."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from state.flags import Flag
+from state.handoff import FeedbackRow, StageChange, TaskRecord, TimerRow
+from state.sanitise import Encoded, dumps
+from state.store import NewOutboxRow
+from syncagent.engine import RoutingState
+from syncagent.pipeline import cycle, decide
+from syncagent.pipeline import workers as pool_module
+from syncagent.pipeline.handoff import Handoff, task_context
+from syncagent.pipeline.pieces import Piece, pieces_of
+from syncagent.pipeline.workers import Job, RotationBoard, _as_text
+from tests.pipeline.test_rescore_equivalence import NOW
+from tests.pipeline.test_workers import _agent, _seeded
+
+POISON: dict[str, Any] = {"nan": math.nan, "inf": [math.inf], "nul": "a\x00b",
+                          "lone": "\ud800", "k\x00": {"deep": -math.inf}}
+
+
+def _row(key: str, fields: Any) -> NewOutboxRow:
+    return NewOutboxRow("hubspot", "contacts", "update", fields, key, "r1", 1)
+
+
+def _piece() -> Piece:
+    piece = Piece(NOW, {"person_id": 1, "grade": "A", "reasons": dict(POISON)},
+                  [_row("a", dict(POISON)), _row("b", {"plain": 1})],
+                  [Flag("k", "kind", {"detail": math.nan})], handoff=Handoff())
+    rows = piece.handoff.rows
+    rows.history.append(StageChange("h", 1, NOW, None, "mql", "rule", None, dict(POISON)))
+    rows.timers.append(TimerRow("t", 1, "first_touch", NOW, NOW, None, detail={"n": 1}))
+    rows.tasks.append(TaskRecord("k", 1, "alert", "task", None, None, NOW, dict(POISON)))
+    rows.feedback.append(FeedbackRow("f", 1, NOW, "recycled", None, None, None, None, None,
+                                     dict(POISON)))
+    piece.handoff.outbox.append(_row("task", {"subject": "nul\x00"}))
+    return piece
+
+
+def _json_values(piece: Piece) -> list[Any]:
+    rows = piece.handoff.rows
+    return ([piece.decision["reasons"]] if piece.decision is not None else []) + \
+        [row.fields for row in piece.rows + piece.handoff.outbox] + \
+        [row.detail for row in [*rows.history, *rows.timers, *rows.tasks, *rows.feedback]]
+
+
+def test_every_json_value_of_a_piece_becomes_the_serializers_text() -> None:
+    piece = _piece()
+    values = _json_values(piece)
+    _as_text(piece)
+    texts = _json_values(piece)
+    assert len(texts) == 8
+    assert all(type(t) is Encoded for t in texts)
+    assert texts == [dumps(v) for v in values]
+    assert json.loads(texts[0]) == {"nan": None, "inf": [None], "nul": "ab",
+                                    "lone": "\ufffd", "k": {"deep": None}}
+    assert type(piece.flags[0].detail) is dict, "data-quality items are stored elsewhere"
+    assert piece.decision is not None and piece.decision["grade"] == "A"
+
+
+def test_a_row_seen_twice_is_encoded_once() -> None:
+    """A row object two pieces share (or a piece walked twice) is not encoded again."""
+    piece = _piece()
+    _as_text(piece)
+    first = _json_values(piece)
+    _as_text(piece)
+    assert all(a is b for a, b in zip(first, _json_values(piece), strict=True))
+
+
+def test_a_piece_with_nothing_evaluated_is_left_as_it_is() -> None:
+    """Persons whose records are all gone, or whose rules failed: no decision, no rows."""
+    gone, failed = Piece(None, gone=True), Piece(NOW)
+    for piece in (gone, failed):
+        _as_text(piece)
+    assert gone.decision is None and gone.rows == [] and failed.decision is None
+
+
+def test_a_workers_chunk_is_the_in_process_chunk_with_its_json_as_text(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'wire.db'}"
+    store = _seeded(url)
+    agent = _agent(store, 1)
+    now = NOW + timedelta(days=1)
+    world = decide.load_world(store, agent.machine_owners)
+    context = cycle.plan_context(agent, world)
+    tasks = task_context(agent.connectors, world,
+                         agent.rules.compiled.routing.sla.calendar.zone)
+    monkeypatch.setattr(pool_module, "_worker", (
+        Job(url, agent.rules, world, context, tasks, now), store, RotationBoard()))
+    ids = next(decide.all_persons(store, size=60))
+    routing = RoutingState.from_dict(None)
+    done = pool_module._loads(pool_module._work(0, ids, routing))
+    here = pieces_of(store, decide._evaluate_chunk(store, agent.rules, ids, world, now,
+                                                   routing),
+                     context, tasks, agent.rules.source, now)
+    assert sorted(done.pieces) == sorted(here) == sorted(ids)
+    texts = [t for pid in ids for t in _json_values(done.pieces[pid])]
+    values = [v for pid in ids for v in _json_values(here[pid])]
+    assert len(texts) == len(values) > len(ids)
+    assert all(type(t) is Encoded for t in texts)
+    assert texts == [dumps(v) for v in values]
+    for pid in ids:   # the rest as it was
+        ours, theirs = here[pid], done.pieces[pid]
+        assert (theirs.due, theirs.flags, theirs.poison, theirs.gone) == \
+            (ours.due, ours.flags, ours.poison, ours.gone)
+        if ours.decision is not None and theirs.decision is not None:
+            assert {**theirs.decision, "reasons": None} == {**ours.decision, "reasons": None}
+    store.dispose()

@@ -1,0 +1,139 @@
+"""JSON text made ahead of the commit (`sanitise.encoded`, in an evaluation worker) is stored
+exactly as the value it was made from would be: the same text of every decision's reasons,
+outbox payload and handoff detail, on both backends, poison values (NaN, infinity, NUL, lone
+surrogates) cleaned once, where the text was made; the value alone is pre-encoded, never a
+string that happens to be inside it or a plain string value."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert
+
+from state import models as m
+from state.common import table_of
+from state.handoff import HandoffRows, StageChange, TaskRecord, TimerRow
+from state.sanitise import REPLACEMENT, Encoded, dumps, encoded
+from state.store import NewOutboxRow, StateStore
+
+T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+WORST: list[Any] = [
+    {"score": math.nan, "weights": [math.inf, -math.inf, 1.5], "b": {"z": None, "a": True}},
+    {"text": "nul\x00inside", "nu\x00l key": {"deep": ["\x00"]}},
+    {"lone": "x\ud800y", "\udc00key": "ok", "pair": "\ud83d\ude00"},
+    {"plain": "é ü 中", "n": 10**20, "moment": T0, "t": (1, 2)},
+    {},
+    [],
+    None,
+]
+
+
+class Kind(StrEnum):
+    HOT = "hot"
+
+
+@pytest.mark.parametrize("value", WORST)
+def test_encoded_text_is_the_serializers_text_and_is_never_encoded_again(value: Any) -> None:
+    text = encoded(value)
+    assert type(text) is Encoded and text == dumps(value)
+    assert "\\u0000" not in text and "NaN" not in text and "Infinity" not in text
+    assert dumps(text) is text, "no second encoding, no second cleaning"
+    assert encoded(text) is text
+
+
+def test_only_the_marker_is_taken_as_text_made_already() -> None:
+    """A plain string, a string enum, and an `Encoded` inside a value are JSON strings."""
+    assert dumps("{}") == '"{}"'
+    assert dumps(Kind.HOT) == '"hot"'
+    assert dumps({"inner": Encoded('{"a": 1}')}) == '{"inner": "{\\"a\\": 1}"}'
+    assert dumps([Encoded("1")]) == '["1"]'
+
+
+def test_encoded_text_crosses_a_pickle_as_itself() -> None:
+    """What a worker sends (pickle's protocol as workers use it): the marker survives."""
+    text = encoded(WORST[0])
+    back = pickle.loads(pickle.dumps({"reasons": text}, protocol=pickle.HIGHEST_PROTOCOL))
+    assert type(back["reasons"]) is Encoded and back["reasons"] == text
+
+
+def _decisions(pre: bool) -> list[dict[str, Any]]:
+    def reasons(value: Any) -> Any:
+        return encoded(value) if pre else value
+    return [{"person_id": n + 1, "grade": "A", "score": 10, "segment": None, "stage": "mql",
+             "owner": None, "track": None, "mql_date": T0,
+             "reasons": reasons(value), "evaluated_at": T0}
+            for n, value in enumerate(WORST)]
+
+
+def _commit(store: StateStore, pre: bool, mixed: bool = False) -> None:
+    """One chunk's commit: every JSON value pre-encoded (``pre``), none, or every other one
+    (``mixed``: a worker's chunk with persons evaluated again in the main process)."""
+    def json(n: int, value: Any) -> Any:
+        return encoded(value) if pre and (not mixed or n % 2) else value
+    rows = [NewOutboxRow("hubspot", "contacts", "update" if n % 3 else "create",
+                         json(n, value), f"key{n}", remote_id=f"r{n}", person_id=n + 1)
+            for n, value in enumerate(WORST)]
+    handoff = HandoffRows(
+        history=[StageChange(f"h{n}", n + 1, T0, None, "mql", "rule", None, json(n, v))
+                 for n, v in enumerate(WORST)],
+        timers=[TimerRow(f"t{n}", n + 1, "first_touch", T0, T0, None, detail=json(n, v))
+                for n, v in enumerate(WORST)],
+        tasks=[TaskRecord(f"k{n}", n + 1, "alert", "task", None, None, T0, json(n, v))
+               for n, v in enumerate(WORST)])
+    decisions = _decisions(False)
+    for n, decision in enumerate(decisions):
+        decision["reasons"] = json(n, decision["reasons"])
+    store.commit_evaluation(rows, decisions, {}, {}, T0, handoff)
+
+
+def _stored(store: StateStore) -> dict[str, list[Any]]:
+    """Every JSON column as the server holds it (jsonb as its text on Postgres)."""
+    cast = "::text" if store.dialect == "postgresql" else ""
+    queries = {"decisions": f"SELECT person_id, reasons{cast} FROM decisions",
+               "outbox": f"SELECT idempotency_key, fields{cast} FROM outbox",
+               "stage_history": f"SELECT key, detail{cast} FROM stage_history",
+               "sla_timers": f"SELECT key, detail{cast} FROM sla_timers",
+               "handoff_tasks": f"SELECT key, detail{cast} FROM handoff_tasks"}
+    with store.engine.connect() as connection:
+        return {name: sorted(tuple(row) for row in connection.exec_driver_sql(query))
+                for name, query in queries.items()}
+
+
+def _emptied(store: StateStore) -> None:
+    with store.sessions.write() as session:
+        for model in (m.Decision, m.OutboxRow, m.StageHistory, m.SlaTimerRow, m.HandoffTask):
+            session.execute(delete(table_of(model)))
+
+
+def test_a_commit_stores_encoded_text_as_it_stores_the_values(store: StateStore) -> None:
+    _commit(store, pre=False)
+    expected = _stored(store)
+    texts = str(expected["outbox"])
+    assert "\\ufffd" in texts or REPLACEMENT in texts, "a lone surrogate, replaced"
+    for mixed in (False, True):
+        _emptied(store)
+        _commit(store, pre=True, mixed=mixed)
+        assert _stored(store) == expected, f"mixed={mixed}"
+    before = {pid: d["reasons"] for pid, d in store.decisions.of().items()}
+    assert before[1] == {"score": None, "weights": [None, None, 1.5],
+                         "b": {"z": None, "a": True}}
+    assert before[2] == {"text": "nulinside", "nul key": {"deep": [""]}}
+
+
+def test_any_other_way_of_binding_stores_encoded_text_as_is(store: StateStore) -> None:
+    """SQLAlchemy's own executemany (the ORM's, a statement with Python-side defaults)
+    goes through the engine's serializer too: the same text, never a JSON string of it."""
+    table = table_of(m.Decision)
+    with store.sessions.write() as session:
+        session.execute(insert(table), _decisions(pre=False))
+    expected = _stored(store)["decisions"]
+    _emptied(store)
+    with store.sessions.write() as session:
+        session.execute(insert(table), _decisions(pre=True))
+    assert _stored(store)["decisions"] == expected
