@@ -6,6 +6,7 @@ string that happens to be inside it or a plain string value."""
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from sqlalchemy import delete, insert
 from state import models as m
 from state.common import table_of
 from state.handoff import HandoffRows, StageChange, TaskRecord, TimerRow
-from state.sanitise import REPLACEMENT, Encoded, dumps, encoded
+from state.sanitise import _SURROGATE, REPLACEMENT, Encoded, dumps, encoded
 from state.store import NewOutboxRow, StateStore
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -28,10 +29,21 @@ WORST: list[Any] = [
     {"text": "nul\x00inside", "nu\x00l key": {"deep": ["\x00"]}},
     {"lone": "x\ud800y", "\udc00key": "ok", "pair": "\ud83d\ude00"},
     {"plain": "é ü 中", "n": 10**20, "moment": T0, "t": (1, 2)},
+    {"escapes, not characters": "\\u0000 \\ud800 \\udc00 \\u00e9"},
     {},
     [],
     None,
 ]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value, *(s for v in value.values() for s in _strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 class Kind(StrEnum):
@@ -42,7 +54,8 @@ class Kind(StrEnum):
 def test_encoded_text_is_the_serializers_text_and_is_never_encoded_again(value: Any) -> None:
     text = encoded(value)
     assert type(text) is Encoded and text == dumps(value)
-    assert "\\u0000" not in text and "NaN" not in text and "Infinity" not in text
+    decoded = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in {text}"))
+    assert all("\x00" not in s and not _SURROGATE.search(s) for s in _strings(decoded))
     assert dumps(text) is text, "no second encoding, no second cleaning"
     assert encoded(text) is text
 
