@@ -64,8 +64,8 @@ def test_every_json_value_of_a_piece_becomes_the_serializers_text() -> None:
     texts = _json_values(piece)
     assert len(texts) == 8
     assert all(type(t) is Encoded for t in texts)
-    assert texts == [dumps(v) for v in values]
-    assert json.loads(texts[0]) == {"nan": None, "inf": [None], "nul": "ab",
+    assert [t.text for t in texts] == [dumps(v) for v in values]
+    assert json.loads(texts[0].text) == {"nan": None, "inf": [None], "nul": "ab",
                                     "lone": "\ufffd", "k": {"deep": None}}
     assert type(piece.flags[0].detail) is dict, "data-quality items are stored elsewhere"
     assert piece.decision is not None and piece.decision["grade"] == "A"
@@ -111,7 +111,7 @@ def test_a_workers_chunk_is_the_in_process_chunk_with_its_json_as_text(
     values = [v for pid in ids for v in _json_values(here[pid])]
     assert len(texts) == len(values) > len(ids)
     assert all(type(t) is Encoded for t in texts)
-    assert texts == [dumps(v) for v in values]
+    assert [t.text for t in texts] == [dumps(v) for v in values]
     for pid in ids:   # the rest as it was
         ours, theirs = here[pid], done.pieces[pid]
         assert (theirs.due, theirs.flags, theirs.poison, theirs.gone) == \
