@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,12 @@ from state.store import NewOutboxRow
 from syncagent.engine import RoutingState
 from syncagent.pipeline import cycle, decide
 from syncagent.pipeline import workers as pool_module
+from syncagent.pipeline.cycle import CycleOptions, run_cycle
 from syncagent.pipeline.handoff import Handoff, task_context
 from syncagent.pipeline.pieces import Piece, pieces_of
 from syncagent.pipeline.workers import Job, RotationBoard, _as_text
 from tests.pipeline.test_rescore_equivalence import NOW
-from tests.pipeline.test_workers import _agent, _seeded
+from tests.pipeline.test_workers import CHUNK, _agent, _seeded
 
 POISON: dict[str, Any] = {"nan": math.nan, "inf": [math.inf], "nul": "a\x00b",
                           "lone": "\ud800", "k\x00": {"deep": -math.inf}}
@@ -52,9 +54,10 @@ def _piece() -> Piece:
 
 def _json_values(piece: Piece) -> list[Any]:
     rows = piece.handoff.rows
+    detailed: list[Any] = [*rows.history, *rows.timers, *rows.tasks, *rows.feedback]
     return ([piece.decision["reasons"]] if piece.decision is not None else []) + \
         [row.fields for row in piece.rows + piece.handoff.outbox] + \
-        [row.detail for row in [*rows.history, *rows.timers, *rows.tasks, *rows.feedback]]
+        [row.detail for row in detailed]
 
 
 def test_every_json_value_of_a_piece_becomes_the_serializers_text() -> None:
@@ -119,3 +122,30 @@ def test_a_workers_chunk_is_the_in_process_chunk_with_its_json_as_text(
         if ours.decision is not None and theirs.decision is not None:
             assert {**theirs.decision, "reasons": None} == {**ours.decision, "reasons": None}
     store.dispose()
+
+
+def _figures(report: cycle.CycleReport) -> tuple[Any, ...]:
+    return (report.status, report.persons_evaluated, report.planned, report.tasks_queued)
+
+
+def test_what_this_process_counts_of_a_workers_text_is_what_it_counts_of_objects(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's figures (counted here from the merged chunks, whose JSON values are
+    text) are the in-process path's; a cycle with an ``on_plans`` callback evaluates here,
+    its callback seeing every plan with its decision (never text)."""
+    monkeypatch.setattr(cycle, "all_persons", partial(decide.all_persons, size=CHUNK))
+    figures, seen = [], []
+    for n, workers in enumerate((0, 2, 2)):
+        store = _seeded(f"sqlite:///{tmp_path / f'{n}.db'}")
+        agent = _agent(store, workers)
+        plans: list[Any] = []
+        on_plans = plans.extend if n == 2 else None
+        agent.clock = lambda: NOW + timedelta(days=1)
+        figures.append(_figures(run_cycle(agent, options=CycleOptions(
+            rescore=True, pull=False, push=False, on_plans=on_plans))))
+        seen.append(plans)
+        store.dispose()
+    assert figures[0] == figures[1] == figures[2] and figures[0][1] > 2 * CHUNK
+    assert len(seen[2]) == figures[2][1]
+    assert all(isinstance(plan.reasons_text, str) and not isinstance(plan.decision, Encoded)
+               for plan in seen[2])
