@@ -2,7 +2,8 @@
 processes, on the other cores, while this process commits them in order.
 
 Each worker reads its chunk's rows through a connection of its own, evaluates and plans every
-person, and sends back each person's share of the commit (pipeline/pieces.py). The main
+person, and sends back each person's share of the commit (pipeline/pieces.py), its JSON column
+values already the store's JSON text (`_as_text`: encoded once, there, not here). The main
 process takes the chunks back in the order they were handed out, and hands each to the chunk
 writer's thread (pipeline/writer.py): one commit per chunk, in order, as before. A crash loses
 at most the chunks not yet committed, which the next cycle evaluates again.
@@ -298,10 +299,11 @@ def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
 def _as_text(piece: Piece) -> None:
     """The piece's JSON column values (a decision's reasons, each write's fields, each
     handoff row's detail) as the store's JSON text, made here (`sanitise.encoded`): the
-    main process unpickles one string each, not ~60 objects, and binds it as it is, where
-    it would encode them again. Read by nobody here after planning; the rows are this
-    chunk's own (frozen dataclasses: set through ``object.__setattr__``). Data-quality
-    items are left as objects: they are stored elsewhere (quality.record)."""
+    main process unpickles one string each (a person's dicts hold ~200 keys and values),
+    and binds it as it is, where it would encode them again. Read by nobody here after
+    planning; the rows are this chunk's own (frozen dataclasses: set through
+    ``object.__setattr__``). Data-quality items are left as objects: they are stored
+    elsewhere (quality.record)."""
     if piece.decision is not None:
         piece.decision["reasons"] = encoded(piece.decision["reasons"])
     for row in chain(piece.rows, piece.handoff.outbox):
