@@ -24,7 +24,7 @@ from syncagent.pipeline import quality
 from syncagent.pipeline.decide import Evaluated
 from syncagent.pipeline.handoff import Handoff, derive, stored_for
 from syncagent.pipeline.match import AMBIGUOUS
-from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
+from syncagent.pipeline.plan import PersonPlan, PlanContext, creating, plan_person_noting
 from syncagent.pipeline.quarantine import Poison
 from syncagent.pipeline.records import is_person
 from syncagent.pipeline.tasks import TaskContext
@@ -61,8 +61,10 @@ def for_plans(store: StateStore, context: PlanContext,
               plans: Sequence[PersonPlan]) -> PlanContext:
     """``context`` with what these persons' e-mails need: the e-mails each system already
     holds a live person record for, and those flagged ambiguous, read for these e-mails only
-    (indexed look-ups; a million-person org's e-mails are never all in memory)."""
-    emails = {plan.email for plan in plans if plan.email}
+    (indexed look-ups; a million-person org's e-mails are never all in memory), and only for
+    the persons a system would create a record for (`creating`): planning reads no other
+    person's e-mail (~1 in 5 of a rescore's persons)."""
+    emails = {plan.email for plan in plans if plan.email and creating(plan, context)}
     by_system: dict[str, set[str]] = defaultdict(set)
     for system, object_name, _rid, email in store.mirror.email_holders(emails):
         if is_person(system, object_name):

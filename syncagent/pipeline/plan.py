@@ -325,20 +325,34 @@ def _creates(person: PersonPlan, ctx: PlanContext, parts: Mapping[str, Any],
     email = person.email
     if not email or email in ctx.ambiguous_emails:
         return []
+    return [_create(person, ctx, profile, create, email, parts, change(system))
+            for system, profile, create in creating(person, ctx)
+            if email not in ctx.known_emails.get(system, ())]
+
+
+# (system, its profile, its create), as `creating` finds them
+Creating = tuple[str, SystemProfile, PersonCreate]
+
+
+def creating(person: PersonPlan, ctx: PlanContext) -> list[Creating]:
+    """The systems that would create a person record for this person, but for what is known
+    of their e-mail (held there already, or ambiguous): `_creates` without ``ctx``'s e-mails.
+    `pieces.for_plans` reads those e-mails for the persons this finds any for, only."""
+    decision = person.decision
+    wanted = {"mql": STAGE_RANK.get(decision.stage.stage, 0) >= MQL_RANK,
+              "nurture": decision.track.track is not None and ctx.create_for_nurture}
+    if not person.email or not (wanted["mql"] or wanted["nurture"]):
+        return []   # (most persons of a rescore: no record lookup to build)
     live = {(r.system, r.object) for r in person.records if not r.deleted}
-    rank = STAGE_RANK.get(person.decision.stage.stage, 0)
-    wanted = {"mql": rank >= MQL_RANK,
-              "nurture": person.decision.track.track is not None and ctx.create_for_nurture}
-    rows: list[NewOutboxRow] = []
+    found: list[Creating] = []
     for system, profile in ctx.profiles.items():
         create = profile.create
         if create is None or not wanted[create.when]:
             continue
         if any((system, p.object) in live for p in profile.person_objects):
             continue
-        if email not in ctx.known_emails.get(system, ()):
-            rows.append(_create(person, ctx, profile, create, email, parts, change(system)))
-    return rows
+        found.append((system, profile, create))
+    return found
 
 
 def _create(person: PersonPlan, ctx: PlanContext, profile: SystemProfile,
