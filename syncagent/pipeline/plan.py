@@ -151,7 +151,11 @@ def outputs(decision: Decision, reasons_text: str | None = None) -> dict[str, An
 
 
 def _known(values: dict[str, Any]) -> dict[str, Any]:
-    """Mapped values worth writing: a value nobody knows never blanks one a system holds."""
+    """Mapped values worth writing: a value nobody knows never blanks one a system holds.
+    (``values`` itself when it holds no such value, as most records' do: no copy to make.)"""
+    held = values.values()
+    if None not in held and "" not in held:   # (`in` tests as the tuple below does: is, ==)
+        return values
     return {name: value for name, value in values.items() if value not in (None, "")}
 
 
@@ -163,11 +167,8 @@ def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
     profile = ctx.profiles[system]
     values = _known(remote_values(person.profile, ctx.fields, system, object_name,
                                   held=record.fields if record else None, misses=misses))
-    mine = _parts(person, profile, ctx, outputs(person.decision) if parts is None else parts)
-    named = profile.outputs
-    for name, value in mine.items():   # (in place: no dict to build and merge per record)
-        if name in named:
-            values[named[name]] = value
+    _add_parts(values, person, profile, ctx, outputs(person.decision) if parts is None
+               else parts)
     present = ctx.known_fields.get((system, object_name)) or frozenset()
     for cross in profile.cross_ids if present else ():
         if not cross.written or cross.object != object_name or cross.field not in present:
@@ -178,30 +179,41 @@ def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
     return values
 
 
-def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext,
-           decided: Mapping[str, Any]) -> dict[str, Any]:
+def _add_parts(values: dict[str, Any], person: PersonPlan, profile: SystemProfile,
+               ctx: PlanContext, decided: Mapping[str, Any]) -> None:
     """The decision's parts (``decided``, from ``outputs``) as ``profile``'s system takes
-    them."""
-    parts = dict(decided)
-    owner = parts.pop("owner")
-    if profile.crm is not None:
-        if person.decision.track.picked_by_rep:
-            parts.pop("track")  # the rep's pick stays as it is in the CRM
-        if person.decision.owner.kind == "user" and owner:
-            parts["owner"] = owner
+    them, set in ``values`` under its field names, in ``decided``'s order and the owner last
+    (in place, as they come: no dict of them to build, then merge, per record)."""
+    named, crm = profile.outputs, profile.crm is not None
+    skip_track = crm and person.decision.track.picked_by_rep  # the rep's pick stays as it is
+    stages = profile.stage_values
+    for name, value in decided.items():
+        if name == "owner" or (skip_track and name == "track"):
+            continue
+        if name == "stage" and stages is not None:
+            value = stages.get(value, profile.stage_fallback)
+        if name in named:
+            values[named[name]] = value
+    owner = decided["owner"]
+    if crm:
+        if not (person.decision.owner.kind == "user" and owner):
+            return
     elif owner and owner in ctx.owner_for.get(profile.system, {}):
-        parts["owner"] = ctx.owner_for[profile.system][owner]
-    if profile.stage_values is not None:
-        parts["stage"] = profile.stage_values.get(parts["stage"], profile.stage_fallback)
-    return parts
+        owner = ctx.owner_for[profile.system][owner]
+    else:
+        return
+    if "owner" in named:
+        values[named["owner"]] = owner
 
 
 def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext, misses: list[Miss],
                 parts: Mapping[str, Any], change: ChangeOf) -> NewOutboxRow | None:
     profile = ctx.profiles.get(record.system)
-    if profile is None or record.deleted or (profile.read_only_when and any(
-            record.fields.get(name) in (True, "true") for name in profile.read_only_when)):
+    if profile is None or record.deleted:
         return None
+    for name in profile.read_only_when:   # (a loop: no generator to make per record)
+        if record.fields.get(name) in (True, "true"):
+            return None
     wanted = desired(person, record.system, record.object, ctx, record, misses, parts)
     written = person.written.get((record.system, record.object, record.remote_id), {})
     changes = _changes(wanted, record, written, profile)
