@@ -2,6 +2,8 @@
 
 - `pieces.for_plans` reads e-mails only for the persons `plan.creating` finds a system to
   create a record in: for every other person, what the e-mail sets say changes nothing;
+- `engine.handoff.hand_over` runs the routing rules for whether the SLA may reassign a lead
+  a person assigned only for an MQL, the one stage where the answer is read;
 - a chunk's persons share one scratch `Handoff` (`handoff.taken`), and a `Piece` pickles as
   a tuple with () for what is empty: merged, the pieces give what `derive` gives.
 """
@@ -29,7 +31,17 @@ from syncagent.engine import (
     evaluate,
     load_rules,
 )
-from syncagent.engine.model import Decision, StageResult
+from syncagent.engine import handoff as engine_handoff
+from syncagent.engine.model import (
+    STAGE_RANK,
+    Decision,
+    EngineState,
+    OwnerResult,
+    StageResult,
+    User,
+    UserDirectory,
+)
+from syncagent.engine.sla import reassign_due, sla_timers
 from syncagent.pipeline.handoff import NO_HANDOFF, Handoff, join, taken
 from syncagent.pipeline.match import AMBIGUOUS
 from syncagent.pipeline.pieces import Piece, for_plans, merge
@@ -194,3 +206,51 @@ def test_a_piece_pickles_to_an_equal_piece_and_merges_as_before() -> None:
     assert merged.decisions == [{"person_id": 4}, {"person_id": 1}]
     assert merged.flags == [flag, *expected.flags] and merged.poison == [poison, poison]
     assert merged.planned == 1 and len(merged.rows) == 1 + len(expected.outbox)
+
+
+@pytest.mark.parametrize("stage", [s for s in STAGE_RANK if s != "MQL"] + ["", "Unknown"])
+def test_below_or_past_mql_may_reassign_changes_nothing_so_hand_over_skips_its_rules(
+        rules: Rules, stage: str) -> None:
+    """`hand_over` runs the routing rules (`sla_may_reassign`) for an MQL only: for any other
+    stage, `reassign_due` and `sla_timers` give the same whatever it would have said."""
+    rt = rules.compiled.routing
+    users = UserDirectory.of([User("005A", "a@x.com", "Ann", manager_id="005M"),
+                              User("005M", "m@x.com", "Max"),
+                              User("005O", "o@x.com", "Out", out_of_office=True)])
+    long_ago = T0 - timedelta(days=30)
+    for owner_id, kind, previous_stage in itertools.product(
+            ["005A", "005O", "00G1", None], ["user", "queue", "none"], ["MQL", "SAL", None]):
+        previous = EngineState(previous_stage, long_ago, None, owner_id, long_ago) \
+            if previous_stage else None
+        owner = OwnerResult(owner_id, kind, "pool-rule", "why", False)
+        for start, sal_at in [(long_ago, long_ago), (None, None), (T0, None)]:
+            due = [reassign_due(previous, stage, long_ago, owner_id, may, rt, users, T0)
+                   for may in (True, False)]
+            timers = [sla_timers(stage, start, sal_at, owner, may, rt, users, "pool-rule")
+                      for may in (True, False)]
+            assert due[0] == due[1] and timers[0] == timers[1]
+    # and at MQL it does matter (the test would pass vacuously otherwise)
+    previous = EngineState("MQL", long_ago, None, "005A", long_ago)
+    assert reassign_due(previous, "MQL", long_ago, "005A", True, rt, users, T0) is not None
+    assert reassign_due(previous, "MQL", long_ago, "005A", False, rt, users, T0) is None
+
+
+def test_hand_over_runs_no_routing_rule_below_mql(rules: Rules,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def counted(rt: Any, facts: Any) -> bool:
+        asked.append(str(facts.get("stage")))
+        return True
+
+    monkeypatch.setattr(engine_handoff, "sla_may_reassign", counted)
+    mine = CrmFacts(owner_id="005A", owner_set_by_human=True)
+    quiet = PersonInput("8", {"email": "x@y.com"}, (), mine)
+    decision, _ = evaluate(quiet, rules, T0)
+    assert decision.stage.stage != "MQL" and asked == []
+    hot = PersonInput("9", {"email": EMAIL, "title": "Chief Technology Officer",
+                            "employees": 2500, "industry": "Software", "country": "US"},
+                      tuple(Activity("form_submission", T0 - timedelta(days=d), {"form": "d"},
+                                     f"f{d}") for d in range(4)), mine)
+    decision, _ = evaluate(hot, rules, T0)
+    assert decision.stage.stage == "MQL" and asked == ["MQL"]
