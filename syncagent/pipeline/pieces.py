@@ -79,7 +79,8 @@ def for_plans(store: StateStore, context: PlanContext,
     (indexed look-ups; a million-person org's e-mails are never all in memory), and only for
     the persons a system would create a record for (`creating`): planning reads no other
     person's e-mail (~1 in 5 of a rescore's persons)."""
-    emails = {plan.email for plan in plans if plan.email and creating(plan, context)}
+    found = {plan.person_id: (plan, creating(plan, context)) for plan in plans}
+    emails = {plan.email for plan, systems in found.values() if systems and plan.email}
     by_system: dict[str, set[str]] = defaultdict(set)
     for system, object_name, _rid, email in store.mirror.email_holders(emails):
         if is_person(system, object_name):
@@ -87,7 +88,8 @@ def for_plans(store: StateStore, context: PlanContext,
     flagged = store.flags.open_keys(AMBIGUOUS + email for email in emails)
     return replace(context,
                    known_emails={system: frozenset(found) for system, found in by_system.items()},
-                   ambiguous_emails=frozenset(key.removeprefix(AMBIGUOUS) for key in flagged))
+                   ambiguous_emails=frozenset(key.removeprefix(AMBIGUOUS) for key in flagged),
+                   creating=found)
 
 
 def known_fields(connectors: Mapping[str, Connector]

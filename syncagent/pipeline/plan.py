@@ -31,6 +31,10 @@ ANY_VALUE = "<any value>"
 Refusals = Mapping[tuple[str, str, str], Mapping[str, Any]]
 
 
+# (system, its profile, its create), as `creating` finds them
+Creating = tuple[str, SystemProfile, PersonCreate]
+
+
 @dataclass(frozen=True)
 class PlanContext:
     fields: Sequence[CompiledField]
@@ -50,6 +54,9 @@ class PlanContext:
     known_fields: Mapping[tuple[str, str], frozenset[str] | None] = field(default_factory=dict)
     # The systems planned for: the registered ones unless told (the agent's connectors).
     profiles: Mapping[str, SystemProfile] = field(default_factory=registered)
+    # person id -> (their plan, what `creating` found for it), as `pieces.for_plans` found
+    # it for a chunk's plans: read again only for that very plan object.
+    creating: Mapping[int, tuple[PersonPlan, list[Creating]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -342,28 +349,32 @@ def _creates(person: PersonPlan, ctx: PlanContext, parts: Mapping[str, Any],
             if email not in ctx.known_emails.get(system, ())]
 
 
-# (system, its profile, its create), as `creating` finds them
-Creating = tuple[str, SystemProfile, PersonCreate]
-
-
 def creating(person: PersonPlan, ctx: PlanContext) -> list[Creating]:
     """The systems that would create a person record for this person, but for what is known
     of their e-mail (held there already, or ambiguous): `_creates` without ``ctx``'s e-mails.
-    `pieces.for_plans` reads those e-mails for the persons this finds any for, only."""
+    `pieces.for_plans` reads those e-mails for the persons this finds any for, only, and
+    keeps what it found in the context (``creating``) for `_creates`."""
+    kept = ctx.creating.get(person.person_id)
+    if kept is not None and kept[0] is person:   # this very plan (a frozen one): as found
+        return kept[1]
+    if not person.email:
+        return []
     decision = person.decision
     wanted = {"mql": STAGE_RANK.get(decision.stage.stage, 0) >= MQL_RANK,
               "nurture": decision.track.track is not None and ctx.create_for_nurture}
-    if not person.email or not (wanted["mql"] or wanted["nurture"]):
-        return []   # (most persons of a rescore: no record lookup to build)
-    live = {(r.system, r.object) for r in person.records if not r.deleted}
     found: list[Creating] = []
+    live: set[tuple[str, str]] | None = None
     for system, profile in ctx.profiles.items():
         create = profile.create
         if create is None or not wanted[create.when]:
             continue
-        if any((system, p.object) in live for p in profile.person_objects):
-            continue
-        found.append((system, profile, create))
+        if live is None:   # (built once, and only for a person a system may create for)
+            live = {(r.system, r.object) for r in person.records if not r.deleted}
+        for held in profile.person_objects:
+            if (system, held.object) in live:
+                break
+        else:
+            found.append((system, profile, create))
     return found
 
 

@@ -254,3 +254,16 @@ def test_hand_over_runs_no_routing_rule_below_mql(rules: Rules,
                                      f"f{d}") for d in range(4)), mine)
     decision, _ = evaluate(hot, rules, T0)
     assert decision.stage.stage == "MQL" and asked == ["MQL"]
+
+
+def test_what_for_plans_found_is_used_for_that_very_plan_only(rules: Rules) -> None:
+    hot, _moved, _low_on, low_off, _dq = _decisions(rules)
+    lead = MirrorRow("salesforce", "Lead", "00Q1", {"Email": "a@x.com"}, T0)
+    plan = PersonPlan(1, hot, {}, [lead], {}, "a@x.com")
+    found = for_plans(_Recording(), PlanContext(rules.compiled.fields, {}),  # type: ignore[arg-type]
+                      [plan])
+    assert [system for system, _p, _c in creating(plan, found)] == ["hubspot"]
+    assert found.creating[1][0] is plan
+    other = replace(plan, decision=low_off)   # the same person, planned again otherwise
+    assert creating(other, found) == [] == creating(other, PlanContext(rules.compiled.fields, {}))
+    assert creating(replace(plan), found) == creating(plan, PlanContext(rules.compiled.fields, {}))
