@@ -272,6 +272,8 @@ def _campaigns(store: StateStore, plans: Sequence[PersonPlan]) -> dict[int, str]
 
 def _timers(plan: PersonPlan, stored: Sequence[TimerRow], before: Mapping[str, Any] | None,
             ctx: TaskContext, now: datetime, out: Handoff) -> None:
+    if not stored and not plan.decision.sla:
+        return   # no step emitted, none stored (most of a rescore's persons): nothing to do
     by_key = {t.key: t for t in stored}
     seen_at = before.get("evaluated_at") if before else None
     emitted: set[str] = set()
