@@ -4,6 +4,7 @@
   create a record in: for every other person, what the e-mail sets say changes nothing;
 - `engine.handoff.hand_over` runs the routing rules for whether the SLA may reassign a lead
   a person assigned only for an MQL, the one stage where the answer is read;
+- `engine.lifecycle._mql_reason` makes its texts only for the reason it returns;
 - a chunk's persons share one scratch `Handoff` (`handoff.taken`), and a `Piece` pickles as
   a tuple with () for what is empty: merged, the pieces give what `derive` gives.
 """
@@ -29,9 +30,11 @@ from syncagent.engine import (
     Rules,
     TrackResult,
     evaluate,
+    lifecycle,
     load_rules,
 )
 from syncagent.engine import handoff as engine_handoff
+from syncagent.engine.lifecycle import CompiledLifecycle
 from syncagent.engine.model import (
     STAGE_RANK,
     Decision,
@@ -41,6 +44,7 @@ from syncagent.engine.model import (
     User,
     UserDirectory,
 )
+from syncagent.engine.operators import GRADES
 from syncagent.engine.sla import reassign_due, sla_timers
 from syncagent.pipeline.handoff import NO_HANDOFF, Handoff, join, taken
 from syncagent.pipeline.match import AMBIGUOUS
@@ -267,3 +271,27 @@ def test_what_for_plans_found_is_used_for_that_very_plan_only(rules: Rules) -> N
     other = replace(plan, decision=low_off)   # the same person, planned again otherwise
     assert creating(other, found) == [] == creating(other, PlanContext(rules.compiled.fields, {}))
     assert creating(replace(plan), found) == creating(plan, PlanContext(rules.compiled.fields, {}))
+
+
+def _mql_reason_as_before(grade_rank: int, score: int, lc: CompiledLifecycle) -> str | None:
+    """engine/lifecycle._mql_reason before it made its texts only when returned."""
+    grade_text = f"grade {GRADES[grade_rank]} ≥ {GRADES[lc.mql_min_rank]}"
+    score_text = f"score {score} ≥ {lc.mql_min_score:g}"
+    grade_ok, score_ok = grade_rank >= lc.mql_min_rank, score >= lc.mql_min_score
+    if lc.mql_policy == "score":
+        return score_text if score_ok else None
+    if lc.mql_policy == "grade":
+        return grade_text if grade_ok else None
+    if lc.mql_policy == "grade_or_score":
+        return grade_text if grade_ok else (score_text if score_ok else None)
+    return f"{grade_text} and {score_text}" if grade_ok and score_ok else None
+
+
+def test_the_mql_reason_is_the_one_it_was(rules: Rules) -> None:
+    base = rules.compiled.lifecycle
+    for policy, min_score in itertools.product(
+            ["score", "grade", "grade_or_score", "grade_and_score"], [0.0, 49.5, 50.0, 1e9]):
+        lc = replace(base, mql_policy=policy, mql_min_score=min_score)
+        for grade_rank, score in itertools.product(range(len(GRADES)), [-3, 0, 49, 50, 51]):
+            assert lifecycle._mql_reason(grade_rank, score, lc) == \
+                _mql_reason_as_before(grade_rank, score, lc)
