@@ -5,6 +5,7 @@
 - `engine.handoff.hand_over` runs the routing rules for whether the SLA may reassign a lead
   a person assigned only for an MQL, the one stage where the answer is read;
 - `engine.lifecycle._mql_reason` makes its texts only for the reason it returns;
+- `engine.sla` keeps the qualify steps' messages by moment, offset, window and note;
 - a chunk's persons share one scratch `Handoff` (`handoff.taken`), and a `Piece` pickles as
   a tuple with () for what is empty: merged, the pieces give what `derive` gives.
 """
@@ -14,9 +15,10 @@ from __future__ import annotations
 import itertools
 import pickle
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -45,7 +47,7 @@ from syncagent.engine.model import (
     UserDirectory,
 )
 from syncagent.engine.operators import GRADES
-from syncagent.engine.sla import reassign_due, sla_timers
+from syncagent.engine.sla import reassign_due, sla_timers, stand_in
 from syncagent.pipeline.handoff import NO_HANDOFF, Handoff, join, taken
 from syncagent.pipeline.match import AMBIGUOUS
 from syncagent.pipeline.pieces import Piece, for_plans, merge
@@ -295,3 +297,29 @@ def test_the_mql_reason_is_the_one_it_was(rules: Rules) -> None:
         for grade_rank, score in itertools.product(range(len(GRADES)), [-3, 0, 49, 50, 51]):
             assert lifecycle._mql_reason(grade_rank, score, lc) == \
                 _mql_reason_as_before(grade_rank, score, lc)
+
+
+def test_the_qualify_steps_read_as_they_did_whatever_the_offset(rules: Rules) -> None:
+    """`sla._qualify_messages` is kept by moment and offset: the same instant at another
+    offset reads in its own wall-clock time, as the messages made each time did."""
+    rt = rules.compiled.routing
+    users = UserDirectory.of([User("005A", "a@x.com", "Ann"),
+                              User("005O", "o@x.com", "Out", out_of_office=True)])
+    plus_two = timezone(timedelta(hours=2))
+    for sal_at, owner, days in itertools.product(
+            [T0, T0.astimezone(plus_two), T0.astimezone(ZoneInfo("Europe/Berlin")),
+             T0 + timedelta(minutes=1)], ["005A", "005O"], [14, 14.0, 2.5]):
+        lc = replace(rt, sla=replace(rt.sla, qualify_days=days))
+        got = sla_timers("SAL", None, sal_at, OwnerResult(owner, "user", None, "", False), True,
+                         lc, users, None)
+        to, note = stand_in(owner, lc, users, None)
+        accepted = f"accepted at {format(sal_at, '%Y-%m-%d %H:%M UTC')}"
+        assert [(t.kind, t.due_at, t.owner_id, t.message, t.started_at, t.lead_owner_id)
+                for t in got] == [
+            ("qualify", sal_at + timedelta(days=days), to,
+             f"Please qualify, recycle or disqualify this lead: {accepted}, and the "
+             f"window is {days:g} days.{note}", sal_at, owner),
+            ("qualify_late", sal_at + timedelta(days=days * 1.5), to,
+             f"Overdue: this lead was {accepted} and is still not qualified, recycled or "
+             f"disqualified after {days * 1.5:g} days.{note}", sal_at, owner)]
+        assert [t.due_at.utcoffset() for t in got] == [sal_at.utcoffset()] * 2
