@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from connectors.profile import PersonCreate, SystemProfile
@@ -222,7 +223,7 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext, misses:
         if record.fields.get(name) in (True, "true"):
             return None
     wanted = desired(person, record.system, record.object, ctx, record, misses, parts)
-    written = person.written.get((record.system, record.object, record.remote_id), {})
+    written = person.written.get((record.system, record.object, record.remote_id), _UNWRITTEN)
     changes = _changes(wanted, record, written, profile)
     changes = _without_wording_only_change(_without_refused(changes, record, ctx.refused),
                                            record, written, profile)
@@ -233,6 +234,9 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext, misses:
     return NewOutboxRow(record.system, record.object, "update", changes,
                         f"{record.system}:{record.object}:{record.remote_id}:update",
                         record.remote_id, person.person_id, change(record.system))
+
+
+_UNWRITTEN: Mapping[str, Any] = MappingProxyType({})   # a record the agent never wrote
 
 
 def _changes(wanted: Mapping[str, Any], record: MirrorRow, written: Mapping[str, Any],
@@ -284,8 +288,10 @@ def _without_wording_only_change(changes: dict[str, Any], record: MirrorRow,
                                  ) -> dict[str, Any]:
     """Reasons are rewritten with any decision value, but a change of wording alone (a decayed
     point, "disqualified" becoming "stays disqualified") is not worth an API call."""
+    if len(changes) != 1:   # (the common case first: no look-up of the reasons' field)
+        return changes
     reasons = profile.output("reasons")
-    if reasons is not None and len(changes) == 1 and reasons in changes \
+    if reasons is not None and reasons in changes \
             and _held(reasons, record, written) not in (None, ""):
         return {}
     return changes
@@ -313,8 +319,11 @@ def _stage_moves_back(changes: Mapping[str, Any], record: MirrorRow,
                       profile: SystemProfile) -> bool:
     """A system with a stage order (HubSpot) ignores an earlier stage unless the field is
     cleared first."""
-    order, stage = profile.stage_order, profile.output("stage")
-    if not order or stage is None:
+    order = profile.stage_order
+    if not order:
+        return False
+    stage = profile.output("stage")
+    if stage is None:
         return False
     new, held = changes.get(stage), record.fields.get(stage)
     if not new or not held or new not in order or held not in order:
