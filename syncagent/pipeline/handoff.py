@@ -99,7 +99,8 @@ def stored_for(store: StateStore, chunk: Evaluated) -> Stored:
     pids = [plan.person_id for plan in chunk.plans] + list(chunk.gone)
     alert_keys = [task_key(a.idempotency_key) for p in chunk.plans for a in p.decision.alerts]
     return Stored(chunk.previous, store.handoff.timers_of(pids),
-                  frozenset(store.handoff.existing_task_keys(alert_keys)),
+                  frozenset(store.handoff.existing_task_keys(alert_keys)) if alert_keys
+                  else frozenset(),   # (no alert, most chunks of a rescore: no read)
                   _campaigns(store, [p for p in chunk.plans if _rep_verdict(p.decision)]))
 
 
