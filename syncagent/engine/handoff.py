@@ -40,8 +40,11 @@ def hand_over(person: PersonInput, facts: Mapping[str, Any], stage: StageResult,
     """Route the person and derive the hand-over's memory and timers. Pure."""
     previous = person.previous
     current = person.crm.owner_id or (previous.owner_id if previous else None)
-    # A lead a person assigned is moved only where routing itself would move it.
-    may_reassign = not person.crm.owner_set_by_human or sla_may_reassign(rt, facts)
+    # A lead a person assigned is moved only where routing itself would move it. Only an
+    # MQL's SLA reassigns (`reassign_due`, `sla_timers` read it for no other stage): the
+    # routing rules' conditions are not run for the rest, most of a rescore's persons.
+    may_reassign = stage.stage == "MQL" and (not person.crm.owner_set_by_human
+                                             or sla_may_reassign(rt, facts))
     due = reassign_due(previous, stage.stage, stage.mql_date, current, may_reassign, rt,
                        users, now)
     waiting = None if due else _unwritten(person, stage.stage, rt, users)

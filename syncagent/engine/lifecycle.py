@@ -61,19 +61,28 @@ def rep_event(previous: EngineState | None, crm: CrmFacts, lc: CompiledLifecycle
 
 
 def _mql_reason(grade_rank: int, score: int, lc: CompiledLifecycle) -> str | None:
-    """Why the person is an MQL under the file's policy, or None when they are not."""
-    grade_text = f"grade {GRADES[grade_rank]} ≥ {GRADES[lc.mql_min_rank]}"
-    score_text = f"score {score} ≥ {lc.mql_min_score:g}"
+    """Why the person is an MQL under the file's policy, or None when they are not (most
+    persons: the reason's text is made only for those who are)."""
     grade_ok = grade_rank >= lc.mql_min_rank
     score_ok = score >= lc.mql_min_score
     policy = lc.mql_policy
     if policy == "score":
-        return score_text if score_ok else None
+        return _score_text(score, lc) if score_ok else None
     if policy == "grade":
-        return grade_text if grade_ok else None
+        return _grade_text(grade_rank, lc) if grade_ok else None
     if policy == "grade_or_score":
-        return grade_text if grade_ok else (score_text if score_ok else None)
-    return f"{grade_text} and {score_text}" if grade_ok and score_ok else None
+        return _grade_text(grade_rank, lc) if grade_ok else \
+            (_score_text(score, lc) if score_ok else None)
+    return f"{_grade_text(grade_rank, lc)} and {_score_text(score, lc)}" \
+        if grade_ok and score_ok else None
+
+
+def _grade_text(grade_rank: int, lc: CompiledLifecycle) -> str:
+    return f"grade {GRADES[grade_rank]} ≥ {GRADES[lc.mql_min_rank]}"
+
+
+def _score_text(score: int, lc: CompiledLifecycle) -> str:
+    return f"score {score} ≥ {lc.mql_min_score:g}"
 
 
 def _target(crm: CrmFacts, grade_rank: int, score: int, inquired: bool,

@@ -18,6 +18,7 @@ class CompiledTrack:
     hubspot_list: str
     value: str
     description: str
+    reason: str = ""    # "matches {description}": made once, not once per person placed
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,8 @@ def describe(conditions: list[Condition]) -> str:
 
 def compile_nurture(spec: NurtureFile) -> CompiledNurture:
     tracks = tuple(CompiledTrack(t.name, compile_all(t.when), t.hubspot_list,
-                                 t.nurture_track_value, describe(t.when)) for t in spec.tracks)
+                                 t.nurture_track_value, describe(t.when),
+                                 f"matches {describe(t.when)}") for t in spec.tracks)
     by_key: dict[str, CompiledTrack] = {}
     for t in tracks:
         by_key.setdefault(t.value.casefold(), t)
@@ -70,6 +72,5 @@ def nurture(facts: Mapping[str, Any], stage: str, rep_track: str | None, recycle
                            "recycled by a rep: back to the recycle track")
     for track in nt.tracks:
         if track.applies(facts):
-            return TrackResult(track.name, track.hubspot_list, track.value,
-                               f"matches {track.description}")
+            return TrackResult(track.name, track.hubspot_list, track.value, track.reason)
     return TrackResult(None, None, None, "no nurture track matches")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from syncagent.engine.model import (
     EngineState,
@@ -109,15 +110,26 @@ def _qualify(sal_at: datetime, owner_id: str, rt: CompiledRouting, users: UserDi
              routed_by: str | None) -> tuple[SlaTimer, ...]:
     days = rt.sla.qualify_days
     to, note = stand_in(owner_id, rt, users, routed_by)
-    accepted = f"accepted at {_stamped(sal_at)}"
+    window, late = _qualify_messages(sal_at, sal_at.utcoffset(), days, note)
     return (
-        SlaTimer("qualify", sal_at + timedelta(days=days), to,
-                 f"Please qualify, recycle or disqualify this lead: {accepted}, and the "
-                 f"window is {days:g} days.{note}", sal_at, owner_id),
-        SlaTimer("qualify_late", sal_at + timedelta(days=days * 1.5), to,
-                 f"Overdue: this lead was {accepted} and is still not qualified, recycled or "
-                 f"disqualified after {days * 1.5:g} days.{note}", sal_at, owner_id),
+        SlaTimer("qualify", sal_at + timedelta(days=days), to, window, sal_at, owner_id),
+        SlaTimer("qualify_late", sal_at + timedelta(days=days * 1.5), to, late, sal_at,
+                 owner_id),
     )
+
+
+@lru_cache(maxsize=1024)
+def _qualify_messages(sal_at: datetime, _offset: timedelta | None, days: float,
+                      note: str) -> tuple[str, str]:
+    """The qualify steps' messages, kept for the next lead accepted at the same moment (a
+    rescore accepts each new SAL at its ``now``): made once, and one text object for them
+    all, which a chunk's pickle then holds once. The offset is part of the key, as for
+    `moment_text`: equal moments of other offsets read otherwise."""
+    accepted = f"accepted at {_stamped(sal_at)}"
+    return (f"Please qualify, recycle or disqualify this lead: {accepted}, and the "
+            f"window is {days:g} days.{note}",
+            f"Overdue: this lead was {accepted} and is still not qualified, recycled or "
+            f"disqualified after {days * 1.5:g} days.{note}")
 
 
 def _stamped(moment: datetime) -> str:

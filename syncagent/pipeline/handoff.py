@@ -31,6 +31,7 @@ from state.handoff import (
     FeedbackRow,
     HandoffRows,
     StageChange,
+    TaskRecord,
     TimerRow,
 )
 from state.store import NewOutboxRow, StateStore
@@ -98,7 +99,8 @@ def stored_for(store: StateStore, chunk: Evaluated) -> Stored:
     pids = [plan.person_id for plan in chunk.plans] + list(chunk.gone)
     alert_keys = [task_key(a.idempotency_key) for p in chunk.plans for a in p.decision.alerts]
     return Stored(chunk.previous, store.handoff.timers_of(pids),
-                  frozenset(store.handoff.existing_task_keys(alert_keys)),
+                  frozenset(store.handoff.existing_task_keys(alert_keys)) if alert_keys
+                  else frozenset(),   # (no alert, most chunks of a rescore: no read)
                   _campaigns(store, [p for p in chunk.plans if _rep_verdict(p.decision)]))
 
 
@@ -108,16 +110,77 @@ def derive(plans: Sequence[PersonPlan], gone: Iterable[int], stored: Stored,
     whose pending steps are cancelled)."""
     out = Handoff()
     for plan in plans:
-        before = stored.previous.get(plan.person_id)
-        _stage_history(plan, before, now, out)
-        _feedback(plan, before, stored.campaigns.get(plan.person_id), now, out)
-        _timers(plan, stored.timers.get(plan.person_id, ()), before, ctx, now, out)
-        for alert in plan.decision.alerts:
-            if task_key(alert.idempotency_key) not in stored.given:
-                _give(out, _alert_task(plan, alert), plan, ctx, now)
+        derive_person(plan, stored, ctx, now, out)
     for pid in gone:
-        out.rows.cancelled += [t.key for t in stored.timers.get(pid, ()) if t.status == PENDING]
+        cancel_gone(pid, stored, out)
     return out
+
+
+def derive_person(plan: PersonPlan, stored: Stored, ctx: TaskContext, now: datetime,
+                  out: Handoff) -> None:
+    """One evaluated person's handoff, added to ``out``."""
+    before = stored.previous.get(plan.person_id)
+    _stage_history(plan, before, now, out)
+    _feedback(plan, before, stored.campaigns.get(plan.person_id), now, out)
+    _timers(plan, stored.timers.get(plan.person_id, ()), before, ctx, now, out)
+    for alert in plan.decision.alerts:
+        if task_key(alert.idempotency_key) not in stored.given:
+            _give(out, _alert_task(plan, alert), plan, ctx, now)
+
+
+def cancel_gone(person_id: int, stored: Stored, out: Handoff) -> None:
+    """A person whose records were all deleted: their pending steps are cancelled."""
+    out.rows.cancelled += [t.key for t in stored.timers.get(person_id, ()) if t.status == PENDING]
+
+
+# One person's handoff as the worker pool sends it (pipeline/pieces.py): the rows of
+# `HandoffRows` (history, timers, cancelled, tasks, feedback), then the outbox's task rows and
+# the data-quality items; each () when empty, and all of it NO_HANDOFF when nothing is: a
+# rescore's persons mostly add one or two rows, and a `Handoff` of seven lists each cost ~4 µs
+# a person to pickle and unpickle.
+HandoffParts = tuple[Sequence[StageChange], Sequence[TimerRow], Sequence[str],
+                     Sequence[TaskRecord], Sequence[FeedbackRow], Sequence[NewOutboxRow],
+                     Sequence[Flag]]
+NO_HANDOFF: HandoffParts = ((), (), (), (), (), (), ())
+
+
+def taken(out: Handoff) -> HandoffParts:
+    """What ``out`` holds, as parts; ``out`` is left empty (each list handed over is
+    replaced, so one `Handoff` serves a whole chunk, person after person)."""
+    rows = out.rows
+    history, timers, cancelled = rows.history, rows.timers, rows.cancelled
+    tasks, feedback, outbox, flags = rows.tasks, rows.feedback, out.outbox, out.flags
+    if not (history or timers or cancelled or tasks or feedback or outbox or flags):
+        return NO_HANDOFF
+    if history:
+        rows.history = []
+    if timers:
+        rows.timers = []
+    if cancelled:
+        rows.cancelled = []
+    if tasks:
+        rows.tasks = []
+    if feedback:
+        rows.feedback = []
+    if outbox:
+        out.outbox = []
+    if flags:
+        out.flags = []
+    return (history or (), timers or (), cancelled or (), tasks or (), feedback or (),
+            outbox or (), flags or ())
+
+
+def join(parts: HandoffParts, out: Handoff) -> None:
+    """Add one person's parts (`taken`) to ``out``."""
+    history, timers, cancelled, tasks, feedback, outbox, flags = parts
+    rows = out.rows
+    rows.history += history
+    rows.timers += timers
+    rows.cancelled += cancelled
+    rows.tasks += tasks
+    rows.feedback += feedback
+    out.outbox += outbox
+    out.flags += flags
 
 
 def timer_key(person_id: int, kind: str, started_at: datetime) -> str:
@@ -210,6 +273,8 @@ def _campaigns(store: StateStore, plans: Sequence[PersonPlan]) -> dict[int, str]
 
 def _timers(plan: PersonPlan, stored: Sequence[TimerRow], before: Mapping[str, Any] | None,
             ctx: TaskContext, now: datetime, out: Handoff) -> None:
+    if not stored and not plan.decision.sla:
+        return   # no step emitted, none stored (most of a rescore's persons): nothing to do
     by_key = {t.key: t for t in stored}
     seen_at = before.get("evaluated_at") if before else None
     emitted: set[str] = set()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +22,18 @@ from state.flags import Flag
 from state.store import NewOutboxRow, StateStore
 from syncagent.pipeline import quality
 from syncagent.pipeline.decide import Evaluated
-from syncagent.pipeline.handoff import Handoff, derive, stored_for
+from syncagent.pipeline.handoff import (
+    NO_HANDOFF,
+    Handoff,
+    HandoffParts,
+    cancel_gone,
+    derive_person,
+    join,
+    stored_for,
+    taken,
+)
 from syncagent.pipeline.match import AMBIGUOUS
-from syncagent.pipeline.plan import PersonPlan, PlanContext, plan_person_noting
+from syncagent.pipeline.plan import PersonPlan, PlanContext, creating, plan_person_noting
 from syncagent.pipeline.quarantine import Poison
 from syncagent.pipeline.records import is_person
 from syncagent.pipeline.tasks import TaskContext
@@ -33,15 +42,21 @@ from syncagent.pipeline.tasks import TaskContext
 @dataclass
 class Piece:
     """One person's share of a chunk's commit (``decision`` None: not evaluated, because
-    its records are all deleted or the rules failed on them)."""
+    its records are all deleted or the rules failed on them). Sent pickled from the worker:
+    what is empty is (), and it pickles as its fields in order (`__reduce__`), not as a dict
+    of them (~0.5 µs a person less to pickle and unpickle)."""
 
     due: datetime | None
     decision: dict[str, Any] | None = None
-    rows: list[NewOutboxRow] = field(default_factory=list)    # planned writes
-    flags: list[Flag] = field(default_factory=list)           # values no translation knows
-    poison: list[Poison] = field(default_factory=list)
-    handoff: Handoff = field(default_factory=Handoff)
+    rows: Sequence[NewOutboxRow] = ()       # planned writes
+    flags: Sequence[Flag] = ()              # values no translation knows
+    poison: Sequence[Poison] = ()
+    handoff: HandoffParts = NO_HANDOFF      # its share of the chunk's `Handoff`
     gone: bool = False
+
+    def __reduce__(self) -> tuple[type[Piece], tuple[Any, ...]]:
+        return (Piece, (self.due, self.decision, self.rows, self.flags, self.poison,
+                        self.handoff, self.gone))
 
 
 @dataclass
@@ -61,8 +76,11 @@ def for_plans(store: StateStore, context: PlanContext,
               plans: Sequence[PersonPlan]) -> PlanContext:
     """``context`` with what these persons' e-mails need: the e-mails each system already
     holds a live person record for, and those flagged ambiguous, read for these e-mails only
-    (indexed look-ups; a million-person org's e-mails are never all in memory)."""
-    emails = {plan.email for plan in plans if plan.email}
+    (indexed look-ups; a million-person org's e-mails are never all in memory), and only for
+    the persons a system would create a record for (`creating`): planning reads no other
+    person's e-mail (~1 in 5 of a rescore's persons)."""
+    found = {plan.person_id: (plan, creating(plan, context)) for plan in plans}
+    emails = {plan.email for plan, systems in found.values() if systems and plan.email}
     by_system: dict[str, set[str]] = defaultdict(set)
     for system, object_name, _rid, email in store.mirror.email_holders(emails):
         if is_person(system, object_name):
@@ -70,7 +88,8 @@ def for_plans(store: StateStore, context: PlanContext,
     flagged = store.flags.open_keys(AMBIGUOUS + email for email in emails)
     return replace(context,
                    known_emails={system: frozenset(found) for system, found in by_system.items()},
-                   ambiguous_emails=frozenset(key.removeprefix(AMBIGUOUS) for key in flagged))
+                   ambiguous_emails=frozenset(key.removeprefix(AMBIGUOUS) for key in flagged),
+                   creating=found)
 
 
 def known_fields(connectors: Mapping[str, Connector]
@@ -88,17 +107,20 @@ def pieces_of(store: StateStore, chunk: Evaluated, context: PlanContext, tasks: 
     planning = for_plans(store, context, chunk.plans)
     stored = stored_for(store, chunk)
     out: dict[int, Piece] = {}
+    scratch = Handoff()   # one for the chunk: each person's share is taken out of it
     for plan, decision in zip(chunk.plans, chunk.decisions, strict=True):
         pid = plan.person_id
         rows, notes = plan_person_noting(plan, planning)
-        out[pid] = Piece(chunk.due[pid], decision, rows,
-                         quality.untranslatable_flags(notes, mappings_dir),
-                         chunk.poison_of.get(pid, []), derive([plan], [], stored, tasks, now))
+        derive_person(plan, stored, tasks, now, scratch)
+        out[pid] = Piece(chunk.due[pid], decision, rows or (),
+                         quality.untranslatable_flags(notes, mappings_dir) if notes else (),
+                         chunk.poison_of.get(pid) or (), taken(scratch))
     for pid in chunk.gone:
-        out[pid] = Piece(None, handoff=derive([], [pid], stored, tasks, now), gone=True)
+        cancel_gone(pid, stored, scratch)
+        out[pid] = Piece(None, handoff=taken(scratch), gone=True)
     for pid, due in chunk.due.items():   # the rules failed on its data: poison only
         if pid not in out:
-            out[pid] = Piece(due, poison=chunk.poison_of.get(pid, []))
+            out[pid] = Piece(due, poison=chunk.poison_of.get(pid) or ())
     return out
 
 
@@ -110,14 +132,8 @@ def merge(person_ids: Sequence[int], pieces: Mapping[int, Piece]) -> Merged:
     evaluated = [p for p in ordered if p.decision is not None]
     handoff = Handoff()
     for piece in [*(p for p in ordered if not p.gone), *(p for p in ordered if p.gone)]:
-        rows, part = handoff.rows, piece.handoff
-        rows.history += part.rows.history
-        rows.timers += part.rows.timers
-        rows.cancelled += part.rows.cancelled
-        rows.tasks += part.rows.tasks
-        rows.feedback += part.rows.feedback
-        handoff.outbox += part.outbox
-        handoff.flags += part.flags
+        if piece.handoff is not NO_HANDOFF:   # (one unpickled is another object: joined)
+            join(piece.handoff, handoff)
     planned = [row for p in evaluated for row in p.rows]
     return Merged(planned + handoff.outbox,
                   [p.decision for p in evaluated if p.decision is not None],

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from connectors.profile import PersonCreate, SystemProfile
@@ -29,6 +30,10 @@ MQL_RANK = STAGE_RANK["MQL"]
 EVERY_RECORD = "*"
 ANY_VALUE = "<any value>"
 Refusals = Mapping[tuple[str, str, str], Mapping[str, Any]]
+
+
+# (system, its profile, its create), as `creating` finds them
+Creating = tuple[str, SystemProfile, PersonCreate]
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ class PlanContext:
     known_fields: Mapping[tuple[str, str], frozenset[str] | None] = field(default_factory=dict)
     # The systems planned for: the registered ones unless told (the agent's connectors).
     profiles: Mapping[str, SystemProfile] = field(default_factory=registered)
+    # person id -> (their plan, what `creating` found for it), as `pieces.for_plans` found
+    # it for a chunk's plans: read again only for that very plan object.
+    creating: Mapping[int, tuple[PersonPlan, list[Creating]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,11 @@ def outputs(decision: Decision, reasons_text: str | None = None) -> dict[str, An
 
 
 def _known(values: dict[str, Any]) -> dict[str, Any]:
-    """Mapped values worth writing: a value nobody knows never blanks one a system holds."""
+    """Mapped values worth writing: a value nobody knows never blanks one a system holds.
+    (``values`` itself when it holds no such value, as most records' do: no copy to make.)"""
+    held = values.values()
+    if None not in held and "" not in held:   # (`in` tests as the tuple below does: is, ==)
+        return values
     return {name: value for name, value in values.items() if value not in (None, "")}
 
 
@@ -163,11 +175,8 @@ def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
     profile = ctx.profiles[system]
     values = _known(remote_values(person.profile, ctx.fields, system, object_name,
                                   held=record.fields if record else None, misses=misses))
-    mine = _parts(person, profile, ctx, outputs(person.decision) if parts is None else parts)
-    named = profile.outputs
-    for name, value in mine.items():   # (in place: no dict to build and merge per record)
-        if name in named:
-            values[named[name]] = value
+    _add_parts(values, person, profile, ctx, outputs(person.decision) if parts is None
+               else parts)
     present = ctx.known_fields.get((system, object_name)) or frozenset()
     for cross in profile.cross_ids if present else ():
         if not cross.written or cross.object != object_name or cross.field not in present:
@@ -178,32 +187,43 @@ def desired(person: PersonPlan, system: str, object_name: str, ctx: PlanContext,
     return values
 
 
-def _parts(person: PersonPlan, profile: SystemProfile, ctx: PlanContext,
-           decided: Mapping[str, Any]) -> dict[str, Any]:
+def _add_parts(values: dict[str, Any], person: PersonPlan, profile: SystemProfile,
+               ctx: PlanContext, decided: Mapping[str, Any]) -> None:
     """The decision's parts (``decided``, from ``outputs``) as ``profile``'s system takes
-    them."""
-    parts = dict(decided)
-    owner = parts.pop("owner")
-    if profile.crm is not None:
-        if person.decision.track.picked_by_rep:
-            parts.pop("track")  # the rep's pick stays as it is in the CRM
-        if person.decision.owner.kind == "user" and owner:
-            parts["owner"] = owner
+    them, set in ``values`` under its field names, in ``decided``'s order and the owner last
+    (in place, as they come: no dict of them to build, then merge, per record)."""
+    named, crm = profile.outputs, profile.crm is not None
+    skip_track = crm and person.decision.track.picked_by_rep  # the rep's pick stays as it is
+    stages = profile.stage_values
+    for name, value in decided.items():
+        if name == "owner" or (skip_track and name == "track"):
+            continue
+        if name == "stage" and stages is not None:
+            value = stages.get(value, profile.stage_fallback)
+        if name in named:
+            values[named[name]] = value
+    owner = decided["owner"]
+    if crm:
+        if not (person.decision.owner.kind == "user" and owner):
+            return
     elif owner and owner in ctx.owner_for.get(profile.system, {}):
-        parts["owner"] = ctx.owner_for[profile.system][owner]
-    if profile.stage_values is not None:
-        parts["stage"] = profile.stage_values.get(parts["stage"], profile.stage_fallback)
-    return parts
+        owner = ctx.owner_for[profile.system][owner]
+    else:
+        return
+    if "owner" in named:
+        values[named["owner"]] = owner
 
 
 def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext, misses: list[Miss],
                 parts: Mapping[str, Any], change: ChangeOf) -> NewOutboxRow | None:
     profile = ctx.profiles.get(record.system)
-    if profile is None or record.deleted or (profile.read_only_when and any(
-            record.fields.get(name) in (True, "true") for name in profile.read_only_when)):
+    if profile is None or record.deleted:
         return None
+    for name in profile.read_only_when:   # (a loop: no generator to make per record)
+        if record.fields.get(name) in (True, "true"):
+            return None
     wanted = desired(person, record.system, record.object, ctx, record, misses, parts)
-    written = person.written.get((record.system, record.object, record.remote_id), {})
+    written = person.written.get((record.system, record.object, record.remote_id), _UNWRITTEN)
     changes = _changes(wanted, record, written, profile)
     changes = _without_wording_only_change(_without_refused(changes, record, ctx.refused),
                                            record, written, profile)
@@ -214,6 +234,9 @@ def _update_row(person: PersonPlan, record: MirrorRow, ctx: PlanContext, misses:
     return NewOutboxRow(record.system, record.object, "update", changes,
                         f"{record.system}:{record.object}:{record.remote_id}:update",
                         record.remote_id, person.person_id, change(record.system))
+
+
+_UNWRITTEN: Mapping[str, Any] = MappingProxyType({})   # a record the agent never wrote
 
 
 def _changes(wanted: Mapping[str, Any], record: MirrorRow, written: Mapping[str, Any],
@@ -265,8 +288,10 @@ def _without_wording_only_change(changes: dict[str, Any], record: MirrorRow,
                                  ) -> dict[str, Any]:
     """Reasons are rewritten with any decision value, but a change of wording alone (a decayed
     point, "disqualified" becoming "stays disqualified") is not worth an API call."""
+    if len(changes) != 1:   # (the common case first: no look-up of the reasons' field)
+        return changes
     reasons = profile.output("reasons")
-    if reasons is not None and len(changes) == 1 and reasons in changes \
+    if reasons is not None and reasons in changes \
             and _held(reasons, record, written) not in (None, ""):
         return {}
     return changes
@@ -294,8 +319,11 @@ def _stage_moves_back(changes: Mapping[str, Any], record: MirrorRow,
                       profile: SystemProfile) -> bool:
     """A system with a stage order (HubSpot) ignores an earlier stage unless the field is
     cleared first."""
-    order, stage = profile.stage_order, profile.output("stage")
-    if not order or stage is None:
+    order = profile.stage_order
+    if not order:
+        return False
+    stage = profile.output("stage")
+    if stage is None:
         return False
     new, held = changes.get(stage), record.fields.get(stage)
     if not new or not held or new not in order or held not in order:
@@ -325,20 +353,38 @@ def _creates(person: PersonPlan, ctx: PlanContext, parts: Mapping[str, Any],
     email = person.email
     if not email or email in ctx.ambiguous_emails:
         return []
-    live = {(r.system, r.object) for r in person.records if not r.deleted}
-    rank = STAGE_RANK.get(person.decision.stage.stage, 0)
-    wanted = {"mql": rank >= MQL_RANK,
-              "nurture": person.decision.track.track is not None and ctx.create_for_nurture}
-    rows: list[NewOutboxRow] = []
+    return [_create(person, ctx, profile, create, email, parts, change(system))
+            for system, profile, create in creating(person, ctx)
+            if email not in ctx.known_emails.get(system, ())]
+
+
+def creating(person: PersonPlan, ctx: PlanContext) -> list[Creating]:
+    """The systems that would create a person record for this person, but for what is known
+    of their e-mail (held there already, or ambiguous): `_creates` without ``ctx``'s e-mails.
+    `pieces.for_plans` reads those e-mails for the persons this finds any for, only, and
+    keeps what it found in the context (``creating``) for `_creates`."""
+    kept = ctx.creating.get(person.person_id)
+    if kept is not None and kept[0] is person:   # this very plan (a frozen one): as found
+        return kept[1]
+    if not person.email:
+        return []
+    decision = person.decision
+    wanted = {"mql": STAGE_RANK.get(decision.stage.stage, 0) >= MQL_RANK,
+              "nurture": decision.track.track is not None and ctx.create_for_nurture}
+    found: list[Creating] = []
+    live: set[tuple[str, str]] | None = None
     for system, profile in ctx.profiles.items():
         create = profile.create
         if create is None or not wanted[create.when]:
             continue
-        if any((system, p.object) in live for p in profile.person_objects):
-            continue
-        if email not in ctx.known_emails.get(system, ()):
-            rows.append(_create(person, ctx, profile, create, email, parts, change(system)))
-    return rows
+        if live is None:   # (built once, and only for a person a system may create for)
+            live = {(r.system, r.object) for r in person.records if not r.deleted}
+        for held in profile.person_objects:
+            if (system, held.object) in live:
+                break
+        else:
+            found.append((system, profile, create))
+    return found
 
 
 def _create(person: PersonPlan, ctx: PlanContext, profile: SystemProfile,
