@@ -306,11 +306,10 @@ def _as_text(piece: Piece) -> None:
     elsewhere (quality.record)."""
     if piece.decision is not None:
         piece.decision["reasons"] = encoded(piece.decision["reasons"])
-    for row in chain(piece.rows, piece.handoff.outbox):
+    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
+    for row in chain(piece.rows, outbox):
         object.__setattr__(row, "fields", encoded(row.fields))
-    handoff = piece.handoff.rows
-    for detailed in chain[Any](handoff.history, handoff.timers, handoff.tasks,
-                               handoff.feedback):
+    for detailed in chain[Any](history, timers, tasks, feedback):
         object.__setattr__(detailed, "detail", encoded(detailed.detail))
 
 

@@ -24,7 +24,7 @@ from syncagent.engine import RoutingState
 from syncagent.pipeline import cycle, decide
 from syncagent.pipeline import workers as pool_module
 from syncagent.pipeline.cycle import CycleOptions, run_cycle
-from syncagent.pipeline.handoff import Handoff, task_context
+from syncagent.pipeline.handoff import Handoff, taken, task_context
 from syncagent.pipeline.pieces import Piece, pieces_of
 from syncagent.pipeline.workers import Job, RotationBoard, _as_text
 from tests.pipeline.test_rescore_equivalence import NOW
@@ -39,24 +39,24 @@ def _row(key: str, fields: Any) -> NewOutboxRow:
 
 
 def _piece() -> Piece:
-    piece = Piece(NOW, {"person_id": 1, "grade": "A", "reasons": dict(POISON)},
-                  [_row("a", dict(POISON)), _row("b", {"plain": 1})],
-                  [Flag("k", "kind", {"detail": math.nan})], handoff=Handoff())
-    rows = piece.handoff.rows
+    handoff = Handoff()
+    rows = handoff.rows
     rows.history.append(StageChange("h", 1, NOW, None, "mql", "rule", None, dict(POISON)))
     rows.timers.append(TimerRow("t", 1, "first_touch", NOW, NOW, None, detail={"n": 1}))
     rows.tasks.append(TaskRecord("k", 1, "alert", "task", None, None, NOW, dict(POISON)))
     rows.feedback.append(FeedbackRow("f", 1, NOW, "recycled", None, None, None, None, None,
                                      dict(POISON)))
-    piece.handoff.outbox.append(_row("task", {"subject": "nul\x00"}))
-    return piece
+    handoff.outbox.append(_row("task", {"subject": "nul\x00"}))
+    return Piece(NOW, {"person_id": 1, "grade": "A", "reasons": dict(POISON)},
+                 [_row("a", dict(POISON)), _row("b", {"plain": 1})],
+                 [Flag("k", "kind", {"detail": math.nan})], handoff=taken(handoff))
 
 
 def _json_values(piece: Piece) -> list[Any]:
-    rows = piece.handoff.rows
-    detailed: list[Any] = [*rows.history, *rows.timers, *rows.tasks, *rows.feedback]
+    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
+    detailed: list[Any] = [*history, *timers, *tasks, *feedback]
     return ([piece.decision["reasons"]] if piece.decision is not None else []) + \
-        [row.fields for row in piece.rows + piece.handoff.outbox] + \
+        [row.fields for row in [*piece.rows, *outbox]] + \
         [row.detail for row in detailed]
 
 
@@ -88,7 +88,7 @@ def test_a_piece_with_nothing_evaluated_is_left_as_it_is() -> None:
     gone, failed = Piece(None, gone=True), Piece(NOW)
     for piece in (gone, failed):
         _as_text(piece)
-    assert gone.decision is None and gone.rows == [] and failed.decision is None
+    assert gone.decision is None and not gone.rows and failed.decision is None
 
 
 def test_a_workers_chunk_is_the_in_process_chunk_with_its_json_as_text(
