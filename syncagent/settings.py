@@ -157,8 +157,8 @@ class Settings(BaseSettings):
         None, ge=0, le=64,
         description="Processes that evaluate and plan a cycle's persons beside the agent's "
                     "own, which commits them in order (a rescore or a backfill of many "
-                    "chunks); not set: one per CPU core but one, at most 4; 0: none, all "
-                    "in the agent's process.")
+                    "chunks); not set: one per CPU core but one (a rescore: one per core), "
+                    "at most 4; 0: none, all in the agent's process.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     salesforce: SalesforceSettings = SalesforceSettings()

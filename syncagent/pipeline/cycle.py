@@ -65,7 +65,8 @@ class Agent:
     # The remote systems' time: cursors never pass the cycle start, so it must not run behind.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Processes that evaluate a cycle's chunks (pipeline/workers.py): None, one per core but
-    # one (at most 4); 0, none (all in this process). Setting `eval_workers`.
+    # one (a rescore: one per core; at most 4); 0, none (all in this process). Setting
+    # `eval_workers`.
     workers: int | None = None
 
 
@@ -351,7 +352,7 @@ def _evaluate_and_plan(agent: Agent, options: CycleOptions, now: datetime,
     context = plan_context(agent, world)
     tasks = task_context(agent.connectors, world, agent.rules.compiled.routing.sla.calendar.zone)
     routing = RoutingState.from_dict(store.runs.get_value(Key.ROUTING_STATE))
-    workers = worker_count(agent.workers)
+    workers = worker_count(agent.workers, rescore=options.rescore)
     if workers and options.on_plans is None and can_share(store.url):
         first = iter(chunks)
         ahead = list(islice(first, 2))

@@ -77,7 +77,7 @@ def _queued(store: StateStore) -> None:
                                    email_key=r.email_key) for r in leads[::3]], later)
 
 
-def _agent(store: StateStore, workers: int) -> Agent:
+def _agent(store: StateStore, workers: int | None) -> Agent:
     connectors: dict[str, Any] = {system: OfflineConnector(profile)
                                   for system, profile in registered().items()
                                   if profile.connect is not None}
@@ -258,9 +258,35 @@ def test_workers_that_cannot_start_leave_the_evaluation_to_this_process(
 
 def test_worker_count_defaults_to_the_cores_but_one(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_count(0) == 0 and worker_count(3) == 3
-    for cores, workers in ((1, 0), (2, 1), (3, 2), (16, 4)):
+    assert worker_count(0, rescore=True) == 0 and worker_count(3, rescore=True) == 3
+    for cores, workers, rescoring in ((1, 0, 0), (2, 1, 2), (3, 2, 3), (4, 3, 4), (16, 4, 4)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
         assert worker_count(None) == workers
+        assert worker_count(None, rescore=True) == rescoring, "a rescore's process only commits"
+
+
+def test_a_rescore_evaluates_in_a_worker_per_core(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left to the default, a rescore on two cores starts two workers, a sync cycle one."""
+    started: list[int] = []
+    real = pool_module.EvaluationPool.__init__
+
+    def counting(self: pool_module.EvaluationPool, store: StateStore, job: Any,
+                 workers: int) -> None:
+        started.append(workers)
+        real(self, store, job, workers)
+
+    monkeypatch.setattr(pool_module.EvaluationPool, "__init__", counting)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    store = _seeded(f"sqlite:///{tmp_path / 'count.db'}")
+    try:
+        agent = _agent(store, None)
+        _rescore(agent, 1)
+        _all_dirty(store)
+        _cycle(agent)
+    finally:
+        store.dispose()
+    assert started == [2, 1], "a rescore's process only commits; a sync's pulls and pushes"
 
 
 def test_eval_workers_is_a_setting(
