@@ -129,6 +129,9 @@ class _Reader:
 
     index: int                              # the field's place in the rule set
     name: str
+    canonical: str                          # the canonical field's name
+    # always_<another system>: what this system holds never counts (map_person skips it)
+    alien: bool
     kind: str
     coerce: Callable[[Any], Any]
     ranges: RangeTable | None
@@ -180,7 +183,8 @@ class _FieldPlan:
         found = self._readers.get(key)
         if found is None:
             found = self._readers[key] = tuple(
-                _Reader(i, name, spec.type, spec.coerce, spec.ranges.get(system),
+                _Reader(i, name, spec.name, spec.only_source and spec.source != system,
+                        spec.type, spec.coerce, spec.ranges.get(system),
                         spec.to_canonical.get(system) or None)
                 for i, spec in enumerate(self.fields)
                 if (name := spec.remote_name(system, object_name)) is not None)
@@ -246,7 +250,10 @@ _MODSTAMP = attrgetter("modstamp")
 def map_person(records: Sequence[RemoteRecordLike],
                fields: Sequence[CompiledField]) -> CanonicalProfile:
     """Merge one person's records (of every system) into canonical values."""
-    found_of = _found_values(records, _plan_of(fields))
+    plan = _plan_of(fields)
+    if len(records) == 1 and not records[0].deleted:
+        return _one_record(records[0], plan)
+    found_of = _found_values(records, plan)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for index, spec in enumerate(fields):
@@ -264,6 +271,21 @@ def map_person(records: Sequence[RemoteRecordLike],
             source = picked
         values[spec.name] = value
         sources[spec.name] = source
+    return CanonicalProfile(values, sources)
+
+
+def _one_record(record: RemoteRecordLike, plan: _FieldPlan) -> CanonicalProfile:
+    """map_person of a person with one live record (many persons): every field it holds is
+    held by one system, so each is its value (unless the field is always another system's),
+    in the fields' order, as the merge would give."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    raws, system = record.fields, record.system
+    for reader in plan.readers(system, record.object):
+        if reader.alien or reader.name not in raws:
+            continue
+        values[reader.canonical] = reader.read(raws[reader.name])
+        sources[reader.canonical] = system
     return CanonicalProfile(values, sources)
 
 
@@ -294,13 +316,19 @@ def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
     if spec.only_source:
         return (preferred, found[preferred][1]) if preferred in found else (None, None)
     if spec.sync == "two_way" and len(found) > 1:
-        order = [preferred, *sorted(s for s in found if s != preferred)]
-        filled = [s for s in order if s in found and found[s][1] is not None]
-        if not filled:
-            first = next(s for s in order if s in found)
-            return first, found[first][1]
-        # the latest change wins; a tie goes to the preferred system
-        latest = max(filled, key=lambda s: (found[s][0].modstamp, -order.index(s)))
+        # the latest change wins; a tie goes to the earlier system in this order (the
+        # preferred first); no value anywhere: the first system's blank
+        order = sorted(s for s in found if s != preferred)
+        if preferred in found:
+            order.insert(0, preferred)
+        latest: str | None = None
+        stamp: Any = None   # the modstamp of latest (as the records type it)
+        for system in order:
+            record, value = found[system]
+            if value is not None and (latest is None or record.modstamp > stamp):
+                latest, stamp = system, record.modstamp
+        if latest is None:
+            latest = order[0]
         return latest, found[latest][1]
     # prefer_X_unless_blank, dont_sync (read only), two_way with one side: the preferred
     # system's value, else the first other system's with a value, else any's blank
