@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, cast
 
 import structlog
@@ -45,6 +46,7 @@ CHUNK = 1_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DECAY_RECHECK = timedelta(days=1)  # decayed scores are refreshed daily
 CUSTOMER_TYPES = frozenset({"customer", "customer - direct", "customer - channel"})
+_KIND = attrgetter("kind")
 
 
 @dataclass(frozen=True)
@@ -271,12 +273,13 @@ def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[RemoteRec
 def _crm_facts(records: list[MirrorRow], activities: list[Activity],
                written: Mapping[Ref, Mapping[str, Any]], world: World) -> CrmFacts:
     crm = world.crm
-    has_opportunity = any(a.kind == "opportunity_created" for a in activities)
-    in_crm = sorted((r for r in records if r.system == world.crm_system),
-                    key=lambda r: (r.object != (crm.primary_object if crm else None),
-                                   r.modstamp or EPOCH))
+    has_opportunity = "opportunity_created" in map(_KIND, activities)   # in C
+    in_crm = [r for r in records if r.system == world.crm_system]
     if crm is None or not in_crm:
         return CrmFacts(has_opportunity=has_opportunity)
+    if len(in_crm) > 1:   # (most persons have one CRM record: no sort)
+        primary = crm.primary_object
+        in_crm.sort(key=lambda r: (r.object != primary, r.modstamp or EPOCH))
     main = in_crm[0]
     marks = written.get((main.system, main.object, main.remote_id), {})
     f = main.fields
@@ -308,7 +311,10 @@ def _set_by_a_person(name: str, fields: Mapping[str, Any], marks: Mapping[str, A
 
 
 def _email(records: list[MirrorRow]) -> str | None:
-    return next((r.email_key for r in records if r.email_key), None)
+    for r in records:   # a loop: a generator and next() cost more for one or two records
+        if r.email_key:
+            return r.email_key
+    return None
 
 
 def _decision_row(pid: int, decision: Any, now: datetime) -> dict[str, Any]:
