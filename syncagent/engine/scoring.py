@@ -287,16 +287,21 @@ def _total(sc: CompiledScoring, positive: list[float], negative: list[float],
         total += value
     final = max(0, round(total))  # the floor: interest is never negative
     ranked = sorted(per_rule.items(), key=_effect)[:TOP_CONTRIBUTORS]
-    contributors = tuple(Contribution(name, names[v[2]], round(v[0], 1), v[1])
-                         for name, v in ranked)
-    reasons = [f"{c.rule} x{c.count}: {c.points:+g}" if c.count > 1 else f"{c.rule}: {c.points:+g}"
-               for c in contributors if c.rule != "recency"]
+    # one loop makes each contribution and its reason (a generator and a second pass cost
+    # more than the few items they handle)
+    contributors: list[Contribution] = []
+    reasons: list[str] = []
+    for name, (points, count, category) in ranked:
+        shown = round(points, 1)
+        contributors.append(Contribution(name, names[category], shown, count))
+        if name != "recency":
+            reasons.append(f"{name} x{count}: {shown:+g}" if count > 1 else f"{name}: {shown:+g}")
     reasons.extend(capped)
     if recency_note:
         reasons.append(recency_note)
     if total < 0:
         reasons.append("floored at 0")
-    return ScoreResult(final, contributors, by_category, tuple(reasons))
+    return ScoreResult(final, tuple(contributors), by_category, tuple(reasons))
 
 
 def segment(grade_rank: int, score_value: int, sc: CompiledScoring) -> SegmentResult:
