@@ -177,6 +177,7 @@ class _FieldPlan:
         self.fields = fields
         self._readers: dict[tuple[str, str], tuple[_Reader, ...]] = {}
         self._writers: dict[tuple[str, str], tuple[_Writer, ...]] = {}
+        self._checks: dict[tuple[str, str], tuple[tuple[str, str, bool], ...]] = {}
 
     def readers(self, system: str, object_name: str) -> tuple[_Reader, ...]:
         key = (system, object_name)
@@ -188,6 +189,18 @@ class _FieldPlan:
                         spec.to_canonical.get(system) or None)
                 for i, spec in enumerate(self.fields)
                 if (name := spec.remote_name(system, object_name)) is not None)
+        return found
+
+    def checks(self, system: str, object_name: str) -> tuple[tuple[str, str, bool], ...]:
+        """What record_problems asks of each field read from this object: (remote name,
+        type, whether the type is numeric), as plain tuples (they unpack faster than a
+        reader's attributes are read)."""
+        key = (system, object_name)
+        found = self._checks.get(key)
+        if found is None:
+            found = self._checks[key] = tuple(
+                (r.name, r.kind, r.kind in _NUMERIC_KINDS)
+                for r in self.readers(system, object_name))
         return found
 
     def writers(self, system: str, object_name: str) -> tuple[_Writer, ...]:
@@ -225,18 +238,21 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
     because it cannot be used (NaN, a number beyond any field's precision)."""
     problems: list[tuple[str, str]] = []
     values = record.fields
-    for reader in _plan_of(fields).readers(record.system, record.object):
-        raw = values.get(reader.name)
-        # value_problem finds nothing in None (or a field the record lacks), in a number
-        # any field can hold (most numbers: this skips its parsing), nor in other kinds of
-        # field but a float that is not finite
-        if raw is None or (type(raw) in _NUMBERS and abs(raw) <= MAX_ABS_NUMBER):
+    for name, kind, numeric in _plan_of(fields).checks(record.system, record.object):
+        raw = values.get(name)
+        # value_problem finds nothing in text of a field not numeric (most values: tested
+        # first), in None (or a field the record lacks), in a number any field can hold
+        # (most numbers: this skips its parsing), nor in other kinds of field but a float
+        # that is not finite
+        if type(raw) is str:
+            if not numeric:
+                continue
+        elif (raw is None or (type(raw) in _NUMBERS and abs(raw) <= MAX_ABS_NUMBER)
+              or (not numeric and not isinstance(raw, float))):
             continue
-        if reader.kind not in _NUMERIC_KINDS and not isinstance(raw, float):
-            continue
-        reason = value_problem(reader.kind, raw)
+        reason = value_problem(kind, raw)
         if reason is not None:
-            problems.append((reader.name, reason))
+            problems.append((name, reason))
     return problems
 
 

@@ -1,9 +1,11 @@
 """map_person's shortcuts (one live record: no merge; two_way: a loop, not a sort and a max)
 give the merge's own answer: values, sources, their order, and the error, if any, of the
-merge they replace (kept here as it was), on generated records with the worst values."""
+merge they replace (kept here as it was), on generated records with the worst values; and
+record_problems' reordered tests find what its loop as it was found."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,9 @@ from syncagent.engine.mapping import (
     _found_values,
     _plan_of,
     map_person,
+    record_problems,
 )
+from syncagent.engine.normalise import MAX_ABS_NUMBER, value_problem
 
 from ..fuzz.strategies import nasty_numbers, nasty_text
 from .conftest import SHIPPED
@@ -100,7 +104,18 @@ def _remote_names(system: str, obj: str) -> list[str]:
     return [r.name for r in _plan_of(FIELDS).readers(system, obj)] + ["Unmapped__c"]
 
 
+class _Text(str):
+    pass
+
+
+class _Float(float):
+    pass
+
+
 WORST = st.one_of(st.none(), st.booleans(), nasty_numbers, nasty_text,
+                  st.builds(_Text, nasty_text), st.builds(_Float, st.floats()),
+                  st.sampled_from([10**18, 10**18 + 1, -(10**19), 1e18, 1e19, "9" * 65,
+                                   " 9" + "0" * 70, "1e999", "1" * 30, _Text("1" * 80)]),
                   st.sampled_from(["  ", "\x00", "+15550000001", "+4402079460958", "GB",
                                    "United Kingdom", "Web", "Open", "VP Sales", "a@b.co",
                                    "A@B.CO ", "mailto:x@y.z", "1,200", "51-200", "x" * 100_000]))
@@ -158,3 +173,36 @@ def test_two_way_ties_go_to_the_preferred_system_then_by_name() -> None:
     assert map_person([lead, newer], FIELDS).values["first_name"] == "Samuel"
     blank = _Rec("hubspot", "contacts", {"firstname": "  "}, T0 + timedelta(days=1))
     assert map_person([lead, blank], FIELDS).values["first_name"] == "Sam"
+
+
+def _slow_problems(record: RemoteRecordLike) -> list[tuple[str, str]]:
+    """record_problems' loop as it was (the reader's attributes, None tested first)."""
+    problems: list[tuple[str, str]] = []
+    for reader in _plan_of(FIELDS).readers(record.system, record.object):
+        raw = record.fields.get(reader.name)
+        if raw is None or (type(raw) in (int, float) and abs(raw) <= MAX_ABS_NUMBER):
+            continue
+        if reader.kind not in ("integer", "number") and not isinstance(raw, float):
+            continue
+        reason = value_problem(reader.kind, raw)
+        if reason is not None:
+            problems.append((reader.name, reason))
+    return problems
+
+
+@settings(max_examples=1_500, deadline=None, database=None, derandomize=True)
+@given(records())
+def test_record_problems_finds_what_its_loop_found(recs: list[_Rec]) -> None:
+    for rec in recs:
+        assert record_problems(rec, FIELDS) == _slow_problems(rec)
+
+
+def test_record_problems_on_the_worst_numbers_and_texts() -> None:
+    worst = [None, "", " ", "\x00", math.nan, -math.inf, _Float("nan"), True, 10**18,
+             10**18 + 1, 1e19, "9" * 65, _Text("9" * 65), "1e999", "12", 12.5, "x" * 100_000]
+    for system, obj in OBJECTS:
+        for value in worst:
+            rec = _Rec(system, obj, dict.fromkeys(_remote_names(system, obj), value), T0)
+            assert record_problems(rec, FIELDS) == _slow_problems(rec)
+    nan = _Rec("salesforce", "Lead", {"Title": math.nan, "NumberOfEmployees": 10**19}, T0)
+    assert [name for name, _ in record_problems(nan, FIELDS)] == ["Title", "NumberOfEmployees"]
