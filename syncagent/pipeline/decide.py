@@ -34,6 +34,7 @@ from syncagent.engine import (
     evaluate,
     profile_from_records,
 )
+from syncagent.engine.model import build_activity, build_crm_facts, build_person
 from syncagent.engine.normalise import email_domain
 from syncagent.pipeline.created import person_created
 from syncagent.pipeline.plan import PersonPlan
@@ -257,17 +258,18 @@ def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[RemoteRec
                   previous: Mapping[str, Any] | None, written: Mapping[Ref, Mapping[str, Any]],
                   world: World, rules: Rules) -> PersonInput:
     profile = profile_from_records(mapped, rules)
-    acts = [Activity(kind, when, details, source)
+    # built without the frozen classes' __init__ (model.builder: the same objects, cheaper)
+    acts = [build_activity(kind, when, details, source)
             for r in records
             for _system, source, kind, when, details, _pid in activities.get(
                 (r.object, r.remote_id), ())]
     domain = email_domain(profile.values.get("email"))
     state = (previous or {}).get("reasons", {}).get("state")
-    return PersonInput(str(pid), profile.values, tuple(acts),
-                       _crm_facts(records, acts, written, world),
-                       world.accounts.get(domain) if domain else None,
-                       EngineState.from_dict(state) if state else None,
-                       person_created(records, world.profiles))
+    return build_person(str(pid), profile.values, tuple(acts),
+                        _crm_facts(records, acts, written, world),
+                        world.accounts.get(domain) if domain else None,
+                        EngineState.from_dict(state) if state else None,
+                        person_created(records, world.profiles))
 
 
 def _crm_facts(records: list[MirrorRow], activities: list[Activity],
@@ -284,7 +286,7 @@ def _crm_facts(records: list[MirrorRow], activities: list[Activity],
     marks = written.get((main.system, main.object, main.remote_id), {})
     f = main.fields
     owner, track = crm.owner_field, crm.track_field
-    return CrmFacts(
+    return build_crm_facts(   # every field named, as model.builder needs
         owner_id=f.get(owner),
         owner_set_by_human=(f.get(owner) not in world.machine_owners
                             and _set_by_a_person(owner, f, marks, crm)),
