@@ -194,7 +194,8 @@ def in_chunks(person_ids: Sequence[int], size: int = CHUNK) -> Iterator[Sequence
 
 def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], world: World,
                     now: datetime, routing: RoutingState, judge: Judge = evaluate) -> Evaluated:
-    refs_of = {pid: sorted(refs, key=_record_order)
+    # (one record: already in order, the read's own fresh list)
+    refs_of = {pid: sorted(refs, key=_record_order) if len(refs) > 1 else refs
                for pid, refs in store.persons.refs_of(person_ids).items()}
     refs = [ref for pid in person_ids for ref in refs_of.get(pid, [])]
     rows = store.mirror.person_rows(refs)
