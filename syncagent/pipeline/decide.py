@@ -204,8 +204,7 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
     previous = store.decisions.before(person_ids)   # reasons cut to what is read: state
     out = Evaluated([], [], {}, routing, previous=previous)
     for pid in person_ids:
-        records = [rows[ref][0] for ref in refs_of.get(pid, []) if ref in rows]
-        live = [r for r in records if not r.deleted]
+        live = _live(rows, refs_of.get(pid, ()))
         if not live:
             out.due[pid] = None
             out.gone.append(pid)
@@ -230,6 +229,17 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
         out.decisions.append(row)
         out.due[pid] = _next_due(decision, now)
     return out
+
+
+def _live(rows: Mapping[Ref, tuple[MirrorRow, Any]], refs: Iterable[Ref]) -> list[MirrorRow]:
+    """The person's records read and not deleted, in the order of ``refs`` (one pass, one
+    look-up a record)."""
+    live = []
+    for ref in refs:
+        found = rows.get(ref)
+        if found is not None and not found[0].deleted:
+            live.append(found[0])
+    return live
 
 
 def _record_order(ref: Ref) -> tuple[int, str, str, str]:
