@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import compress
 from typing import Any
 
 from syncagent.engine.model import Activity, Contribution, ScoreResult, SegmentResult
@@ -223,15 +224,16 @@ def _category_points(sc: CompiledScoring, totals: list[float], counts: list[int]
     positive = [0.0] * ncat
     negative = [0.0] * ncat
     per_rule: dict[str, list[Any]] = {}
-    for index, count in enumerate(counts):
-        if count:
-            rule = sc.rules[index]
-            points = totals[index]
-            if rule.points > 0:
-                positive[rule.category] += points
-            else:
-                negative[rule.category] += points
-            per_rule[rule.name] = [points, count, rule.category]
+    rules = sc.rules
+    # the rules that counted an activity, in order, picked in C (most persons hit a few)
+    for index in compress(range(len(counts)), counts):
+        rule = rules[index]
+        points = totals[index]
+        if rule.points > 0:
+            positive[rule.category] += points
+        else:
+            negative[rule.category] += points
+        per_rule[rule.name] = [points, counts[index], rule.category]
     for name, test, points, cat in sc.profile_rules:
         if test(facts):
             if points >= 0:
