@@ -307,6 +307,25 @@ def _total(sc: CompiledScoring, positive: list[float], negative: list[float],
 
 
 def segment(grade_rank: int, score_value: int, sc: CompiledScoring) -> SegmentResult:
+    if type(grade_rank) is not int or type(score_value) is not int:
+        return SegmentResult(*_segment_text(grade_rank, score_value, sc))
+    # Grades and scores take few values: the texts are kept per (rules, grade, score), the
+    # rules by identity (the entry holds them, so their id is not reused while kept). Exact
+    # ints only: 2.0 (or True) is the key of 2 (or 1) but reads otherwise.
+    key = (id(sc), grade_rank, score_value)
+    hit = _SEGMENTS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_SEGMENTS) >= _SEGMENTS_KEPT:
+            _SEGMENTS.clear()
+        hit = _SEGMENTS[key] = (sc, *_segment_text(grade_rank, score_value, sc))
+    return SegmentResult(hit[1], hit[2])   # a new result each time: results are mutable
+
+
+_SEGMENTS: dict[tuple[int, int, int], tuple[CompiledScoring, str, str]] = {}
+_SEGMENTS_KEPT = 4_096
+
+
+def _segment_text(grade_rank: int, score_value: int, sc: CompiledScoring) -> tuple[str, str]:
     fit = grade_rank >= sc.fit_min_rank
     intent = score_value >= sc.intent_min_score
     name = sc.quadrants[(0 if fit else 2) + (0 if intent else 1)]
@@ -314,4 +333,4 @@ def segment(grade_rank: int, score_value: int, sc: CompiledScoring) -> SegmentRe
                 f"{GRADES[sc.fit_min_rank]} (fit {'high' if fit else 'low'})")
     intent_text = (f"score {score_value} {'meets' if intent else 'is below'} "
                    f"{sc.intent_min_score:g} (intent {'high' if intent else 'low'})")
-    return SegmentResult(name, f"{fit_text}; {intent_text}")
+    return name, f"{fit_text}; {intent_text}"
