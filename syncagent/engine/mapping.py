@@ -129,6 +129,9 @@ class _Reader:
 
     index: int                              # the field's place in the rule set
     name: str
+    canonical: str                          # the canonical field's name
+    # always_<another system>: what this system holds never counts (map_person skips it)
+    alien: bool
     kind: str
     coerce: Callable[[Any], Any]
     ranges: RangeTable | None
@@ -174,16 +177,30 @@ class _FieldPlan:
         self.fields = fields
         self._readers: dict[tuple[str, str], tuple[_Reader, ...]] = {}
         self._writers: dict[tuple[str, str], tuple[_Writer, ...]] = {}
+        self._checks: dict[tuple[str, str], tuple[tuple[str, str, bool], ...]] = {}
 
     def readers(self, system: str, object_name: str) -> tuple[_Reader, ...]:
         key = (system, object_name)
         found = self._readers.get(key)
         if found is None:
             found = self._readers[key] = tuple(
-                _Reader(i, name, spec.type, spec.coerce, spec.ranges.get(system),
+                _Reader(i, name, spec.name, spec.only_source and spec.source != system,
+                        spec.type, spec.coerce, spec.ranges.get(system),
                         spec.to_canonical.get(system) or None)
                 for i, spec in enumerate(self.fields)
                 if (name := spec.remote_name(system, object_name)) is not None)
+        return found
+
+    def checks(self, system: str, object_name: str) -> tuple[tuple[str, str, bool], ...]:
+        """What record_problems asks of each field read from this object: (remote name,
+        type, whether the type is numeric), as plain tuples (they unpack faster than a
+        reader's attributes are read)."""
+        key = (system, object_name)
+        found = self._checks.get(key)
+        if found is None:
+            found = self._checks[key] = tuple(
+                (r.name, r.kind, r.kind in _NUMERIC_KINDS)
+                for r in self.readers(system, object_name))
         return found
 
     def writers(self, system: str, object_name: str) -> tuple[_Writer, ...]:
@@ -221,18 +238,21 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
     because it cannot be used (NaN, a number beyond any field's precision)."""
     problems: list[tuple[str, str]] = []
     values = record.fields
-    for reader in _plan_of(fields).readers(record.system, record.object):
-        raw = values.get(reader.name)
-        # value_problem finds nothing in None (or a field the record lacks), in a number
-        # any field can hold (most numbers: this skips its parsing), nor in other kinds of
-        # field but a float that is not finite
-        if raw is None or (type(raw) in _NUMBERS and abs(raw) <= MAX_ABS_NUMBER):
+    for name, kind, numeric in _plan_of(fields).checks(record.system, record.object):
+        raw = values.get(name)
+        # value_problem finds nothing in text of a field not numeric (most values: tested
+        # first), in None (or a field the record lacks), in a number any field can hold
+        # (most numbers: this skips its parsing), nor in other kinds of field but a float
+        # that is not finite
+        if type(raw) is str:
+            if not numeric:
+                continue
+        elif (raw is None or (type(raw) in _NUMBERS and abs(raw) <= MAX_ABS_NUMBER)
+              or (not numeric and not isinstance(raw, float))):
             continue
-        if reader.kind not in _NUMERIC_KINDS and not isinstance(raw, float):
-            continue
-        reason = value_problem(reader.kind, raw)
+        reason = value_problem(kind, raw)
         if reason is not None:
-            problems.append((reader.name, reason))
+            problems.append((name, reason))
     return problems
 
 
@@ -246,7 +266,10 @@ _MODSTAMP = attrgetter("modstamp")
 def map_person(records: Sequence[RemoteRecordLike],
                fields: Sequence[CompiledField]) -> CanonicalProfile:
     """Merge one person's records (of every system) into canonical values."""
-    found_of = _found_values(records, _plan_of(fields))
+    plan = _plan_of(fields)
+    if len(records) == 1 and not records[0].deleted:
+        return _one_record(records[0], plan)
+    found_of = _found_values(records, plan)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for index, spec in enumerate(fields):
@@ -264,6 +287,21 @@ def map_person(records: Sequence[RemoteRecordLike],
             source = picked
         values[spec.name] = value
         sources[spec.name] = source
+    return CanonicalProfile(values, sources)
+
+
+def _one_record(record: RemoteRecordLike, plan: _FieldPlan) -> CanonicalProfile:
+    """map_person of a person with one live record (many persons): every field it holds is
+    held by one system, so each is its value (unless the field is always another system's),
+    in the fields' order, as the merge would give."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    raws, system = record.fields, record.system
+    for reader in plan.readers(system, record.object):
+        if reader.alien or reader.name not in raws:
+            continue
+        values[reader.canonical] = reader.read(raws[reader.name])
+        sources[reader.canonical] = system
     return CanonicalProfile(values, sources)
 
 
@@ -294,13 +332,19 @@ def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
     if spec.only_source:
         return (preferred, found[preferred][1]) if preferred in found else (None, None)
     if spec.sync == "two_way" and len(found) > 1:
-        order = [preferred, *sorted(s for s in found if s != preferred)]
-        filled = [s for s in order if s in found and found[s][1] is not None]
-        if not filled:
-            first = next(s for s in order if s in found)
-            return first, found[first][1]
-        # the latest change wins; a tie goes to the preferred system
-        latest = max(filled, key=lambda s: (found[s][0].modstamp, -order.index(s)))
+        # the latest change wins; a tie goes to the earlier system in this order (the
+        # preferred first); no value anywhere: the first system's blank
+        order = sorted(s for s in found if s != preferred)
+        if preferred in found:
+            order.insert(0, preferred)
+        latest: str | None = None
+        stamp: Any = None   # the modstamp of latest (as the records type it)
+        for system in order:
+            record, value = found[system]
+            if value is not None and (latest is None or record.modstamp > stamp):
+                latest, stamp = system, record.modstamp
+        if latest is None:
+            latest = order[0]
         return latest, found[latest][1]
     # prefer_X_unless_blank, dont_sync (read only), two_way with one side: the preferred
     # system's value, else the first other system's with a value, else any's blank

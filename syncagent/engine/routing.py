@@ -273,6 +273,10 @@ def reassign(person: PersonInput, facts: Mapping[str, Any], rt: CompiledRouting,
 def sla_may_reassign(rt: CompiledRouting, facts: Mapping[str, Any]) -> bool:
     """Whether the SLA may move a lead a person assigned: only when the first pool or
     territory rule that applies says allow_reassign, as routing itself would."""
-    pooled = (r for r in rt.rules if r.kind in ("pool", "territory") and r.applies(facts))
-    rule = next(pooled, None)
-    return rule is not None and rule.allow_reassign
+    for rule in rt.rules:   # a loop: a generator and next() cost more, for every person
+        if rule.kind in _POOLED and rule.applies(facts):
+            return rule.allow_reassign
+    return False
+
+
+_POOLED = frozenset({"pool", "territory"})

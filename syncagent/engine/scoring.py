@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import compress
 from typing import Any
 
 from syncagent.engine.model import Activity, Contribution, ScoreResult, SegmentResult
@@ -223,15 +224,16 @@ def _category_points(sc: CompiledScoring, totals: list[float], counts: list[int]
     positive = [0.0] * ncat
     negative = [0.0] * ncat
     per_rule: dict[str, list[Any]] = {}
-    for index, count in enumerate(counts):
-        if count:
-            rule = sc.rules[index]
-            points = totals[index]
-            if rule.points > 0:
-                positive[rule.category] += points
-            else:
-                negative[rule.category] += points
-            per_rule[rule.name] = [points, count, rule.category]
+    rules = sc.rules
+    # the rules that counted an activity, in order, picked in C (most persons hit a few)
+    for index in compress(range(len(counts)), counts):
+        rule = rules[index]
+        points = totals[index]
+        if rule.points > 0:
+            positive[rule.category] += points
+        else:
+            negative[rule.category] += points
+        per_rule[rule.name] = [points, counts[index], rule.category]
     for name, test, points, cat in sc.profile_rules:
         if test(facts):
             if points >= 0:
@@ -287,19 +289,43 @@ def _total(sc: CompiledScoring, positive: list[float], negative: list[float],
         total += value
     final = max(0, round(total))  # the floor: interest is never negative
     ranked = sorted(per_rule.items(), key=_effect)[:TOP_CONTRIBUTORS]
-    contributors = tuple(Contribution(name, names[v[2]], round(v[0], 1), v[1])
-                         for name, v in ranked)
-    reasons = [f"{c.rule} x{c.count}: {c.points:+g}" if c.count > 1 else f"{c.rule}: {c.points:+g}"
-               for c in contributors if c.rule != "recency"]
+    # one loop makes each contribution and its reason (a generator and a second pass cost
+    # more than the few items they handle)
+    contributors: list[Contribution] = []
+    reasons: list[str] = []
+    for name, (points, count, category) in ranked:
+        shown = round(points, 1)
+        contributors.append(Contribution(name, names[category], shown, count))
+        if name != "recency":
+            reasons.append(f"{name} x{count}: {shown:+g}" if count > 1 else f"{name}: {shown:+g}")
     reasons.extend(capped)
     if recency_note:
         reasons.append(recency_note)
     if total < 0:
         reasons.append("floored at 0")
-    return ScoreResult(final, contributors, by_category, tuple(reasons))
+    return ScoreResult(final, tuple(contributors), by_category, tuple(reasons))
 
 
 def segment(grade_rank: int, score_value: int, sc: CompiledScoring) -> SegmentResult:
+    if type(grade_rank) is not int or type(score_value) is not int:
+        return SegmentResult(*_segment_text(grade_rank, score_value, sc))
+    # Grades and scores take few values: the texts are kept per (rules, grade, score), the
+    # rules by identity (the entry holds them, so their id is not reused while kept). Exact
+    # ints only: 2.0 (or True) is the key of 2 (or 1) but reads otherwise.
+    key = (id(sc), grade_rank, score_value)
+    hit = _SEGMENTS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_SEGMENTS) >= _SEGMENTS_KEPT:
+            _SEGMENTS.clear()
+        hit = _SEGMENTS[key] = (sc, *_segment_text(grade_rank, score_value, sc))
+    return SegmentResult(hit[1], hit[2])   # a new result each time: results are mutable
+
+
+_SEGMENTS: dict[tuple[int, int, int], tuple[CompiledScoring, str, str]] = {}
+_SEGMENTS_KEPT = 4_096
+
+
+def _segment_text(grade_rank: int, score_value: int, sc: CompiledScoring) -> tuple[str, str]:
     fit = grade_rank >= sc.fit_min_rank
     intent = score_value >= sc.intent_min_score
     name = sc.quadrants[(0 if fit else 2) + (0 if intent else 1)]
@@ -307,4 +333,4 @@ def segment(grade_rank: int, score_value: int, sc: CompiledScoring) -> SegmentRe
                 f"{GRADES[sc.fit_min_rank]} (fit {'high' if fit else 'low'})")
     intent_text = (f"score {score_value} {'meets' if intent else 'is below'} "
                    f"{sc.intent_min_score:g} (intent {'high' if intent else 'low'})")
-    return SegmentResult(name, f"{fit_text}; {intent_text}")
+    return name, f"{fit_text}; {intent_text}"

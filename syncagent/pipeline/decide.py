@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, cast
 
 import structlog
@@ -33,6 +34,7 @@ from syncagent.engine import (
     evaluate,
     profile_from_records,
 )
+from syncagent.engine.model import build_activity, build_crm_facts, build_person
 from syncagent.engine.normalise import email_domain
 from syncagent.pipeline.created import person_created
 from syncagent.pipeline.plan import PersonPlan
@@ -45,6 +47,7 @@ CHUNK = 1_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DECAY_RECHECK = timedelta(days=1)  # decayed scores are refreshed daily
 CUSTOMER_TYPES = frozenset({"customer", "customer - direct", "customer - channel"})
+_KIND = attrgetter("kind")
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,8 @@ def in_chunks(person_ids: Sequence[int], size: int = CHUNK) -> Iterator[Sequence
 
 def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], world: World,
                     now: datetime, routing: RoutingState, judge: Judge = evaluate) -> Evaluated:
-    refs_of = {pid: sorted(refs, key=_record_order)
+    # (one record: already in order, the read's own fresh list)
+    refs_of = {pid: sorted(refs, key=_record_order) if len(refs) > 1 else refs
                for pid, refs in store.persons.refs_of(person_ids).items()}
     refs = [ref for pid in person_ids for ref in refs_of.get(pid, [])]
     rows = store.mirror.person_rows(refs)
@@ -200,8 +204,7 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
     previous = store.decisions.before(person_ids)   # reasons cut to what is read: state
     out = Evaluated([], [], {}, routing, previous=previous)
     for pid in person_ids:
-        records = [rows[ref][0] for ref in refs_of.get(pid, []) if ref in rows]
-        live = [r for r in records if not r.deleted]
+        live = _live(rows, refs_of.get(pid, ()))
         if not live:
             out.due[pid] = None
             out.gone.append(pid)
@@ -226,6 +229,17 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
         out.decisions.append(row)
         out.due[pid] = _next_due(decision, now)
     return out
+
+
+def _live(rows: Mapping[Ref, tuple[MirrorRow, Any]], refs: Iterable[Ref]) -> list[MirrorRow]:
+    """The person's records read and not deleted, in the order of ``refs`` (one pass, one
+    look-up a record)."""
+    live = []
+    for ref in refs:
+        found = rows.get(ref)
+        if found is not None and not found[0].deleted:
+            live.append(found[0])
+    return live
 
 
 def _record_order(ref: Ref) -> tuple[int, str, str, str]:
@@ -255,33 +269,35 @@ def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[RemoteRec
                   previous: Mapping[str, Any] | None, written: Mapping[Ref, Mapping[str, Any]],
                   world: World, rules: Rules) -> PersonInput:
     profile = profile_from_records(mapped, rules)
-    acts = [Activity(kind, when, details, source)
+    # built without the frozen classes' __init__ (model.builder: the same objects, cheaper)
+    acts = [build_activity(kind, when, details, source)
             for r in records
             for _system, source, kind, when, details, _pid in activities.get(
                 (r.object, r.remote_id), ())]
     domain = email_domain(profile.values.get("email"))
     state = (previous or {}).get("reasons", {}).get("state")
-    return PersonInput(str(pid), profile.values, tuple(acts),
-                       _crm_facts(records, acts, written, world),
-                       world.accounts.get(domain) if domain else None,
-                       EngineState.from_dict(state) if state else None,
-                       person_created(records, world.profiles))
+    return build_person(str(pid), profile.values, tuple(acts),
+                        _crm_facts(records, acts, written, world),
+                        world.accounts.get(domain) if domain else None,
+                        EngineState.from_dict(state) if state else None,
+                        person_created(records, world.profiles))
 
 
 def _crm_facts(records: list[MirrorRow], activities: list[Activity],
                written: Mapping[Ref, Mapping[str, Any]], world: World) -> CrmFacts:
     crm = world.crm
-    has_opportunity = any(a.kind == "opportunity_created" for a in activities)
-    in_crm = sorted((r for r in records if r.system == world.crm_system),
-                    key=lambda r: (r.object != (crm.primary_object if crm else None),
-                                   r.modstamp or EPOCH))
+    has_opportunity = "opportunity_created" in map(_KIND, activities)   # in C
+    in_crm = [r for r in records if r.system == world.crm_system]
     if crm is None or not in_crm:
         return CrmFacts(has_opportunity=has_opportunity)
+    if len(in_crm) > 1:   # (most persons have one CRM record: no sort)
+        primary = crm.primary_object
+        in_crm.sort(key=lambda r: (r.object != primary, r.modstamp or EPOCH))
     main = in_crm[0]
     marks = written.get((main.system, main.object, main.remote_id), {})
     f = main.fields
     owner, track = crm.owner_field, crm.track_field
-    return CrmFacts(
+    return build_crm_facts(   # every field named, as model.builder needs
         owner_id=f.get(owner),
         owner_set_by_human=(f.get(owner) not in world.machine_owners
                             and _set_by_a_person(owner, f, marks, crm)),
@@ -308,7 +324,10 @@ def _set_by_a_person(name: str, fields: Mapping[str, Any], marks: Mapping[str, A
 
 
 def _email(records: list[MirrorRow]) -> str | None:
-    return next((r.email_key for r in records if r.email_key), None)
+    for r in records:   # a loop: a generator and next() cost more for one or two records
+        if r.email_key:
+            return r.email_key
+    return None
 
 
 def _decision_row(pid: int, decision: Any, now: datetime) -> dict[str, Any]:
