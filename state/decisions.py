@@ -60,12 +60,25 @@ class DecisionStore:
         state_of = _sqlite_state if dialect == "sqlite" else _postgres_state
         out: dict[int, dict[str, Any]] = {}
         odd: list[int] = []   # a state SQLite gives back as a scalar: read whole (never seen)
+        # Each distinct state text is decoded once and each distinct time converted once: a
+        # rescore evaluated every person at one moment, and persons of one owner and stage
+        # carry equal states. Only read (EngineState.from_dict), so they may share one value.
+        parsed: dict[str, Any] = {}
+        times: dict[Any, Any] = {None: None}
         with self._sessions.read() as session:
-            moment = column_reader(session.get_bind().dialect, table_of(m.Decision).c.evaluated_at)
+            convert = column_reader(session.get_bind().dialect,
+                                    table_of(m.Decision).c.evaluated_at)
+
+            def moment(value: Any) -> Any:
+                if value in times:
+                    return times[value]
+                converted = times[value] = convert(value)
+                return converted
+
             for (pid, grade, score, segment, stage, owner, track, mql_date, kind, state,
                  evaluated_at) in driver_rows(session, _before_query(dialect),
                                               {"ids": listed(dialect, ids)}):
-                reasons = state_of(kind, state)
+                reasons = state_of(kind, state, parsed)
                 if reasons is None:
                     odd.append(pid)
                 out[pid] = {"person_id": pid, "grade": grade, "score": score,
@@ -98,22 +111,32 @@ def _before_query(dialect: str) -> Select[Any]:
         one_of(dialect, t.c.person_id))
 
 
-def _sqlite_state(kind: str | None, state: Any) -> dict[str, Any] | None:
+def _sqlite_state(kind: str | None, state: Any, parsed: dict[str, Any]
+                  ) -> dict[str, Any] | None:
     """The cut reasons from SQLite's two columns; None for a scalar state, whose SQL value
     may not be what decoding the stored JSON gives (true reads 1, a real SQLite's parse)."""
     if kind is None:
         return {}
     if kind == "object" or kind == "array":
-        return {"state": json.loads(state)}
+        return {"state": _decoded(state, parsed)}
     if kind == "null":
         return {"state": None}
     return None
 
 
-def _postgres_state(_kind: None, state: str | None) -> dict[str, Any]:
+def _postgres_state(_kind: None, state: str | None, parsed: dict[str, Any]
+                    ) -> dict[str, Any]:
     """The cut reasons from the state's JSON text, as the server renders it (the text that
     psycopg would have decoded, within the whole reasons)."""
-    return {} if state is None else {"state": json.loads(state)}
+    return {} if state is None else {"state": _decoded(state, parsed)}
+
+
+def _decoded(text: str, parsed: dict[str, Any]) -> Any:
+    """The JSON text decoded, once per distinct text (``parsed``)."""
+    value = parsed.get(text, parsed)
+    if value is parsed:
+        value = parsed[text] = json.loads(text)
+    return value
 
 
 def _whole_states(session: Session, person_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
