@@ -257,11 +257,6 @@ def _stage(r: m.StageHistory) -> StageChange:
                        dict(r.detail or {}))
 
 
-def _timer(r: m.SlaTimerRow) -> TimerRow:
-    return TimerRow(r.key, r.person_id, r.kind, r.started_at, r.due_at, r.recipient, r.status,
-                    r.fired_at, dict(r.detail or {}))
-
-
 def _task(r: m.HandoffTask) -> TaskRecord:
     return TaskRecord(r.key, r.person_id, r.kind, r.name, r.system, r.recipient, r.created_at,
                       dict(r.detail or {}))

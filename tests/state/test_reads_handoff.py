@@ -12,7 +12,7 @@ from sqlalchemy import select
 from state import models as m
 from state.common import IN_LIST
 from state.flags import Flag
-from state.handoff import FIRED, PENDING, HandoffRows, TaskRecord, TimerRow, _timer
+from state.handoff import FIRED, PENDING, HandoffRows, TaskRecord, TimerRow
 from state.store import StateStore
 
 T0 = datetime(2026, 11, 27, 21, 0, tzinfo=UTC)
@@ -29,7 +29,9 @@ def _reference(store: StateStore, pids: list[int]) -> dict[int, list[TimerRow]]:
     with store.sessions.read() as session:
         for row in session.scalars(select(t).where(t.person_id.in_(pids))
                                    .order_by(t.due_at, t.key)):
-            out.setdefault(row.person_id, []).append(_timer(row))
+            out.setdefault(row.person_id, []).append(TimerRow(
+                row.key, row.person_id, row.kind, row.started_at, row.due_at, row.recipient,
+                row.status, row.fired_at, dict(row.detail or {})))
     return out
 
 
