@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from state.outbox import BACKLOG
+from state.common import IN_LIST
+from state.outbox import BACKLOG, in_flight_persons
 from state.store import NewOutboxRow, OutboxResult, StateStore
 
 T0 = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
@@ -49,3 +50,20 @@ def test_named_statuses_are_read_through_the_index_by_status(store: StateStore) 
             session.execute(text("SET LOCAL enable_seqscan = off"))
             plan = " ".join(row[0] for row in session.execute(text(f"EXPLAIN {query}")))
             assert "ix_outbox_group" in plan and "Index Cond" in plan, plan
+
+
+def test_in_flight_persons_by_the_worst_keys(store: StateStore) -> None:
+    """The persons whose update under one of these keys is in flight: the keys one parameter
+    (NUL, unicode, quotes, more than an IN list took), rows of no person left out."""
+    odd = ["é😀 ünï", "x'y\"z\\", "%s %(ids)s ?", "[\"]\"", "K" * 200]
+    keys = [*odd, *(f"k:{n:05d}" for n in range(2 * IN_LIST + 3))]
+    rows = [NewOutboxRow("salesforce", "Lead", "update", {"Rating": "A"}, key,
+                         remote_id=f"00Q{n}", person_id=None if n == 1 else n + 1)
+            for n, key in enumerate(keys)]
+    store.outbox.enqueue([*rows, NewOutboxRow("salesforce", "Lead", "update", {}, "rest",
+                                              remote_id="r", person_id=10 ** 6)], now=T0)
+    store.outbox.claim("a", len(keys), now=T0)   # every row but the last: in flight
+    with store.sessions.read() as session:
+        found = in_flight_persons(session, [*keys, "rest", "K" * 199, "nul\x00"])
+        assert found == sorted(n + 1 for n in range(len(keys)) if n != 1)
+        assert in_flight_persons(session, []) == []
