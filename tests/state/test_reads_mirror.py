@@ -5,7 +5,11 @@ all) find exactly their own rows, of their own system and object, on SQLite and 
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from state.common import IN_LIST
 from state.store import ActivityRow, CursorState, MirrorRow, StateStore
@@ -74,3 +78,19 @@ def test_activities_by_source_by_the_worst_keys(store: StateStore) -> None:
     found = store.mirror.activities_by_source([*keys, ("hubspot", "nul\x00")])
     assert found == {(r.system, r.source_id): r for r in rows if r.system == "hubspot"}
     assert store.mirror.activities_by_source([]) == {}
+
+
+def test_person_rows_are_mirror_rows_as_their_constructor_makes_them(store: StateStore) -> None:
+    """person_rows builds each MirrorRow by filling its attribute dict (mirror._new_row):
+    that holds only while MirrorRow has no __slots__ and no __post_init__."""
+    assert not hasattr(MirrorRow, "__slots__") and not hasattr(MirrorRow, "__post_init__")
+    _seed(store)
+    found = store.mirror.person_rows([("salesforce", "Lead", rid) for rid in ODD])
+    for (system, object_name, rid), (row, _marks) in found.items():
+        made = MirrorRow(system, object_name, rid, row.fields, row.modstamp, row.deleted,
+                         row.email_key)
+        assert type(row) is MirrorRow and row == made and repr(row) == repr(made)
+        assert list(vars(row)) == list(vars(made)), "the fields in the constructor's order"
+        assert pickle.loads(pickle.dumps(row)) == made
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            row.remote_id = "other"  # type: ignore[misc]
