@@ -7,7 +7,7 @@ planned from them (`save`); `DecisionStore` reads them back.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from state import models as m
 from state.common import IN_LIST, Sessions, chunks, table_of, upsert
-from state.db import column_reader, driver_rows, listed, one_of
+from state.db import column_reader, driver_rows, listed, once_each, one_of
 
 COLUMNS = ("grade", "score", "segment", "stage", "owner", "track", "mql_date", "reasons",
            "evaluated_at")
@@ -63,22 +63,14 @@ class DecisionStore:
         # Each distinct state text is decoded once and each distinct time converted once: a
         # rescore evaluated every person at one moment, and persons of one owner and stage
         # carry equal states. Only read (EngineState.from_dict), so they may share one value.
-        parsed: dict[str, Any] = {}
-        times: dict[Any, Any] = {None: None}
+        decode = once_each(json.loads)
         with self._sessions.read() as session:
-            convert = column_reader(session.get_bind().dialect,
-                                    table_of(m.Decision).c.evaluated_at)
-
-            def moment(value: Any) -> Any:
-                if value in times:
-                    return times[value]
-                converted = times[value] = convert(value)
-                return converted
-
+            moment = once_each(column_reader(session.get_bind().dialect,
+                                             table_of(m.Decision).c.evaluated_at))
             for (pid, grade, score, segment, stage, owner, track, mql_date, kind, state,
                  evaluated_at) in driver_rows(session, _before_query(dialect),
                                               {"ids": listed(dialect, ids)}):
-                reasons = state_of(kind, state, parsed)
+                reasons = state_of(kind, state, decode)
                 if reasons is None:
                     odd.append(pid)
                 out[pid] = {"person_id": pid, "grade": grade, "score": score,
@@ -111,32 +103,24 @@ def _before_query(dialect: str) -> Select[Any]:
         one_of(dialect, t.c.person_id))
 
 
-def _sqlite_state(kind: str | None, state: Any, parsed: dict[str, Any]
+def _sqlite_state(kind: str | None, state: Any, decode: Callable[[str], Any]
                   ) -> dict[str, Any] | None:
     """The cut reasons from SQLite's two columns; None for a scalar state, whose SQL value
     may not be what decoding the stored JSON gives (true reads 1, a real SQLite's parse)."""
     if kind is None:
         return {}
     if kind == "object" or kind == "array":
-        return {"state": _decoded(state, parsed)}
+        return {"state": decode(state)}
     if kind == "null":
         return {"state": None}
     return None
 
 
-def _postgres_state(_kind: None, state: str | None, parsed: dict[str, Any]
+def _postgres_state(_kind: None, state: str | None, decode: Callable[[str], Any]
                     ) -> dict[str, Any]:
     """The cut reasons from the state's JSON text, as the server renders it (the text that
     psycopg would have decoded, within the whole reasons)."""
-    return {} if state is None else {"state": _decoded(state, parsed)}
-
-
-def _decoded(text: str, parsed: dict[str, Any]) -> Any:
-    """The JSON text decoded, once per distinct text (``parsed``)."""
-    value = parsed.get(text, parsed)
-    if value is parsed:
-        value = parsed[text] = json.loads(text)
-    return value
+    return {} if state is None else {"state": decode(state)}
 
 
 def _whole_states(session: Session, person_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -11,7 +11,7 @@ reads that preview, reports and the pipeline need.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from state import models as m
 from state.common import IN_LIST, Sessions, chunks, insert_ignore, table_of, upsert
-from state.db import column_reader, driver_rows, listed, one_of
+from state.db import column_reader, driver_rows, listed, once_each, one_of
 
 PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
 
@@ -161,8 +161,8 @@ class HandoffStore:
             query = query.where(t.c.status.in_(list(statuses)))
         out: dict[int, list[TimerRow]] = {}
         with self._sessions.read() as session:
-            moment = _memo(column_reader(session.get_bind().dialect, t.c.due_at))
-            detail_of = _memo(_json_text)   # as text on both: Postgres's decoded once, too
+            moment = once_each(column_reader(session.get_bind().dialect, t.c.due_at))
+            detail_of = once_each(_json_text)   # as text on both: Postgres's decoded once, too
             for key, pid, kind, started, due, recipient, status, fired, detail in driver_rows(
                     session, query.order_by(t.c.due_at, t.c.key), {"ids": listed(dialect, ids)}):
                 out.setdefault(pid, []).append(TimerRow(
@@ -223,20 +223,6 @@ class HandoffStore:
         with self._sessions.read() as session:
             query = select(t).where(*_period(t.at, since, until)).order_by(t.at, t.id)
             return [_feedback(r) for r in session.scalars(query)]
-
-
-def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``convert``, once per distinct value (hashable: the driver's text, or a datetime);
-    its results are shared, so only for values that are not changed (a dict is copied)."""
-    done: dict[Any, Any] = {}
-
-    def once(value: Any) -> Any:
-        if value in done:
-            return done[value]
-        converted = done[value] = convert(value)
-        return converted
-
-    return once
 
 
 def _json_text(text: str | None) -> Any:
