@@ -21,6 +21,11 @@ The targets are judged on ``tree_peak_rss_mb``. ``cpu_seconds`` counts the worke
 (``workers_cpu_seconds``).
 
     python bench/scale.py [--persons 1000000] [--postgres URL] [--no-sqlite] [--workers N]
+                          [--again]
+
+With ``--again`` a second rescore follows the first, a day later (its clock): the steady
+state, where every person has a stored decision that the evaluation reads back. Its figures
+are under ``again`` in the run (the same keys as the run's own; RSS is the whole child's).
 
 With ``SYNCAGENT_BENCH_PROFILE=DIR`` the rescore's threads are profiled as in bench/e2e.py
 (DIR/<thread>.prof, DIR/all.prof) and each evaluation worker too (DIR/worker-<pid>.prof).
@@ -41,7 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +60,13 @@ TARGET_RATE = 10_000
 PROFILE_ENV = "SYNCAGENT_BENCH_PROFILE"   # a folder: cProfile the child (bench/e2e_profile.py)
 
 
-def child_rescore(state_url: str, workers: int | None) -> None:
-    """In the child: one rescore cycle (pull and push left out), then its figures."""
+def child_rescore(state_url: str, workers: int | None, again: bool = False) -> None:
+    """In the child: one rescore cycle (pull and push left out), then its figures; with
+    ``again``, a second one a day later, whose figures are under ``again``."""
     from connectors.registry import registered
     from state.store import StateStore
     from syncagent.engine import load_rules
-    from syncagent.pipeline.cycle import Agent, CycleOptions, run_cycle
-    from syncagent.pipeline.workers import worker_count
+    from syncagent.pipeline.cycle import Agent
 
     store = StateStore(state_url)
     connectors: dict[str, Any] = {system: OfflineConnector(profile)
@@ -77,24 +82,41 @@ def child_rescore(state_url: str, workers: int | None) -> None:
         profiles = ThreadProfiles()
         profiles.start()
         _profile_workers()
+    figures = _timed_rescore(agent)
+    if profiles is not None and profile_to:
+        profiles.dump(profile_to)
+    if again:
+        # steady state: every person has a stored decision, read back (decisions.before)
+        later = agent.clock() + timedelta(days=1)
+        again_agent = Agent(store, connectors, load_rules(ROOT / "mappings"),
+                            holder="bench-scale", workers=workers, clock=lambda: later)
+        figures["again"] = _timed_rescore(again_agent)
+    figures.update(peak_rss_mb=peak_rss_mb())
+    print(json.dumps(figures))
+
+
+def _timed_rescore(agent: Any) -> dict[str, Any]:
+    """One rescore cycle and its figures (the workers' CPU: the pool's processes that ended
+    during it, joined by its end)."""
+    from syncagent.pipeline.cycle import CycleOptions, run_cycle
+    from syncagent.pipeline.workers import worker_count
+
+    children_before = children_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
     report = run_cycle(agent, options=CycleOptions(rescore=True, pull=False, push=False))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    workers_cpu = children_cpu()   # the pool's processes are joined by now
+    workers_cpu = children_cpu() - children_before
     cpu += workers_cpu
-    if profiles is not None and profile_to:
-        profiles.dump(profile_to)
     # CPU time (all threads of the agent's process; the Postgres server's is not in it) says
     # what the run cost on a machine whose cores others share, where wall time says little.
-    print(json.dumps({"persons": report.persons_evaluated, "seconds": round(seconds, 1),
-                      "persons_per_s": round(report.persons_evaluated / max(seconds, 1e-9)),
-                      "cpu_seconds": round(cpu, 1),
-                      "persons_per_cpu_s": round(report.persons_evaluated / max(cpu, 1e-9)),
-                      "workers": worker_count(workers),
-                      "workers_cpu_seconds": round(workers_cpu, 1),
-                      "load_average": os.getloadavg()[0],
-                      "peak_rss_mb": peak_rss_mb(), "planned": report.planned,
-                      "status": report.status}))
+    return {"persons": report.persons_evaluated, "seconds": round(seconds, 1),
+            "persons_per_s": round(report.persons_evaluated / max(seconds, 1e-9)),
+            "cpu_seconds": round(cpu, 1),
+            "persons_per_cpu_s": round(report.persons_evaluated / max(cpu, 1e-9)),
+            "workers": worker_count(agent.workers),
+            "workers_cpu_seconds": round(workers_cpu, 1),
+            "load_average": os.getloadavg()[0],
+            "planned": report.planned, "status": report.status}
 
 
 _pool_work: Any = None        # the pool's own chunk function, which `_profiled_work` runs
@@ -162,8 +184,8 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run(backend: str, state_url: str, persons: int, workers: int | None = None
-        ) -> dict[str, Any]:
+def run(backend: str, state_url: str, persons: int, workers: int | None = None,
+        again: bool = False) -> dict[str, Any]:
     from bench.scale_seed import seed, utc_now
     from state.store import StateStore
 
@@ -177,6 +199,8 @@ def run(backend: str, state_url: str, persons: int, workers: int | None = None
     command = [sys.executable, __file__, "--child-rescore", state_url]
     if workers is not None:
         command += ["--workers", str(workers)]
+    if again:
+        command.append("--again")
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           cwd=ROOT) as child, TreeMemory(child.pid) as tree:
         stdout, stderr = child.communicate()
@@ -216,21 +240,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-sqlite", action="store_true", help="run on Postgres only")
     parser.add_argument("--workers", type=int, default=None,
                         help="evaluation processes (default: the agent's; 0: none)")
+    parser.add_argument("--again", action="store_true",
+                        help="then a second rescore a day later, every decision stored")
     parser.add_argument("--child-rescore", metavar="STATE_URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_rescore:
-        child_rescore(args.child_rescore, args.workers)
+        child_rescore(args.child_rescore, args.workers, args.again)
         return
     runs = []
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as folder:
             runs.append(run("sqlite", f"sqlite:///{folder}/state.db", args.persons,
-                            args.workers))
+                            args.workers, args.again))
     if args.postgres:
         from state.scratch import scratch_schema
 
         with scratch_schema(args.postgres, "scale") as url:
-            runs.append(run("postgresql", url, args.persons, args.workers))
+            runs.append(run("postgresql", url, args.persons, args.workers, args.again))
     print(json.dumps({"benchmark": "scale.rescore", "persons": args.persons,
                       "at": datetime.now().astimezone().isoformat(timespec="seconds"),
                       "targets": {"peak_rss_mb_below": TARGET_RSS_MB,

@@ -114,6 +114,21 @@ def _same(value: Any) -> Any:
     return value
 
 
+def once_each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert``, run once per distinct value (the driver's hashable value: a time's text
+    or datetime, a JSON text): a chunk's rows repeat a few times and details. The results
+    are shared between rows, so only for results nobody changes (a dict is copied)."""
+    done: dict[Any, Any] = {}
+
+    def once(value: Any) -> Any:
+        if value in done:
+            return done[value]
+        converted = done[value] = convert(value)
+        return converted
+
+    return once
+
+
 #: WAL pages before a commit checkpoints them into the database file (SQLite's default is
 #: 1,000). A backfill's page commits dirty pages all over the mirror's and activities'
 #: indexes, and a checkpoint copies each distinct page back: at 1,000 the same hot pages were

@@ -6,14 +6,17 @@ planned from them (`save`); `DecisionStore` reads them back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, literal_column, null, select
 from sqlalchemy.orm import Session
 
 from state import models as m
 from state.common import IN_LIST, Sessions, chunks, table_of, upsert
+from state.db import column_reader, driver_rows, listed, once_each, one_of
 
 COLUMNS = ("grade", "score", "segment", "stage", "owner", "track", "mql_date", "reasons",
            "evaluated_at")
@@ -46,17 +49,87 @@ class DecisionStore:
         """person id -> its stored decision as a new evaluation of it needs it: every column,
         with ``reasons`` cut to the engine's carried ``state`` (all that is read of them).
 
-        The reasons shown to people are ~10 KB a person once parsed, and a chunk's stored
-        decisions stay in memory until the chunk is committed, beside the next chunk's (two
-        chunks of 1,000 persons: ~20 MB at the end of a backfill, whose settle pass evaluates
-        persons that were all evaluated once already). Each row is cut as it is read."""
-        table = table_of(m.Decision)
+        The database takes the state out of the stored reasons (~2.6 KB of JSON a person,
+        ~10 KB once parsed, read for a small part): only the state is sent and decoded. The
+        chunk's ids are one parameter (db.one_of), the rows the driver's own tuples
+        (db.driver_rows), the two times converted as SQLAlchemy converts them."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        dialect = self._sessions.dialect
+        state_of = _sqlite_state if dialect == "sqlite" else _postgres_state
         out: dict[int, dict[str, Any]] = {}
+        odd: list[int] = []   # a state SQLite gives back as a scalar: read whole (never seen)
+        # Each distinct state text is decoded once and each distinct time converted once: a
+        # rescore evaluated every person at one moment, and persons of one owner and stage
+        # carry equal states. Only read (EngineState.from_dict), so they may share one value.
+        decode = once_each(json.loads)
         with self._sessions.read() as session:
-            for chunk in chunks(list(person_ids), IN_LIST):
-                for row in session.execute(select(table).where(table.c.person_id.in_(chunk))):
-                    values = row._asdict()
-                    reasons = values.get("reasons") or {}
-                    values["reasons"] = {"state": reasons["state"]} if "state" in reasons else {}
-                    out[values["person_id"]] = values
+            moment = once_each(column_reader(session.get_bind().dialect,
+                                             table_of(m.Decision).c.evaluated_at))
+            for (pid, grade, score, segment, stage, owner, track, mql_date, kind, state,
+                 evaluated_at) in driver_rows(session, _before_query(dialect),
+                                              {"ids": listed(dialect, ids)}):
+                reasons = state_of(kind, state, decode)
+                if reasons is None:
+                    odd.append(pid)
+                out[pid] = {"person_id": pid, "grade": grade, "score": score,
+                            "segment": segment, "stage": stage, "owner": owner,
+                            "track": track, "mql_date": moment(mql_date), "reasons": reasons,
+                            "evaluated_at": moment(evaluated_at)}
+            for pid, reasons in _whole_states(session, odd).items():
+                out[pid]["reasons"] = reasons
         return out
+
+
+@cache
+def _before_query(dialect: str) -> Select[Any]:
+    """The decision's columns in table order, its reasons as two columns: what the state is
+    (None: no state) and the state itself (`_sqlite_state`, `_postgres_state`)."""
+    t = table_of(m.Decision)
+    kind: ColumnElement[Any]
+    state: ColumnElement[Any]
+    if dialect == "postgresql":
+        # jsonb: NULL when there is no state, else its JSON text ('null' for a JSON null)
+        kind = null()
+        state = cast(t.c.reasons.op("->")(literal_column("'state'")), Text)
+    else:
+        # json_type: NULL when there is no state; json_extract: an object or array's JSON
+        # text, a scalar's SQL value (which `_sqlite_state` leaves to `_whole_states`)
+        kind = func.json_type(t.c.reasons, "$.state")
+        state = func.json_extract(t.c.reasons, "$.state")
+    return select(t.c.person_id, t.c.grade, t.c.score, t.c.segment, t.c.stage, t.c.owner,
+                  t.c.track, t.c.mql_date, kind, state, t.c.evaluated_at).where(
+        one_of(dialect, t.c.person_id))
+
+
+def _sqlite_state(kind: str | None, state: Any, decode: Callable[[str], Any]
+                  ) -> dict[str, Any] | None:
+    """The cut reasons from SQLite's two columns; None for a scalar state, whose SQL value
+    may not be what decoding the stored JSON gives (true reads 1, a real SQLite's parse)."""
+    if kind is None:
+        return {}
+    if kind == "object" or kind == "array":
+        return {"state": decode(state)}
+    if kind == "null":
+        return {"state": None}
+    return None
+
+
+def _postgres_state(_kind: None, state: str | None, decode: Callable[[str], Any]
+                    ) -> dict[str, Any]:
+    """The cut reasons from the state's JSON text, as the server renders it (the text that
+    psycopg would have decoded, within the whole reasons)."""
+    return {} if state is None else {"state": decode(state)}
+
+
+def _whole_states(session: Session, person_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The cut reasons of these persons, decoded from the whole stored reasons."""
+    t = table_of(m.Decision)
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in chunks(list(person_ids), IN_LIST):
+        for pid, reasons in session.execute(select(t.c.person_id, t.c.reasons).where(
+                t.c.person_id.in_(chunk))):
+            reasons = reasons or {}
+            out[pid] = {"state": reasons["state"]} if "state" in reasons else {}
+    return out

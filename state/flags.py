@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from state import models as m
-from state.common import IN_LIST, Sessions, chunks, table_of, upsert, utcnow
+from state.common import Sessions, table_of, upsert, utcnow
+from state.db import driver_rows, listed, one_of
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,16 @@ class FlagStore:
         return len(rows)
 
     def open_keys(self, keys: Iterable[str]) -> set[str]:
-        """Which of these keys are unresolved items (an indexed read per chunk of keys)."""
-        t = m.DataQualityItem
-        found: set[str] = set()
+        """Which of these keys are unresolved items (one indexed read, the keys one
+        parameter: db.one_of; each chunk of an evaluation asks for its persons' e-mails)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        t, dialect = table_of(m.DataQualityItem), self._sessions.dialect
+        query = select(t.c.key).where(one_of(dialect, t.c.key), t.c.resolved.is_(False))
         with self._sessions.read() as session:
-            for chunk in chunks(sorted(set(keys)), IN_LIST):
-                found.update(session.scalars(select(t.key).where(
-                    t.key.in_(chunk), t.resolved.is_(False))))
-        return found
+            return {key for (key,) in driver_rows(session, query,
+                                                  {"ids": listed(dialect, wanted)})}
 
     def items_of(self, kinds: Sequence[str], limit: int = 100_000) -> list[dict[str, Any]]:
         """The unresolved items of these kinds, oldest first."""

@@ -117,19 +117,21 @@ class PersonStore:
             return {(s, o, r): p for s, o, r, p in rows}
 
     def links_of(self, refs: Iterable[Ref]) -> dict[Ref, int]:
-        """The person of each of these records that is linked (one indexed read per object
-        and chunk of ids)."""
+        """The person of each of these records that is linked (one indexed read per object,
+        the ids one parameter: db.one_of)."""
         by_object: dict[tuple[str, str], set[str]] = {}
         for system, object_name, rid in refs:
             by_object.setdefault((system, object_name), set()).add(rid)
-        t = m.PersonLink
+        t, dialect = table_of(m.PersonLink), self._sessions.dialect
+        query = select(t.c.remote_id, t.c.person_id).where(
+            t.c.system == bindparam("system"), t.c.object == bindparam("object"),
+            one_of(dialect, t.c.remote_id))
         out: dict[Ref, int] = {}
         with self._sessions.read() as session:
             for (system, object_name), ids in by_object.items():
-                for chunk in chunks(sorted(ids), IN_LIST):
-                    rows = session.execute(select(t.remote_id, t.person_id).where(
-                        t.system == system, t.object == object_name, t.remote_id.in_(chunk)))
-                    out.update({(system, object_name, rid): pid for rid, pid in rows})
+                rows = driver_rows(session, query, {"system": system, "object": object_name,
+                                                    "ids": listed(dialect, sorted(ids))})
+                out.update({(system, object_name, rid): pid for rid, pid in rows})
         return out
 
     def refs_of(self, person_ids: Iterable[int]) -> dict[int, list[Ref]]:

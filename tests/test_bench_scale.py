@@ -32,3 +32,18 @@ def test_scale_bench_rescores_every_seeded_person_and_prints_its_figures() -> No
         assert run["status"] == "ok" and run["planned"] > 0
         assert run["seeded_rows"]["persons"] == 2000
         assert run["peak_rss_mb"] > 0 and run["persons_per_s"] > 0
+
+
+def test_again_adds_a_second_rescore_of_every_person_with_the_same_figures() -> None:
+    """``--again``: the run's own figures, then a second rescore's under ``again`` (SQLite
+    only: the second pass is the same code on either backend)."""
+    command = [sys.executable, str(ROOT / "bench" / "scale.py"), "--persons", "300",
+               "--again"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (run,) = json.loads(out.stdout)["runs"]
+    assert set(run) >= KEYS | {"again", "cpu_seconds", "workers_cpu_seconds"}, run
+    again = run["again"]
+    assert set(again) >= KEYS - {"backend", "peak_rss_mb"} | {"cpu_seconds", "planned"}
+    assert run["persons"] == again["persons"] == 300
+    assert again["status"] == "ok" and again["cpu_seconds"] >= 0
