@@ -113,7 +113,7 @@ def _timed_rescore(agent: Any) -> dict[str, Any]:
             "persons_per_s": round(report.persons_evaluated / max(seconds, 1e-9)),
             "cpu_seconds": round(cpu, 1),
             "persons_per_cpu_s": round(report.persons_evaluated / max(cpu, 1e-9)),
-            "workers": worker_count(agent.workers),
+            "workers": worker_count(agent.workers, rescore=True),
             "workers_cpu_seconds": round(workers_cpu, 1),
             "load_average": os.getloadavg()[0],
             "planned": report.planned, "status": report.status}

@@ -21,6 +21,7 @@ import structlog
 from connectors.base import Connector, Progress, System
 from connectors.registry import registered
 from state.flags import Flag
+from state.outbox import BACKLOG
 from state.runs import Key
 from state.store import NewOutboxRow, StateStore
 from syncagent.engine import RoutingState, Rules
@@ -226,7 +227,7 @@ def _error_entry(error: BaseException) -> dict[str, Any]:
 
 def _outbox_figures(store: StateStore, report: CycleReport) -> None:
     try:
-        counts = store.outbox.counts()
+        counts = store.outbox.counts(BACKLOG)   # bounded: never the done rows
     except Exception:  # the DB may be what failed; the run record says so already
         return
     # Rows in flight are pending too: a killed push leaves them claimed until the window ends.
