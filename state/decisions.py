@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, literal_column, null, select
+from sqlalchemy import ColumnElement, Select, Text, case, cast, func, literal_column, null, select
 from sqlalchemy.orm import Session
 
 from state import models as m
@@ -95,9 +95,14 @@ def _before_query(dialect: str) -> Select[Any]:
         state = cast(t.c.reasons.op("->")(literal_column("'state'")), Text)
     else:
         # json_type: NULL when there is no state; json_extract: an object or array's JSON
-        # text, a scalar's SQL value (which `_sqlite_state` leaves to `_whole_states`)
-        kind = func.json_type(t.c.reasons, "$.state")
-        state = func.json_extract(t.c.reasons, "$.state")
+        # text, a scalar's SQL value (which `_sqlite_state` leaves to `_whole_states`).
+        # Text SQLite's strict parser refuses ('malformed JSON'), which Python's json read
+        # (a NaN written by json.dumps' defaults before the store's own serializer), is
+        # left to `_whole_states` too: SQLite's error would stop every cycle that reads it.
+        valid = func.json_valid(t.c.reasons) == 1
+        kind = case((valid, func.json_type(t.c.reasons, "$.state")),
+                    (t.c.reasons.is_(None), None), else_=literal_column("'invalid'"))
+        state = case((valid, func.json_extract(t.c.reasons, "$.state")))
     return select(t.c.person_id, t.c.grade, t.c.score, t.c.segment, t.c.stage, t.c.owner,
                   t.c.track, t.c.mql_date, kind, state, t.c.evaluated_at).where(
         one_of(dialect, t.c.person_id))
@@ -106,7 +111,8 @@ def _before_query(dialect: str) -> Select[Any]:
 def _sqlite_state(kind: str | None, state: Any, decode: Callable[[str], Any]
                   ) -> dict[str, Any] | None:
     """The cut reasons from SQLite's two columns; None for a scalar state, whose SQL value
-    may not be what decoding the stored JSON gives (true reads 1, a real SQLite's parse)."""
+    may not be what decoding the stored JSON gives (true reads 1, a real SQLite's parse),
+    and for reasons SQLite cannot parse (kind 'invalid')."""
     if kind is None:
         return {}
     if kind == "object" or kind == "array":

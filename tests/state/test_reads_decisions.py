@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from state import decisions
 from state import models as m
 from state.common import IN_LIST, table_of
+from state.dberrors import StateRefused
 from state.store import StateStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -71,3 +73,24 @@ def test_more_persons_than_an_in_list_and_none(store: StateStore) -> None:
     assert got == _whole(store, [row["person_id"] for row in rows])
     assert store.decisions.before([]) == {}
     assert store.decisions.before(iter([])) == {}
+
+
+def test_reasons_the_database_cannot_parse_are_read_as_python_reads_them(
+        store: StateStore) -> None:
+    """A decision stored as text SQLite's JSON functions refuse but Python's json reads (a
+    NaN, as json.dumps' defaults wrote it before the store had its own serializer): its
+    state is read, not a 'malformed JSON' error taken for a damaged database."""
+    _save(store, [_decision(1, {"state": {"stage": "MQL"}}), _decision(2, {"state": None}),
+                  _decision(3, None)])
+    legacy = ("UPDATE decisions SET reasons = '{\"state\": {\"stage\": \"SAL\", "
+              "\"decay\": NaN}, \"score\": Infinity}' WHERE person_id = 2")
+    if store.dialect == "postgresql":   # jsonb refuses the text itself: nothing to read
+        with pytest.raises(StateRefused, match="InvalidTextRepresentation"), \
+                store.engine.begin() as connection:
+            connection.exec_driver_sql(legacy)
+        return
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(legacy)
+    got = store.decisions.before([1, 2, 3])
+    assert got == _whole(store, [1, 2, 3])
+    assert got[2]["reasons"]["state"]["stage"] == "SAL" and got[3]["reasons"] == {}
