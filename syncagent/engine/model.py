@@ -8,10 +8,12 @@ what the engine needs to remember about a person; hand it back as ``PersonInput.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
+
+from syncagent.engine.frozen import builder
 
 STAGE_RANK: dict[str, int] = {
     "Subscriber": 0, "Inquiry": 1, "Lead": 2, "Recycled": 2, "Nurture": 2, "Disqualified": 2,
@@ -104,33 +106,6 @@ class PersonInput:
     # When the person was created (their CRM record's creation; aware UTC), for the scoring
     # rules' early bands. None: unknown, and every activity earns its rule's own points.
     created_at: datetime | None = None
-
-
-_Frozen = TypeVar("_Frozen")
-
-
-def builder(cls: type[_Frozen]) -> Callable[..., _Frozen]:
-    """``cls(...)`` for a frozen slotted dataclass, every field given (by position or name),
-    without its __init__, which sets each field through object.__setattr__ (frozen: its own
-    setter refuses); this sets each slot through the slot's descriptor, as that call ends up
-    doing, at less than half the cost (an Activity: ~1.0 -> ~0.45 µs, measured). Only for a
-    class with no __post_init__ and every field in __init__ (tests/engine/test_eval_model.py
-    compares what both build)."""
-    names = [f.name for f in fields(cls)]   # type: ignore[arg-type]
-    # the decorator's arguments as dataclasses records them (CPython 3.11's dataclasses: not
-    # documented; tests/engine/test_eval_model.py fails if a mutable class got past this)
-    params = cls.__dataclass_params__   # type: ignore[attr-defined]
-    if not (params.frozen and "__slots__" in cls.__dict__ and not hasattr(cls, "__post_init__")
-            and all(f.init for f in fields(cls))   # type: ignore[arg-type]
-            and not {"new", "cls", "obj"} & set(names)):
-        raise TypeError(f"{cls.__name__} is not built alike without its __init__")
-    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    scope |= {f"set_{name}": getattr(cls, name).__set__ for name in names}
-    body = "".join(f"    set_{name}(obj, {name})\n" for name in names)
-    exec(f"def build({', '.join(names)}):\n    obj = new(cls)\n{body}    return obj\n",
-         scope)
-    built: Callable[..., _Frozen] = scope["build"]
-    return built
 
 
 build_activity = builder(Activity)

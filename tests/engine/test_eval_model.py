@@ -74,11 +74,25 @@ def test_the_pipeline_s_values_build_alike_and_hash_alike() -> None:
     _same(PersonInput(*person), build_person(*person))
 
 
-def test_every_field_must_be_given() -> None:
+def test_a_field_left_out_takes_the_class_default_and_a_required_one_is_refused() -> None:
+    """As the class's own __init__: a field added later with a default, and not passed by
+    the pipeline's calls, must not make every person's evaluation fail."""
+    @dataclass(frozen=True, slots=True)
+    class Grown:
+        kind: str
+        count: int = 3
+        tags: list[str] = dataclasses.field(default_factory=list)
+
+    build = builder(Grown)
+    first, second = build("a"), build("a")
+    assert first == Grown("a") and first.tags == [] and first.tags is not second.tags
+    assert build("b", tags=["x"]) == Grown("b", tags=["x"]) and build("c", 4).count == 4
     with pytest.raises(TypeError):
-        build_activity("page_view", WHEN)
+        build(count=1)
     with pytest.raises(TypeError):
-        build_crm_facts(owner_id="005x")
+        build_activity("page_view")
+    assert build_activity("page_view", WHEN) == Activity("page_view", WHEN)
+    assert build_crm_facts(owner_id="005x") == CrmFacts(owner_id="005x")
 
 
 def test_builder_refuses_what_it_would_build_otherwise() -> None:
