@@ -138,14 +138,24 @@ def _storable_as_is(fields: Mapping[str, Any], nested: bool = False) -> bool:
     return "\x00" not in joined and (joined.isascii() or not _SURROGATE.search(joined))
 
 
-#: The C encoder ``json.dumps(value, sort_keys=True, default=str, allow_nan=False)`` builds
+def _fallback(value: Any) -> str:
+    """What the encoder does not know, as its text (``default=str``); but an `Encoded`
+    inside a dict or list would be stored as a string of JSON text, encoded twice, without
+    a word. No path makes one; if one ever does, it fails loudly."""
+    if type(value) is Encoded:
+        raise TypeError("an Encoded value is a JSON column's whole value, never a part of "
+                        "one: store the value itself there")
+    return str(value)
+
+
+#: The C encoder ``json.dumps(value, sort_keys=True, default=_fallback, allow_nan=False)`` builds
 #: on every call, built once (the same text): a rescore encodes every decision's reasons
 #: (~2.6 KB) and every outbox payload, and building the encoder per call cost ~20% of each
 #: (measured on a rescore's chunks). Without the circular-reference bookkeeping, whose
 #: state a failed call could leave behind in a shared encoder: a cycle fails as
 #: RecursionError instead (clean_value, on the ValueError it raised, failed so anyway).
-_ENCODE = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", True, False,
-                         False)
+_ENCODE = c_make_encoder(None, _fallback, encode_basestring_ascii, None, ": ", ", ", True,
+                         False, False)
 
 
 def _plain_dumps(value: Any) -> str:
@@ -171,7 +181,7 @@ class Encoded:
     def __reduce__(self) -> tuple[type[Encoded], tuple[str]]:
         return Encoded, (self.text,)
 
-    def __str__(self) -> str:   # inside a value (never in the commit): a string, as text
+    def __str__(self) -> str:   # as text, in a message or a log line
         return self.text
 
     def __repr__(self) -> str:

@@ -323,3 +323,20 @@ def test_the_qualify_steps_read_as_they_did_whatever_the_offset(rules: Rules) ->
              f"Overdue: this lead was {accepted} and is still not qualified, recycled or "
              f"disqualified after {days * 1.5:g} days.{note}", sal_at, owner)]
         assert [t.due_at.utcoffset() for t in got] == [sal_at.utcoffset()] * 2
+
+
+def test_the_hand_written_field_lists_name_every_field_of_their_classes() -> None:
+    """`taken`/`join`, `Piece.__reduce__`, `workers._as_text` and `_lists` above spell out
+    the fields of HandoffRows, Handoff and Piece: a field added to one of those classes
+    and missed there would be dropped on the worker path only (the in-process path keeps
+    it), or come back from the pickle as its default."""
+    from dataclasses import fields
+
+    assert [f.name for f in fields(HandoffRows)] == ["history", "timers", "cancelled", "tasks",
+                                                     "feedback"]
+    assert [f.name for f in fields(Handoff)] == ["rows", "outbox", "flags"]
+    assert len(taken(_full_handoff(1))) == len(fields(HandoffRows)) + len(fields(Handoff)) - 1
+    names = [f.name for f in fields(Piece)]
+    piece = Piece(T0, {"person_id": 1}, ["row"], ["flag"], ["poison"],  # type: ignore[list-item]
+                  taken(_full_handoff(1)), True)
+    assert [getattr(piece, n) for n in names] == list(piece.__reduce__()[1])

@@ -61,11 +61,13 @@ def test_encoded_text_is_the_serializers_text_and_is_never_encoded_again(value: 
 
 
 def test_only_the_marker_is_taken_as_text_made_already() -> None:
-    """A plain string, a string enum, and an `Encoded` inside a value are JSON strings."""
+    """A plain string and a string enum are JSON strings; an `Encoded` inside a value is
+    refused (stored, it would be JSON text encoded twice)."""
     assert dumps("{}") == '"{}"'
     assert dumps(Kind.HOT) == '"hot"'
-    assert dumps({"inner": Encoded('{"a": 1}')}) == '{"inner": "{\\"a\\": 1}"}'
-    assert dumps([Encoded("1")]) == '["1"]'
+    for nested in ({"inner": Encoded('{"a": 1}')}, [Encoded("1")]):
+        with pytest.raises(TypeError, match="whole value"):
+            dumps(nested)
 
 
 def test_encoded_text_crosses_a_pickle_as_itself() -> None:
