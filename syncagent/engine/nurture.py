@@ -18,7 +18,7 @@ class CompiledTrack:
     hubspot_list: str
     value: str
     description: str
-    reason: str = ""    # "matches {description}": made once, not once per person placed
+    reason: str    # "matches {description}": made once, not once per person placed
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +42,10 @@ def describe(conditions: list[Condition]) -> str:
 
 
 def compile_nurture(spec: NurtureFile) -> CompiledNurture:
+    described = [(t, describe(t.when)) for t in spec.tracks]
     tracks = tuple(CompiledTrack(t.name, compile_all(t.when), t.hubspot_list,
-                                 t.nurture_track_value, describe(t.when),
-                                 f"matches {describe(t.when)}") for t in spec.tracks)
+                                 t.nurture_track_value, text, f"matches {text}")
+                   for t, text in described)
     by_key: dict[str, CompiledTrack] = {}
     for t in tracks:
         by_key.setdefault(t.value.casefold(), t)
