@@ -28,7 +28,7 @@ from state.common import (
     upsert,
     utcnow,
 )
-from state.db import column_reader, driver_rows, listed, one_of
+from state.db import column_reader, driver_rows, listed, once_each, one_of
 from state.persons import queue_for_match
 
 RECORD_KEY = ("system", "object", "remote_id")
@@ -324,16 +324,14 @@ class MirrorStore:
         # The details as text, parsed once per distinct text: page views of one page, one
         # form's submissions, one owner's calls repeat the same details (the rows only read
         # them, so equal details may share one dict).
-        parsed: dict[str, Any] = {}
+        parsed = once_each(_details)
         out: dict[tuple[str, str], list[ActivityTuple]] = {}
         with self._sessions.read() as session:
             moment = column_reader(session.get_bind().dialect, t.c.occurred_at)
             for object_name, ids in _grouped(refs).items():
                 for rid, system, source, kind, when, text, pid in driver_rows(session, query, {
                         "object": object_name, "ids": listed(dialect, sorted(ids))}):
-                    details = parsed.get(text) if text is not None else {}
-                    if details is None:
-                        details = parsed[text] = json.loads(text) or {}
+                    details = parsed(text) if text is not None else {}
                     out.setdefault((object_name, rid), []).append(
                         (system, source, kind, moment(when), details, pid))
         return out
@@ -442,3 +440,7 @@ def _update_written(session: Session, system: str, object_name: str,
             .values(fields=bindparam("new_fields"), agent_written=bindparam("new_written")))
     for chunk in chunks(updates):
         session.connection().execute(stmt, list(chunk))
+
+
+def _details(text: str) -> dict[str, Any]:
+    return json.loads(text) or {}

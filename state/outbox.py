@@ -400,8 +400,7 @@ class OutboxStore:
             return due_counts(session, now or utcnow())
 
     def counts(self, statuses: Sequence[str] | None = None) -> dict[str, int]:
-        """Rows by status; only these statuses, when given (bounded by their rows: a cycle
-        asks for `BACKLOG`, see `counts`)."""
+        """Rows by status; only these statuses, when given (a cycle's `BACKLOG`: `counts`)."""
         with self._sessions.read() as session:
             return counts(session, statuses)
 
