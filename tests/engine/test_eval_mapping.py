@@ -20,6 +20,7 @@ from syncagent.engine.mapping import (
     Found,
     RemoteRecordLike,
     _found_values,
+    _pick,
     _plan_of,
     map_person,
     record_problems,
@@ -45,28 +46,18 @@ class _Rec:
 
 
 def _slow_pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
-    """mapping._pick before its two_way loop (a sort, a list and a max)."""
+    """mapping._pick's two_way choice as it was (a sort, a list and a max); the other
+    policies, unchanged, are mapping's own."""
     preferred = spec.source
-    if spec.only_source:
-        return (preferred, found[preferred][1]) if preferred in found else (None, None)
-    if spec.sync == "two_way" and len(found) > 1:
-        order = [preferred, *sorted(s for s in found if s != preferred)]
-        filled = [s for s in order if s in found and found[s][1] is not None]
-        if not filled:
-            first = next(s for s in order if s in found)
-            return first, found[first][1]
-        latest = max(filled, key=lambda s: (found[s][0].modstamp, -order.index(s)))
-        return latest, found[latest][1]
-    mine = found.get(preferred)
-    if mine is not None and mine[1] is not None:
-        return preferred, mine[1]
-    others = sorted(s for s in found if s != preferred)
-    for system in others:
-        if found[system][1] is not None:
-            return system, found[system][1]
-    if others:
-        return others[0], found[others[0]][1]
-    return (preferred, None) if mine is not None else (None, None)
+    if spec.only_source or spec.sync != "two_way" or len(found) < 2:
+        return _pick(spec, found)
+    order = [preferred, *sorted(s for s in found if s != preferred)]
+    filled = [s for s in order if s in found and found[s][1] is not None]
+    if not filled:
+        first = next(s for s in order if s in found)
+        return first, found[first][1]
+    latest = max(filled, key=lambda s: (found[s][0].modstamp, -order.index(s)))
+    return latest, found[latest][1]
 
 
 def _slow_map(records: Sequence[RemoteRecordLike]) -> tuple[dict[str, Any], dict[str, str]]:
