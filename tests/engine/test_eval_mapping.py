@@ -6,8 +6,7 @@ record_problems' reordered tests find what its loop as it was found."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,20 +28,12 @@ from syncagent.engine.normalise import MAX_ABS_NUMBER, value_problem
 
 from ..fuzz.strategies import nasty_numbers, nasty_text
 from .conftest import SHIPPED
+from .test_mapping import Rec as _Rec
 
 RULES: Rules = load_rules(SHIPPED)
 FIELDS = RULES.compiled.fields
 OBJECTS = [("salesforce", "Lead"), ("salesforce", "Contact"), ("hubspot", "contacts")]
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class _Rec:
-    system: str
-    object: str
-    fields: Mapping[str, Any]
-    modstamp: Any
-    deleted: bool = False
 
 
 def _slow_pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
