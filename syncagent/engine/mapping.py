@@ -269,6 +269,12 @@ def map_person(records: Sequence[RemoteRecordLike],
     plan = _plan_of(fields)
     if len(records) == 1 and not records[0].deleted:
         return _one_record(records[0], plan)
+    return _merged(records, fields, plan)
+
+
+def _merged(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledField],
+            plan: _FieldPlan) -> CanonicalProfile:
+    """Each field's value from the records holding it: the one system's, else `_pick`'s."""
     found_of = _found_values(records, plan)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}

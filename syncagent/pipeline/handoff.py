@@ -148,24 +148,13 @@ def taken(out: Handoff) -> HandoffParts:
     """What ``out`` holds, as parts; ``out`` is left empty (each list handed over is
     replaced, so one `Handoff` serves a whole chunk, person after person)."""
     rows = out.rows
-    history, timers, cancelled = rows.history, rows.timers, rows.cancelled
-    tasks, feedback, outbox, flags = rows.tasks, rows.feedback, out.outbox, out.flags
-    if not (history or timers or cancelled or tasks or feedback or outbox or flags):
+    parts: HandoffParts = (rows.history, rows.timers, rows.cancelled, rows.tasks, rows.feedback,
+                           out.outbox, out.flags)
+    if not any(parts):
         return NO_HANDOFF
-    if history:
-        rows.history = []
-    if timers:
-        rows.timers = []
-    if cancelled:
-        rows.cancelled = []
-    if tasks:
-        rows.tasks = []
-    if feedback:
-        rows.feedback = []
-    if outbox:
-        out.outbox = []
-    if flags:
-        out.flags = []
+    rows.history, rows.timers, rows.cancelled, rows.tasks, rows.feedback = [], [], [], [], []
+    out.outbox, out.flags = [], []
+    history, timers, cancelled, tasks, feedback, outbox, flags = parts
     return (history or (), timers or (), cancelled or (), tasks or (), feedback or (),
             outbox or (), flags or ())
 
