@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from state import dberrors
 from state import models as m
+from state.db import once_each
 from state.models import UTCDateTime
 from state.sanitise import clean_column
 
@@ -184,18 +185,13 @@ class _Slot:
             return repeat(self.fixed, len(rows))   # type: ignore[return-value]
         values = list(map(itemgetter(self.name), rows))
         if self.processor is not None:
-            values = (_each_once(self.processor, values) if self.kind == "moment"
-                      else list(map(self.processor, values)))
+            # a datetime processor once per distinct moment of the column: most of a chunk's
+            # rows carry the same one or two (the commit's ``now``). Only for UTCDateTime:
+            # equal moments in two zones are one key, and its processor gives both one text
+            values = list(map(once_each(self.processor) if self.kind == "moment"
+                              else self.processor, values))
         # the JSON serializer (sanitise.dumps) hands over clean text only
         return values if self.kind == "json" else clean_column(values)
-
-
-def _each_once(processor: Any, values: list[Any]) -> list[Any]:
-    """A datetime processor applied once per distinct moment of a column: most of a chunk's
-    rows carry the same one or two (the commit's ``now``). Only for UTCDateTime: equal
-    moments in two zones are one key, and its processor gives both the same UTC text."""
-    done = {value: processor(value) for value in set(values)}
-    return list(map(done.__getitem__, values))
 
 
 def table_of(model: type[m.Base]) -> Table:

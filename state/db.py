@@ -117,16 +117,23 @@ def _same(value: Any) -> Any:
 def once_each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``convert``, run once per distinct value (the driver's hashable value: a time's text
     or datetime, a JSON text): a chunk's rows repeat a few times and details. The results
-    are shared between rows, so only for results nobody changes (a dict is copied)."""
-    done: dict[Any, Any] = {}
+    are shared between rows, so only for results nobody changes (a dict is copied). A hit
+    is the dict's own look-up, in C; a miss converts (`_Converted.__missing__`)."""
+    return _Converted(convert).__getitem__
 
-    def once(value: Any) -> Any:
-        if value in done:
-            return done[value]
-        converted = done[value] = convert(value)
+
+class _Converted(dict[Any, Any]):
+    """Each key's converted value, converted on its first look-up."""
+
+    __slots__ = ("_convert",)
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        converted = self[value] = self._convert(value)
         return converted
-
-    return once
 
 
 #: WAL pages before a commit checkpoints them into the database file (SQLite's default is

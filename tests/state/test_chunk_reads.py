@@ -6,7 +6,7 @@ on SQLite and on Postgres."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -97,3 +97,31 @@ def test_activity_tuples_are_the_activity_rows_less_their_ref(store: StateStore,
     assert tuples[("contacts", ids[0])][1][3] == T0 + timedelta(seconds=1)
     assert tuples[("contacts", ids[0])][1][3].tzinfo is UTC
     assert store.mirror.activity_tuples([]) == {}
+
+
+def test_once_each_converts_each_distinct_value_once_and_keeps_the_answers_apart() -> None:
+    """The memo every chunk read and the commit's time columns share: one conversion per
+    distinct value (equal values are one key: 1 and 1.0, two zones of one moment), each
+    value's own answer, and a conversion that fails is not remembered."""
+    from state.db import once_each
+
+    calls: list[object] = []
+
+    def convert(value: object) -> str:
+        calls.append(value)
+        if value == "bad":
+            raise ValueError(value)
+        return f"<{value}>"
+
+    once = once_each(convert)
+    moment = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    elsewhere = moment.astimezone(timezone(timedelta(hours=5)))
+    values: list[object] = ["a", "b", "a", 1, 1.0, moment, elsewhere, None, "b"]
+    assert [once(v) for v in values] == ["<a>", "<b>", "<a>", "<1>", "<1>", f"<{moment}>",
+                                         f"<{moment}>", "<None>", "<b>"]
+    assert calls == ["a", "b", 1, moment, None]
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            once("bad")
+    assert calls[-2:] == ["bad", "bad"]
+    assert once_each(convert)("a") == "<a>" and calls[-1] == "a", "each memo is its own"
