@@ -1,8 +1,9 @@
 """The engine's inputs and outputs: plain frozen dataclasses, cheap to build, JSON-friendly.
 
 The pipeline builds a :class:`PersonInput` per person, calls ``evaluate`` and stores the
-returned :class:`Decision` (``to_dict()``) and :class:`RoutingState`. ``Decision.state`` is
-what the engine needs to remember about a person; hand it back as ``PersonInput.previous``.
+returned :class:`Decision` (``stored()``: ``to_dict()`` less what is derivable) and
+:class:`RoutingState`. ``Decision.state`` is what the engine needs to remember about a
+person; hand it back as ``PersonInput.previous``.
 """
 
 from __future__ import annotations
@@ -290,21 +291,54 @@ class Decision:
 
     def reasons_text(self, limit: int = 32_000) -> str:
         """A short summary for a long-text field such as Score_Reasons__c."""
-        lines = [
-            f"Grade {self.grade.grade}: " + ("; ".join(self.grade.reasons) or "no criteria"),
-            f"Score {self.score.score}: " + ("; ".join(self.score.reasons) or "no activity"),
-            f"Segment {self.segment.segment}: {self.segment.reason}",
-            f"Stage {self.stage.stage}: {self.stage.reason}",
-            f"Owner: {self.owner.why}",
-            f"Track {self.track.track or '-'}: {self.track.reason}",
-        ]
-        text = "\n".join(lines)
-        return text if len(text) <= limit else text[: limit - 1] + "…"
+        return _rendered(self.grade.grade, self.grade.reasons, self.score.score,
+                         self.score.reasons, self.segment.segment, self.segment.reason,
+                         self.stage.stage, self.stage.reason, self.owner.why,
+                         self.track.track, self.track.reason, limit)
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole decision as JSON (what ``preview --json`` shows), its text included."""
         data = _jsonable(self)
         data["reasons_text"] = self.reasons_text()
         return data
+
+    def stored(self) -> dict[str, Any]:
+        """What the decisions table keeps: ``to_dict()`` without ``reasons_text`` (rendered
+        again from the parts beside it: ``reasons_text_of``) and ``sla`` (the sla_timers
+        table holds the timers): ~1.2 KB of the ~2.6 a person, read by nothing."""
+        data = _jsonable(self)   # (the timers' copies cost ~1 µs a person: not worth a path)
+        del data["sla"]
+        return data
+
+
+def reasons_text_of(reasons: Mapping[str, Any], limit: int = 32_000) -> str:
+    """The text ``Decision.reasons_text()`` gave, from a stored decision's reasons: a row
+    stored with its text (before ``Decision.stored``) reads it as stored."""
+    stored = reasons.get("reasons_text")
+    if stored is not None:
+        return str(stored)
+    grade, score, segment = reasons["grade"], reasons["score"], reasons["segment"]
+    stage, owner, track = reasons["stage"], reasons["owner"], reasons["track"]
+    return _rendered(grade["grade"], grade["reasons"], score["score"], score["reasons"],
+                     segment["segment"], segment["reason"], stage["stage"], stage["reason"],
+                     owner["why"], track["track"], track["reason"], limit)
+
+
+def _rendered(grade: Any, grade_reasons: Sequence[str], score: Any,
+              score_reasons: Sequence[str], segment: Any, segment_reason: Any, stage: Any,
+              stage_reason: Any, owner_why: Any, track: Any, track_reason: Any,
+              limit: int) -> str:
+    # One renderer for a decision in memory and one read back: the two texts cannot drift.
+    lines = [
+        f"Grade {grade}: " + ("; ".join(grade_reasons) or "no criteria"),
+        f"Score {score}: " + ("; ".join(score_reasons) or "no activity"),
+        f"Segment {segment}: {segment_reason}",
+        f"Stage {stage}: {stage_reason}",
+        f"Owner: {owner_why}",
+        f"Track {track or '-'}: {track_reason}",
+    ]
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def moment_text(moment: date, pattern: str = "") -> str:

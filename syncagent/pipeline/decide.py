@@ -225,7 +225,7 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
                                     {k: written.get(k, {}) for k in refs_of.get(pid, [])},
                                     _email(live),
                                     (previous.get(pid) or {}).get("evaluated_at"),
-                                    row["reasons"]["reasons_text"]))
+                                    decision.reasons_text()))
         out.decisions.append(row)
         out.due[pid] = _next_due(decision, now)
     return out
@@ -334,7 +334,7 @@ def _decision_row(pid: int, decision: Any, now: datetime) -> dict[str, Any]:
     return {"person_id": pid, "grade": decision.grade.grade, "score": decision.score.score,
             "segment": decision.segment.segment, "stage": decision.stage.stage,
             "owner": decision.owner.owner_id, "track": decision.track.track,
-            "mql_date": decision.stage.mql_date, "reasons": decision.to_dict(),
+            "mql_date": decision.stage.mql_date, "reasons": decision.stored(),
             "evaluated_at": now}
 
 
