@@ -82,6 +82,15 @@ class Slots:
         self._maps = [mmap.mmap(-1, size) for _ in range(count)]   # shared, anonymous
         self._free = deque(range(count))
 
+    @classmethod
+    def made(cls, count: int) -> Slots:
+        """``count`` slots; none when the address space for them is refused (a strict
+        overcommit limit): every chunk then crosses the pipe, as it did before slots."""
+        try:
+            return cls(count)
+        except OSError:
+            return cls(0)
+
     def lend(self) -> int | None:
         """A free slot for a chunk being handed out (None: all are out; it uses the pipe)."""
         return self._free.popleft() if self._free else None

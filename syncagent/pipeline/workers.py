@@ -340,7 +340,7 @@ class EvaluationPool:
         self._thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_COLLECTION, *self._thresholds[1:])
         try:
-            self._slots = Slots(self._workers + 1)
+            self._slots = Slots.made(self._workers + 1)
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
                                              initializer=_start,
                                              initargs=(self._job, os.getpid(), self._store,

@@ -19,6 +19,7 @@ import pytest
 from state.sanitise import Encoded
 from state.store import NewOutboxRow
 from syncagent.engine import RoutingState
+from syncagent.pipeline import wire
 from syncagent.pipeline import workers as pool_module
 from syncagent.pipeline.pieces import Piece
 from syncagent.pipeline.wire import Slots
@@ -143,3 +144,17 @@ def _fake_work(index: int, person_ids: list[int], routing: RoutingState,
 
 def _fake_start(_job: Any, _parent: int, _store: Any, _board: Any, slots: Slots) -> None:
     pool_module._slots = slots
+
+
+def test_slots_refused_by_the_system_leave_every_chunk_to_the_pipe(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose overcommit limit refuses the address space: the workers still run,
+    their chunks crossing as bytes."""
+    def refused(*_args: Any) -> Any:
+        raise OSError("Cannot allocate memory")
+
+    monkeypatch.setattr(wire.mmap, "mmap", refused)
+    slots = Slots.made(3)
+    assert slots.lend() is None
+    sent = slots.put(None, _done())
+    assert isinstance(sent, bytes) and _same(slots.take(None, sent), _done())
