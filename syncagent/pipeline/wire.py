@@ -17,6 +17,7 @@ import gc
 import mmap
 import pickle
 from collections import deque
+from contextlib import suppress
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -120,13 +121,20 @@ class Slots:
             with memoryview(space) as whole, whole[:sent] as pickled:
                 return loads(pickled)
         finally:
-            used = len(space) if isinstance(sent, bytes) else sent
-            if _FREE is not None and used:
-                space.madvise(_FREE, 0, min(len(space), -(-used // mmap.PAGESIZE)
-                                            * mmap.PAGESIZE))
             self._free.append(slot)
+            _give_back(space, len(space) if isinstance(sent, bytes) else sent)
 
     def close(self) -> None:
         for space in self._maps:
             space.close()
         self._maps, self._free = [], deque()
+
+
+def _give_back(space: mmap.mmap, used: int) -> None:
+    """The pages a chunk's pickle filled go back to the system (in every process: they are
+    shared), so that the slots hold memory only while a chunk waits in them. Where the
+    system cannot, they stay, and the next chunk writes over them."""
+    if _FREE is None or not used:
+        return
+    with suppress(OSError):
+        space.madvise(_FREE, 0, min(len(space), -(-used // mmap.PAGESIZE) * mmap.PAGESIZE))

@@ -283,10 +283,10 @@ def _die_with(parent: int) -> None:
 def _work(index: int, person_ids: list[int], routing: RoutingState,
           slot: int | None = None) -> Sent:
     """In a worker: evaluate, plan and derive one chunk, person by person; pickled here into
-    the ``slot`` it was lent (or as bytes, with none), to be read back by `Slots.take`.
-    The rotation the chunk left is posted as soon as its persons
-    are evaluated (before planning), for the next chunk's worker; a chunk that fails posts
-    none, so that worker does not wait for it in vain."""
+    the ``slot`` it was lent (or as bytes, with none), to be read back by `Slots.take`. The
+    rotation the chunk left is posted as soon as its persons are evaluated (before
+    planning), for the next chunk's worker; a chunk that fails posts none, so that worker
+    does not wait for it in vain."""
     assert _worker is not None, "a worker is started with its job"
     job, store, board = _worker
     incoming, posted = _Incoming(board, index, routing), False

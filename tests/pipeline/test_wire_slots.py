@@ -158,3 +158,17 @@ def test_slots_refused_by_the_system_leave_every_chunk_to_the_pipe(
     assert slots.lend() is None
     sent = slots.put(None, _done())
     assert isinstance(sent, bytes) and _same(slots.take(None, sent), _done())
+
+
+def test_pages_the_system_will_not_take_back_stay_and_the_chunk_is_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system that refuses the advice (an unknown one here): the chunk is read all the
+    same, and the next one written over it."""
+    monkeypatch.setattr(wire, "_FREE", -1)
+    slots = Slots(1, size=1 << 20)
+    try:
+        for persons in (40, 5):
+            slot = slots.lend()
+            assert _same(slots.take(slot, slots.put(slot, _done(persons))), _done(persons))
+    finally:
+        slots.close()
