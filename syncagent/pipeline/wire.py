@@ -88,7 +88,7 @@ class Slots:
         """``count`` slots; none when the address space for them is refused (a strict
         overcommit limit): every chunk then crosses the pipe, as it did before slots."""
         try:
-            return cls(count)
+            return cls(count, SLOT_BYTES)
         except OSError:
             return cls(0)
 

@@ -24,6 +24,10 @@ from syncagent.pipeline import workers as pool_module
 from syncagent.pipeline.pieces import Piece
 from syncagent.pipeline.wire import Slots
 from syncagent.pipeline.workers import Done, Read
+from tests.pipeline.test_rescore_equivalence import two_urls as two_urls  # the fixture
+from tests.pipeline.test_workers import _compare_with_in_process
+from tests.pipeline.test_workers import small_chunks as small_chunks  # the fixture
+from tests.pipeline.test_workers import urls as urls  # the fixture
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -172,3 +176,24 @@ def test_pages_the_system_will_not_take_back_stay_and_the_chunk_is_read(
             assert _same(slots.take(slot, slots.put(slot, _done(persons))), _done(persons))
     finally:
         slots.close()
+
+
+@pytest.mark.parametrize("slot_bytes", [4096, 0], ids=["outgrown", "no slots"])
+def test_chunks_that_cross_the_pipe_store_what_the_in_process_path_stores(
+        urls: tuple[str, str], slot_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worst input for the slots: every chunk outgrows its slot (or there is none), and
+    crosses the pipe; two rescores store what they store in process."""
+    if slot_bytes:
+        monkeypatch.setattr(wire, "SLOT_BYTES", slot_bytes)
+    else:
+        monkeypatch.setattr(Slots, "made", classmethod(lambda cls, _count: cls(0)))
+    sent: list[Any] = []
+    take = Slots.take
+
+    def noted(self: Slots, slot: int | None, got: Any) -> Any:
+        sent.append(got)
+        return take(self, slot, got)
+
+    monkeypatch.setattr(Slots, "take", noted)
+    assert not _compare_with_in_process(urls, 2, monkeypatch)
+    assert sent and all(type(got) is bytes for got in sent)
