@@ -3,10 +3,11 @@ processes, on the other cores, while this process commits them in order.
 
 Each worker reads its chunk's rows through a connection of its own, evaluates and plans every
 person, and sends back each person's share of the commit (pipeline/pieces.py), its JSON column
-values already the store's JSON text (`_as_text`: encoded once, there, not here). The main
-process takes the chunks back in the order they were handed out, and hands each to the chunk
-writer's thread (pipeline/writer.py): one commit per chunk, in order, as before. A crash loses
-at most the chunks not yet committed, which the next cycle evaluates again.
+values already the store's JSON text (encoded once, there, not here), through shared
+memory (pipeline/wire.py). The main process takes the chunks back in the order they were
+handed out, and hands each to the chunk writer's thread (pipeline/writer.py): one commit per
+chunk, in order, as before. A crash loses at most the chunks not yet committed, which the
+next cycle evaluates again.
 
 The routing rotation is the one thing a person's evaluation carries to the next person's.
 A worker is handed the rotation as the main process knows it when the chunk is handed out: a
@@ -52,7 +53,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from multiprocessing import get_context
 from types import TracebackType
 from typing import Any
@@ -60,7 +60,6 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import make_url
 
-from state.sanitise import encoded
 from state.store import StateStore
 from syncagent import memory
 from syncagent.engine import PersonInput, RoutingState, Rules, UserDirectory, countries, evaluate
@@ -70,6 +69,7 @@ from syncagent.pipeline.decide import Judge, World
 from syncagent.pipeline.pieces import Merged, Piece, merge, pieces_of
 from syncagent.pipeline.plan import PlanContext
 from syncagent.pipeline.tasks import TaskContext
+from syncagent.pipeline.wire import Sent, Slots, as_text, dumped
 
 log = structlog.get_logger(__name__)
 
@@ -250,19 +250,21 @@ def watching(reads: list[Read], incoming: _Incoming | None = None) -> Judge:
 
 
 _worker: tuple[Job, StateStore, RotationBoard] | None = None
+_slots: Slots | None = None   # in a worker: where its chunks' pickles go (pipeline/wire.py)
 
 
-def _start(job: Job, parent: int, inherited: StateStore, board: RotationBoard) -> None:
+def _start(job: Job, parent: int, inherited: StateStore, board: RotationBoard,
+           slots: Slots) -> None:
     """In a new worker: its own connections; stops come from the main process only (a
     Ctrl-C reaches the whole process group; the parent's SIGTERM handler is not ours)."""
-    global _worker
+    global _worker, _slots
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with(parent)
     # the parent's pooled connections are never used, closed or reset here (SQLAlchemy's
     # recipe for a fork: the child drops the pool it inherited, untouched)
     inherited.engine.dispose(close=False)
-    _worker = (job, StateStore(job.url), board)
+    _worker, _slots = (job, StateStore(job.url), board), slots
 
 
 def _die_with(parent: int) -> None:
@@ -278,11 +280,13 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
-    """In a worker: evaluate, plan and derive one chunk, person by person; pickled here, to
-    be read back by `_loads`. The rotation the chunk left is posted as soon as its persons
-    are evaluated (before planning), for the next chunk's worker; a chunk that fails posts
-    none, so that worker does not wait for it in vain."""
+def _work(index: int, person_ids: list[int], routing: RoutingState,
+          slot: int | None = None) -> Sent:
+    """In a worker: evaluate, plan and derive one chunk, person by person; pickled here into
+    the ``slot`` it was lent (or as bytes, with none), to be read back by `Slots.take`. The
+    rotation the chunk left is posted as soon as its persons are evaluated (before
+    planning), for the next chunk's worker; a chunk that fails posts none, so that worker
+    does not wait for it in vain."""
     assert _worker is not None, "a worker is started with its job"
     job, store, board = _worker
     incoming, posted = _Incoming(board, index, routing), False
@@ -299,39 +303,9 @@ def _work(index: int, person_ids: list[int], routing: RoutingState) -> bytes:
             board.post(index, None)
     pieces = pieces_of(store, chunk, job.context, job.tasks, job.rules.source, job.now)
     for piece in pieces.values():
-        _as_text(piece)
-    return pickle.dumps(Done(person_ids, pieces, reads), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _as_text(piece: Piece) -> None:
-    """The piece's JSON column values (a decision's reasons, each write's fields, each
-    handoff row's detail) as the store's JSON text, made here (`sanitise.encoded`): the
-    main process unpickles one string each (a person's dicts hold ~200 keys and values),
-    and binds it as it is, where it would encode them again. Read by nobody here after
-    planning; the rows are this chunk's own (frozen dataclasses: set through
-    ``object.__setattr__``). Data-quality items are left as objects: they are stored
-    elsewhere (quality.record)."""
-    if piece.decision is not None:
-        piece.decision["reasons"] = encoded(piece.decision["reasons"])
-    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
-    for row in chain(piece.rows, outbox):
-        object.__setattr__(row, "fields", encoded(row.fields))
-    for detailed in chain[Any](history, timers, tasks, feedback):
-        object.__setattr__(detailed, "detail", encoded(detailed.detail))
-
-
-def _loads(blob: bytes) -> Done:
-    """A worker's chunk, unpickled with the collector paused: the ~50,000 objects of a chunk
-    would otherwise set off collections that scan all the process holds, several times per
-    chunk (they cost more than the unpickling itself)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        done: Done = pickle.loads(blob)
-    finally:
-        if paused:
-            gc.enable()
-    return done
+        as_text(piece)
+    done = Done(person_ids, pieces, reads)
+    return _slots.put(slot, done) if _slots is not None else dumped(done)
 
 
 class EvaluationPool:
@@ -343,6 +317,7 @@ class EvaluationPool:
         self._store, self._job, self._workers = store, job, workers
         self._pool: ProcessPoolExecutor | None = None
         self._thresholds = gc.get_threshold()   # the collector's, restored after the pass
+        self._slots = Slots(0)   # one per chunk handed out at a time, once started
 
     def start(self) -> bool:
         """Fork the workers, now (before the caller starts the writer's thread). False when
@@ -365,10 +340,11 @@ class EvaluationPool:
         self._thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_COLLECTION, *self._thresholds[1:])
         try:
+            self._slots = Slots.made(self._workers + 1)
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"),
                                              initializer=_start,
                                              initargs=(self._job, os.getpid(), self._store,
-                                                       RotationBoard()))
+                                                       RotationBoard(), self._slots))
             self._pool.submit(os.getpid).result()   # the first call forks every worker
         except (OSError, BrokenProcessPool) as exc:
             log.warning("evaluation workers not started; evaluating in process",
@@ -388,30 +364,34 @@ class EvaluationPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._slots.close()
         gc.unfreeze()
         gc.set_threshold(*self._thresholds)
 
     def merged(self, chunks: Iterable[Sequence[int]], routing: RoutingState
                ) -> Iterator[tuple[Merged, RoutingState]]:
         pending = enumerate(chunks)
-        window: deque[tuple[list[int], Future[bytes]]] = deque()
+        window: deque[tuple[list[int], int | None, Future[Sent]]] = deque()
         while True:
             self._hand_out(pending, window, routing)
             if not window:
                 return
-            ids, future = window.popleft()
-            merged, routing = self._settle(_loads(_result(ids, future)), routing)
+            ids, slot, future = window.popleft()
+            merged, routing = self._settle(self._slots.take(slot, _result(ids, future)),
+                                           routing)
             yield merged, routing
 
     def _hand_out(self, pending: Iterator[tuple[int, Sequence[int]]],
-                  window: deque[tuple[list[int], Future[bytes]]], routing: RoutingState) -> None:
+                  window: deque[tuple[list[int], int | None, Future[Sent]]],
+                  routing: RoutingState) -> None:
         """Keep ``workers + 1`` chunks handed out: every worker stays busy while this process
         merges a chunk, and no more results wait here than that."""
         assert self._pool is not None
         while len(window) <= self._workers and (chunk := next(pending, None)) is not None:
             index, ids = chunk[0], list(chunk[1])
             try:
-                window.append((ids, self._pool.submit(_work, index, ids, routing)))
+                slot = self._slots.lend()
+                window.append((ids, slot, self._pool.submit(_work, index, ids, routing, slot)))
             except BrokenProcessPool:   # a worker died since the last chunk came back
                 raise _died(window[0][0] if window else ids) from None
 

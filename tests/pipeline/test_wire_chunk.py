@@ -26,7 +26,9 @@ from syncagent.pipeline import workers as pool_module
 from syncagent.pipeline.cycle import CycleOptions, run_cycle
 from syncagent.pipeline.handoff import Handoff, taken, task_context
 from syncagent.pipeline.pieces import Piece, pieces_of
-from syncagent.pipeline.workers import Job, RotationBoard, _as_text
+from syncagent.pipeline.wire import as_text as _as_text
+from syncagent.pipeline.wire import loads
+from syncagent.pipeline.workers import Job, RotationBoard
 from tests.pipeline.test_rescore_equivalence import NOW
 from tests.pipeline.test_workers import CHUNK, _agent, _seeded
 
@@ -105,7 +107,7 @@ def test_a_workers_chunk_is_the_in_process_chunk_with_its_json_as_text(
         Job(url, agent.rules, world, context, tasks, now), store, RotationBoard()))
     ids = next(decide.all_persons(store, size=60))
     routing = RoutingState.from_dict(None)
-    done = pool_module._loads(pool_module._work(0, ids, routing))
+    done = loads(pool_module._work(0, ids, routing))
     here = pieces_of(store, decide._evaluate_chunk(store, agent.rules, ids, world, now,
                                                    routing),
                      context, tasks, agent.rules.source, now)

@@ -1,0 +1,140 @@
+"""What crosses from an evaluation worker to the main process: a chunk's `Done` (its persons'
+pieces, pipeline/pieces.py), pickled, its JSON column values already the store's text.
+
+A chunk of 1,000 persons pickles to ~5 MB, nearly all of it that JSON text. Sent back as the
+pool's result, those bytes were copied five times (the worker's pickle, the pool's pickle of
+it, the pipe's 64 KB pieces, each a wake-up on both ends, the main's buffer, the bytes
+unpickled out of it): ~8 µs a person of the main process's CPU and ~2.5 of a worker's. So
+the pickle is written straight into shared memory the main process mapped before the fork
+(`Slots`, one slot per chunk that can be out at once), and only its length crosses the pipe;
+the main unpickles it in place and hands the pages back to the system. A pickle too big
+for its slot, or a chunk handed out with no slot free, goes through the pipe as before.
+"""
+
+from __future__ import annotations
+
+import gc
+import mmap
+import pickle
+from collections import deque
+from contextlib import suppress
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from state.sanitise import encoded
+from syncagent.pipeline.pieces import Piece
+
+if TYPE_CHECKING:
+    from syncagent.pipeline.workers import Done
+
+#: A slot's address space; only the pages a chunk's pickle fills take memory, and only until
+#: the main process has read them. 1,000 persons of a rescore take ~5 MB.
+SLOT_BYTES = 64 << 20
+#: Linux: frees a shared mapping's pages (the next chunk's pickle gets zeroed ones).
+_FREE = getattr(mmap, "MADV_REMOVE", None)
+
+#: What `_work` returns: the pickle itself, or its length in the slot it was lent.
+Sent = bytes | int
+
+
+def as_text(piece: Piece) -> None:
+    """The piece's JSON column values (a decision's reasons, each write's fields, each
+    handoff row's detail) as the store's JSON text, made here (`sanitise.encoded`): the
+    main process unpickles one string each (a person's dicts hold ~200 keys and values),
+    and binds it as it is, where it would encode them again. Read by nobody here after
+    planning; the rows are this chunk's own (frozen dataclasses: set through
+    ``object.__setattr__``). Data-quality items are left as objects: they are stored
+    elsewhere (quality.record)."""
+    if piece.decision is not None:
+        piece.decision["reasons"] = encoded(piece.decision["reasons"])
+    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
+    for row in chain(piece.rows, outbox):
+        object.__setattr__(row, "fields", encoded(row.fields))
+    for detailed in chain[Any](history, timers, tasks, feedback):
+        object.__setattr__(detailed, "detail", encoded(detailed.detail))
+
+
+def loads(blob: bytes | memoryview) -> Done:
+    """A worker's chunk, unpickled with the collector paused: the ~50,000 objects of a chunk
+    would otherwise set off collections that scan all the process holds, several times per
+    chunk (they cost more than the unpickling itself)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        done: Done = pickle.loads(blob)
+    finally:
+        if paused:
+            gc.enable()
+    return done
+
+
+def dumped(done: Done) -> bytes:
+    """``done`` pickled, to cross the pipe."""
+    return pickle.dumps(done, pickle.HIGHEST_PROTOCOL)
+
+
+class Slots:
+    """Shared memory the workers inherit at the fork: ``count`` slots, each holding one
+    chunk's pickle from the worker that made it until the main process has read it. The
+    main process lends a slot with each chunk it hands out (`lend`) and takes it back with
+    the chunk (`take`); a worker only ever writes the slot it was lent."""
+
+    def __init__(self, count: int, size: int = SLOT_BYTES) -> None:
+        self._maps = [mmap.mmap(-1, size) for _ in range(count)]   # shared, anonymous
+        self._free = deque(range(count))
+
+    @classmethod
+    def made(cls, count: int) -> Slots:
+        """``count`` slots; none when the address space for them is refused (a strict
+        overcommit limit): every chunk then crosses the pipe, as it did before slots."""
+        try:
+            return cls(count, SLOT_BYTES)
+        except OSError:
+            return cls(0)
+
+    def lend(self) -> int | None:
+        """A free slot for a chunk being handed out (None: all are out; it uses the pipe)."""
+        return self._free.popleft() if self._free else None
+
+    def put(self, slot: int | None, done: Done) -> Sent:
+        """In a worker: ``done`` pickled into ``slot`` (its length), or as bytes when no
+        slot was lent or the pickle outgrows it."""
+        if slot is not None:
+            space = self._maps[slot]
+            space.seek(0)
+            try:
+                pickle.Pickler(space, pickle.HIGHEST_PROTOCOL).dump(done)
+                return space.tell()
+            except ValueError:   # past the slot's end ("data out of range"): the pipe
+                pass
+        return dumped(done)
+
+    def take(self, slot: int | None, sent: Sent) -> Done:
+        """In the main process: the chunk a worker sent, and ``slot`` free again."""
+        if slot is None:
+            assert isinstance(sent, bytes)
+            return loads(sent)
+        space = self._maps[slot]
+        try:
+            if isinstance(sent, bytes):   # it outgrew the slot, which holds a part of it
+                return loads(sent)
+            with memoryview(space) as whole, whole[:sent] as pickled:
+                return loads(pickled)
+        finally:
+            self._free.append(slot)
+            _give_back(space, len(space) if isinstance(sent, bytes) else sent)
+
+    def close(self) -> None:
+        for space in self._maps:
+            space.close()
+        self._maps, self._free = [], deque()
+
+
+def _give_back(space: mmap.mmap, used: int) -> None:
+    """The pages a chunk's pickle filled go back to the system (in every process: they are
+    shared), so that the slots hold memory only while a chunk waits in them. Where the
+    system cannot, they stay, and the next chunk writes over them."""
+    if _FREE is None or not used:
+        return
+    with suppress(OSError):
+        space.madvise(_FREE, 0, min(len(space), -(-used // mmap.PAGESIZE) * mmap.PAGESIZE))
