@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,6 +74,30 @@ class OneConnection(Sessions):
     def write(self) -> Iterator[Session]:
         with self._turn, super().write() as session:
             yield session
+
+
+#: Whether each Postgres engine's server can compress with lz4 (asked once per engine).
+_LZ4: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def compress_fast(session: Session) -> None:
+    """Postgres: the large values this transaction writes compressed with lz4, not pglz (the
+    server's default). A decision's reasons (~2.6 KB of JSON) pass the TOAST threshold and
+    are compressed: with pglz that cost the server ~50 us a decision, about half its commit
+    of one; lz4 takes half of that and reads back faster. The values read back the same.
+    SET LOCAL: it ends with the transaction, whatever else uses the connection. A server
+    built without lz4 keeps its default."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    engine = bind.engine
+    lz4 = _LZ4.get(engine)
+    if lz4 is None:
+        lz4 = _LZ4[engine] = bool(session.scalar(text(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+            "WHERE name = 'default_toast_compression'")))
+    if lz4:
+        session.execute(text("SET LOCAL default_toast_compression = lz4"))
 
 
 def insert_of(session: Session, table: Table) -> Any:
