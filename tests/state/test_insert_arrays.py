@@ -129,3 +129,22 @@ def test_what_sends_a_chunk_row_by_row() -> None:
     assert uniform([1, None, 2]) and uniform([]) and not uniform([1, 2.5])
     assert repeats([[1, 2, 1]]) and not repeats([[1, 2, 3]])
     assert repeats([[1, 1], ["a", "a"]]) and not repeats([[1, 1], ["a", "b"]])
+
+
+def test_due_times_of_a_chunk_as_two_arrays(store: StateStore) -> None:
+    """persons.set_evaluated: on Postgres the ids and times go as two binary arrays (small
+    and large ids, no time at all, a time in another zone); a naive time is refused."""
+    from datetime import timedelta, timezone
+
+    from state.persons import set_evaluated
+
+    ids = store.persons.create(["a", "b", "c"], T0)
+    east = T0.astimezone(timezone(timedelta(hours=5)))
+    with store.sessions.write() as session:
+        set_evaluated(session, {ids[0]: None, ids[1]: east, ids[2]: T0})
+    t = table_of(m.Person)
+    with store.sessions.read() as session:
+        assert session.execute(select(t.c.dirty, t.c.due_at).order_by(t.c.id)).all() == [
+            (False, None), (False, T0), (False, T0)]
+    with pytest.raises(ValueError, match="naive"), store.sessions.write() as session:
+        set_evaluated(session, {ids[0]: T0.replace(tzinfo=None)})
