@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, text, union, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from state import models as m
 from state.common import (
+    CLEANED,
     IN_LIST,
     Sessions,
     chunks,
@@ -44,12 +45,15 @@ def set_evaluated(session: Session, due: dict[int, datetime | None]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # One statement per chunk, the ids and times as two arrays: an executemany costs the
         # server a statement per person (about 40 us each, a fifth of a rescore's commit).
-        arrays = text(f"UPDATE {table.name} SET dirty = false, due_at = v.due FROM "
-                      "unnest(CAST(:ids AS bigint[]), CAST(:dues AS timestamptz[])) AS v(id, due) "
-                      f"WHERE {table.name}.id = v.id")
+        # In binary (%b): in text the driver quoted each value of an array in Python (~4% of
+        # a Postgres rescore's commit); ints and times only, nothing to clean.
+        arrays = (f"UPDATE {table.name} SET dirty = false, due_at = v.due FROM "
+                  "unnest(%b::bigint[], %b::timestamptz[]) AS v(id, due) "
+                  f"WHERE {table.name}.id = v.id")
+        connection = session.connection()
         for chunk in chunks(list(due.items())):
-            session.execute(arrays, {"ids": [pid for pid, _ in chunk],
-                                     "dues": [_aware(when) for _, when in chunk]})
+            connection.exec_driver_sql(arrays, ([pid for pid, _ in chunk],
+                                                [_aware(when) for _, when in chunk]), CLEANED)
         return
     rows = [{"pid": pid, "due": when} for pid, when in due.items()]
     stmt = (update(table).where(table.c.id == bindparam("pid"))

@@ -35,7 +35,7 @@ from sqlalchemy.orm import sessionmaker
 from state import dberrors, mirror, outbox, persons, recording, runs
 from state import decisions as decided
 from state import models as m
-from state.common import OneConnection, Sessions, utcnow
+from state.common import OneConnection, Sessions, compress_fast, utcnow
 from state.db import (
     alembic_config,
     current_revision,
@@ -168,6 +168,7 @@ class StateStore:
         queued, nor a timer fired whose task was not."""
         now = now or utcnow()
         with self.sessions.write() as session:
+            compress_fast(session)   # Postgres: the decisions' reasons compressed by lz4
             held = outbox.enqueue(session, rows, now)
             decided.save(session, decisions)
             if handoff:
