@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any, Protocol
 
-from syncagent.engine.normalise import COERCE, MAX_ABS_NUMBER, blank, value_problem
+from syncagent.engine.normalise import COERCE, blank
 from syncagent.engine.ranges import RangeTable, compile_ranges
+from syncagent.engine.reading import _UNREAD, _FieldPlan, _plan_of, _Reader, record_problems
 from syncagent.engine.rule_files import DEFAULT_SYNC, FieldMapping
 
 
@@ -118,164 +119,119 @@ class CanonicalProfile:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-_UNREAD = object()
-_MEMO_SIZE = 4_096   # texts remembered per field and object
-
-
-@dataclass(frozen=True, slots=True)
-class _Reader:
-    """How one field is read from one (system, object): its remote name, then the ranges,
-    coercion and translation a raw value goes through."""
-
-    index: int                              # the field's place in the rule set
-    name: str
-    canonical: str                          # the canonical field's name
-    # always_<another system>: what this system holds never counts (map_person skips it)
-    alien: bool
-    kind: str
-    coerce: Callable[[Any], Any]
-    ranges: RangeTable | None
-    table: Mapping[str, str] | None         # folded remote value -> canonical (None: none)
-    # raw text -> what it reads as: titles, countries, industries, statuses repeat from
-    # person to person, and reading is pure (its results are immutable: text, numbers,
-    # None). Bounded: emptied when full, so unique values (names, e-mails) cannot grow it.
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    def read(self, raw: Any) -> Any:
-        """The canonical value, None for a blank one (what merging takes a blank for)."""
-        if type(raw) is not str:
-            return self._read(raw)
-        memo = self.memo
-        value = memo.get(raw, _UNREAD)
-        if value is _UNREAD:
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            value = memo[raw] = self._read(raw)
-        return value
-
-    def _read(self, raw: Any) -> Any:
-        if self.ranges is not None:
-            raw = self.ranges.read(raw)
-        value = self.coerce(raw)
-        if self.table is not None and isinstance(value, str):
-            value = self.table.get(value.casefold(), value)
-        return None if blank(value) else value
-
-
-# A field written to one (system, object): the field, its remote name, the system's ranges
-# (None: none) and whether it translates to the system's spellings.
-_Writer = tuple[CompiledField, str, RangeTable | None, bool]
-
-
-class _FieldPlan:
-    """A rule set's fields, looked up once per (system, object): which fields a record of it
-    holds and under what names, for reading (``map_person``) and for writing
-    (``remote_values``). A cycle maps and plans every person with the same few objects, so
-    this is what their per-field name look-ups come down to."""
-
-    def __init__(self, fields: Sequence[CompiledField]) -> None:
-        self.fields = fields
-        self._readers: dict[tuple[str, str], tuple[_Reader, ...]] = {}
-        self._writers: dict[tuple[str, str], tuple[_Writer, ...]] = {}
-        self._checks: dict[tuple[str, str], tuple[tuple[str, str, bool], ...]] = {}
-
-    def readers(self, system: str, object_name: str) -> tuple[_Reader, ...]:
-        key = (system, object_name)
-        found = self._readers.get(key)
-        if found is None:
-            found = self._readers[key] = tuple(
-                _Reader(i, name, spec.name, spec.only_source and spec.source != system,
-                        spec.type, spec.coerce, spec.ranges.get(system),
-                        spec.to_canonical.get(system) or None)
-                for i, spec in enumerate(self.fields)
-                if (name := spec.remote_name(system, object_name)) is not None)
-        return found
-
-    def checks(self, system: str, object_name: str) -> tuple[tuple[str, str, bool], ...]:
-        """What record_problems asks of each field read from this object: (remote name,
-        type, whether the type is numeric), as plain tuples (they unpack faster than a
-        reader's attributes are read)."""
-        key = (system, object_name)
-        found = self._checks.get(key)
-        if found is None:
-            found = self._checks[key] = tuple(
-                (r.name, r.kind, r.kind in _NUMERIC_KINDS)
-                for r in self.readers(system, object_name))
-        return found
-
-    def writers(self, system: str, object_name: str) -> tuple[_Writer, ...]:
-        """How the fields written to this object are written: not ``dont_sync``, and not
-        those whose only source is this very system."""
-        key = (system, object_name)
-        found = self._writers.get(key)
-        if found is None:
-            found = self._writers[key] = tuple(
-                (spec, name, spec.ranges.get(system), bool(spec.to_remote.get(system)))
-                for spec in self.fields
-                if spec.sync != "dont_sync" and not (spec.only_source and spec.source == system)
-                and (name := spec.remote_name(system, object_name)) is not None)
-        return found
-
-
-_PLANS: dict[int, _FieldPlan] = {}
-_MAX_PLANS = 8   # rule sets in use at once (a reload makes a new one)
-
-
-def _plan_of(fields: Sequence[CompiledField]) -> _FieldPlan:
-    """The plan of this very rule set (by identity: the plan holds the fields, so the id
-    cannot be reused while it is cached)."""
-    plan = _PLANS.get(id(fields))
-    if plan is None or plan.fields is not fields:
-        if len(_PLANS) >= _MAX_PLANS:
-            _PLANS.clear()
-        plan = _PLANS[id(fields)] = _FieldPlan(fields)
-    return plan
-
-
-def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
-                    ) -> list[tuple[str, str]]:
-    """(remote field, reason) for each mapped value of this record that reads as blank
-    because it cannot be used (NaN, a number beyond any field's precision)."""
-    problems: list[tuple[str, str]] = []
-    values = record.fields
-    for name, kind, numeric in _plan_of(fields).checks(record.system, record.object):
-        raw = values.get(name)
-        # value_problem finds nothing in text of a field not numeric (most values: tested
-        # first), in None (or a field the record lacks), in a number any field can hold
-        # (most numbers: this skips its parsing), nor in other kinds of field but a float
-        # that is not finite
-        if type(raw) is str:
-            if not numeric:
-                continue
-        elif (raw is None or (type(raw) in _NUMBERS and abs(raw) <= MAX_ABS_NUMBER)
-              or (not numeric and not isinstance(raw, float))):
-            continue
-        reason = value_problem(kind, raw)
-        if reason is not None:
-            problems.append((name, reason))
-    return problems
-
-
-_NUMERIC_KINDS = frozenset({"integer", "number"})
-_NUMBERS = frozenset({int, float})   # exactly: not bool, nor a subclass value_problem may judge
 # (record, value) per system: the newest record holding the field, and its value (None: blank)
 Found = dict[str, tuple[RemoteRecordLike, Any]]
-_MODSTAMP = attrgetter("modstamp")
+# What record_problems finds, with the place of its record in the records map_person is given
+Problem = tuple[int, str, str]   # (that place, remote field, reason)
 
 
-def map_person(records: Sequence[RemoteRecordLike],
-               fields: Sequence[CompiledField]) -> CanonicalProfile:
-    """Merge one person's records (of every system) into canonical values."""
+def map_person(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledField],
+               problems: list[Problem] | None = None) -> CanonicalProfile:
+    """Merge one person's records (of every system) into canonical values.
+
+    ``problems``: when given, what record_problems finds in each record (deleted ones too)
+    is appended to it, in the records' order, found in the pass that reads the values (a
+    value is looked up once for both)."""
     plan = _plan_of(fields)
     if len(records) == 1 and not records[0].deleted:
-        return _one_record(records[0], plan)
-    return _merged(records, fields, plan)
+        return _one_record(records[0], plan, problems)
+    if len(records) == 2 and records[0].system != records[1].system \
+            and not records[0].deleted and not records[1].deleted:
+        return _two_systems(records[0], records[1], fields, plan, problems)
+    return _merged(records, fields, plan, problems)
+
+
+def _two_systems(first: RemoteRecordLike, second: RemoteRecordLike,
+                 fields: Sequence[CompiledField], plan: _FieldPlan,
+                 problems: list[Problem] | None) -> CanonicalProfile:
+    """map_person of a person with one live record in each of two systems (most persons
+    held by both): each system's values are its one record's, so the merge needs no
+    per-field dict of what each system holds (`_found_values`): each record is read into a
+    list by field, and a field both hold is picked from the two (`_pick_two`)."""
+    found: list[Problem] | None = [] if problems is not None else None
+    size = len(fields)
+    # newest first, as the merge reads them (its sort's one comparison, and its error if the
+    # stamps do not compare)
+    if first.modstamp < second.modstamp:
+        b = _by_index(second, plan, size, 1, found)
+        a = _by_index(first, plan, size, 0, found)
+    else:
+        a = _by_index(first, plan, size, 0, found)
+        b = _by_index(second, plan, size, 1, found)
+    if problems is not None and found:
+        problems += sorted(found, key=_PLACE)   # the records' order
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for index, spec in enumerate(fields):
+        va, vb = a[index], b[index]
+        if va is _UNREAD:
+            if vb is _UNREAD:
+                continue
+            source, value = second.system, vb
+        elif vb is _UNREAD:
+            source, value = first.system, va
+        else:
+            picked, value = _pick_two(spec, first, va, second, vb)
+            if picked is None:
+                continue
+            source = picked
+        if spec.only_source and source != spec.source:
+            continue
+        values[spec.name] = value
+        sources[spec.name] = source
+    return CanonicalProfile(values, sources)
+
+
+def _by_index(record: RemoteRecordLike, plan: _FieldPlan, size: int, place: int,
+              problems: list[Problem] | None) -> list[Any]:
+    """The record's value of each field by the field's index (_UNREAD: not held)."""
+    out: list[Any] = [_UNREAD] * size
+    raws = record.fields
+    for reader in plan.readers(record.system, record.object):
+        name = reader.name
+        if name not in raws:
+            continue
+        raw = raws[name]
+        if problems is not None and raw is not None and (reader.numeric or type(raw) is not str):
+            reason = reader.problem(raw)
+            if reason is not None:
+                problems.append((place, name, reason))
+        out[reader.index] = _value(reader, raw)
+    return out
+
+
+def _pick_two(spec: CompiledField, first: RemoteRecordLike, a: Any,
+              second: RemoteRecordLike, b: Any) -> tuple[str | None, Any]:
+    """`_pick` of a field two systems hold, one record each (``a``: ``first``'s value, ``b``:
+    ``second``'s; None: blank), with no dict of them to build."""
+    preferred = spec.source
+    if spec.only_source:
+        if first.system == preferred:
+            return preferred, a
+        return (preferred, b) if second.system == preferred else (None, None)
+    # the order _pick tries the systems in: the preferred first, then the others by name
+    if second.system == preferred or (first.system != preferred
+                                      and second.system < first.system):
+        first, a, second, b = second, b, first, a
+    if spec.sync == "two_way":   # the latest change wins; a tie goes to the earlier system
+        if a is not None:
+            return (second.system, b) if b is not None and second.modstamp > first.modstamp \
+                else (first.system, a)
+        return (second.system, b) if b is not None else (first.system, a)
+    # prefer_X_unless_blank, dont_sync: the first system in that order with a value, else
+    # the first other system's blank (the preferred system's when no other holds it: not so
+    # here, both hold it)
+    if a is not None:
+        return first.system, a
+    if first.system == preferred or b is not None:
+        return second.system, b
+    return first.system, a
 
 
 def _merged(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledField],
-            plan: _FieldPlan) -> CanonicalProfile:
+            plan: _FieldPlan, problems: list[Problem] | None = None) -> CanonicalProfile:
     """Each field's value from the records holding it: the one system's, else `_pick`'s."""
-    found_of = _found_values(records, plan)
+    found_of = _found_values(records, plan, problems)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for index, spec in enumerate(fields):
@@ -296,7 +252,8 @@ def _merged(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledField]
     return CanonicalProfile(values, sources)
 
 
-def _one_record(record: RemoteRecordLike, plan: _FieldPlan) -> CanonicalProfile:
+def _one_record(record: RemoteRecordLike, plan: _FieldPlan,
+                problems: list[Problem] | None = None) -> CanonicalProfile:
     """map_person of a person with one live record (many persons): every field it holds is
     held by one system, so each is its value (unless the field is always another system's),
     in the fields' order, as the merge would give."""
@@ -304,31 +261,68 @@ def _one_record(record: RemoteRecordLike, plan: _FieldPlan) -> CanonicalProfile:
     sources: dict[str, str] = {}
     raws, system = record.fields, record.system
     for reader in plan.readers(system, record.object):
-        if reader.alien or reader.name not in raws:
+        name = reader.name
+        if name not in raws:
             continue
-        values[reader.canonical] = reader.read(raws[reader.name])
+        raw = raws[name]
+        # (text of a field not numeric, most values, has no problem: no call to ask)
+        if problems is not None and raw is not None and (reader.numeric or type(raw) is not str):
+            reason = reader.problem(raw)
+            if reason is not None:
+                problems.append((0, name, reason))
+        if reader.alien:
+            continue
+        values[reader.canonical] = _value(reader, raw)
         sources[reader.canonical] = system
     return CanonicalProfile(values, sources)
 
 
-def _found_values(records: Sequence[RemoteRecordLike], plan: _FieldPlan
-                  ) -> dict[int, Found]:
+def _value(reader: _Reader, raw: Any) -> Any:
+    """``reader.read(raw)``, a text's memo hit found without the method's call."""
+    if type(raw) is str:
+        value = reader.memo.get(raw, _UNREAD)
+        return reader.read(raw) if value is _UNREAD else value
+    return reader._read(raw)
+
+
+def _found_values(records: Sequence[RemoteRecordLike], plan: _FieldPlan,
+                  problems: list[Problem] | None = None) -> dict[int, Found]:
     """Per field (by index), per system holding it: the newest of the system's records with
     a value, and that value; else the newest holding it blank, with None. Each record is
-    read once, newest first."""
+    read once, newest first (and its problems found then, when ``problems`` is given)."""
     found_of: dict[int, Found] = {}
-    for record in sorted((r for r in records if not r.deleted), key=_MODSTAMP, reverse=True):
+    places = [place for place, record in enumerate(records) if not record.deleted]
+    places.sort(key=lambda place: records[place].modstamp, reverse=True)
+    found_problems: list[Problem] = []
+    for place in places:
+        record = records[place]
         values, system = record.fields, record.system
         for reader in plan.readers(system, record.object):
-            if reader.name not in values:
+            name = reader.name
+            if name not in values:
                 continue
-            value = reader.read(values[reader.name])
+            raw = values[name]
+            if problems is not None and raw is not None \
+                    and (reader.numeric or type(raw) is not str):
+                reason = reader.problem(raw)
+                if reason is not None:
+                    found_problems.append((place, name, reason))
+            value = _value(reader, raw)
             found = found_of.get(reader.index)
             if found is None:
                 found_of[reader.index] = {system: (record, value)}
             elif system not in found or (found[system][1] is None and value is not None):
                 found[system] = (record, value)
+    if problems is not None:
+        found_problems += [(place, name, reason) for place, record in enumerate(records)
+                           if record.deleted
+                           for name, reason in record_problems(record, plan.fields)]
+        found_problems.sort(key=_PLACE)   # stable: a record's own stay in the fields' order
+        problems += found_problems
     return found_of
+
+
+_PLACE = itemgetter(0)
 
 
 def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:

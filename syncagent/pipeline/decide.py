@@ -32,13 +32,13 @@ from syncagent.engine import (
     User,
     UserDirectory,
     evaluate,
-    profile_from_records,
 )
+from syncagent.engine.mapping import CanonicalProfile
 from syncagent.engine.model import build_activity, build_crm_facts, build_person
 from syncagent.engine.normalise import email_domain
 from syncagent.pipeline.created import person_created
 from syncagent.pipeline.plan import PersonPlan
-from syncagent.pipeline.quarantine import Poison, unusable_values
+from syncagent.pipeline.quarantine import Poison, read_values, unusable_values
 from syncagent.pipeline.records import Ref, match_rank, same_value
 
 log = structlog.get_logger(__name__)
@@ -209,14 +209,17 @@ def _evaluate_chunk(store: StateStore, rules: Rules, person_ids: Sequence[int], 
             out.due[pid] = None
             out.gone.append(pid)
             continue
-        mapped = [_as_record(r) for r in live]
-        out.add_poison(pid, unusable_values(mapped, [r.remote_id for r in live],
-                                            rules.compiled.fields))
+        profile = None
         try:
-            person = _person_input(pid, live, mapped, activities, previous.get(pid), written,
-                                   world, rules)
+            profile = _profile(pid, live, rules, out)
+            person = _person_input(pid, live, profile, activities, previous.get(pid), written,
+                                   world)
             decision, out.routing = judge(person, rules, now, out.routing, world.users)
         except Exception as exc:  # one person's data must never stop everyone else's cycle
+            if profile is None:   # the read failed: what it would have noted, found alone
+                out.add_poison(pid, unusable_values([_as_record(r) for r in live],
+                                                    [r.remote_id for r in live],
+                                                    rules.compiled.fields))
             out.add_poison(pid, _unevaluable(live, exc))
             out.due[pid] = None  # looked at again when one of its records changes
             continue
@@ -264,11 +267,19 @@ def _as_record(row: MirrorRow) -> RemoteRecordLike:
     return _Record(row.system, row.object, row.fields, EPOCH, row.deleted)
 
 
-def _person_input(pid: int, records: list[MirrorRow], mapped: Sequence[RemoteRecordLike],
+def _profile(pid: int, live: list[MirrorRow], rules: Rules, out: Evaluated
+             ) -> CanonicalProfile:
+    """The person's canonical profile, the values the rules cannot use noted in ``out`` (found
+    as the values are read: quarantine.read_values)."""
+    profile, poison = read_values([_as_record(r) for r in live], live, rules.compiled.fields)
+    out.add_poison(pid, poison)
+    return profile
+
+
+def _person_input(pid: int, records: list[MirrorRow], profile: CanonicalProfile,
                   activities: Mapping[tuple[str, str], list[ActivityTuple]],
                   previous: Mapping[str, Any] | None, written: Mapping[Ref, Mapping[str, Any]],
-                  world: World, rules: Rules) -> PersonInput:
-    profile = profile_from_records(mapped, rules)
+                  world: World) -> PersonInput:
     # built without the frozen classes' __init__ (model.builder: the same objects, cheaper)
     acts = [build_activity(kind, when, details, source)
             for r in records

@@ -18,8 +18,15 @@ import structlog
 
 from connectors.base import ActivityRecord, RemoteRecord
 from state.sanitise import clean_fields
-from state.store import StateStore
-from syncagent.engine.mapping import CompiledField, RemoteRecordLike, record_problems
+from state.store import MirrorRow, StateStore
+from syncagent.engine.mapping import (
+    CanonicalProfile,
+    CompiledField,
+    Problem,
+    RemoteRecordLike,
+    map_person,
+    record_problems,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +80,17 @@ def unusable_values(records: Iterable[RemoteRecordLike], record_ids: Sequence[st
     return [Poison(record.system, record.object, rid, name, reason)
             for record, rid in zip(records, record_ids, strict=True)
             for name, reason in record_problems(record, fields)]
+
+
+def read_values(records: Sequence[RemoteRecordLike], rows: Sequence[MirrorRow],
+                fields: Sequence[CompiledField]) -> tuple[CanonicalProfile, list[Poison]]:
+    """map_person's profile of ``records`` (``rows`` as the mapping reads them), and what
+    `unusable_values` finds in them, in one pass over their values (each looked up once)."""
+    problems: list[Problem] = []
+    profile = map_person(records, fields, problems)
+    return profile, [Poison(records[place].system, records[place].object,
+                            rows[place].remote_id, name, reason)
+                     for place, name, reason in problems]
 
 
 def flag_poison(store: StateStore, poison: Iterable[Poison]) -> None:

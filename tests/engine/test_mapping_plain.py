@@ -103,13 +103,13 @@ def test_a_reloaded_rule_set_gets_its_own_compiled_names(mappings_copy: Any) -> 
 def test_remembered_texts_stay_bounded_and_read_as_a_fresh_read() -> None:
     """Texts read once are remembered per field and object, never more than a bound: a
     million unique e-mails cannot grow it."""
-    from syncagent.engine import mapping
+    from syncagent.engine import mapping, reading
 
     readers = mapping._plan_of(FIELDS).readers("salesforce", "Lead")
     email = next(r for r in readers if r.kind == "email")
-    for n in range(mapping._MEMO_SIZE * 2 + 7):
+    for n in range(reading._MEMO_SIZE * 2 + 7):
         assert email.read(f" P{n}@Example.com ") == f"p{n}@example.com"
-        assert len(email.memo) <= mapping._MEMO_SIZE
+        assert len(email.memo) <= reading._MEMO_SIZE
     country = next(r for r in readers if r.kind == "country")
     assert country.read("Deutschland") == country.read("Deutschland") == country._read(
         "Deutschland")

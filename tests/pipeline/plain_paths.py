@@ -24,6 +24,7 @@ from syncagent.engine.mapping import (
 )
 from syncagent.engine.normalise import blank, value_problem
 from syncagent.pipeline import plan
+from syncagent.pipeline.quarantine import Poison
 from syncagent.pipeline.records import parse_when, wire_value
 
 
@@ -54,6 +55,16 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
         if reason is not None:
             problems.append((name, reason))
     return problems
+
+
+def read_values(records: Sequence[RemoteRecordLike], rows: Sequence[MirrorRow],
+                fields: Sequence[CompiledField]) -> tuple[CanonicalProfile, list[Poison]]:
+    """quarantine.read_values as two passes: the values (map_person), then each record's
+    problems (record_problems), as the pipeline found them before the one pass."""
+    return map_person(records, fields), [
+        Poison(record.system, record.object, row.remote_id, name, reason)
+        for record, row in zip(records, rows, strict=True)
+        for name, reason in record_problems(record, fields)]
 
 
 def map_person(records: Sequence[RemoteRecordLike],

@@ -64,6 +64,7 @@ def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
 def _plain_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ENGINE_EVALUATE, "map_person", plain.map_person)
     monkeypatch.setattr(quarantine, "record_problems", plain.record_problems)
+    monkeypatch.setattr(decide, "read_values", plain.read_values)
     monkeypatch.setattr(plan, "remote_values", plain.remote_values)
     monkeypatch.setattr(plan, "same_value", plain.same_value)
     monkeypatch.setattr(plan, "_changes", plain.changes)
