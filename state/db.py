@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -116,6 +117,13 @@ def column_reader(dialect: Dialect, column: ColumnElement[Any]) -> Callable[[Any
         return jsontext.read_column
     process = column.type.dialect_impl(dialect).result_processor(dialect, None)
     return process if process is not None else _same
+
+
+def json_text(dialect: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A JSON column as its stored text, for the caller to decode (jsontext.read_column): on
+    Postgres the JSONB comes as text, not through psycopg's JSONB loader (a Python call more
+    a value, and every value decoded, even the ``{}`` a caller skips); SQLite stores text."""
+    return sql_cast(column, Text) if dialect == "postgresql" else column
 
 
 def _same(value: Any) -> Any:

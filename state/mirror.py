@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from state import jsontext
 from state import models as m
 from state.activities import ActivityTuple, activity_tuples, sqlite_utc
 from state.activities import grouped as _grouped
@@ -29,7 +30,7 @@ from state.common import (
     upsert,
     utcnow,
 )
-from state.db import column_reader, driver_rows, listed, one_of
+from state.db import column_reader, driver_rows, json_text, listed, one_of
 from state.persons import queue_for_match
 
 RECORD_KEY = ("system", "object", "remote_id")
@@ -203,14 +204,15 @@ class MirrorStore:
         for system, object_name, rid in refs:
             by_object.setdefault((system, object_name), []).append(rid)
         t, dialect = table_of(m.MirrorRecord), self._sessions.dialect
-        query = select(t.c.remote_id, t.c.fields, t.c.modstamp, t.c.deleted, t.c.email_key,
-                       t.c.agent_written).where(t.c.system == bindparam("system"),
-                                                t.c.object == bindparam("object"),
-                                                one_of(dialect, t.c.remote_id))
+        # the JSON as text, decoded here (jsontext): on Postgres not by psycopg's JSONB loader
+        query = select(t.c.remote_id, json_text(dialect, t.c.fields), t.c.modstamp,
+                       t.c.deleted, t.c.email_key, json_text(dialect, t.c.agent_written)).where(
+            t.c.system == bindparam("system"), t.c.object == bindparam("object"),
+            one_of(dialect, t.c.remote_id))
+        json_of = jsontext.read_column
         out: dict[tuple[str, str, str], tuple[MirrorRow, dict[str, Any]]] = {}
         with self._sessions.read() as session:
-            json_of, moment = (column_reader(session.get_bind().dialect, column)
-                               for column in (t.c.fields, t.c.modstamp))
+            moment = column_reader(session.get_bind().dialect, t.c.modstamp)
             if dialect == "sqlite":
                 moment = sqlite_utc(moment)
             for (system, object_name), ids in by_object.items():

@@ -102,3 +102,23 @@ def test_sqlite_utc_reads_stored_text_and_a_zone_of_its_own() -> None:
 def _sqlite() -> Any:
     from sqlalchemy.dialects import sqlite
     return sqlite.dialect()
+
+
+def test_person_rows_read_marks_and_blank_fields_as_text(store: StateStore) -> None:
+    """person_rows reads the JSON columns as text on both databases (db.json_text): marks
+    the agent wrote, a record with none, and a record whose fields are JSON null."""
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = [MirrorRow("hubspot", "contacts", rid, {"id": rid, "f": 1.25}, t0, False, None)
+            for rid in ("1", "2")]
+    store.mirror.upsert(rows, now=t0)
+    store.mirror.record_written("hubspot", "contacts", {"2": {"f": "x", "g": None}}, now=t0)
+    read = store.mirror.person_rows([("hubspot", "contacts", "1"), ("hubspot", "contacts", "2"),
+                                     ("hubspot", "contacts", "3")])
+    assert set(read) == {("hubspot", "contacts", "1"), ("hubspot", "contacts", "2")}
+    first, marks = read[("hubspot", "contacts", "1")]
+    assert first.fields == {"id": "1", "f": 1.25} and marks == {}
+    second, marks = read[("hubspot", "contacts", "2")]
+    assert second.fields == {"id": "2", "f": "x", "g": None}
+    at = t0.isoformat()
+    assert marks == {"f": {"value": "x", "at": at}, "g": {"value": None, "at": at}}
+    assert marks == store.mirror.agent_written("hubspot", "contacts", ["2"])["2"]
