@@ -86,6 +86,7 @@ def test_column_reader_reads_sqlite_json_text_as_sqlalchemy_does(store: StateSto
     fields = table_of(m.MirrorRecord).c.fields
     process = fields.type.dialect_impl(dialect).result_processor(dialect, None)
     read = column_reader(dialect, fields)
+    assert process is not None and read is jsontext.read_column
     for value in [None, "{}", '{"a": [1, 2.5, null]}', "null", '"s"']:
         assert read(value) == process(value)
 
