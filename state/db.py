@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ARRAY,
+    JSON,
     BigInteger,
     ColumnElement,
     Integer,
@@ -27,10 +28,11 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.orm import Session
 
-from state import dberrors, sanitise
+from state import dberrors, jsontext, sanitise
 from syncagent.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -56,12 +58,15 @@ def make_engine(url: str) -> Engine:
                           hint="Use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB."
                           ) from None
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, json_serializer=sanitise.dumps, connect_args={
+        engine = create_engine(url, json_serializer=sanitise.dumps,
+                               json_deserializer=jsontext.loads, connect_args={
             "timeout": dberrors.SQLITE_BUSY_SECONDS, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         dberrors.install(engine, parsed.database or url)
         return engine
-    engine = create_engine(url, json_serializer=sanitise.dumps, pool_pre_ping=True,
+    # (psycopg decodes JSONB itself, with the deserializer SQLAlchemy installs on it)
+    engine = create_engine(url, json_serializer=sanitise.dumps,
+                           json_deserializer=jsontext.loads, pool_pre_ping=True,
                            connect_args={"connect_timeout": 10})
     dberrors.install(engine, safe_url(url))
     return engine
@@ -105,9 +110,20 @@ def driver_rows(session: Session, query: Select[Any], params: Mapping[str, Any]
 
 def column_reader(dialect: Dialect, column: ColumnElement[Any]) -> Callable[[Any], Any]:
     """What SQLAlchemy does to this column's driver value (for `driver_rows`): JSON text
-    decoded and UTC attached on SQLite, UTC named on Postgres; the value itself if nothing."""
+    decoded and UTC attached on SQLite, UTC named on Postgres; the value itself if nothing.
+    JSON on SQLite: the engine's deserializer called directly (SQLAlchemy's wrapper around it
+    is one more Python call a value)."""
+    if dialect.name == "sqlite" and isinstance(column.type, JSON):
+        return jsontext.read_column
     process = column.type.dialect_impl(dialect).result_processor(dialect, None)
     return process if process is not None else _same
+
+
+def json_text(dialect: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A JSON column as its stored text, for the caller to decode (jsontext.read_column): on
+    Postgres the JSONB comes as text, not through psycopg's JSONB loader (a Python call more
+    a value, and every value decoded, even the ``{}`` a caller skips); SQLite stores text."""
+    return sql_cast(column, Text) if dialect == "postgresql" else column
 
 
 def _same(value: Any) -> Any:

@@ -8,16 +8,18 @@ call. A re-read inside the lookback window never overwrites a newer mirror row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from state import jsontext
 from state import models as m
+from state.activities import ActivityTuple, activity_tuples, sqlite_utc
+from state.activities import grouped as _grouped
 from state.common import (
     IN_LIST,
     Sessions,
@@ -28,7 +30,7 @@ from state.common import (
     upsert,
     utcnow,
 )
-from state.db import column_reader, driver_rows, listed, once_each, one_of
+from state.db import column_reader, driver_rows, json_text, listed, one_of
 from state.persons import queue_for_match
 
 RECORD_KEY = ("system", "object", "remote_id")
@@ -70,11 +72,6 @@ class ActivityRow:
     ref_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     person_id: int | None = None
-
-
-#: An activity as `MirrorStore.activity_tuples` reads it: (system, source id, kind,
-#: occurred_at, details, person id).
-ActivityTuple = tuple[str, str, str, datetime, Any, int | None]
 
 
 def _new_row(system: str, object_name: str, remote_id: str, fields: dict[str, Any],
@@ -207,14 +204,17 @@ class MirrorStore:
         for system, object_name, rid in refs:
             by_object.setdefault((system, object_name), []).append(rid)
         t, dialect = table_of(m.MirrorRecord), self._sessions.dialect
-        query = select(t.c.remote_id, t.c.fields, t.c.modstamp, t.c.deleted, t.c.email_key,
-                       t.c.agent_written).where(t.c.system == bindparam("system"),
-                                                t.c.object == bindparam("object"),
-                                                one_of(dialect, t.c.remote_id))
+        # the JSON as text, decoded here (jsontext): on Postgres not by psycopg's JSONB loader
+        query = select(t.c.remote_id, json_text(dialect, t.c.fields), t.c.modstamp,
+                       t.c.deleted, t.c.email_key, json_text(dialect, t.c.agent_written)).where(
+            t.c.system == bindparam("system"), t.c.object == bindparam("object"),
+            one_of(dialect, t.c.remote_id))
+        json_of = jsontext.read_column
         out: dict[tuple[str, str, str], tuple[MirrorRow, dict[str, Any]]] = {}
         with self._sessions.read() as session:
-            json_of, moment = (column_reader(session.get_bind().dialect, column)
-                               for column in (t.c.fields, t.c.modstamp))
+            moment = column_reader(session.get_bind().dialect, t.c.modstamp)
+            if dialect == "sqlite":
+                moment = sqlite_utc(moment)
             for (system, object_name), ids in by_object.items():
                 for rid, fields, stamp, deleted, key, written in driver_rows(session, query, {
                         "system": system, "object": object_name,
@@ -315,26 +315,8 @@ class MirrorStore:
                         ) -> dict[tuple[str, str], list[ActivityTuple]]:
         """`activities_for` as plain tuples, (system, source id, kind, occurred_at, details,
         person id): what an evaluation reads, without an ActivityRow to build for each
-        (~1 us a row, 4 rows a person)."""
-        t, dialect = table_of(m.Activity), self._sessions.dialect
-        # by object and id: the (ref_object, ref_id) index serves it on both databases
-        query = select(t.c.ref_id, t.c.system, t.c.source_id, t.c.kind, t.c.occurred_at,
-                       cast(t.c.details, Text), t.c.person_id).where(
-            t.c.ref_object == bindparam("object"), one_of(dialect, t.c.ref_id))
-        # The details as text, parsed once per distinct text: page views of one page, one
-        # form's submissions, one owner's calls repeat the same details (the rows only read
-        # them, so equal details may share one dict).
-        parsed = once_each(_details)
-        out: dict[tuple[str, str], list[ActivityTuple]] = {}
-        with self._sessions.read() as session:
-            moment = column_reader(session.get_bind().dialect, t.c.occurred_at)
-            for object_name, ids in _grouped(refs).items():
-                for rid, system, source, kind, when, text, pid in driver_rows(session, query, {
-                        "object": object_name, "ids": listed(dialect, sorted(ids))}):
-                    details = parsed(text) if text is not None else {}
-                    out.setdefault((object_name, rid), []).append(
-                        (system, source, kind, moment(when), details, pid))
-        return out
+        (~1 us a row, 4 rows a person; state/activities.py)."""
+        return activity_tuples(self._sessions, refs)
 
     def activities_by_source(self, keys: Iterable[tuple[str, str]]
                              ) -> dict[tuple[str, str], ActivityRow]:
@@ -353,14 +335,6 @@ class MirrorStore:
                     out[(system, source)] = ActivityRow(system, source, kind, when,
                                                         ref_object, rid, details or {}, pid)
         return out
-
-
-def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
-    """(group, id) pairs as the set of ids of each group: one chunked query per group."""
-    out: dict[str, set[str]] = {}
-    for group, rid in pairs:
-        out.setdefault(group, set()).add(rid)
-    return out
 
 
 def _written_row(system: str, object_name: str, remote_id: str, values: dict[str, Any],
@@ -440,7 +414,3 @@ def _update_written(session: Session, system: str, object_name: str,
             .values(fields=bindparam("new_fields"), agent_written=bindparam("new_written")))
     for chunk in chunks(updates):
         session.connection().execute(stmt, list(chunk))
-
-
-def _details(text: str) -> dict[str, Any]:
-    return json.loads(text) or {}
