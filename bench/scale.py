@@ -136,7 +136,7 @@ def _profile_workers() -> None:
     workers._work = _profiled_work  # type: ignore[assignment]
 
 
-def _profiled_work(*args: Any) -> bytes:
+def _profiled_work(*args: Any) -> Any:
     import cProfile
 
     global _worker_profile
@@ -144,7 +144,7 @@ def _profiled_work(*args: Any) -> bytes:
         _worker_profile = cProfile.Profile(time.thread_time)
     _worker_profile.enable()
     try:
-        done: bytes = _pool_work(*args)
+        done = _pool_work(*args)   # the pickle, or its length in a slot (pipeline/wire.py)
         return done
     finally:
         _worker_profile.disable()
