@@ -86,7 +86,13 @@ _SQLITE_MESSAGES: tuple[tuple[str, type[StateDBError], str, str], ...] = (
     ("not a database", StateCorrupt, "is not a database file (damaged, truncated or another "
      "kind of file)", "Restore it from a backup, or move it aside and run `syncagent db "
      "upgrade` to start a fresh state (the next sync re-reads everything)."),
-    ("malformed", StateCorrupt, "is damaged (the database image is malformed)",
+    # SQLite's own texts for a damaged file; a bare "malformed" would also take a JSON
+    # function's "malformed JSON" (a bad value in one row) for a damaged database.
+    ("database disk image is malformed", StateCorrupt,
+     "is damaged (the database image is malformed)",
+     "Restore it from a backup, or move it aside and run `syncagent db upgrade` to start "
+     "a fresh state (the next sync re-reads everything)."),
+    ("malformed database schema", StateCorrupt, "is damaged (its schema is malformed)",
      "Restore it from a backup, or move it aside and run `syncagent db upgrade` to start "
      "a fresh state (the next sync re-reads everything)."),
     ("disk i/o", StateCorrupt, "could not be read or written (disk I/O error)",

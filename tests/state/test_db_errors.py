@@ -162,3 +162,23 @@ def test_values_the_databases_refuse_are_cleaned_on_the_way_in(state_url: str) -
     assert row.fields["Nested"] == {"a": [None, "x\ufffd"]}
     assert store.runs.get_value("note") == {"text": "ab", "n": None}
     store.dispose()
+
+
+def test_malformed_json_in_one_value_is_not_taken_for_a_damaged_database(
+        tmp_path: Path) -> None:
+    """SQLite's JSON functions say "malformed JSON" of one bad value: that refuses the
+    statement, it does not mean the file is damaged (which would stop every cycle for good)."""
+    store, _path = _fresh(tmp_path)
+    with pytest.raises(StateDBError) as caught, store.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT json_extract('{not json', '$.a')")
+    assert not isinstance(caught.value, StateCorrupt)
+    assert not getattr(caught.value, "needs_a_person", False)
+
+
+@pytest.mark.parametrize("text", ["database disk image is malformed",
+                                  "malformed database schema (t) - near \"x\""])
+def test_sqlites_damaged_file_texts_are_corrupt(text: str) -> None:
+    error = dberrors.translate(sqlite3.DatabaseError(text), label="state.db",
+                               is_disconnect=False)
+    assert isinstance(error, StateCorrupt)
+    assert error.needs_a_person
