@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import weakref
@@ -25,7 +24,7 @@ from state.arrays import repeats as arrays_repeat
 from state.arrays import uniform as arrays_uniform
 from state.db import once_each
 from state.models import UTCDateTime
-from state.sanitise import Encoded, clean_column
+from state.sanitise import Encoded, clean_column, dumps
 
 CHUNK_ROWS = 5_000
 IN_LIST = 900  # ids per IN (...): under SQLite's 999 bound parameters
@@ -82,11 +81,11 @@ _LZ4: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 def compress_fast(session: Session) -> None:
     """Postgres: the large values this transaction writes compressed with lz4, not pglz (the
-    server's default). A decision's reasons (~2.6 KB of JSON) pass the TOAST threshold and
-    are compressed: with pglz that cost the server ~50 us a decision, about half its commit
-    of one; lz4 takes half of that and reads back faster. The values read back the same.
-    SET LOCAL: it ends with the transaction, whatever else uses the connection. A server
-    built without lz4 keeps its default."""
+    server's default). Most decisions' reasons (~1.75 KB of JSON, more as JSONB) pass the
+    TOAST threshold and are compressed: with pglz that cost the server ~50 us a decision,
+    about half its commit of one; lz4 takes half of that and reads back faster. The values
+    read back the same. SET LOCAL: it ends with the transaction, whatever else uses the
+    connection. A server built without lz4 keeps its default."""
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return
@@ -111,8 +110,9 @@ def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
            keys: Sequence[str], update_columns: Sequence[str], where: Any = None,
            shared: Mapping[str, Any] | None = None) -> None:
     """Insert rows, or update `update_columns` of the row with the same `keys` (only where
-    `where(excluded)` holds, when given); one executemany per chunk. `shared`: values of
-    columns that every row has the same (bound once, not read from each row)."""
+    `where(excluded)` holds, when given); one statement per chunk (`execute_rows`).
+    `shared`: values of columns that every row has the same (bound once, not read from each
+    row)."""
     if not rows:
         return
     stmt = insert_of(session, table).values(**(shared or {}))
@@ -169,8 +169,8 @@ def execute_rows(session: Session, stmt: Any, rows: Sequence[Mapping[str, Any]],
     slots = [_Slot.of(name, binds[name], dialect, name in keys) for name in names]
     whole = _whole_chunks(compiled, dialect, keys, binds, unique)
     for chunk in chunks(rows):
-        columns = [slot.column(chunk) for slot in slots]
         if whole is None or not whole.run(connection, chunk):
+            columns = [slot.column(chunk) for slot in slots]
             connection.exec_driver_sql(sql, list(zip(*columns, strict=True)), CLEANED)
 
 
@@ -260,8 +260,7 @@ class _Slot:
         if kind == "json" and arrays and given:
             # an array's values as JSON text (each cast to JSONB in the SQL), not psycopg's
             # wrappers, which it could not put in one array beside the Encoded texts
-            processor = JSON._make_bind_processor(impl, None, dialect._json_serializer
-                                                  or json.dumps)
+            processor = dumps   # what the engine's JSON type binds (None: JSON null)
         if given:
             return cls(name, None, processor, kind)
         value = bind.value if processor is None else processor(bind.value)

@@ -21,7 +21,7 @@ from connectors.base import Progress as ReadProgress
 from state.store import StateStore
 from syncagent.commands.common import settings_for_command
 from syncagent.commands.sandbox import require_sandbox_extra
-from syncagent.engine.model import reasons_text_of
+from syncagent.engine.reasons_text import reasons_text_of
 from syncagent.pipeline.agent import build_agent, save_usage, settings_from_info
 from syncagent.pipeline.cycle import Agent, CycleOptions, CycleReport, run_cycle
 from syncagent.sandbox.floor import floors, portal_truth, sent_rows, totals

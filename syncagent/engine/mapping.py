@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from syncagent.engine.normalise import COERCE, blank
 from syncagent.engine.ranges import RangeTable, compile_ranges
-from syncagent.engine.reading import _UNREAD, _FieldPlan, _plan_of, _Reader, record_problems
+from syncagent.engine.reading import UNREAD, FieldPlan, Reader, plan_of, record_problems
 from syncagent.engine.rule_files import DEFAULT_SYNC, FieldMapping
 
 
@@ -132,7 +132,7 @@ def map_person(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledFie
     ``problems``: when given, what record_problems finds in each record (deleted ones too)
     is appended to it, in the records' order, found in the pass that reads the values (a
     value is looked up once for both)."""
-    plan = _plan_of(fields)
+    plan = plan_of(fields)
     if len(records) == 1 and not records[0].deleted:
         return _one_record(records[0], plan, problems)
     if len(records) == 2 and records[0].system != records[1].system \
@@ -142,7 +142,7 @@ def map_person(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledFie
 
 
 def _two_systems(first: RemoteRecordLike, second: RemoteRecordLike,
-                 fields: Sequence[CompiledField], plan: _FieldPlan,
+                 fields: Sequence[CompiledField], plan: FieldPlan,
                  problems: list[Problem] | None) -> CanonicalProfile:
     """map_person of a person with one live record in each of two systems (most persons
     held by both): each system's values are its one record's, so the merge needs no
@@ -164,11 +164,11 @@ def _two_systems(first: RemoteRecordLike, second: RemoteRecordLike,
     sources: dict[str, str] = {}
     for index, spec in enumerate(fields):
         va, vb = a[index], b[index]
-        if va is _UNREAD:
-            if vb is _UNREAD:
+        if va is UNREAD:
+            if vb is UNREAD:
                 continue
             source, value = second.system, vb
-        elif vb is _UNREAD:
+        elif vb is UNREAD:
             source, value = first.system, va
         else:
             picked, value = _pick_two(spec, first, va, second, vb)
@@ -182,10 +182,10 @@ def _two_systems(first: RemoteRecordLike, second: RemoteRecordLike,
     return CanonicalProfile(values, sources)
 
 
-def _by_index(record: RemoteRecordLike, plan: _FieldPlan, size: int, place: int,
+def _by_index(record: RemoteRecordLike, plan: FieldPlan, size: int, place: int,
               problems: list[Problem] | None) -> list[Any]:
-    """The record's value of each field by the field's index (_UNREAD: not held)."""
-    out: list[Any] = [_UNREAD] * size
+    """The record's value of each field by the field's index (UNREAD: not held)."""
+    out: list[Any] = [UNREAD] * size
     raws = record.fields
     for reader in plan.readers(record.system, record.object):
         name = reader.name
@@ -229,7 +229,7 @@ def _pick_two(spec: CompiledField, first: RemoteRecordLike, a: Any,
 
 
 def _merged(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledField],
-            plan: _FieldPlan, problems: list[Problem] | None = None) -> CanonicalProfile:
+            plan: FieldPlan, problems: list[Problem] | None = None) -> CanonicalProfile:
     """Each field's value from the records holding it: the one system's, else `_pick`'s."""
     found_of = _found_values(records, plan, problems)
     values: dict[str, Any] = {}
@@ -252,7 +252,7 @@ def _merged(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledField]
     return CanonicalProfile(values, sources)
 
 
-def _one_record(record: RemoteRecordLike, plan: _FieldPlan,
+def _one_record(record: RemoteRecordLike, plan: FieldPlan,
                 problems: list[Problem] | None = None) -> CanonicalProfile:
     """map_person of a person with one live record (many persons): every field it holds is
     held by one system, so each is its value (unless the field is always another system's),
@@ -277,15 +277,15 @@ def _one_record(record: RemoteRecordLike, plan: _FieldPlan,
     return CanonicalProfile(values, sources)
 
 
-def _value(reader: _Reader, raw: Any) -> Any:
+def _value(reader: Reader, raw: Any) -> Any:
     """``reader.read(raw)``, a text's memo hit found without the method's call."""
     if type(raw) is str:
-        value = reader.memo.get(raw, _UNREAD)
-        return reader.read(raw) if value is _UNREAD else value
-    return reader._read(raw)
+        value = reader.memo.get(raw, UNREAD)
+        return reader.read(raw) if value is UNREAD else value
+    return reader.convert(raw)
 
 
-def _found_values(records: Sequence[RemoteRecordLike], plan: _FieldPlan,
+def _found_values(records: Sequence[RemoteRecordLike], plan: FieldPlan,
                   problems: list[Problem] | None = None) -> dict[int, Found]:
     """Per field (by index), per system holding it: the newest of the system's records with
     a value, and that value; else the newest holding it blank, with None. Each record is
@@ -327,7 +327,7 @@ _PLACE = itemgetter(0)
 
 def _pick(spec: CompiledField, found: Found) -> tuple[str | None, Any]:
     """(system, value) the sync rule makes canonical, from what each system holds; (None,
-    None) when no record counts. A value found is None when blank (``_Reader.read``)."""
+    None) when no record counts. A value found is None when blank (``Reader.read``)."""
     preferred = spec.source
     if spec.only_source:
         return (preferred, found[preferred][1]) if preferred in found else (None, None)
@@ -371,7 +371,7 @@ def remote_values(profile: Mapping[str, Any], fields: Sequence[CompiledField], s
     """
     out: dict[str, Any] = {}
     # dont_sync fields and those whose only source is this system are never written here
-    for spec, name, ranges, translates in _plan_of(fields).writers(system, object_name):
+    for spec, name, ranges, translates in plan_of(fields).writers(system, object_name):
         if spec.name not in profile:
             continue
         value = profile[spec.name]

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from syncagent.engine.frozen import builder
+from syncagent.engine.reasons_text import rendered
 
 STAGE_RANK: dict[str, int] = {
     "Subscriber": 0, "Inquiry": 1, "Lead": 2, "Recycled": 2, "Nurture": 2, "Disqualified": 2,
@@ -291,7 +292,7 @@ class Decision:
 
     def reasons_text(self, limit: int = 32_000) -> str:
         """A short summary for a long-text field such as Score_Reasons__c."""
-        return _rendered(self.grade.grade, self.grade.reasons, self.score.score,
+        return rendered(self.grade.grade, self.grade.reasons, self.score.score,
                          self.score.reasons, self.segment.segment, self.segment.reason,
                          self.stage.stage, self.stage.reason, self.owner.why,
                          self.track.track, self.track.reason, limit)
@@ -309,36 +310,6 @@ class Decision:
         data = _jsonable(self)   # (the timers' copies cost ~1 µs a person: not worth a path)
         del data["sla"]
         return data
-
-
-def reasons_text_of(reasons: Mapping[str, Any], limit: int = 32_000) -> str:
-    """The text ``Decision.reasons_text()`` gave, from a stored decision's reasons: a row
-    stored with its text (before ``Decision.stored``) reads it as stored."""
-    stored = reasons.get("reasons_text")
-    if stored is not None:
-        return str(stored)
-    grade, score, segment = reasons["grade"], reasons["score"], reasons["segment"]
-    stage, owner, track = reasons["stage"], reasons["owner"], reasons["track"]
-    return _rendered(grade["grade"], grade["reasons"], score["score"], score["reasons"],
-                     segment["segment"], segment["reason"], stage["stage"], stage["reason"],
-                     owner["why"], track["track"], track["reason"], limit)
-
-
-def _rendered(grade: Any, grade_reasons: Sequence[str], score: Any,
-              score_reasons: Sequence[str], segment: Any, segment_reason: Any, stage: Any,
-              stage_reason: Any, owner_why: Any, track: Any, track_reason: Any,
-              limit: int) -> str:
-    # One renderer for a decision in memory and one read back: the two texts cannot drift.
-    lines = [
-        f"Grade {grade}: " + ("; ".join(grade_reasons) or "no criteria"),
-        f"Score {score}: " + ("; ".join(score_reasons) or "no activity"),
-        f"Segment {segment}: {segment_reason}",
-        f"Stage {stage}: {stage_reason}",
-        f"Owner: {owner_why}",
-        f"Track {track or '-'}: {track_reason}",
-    ]
-    text = "\n".join(lines)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def moment_text(moment: date, pattern: str = "") -> str:

@@ -14,12 +14,12 @@ from syncagent.engine.ranges import RangeTable
 if TYPE_CHECKING:
     from syncagent.engine.mapping import CompiledField, RemoteRecordLike
 
-_UNREAD = object()
+UNREAD = object()
 _MEMO_SIZE = 4_096   # texts remembered per field and object
 
 
 @dataclass(frozen=True, slots=True)
-class _Reader:
+class Reader:
     """How one field is read from one (system, object): its remote name, then the ranges,
     coercion and translation a raw value goes through."""
 
@@ -43,16 +43,17 @@ class _Reader:
     def read(self, raw: Any) -> Any:
         """The canonical value, None for a blank one (what merging takes a blank for)."""
         if type(raw) is not str:
-            return self._read(raw)
+            return self.convert(raw)
         memo = self.memo
-        value = memo.get(raw, _UNREAD)
-        if value is _UNREAD:
+        value = memo.get(raw, UNREAD)
+        if value is UNREAD:
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()
-            value = memo[raw] = self._read(raw)
+            value = memo[raw] = self.convert(raw)
         return value
 
-    def _read(self, raw: Any) -> Any:
+    def convert(self, raw: Any) -> Any:
+        """``read`` without the memo: the value's ranges, coercion and translation."""
         if self.ranges is not None:
             raw = self.ranges.read(raw)
         value = self.coerce(raw)
@@ -68,8 +69,8 @@ class _Reader:
             if not self.numeric:
                 return None
             judged = self.judged
-            reason = judged.get(raw, _UNREAD)
-            if reason is _UNREAD:
+            reason = judged.get(raw, UNREAD)
+            if reason is UNREAD:
                 if len(judged) >= _MEMO_SIZE:
                     judged.clear()
                 reason = judged[raw] = value_problem(self.kind, raw)
@@ -85,7 +86,7 @@ class _Reader:
 _Writer: TypeAlias = "tuple[CompiledField, str, RangeTable | None, bool]"
 
 
-class _FieldPlan:
+class FieldPlan:
     """A rule set's fields, looked up once per (system, object): which fields a record of it
     holds and under what names, for reading (``map_person``) and for writing
     (``remote_values``). A cycle maps and plans every person with the same few objects, so
@@ -93,16 +94,15 @@ class _FieldPlan:
 
     def __init__(self, fields: Sequence[CompiledField]) -> None:
         self.fields = fields
-        self._readers: dict[tuple[str, str], tuple[_Reader, ...]] = {}
+        self._readers: dict[tuple[str, str], tuple[Reader, ...]] = {}
         self._writers: dict[tuple[str, str], tuple[_Writer, ...]] = {}
-        self._checks: dict[tuple[str, str], tuple[tuple[str, str, bool], ...]] = {}
 
-    def readers(self, system: str, object_name: str) -> tuple[_Reader, ...]:
+    def readers(self, system: str, object_name: str) -> tuple[Reader, ...]:
         key = (system, object_name)
         found = self._readers.get(key)
         if found is None:
             found = self._readers[key] = tuple(
-                _Reader(i, name, spec.name, spec.only_source and spec.source != system,
+                Reader(i, name, spec.name, spec.only_source and spec.source != system,
                         spec.type, spec.coerce, spec.ranges.get(system),
                         spec.to_canonical.get(system) or None, spec.type in _NUMERIC_KINDS)
                 for i, spec in enumerate(self.fields)
@@ -123,18 +123,18 @@ class _FieldPlan:
         return found
 
 
-_PLANS: dict[int, _FieldPlan] = {}
+_PLANS: dict[int, FieldPlan] = {}
 _MAX_PLANS = 8   # rule sets in use at once (a reload makes a new one)
 
 
-def _plan_of(fields: Sequence[CompiledField]) -> _FieldPlan:
+def plan_of(fields: Sequence[CompiledField]) -> FieldPlan:
     """The plan of this very rule set (by identity: the plan holds the fields, so the id
     cannot be reused while it is cached)."""
     plan = _PLANS.get(id(fields))
     if plan is None or plan.fields is not fields:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        plan = _PLANS[id(fields)] = _FieldPlan(fields)
+        plan = _PLANS[id(fields)] = FieldPlan(fields)
     return plan
 
 
@@ -144,7 +144,7 @@ def record_problems(record: RemoteRecordLike, fields: Sequence[CompiledField]
     because it cannot be used (NaN, a number beyond any field's precision)."""
     problems: list[tuple[str, str]] = []
     values = record.fields
-    for reader in _plan_of(fields).readers(record.system, record.object):
+    for reader in plan_of(fields).readers(record.system, record.object):
         reason = reader.problem(values.get(reader.name))
         if reason is not None:
             problems.append((reader.name, reason))

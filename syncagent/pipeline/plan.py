@@ -71,8 +71,8 @@ class PersonPlan:
     written: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     email: str | None = None
     evaluated_before: datetime | None = None   # the previous evaluation (None: the first)
-    # the decision's reasons_text when the caller built it already (the stored decision has
-    # it): the summary is made once per person, not once more for planning
+    # the decision's reasons_text when the caller built it already (evaluation renders it
+    # from the decision in memory): the summary is made once per person, not once more here
     reasons_text: str | None = None
 
 

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from syncagent.pipeline.workers import Done
 
 #: A slot's address space; only the pages a chunk's pickle fills take memory, and only until
-#: the main process has read them. 1,000 persons of a rescore take ~5 MB.
-SLOT_BYTES = 64 << 20
+#: the main process has read them. 1,000 persons of a rescore take ~4 MB; a bigger chunk
+#: takes the pipe. Kept small all the same: under strict overcommit a shared mapping is
+#: charged whole when it is made (workers + 1 of them).
+SLOT_BYTES = 16 << 20
 #: Linux: frees a shared mapping's pages (the next chunk's pickle gets zeroed ones).
 _FREE = getattr(mmap, "MADV_REMOVE", None)
 

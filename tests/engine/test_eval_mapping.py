@@ -20,8 +20,8 @@ from syncagent.engine.mapping import (
     Found,
     RemoteRecordLike,
     _pick,
-    _plan_of,
     map_person,
+    plan_of,
     record_problems,
 )
 from syncagent.engine.normalise import MAX_ABS_NUMBER, value_problem
@@ -55,7 +55,7 @@ def _slow_map(records: Sequence[RemoteRecordLike]) -> tuple[dict[str, Any], dict
     """map_person before its shortcuts: every person through the merge, whose two_way
     choice is the old one."""
     with patch.object(mapping, "_pick", _slow_pick):
-        profile = mapping._merged(records, FIELDS, _plan_of(FIELDS))
+        profile = mapping._merged(records, FIELDS, plan_of(FIELDS))
     return profile.values, profile.sources
 
 
@@ -68,7 +68,7 @@ def _outcome(run: Any) -> Any:
 
 
 def _remote_names(system: str, obj: str) -> list[str]:
-    return [r.name for r in _plan_of(FIELDS).readers(system, obj)] + ["Unmapped__c"]
+    return [r.name for r in plan_of(FIELDS).readers(system, obj)] + ["Unmapped__c"]
 
 
 class _Text(str):
@@ -145,7 +145,7 @@ def test_two_way_ties_go_to_the_preferred_system_then_by_name() -> None:
 def _slow_problems(record: RemoteRecordLike) -> list[tuple[str, str]]:
     """record_problems' loop as it was (the reader's attributes, None tested first)."""
     problems: list[tuple[str, str]] = []
-    for reader in _plan_of(FIELDS).readers(record.system, record.object):
+    for reader in plan_of(FIELDS).readers(record.system, record.object):
         raw = record.fields.get(reader.name)
         if raw is None or (type(raw) in (int, float) and abs(raw) <= MAX_ABS_NUMBER):
             continue

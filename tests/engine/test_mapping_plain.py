@@ -105,13 +105,13 @@ def test_remembered_texts_stay_bounded_and_read_as_a_fresh_read() -> None:
     million unique e-mails cannot grow it."""
     from syncagent.engine import mapping, reading
 
-    readers = mapping._plan_of(FIELDS).readers("salesforce", "Lead")
+    readers = mapping.plan_of(FIELDS).readers("salesforce", "Lead")
     email = next(r for r in readers if r.kind == "email")
     for n in range(reading._MEMO_SIZE * 2 + 7):
         assert email.read(f" P{n}@Example.com ") == f"p{n}@example.com"
         assert len(email.memo) <= reading._MEMO_SIZE
     country = next(r for r in readers if r.kind == "country")
-    assert country.read("Deutschland") == country.read("Deutschland") == country._read(
+    assert country.read("Deutschland") == country.read("Deutschland") == country.convert(
         "Deutschland")
 
 

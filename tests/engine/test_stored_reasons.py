@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bench.engine import make_people
 from state.sanitise import clean_text, dumps
 from syncagent.engine import Decision, RoutingState, Rules, evaluate
-from syncagent.engine.model import reasons_text_of
+from syncagent.engine.reasons_text import reasons_text_of
 
 from . import helpers
 from .conftest import NOW
@@ -67,6 +67,8 @@ def test_a_row_stored_with_its_text_reads_that_text(decisions: list[Decision]) -
     old = decisions[0].to_dict()   # what a decision stored before Decision.stored held
     old["reasons_text"] = "as it was stored"
     assert reasons_text_of(json.loads(dumps(old))) == "as it was stored"
+    # a shorter limit cuts the stored text as it cuts a rendered one
+    assert reasons_text_of(json.loads(dumps(old)), 6) == "as it…"
 
 
 # Text a state DB keeps as it is: no NUL, no lone surrogate (those are cleaned: see below).

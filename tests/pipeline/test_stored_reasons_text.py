@@ -20,7 +20,7 @@ from state.scratch import scratch_schema
 from state.store import StateStore
 from syncagent.commands.demo import _explained
 from syncagent.engine import load_rules
-from syncagent.engine.model import reasons_text_of
+from syncagent.engine.reasons_text import reasons_text_of
 from syncagent.pipeline.cycle import Agent, CycleOptions, run_cycle
 from tests.fixtures.postgres import POSTGRES_URL, postgres_skip_reason
 

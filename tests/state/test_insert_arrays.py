@@ -86,6 +86,10 @@ def test_a_column_of_ints_and_floats_is_stored_as_given(store: StateStore) -> No
     t = table_of(m.Decision)
     with store.sessions.write() as session:
         upsert(session, t, rows, ["person_id"], ["score"])
+    with store.sessions.read() as session:
+        assert list(session.scalars(select(t.c.score).order_by(t.c.person_id))) == [
+            1, 2.5, None, 1e12]
+    with store.sessions.write() as session:
         upsert(session, t, [{**r, "score": 7} for r in rows], ["person_id"], ["score"])
     with store.sessions.read() as session:
         assert list(session.scalars(select(t.c.score).order_by(t.c.person_id))) == [7] * 4
