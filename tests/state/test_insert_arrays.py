@@ -152,3 +152,21 @@ def test_due_times_of_a_chunk_as_two_arrays(store: StateStore) -> None:
             (False, None), (False, T0), (False, T0)]
     with pytest.raises(ValueError, match="naive"), store.sessions.write() as session:
         set_evaluated(session, {ids[0]: T0.replace(tzinfo=None)})
+
+
+def test_values_the_database_refuses_are_cleaned_in_the_arrays_too(store: StateStore) -> None:
+    """A NUL, a lone surrogate or a NaN in a text or JSON value of a chunk (the worst remote
+    data) is cleaned on its way into the arrays, as it was row by row: one bad value never
+    fails the chunk's one statement."""
+    seen = _executes(store)
+    rows = [_row(f"k{n}", {"t": "a\x00b", "s": "x\udfff", "n": float("nan")},
+                 remote_id=f"id\x00{n}", last_error="VP \ud800 Sales") for n in range(3)]
+    with store.sessions.write() as session:
+        insert_ignore(session, table_of(m.OutboxRow), rows, ["idempotency_key"])
+    assert seen == ([False] if store.dialect == "postgresql" else [True])
+    t = table_of(m.OutboxRow)
+    with store.sessions.read() as session:
+        stored = list(session.execute(select(t.c.remote_id, t.c.fields, t.c.last_error)
+                                      .order_by(t.c.id)))
+    assert [tuple(r) for r in stored] == [
+        (f"id{n}", {"t": "ab", "s": "x\ufffd", "n": None}, "VP \ufffd Sales") for n in range(3)]
