@@ -79,10 +79,9 @@ def test_the_engine_decodes_json_columns_with_it(store: StateStore) -> None:
     assert when == t0 and when.tzinfo is UTC
 
 
-def test_column_reader_reads_sqlite_json_text_as_sqlalchemy_does(store: StateStore) -> None:
-    dialect = store.engine.dialect
-    if dialect.name != "sqlite":
-        pytest.skip("the driver decodes JSONB itself on Postgres")
+def test_column_reader_reads_sqlite_json_text_as_sqlalchemy_does(sqlite_url: str) -> None:
+    """SQLite only: on Postgres the driver decodes JSONB itself."""
+    dialect = StateStore(sqlite_url).engine.dialect
     fields = table_of(m.MirrorRecord).c.fields
     process = fields.type.dialect_impl(dialect).result_processor(dialect, None)
     read = column_reader(dialect, fields)
