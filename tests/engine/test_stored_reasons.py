@@ -14,28 +14,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.engine import make_people
 from state.sanitise import clean_text, dumps
-from syncagent.engine import Decision, RoutingState, Rules, evaluate
+from syncagent.engine import Decision, Rules
 from syncagent.engine.reasons_text import reasons_text_of
 
-from . import helpers
-from .conftest import NOW
-from .test_to_dict import USERS
+from .test_to_dict import varied_decisions
 
 LIMIT = 32_000
 
 
 @pytest.fixture(scope="module")
 def decisions(rules: Rules) -> list[Decision]:
-    state = RoutingState()
-    out = []
-    for person in make_people(400, 12, NOW, seed=23):
-        decision, state = evaluate(person, rules, NOW, state, USERS)
-        out.append(decision)
-    hot, _ = evaluate(helpers.person(activities=helpers.hot_activities()), rules, NOW,
-                      RoutingState(), helpers.USERS)
-    return [*out, hot]
+    return varied_decisions(rules, seed=23)   # other persons than test_to_dict's
 
 
 def _read_back(decision: Decision) -> dict[str, Any]:

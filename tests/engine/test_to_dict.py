@@ -30,17 +30,22 @@ USERS = UserDirectory.of([
 ])
 
 
-@pytest.fixture(scope="module")
-def decisions(rules: Rules) -> list[Decision]:
+def varied_decisions(rules: Rules, seed: int) -> list[Decision]:
+    """400 generated persons' decisions, evaluated in turn, and a hot lead of a fitting
+    profile (its alert)."""
     state = RoutingState()
     out = []
-    for person in make_people(400, 12, NOW, seed=11):
+    for person in make_people(400, 12, NOW, seed=seed):
         decision, state = evaluate(person, rules, NOW, state, USERS)
         out.append(decision)
-    # a hot lead of a fitting profile: its alert
     hot, _ = evaluate(helpers.person(activities=helpers.hot_activities()), rules, NOW,
                       RoutingState(), helpers.USERS)
     return [*out, hot]
+
+
+@pytest.fixture(scope="module")
+def decisions(rules: Rules) -> list[Decision]:
+    return varied_decisions(rules, seed=11)
 
 
 def _walked(decision: Decision) -> dict[str, Any]:
