@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from syncagent.engine.normalise import COERCE, blank
 from syncagent.engine.ranges import RangeTable, compile_ranges
-from syncagent.engine.reading import UNREAD, FieldPlan, Reader, plan_of, record_problems
+from syncagent.engine.reading import UNREAD, FieldPlan, Problem, Reader, plan_of, record_problems
 from syncagent.engine.rule_files import DEFAULT_SYNC, FieldMapping
 
 
@@ -121,8 +121,6 @@ class CanonicalProfile:
 
 # (record, value) per system: the newest record holding the field, and its value (None: blank)
 Found = dict[str, tuple[RemoteRecordLike, Any]]
-# What record_problems finds, with the place of its record in the records map_person is given
-Problem = tuple[int, str, str]   # (that place, remote field, reason)
 
 
 def map_person(records: Sequence[RemoteRecordLike], fields: Sequence[CompiledField],
@@ -192,10 +190,8 @@ def _by_index(record: RemoteRecordLike, plan: FieldPlan, size: int, place: int,
         if name not in raws:
             continue
         raw = raws[name]
-        if problems is not None and raw is not None and (reader.numeric or type(raw) is not str):
-            reason = reader.problem(raw)
-            if reason is not None:
-                problems.append((place, name, reason))
+        if problems is not None:
+            reader.note(problems, place, raw)
         out[reader.index] = _value(reader, raw)
     return out
 
@@ -265,11 +261,8 @@ def _one_record(record: RemoteRecordLike, plan: FieldPlan,
         if name not in raws:
             continue
         raw = raws[name]
-        # (text of a field not numeric, most values, has no problem: no call to ask)
-        if problems is not None and raw is not None and (reader.numeric or type(raw) is not str):
-            reason = reader.problem(raw)
-            if reason is not None:
-                problems.append((0, name, reason))
+        if problems is not None:
+            reader.note(problems, 0, raw)
         if reader.alien:
             continue
         values[reader.canonical] = _value(reader, raw)
@@ -302,11 +295,8 @@ def _found_values(records: Sequence[RemoteRecordLike], plan: FieldPlan,
             if name not in values:
                 continue
             raw = values[name]
-            if problems is not None and raw is not None \
-                    and (reader.numeric or type(raw) is not str):
-                reason = reader.problem(raw)
-                if reason is not None:
-                    found_problems.append((place, name, reason))
+            if problems is not None:
+                reader.note(found_problems, place, raw)
             value = _value(reader, raw)
             found = found_of.get(reader.index)
             if found is None:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 UNREAD = object()
 _MEMO_SIZE = 4_096   # texts remembered per field and object
+# What record_problems finds, with the place of its record in the records map_person is given
+Problem = tuple[int, str, str]   # (that place, remote field, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,15 @@ class Reader:
         if self.table is not None and isinstance(value, str):
             value = self.table.get(value.casefold(), value)
         return None if blank(value) else value
+
+    def note(self, problems: list[Problem], place: int, raw: Any) -> None:
+        """Add this present value's problem, if it has one, to ``problems`` as (the record's
+        place, the field's name, the reason)."""
+        # text of a field not numeric (most values) and None have none: no call to ask
+        if raw is not None and (self.numeric or type(raw) is not str):
+            reason = self.problem(raw)
+            if reason is not None:
+                problems.append((place, self.name, reason))
 
     def problem(self, raw: Any) -> str | None:
         """record_problems' answer for this present value of the field: value_problem's,
