@@ -19,7 +19,7 @@ was written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -184,16 +184,22 @@ def _by_index(record: RemoteRecordLike, plan: FieldPlan, size: int, place: int,
               problems: list[Problem] | None) -> list[Any]:
     """The record's value of each field by the field's index (UNREAD: not held)."""
     out: list[Any] = [UNREAD] * size
-    raws = record.fields
-    for reader in plan.readers(record.system, record.object):
-        name = reader.name
-        if name not in raws:
-            continue
-        raw = raws[name]
-        if problems is not None:
-            reader.note(problems, place, raw)
+    for reader, raw in _held(record, plan, place, problems):
         out[reader.index] = _value(reader, raw)
     return out
+
+
+def _held(record: RemoteRecordLike, plan: FieldPlan, place: int,
+          problems: list[Problem] | None) -> Iterator[tuple[Reader, Any]]:
+    """Each mapped field the record holds, with its raw value, in the fields' order; its
+    problem noted first (``place``: the record's), when ``problems`` is given."""
+    raws = record.fields
+    for reader in plan.readers(record.system, record.object):
+        if reader.name in raws:
+            raw = raws[reader.name]
+            if problems is not None:
+                reader.note(problems, place, raw)
+            yield reader, raw
 
 
 def _pick_two(spec: CompiledField, first: RemoteRecordLike, a: Any,
@@ -255,14 +261,8 @@ def _one_record(record: RemoteRecordLike, plan: FieldPlan,
     in the fields' order, as the merge would give."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    raws, system = record.fields, record.system
-    for reader in plan.readers(system, record.object):
-        name = reader.name
-        if name not in raws:
-            continue
-        raw = raws[name]
-        if problems is not None:
-            reader.note(problems, 0, raw)
+    system = record.system
+    for reader, raw in _held(record, plan, 0, problems):
         if reader.alien:
             continue
         values[reader.canonical] = _value(reader, raw)
@@ -289,14 +289,9 @@ def _found_values(records: Sequence[RemoteRecordLike], plan: FieldPlan,
     found_problems: list[Problem] = []
     for place in places:
         record = records[place]
-        values, system = record.fields, record.system
-        for reader in plan.readers(system, record.object):
-            name = reader.name
-            if name not in values:
-                continue
-            raw = values[name]
-            if problems is not None:
-                reader.note(found_problems, place, raw)
+        system = record.system
+        noted = found_problems if problems is not None else None
+        for reader, raw in _held(record, plan, place, noted):
             value = _value(reader, raw)
             found = found_of.get(reader.index)
             if found is None:
