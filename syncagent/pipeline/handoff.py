@@ -279,11 +279,11 @@ def _timers(plan: PersonPlan, stored: Sequence[TimerRow], before: Mapping[str, A
                        _clip(timer.owner_id, 64), PENDING, None,
                        {"message": timer.message, "lead_owner": timer.lead_owner_id})
         if timer.due_at <= now and _overdue_at_first_sight(timer, seen_at):
-            out.rows.timers.append(_skipped(row))
+            _keep(_skipped(row), by_key, out)
         elif timer.due_at <= now:
             _fire(plan, row, timer.owner_id, ctx, now, out)
         else:
-            out.rows.timers.append(row)
+            _keep(row, by_key, out)
     for step in stored:
         if step.status != PENDING or step.key in emitted:
             continue
@@ -291,6 +291,15 @@ def _timers(plan: PersonPlan, stored: Sequence[TimerRow], before: Mapping[str, A
             _fire(plan, step, None, ctx, now, out)   # the engine has just reassigned it
         else:
             out.rows.cancelled.append(step.key)
+
+
+def _keep(row: TimerRow, stored: Mapping[str, TimerRow], out: Handoff) -> None:
+    """A step to store, unless it is stored as it is already: a re-evaluation emits the
+    person's pending steps again (~0.8 a person in a rescore), and writing one unchanged
+    changes nothing (each of its columns the same instant, text and detail) but costs the
+    step's JSON, its crossing from the worker and its row in the commit."""
+    if stored.get(row.key) != row:
+        out.rows.timers.append(row)
 
 
 def _overdue_at_first_sight(timer: SlaTimer, seen_at: datetime | None) -> bool:

@@ -343,3 +343,33 @@ def test_steps_overdue_before_the_agent_first_looked_are_skipped_not_fired(
     reassigned = replace(decision, sla=(_timer("reassign", 48),))
     out = derive([_plan(reassigned)], [], Stored({}), _ctx(), NOW)
     assert [(t.kind, t.status) for t in out.rows.timers] == [("reassign", FIRED)]
+
+
+def test_a_step_stored_as_it_is_emitted_is_not_written_again_any_change_is(
+    base: Decision,
+) -> None:
+    """A re-evaluation emits the pending steps it stored before: those the state DB holds
+    as they are (the same instant in any zone) are left out of the write; a changed due
+    time, recipient or message, or a step cancelled since, is written as before."""
+    steps = (_timer("escalate", 100), _timer("qualify", 200))
+    decision = replace(base, sla=steps)
+    berlin = ZoneInfo("Europe/Berlin")
+    held = [replace(_stored("escalate", 100), due_at=(T0 + timedelta(hours=100)).astimezone(
+        berlin), detail={"lead_owner": "005A", "message": "escalate message"}),
+            _stored("qualify", 200)]
+    out = derive([_plan(decision)], [], Stored(_previous(), {7: held}), _ctx(), NOW)
+    assert out.rows.timers == [] and out.rows.cancelled == [] and out.outbox == []
+    for changed in (replace(held[1], due_at=held[1].due_at + timedelta(minutes=1)),
+                    replace(held[1], recipient="005B"), replace(held[1], status=CANCELLED),
+                    replace(held[1], detail={**held[1].detail, "message": "older words"})):
+        out = derive([_plan(decision)], [], Stored(_previous(), {7: [held[0], changed]}),
+                     _ctx(), NOW)
+        assert [(t.key, t.due_at, t.recipient, t.status, t.detail) for t in out.rows.timers] \
+            == [(changed.key, T0 + timedelta(hours=200), "005A", PENDING,
+                 {"message": "qualify message", "lead_owner": "005A"})]
+    first = derive([_plan(decision)], [], Stored({}), _ctx(), NOW + timedelta(hours=300))
+    skipped = first.rows.timers
+    assert [t.status for t in skipped] == [CANCELLED, CANCELLED]
+    again = derive([_plan(decision)], [], Stored({}, {7: skipped}), _ctx(),
+                   NOW + timedelta(hours=300))
+    assert again.rows.timers == []
