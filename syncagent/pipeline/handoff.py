@@ -2,10 +2,11 @@
 
 From each person's new decision, the stored one before it and the stored timer steps:
 - stage history: every change of stage, its cause (rule | rep | recycle | sla) and actor;
-- SLA timers: steps the engine emits are stored pending; a step due by now is fired with one
-  task; a pending step the engine no longer emits (the lead was accepted, converted,
-  disqualified, routed to someone else) is cancelled, except the reassign step that the
-  engine has just carried out (the owner changed), which fires;
+- SLA timers: steps the engine emits are stored pending (one stored as it is already is not
+  written again); a step due by now is fired with one task; a pending step the engine no
+  longer emits (the lead was accepted, converted, disqualified, routed to someone else) is
+  cancelled, except the reassign step that the engine has just carried out (the owner
+  changed), which fires;
 - alert tasks (the engine keeps the cooldown; a key already given is not given again);
 - feedback: a rep's recycle or disqualification, with the reason, source and campaign.
 The rows are committed by the caller with the decisions (`StateStore.commit_evaluation`):
