@@ -17,9 +17,10 @@ import gc
 import mmap
 import pickle
 from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from state.sanitise import encoded
 from syncagent.pipeline.pieces import Piece
@@ -37,6 +38,7 @@ _FREE = getattr(mmap, "MADV_REMOVE", None)
 
 #: What `_work` returns: the pickle itself, or its length in the slot it was lent.
 Sent = bytes | int
+Handed = TypeVar("Handed")
 
 
 def as_text(piece: Piece) -> None:
@@ -94,9 +96,16 @@ class Slots:
         except OSError:
             return cls(0)
 
-    def lend(self) -> int | None:
-        """A free slot for a chunk being handed out (None: all are out; it uses the pipe)."""
-        return self._free.popleft() if self._free else None
+    def lend(self, hand_out: Callable[[int | None], Handed]) -> tuple[int | None, Handed]:
+        """A free slot (None: all are out; the chunk uses the pipe), and what ``hand_out``
+        gives for the chunk it is lent with. A hand-out that raises (a broken pool) gets no
+        slot: it is free again, or the pool would run out of them."""
+        slot = self._free.popleft() if self._free else None
+        try:
+            return slot, hand_out(slot)
+        except BaseException:
+            self._release(slot, 0)
+            raise
 
     def put(self, slot: int | None, done: Done) -> Sent:
         """In a worker: ``done`` pickled into ``slot`` (its length), or as bytes when no
@@ -111,20 +120,27 @@ class Slots:
                 pass
         return dumped(done)
 
-    def take(self, slot: int | None, sent: Sent) -> Done:
-        """In the main process: the chunk a worker sent, and ``slot`` free again."""
-        if slot is None:
-            assert isinstance(sent, bytes)
-            return loads(sent)
-        space = self._maps[slot]
+    def take(self, slot: int | None, result: Callable[[], Sent]) -> Done:
+        """In the main process: the chunk a worker sent (``result`` waits for what it sent),
+        and ``slot`` free again, whether that chunk came, failed or cannot be read. A worker
+        that raised may have filled a part of the slot: all its pages go back."""
+        used = len(self._maps[slot]) if slot is not None else 0   # all of it, until known
         try:
-            if isinstance(sent, bytes):   # it outgrew the slot, which holds a part of it
+            sent = result()
+            if isinstance(sent, bytes):   # no slot, or it outgrew the slot (holding a part)
                 return loads(sent)
-            with memoryview(space) as whole, whole[:sent] as pickled:
+            assert slot is not None
+            used = sent
+            with memoryview(self._maps[slot]) as whole, whole[:sent] as pickled:
                 return loads(pickled)
         finally:
+            self._release(slot, used)
+
+    def _release(self, slot: int | None, used: int) -> None:
+        """``slot`` free again, the ``used`` bytes of its pages given back."""
+        if slot is not None:
             self._free.append(slot)
-            _give_back(space, len(space) if isinstance(sent, bytes) else sent)
+            _give_back(self._maps[slot], used)
 
     def close(self) -> None:
         for space in self._maps:
