@@ -271,10 +271,18 @@ class _Slot:
         if self.name is None:
             return repeat(self.fixed, len(rows))   # type: ignore[return-value]
         values = list(map(itemgetter(self.name), rows))
-        if self.kind == "json" and set(map(type, values)) == _ENCODED:
-            # the workers' encoded values (nearly all): their text is what the processor
-            # and the serializer (sanitise.dumps) would give, two calls a value less
-            return list(map(_TEXT, values))
+        if self.kind == "json":
+            kinds = set(map(type, values))
+            if kinds == _UTF8:
+                # an evaluation worker's values (pipeline/wire.as_text: nearly all of a
+                # rescore's), the serializer's text in UTF-8: bound as that text
+                return list(map(_DECODE, values))
+            if kinds == _ENCODED:
+                # encoded in process: their text is what the processor and the serializer
+                # (sanitise.dumps) would give, two calls a value less
+                return list(map(_TEXT, values))
+            if bytes in kinds:   # a worker's beside values made here (a settled person)
+                values = [Encoded(v.decode()) if type(v) is bytes else v for v in values]
         if self.processor is not None:
             # a datetime processor once per distinct moment of the column: most of a chunk's
             # rows carry the same one or two (the commit's ``now``). Only for UTCDateTime:
@@ -287,6 +295,8 @@ class _Slot:
 
 _ENCODED = {Encoded}
 _TEXT = attrgetter("text")
+_UTF8 = {bytes}
+_DECODE = bytes.decode
 
 
 def table_of(model: type[m.Base]) -> Table:

@@ -22,7 +22,7 @@ from contextlib import suppress
 from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from state.sanitise import encoded
+from state.sanitise import dumps
 from syncagent.pipeline.pieces import Piece
 
 if TYPE_CHECKING:
@@ -43,19 +43,28 @@ Handed = TypeVar("Handed")
 
 def as_text(piece: Piece) -> None:
     """The piece's JSON column values (a decision's reasons, each write's fields, each
-    handoff row's detail) as the store's JSON text, made here (`sanitise.encoded`): the
-    main process unpickles one string each (a person's dicts hold ~200 keys and values),
-    and binds it as it is, where it would encode them again. Read by nobody here after
-    planning; the rows are this chunk's own (frozen dataclasses: set through
-    ``object.__setattr__``). Data-quality items are left as objects: they are stored
-    elsewhere (quality.record)."""
+    handoff row's detail) as the store's JSON text (`sanitise.dumps`), made here, in UTF-8:
+    the main process unpickles one bytes each (a person's dicts hold ~200 keys and values)
+    and binds its text as it is (common._Slot.column), where it would encode them again.
+    Bytes, not `sanitise.Encoded`, the marker of such text in process: a pickle writes and
+    reads them in C, where each wrapper cost a call of Python to pickle (~9 us a person of
+    a worker, ~1.5 of the main process to unpickle), and a JSON value never is bytes. Read
+    by nobody here after planning; the rows are this chunk's own (frozen dataclasses: set
+    through ``object.__setattr__``). Data-quality items are left as objects: they are
+    stored elsewhere (quality.record)."""
     if piece.decision is not None:
-        piece.decision["reasons"] = encoded(piece.decision["reasons"])
+        piece.decision["reasons"] = utf8(piece.decision["reasons"])
     history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
     for row in chain(piece.rows, outbox):
-        object.__setattr__(row, "fields", encoded(row.fields))
+        object.__setattr__(row, "fields", utf8(row.fields))
     for detailed in chain[Any](history, timers, tasks, feedback):
-        object.__setattr__(detailed, "detail", encoded(detailed.detail))
+        object.__setattr__(detailed, "detail", utf8(detailed.detail))
+
+
+def utf8(value: Any) -> bytes:
+    """``value``'s JSON text as the store writes it, in UTF-8 (bytes stay as they are: a
+    row two pieces share is made once)."""
+    return value if type(value) is bytes else dumps(value).encode()
 
 
 def loads(blob: bytes | memoryview) -> Done:

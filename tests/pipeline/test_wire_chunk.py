@@ -1,6 +1,6 @@
 """A worker's chunk carries every JSON column value (a decision's reasons, each write's
-fields, each handoff row's detail) as the store's JSON text (`sanitise.Encoded`), the text
-the commit would have made of the value, poison values cleaned; everything else as objects.
+fields, each handoff row's detail) as the store's JSON text in UTF-8 (bytes), the text the
+commit would have made of the value, poison values cleaned; everything else as objects.
 
 That the stored results stay those of the in-process path (chunks settled in the main
 process beside a worker's text included) is tests/pipeline/test_workers.py's."""
@@ -68,9 +68,9 @@ def test_every_json_value_of_a_piece_becomes_the_serializers_text() -> None:
     _as_text(piece)
     texts = _json_values(piece)
     assert len(texts) == 8
-    assert all(type(t) is Encoded for t in texts)
-    assert [t.text for t in texts] == [dumps(v) for v in values]
-    assert json.loads(texts[0].text) == {"nan": None, "inf": [None], "nul": "ab",
+    assert all(type(t) is bytes for t in texts)
+    assert [t.decode() for t in texts] == [dumps(v) for v in values]
+    assert json.loads(texts[0]) == {"nan": None, "inf": [None], "nul": "ab",
                                     "lone": "\ufffd", "k": {"deep": None}}
     assert type(piece.flags[0].detail) is dict, "data-quality items are stored elsewhere"
     assert piece.decision is not None and piece.decision["grade"] == "A"
@@ -115,8 +115,8 @@ def test_a_workers_chunk_is_the_in_process_chunk_with_its_json_as_text(
     texts = [t for pid in ids for t in _json_values(done.pieces[pid])]
     values = [v for pid in ids for v in _json_values(here[pid])]
     assert len(texts) == len(values) > len(ids)
-    assert all(type(t) is Encoded for t in texts)
-    assert [t.text for t in texts] == [dumps(v) for v in values]
+    assert all(type(t) is bytes for t in texts)
+    assert [t.decode() for t in texts] == [dumps(v) for v in values]
     for pid in ids:   # the rest as it was
         ours, theirs = here[pid], done.pieces[pid]
         assert (theirs.due, theirs.flags, theirs.poison, theirs.gone) == \
