@@ -17,12 +17,15 @@ import gc
 import mmap
 import pickle
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
-from itertools import chain
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from state.common import as_tuples
+from state.handoff import FeedbackRow, StageChange, TaskRecord, TimerRow
+from state.outbox import NewOutboxRow
 from state.sanitise import dumps
+from syncagent.pipeline.handoff import NO_HANDOFF, HandoffParts
 from syncagent.pipeline.pieces import Piece
 
 if TYPE_CHECKING:
@@ -43,22 +46,36 @@ Handed = TypeVar("Handed")
 
 def as_text(piece: Piece) -> None:
     """The piece's JSON column values (a decision's reasons, each write's fields, each
-    handoff row's detail) as the store's JSON text (`sanitise.dumps`), made here, in UTF-8:
-    the main process unpickles one bytes each (a person's dicts hold ~200 keys and values)
-    and binds its text as it is (common._Slot.column), where it would encode them again.
-    Bytes, not `sanitise.Encoded`, the marker of such text in process: a pickle writes and
-    reads them in C, where each wrapper cost a call of Python to pickle (~9 us a person of
-    a worker, ~1.5 of the main process to unpickle), and a JSON value never is bytes. Read
-    by nobody here after planning; the rows are this chunk's own (frozen dataclasses: set
-    through ``object.__setattr__``). Data-quality items are left as objects: they are
-    stored elsewhere (quality.record)."""
+    handoff row's detail) as the store's JSON text (`sanitise.dumps`), made here, in UTF-8,
+    and each planned write and handoff row as the tuple of its fields (`common.as_tuples`),
+    which the store binds as it is. The main process unpickles one bytes a JSON value (a
+    person's dicts hold ~200 keys and values) and binds its text as it is
+    (common._Slot.column), where it would encode them again; and a tuple a row, not an
+    object and the dict of its attributes. Bytes, not `sanitise.Encoded`, the marker of
+    such text in process: a pickle writes and reads them in C, where each wrapper cost a
+    call of Python (~9 us a person of a worker to pickle, ~1.5 of the main process to
+    unpickle), and a JSON value never is bytes; tuples take ~4 us a person less to pickle,
+    ~7 to unpickle. Read by nobody here after planning; the rows are this chunk's own
+    (frozen dataclasses: set through ``object.__setattr__``). Data-quality items are left
+    as objects: they are stored elsewhere (quality.record)."""
     if piece.decision is not None:
         piece.decision["reasons"] = utf8(piece.decision["reasons"])
-    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
-    for row in chain(piece.rows, outbox):
-        object.__setattr__(row, "fields", utf8(row.fields))
-    for detailed in chain[Any](history, timers, tasks, feedback):
-        object.__setattr__(detailed, "detail", utf8(detailed.detail))
+    piece.rows = _sent(piece.rows, NewOutboxRow, "fields")
+    if piece.handoff is NO_HANDOFF:
+        return
+    history, timers, cancelled, tasks, feedback, outbox, flags = piece.handoff
+    piece.handoff = cast(HandoffParts, (
+        _sent(history, StageChange, "detail"), _sent(timers, TimerRow, "detail"), cancelled,
+        _sent(tasks, TaskRecord, "detail"), _sent(feedback, FeedbackRow, "detail"),
+        _sent(outbox, NewOutboxRow, "fields"), flags))
+
+
+def _sent(rows: Sequence[Any], kind: type, json: str) -> Any:
+    """Rows of ``kind`` as their tuples, their ``json`` field's value as `utf8` text."""
+    for row in rows:
+        if type(row) is not tuple:
+            object.__setattr__(row, json, utf8(getattr(row, json)))
+    return as_tuples(rows, kind) if rows else rows
 
 
 def utf8(value: Any) -> bytes:

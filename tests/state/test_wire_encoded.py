@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import delete, insert
 
 from state import models as m
-from state.common import table_of
+from state.common import as_tuples, table_of
 from state.handoff import HandoffRows, StageChange, TaskRecord, TimerRow
 from state.sanitise import _SURROGATE, REPLACEMENT, Encoded, dumps, encoded
 from state.store import NewOutboxRow, StateStore
@@ -105,10 +105,21 @@ def _commit(store: StateStore, pre: bool, mixed: bool = False,
                 for n, v in enumerate(WORST)],
         tasks=[TaskRecord(f"k{n}", n + 1, "alert", "task", None, None, T0, json(n, v))
                for n, v in enumerate(WORST)])
+    if made is utf8:   # a worker's rows cross as their tuples: among objects, when mixed
+        rows = _sent(rows, NewOutboxRow)
+        for name, kind in (("history", StageChange), ("timers", TimerRow),
+                           ("tasks", TaskRecord)):
+            setattr(handoff, name, _sent(getattr(handoff, name), kind))
     decisions = _decisions(False)
     for n, decision in enumerate(decisions):
         decision["reasons"] = json(n, decision["reasons"])
     store.commit_evaluation(rows, decisions, {}, {}, T0, handoff)
+
+
+def _sent(rows: list[Any], kind: type) -> list[Any]:
+    """Each row with UTF-8 JSON (a worker's) as its tuple (common.as_tuples)."""
+    return [as_tuples([row], kind)[0] if bytes in map(type, vars(row).values()) else row
+            for row in rows]
 
 
 def _stored(store: StateStore) -> dict[str, list[Any]]:
