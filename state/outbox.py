@@ -26,16 +26,13 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from state import deadletters
+from state import common, deadletters
 from state import models as m
 from state.common import (
     IN_LIST,
-    RowTuple,
     Sessions,
-    as_tuples,
     chunks,
     execute_rows,
-    field_names,
     insert_ignore,
     rowcount,
     table_of,
@@ -108,23 +105,18 @@ def _due(now: datetime) -> Any:
                and_(t.c.status == IN_FLIGHT, t.c.claimed_until < now))
 
 
-_OPERATION, _KEY = map(field_names(NewOutboxRow).index, ("operation", "idempotency_key"))
-
-
-def enqueue(session: Session, rows: Sequence[NewOutboxRow | RowTuple],
-            now: datetime) -> list[int]:
-    """Add planned writes (see the module's rules for what a repeated key does). Returns the
-    persons of updates that found their row in flight (``in_flight_persons``): the caller
-    must mark them dirty after it marks them evaluated."""
+def enqueue(session: Session, rows: Sequence[Any], now: datetime) -> list[int]:
+    """Add planned writes (NewOutboxRow or its tuple, bound by position: common.as_tuples;
+    see the module's rules for a repeated key), the columns all new rows share bound once.
+    Returns the persons of updates that found their row in flight (``in_flight_persons``):
+    the caller must mark them dirty after it marks them evaluated."""
     table = table_of(m.OutboxRow)
-    # A NewOutboxRow's fields are outbox columns of the same names: each row's values are
-    # bound as its tuple (an evaluation worker sends that), and the columns all new rows
-    # share are bound once.
     shared = {"status": "pending", "attempts": 0, "next_attempt_at": now,
               "created_at": now, "updated_at": now}
-    rows, fields = as_tuples(rows, NewOutboxRow), field_names(NewOutboxRow)
-    once = [r for r in rows if r[_OPERATION] != "update"]
-    updates = [r for r in rows if r[_OPERATION] == "update"]
+    rows, fields = common.as_tuples(rows, NewOutboxRow), common.field_names(NewOutboxRow)
+    operation, key = map(fields.index, ("operation", "idempotency_key"))
+    once = [r for r in rows if r[operation] != "update"]
+    updates = [r for r in rows if r[operation] == "update"]
     c = table.c
 
     def rearm(excluded: Any) -> Any:
@@ -136,7 +128,7 @@ def enqueue(session: Session, rows: Sequence[NewOutboxRow | RowTuple],
     upsert(session, table, updates, ["idempotency_key"],
            ["fields", "remote_id", "status", "attempts", "next_attempt_at", "updated_at",
             "changed_at"], where=rearm, shared=shared, fields=fields)
-    return in_flight_persons(session, [row[_KEY] for row in updates])
+    return in_flight_persons(session, [row[key] for row in updates])
 
 
 def in_flight_persons(session: Session, keys: Sequence[str]) -> list[int]:
