@@ -46,18 +46,17 @@ Handed = TypeVar("Handed")
 
 def as_text(piece: Piece) -> None:
     """The piece's JSON column values (a decision's reasons, each write's fields, each
-    handoff row's detail) as the store's JSON text (`sanitise.dumps`), made here, in UTF-8,
-    and each planned write and handoff row as the tuple of its fields (`common.as_tuples`),
-    which the store binds as it is. The main process unpickles one bytes a JSON value (a
-    person's dicts hold ~200 keys and values) and binds its text as it is
-    (common._Slot.column), where it would encode them again; and a tuple a row, not an
-    object and the dict of its attributes. Bytes, not `sanitise.Encoded`, the marker of
-    such text in process: a pickle writes and reads them in C, where each wrapper cost a
-    call of Python (~9 us a person of a worker to pickle, ~1.5 of the main process to
-    unpickle), and a JSON value never is bytes; tuples take ~4 us a person less to pickle,
-    ~7 to unpickle. Read by nobody here after planning; the rows are this chunk's own
-    (frozen dataclasses: set through ``object.__setattr__``). Data-quality items are left
-    as objects: they are stored elsewhere (quality.record)."""
+    handoff row's detail) as the store's JSON text (`sanitise.dumps`) in UTF-8, and each
+    planned write and handoff row as the tuple of its fields (`common.as_tuples`): the main
+    process binds both as they come (common._Slot.column), where it would encode each
+    value again (a person's dicts hold ~200 keys and values) and read each row's attribute
+    dict. Bytes, not the in-process marker `sanitise.Encoded` (a JSON value never is
+    bytes), and tuples, not objects: a pickle writes and reads them in C, where each
+    wrapper cost a call of Python; ~6 us a person less for a worker to pickle, ~13 for the
+    main process to unpickle (a captured 1,000-person chunk). Read by nobody here after
+    planning; the rows are this chunk's own (frozen dataclasses: set through
+    ``object.__setattr__``). Data-quality items are left as objects: they are stored
+    elsewhere (quality.record)."""
     if piece.decision is not None:
         piece.decision["reasons"] = utf8(piece.decision["reasons"])
     piece.rows = _sent(piece.rows, NewOutboxRow, "fields")
