@@ -286,12 +286,9 @@ class _Slot:
             kinds = set(map(type, values))
             if kinds == _UTF8:
                 # an evaluation worker's values (pipeline/wire.as_text: nearly all of a
-                # rescore's), the serializer's text in UTF-8: bound as that text
+                # rescore's), the text the processor and the serializer (sanitise.dumps)
+                # would give, in UTF-8: bound as that text, two calls a value less
                 return list(map(_DECODE, values))
-            if kinds == _ENCODED:
-                # encoded in process: their text is what the processor and the serializer
-                # (sanitise.dumps) would give, two calls a value less
-                return list(map(_TEXT, values))
             if bytes in kinds:   # a worker's beside values made here (a settled person)
                 values = [Encoded(v.decode()) if type(v) is bytes else v for v in values]
         if self.processor is not None:
@@ -304,8 +301,6 @@ class _Slot:
         return values if self.kind == "json" else clean_column(values)
 
 
-_ENCODED = {Encoded}
-_TEXT = attrgetter("text")
 _UTF8 = {bytes}
 _DECODE = bytes.decode
 
