@@ -9,7 +9,8 @@ inserts the same rows in the same order, each taking its id from the sequence as
 What stays as it was: a row whose key an earlier row of the same chunk took is ignored by DO
 NOTHING as before, but DO UPDATE refuses to touch a row twice in one statement, so a chunk
 with a repeated key goes row by row (`repeats`); a column whose values are not all of one
-kind (the driver types an array by its first value) too (`uniform`).
+kind (the driver types an array by its first value) too (`uniform`), and so does a column
+that is itself an ARRAY (`array_sql`: unnest cannot carry an array per row).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def array_sql(sql: str, types: Mapping[str, str]) -> str | None:
     head, marker, rest = sql.partition(") VALUES (")
     if not marker or not head.startswith("INSERT INTO ") or "RETURNING" in rest:
         return None
+    if any("[" in kind for kind in types.values()):
+        return None   # an ARRAY column: unnest would spread each row's array over rows
     inner, tail = _values(rest)
     if inner is None:
         return None

@@ -7,7 +7,9 @@ import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
+from functools import cache
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any, cast
@@ -106,13 +108,13 @@ def insert_of(session: Session, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
-           keys: Sequence[str], update_columns: Sequence[str], where: Any = None,
-           shared: Mapping[str, Any] | None = None) -> None:
+def upsert(session: Session, table: Table, rows: Sequence[Any], keys: Sequence[str],
+           update_columns: Sequence[str], where: Any = None,
+           shared: Mapping[str, Any] | None = None, fields: Sequence[str] = ()) -> None:
     """Insert rows, or update `update_columns` of the row with the same `keys` (only where
-    `where(excluded)` holds, when given); one statement per chunk (`execute_rows`).
-    `shared`: values of columns that every row has the same (bound once, not read from each
-    row)."""
+    `where(excluded)` holds, when given); one statement per chunk (`execute_rows`, which
+    says what `fields` are). `shared`: values of columns that every row has the same (bound
+    once, not read from each row)."""
     if not rows:
         return
     stmt = insert_of(session, table).values(**(shared or {}))
@@ -121,24 +123,25 @@ def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
         set_={name: stmt.excluded[name] for name in update_columns},
         where=where(stmt.excluded) if where is not None else None,
     )
-    execute_rows(session, stmt, rows, unique=keys)
+    execute_rows(session, stmt, rows, unique=keys, fields=fields)
 
 
-def insert_ignore(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
-                  keys: Sequence[str], shared: Mapping[str, Any] | None = None) -> None:
-    """Insert rows whose `keys` are new; rows already there stay as they are. `shared` as
-    in `upsert`."""
+def insert_ignore(session: Session, table: Table, rows: Sequence[Any], keys: Sequence[str],
+                  shared: Mapping[str, Any] | None = None, fields: Sequence[str] = ()) -> None:
+    """Insert rows whose `keys` are new; rows already there stay as they are. `shared` and
+    `fields` as in `upsert`."""
     if not rows:
         return
     stmt = (insert_of(session, table).values(**(shared or {}))
             .on_conflict_do_nothing(index_elements=list(keys)))
-    execute_rows(session, stmt, rows)
+    execute_rows(session, stmt, rows, fields=fields)
 
 
-def execute_rows(session: Session, stmt: Any, rows: Sequence[Mapping[str, Any]],
-                 unique: Sequence[str] = ()) -> None:
+def execute_rows(session: Session, stmt: Any, rows: Sequence[Any], unique: Sequence[str] = (),
+                 fields: Sequence[str] = ()) -> None:
     """``session.execute(stmt, rows)``: one executemany per chunk of rows (each a dict with
-    the keys of the first), with the rows' values bound column by column.
+    the keys of the first, or with ``fields``, a tuple of those columns' values: `as_tuples`),
+    with the rows' values bound column by column.
 
     SQLAlchemy's executemany builds and processes a parameter dict per row in Python (about a
     tenth of a rescore's CPU, on decisions and outbox rows); here the statement is compiled
@@ -155,19 +158,21 @@ def execute_rows(session: Session, stmt: Any, rows: Sequence[Mapping[str, Any]],
     that statement cannot take (such a chunk goes row by row, as before)."""
     if not rows:
         return
-    keys = list(rows[0])
+    keys = list(fields or rows[0])
     connection = session.connection()
     dialect = connection.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=keys, for_executemany=True)
     if compiled.insert_prefetch or compiled.update_prefetch or compiled.postfetch:
         for chunk in chunks(rows):
-            session.execute(stmt, list(chunk))
+            session.execute(stmt, [dict(zip(keys, row, strict=True)) for row in chunk]
+                            if fields else list(chunk))
         return
     sql, names = ((compiled.string, list(compiled.positiontup or ())) if compiled.positional
                   else _positional(compiled.string))
     binds = {name: bind for bind, name in compiled.bind_names.items()}
-    slots = [_Slot.of(name, binds[name], dialect, name in keys) for name in names]
-    whole = _whole_chunks(compiled, dialect, keys, binds, unique)
+    at = {key: n for n, key in enumerate(keys)} if fields else {key: key for key in keys}
+    slots = [_Slot.of(name, binds[name], dialect, at.get(name)) for name in names]
+    whole = _whole_chunks(compiled, dialect, at, binds, unique)
     for chunk in chunks(rows):
         if whole is None or not whole.run(connection, chunk):
             columns = [slot.column(chunk) for slot in slots]
@@ -187,7 +192,7 @@ class _WholeChunk:
     def __init__(self, sql: str, slots: list[_Slot], unique: Sequence[str]) -> None:
         self.sql, self.slots, self.unique = sql, slots, list(unique)
 
-    def run(self, connection: Connection, chunk: Sequence[Mapping[str, Any]]) -> bool:
+    def run(self, connection: Connection, chunk: Sequence[Any]) -> bool:
         """Insert the chunk; False (nothing done) when it must go row by row."""
         arrays = {slot.name: slot.column(chunk) for slot in self.slots
                   if slot.name is not None}
@@ -201,10 +206,12 @@ class _WholeChunk:
         return True
 
 
-def _whole_chunks(compiled: Any, dialect: Any, keys: list[str], binds: Mapping[str, Any],
+def _whole_chunks(compiled: Any, dialect: Any, at: Mapping[str, Any], binds: Mapping[str, Any],
                   unique: Sequence[str]) -> _WholeChunk | None:
     """The one-statement form of a Postgres INSERT, or None (SQLite; another statement;
-    a DO UPDATE whose key columns are not given)."""
+    a DO UPDATE whose key columns are not given). ``at``: where each given column's value
+    is in a row (its key, or its index in a tuple)."""
+    keys = list(at)
     if dialect.name != "postgresql" or not compiled.isinsert:
         return None
     if " DO UPDATE " in compiled.string and not (unique and set(unique) <= set(keys)):
@@ -214,7 +221,7 @@ def _whole_chunks(compiled: Any, dialect: Any, keys: list[str], binds: Mapping[s
     if sql is None:
         return None
     sql, names = _positional(sql)
-    return _WholeChunk(sql, [_Slot.of(name, binds[name], dialect, name in keys, arrays=True)
+    return _WholeChunk(sql, [_Slot.of(name, binds[name], dialect, at.get(name), arrays=True)
                              for name in names], unique)
 
 
@@ -247,12 +254,16 @@ class _Slot:
     """One bound parameter of an executemany: the rows' value under its name, or a constant
     of the statement; made ready for the driver a whole column at a time."""
 
-    def __init__(self, name: str | None, fixed: Any, processor: Any, kind: str) -> None:
+    def __init__(self, name: str | None, fixed: Any, processor: Any, kind: str,
+                 at: Any = None) -> None:
         self.name, self.fixed, self.processor, self.kind = name, fixed, processor, kind
+        self.value = itemgetter(at)   # a row's value: under its name, or at its index
 
     @classmethod
-    def of(cls, name: str, bind: Any, dialect: Any, given: bool,
+    def of(cls, name: str, bind: Any, dialect: Any, at: str | int | None,
            arrays: bool = False) -> _Slot:
+        """``at``: where the rows hold its value (None: a constant of the statement)."""
+        given = at is not None
         impl = bind.type.dialect_impl(dialect)
         processor = impl.bind_processor(dialect)
         kind = ("other" if processor is None else "json" if isinstance(bind.type, JSON)
@@ -262,19 +273,24 @@ class _Slot:
             # wrappers, which it could not put in one array beside the Encoded texts
             processor = dumps   # what the engine's JSON type binds (None: JSON null)
         if given:
-            return cls(name, None, processor, kind)
+            return cls(name, None, processor, kind, at)
         value = bind.value if processor is None else processor(bind.value)
         [value] = [value] if kind == "json" else clean_column([value])
         return cls(None, value, None, kind)
 
-    def column(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Any]:
+    def column(self, rows: Sequence[Any]) -> Sequence[Any]:
         if self.name is None:
             return repeat(self.fixed, len(rows))   # type: ignore[return-value]
-        values = list(map(itemgetter(self.name), rows))
-        if self.kind == "json" and set(map(type, values)) == _ENCODED:
-            # the workers' encoded values (nearly all): their text is what the processor
-            # and the serializer (sanitise.dumps) would give, two calls a value less
-            return list(map(_TEXT, values))
+        values = list(map(self.value, rows))
+        if self.kind == "json":
+            kinds = set(map(type, values))
+            if kinds == _UTF8:
+                # an evaluation worker's values (pipeline/wire.as_text: nearly all of a
+                # rescore's), the text the processor and the serializer (sanitise.dumps)
+                # would give, in UTF-8: bound as that text, two calls a value less
+                return list(map(_DECODE, values))
+            if bytes in kinds:   # a worker's beside values made here (a settled person)
+                values = [Encoded(v.decode()) if type(v) is bytes else v for v in values]
         if self.processor is not None:
             # a datetime processor once per distinct moment of the column: most of a chunk's
             # rows carry the same one or two (the commit's ``now``). Only for UTCDateTime:
@@ -285,8 +301,27 @@ class _Slot:
         return values if self.kind == "json" else clean_column(values)
 
 
-_ENCODED = {Encoded}
-_TEXT = attrgetter("text")
+_UTF8 = {bytes}
+_DECODE = bytes.decode
+
+
+#: A row as the tuple of its fields' values, in their order (`as_tuples`).
+RowTuple = tuple[Any, ...]
+
+
+@cache
+def field_names(kind: type) -> tuple[str, ...]:
+    """The fields of a row class (a dataclass), in order: the names of its `as_tuples`."""
+    return tuple(f.name for f in fields(kind))
+
+
+def as_tuples(rows: Sequence[Any], kind: type) -> list[RowTuple]:
+    """Rows of ``kind`` as tuples of their fields' values (`field_names`), bound by
+    position (`execute_rows`' ``fields``), not read from a dict per row: a row object is
+    read by attribute, a tuple (an evaluation worker's: pipeline/wire.as_text) is one
+    already."""
+    getter = attrgetter(*field_names(kind))
+    return [row if type(row) is tuple else getter(row) for row in rows]
 
 
 def table_of(model: type[m.Base]) -> Table:

@@ -20,7 +20,16 @@ from sqlalchemy import Text, cast, select, update
 from sqlalchemy.orm import Session
 
 from state import models as m
-from state.common import IN_LIST, Sessions, chunks, insert_ignore, table_of, upsert
+from state.common import (
+    IN_LIST,
+    Sessions,
+    as_tuples,
+    chunks,
+    field_names,
+    insert_ignore,
+    table_of,
+    upsert,
+)
 from state.db import column_reader, driver_rows, listed, once_each, one_of
 
 PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
@@ -102,19 +111,20 @@ class HandoffRows:
 
 
 def save(session: Session, rows: HandoffRows) -> None:
-    """Write a chunk's handoff rows inside the caller's transaction (see the module)."""
-    insert_ignore(session, table_of(m.StageHistory), _columns(rows.history), ["key"])
+    """Write a chunk's handoff rows inside the caller's transaction (see the module). Each
+    row's fields are its columns: bound as its tuple (`common.as_tuples`; an evaluation
+    worker sends that), neither `asdict`, whose deep copy of every detail costs more than
+    the insert, nor a dict per row."""
+    _insert(session, m.StageHistory, StageChange, rows.history)
     _save_timers(session, rows.timers)
     _cancel(session, rows.cancelled)
-    insert_ignore(session, table_of(m.HandoffTask), _columns(rows.tasks), ["key"])
-    insert_ignore(session, table_of(m.Feedback), _columns(rows.feedback), ["key"])
+    _insert(session, m.HandoffTask, TaskRecord, rows.tasks)
+    _insert(session, m.Feedback, FeedbackRow, rows.feedback)
 
 
-def _columns(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """Each row's fields by name (its columns), for an insert: the row's own attribute dict,
-    read, not copied (neither `asdict`, whose deep copy of every detail costs more than the
-    insert, nor a dict per row: ~2% of a commit's CPU)."""
-    return [vars(row) for row in rows]
+def _insert(session: Session, model: type[m.Base], kind: type, rows: Sequence[Any]) -> None:
+    insert_ignore(session, table_of(model), as_tuples(rows, kind), ["key"],
+                  fields=field_names(kind))
 
 
 def _save_timers(session: Session, timers: Sequence[TimerRow]) -> None:
@@ -122,10 +132,9 @@ def _save_timers(session: Session, timers: Sequence[TimerRow]) -> None:
     owner's absence may have changed them); a fired step is never touched again, so a
     re-applied evaluation cannot fire it twice or bring it back to pending."""
     table = table_of(m.SlaTimerRow)
-    rows = _columns(timers)
-    upsert(session, table, rows, ["key"],
+    upsert(session, table, as_tuples(timers, TimerRow), ["key"],
            ["due_at", "recipient", "status", "fired_at", "detail"],
-           where=lambda _excluded: table.c.status != FIRED)
+           where=lambda _excluded: table.c.status != FIRED, fields=field_names(TimerRow))
 
 
 def _cancel(session: Session, keys: Sequence[str]) -> None:

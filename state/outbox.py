@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from state import deadletters
+from state import common, deadletters
 from state import models as m
 from state.common import (
     IN_LIST,
@@ -105,18 +105,18 @@ def _due(now: datetime) -> Any:
                and_(t.c.status == IN_FLIGHT, t.c.claimed_until < now))
 
 
-def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> list[int]:
-    """Add planned writes (see the module's rules for what a repeated key does). Returns the
-    persons of updates that found their row in flight (``in_flight_persons``): the caller
-    must mark them dirty after it marks them evaluated."""
+def enqueue(session: Session, rows: Sequence[Any], now: datetime) -> list[int]:
+    """Add planned writes (NewOutboxRow or its tuple, bound by position: common.as_tuples;
+    see the module's rules for a repeated key), the columns all new rows share bound once.
+    Returns the persons of updates that found their row in flight (``in_flight_persons``):
+    the caller must mark them dirty after it marks them evaluated."""
     table = table_of(m.OutboxRow)
-    # A NewOutboxRow's fields are outbox columns of the same names: each row's own
-    # attributes are bound as they are, not copied into a dict per row (~3% of a commit's
-    # CPU), and the columns all new rows share are bound once.
     shared = {"status": "pending", "attempts": 0, "next_attempt_at": now,
               "created_at": now, "updated_at": now}
-    once = [vars(r) for r in rows if r.operation != "update"]
-    updates = [vars(r) for r in rows if r.operation == "update"]
+    rows, fields = common.as_tuples(rows, NewOutboxRow), common.field_names(NewOutboxRow)
+    operation, key = map(fields.index, ("operation", "idempotency_key"))
+    once = [r for r in rows if r[operation] != "update"]
+    updates = [r for r in rows if r[operation] == "update"]
     c = table.c
 
     def rearm(excluded: Any) -> Any:
@@ -124,11 +124,11 @@ def enqueue(session: Session, rows: Sequence[NewOutboxRow], now: datetime) -> li
                    and_(or_(c.status == DEAD, c.status == DISCARDED),
                         c.fields != excluded.fields))
 
-    insert_ignore(session, table, once, ["idempotency_key"], shared)
+    insert_ignore(session, table, once, ["idempotency_key"], shared, fields)
     upsert(session, table, updates, ["idempotency_key"],
            ["fields", "remote_id", "status", "attempts", "next_attempt_at", "updated_at",
-            "changed_at"], where=rearm, shared=shared)
-    return in_flight_persons(session, [row["idempotency_key"] for row in updates])
+            "changed_at"], where=rearm, shared=shared, fields=fields)
+    return in_flight_persons(session, [row[key] for row in updates])
 
 
 def in_flight_persons(session: Session, keys: Sequence[str]) -> list[int]:

@@ -17,11 +17,15 @@ import gc
 import mmap
 import pickle
 from collections import deque
+from collections.abc import Callable, Sequence
 from contextlib import suppress
-from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from state.sanitise import encoded
+from state.common import as_tuples
+from state.handoff import FeedbackRow, StageChange, TaskRecord, TimerRow
+from state.outbox import NewOutboxRow
+from state.sanitise import dumps
+from syncagent.pipeline.handoff import NO_HANDOFF, HandoffParts
 from syncagent.pipeline.pieces import Piece
 
 if TYPE_CHECKING:
@@ -37,23 +41,46 @@ _FREE = getattr(mmap, "MADV_REMOVE", None)
 
 #: What `_work` returns: the pickle itself, or its length in the slot it was lent.
 Sent = bytes | int
+Handed = TypeVar("Handed")
 
 
 def as_text(piece: Piece) -> None:
     """The piece's JSON column values (a decision's reasons, each write's fields, each
-    handoff row's detail) as the store's JSON text, made here (`sanitise.encoded`): the
-    main process unpickles one string each (a person's dicts hold ~200 keys and values),
-    and binds it as it is, where it would encode them again. Read by nobody here after
+    handoff row's detail) as the store's JSON text (`sanitise.dumps`) in UTF-8, and each
+    planned write and handoff row as the tuple of its fields (`common.as_tuples`): the main
+    process binds both as they come (common._Slot.column), where it would encode each
+    value again (a person's dicts hold ~200 keys and values) and read each row's attribute
+    dict. Bytes, not the in-process marker `sanitise.Encoded` (a JSON value never is
+    bytes), and tuples, not objects: a pickle writes and reads them in C, where each
+    wrapper cost a call of Python; ~6 us a person less for a worker to pickle, ~13 for the
+    main process to unpickle (a captured 1,000-person chunk). Read by nobody here after
     planning; the rows are this chunk's own (frozen dataclasses: set through
     ``object.__setattr__``). Data-quality items are left as objects: they are stored
     elsewhere (quality.record)."""
     if piece.decision is not None:
-        piece.decision["reasons"] = encoded(piece.decision["reasons"])
-    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
-    for row in chain(piece.rows, outbox):
-        object.__setattr__(row, "fields", encoded(row.fields))
-    for detailed in chain[Any](history, timers, tasks, feedback):
-        object.__setattr__(detailed, "detail", encoded(detailed.detail))
+        piece.decision["reasons"] = utf8(piece.decision["reasons"])
+    piece.rows = _sent(piece.rows, NewOutboxRow, "fields")
+    if piece.handoff is NO_HANDOFF:
+        return
+    history, timers, cancelled, tasks, feedback, outbox, flags = piece.handoff
+    piece.handoff = cast(HandoffParts, (
+        _sent(history, StageChange, "detail"), _sent(timers, TimerRow, "detail"), cancelled,
+        _sent(tasks, TaskRecord, "detail"), _sent(feedback, FeedbackRow, "detail"),
+        _sent(outbox, NewOutboxRow, "fields"), flags))
+
+
+def _sent(rows: Sequence[Any], kind: type, json: str) -> Any:
+    """Rows of ``kind`` as their tuples, their ``json`` field's value as `utf8` text."""
+    for row in rows:
+        if type(row) is not tuple:
+            object.__setattr__(row, json, utf8(getattr(row, json)))
+    return as_tuples(rows, kind) if rows else rows
+
+
+def utf8(value: Any) -> bytes:
+    """``value``'s JSON text as the store writes it, in UTF-8 (bytes stay as they are: a
+    row two pieces share is made once)."""
+    return value if type(value) is bytes else dumps(value).encode()
 
 
 def loads(blob: bytes | memoryview) -> Done:
@@ -94,9 +121,16 @@ class Slots:
         except OSError:
             return cls(0)
 
-    def lend(self) -> int | None:
-        """A free slot for a chunk being handed out (None: all are out; it uses the pipe)."""
-        return self._free.popleft() if self._free else None
+    def lend(self, hand_out: Callable[[int | None], Handed]) -> tuple[int | None, Handed]:
+        """A free slot (None: all are out; the chunk uses the pipe), and what ``hand_out``
+        gives for the chunk it is lent with. A hand-out that raises (a broken pool) gets no
+        slot: it is free again, or the pool would run out of them."""
+        slot = self._free.popleft() if self._free else None
+        try:
+            return slot, hand_out(slot)
+        except BaseException:
+            self._release(slot, 0)
+            raise
 
     def put(self, slot: int | None, done: Done) -> Sent:
         """In a worker: ``done`` pickled into ``slot`` (its length), or as bytes when no
@@ -111,20 +145,27 @@ class Slots:
                 pass
         return dumped(done)
 
-    def take(self, slot: int | None, sent: Sent) -> Done:
-        """In the main process: the chunk a worker sent, and ``slot`` free again."""
-        if slot is None:
-            assert isinstance(sent, bytes)
-            return loads(sent)
-        space = self._maps[slot]
+    def take(self, slot: int | None, result: Callable[[], Sent]) -> Done:
+        """In the main process: the chunk a worker sent (``result`` waits for what it sent),
+        and ``slot`` free again, whether that chunk came, failed or cannot be read. A worker
+        that raised may have filled a part of the slot: all its pages go back."""
+        used = len(self._maps[slot]) if slot is not None else 0   # all of it, until known
         try:
-            if isinstance(sent, bytes):   # it outgrew the slot, which holds a part of it
+            sent = result()
+            if isinstance(sent, bytes):   # no slot, or it outgrew the slot (holding a part)
                 return loads(sent)
-            with memoryview(space) as whole, whole[:sent] as pickled:
+            assert slot is not None
+            used = sent
+            with memoryview(self._maps[slot]) as whole, whole[:sent] as pickled:
                 return loads(pickled)
         finally:
+            self._release(slot, used)
+
+    def _release(self, slot: int | None, used: int) -> None:
+        """``slot`` free again, the ``used`` bytes of its pages given back."""
+        if slot is not None:
             self._free.append(slot)
-            _give_back(space, len(space) if isinstance(sent, bytes) else sent)
+            _give_back(self._maps[slot], used)
 
     def close(self) -> None:
         for space in self._maps:

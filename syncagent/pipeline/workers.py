@@ -53,6 +53,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from multiprocessing import get_context
 from types import TracebackType
 from typing import Any
@@ -377,8 +378,8 @@ class EvaluationPool:
             if not window:
                 return
             ids, slot, future = window.popleft()
-            merged, routing = self._settle(self._slots.take(slot, _result(ids, future)),
-                                           routing)
+            merged, routing = self._settle(
+                self._slots.take(slot, partial(_result, ids, future)), routing)
             yield merged, routing
 
     def _hand_out(self, pending: Iterator[tuple[int, Sequence[int]]],
@@ -390,8 +391,9 @@ class EvaluationPool:
         while len(window) <= self._workers and (chunk := next(pending, None)) is not None:
             index, ids = chunk[0], list(chunk[1])
             try:
-                slot = self._slots.lend()
-                window.append((ids, slot, self._pool.submit(_work, index, ids, routing, slot)))
+                slot, future = self._slots.lend(
+                    partial(self._pool.submit, _work, index, ids, routing))
+                window.append((ids, slot, future))
             except BrokenProcessPool:   # a worker died since the last chunk came back
                 raise _died(window[0][0] if window else ids) from None
 

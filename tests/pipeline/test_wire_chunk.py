@@ -1,6 +1,6 @@
 """A worker's chunk carries every JSON column value (a decision's reasons, each write's
-fields, each handoff row's detail) as the store's JSON text (`sanitise.Encoded`), the text
-the commit would have made of the value, poison values cleaned; everything else as objects.
+fields, each handoff row's detail) as the store's JSON text in UTF-8 (bytes), the text the
+commit would have made of the value, poison values cleaned; everything else as objects.
 
 That the stored results stay those of the in-process path (chunks settled in the main
 process beside a worker's text included) is tests/pipeline/test_workers.py's."""
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from state.common import as_tuples, field_names
 from state.flags import Flag
 from state.handoff import FeedbackRow, StageChange, TaskRecord, TimerRow
 from state.sanitise import Encoded, dumps
@@ -54,12 +55,33 @@ def _piece() -> Piece:
                  [Flag("k", "kind", {"detail": math.nan})], handoff=taken(handoff))
 
 
+def _field(row: Any, kind: type, name: str) -> Any:
+    """A row's field, the row an object or its tuple (common.as_tuples: a worker sends it)."""
+    return row[field_names(kind).index(name)] if type(row) is tuple else getattr(row, name)
+
+
 def _json_values(piece: Piece) -> list[Any]:
     history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
-    detailed: list[Any] = [*history, *timers, *tasks, *feedback]
+    detailed = [(row, kind) for rows, kind in ((history, StageChange), (timers, TimerRow),
+                                               (tasks, TaskRecord), (feedback, FeedbackRow))
+                for row in rows]
     return ([piece.decision["reasons"]] if piece.decision is not None else []) + \
-        [row.fields for row in [*piece.rows, *outbox]] + \
-        [row.detail for row in detailed]
+        [_field(row, NewOutboxRow, "fields") for row in [*piece.rows, *outbox]] + \
+        [_field(row, kind, "detail") for row, kind in detailed]
+
+
+def _as_rows(piece: Piece) -> list[tuple[Any, ...]]:
+    """Every planned write and handoff row of the piece as its tuple, JSON left out."""
+    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
+    out = []
+    for rows, kind, text in ((piece.rows, NewOutboxRow, "fields"), (outbox, NewOutboxRow,
+                             "fields"), (history, StageChange, "detail"), (timers, TimerRow,
+                             "detail"), (tasks, TaskRecord, "detail"),
+                             (feedback, FeedbackRow, "detail")):
+        skip = field_names(kind).index(text)
+        out += [tuple(v for n, v in enumerate(row) if n != skip)
+                for row in as_tuples(rows, kind)]
+    return out
 
 
 def test_every_json_value_of_a_piece_becomes_the_serializers_text() -> None:
@@ -68,9 +90,12 @@ def test_every_json_value_of_a_piece_becomes_the_serializers_text() -> None:
     _as_text(piece)
     texts = _json_values(piece)
     assert len(texts) == 8
-    assert all(type(t) is Encoded for t in texts)
-    assert [t.text for t in texts] == [dumps(v) for v in values]
-    assert json.loads(texts[0].text) == {"nan": None, "inf": [None], "nul": "ab",
+    assert all(type(t) is bytes for t in texts)
+    assert [t.decode() for t in texts] == [dumps(v) for v in values]
+    history, timers, _cancelled, tasks, feedback, outbox, _flags = piece.handoff
+    assert all(type(row) is tuple for row in [*piece.rows, *history, *timers, *tasks,
+                                              *feedback, *outbox])
+    assert json.loads(texts[0]) == {"nan": None, "inf": [None], "nul": "ab",
                                     "lone": "\ufffd", "k": {"deep": None}}
     assert type(piece.flags[0].detail) is dict, "data-quality items are stored elsewhere"
     assert piece.decision is not None and piece.decision["grade"] == "A"
@@ -115,10 +140,11 @@ def test_a_workers_chunk_is_the_in_process_chunk_with_its_json_as_text(
     texts = [t for pid in ids for t in _json_values(done.pieces[pid])]
     values = [v for pid in ids for v in _json_values(here[pid])]
     assert len(texts) == len(values) > len(ids)
-    assert all(type(t) is Encoded for t in texts)
-    assert [t.text for t in texts] == [dumps(v) for v in values]
+    assert all(type(t) is bytes for t in texts)
+    assert [t.decode() for t in texts] == [dumps(v) for v in values]
     for pid in ids:   # the rest as it was
         ours, theirs = here[pid], done.pieces[pid]
+        assert _as_rows(theirs) == _as_rows(ours)
         assert (theirs.due, theirs.flags, theirs.poison, theirs.gone) == \
             (ours.due, ours.flags, ours.poison, ours.gone)
         if ours.decision is not None and theirs.decision is not None:

@@ -9,6 +9,7 @@ fails the cycle as before, is tests/pipeline/test_workers.py's (its pools use th
 from __future__ import annotations
 
 import os
+import pickle
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -51,15 +52,24 @@ def _same(a: Done, b: Done) -> bool:
     return repr(a) == repr(b) and _texts(a) == _texts(b)
 
 
+def _lend(slots: Slots) -> int | None:
+    """A slot lent with nothing handed out."""
+    return slots.lend(lambda slot: slot)[0]
+
+
+def _take(slots: Slots, slot: int | None, sent: Any) -> Done:
+    return slots.take(slot, lambda: sent)
+
+
 def test_a_chunk_put_in_a_slot_comes_back_as_it_was_and_frees_the_slot() -> None:
     slots = Slots(1, size=1 << 20)
     try:
-        slot = slots.lend()
-        assert slot == 0 and slots.lend() is None, "one chunk at a time in one slot"
+        slot = _lend(slots)
+        assert slot == 0 and _lend(slots) is None, "one chunk at a time in one slot"
         sent = slots.put(slot, _done())
         assert isinstance(sent, int) and 0 < sent < 1 << 20
-        assert _same(slots.take(slot, sent), _done())
-        assert slots.lend() == 0, "taken back with its chunk"
+        assert _same(_take(slots, slot, sent), _done())
+        assert _lend(slots) == 0, "taken back with its chunk"
     finally:
         slots.close()
 
@@ -70,22 +80,22 @@ def test_a_chunk_bigger_than_its_slot_crosses_as_bytes() -> None:
     slots = Slots(1, size=4096)
     try:
         big = _done(persons=20, text=1000)
-        slot = slots.lend()
+        slot = _lend(slots)
         sent = slots.put(slot, big)
         assert isinstance(sent, bytes)
-        assert _same(slots.take(slot, sent), big)
-        again = slots.lend()
+        assert _same(_take(slots, slot, sent), big)
+        again = _lend(slots)
         small = _done(persons=1, text=10)
-        assert _same(slots.take(again, slots.put(again, small)), small)
+        assert _same(_take(slots, again, slots.put(again, small)), small)
     finally:
         slots.close()
 
 
 def test_with_no_slot_lent_a_chunk_crosses_as_bytes() -> None:
     slots = Slots(0)
-    assert slots.lend() is None
+    assert _lend(slots) is None
     sent = slots.put(None, _done())
-    assert isinstance(sent, bytes) and _same(slots.take(None, sent), _done())
+    assert isinstance(sent, bytes) and _same(_take(slots, None, sent), _done())
 
 
 _forked: Slots | None = None
@@ -104,11 +114,11 @@ def test_a_forked_workers_pickle_is_read_in_this_process() -> None:
     try:
         with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
             for persons in (30, 10, 40):
-                slot = _forked.lend()
+                slot = _lend(_forked)
                 assert slot is not None
                 pid, sent = pool.submit(_put_forked, slot, persons).result()
                 assert pid != os.getpid() and isinstance(sent, int)
-                assert _same(_forked.take(slot, sent), _done(persons))
+                assert _same(_take(_forked, slot, sent), _done(persons))
     finally:
         _forked.close()
         _forked = None
@@ -159,9 +169,9 @@ def test_slots_refused_by_the_system_leave_every_chunk_to_the_pipe(
 
     monkeypatch.setattr(wire.mmap, "mmap", refused)
     slots = Slots.made(3)
-    assert slots.lend() is None
+    assert _lend(slots) is None
     sent = slots.put(None, _done())
-    assert isinstance(sent, bytes) and _same(slots.take(None, sent), _done())
+    assert isinstance(sent, bytes) and _same(_take(slots, None, sent), _done())
 
 
 def test_pages_the_system_will_not_take_back_stay_and_the_chunk_is_read(
@@ -172,8 +182,8 @@ def test_pages_the_system_will_not_take_back_stay_and_the_chunk_is_read(
     slots = Slots(1, size=1 << 20)
     try:
         for persons in (40, 5):
-            slot = slots.lend()
-            assert _same(slots.take(slot, slots.put(slot, _done(persons))), _done(persons))
+            slot = _lend(slots)
+            assert _same(_take(slots, slot, slots.put(slot, _done(persons))), _done(persons))
     finally:
         slots.close()
 
@@ -190,10 +200,50 @@ def test_chunks_that_cross_the_pipe_store_what_the_in_process_path_stores(
     sent: list[Any] = []
     take = Slots.take
 
-    def noted(self: Slots, slot: int | None, got: Any) -> Any:
-        sent.append(got)
-        return take(self, slot, got)
+    def noted(self: Slots, slot: int | None, result: Any) -> Any:
+        sent.append(got := result())
+        return take(self, slot, lambda: got)
 
     monkeypatch.setattr(Slots, "take", noted)
     assert not _compare_with_in_process(urls, 2, monkeypatch)
     assert sent and all(type(got) is bytes for got in sent)
+
+
+class _Broken(Exception):
+    pass
+
+
+def _raise(*_args: Any) -> Any:
+    raise _Broken
+
+
+def test_a_slot_lent_with_a_chunk_that_was_not_handed_out_is_free_again() -> None:
+    """The pool refused the chunk (a worker died since the last one came back): its slot
+    is no one's; kept lent, the pool would run out of slots and send all by the pipe."""
+    slots = Slots(1, size=1 << 20)
+    try:
+        with pytest.raises(_Broken):
+            slots.lend(_raise)
+        assert _lend(slots) == 0
+    finally:
+        slots.close()
+
+
+def test_a_slot_whose_chunk_failed_is_free_again_and_its_pages_given_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker raised (or died) instead of sending its chunk, maybe after writing a part
+    of its pickle: the slot is free again and all its pages go back to the system."""
+    given: list[int] = []
+    monkeypatch.setattr(wire, "_give_back", lambda _space, used: given.append(used))
+    slots = Slots(1, size=1 << 20)
+    try:
+        slot = _lend(slots)
+        with pytest.raises(_Broken):
+            slots.take(slot, _raise)
+        assert given == [1 << 20]
+        assert _lend(slots) == 0
+        with pytest.raises(pickle.UnpicklingError):   # a chunk that cannot be read
+            _take(slots, 0, 3)
+        assert given == [1 << 20, 3] and _lend(slots) == 0
+    finally:
+        slots.close()

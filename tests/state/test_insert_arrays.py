@@ -170,3 +170,52 @@ def test_values_the_database_refuses_are_cleaned_in_the_arrays_too(store: StateS
                                       .order_by(t.c.id)))
     assert [tuple(r) for r in stored] == [
         (f"id{n}", {"t": "ab", "s": "x\ufffd", "n": None}, "VP \ufffd Sales") for n in range(3)]
+
+
+def test_a_column_that_is_an_array_is_not_read_from_unnest() -> None:
+    """unnest spreads a column of arrays over the rows' items (or refuses arrays of two
+    lengths): an INSERT with an ARRAY column is left to the row by row path."""
+    t = table_of(m.StageHistory)
+    sql, types = _compiled(postgresql.insert(t), ["key", "person_id"])
+    assert array_sql(sql, types) is not None
+    assert array_sql(sql, {**types, "key": "VARCHAR[]"}) is None
+
+
+@pytest.mark.postgres
+def test_rows_with_an_array_column_are_stored_as_given(postgres_url: str) -> None:
+    from sqlalchemy import ARRAY, BigInteger, Column, MetaData, Table, Text
+
+    store = StateStore(postgres_url)
+    tags = Table("tagged", MetaData(), Column("id", BigInteger, primary_key=True),
+                 Column("tags", ARRAY(Text)))
+    try:
+        tags.create(store.engine)
+        rows = [{"id": 1, "tags": ["a", "b"]}, {"id": 2, "tags": ["c", "d"]},
+                {"id": 3, "tags": ["e"]}, {"id": 4, "tags": None}]
+        with store.sessions.write() as session:
+            insert_ignore(session, tags, rows, ["id"])
+        with store.sessions.read() as session:
+            assert [dict(r._mapping) for r in session.execute(
+                select(tags).order_by(tags.c.id))] == rows
+    finally:
+        store.dispose()
+
+
+def test_a_chunk_past_chunk_rows_one_statement_then_row_by_row(store: StateStore) -> None:
+    """Rows past a chunk's size are another chunk, judged on its own: the first part, of
+    one kind, goes in one statement (Postgres), the later part, of two kinds, row by row;
+    every row lands as given."""
+    from state.common import CHUNK_ROWS
+
+    seen = _executes(store)
+    scores: list[Any] = [*range(CHUNK_ROWS), 5, 6.5, None]
+    rows = [{"person_id": n, "score": score, "reasons": {"n": n}, "evaluated_at": T0}
+            for n, score in enumerate(scores)]
+    t = table_of(m.Decision)
+    with store.sessions.write() as session:
+        upsert(session, t, rows, ["person_id"], ["score"])
+    assert seen == ([False, True] if store.dialect == "postgresql" else [True, True])
+    with store.sessions.read() as session:
+        assert [tuple(r) for r in session.execute(
+            select(t.c.person_id, t.c.score, t.c.reasons).order_by(t.c.person_id))] == [
+            (n, score, {"n": n}) for n, score in enumerate(scores)]

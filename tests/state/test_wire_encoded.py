@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -17,10 +18,11 @@ import pytest
 from sqlalchemy import delete, insert
 
 from state import models as m
-from state.common import table_of
+from state.common import as_tuples, table_of
 from state.handoff import HandoffRows, StageChange, TaskRecord, TimerRow
 from state.sanitise import _SURROGATE, REPLACEMENT, Encoded, dumps, encoded
 from state.store import NewOutboxRow, StateStore
+from syncagent.pipeline.wire import utf8
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -86,11 +88,13 @@ def _decisions(pre: bool) -> list[dict[str, Any]]:
             for n, value in enumerate(WORST)]
 
 
-def _commit(store: StateStore, pre: bool, mixed: bool = False) -> None:
-    """One chunk's commit: every JSON value pre-encoded (``pre``), none, or every other one
-    (``mixed``: a worker's chunk with persons evaluated again in the main process)."""
+def _commit(store: StateStore, pre: bool, mixed: bool = False,
+            made: Callable[[Any], Any] = encoded) -> None:
+    """One chunk's commit: every JSON value pre-encoded (``pre``, by ``made``), none, or
+    every other one (``mixed``: a worker's chunk with persons evaluated again in the main
+    process)."""
     def json(n: int, value: Any) -> Any:
-        return encoded(value) if pre and (not mixed or n % 2) else value
+        return made(value) if pre and (not mixed or n % 2) else value
     rows = [NewOutboxRow("hubspot", "contacts", "update" if n % 3 else "create",
                          json(n, value), f"key{n}", remote_id=f"r{n}", person_id=n + 1)
             for n, value in enumerate(WORST)]
@@ -101,10 +105,21 @@ def _commit(store: StateStore, pre: bool, mixed: bool = False) -> None:
                 for n, v in enumerate(WORST)],
         tasks=[TaskRecord(f"k{n}", n + 1, "alert", "task", None, None, T0, json(n, v))
                for n, v in enumerate(WORST)])
+    if made is utf8:   # a worker's rows cross as their tuples: among objects, when mixed
+        rows = _sent(rows, NewOutboxRow)
+        for name, kind in (("history", StageChange), ("timers", TimerRow),
+                           ("tasks", TaskRecord)):
+            setattr(handoff, name, _sent(getattr(handoff, name), kind))
     decisions = _decisions(False)
     for n, decision in enumerate(decisions):
         decision["reasons"] = json(n, decision["reasons"])
     store.commit_evaluation(rows, decisions, {}, {}, T0, handoff)
+
+
+def _sent(rows: list[Any], kind: type) -> list[Any]:
+    """Each row with UTF-8 JSON (a worker's) as its tuple (common.as_tuples)."""
+    return [as_tuples([row], kind)[0] if bytes in map(type, vars(row).values()) else row
+            for row in rows]
 
 
 def _stored(store: StateStore) -> dict[str, list[Any]]:
@@ -131,10 +146,12 @@ def test_a_commit_stores_encoded_text_as_it_stores_the_values(store: StateStore)
     expected = _stored(store)
     texts = str(expected["outbox"])
     assert "\\ufffd" in texts or REPLACEMENT in texts, "a lone surrogate, replaced"
-    for mixed in (False, True):
-        _emptied(store)
-        _commit(store, pre=True, mixed=mixed)
-        assert _stored(store) == expected, f"mixed={mixed}"
+    # in process (`Encoded`), or as an evaluation worker sends it (UTF-8: wire.as_text)
+    for made in (encoded, utf8):
+        for mixed in (False, True):
+            _emptied(store)
+            _commit(store, pre=True, mixed=mixed, made=made)
+            assert _stored(store) == expected, f"{made.__name__}, mixed={mixed}"
     before = {pid: d["reasons"] for pid, d in store.decisions.of().items()}
     assert before[1] == {"score": None, "weights": [None, None, 1.5],
                          "b": {"z": None, "a": True}}
