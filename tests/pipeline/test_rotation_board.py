@@ -148,9 +148,9 @@ def test_a_reader_that_leaves_the_rotation_as_it_was_does_not_make_the_next_one_
     hands back the very rotation it was handed (routed to a queue) ends that sharing."""
     seen: dict[int, RoutingState | None] = {}
 
-    def evaluate(person: _Person, *_args: Any) -> tuple[str, RoutingState]:
-        state: RoutingState = _args[2]
-        if person.person_id in ("2", "4"):
+    def evaluate(person: _Person, _rules: Any, _now: Any, state: RoutingState,
+                 _users: Any) -> tuple[str, RoutingState]:
+        if person.person_id in ("2", "4"):   # read it, and hand it back as it was
             seen[int(person.person_id)] = RoutingState(state.day, state.assigned, state.weights)
         return "kept", state
 
