@@ -212,8 +212,6 @@ class _Watched(RoutingState):
     true rotation, when it was handed a guess (``incoming``), so the engine never sees the
     guess. Properties on the three parts only: no other attribute read pays for the watch."""
 
-    _handed: RoutingState
-    _incoming: _Incoming | None
     read: RoutingState | None   # None: not read (yet)
 
     def __init__(self, handed: RoutingState, incoming: _Incoming | None) -> None:
@@ -224,8 +222,8 @@ class _Watched(RoutingState):
     def _look(self) -> RoutingState:
         read: RoutingState | None = self.read
         if read is None:
-            true = self._incoming.true() if self._incoming is not None else None
-            read = true if true is not None else self._handed
+            incoming: _Incoming | None = self.__dict__["_incoming"]
+            read = (incoming.true() if incoming is not None else None) or self.__dict__["_handed"]
             object.__setattr__(self, "read", read)
         return read
 
@@ -247,9 +245,8 @@ def watching(reads: list[Read], incoming: _Incoming | None = None) -> Judge:
     ``incoming``, the chunk's rotation is a guess until its first such person, who reads
     the true one in its place."""
     guessing = [incoming] if incoming is not None else []
-    # The rotation last handed in and its probe, while no evaluation has read it: most
-    # persons never look at the rotation, and the next is handed the same one, so the probe
-    # serves them all (a new probe and a copy of it for each cost ~2.5 µs a person).
+    # The rotation last handed in and its probe, while unread: most persons never read it
+    # and hand it on, so one probe serves them all (one each and a copy: ~2.5 µs a person)
     kept: list[Any] = [None, None]
 
     def judge(person: PersonInput, rules: Rules, now: datetime, state: RoutingState,
@@ -261,9 +258,7 @@ def watching(reads: list[Read], incoming: _Incoming | None = None) -> Judge:
         try:
             outcome = evaluate(person, rules, now, probe, users)
         finally:
-            # unread, it is the rotation handed in; read, the one read (a failed evaluation
-            # leaves it so)
-            read = probe.read
+            read = probe.read   # (a failed evaluation leaves the rotation as it read it)
             before = state if read is None else read
             after = before if outcome is None or outcome[1] is probe else outcome[1]
             if read is not None:
