@@ -184,22 +184,32 @@ def _by_index(record: RemoteRecordLike, plan: FieldPlan, size: int, place: int,
               problems: list[Problem] | None) -> list[Any]:
     """The record's value of each field by the field's index (UNREAD: not held)."""
     out: list[Any] = [UNREAD] * size
-    for reader, raw in _held(record, plan, place, problems):
-        out[reader.index] = _value(reader, raw)
+    for reader, value in _held(record, plan, place, problems):
+        out[reader.index] = value
     return out
 
 
 def _held(record: RemoteRecordLike, plan: FieldPlan, place: int,
-          problems: list[Problem] | None) -> Iterator[tuple[Reader, Any]]:
-    """Each mapped field the record holds, with its raw value, in the fields' order; its
-    problem noted first (``place``: the record's), when ``problems`` is given."""
+          problems: list[Problem] | None, own: bool = False) -> Iterator[tuple[Reader, Any]]:
+    """Each mapped field the record holds, with the value it reads as (``Reader.read``), in
+    the fields' order; its problem noted first (``place``: the record's), when ``problems``
+    is given. ``own``: only the fields whose value counts from the record's system (an
+    always_<another system> field's is noted, never read)."""
     raws = record.fields
     for reader in plan.readers(record.system, record.object):
         if reader.name in raws:
             raw = raws[reader.name]
-            if problems is not None:
+            # text of a field not numeric (most values) and None have no problem: no call
+            if problems is not None and raw is not None \
+                    and (reader.numeric or type(raw) is not str):
                 reader.note(problems, place, raw)
-            yield reader, raw
+            if own and reader.alien:
+                continue
+            if type(raw) is str:   # (read's memo hit, inline: no call for most values)
+                value = reader.memo.get(raw, UNREAD)
+                yield reader, reader.read(raw) if value is UNREAD else value
+            else:
+                yield reader, reader.convert(raw)
 
 
 def _pick_two(spec: CompiledField, first: RemoteRecordLike, a: Any,
@@ -262,20 +272,10 @@ def _one_record(record: RemoteRecordLike, plan: FieldPlan,
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     system = record.system
-    for reader, raw in _held(record, plan, 0, problems):
-        if reader.alien:
-            continue
-        values[reader.canonical] = _value(reader, raw)
+    for reader, value in _held(record, plan, 0, problems, own=True):
+        values[reader.canonical] = value
         sources[reader.canonical] = system
     return CanonicalProfile(values, sources)
-
-
-def _value(reader: Reader, raw: Any) -> Any:
-    """``reader.read(raw)``, a text's memo hit found without the method's call."""
-    if type(raw) is str:
-        value = reader.memo.get(raw, UNREAD)
-        return reader.read(raw) if value is UNREAD else value
-    return reader.convert(raw)
 
 
 def _found_values(records: Sequence[RemoteRecordLike], plan: FieldPlan,
@@ -291,8 +291,7 @@ def _found_values(records: Sequence[RemoteRecordLike], plan: FieldPlan,
         record = records[place]
         system = record.system
         noted = found_problems if problems is not None else None
-        for reader, raw in _held(record, plan, place, noted):
-            value = _value(reader, raw)
+        for reader, value in _held(record, plan, place, noted):
             found = found_of.get(reader.index)
             if found is None:
                 found_of[reader.index] = {system: (record, value)}

@@ -65,12 +65,11 @@ class Reader:
 
     def note(self, problems: list[Problem], place: int, raw: Any) -> None:
         """Add this present value's problem, if it has one, to ``problems`` as (the record's
-        place, the field's name, the reason)."""
-        # text of a field not numeric (most values) and None have none: no call to ask
-        if raw is not None and (self.numeric or type(raw) is not str):
-            reason = self.problem(raw)
-            if reason is not None:
-                problems.append((place, self.name, reason))
+        place, the field's name, the reason). (mapping._held asks only for the values that
+        may have one: not None, and not text of a field not numeric.)"""
+        reason = self.problem(raw)
+        if reason is not None:
+            problems.append((place, self.name, reason))
 
     def problem(self, raw: Any) -> str | None:
         """record_problems' answer for this present value of the field: value_problem's,

@@ -48,7 +48,7 @@ import os
 import pickle
 import signal
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -76,7 +76,6 @@ log = structlog.get_logger(__name__)
 
 PR_SET_PDEATHSIG = 1   # prctl(2)
 MAX_DEFAULT = 4   # beyond this the single committing thread, not evaluation, sets the pace
-_ROTATION = ("day", "assigned", "weights")
 # A rotation pickles to ~15 bytes per user it counts in each pool (and in today's tally):
 # 1 MiB holds some 25,000 users in two pools. A bigger one is not posted: each chunk is then
 # evaluated on its guess and settled here, as when a wait ends without it.
@@ -209,18 +208,37 @@ class _Incoming:
 
 
 class _Watched(RoutingState):
-    """The rotation handed to one person's evaluation; notes whether the engine read it.
-    Handed a guess (``_incoming`` set), it takes the true rotation's values at the engine's
-    first look, so the engine never sees the guess."""
+    """The rotation handed to one person's evaluation, read through: the engine's first
+    look at one of its parts notes that it read the rotation (``read``), and which one: the
+    true rotation, when it was handed a guess (``incoming``), so the engine never sees the
+    guess. Properties on the three parts only: no other attribute read pays for the watch."""
 
-    def __getattribute__(self, name: str) -> Any:
-        if name in _ROTATION and "_read" not in object.__getattribute__(self, "__dict__"):
-            object.__setattr__(self, "_read", True)   # frozen: the dataclass's own setter
-            incoming = object.__getattribute__(self, "__dict__").get("_incoming")
-            true = incoming.true() if incoming is not None else None
-            for part in _ROTATION if true is not None else ():
-                object.__setattr__(self, part, getattr(true, part))
-        return super().__getattribute__(name)
+    read: RoutingState | None   # None: not read (yet)
+
+    def __init__(self, handed: RoutingState, incoming: _Incoming | None) -> None:
+        object.__setattr__(self, "_handed", handed)   # frozen: the dataclass's own setter
+        object.__setattr__(self, "_incoming", incoming)
+        object.__setattr__(self, "read", None)
+
+    def _look(self) -> RoutingState:
+        read: RoutingState | None = self.read
+        if read is None:
+            incoming: _Incoming | None = self.__dict__["_incoming"]
+            read = (incoming.true() if incoming is not None else None) or self.__dict__["_handed"]
+            object.__setattr__(self, "read", read)
+        return read
+
+    @property
+    def day(self) -> str | None:
+        return self._look().day
+
+    @property
+    def assigned(self) -> Mapping[str, int]:
+        return self._look().assigned
+
+    @property
+    def weights(self) -> Mapping[str, Mapping[str, int]]:
+        return self._look().weights
 
 
 def watching(reads: list[Read], incoming: _Incoming | None = None) -> Judge:
@@ -228,23 +246,26 @@ def watching(reads: list[Read], incoming: _Incoming | None = None) -> Judge:
     ``incoming``, the chunk's rotation is a guess until its first such person, who reads
     the true one in its place."""
     guessing = [incoming] if incoming is not None else []
+    # The rotation last handed in and its probe, while unread: most persons never read it
+    # and hand it on, so one probe serves them all (one each and a copy: ~2.5 µs a person)
+    kept: list[Any] = [None, None]
 
     def judge(person: PersonInput, rules: Rules, now: datetime, state: RoutingState,
               users: UserDirectory) -> tuple[Any, RoutingState]:
-        probe = _Watched(state.day, state.assigned, state.weights)
-        if guessing:
-            object.__setattr__(probe, "_incoming", guessing[0])
+        if kept[0] is not state:
+            kept[:] = state, _Watched(state, guessing[0] if guessing else None)
+        probe = kept[1]
         outcome: tuple[Any, RoutingState] | None = None
         try:
             outcome = evaluate(person, rules, now, probe, users)
         finally:
-            # the rotation as the engine read it (true, once read); a failed evaluation
-            # leaves it so
-            seen = RoutingState(*(vars(probe)[part] for part in _ROTATION))
-            after = seen if outcome is None or outcome[1] is probe else outcome[1]
-            if "_read" in vars(probe):
+            read = probe.read   # (a failed evaluation leaves the rotation as it read it)
+            before = state if read is None else read
+            after = before if outcome is None or outcome[1] is probe else outcome[1]
+            if read is not None:
+                kept[0] = None   # the next person gets a probe of their own
                 guessing.clear()
-                reads.append(Read(int(person.person_id), seen, after))
+                reads.append(Read(int(person.person_id), read, after))
         return outcome[0], after
 
     return judge

@@ -142,6 +142,30 @@ def test_without_the_true_rotation_readers_read_the_guess_and_are_settled_later(
     assert seen[1] == GUESS and reads[0].before == GUESS
 
 
+def test_a_reader_that_leaves_the_rotation_as_it_was_does_not_make_the_next_one_a_reader(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The persons who never read the rotation share one probe of it: one who reads it and
+    hands back the very rotation it was handed (routed to a queue) ends that sharing."""
+    seen: dict[int, RoutingState | None] = {}
+
+    def evaluate(person: _Person, _rules: Any, _now: Any, state: RoutingState,
+                 _users: Any) -> tuple[str, RoutingState]:
+        if person.person_id in ("2", "4"):   # read it, and hand it back as it was
+            seen[int(person.person_id)] = RoutingState(state.day, state.assigned, state.weights)
+        return "kept", state
+
+    monkeypatch.setattr(pool_module, "evaluate", evaluate)
+    reads: list[Read] = []
+    judge = watching(reads)
+    state = GUESS
+    for pid in [1, 2, 3, 4, 5]:
+        _decision, state = judge(_Person(pid), None, None, state, None)  # type: ignore[arg-type]
+        assert state == GUESS
+    assert [read.person_id for read in reads] == [2, 4]
+    assert all(read.before == read.after == GUESS for read in reads)
+    assert seen == {2: GUESS, 4: GUESS}
+
+
 def test_chunk_zero_is_handed_the_true_rotation_and_never_waits() -> None:
     board = RotationBoard(timeout=30)
     started = time.monotonic()
