@@ -208,17 +208,15 @@ class _Incoming:
 
 
 class _Watched(RoutingState):
-    """The rotation handed to one person's evaluation, read through: the engine's first
-    look at one of its parts notes that it read the rotation (``read``), and which one: the
-    true rotation, when it was handed a guess (``incoming``), so the engine never sees the
-    guess. Properties on the three parts only: no other attribute read pays for the watch."""
+    """The rotation handed to one person's evaluation, read through: the engine's first look
+    at a part notes which rotation it read (``read``): the true one, when handed a guess
+    (``incoming``), so the engine never sees the guess. Only the three parts are watched."""
 
     read: RoutingState | None   # None: not read (yet)
 
     def __init__(self, handed: RoutingState, incoming: _Incoming | None) -> None:
-        object.__setattr__(self, "_handed", handed)   # frozen: the dataclass's own setter
-        object.__setattr__(self, "_incoming", incoming)
-        object.__setattr__(self, "read", None)
+        # (frozen: set past the dataclass's own setter)
+        self.__dict__.update(_handed=handed, _incoming=incoming, read=None)
 
     def _look(self) -> RoutingState:
         read: RoutingState | None = self.read
@@ -246,9 +244,8 @@ def watching(reads: list[Read], incoming: _Incoming | None = None) -> Judge:
     ``incoming``, the chunk's rotation is a guess until its first such person, who reads
     the true one in its place."""
     guessing = [incoming] if incoming is not None else []
-    # The rotation last handed in and its probe, while unread: most persons never read it
-    # and hand it on, so one probe serves them all (one each and a copy: ~2.5 µs a person)
-    kept: list[Any] = [None, None]
+    kept: list[Any] = [None, None]   # the rotation last handed in and its probe, unread:
+    # most persons never read it, so one probe serves them all (one each: ~2.5 µs a person)
 
     def judge(person: PersonInput, rules: Rules, now: datetime, state: RoutingState,
               users: UserDirectory) -> tuple[Any, RoutingState]:
