@@ -26,7 +26,7 @@ from state.arrays import repeats as arrays_repeat
 from state.arrays import uniform as arrays_uniform
 from state.db import once_each
 from state.models import UTCDateTime
-from state.sanitise import Encoded, clean_column, dumps
+from state.sanitise import clean_column, dumps
 
 CHUNK_ROWS = 5_000
 IN_LIST = 900  # ids per IN (...): under SQLite's 999 bound parameters
@@ -270,7 +270,7 @@ class _Slot:
                 else "moment" if isinstance(bind.type, UTCDateTime) else "other")
         if kind == "json" and arrays and given:
             # an array's values as JSON text (each cast to JSONB in the SQL), not psycopg's
-            # wrappers, which it could not put in one array beside the Encoded texts
+            # wrappers, which it could not put in one array beside a worker's texts
             processor = dumps   # what the engine's JSON type binds (None: JSON null)
         if given:
             return cls(name, None, processor, kind, at)
@@ -289,8 +289,8 @@ class _Slot:
                 # rescore's), the text the processor and the serializer (sanitise.dumps)
                 # would give, in UTF-8: bound as that text, two calls a value less
                 return list(map(_DECODE, values))
-            if bytes in kinds:   # a worker's beside values made here (a settled person)
-                values = [Encoded(v.decode()) if type(v) is bytes else v for v in values]
+            # a worker's beside values made here (a settled person): the serializer
+            # (sanitise.dumps) takes its bytes as the text they are
         if self.processor is not None:
             # a datetime processor once per distinct moment of the column: most of a chunk's
             # rows carry the same one or two (the commit's ``now``). Only for UTCDateTime:

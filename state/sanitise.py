@@ -6,8 +6,9 @@ surrogates (``\\ud800`` escapes) in jsonb; JSON has no NaN or infinity (Postgres
 - ``clean_fields`` sanitises one remote record before it is stored and says what it changed,
   for the pipeline to record as data-quality items;
 - ``dumps`` is the store's JSON serializer: a fast path for clean values, a cleaning path for
-  the rest, so decisions, outbox payloads and errors are safe too; ``encoded`` runs it ahead
-  of the commit (in an evaluation worker), and ``dumps`` binds that `Encoded` text as it is;
+  the rest, so decisions, outbox payloads and errors are safe too; made ahead of the commit
+  (an evaluation worker sends its UTF-8: pipeline/wire.as_text; ``encoded`` wraps it as an
+  `Encoded` in process), its text is bound as it is;
 - ``clean_parameters`` is the last stop before the driver for plain text columns.
 """
 
@@ -165,8 +166,8 @@ def _plain_dumps(value: Any) -> str:
 class Encoded:
     """A JSON column's value as the text `dumps` made of it (`encoded`): `dumps` hands the
     text back as it is, so the commit binds it with no second encoding nor cleaning. Made
-    where a value is planned (an evaluation worker), it crosses to the committing process as
-    one string, not as the objects it was made of, and that process never rebuilds them.
+    in process ahead of a commit; an evaluation worker sends the same text as UTF-8 bytes
+    instead (pipeline/wire.as_text: a pickle carries bytes in C, a wrapper by a call).
     Only a column's value itself: the commit never meets one inside a dict or list.
 
     A wrapper, not a str subclass: pickled as a call of the class on the text (~1 µs less a
@@ -199,9 +200,14 @@ def encoded(value: Any) -> Encoded:
 def dumps(value: Any) -> str:
     """The store's JSON serializer: sorted keys (equal values are equal text, so SQL can
     compare them on SQLite too), never NaN, NUL or a lone surrogate. `Encoded` text is its
-    own serialization (this function made it), returned unchanged."""
+    own serialization (this function made it), returned unchanged, and so are bytes: an
+    evaluation worker's values, this function's text in UTF-8 (pipeline/wire.as_text), which
+    the commit binds as they are (common._Slot.column) unless a path of SQLAlchemy's own
+    (a statement with a Python-side default no row gives) serializes them here."""
     if type(value) is Encoded:
         return value.text
+    if type(value) is bytes:
+        return value.decode()
     try:
         text = _plain_dumps(value)
     except ValueError:  # NaN or infinity somewhere

@@ -1,5 +1,5 @@
-"""JSON text made ahead of the commit (`sanitise.encoded`, in an evaluation worker) is stored
-exactly as the value it was made from would be: the same text of every decision's reasons,
+"""JSON text made ahead of the commit (an evaluation worker's UTF-8, `sanitise.encoded`) is
+stored exactly as the value it was made from would be: the same text of every decision's reasons,
 outbox payload and handoff detail, on both backends, poison values (NaN, infinity, NUL, lone
 surrogates) cleaned once, where the text was made; the value alone is pre-encoded, never a
 string that happens to be inside it or a plain string value."""
@@ -79,9 +79,9 @@ def test_encoded_text_crosses_a_pickle_as_itself() -> None:
     assert type(back["reasons"]) is Encoded and back["reasons"].text == text.text
 
 
-def _decisions(pre: bool) -> list[dict[str, Any]]:
+def _decisions(pre: bool, made: Callable[[Any], Any] = encoded) -> list[dict[str, Any]]:
     def reasons(value: Any) -> Any:
-        return encoded(value) if pre else value
+        return made(value) if pre else value
     return [{"person_id": n + 1, "grade": "A", "score": 10, "segment": None, "stage": "mql",
              "owner": None, "track": None, "mql_date": T0,
              "reasons": reasons(value), "evaluated_at": T0}
@@ -158,14 +158,17 @@ def test_a_commit_stores_encoded_text_as_it_stores_the_values(store: StateStore)
     assert before[2] == {"text": "nulinside", "nul key": {"deep": [""]}}
 
 
-def test_any_other_way_of_binding_stores_encoded_text_as_is(store: StateStore) -> None:
+@pytest.mark.parametrize("made", [encoded, utf8], ids=["in-process", "worker"])
+def test_any_other_way_of_binding_stores_encoded_text_as_is(
+        store: StateStore, made: Callable[[Any], Any]) -> None:
     """SQLAlchemy's own executemany (the ORM's, a statement with Python-side defaults)
-    goes through the engine's serializer too: the same text, never a JSON string of it."""
+    goes through the engine's serializer too: the same text, never a JSON string of it (a
+    worker's UTF-8 bytes stored as the string "b'{...}'" before the serializer knew them)."""
     table = table_of(m.Decision)
     with store.sessions.write() as session:
         session.execute(insert(table), _decisions(pre=False))
     expected = _stored(store)["decisions"]
     _emptied(store)
     with store.sessions.write() as session:
-        session.execute(insert(table), _decisions(pre=True))
+        session.execute(insert(table), _decisions(pre=True, made=made))
     assert _stored(store)["decisions"] == expected
