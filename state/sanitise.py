@@ -7,8 +7,8 @@ surrogates (``\\ud800`` escapes) in jsonb; JSON has no NaN or infinity (Postgres
   for the pipeline to record as data-quality items;
 - ``dumps`` is the store's JSON serializer: a fast path for clean values, a cleaning path for
   the rest, so decisions, outbox payloads and errors are safe too; made ahead of the commit
-  (an evaluation worker sends its UTF-8: pipeline/wire.as_text; ``encoded`` wraps it as an
-  `Encoded` in process), its text is bound as it is;
+  (an evaluation worker sends it in UTF-8: pipeline/wire.as_text), its text is bound as it
+  is;
 - ``clean_parameters`` is the last stop before the driver for plain text columns.
 """
 
@@ -140,12 +140,12 @@ def _storable_as_is(fields: Mapping[str, Any], nested: bool = False) -> bool:
 
 
 def _fallback(value: Any) -> str:
-    """What the encoder does not know, as its text (``default=str``); but an `Encoded`
-    inside a dict or list would be stored as a string of JSON text, encoded twice, without
-    a word. No path makes one; if one ever does, it fails loudly."""
-    if type(value) is Encoded:
-        raise TypeError("an Encoded value is a JSON column's whole value, never a part of "
-                        "one: store the value itself there")
+    """What the encoder does not know, as its text (``default=str``); but bytes (a JSON
+    column's text made already: `dumps`) inside a dict or list would be stored as the
+    string "b'...'", without a word. No path makes that; if one ever does, it fails loudly."""
+    if type(value) is bytes:
+        raise TypeError("JSON text made already (bytes) is a JSON column's whole value, "
+                        "never a part of one: store the value itself there")
     return str(value)
 
 
@@ -163,49 +163,13 @@ def _plain_dumps(value: Any) -> str:
     return "".join(_ENCODE(value, 0))
 
 
-class Encoded:
-    """A JSON column's value as the text `dumps` made of it (`encoded`): `dumps` hands the
-    text back as it is, so the commit binds it with no second encoding nor cleaning. Made
-    in process ahead of a commit; an evaluation worker sends the same text as UTF-8 bytes
-    instead (pipeline/wire.as_text: a pickle carries bytes in C, a wrapper by a call).
-    Only a column's value itself: the commit never meets one inside a dict or list.
-
-    A wrapper, not a str subclass: pickled as a call of the class on the text (~1 µs less a
-    value to pickle and to unpickle than a str subclass, which pickles a copy of itself
-    through copyreg), and bound as the plain str it holds."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __reduce__(self) -> tuple[type[Encoded], tuple[str]]:
-        return Encoded, (self.text,)
-
-    def __str__(self) -> str:   # as text, in a message or a log line
-        return self.text
-
-    def __repr__(self) -> str:
-        return f"Encoded({self.text[:40]!r}{'...' if len(self.text) > 40 else ''})"
-
-
-def encoded(value: Any) -> Encoded:
-    """``value`` as the text ``dumps(value)`` gives (cleaned of NaN, NUL and lone
-    surrogates as ever), made once; an `Encoded` stays as it is."""
-    if type(value) is Encoded:
-        return value
-    return Encoded(dumps(value))
-
-
 def dumps(value: Any) -> str:
     """The store's JSON serializer: sorted keys (equal values are equal text, so SQL can
-    compare them on SQLite too), never NaN, NUL or a lone surrogate. `Encoded` text is its
-    own serialization (this function made it), returned unchanged, and so are bytes: an
-    evaluation worker's values, this function's text in UTF-8 (pipeline/wire.as_text), which
-    the commit binds as they are (common._Slot.column) unless a path of SQLAlchemy's own
-    (a statement with a Python-side default no row gives) serializes them here."""
-    if type(value) is Encoded:
-        return value.text
+    compare them on SQLite too), never NaN, NUL or a lone surrogate. Bytes are its own text
+    made already, in UTF-8 (an evaluation worker's: pipeline/wire.as_text), returned as that
+    text: the commit binds them as they are (common._Slot.column), unless a path of
+    SQLAlchemy's own (a statement with a Python-side default no row gives) serializes them
+    here."""
     if type(value) is bytes:
         return value.decode()
     try:

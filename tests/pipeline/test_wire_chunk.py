@@ -19,7 +19,7 @@ import pytest
 from state.common import as_tuples, field_names
 from state.flags import Flag
 from state.handoff import FeedbackRow, StageChange, TaskRecord, TimerRow
-from state.sanitise import Encoded, dumps
+from state.sanitise import dumps
 from state.store import NewOutboxRow
 from syncagent.engine import RoutingState
 from syncagent.pipeline import cycle, decide
@@ -175,5 +175,5 @@ def test_what_this_process_counts_of_a_workers_text_is_what_it_counts_of_objects
         store.dispose()
     assert figures[0] == figures[1] == figures[2] and figures[0][1] > 2 * CHUNK
     assert len(seen[2]) == figures[2][1]
-    assert all(isinstance(plan.reasons_text, str) and not isinstance(plan.decision, Encoded)
+    assert all(isinstance(plan.reasons_text, str) and not isinstance(plan.decision, bytes)
                for plan in seen[2])

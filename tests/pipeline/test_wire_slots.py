@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from state.sanitise import Encoded
 from state.store import NewOutboxRow
 from syncagent.engine import RoutingState
 from syncagent.pipeline import wire
@@ -34,8 +33,8 @@ NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
 def _done(persons: int = 50, text: int = 100) -> Done:
-    pieces = {pid: Piece(NOW, {"person_id": pid, "reasons": Encoded("x" * text)},
-                         [NewOutboxRow("hubspot", "contacts", "update", Encoded(f"[{pid}]"),  # type: ignore[arg-type]
+    pieces = {pid: Piece(NOW, {"person_id": pid, "reasons": b"x" * text},
+                         [NewOutboxRow("hubspot", "contacts", "update", f"[{pid}]".encode(),  # type: ignore[arg-type]
                                        f"k{pid}", str(pid), pid)])
               for pid in range(1, persons + 1)}
     rotation = RoutingState.from_dict(None)
@@ -43,12 +42,12 @@ def _done(persons: int = 50, text: int = 100) -> Done:
 
 
 def _texts(done: Done) -> list[str]:
-    return [text.text for piece in done.pieces.values() if piece.decision is not None
+    return [text for piece in done.pieces.values() if piece.decision is not None
             for text in (piece.decision["reasons"], *(row.fields for row in piece.rows))]
 
 
 def _same(a: Done, b: Done) -> bool:
-    """Equal chunks (an `Encoded` compares by identity: its text is compared)."""
+    """Equal chunks (their repr, and their texts whole)."""
     return repr(a) == repr(b) and _texts(a) == _texts(b)
 
 

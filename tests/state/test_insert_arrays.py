@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import psycopg
 from state import models as m
 from state.arrays import array_sql, repeats, uniform
 from state.common import insert_ignore, table_of, upsert
-from state.sanitise import encoded
+from state.sanitise import dumps
 from state.store import StateStore
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -47,7 +47,7 @@ def _outbox(store: StateStore) -> list[tuple[Any, ...]]:
 
 def test_a_chunk_is_one_statement_on_postgres(store: StateStore) -> None:
     seen = _executes(store)
-    rows = [_row(f"k{n}", encoded({"n": n}) if n % 2 else {"n": n}) for n in range(7)]
+    rows = [_row(f"k{n}", dumps({"n": n}).encode() if n % 2 else {"n": n}) for n in range(7)]
     rows[3]["fields"] = None   # JSON null among encoded and plain values
     with store.sessions.write() as session:
         insert_ignore(session, table_of(m.OutboxRow), rows, ["idempotency_key"])

@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert
 from state import models as m
 from state.common import as_tuples, table_of
 from state.handoff import HandoffRows, StageChange, TaskRecord, TimerRow
-from state.sanitise import _SURROGATE, REPLACEMENT, Encoded, dumps, encoded
+from state.sanitise import _SURROGATE, REPLACEMENT, dumps
 from state.store import NewOutboxRow, StateStore
 from syncagent.pipeline.wire import utf8
 
@@ -54,32 +54,32 @@ class Kind(StrEnum):
 
 @pytest.mark.parametrize("value", WORST)
 def test_encoded_text_is_the_serializers_text_and_is_never_encoded_again(value: Any) -> None:
-    text = encoded(value)
-    assert type(text) is Encoded and text.text == dumps(value)
-    decoded = json.loads(text.text, parse_constant=lambda name: pytest.fail(f"{name} in {text}"))
+    text = utf8(value)
+    assert type(text) is bytes and text.decode() == dumps(value)
+    decoded = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in {text!r}"))
     assert all("\x00" not in s and not _SURROGATE.search(s) for s in _strings(decoded))
-    assert dumps(text) is text.text, "no second encoding, no second cleaning"
-    assert encoded(text) is text
+    assert dumps(text) == text.decode(), "no second encoding, no second cleaning"
+    assert utf8(text) is text
 
 
 def test_only_the_marker_is_taken_as_text_made_already() -> None:
-    """A plain string and a string enum are JSON strings; an `Encoded` inside a value is
-    refused (stored, it would be JSON text encoded twice)."""
+    """A plain string and a string enum are JSON strings; text made already (bytes) inside a
+    value is refused (stored, it would be the string "b'...'")."""
     assert dumps("{}") == '"{}"'
     assert dumps(Kind.HOT) == '"hot"'
-    for nested in ({"inner": Encoded('{"a": 1}')}, [Encoded("1")]):
+    for nested in ({"inner": b'{"a": 1}'}, [b"1"]):
         with pytest.raises(TypeError, match="whole value"):
             dumps(nested)
 
 
 def test_encoded_text_crosses_a_pickle_as_itself() -> None:
     """What a worker sends (pickle's protocol as workers use it): the marker survives."""
-    text = encoded(WORST[0])
+    text = utf8(WORST[0])
     back = pickle.loads(pickle.dumps({"reasons": text}, protocol=pickle.HIGHEST_PROTOCOL))
-    assert type(back["reasons"]) is Encoded and back["reasons"].text == text.text
+    assert type(back["reasons"]) is bytes and back["reasons"] == text
 
 
-def _decisions(pre: bool, made: Callable[[Any], Any] = encoded) -> list[dict[str, Any]]:
+def _decisions(pre: bool, made: Callable[[Any], Any] = utf8) -> list[dict[str, Any]]:
     def reasons(value: Any) -> Any:
         return made(value) if pre else value
     return [{"person_id": n + 1, "grade": "A", "score": 10, "segment": None, "stage": "mql",
@@ -89,7 +89,7 @@ def _decisions(pre: bool, made: Callable[[Any], Any] = encoded) -> list[dict[str
 
 
 def _commit(store: StateStore, pre: bool, mixed: bool = False,
-            made: Callable[[Any], Any] = encoded) -> None:
+            made: Callable[[Any], Any] = utf8) -> None:
     """One chunk's commit: every JSON value pre-encoded (``pre``, by ``made``), none, or
     every other one (``mixed``: a worker's chunk with persons evaluated again in the main
     process)."""
@@ -146,8 +146,8 @@ def test_a_commit_stores_encoded_text_as_it_stores_the_values(store: StateStore)
     expected = _stored(store)
     texts = str(expected["outbox"])
     assert "\\ufffd" in texts or REPLACEMENT in texts, "a lone surrogate, replaced"
-    # in process (`Encoded`), or as an evaluation worker sends it (UTF-8: wire.as_text)
-    for made in (encoded, utf8):
+    # as an evaluation worker sends it (UTF-8: wire.as_text)
+    for made in (utf8,):
         for mixed in (False, True):
             _emptied(store)
             _commit(store, pre=True, mixed=mixed, made=made)
@@ -158,7 +158,7 @@ def test_a_commit_stores_encoded_text_as_it_stores_the_values(store: StateStore)
     assert before[2] == {"text": "nulinside", "nul key": {"deep": [""]}}
 
 
-@pytest.mark.parametrize("made", [encoded, utf8], ids=["in-process", "worker"])
+@pytest.mark.parametrize("made", [utf8], ids=["worker"])
 def test_any_other_way_of_binding_stores_encoded_text_as_is(
         store: StateStore, made: Callable[[Any], Any]) -> None:
     """SQLAlchemy's own executemany (the ORM's, a statement with Python-side defaults)
