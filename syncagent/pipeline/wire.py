@@ -50,9 +50,9 @@ def as_text(piece: Piece) -> None:
     planned write and handoff row as the tuple of its fields (`common.as_tuples`): the main
     process binds both as they come (common._Slot.column), where it would encode each
     value again (a person's dicts hold ~200 keys and values) and read each row's attribute
-    dict. Bytes, not the in-process marker `sanitise.Encoded` (a JSON value never is
-    bytes), and tuples, not objects: a pickle writes and reads them in C, where each
-    wrapper cost a call of Python; ~6 us a person less for a worker to pickle, ~13 for the
+    dict. Bytes (a JSON value is never bytes: `dumps` takes them as its text made) and
+    tuples, not wrapper objects: a pickle writes and reads them in C, where each wrapper
+    cost a call of Python; ~6 us a person less for a worker to pickle, ~13 for the
     main process to unpickle (a captured 1,000-person chunk). Read by nobody here after
     planning; the rows are this chunk's own (frozen dataclasses: set through
     ``object.__setattr__``). Data-quality items are left as objects: they are stored
