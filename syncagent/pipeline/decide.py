@@ -6,7 +6,6 @@ them on `rescore`). The routing rotation is handed in and returned, so it surviv
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from typing import Any, cast
 
 import structlog
 
-from connectors.profile import CrmOfRecord, OwnerDirectory, SystemProfile, UserFields
+from connectors.profile import AccountFields, CrmOfRecord, OwnerDirectory, SystemProfile, UserFields
 from connectors.registry import registered
 from state.mirror import ActivityTuple
 from state.runs import Key
@@ -36,6 +35,7 @@ from syncagent.engine import (
 from syncagent.engine.mapping import CanonicalProfile
 from syncagent.engine.model import build_activity, build_crm_facts, build_person
 from syncagent.engine.normalise import email_domain
+from syncagent.pipeline.accounts import AccountIndex
 from syncagent.pipeline.created import person_created
 from syncagent.pipeline.plan import PersonPlan
 from syncagent.pipeline.quarantine import Poison, read_values, unusable_values
@@ -78,9 +78,9 @@ class World:
 
 
 def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) -> World:
-    """Users, accounts by domain and owner ids, read a page at a time. What is kept is small
-    per row (an account's id, owner, domain and name) and grows with the org's users and
-    accounts, never with its persons."""
+    """Users, accounts by domain and owner ids, read a page at a time. What is kept grows
+    with the org's users and accounts, never with its persons; accounts are packed
+    (`pipeline.accounts`, about 100 bytes each)."""
     profiles = registered()
     crm_profile = next((p for p in profiles.values() if p.crm is not None), None)
     if crm_profile is None or crm_profile.crm is None:
@@ -90,19 +90,19 @@ def load_world(store: StateStore, machine_owners: frozenset[str] = frozenset()) 
              if not r.deleted]
     machines = frozenset(u.id for u in users
                          if u.id.lower() in machine_owners or u.email.lower() in machine_owners)
-    accounts = {}
-    for row in store.mirror.iter_records(system, crm.accounts.object):
-        domain = _domain(row.fields.get(crm.accounts.website))
-        if domain and not row.deleted:
-            owner = row.fields.get(crm.accounts.owner)
-            # owner ids repeat across accounts: one string each, not one per account
-            accounts[domain] = AccountContext(row.remote_id,
-                                              sys.intern(owner) if isinstance(owner, str)
-                                              else owner, domain,
-                                              row.fields.get(crm.accounts.name))
+    accounts = AccountIndex.build(_accounts(store, system, crm.accounts))
     owner_for = {p.system: _owner_ids(store, p.system, p.owners, users)
                  for p in profiles.values() if p.owners is not None}
     return World(UserDirectory.of(users), accounts, owner_for, machines, crm, system, profiles)
+
+
+def _accounts(store: StateStore, system: str, fields: AccountFields) -> Iterator[AccountContext]:
+    """The live accounts that have a website, read a page at a time."""
+    for row in store.mirror.iter_records(system, fields.object):
+        domain = _domain(row.fields.get(fields.website))
+        if domain and not row.deleted:
+            yield AccountContext(row.remote_id, row.fields.get(fields.owner), domain,
+                                 row.fields.get(fields.name))
 
 
 def _owner_ids(store: StateStore, system: str, directory: OwnerDirectory,
