@@ -26,14 +26,14 @@ _SEP_BYTE = 0x1F
 _MIN_SLOTS = 8
 
 
+def _plain(value: object) -> bool:
+    return isinstance(value, str) and _SEP not in value and _NONE not in value
+
+
 def _packable(account: AccountContext) -> bool:
-    values = (account.domain, account.account_id, account.owner_id, account.name)
-    for value in values:
-        if value is None:
-            continue
-        if not isinstance(value, str) or _SEP in value or _NONE in value:
-            return False
-    return isinstance(account.account_id, str) and isinstance(account.domain, str)
+    """Domain and id plain strings, owner and name plain strings or None."""
+    return (_plain(account.domain) and _plain(account.account_id)
+            and all(v is None or _plain(v) for v in (account.owner_id, account.name)))
 
 
 def _record(account: AccountContext) -> bytes:
@@ -149,11 +149,13 @@ class AccountIndex(Mapping[str, AccountContext]):
     def _holds(self, entry: int, key: str, encoded: bytes) -> bool:
         if entry < 0:
             return self._objects[-entry - 1].domain == key
+        if _SEP_BYTE in encoded:     # a packed domain never holds it: the key would run on
+            return False             # into the record's id ("acme.com\x1f001A")
         start = self._starts[entry - 1]
         end = start + len(encoded)
         # the record starts with the domain and a separator follows it
-        return (end < len(self._blob) and self._blob[end] == _SEP_BYTE
-                and self._blob[start:end] == encoded)
+        return (end < len(self._blob)    # a key longer than the last record stops here
+                and self._blob[end] == _SEP_BYTE and self._blob[start:end] == encoded)
 
     def _key_of(self, entry: int) -> str:
         if entry < 0:

@@ -23,6 +23,7 @@ AWKWARD = [
     AccountContext("001C", "005C", "münchen.de", "Bäckerei Müller 🥨"),
     AccountContext("001D", "005D", "sep.com", "A\x1fB"),            # the separator itself
     AccountContext("001E", "\x00", "nul.com", "owner is the None marker"),
+    AccountContext("001K", "005K", "odd\x1fdomain.com", "kept as an object"),
     AccountContext("001F", "005F", "num.com", 12345),               # type: ignore[arg-type]
     AccountContext("001G", "", "empty.com", ""),                    # empty, not None
     AccountContext("001H", "005H", "a.co", "x" * 10_000),
@@ -51,8 +52,7 @@ def test_awkward_values_come_back_as_they_went_in() -> None:
     assert index.get("empty.com").owner_id == ""  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("missing", ["", "acme", "acme.c", "acme.comx", "ACME.COM", "nope.org",
-                                     "acme.com\x1f001A"])
+@pytest.mark.parametrize("missing", ["", "acme", "acme.c", "acme.comx", "ACME.COM", "nope.org"])
 def test_a_domain_not_indexed_is_missing(missing: str) -> None:
     index = AccountIndex.build(AWKWARD)
     assert index.get(missing) is None
@@ -144,7 +144,33 @@ def test_a_domain_that_a_longer_one_starts_with_is_not_taken_for_it() -> None:
     for n in range(10_000):
         domain = f"acme{n}.com"
         prefix = domain[:-1]
-        if zlib.crc32(prefix.encode()) & 7 == zlib.crc32(domain.encode()) & 7:
+        if _same_slot(prefix, domain):
             break
     index = AccountIndex.build([AccountContext("001A", "005A", domain, "Acme")])
     assert index.get(prefix) is None and index.get(domain) is not None
+
+
+def _same_slot(key: str, of: str) -> bool:
+    return zlib.crc32(key.encode()) & 7 == zlib.crc32(of.encode()) & 7
+
+
+def test_a_key_that_runs_on_into_a_record_is_not_taken_for_its_domain() -> None:
+    """White-box, as above: a key holding the separator ("acme.com" + SEP + the account's id)
+    that probes the slot of the account it spells out must not match it."""
+    for n in range(10_000):
+        domain = f"acme{n}.com"
+        key = f"{domain}\x1f001A"
+        if _same_slot(key, domain):
+            break
+    index = AccountIndex.build([AccountContext("001A", "005A", domain, "Acme")])
+    assert index.get(key) is None and key not in index
+
+
+def test_a_key_longer_than_the_last_record_is_missing() -> None:
+    """White-box, as above: a long key that probes the slot of a short last record."""
+    for n in range(10_000):
+        key = f"a-much-longer-domain-than-any-record-{n}.example"
+        if _same_slot(key, "b.io"):
+            break
+    index = AccountIndex.build([AccountContext("1", None, "b.io", None)])
+    assert index.get(key) is None and key not in index
