@@ -53,7 +53,7 @@ class AccountIndex(Mapping[str, AccountContext]):
 
     def __init__(self) -> None:
         self._blob = bytearray()
-        self._starts = array("Q")   # record k spans _blob[_starts[k]:_starts[k + 1]]
+        self._starts = array("Q", [0])   # record k spans _blob[_starts[k]:_starts[k + 1]]
         self._table = array("q", bytes(8 * _MIN_SLOTS))
         self._objects: list[AccountContext] = []
         self._count = 0
@@ -111,8 +111,6 @@ class AccountIndex(Mapping[str, AccountContext]):
         domain = account.domain or ""
         position, entry = self._slot(domain)
         if _packable(account):
-            if not self._starts:
-                self._starts.append(0)
             self._blob += _record(account)
             self._starts.append(len(self._blob))
             new_entry = len(self._starts) - 1          # record k is stored as k + 1
