@@ -33,6 +33,9 @@ own), exactly as `syncagent sync --once --sandbox URL` and `syncagent run` would
     python bench/e2e.py [--leads 20000] [--latency-ms 100] [--interval 10] [--backfill-only]
                         [--timeline]
 
+``host``: the CPU time of two fixed workloads before and after (bench/host.py), to compare
+before comparing two runs' wall times on a shared machine.
+
 ``--timeline`` adds when each call and each cycle phase happened (bench/e2e_timeline.py).
 """
 
@@ -68,6 +71,7 @@ from e2e_floor import (  # noqa: E402
     totals,
 )
 from e2e_latency import calls_now, calls_since, steps  # noqa: E402
+from host import probe  # noqa: E402
 from proctree import TreeMemory, peak_rss_mb  # noqa: E402
 
 if TYPE_CHECKING:
@@ -311,6 +315,7 @@ def main() -> None:
     from syncagent.sandbox.common import FaultProfile, SystemFaults
     from syncagent.sandbox.server import start_sandbox
 
+    host = {"before": probe()}
     calls_log = None
     if args.timeline:
         from e2e_timeline import record_sandbox_calls
@@ -332,6 +337,7 @@ def main() -> None:
         # the backfill and the `run` cycles after it: each cycle with tasks needs a call of
         # its own, so the whole run's ratio may exceed the batch-size minimum honestly
         figures["tasks_whole_run"] = task_calls(sandbox.stats())
+    figures["host"] = {**host, "after": probe()}
     print(json.dumps(figures, indent=2, default=str))
 
 

@@ -30,6 +30,12 @@ are under ``again`` in the run (the same keys as the run's own; RSS is the whole
 With ``SYNCAGENT_BENCH_PROFILE=DIR`` the rescore's threads are profiled as in bench/e2e.py
 (DIR/<thread>.prof, DIR/all.prof) and each evaluation worker too (DIR/worker-<pid>.prof).
 
+The host's part in the figures (bench/host.py): ``host`` gives the CPU time of two fixed
+workloads before and after the runs (``python_loop_ns``, ``json_dumps_us``: compare them
+before comparing two runs' rates), each run the share of CPU time stolen by the hypervisor
+while it rescored (``steal_percent``) and, on a Postgres server on this host, the server's CPU
+(``server_cpu_seconds``, ``server_cpu_us_per_person``), which ``cpu_seconds`` leaves out.
+
 ``--postgres`` takes a SQLAlchemy URL (postgresql+psycopg://postgres@127.0.0.1:5432/test);
 the run uses a schema of its own, dropped afterwards.
 """
@@ -53,6 +59,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.host import ServerCpu, Steal, probe  # noqa: E402
 from bench.proctree import TreeMemory, peak_rss_mb  # noqa: E402
 
 TARGET_RSS_MB = 400
@@ -201,6 +208,8 @@ def run(backend: str, state_url: str, persons: int, workers: int | None = None,
         command += ["--workers", str(workers)]
     if again:
         command.append("--again")
+    steal = Steal()
+    server = ServerCpu(state_url) if backend == "postgresql" else None
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           cwd=ROOT) as child, TreeMemory(child.pid) as tree:
         stdout, stderr = child.communicate()
@@ -210,9 +219,24 @@ def run(backend: str, state_url: str, persons: int, workers: int | None = None,
     tree_rss = max(round(tree.rss_kb / 1024, 1), figures["peak_rss_mb"])
     return {"backend": backend, **figures, "tree_peak_rss_mb": tree_rss,
             "tree_peak_pss_mb": round(tree.pss_kb / 1024, 1),
+            **_server_figures(server, figures["persons"]
+                              + figures.get("again", {}).get("persons", 0)),
+            "steal_percent": steal.percent(),
             "seed_seconds": round(seed_seconds, 1), "seeded_rows": seeded,
             "meets_targets": tree_rss < TARGET_RSS_MB
             and figures["persons_per_s"] >= TARGET_RATE}
+
+
+def _server_figures(server: ServerCpu | None, persons: int) -> dict[str, Any]:
+    """A local Postgres server's CPU during the rescore (both, with ``--again``), in all and
+    a person evaluated: on a shared host it competes with the agent for the cores, and the
+    client's ``cpu_seconds`` leave it out. Nothing for SQLite."""
+    if server is None:
+        return {}
+    spent = server.seconds()
+    return {"server_cpu_seconds": spent,
+            "server_cpu_us_per_person": None if spent is None or not persons
+            else round(spent / persons * 1e6)}
 
 
 def analyse(store: Any) -> None:
@@ -247,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child_rescore:
         child_rescore(args.child_rescore, args.workers, args.again)
         return
+    host = {"before": probe()}
     runs = []
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as folder:
@@ -261,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                       "at": datetime.now().astimezone().isoformat(timespec="seconds"),
                       "targets": {"peak_rss_mb_below": TARGET_RSS_MB,
                                   "persons_per_s_at_least": TARGET_RATE},
-                      "runs": runs}, indent=2))
+                      "host": {**host, "after": probe()}, "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":

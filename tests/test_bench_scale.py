@@ -32,6 +32,15 @@ def test_scale_bench_rescores_every_seeded_person_and_prints_its_figures() -> No
         assert run["status"] == "ok" and run["planned"] > 0
         assert run["seeded_rows"]["persons"] == 2000
         assert run["peak_rss_mb"] > 0 and run["persons_per_s"] > 0
+        assert 0 <= run["steal_percent"] <= 100
+    # the host's speed, beside the rates it explains (bench/host.py)
+    assert set(figures["host"]) == {"before", "after"}
+    assert all(probe["python_loop_ns"] > 0 for probe in figures["host"].values())
+    for run in figures["runs"]:   # the local server's CPU: Postgres's only
+        if run["backend"] == "postgresql":
+            assert run["server_cpu_seconds"] > 0 and run["server_cpu_us_per_person"] > 0
+        else:
+            assert "server_cpu_seconds" not in run
 
 
 def test_again_adds_a_second_rescore_of_every_person_with_the_same_figures() -> None:
