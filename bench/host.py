@@ -90,7 +90,8 @@ class ServerCpu:
     """The CPU seconds that the processes named ``name`` on this host spent between
     `start` and `seconds` (theirs, and their reaped children's: a server's connection
     processes end with their connections), when ``url`` names a server on this host;
-    None otherwise (a remote server's CPU is not ours to read)."""
+    None otherwise (a remote server's CPU is not ours to read). Whatever else the server did
+    meanwhile counts too: another client's queries, an autovacuum after a bench's seeding."""
 
     def __init__(self, url: str, name: str = "postgres") -> None:
         self._name = name
