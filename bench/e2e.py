@@ -58,6 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from state.store import StateStore  # noqa: E402
+from syncagent.engine import load_rules  # noqa: E402
+from syncagent.engine.operators import GRADE_RANK  # noqa: E402
 
 sys.path.insert(1, str(ROOT / "bench"))
 from e2e_floor import (  # noqa: E402
@@ -222,14 +224,17 @@ def task_calls(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _candidate(store: StateStore) -> tuple[str, str]:
-    """A well-graded person, on both systems, who is not MQL yet: (SF lead id, contact id)."""
+def _candidate(store: StateStore, mql_min_rank: int) -> tuple[str, str]:
+    """A person on both systems, not MQL yet, whose grade meets the MQL grade of the rules the
+    agent runs (a form fill's points then make the MQL): (SF lead id, contact id). A first
+    letter of A or B is not enough: B- is below the shipped rules' B."""
     refs: dict[int, dict[str, str]] = {}
     for (system, obj, rid), pid in store.persons.links().items():
         refs.setdefault(pid, {})[f"{system}.{obj}"] = rid
     for pid, decision in sorted(store.decisions.of().items()):
         both = refs.get(pid, {})
-        if (decision["grade"] or "F")[0] in "AB" and decision["stage"] in ("Lead", "Inquiry") \
+        if GRADE_RANK.get(decision["grade"] or "F", 0) >= mql_min_rank \
+                and decision["stage"] in ("Lead", "Inquiry") \
                 and "salesforce.Lead" in both and "hubspot.contacts" in both:
             return both["salesforce.Lead"], both["hubspot.contacts"]
     raise SystemExit("no candidate person for the latency measurement")
@@ -237,7 +242,8 @@ def _candidate(store: StateStore) -> tuple[str, str]:
 
 def latency(sandbox: RunningSandbox, state_url: str, interval: int) -> dict[str, Any]:
     """Seconds from a HubSpot form fill to grade, score and owner visible on the SF lead."""
-    lead_id, contact_id = _candidate(StateStore(state_url))
+    mql_min_rank = load_rules(ROOT / "mappings").compiled.lifecycle.mql_min_rank
+    lead_id, contact_id = _candidate(StateStore(state_url), mql_min_rank)
     env = {**os.environ, "SYNCAGENT_INTERVAL_SECONDS": str(interval),
            "SYNCAGENT_JITTER_SECONDS": "0", "SYNCAGENT_LOG_LEVEL": "warning"}
     agent = subprocess.Popen([sys.executable, "-m", "syncagent", "run", "--sandbox", sandbox.url,
@@ -312,8 +318,11 @@ def main() -> None:
         return
     # Imported here, not at the top: the child (the agent) must not carry the sandbox's
     # modules, or its peak RSS would not be the agent's own.
+    from syncagent.logging import configure_logging
     from syncagent.sandbox.common import FaultProfile, SystemFaults
     from syncagent.sandbox.server import start_sandbox
+
+    configure_logging()   # the sandbox's log lines to stderr: stdout is the JSON alone
 
     host = {"before": probe()}
     calls_log = None
