@@ -37,7 +37,8 @@ in a 20k-lead backfill). What it costs beyond that, 75-100 MB there (bench/e2e.p
 after the fork: the reference counts of every object a chunk touches (modules, rules, the
 world), and the agent's heap, which its pushes and merges reuse. It grows with what the agent
 holds at the fork (~180 MB after a pull, of which ~25 MB live Python objects), hence the
-collection and the trim before it.
+collection and the trim before it. A worker collects once a chunk is done, not while it
+runs: a chunk's ~35,000 live containers were scanned by each collection (~40 a chunk).
 """
 
 from __future__ import annotations
@@ -284,6 +285,7 @@ def _start(job: Job, parent: int, inherited: StateStore, board: RotationBoard,
     # recipe for a fork: the child drops the pool it inherited, untouched)
     inherited.engine.dispose(close=False)
     _worker, _slots = (job, StateStore(job.url), board), slots
+    gc.disable()   # `_work` collects once a chunk is done (the module's docstring)
 
 
 def _die_with(parent: int) -> None:
@@ -301,11 +303,19 @@ def _die_with(parent: int) -> None:
 
 def _work(index: int, person_ids: list[int], routing: RoutingState,
           slot: int | None = None) -> Sent:
-    """In a worker: evaluate, plan and derive one chunk, person by person; pickled here into
-    the ``slot`` it was lent (or as bytes, with none), to be read back by `Slots.take`. The
-    rotation the chunk left is posted as soon as its persons are evaluated (before
-    planning), for the next chunk's worker; a chunk that fails posts none, so that worker
-    does not wait for it in vain."""
+    """In a worker: `_chunk`, then the collection left off while it ran (`_start`)."""
+    try:
+        return _chunk(index, person_ids, routing, slot)
+    finally:
+        gc.collect()
+
+
+def _chunk(index: int, person_ids: list[int], routing: RoutingState,
+           slot: int | None) -> Sent:
+    """Evaluate, plan and derive one chunk, person by person; pickled into the ``slot`` it
+    was lent (or as bytes, with none), for `Slots.take`. The rotation the chunk left is
+    posted once its persons are evaluated, for the next chunk's worker; a failed chunk posts
+    none, so that worker does not wait for it in vain."""
     assert _worker is not None, "a worker is started with its job"
     job, store, board = _worker
     incoming, posted = _Incoming(board, index, routing), False
@@ -350,12 +360,9 @@ class EvaluationPool:
         gc.collect()
         memory.trim()
         gc.freeze()
-        # A chunk's results are ~35,000 containers that live until it is committed (here)
-        # or sent (in a worker): with a young collection every 700 allocations they are
-        # scanned again and again, and each chunk that reaches the oldest generation sets
-        # off a full collection. One per YOUNG_COLLECTION allocations instead, for the pass,
-        # here and in the workers (inherited). Measured on 4 chunks of 1,000 (a loaded
-        # machine): unpickling and merging here 117 -> 73 µs a person; a worker ~5% less.
+        # A chunk's ~35,000 containers live until it is committed here: a young collection
+        # every 700 allocations scans them again and again. One per YOUNG_COLLECTION
+        # instead, for the pass: unpickling and merging 117 -> 73 µs a person (4 chunks).
         self._thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_COLLECTION, *self._thresholds[1:])
         try:

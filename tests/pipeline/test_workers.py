@@ -372,3 +372,78 @@ def test_garbage_is_collected_before_the_workers_fork(tmp_path: Path) -> None:
         if collecting:
             gc.enable()
         store.dispose()
+
+
+
+def _chunks_noted(events: Path, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+    """Each chunk a worker evaluates notes its start (and whether the collector is on) and
+    leaves a cycle of garbage, which notes when it is freed; with ``fail``, DOOMED's chunk
+    raises then."""
+    real = decide._evaluate_chunk
+    parent = os.getpid()
+
+    def note(line: str) -> None:
+        with events.open("a") as out:
+            out.write(f"{os.getpid()} {line}\n")
+
+    class Cyclic:
+        def __init__(self, first: int) -> None:
+            self.me, self.first = self, first
+
+        def __del__(self) -> None:
+            note(f"freed {self.first}")
+
+    def spy(store: StateStore, rules: Any, ids: Sequence[int], *rest: Any) -> Any:
+        if os.getpid() != parent:
+            note(f"start {ids[0]} {gc.isenabled()}")
+            Cyclic(ids[0])
+            if fail and DOOMED in ids:
+                _raising()
+        return real(store, rules, ids, *rest)
+
+    monkeypatch.setattr(decide, "_evaluate_chunk", spy)
+
+
+def _by_worker(events: Path) -> dict[str, list[str]]:
+    by_worker: dict[str, list[str]] = {}
+    for line in events.read_text().splitlines():
+        pid, event = line.split(" ", 1)
+        by_worker.setdefault(pid, []).append(event)
+    return by_worker
+
+
+def test_a_worker_collects_after_each_chunk_and_not_while_it_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's collector is off while it evaluates a chunk (a collection scanned the
+    chunk's live results, again and again), and a cycle of garbage the chunk made is gone
+    before the worker takes its next chunk: none outlives its chunk."""
+    _chunks_noted(tmp_path / "events", monkeypatch)
+    store = _seeded(f"sqlite:///{tmp_path / 'gc.db'}")
+    try:
+        _rescore(_agent(store, 2), 1)
+    finally:
+        store.dispose()
+    by_worker = _by_worker(tmp_path / "events")
+    starts = [event for seen in by_worker.values() for event in seen if "start" in event]
+    assert len(starts) == PERSONS // CHUNK and len(by_worker) == 2
+    for seen in by_worker.values():
+        firsts = [event.split()[1] for event in seen[::2]]
+        assert seen == [e for first in firsts for e in (f"start {first} False",
+                                                        f"freed {first}")]
+
+
+def test_a_failed_chunk_is_collected_too(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    _chunks_noted(tmp_path / "events", monkeypatch, fail=True)
+    store = _seeded(f"sqlite:///{tmp_path / 'gc.db'}")
+    _all_dirty(store)
+    try:
+        with pytest.raises(WorkerFailed):
+            _cycle(_agent(store, 2))
+    finally:
+        store.dispose()
+    doomed = DOOMED - DOOMED % CHUNK + 1   # the first person of its chunk
+    [seen] = [seen for seen in _by_worker(tmp_path / "events").values()
+              if f"start {doomed} False" in seen]
+    after = seen[seen.index(f"start {doomed} False") + 1:]
+    assert after[:1] == [f"freed {doomed}"]
