@@ -31,14 +31,13 @@ opens its own) nor the connectors (their threads may be pushing alongside); Pyth
 re-arms its locks after a fork. A worker that dies (killed, out of memory) or raises fails
 the cycle with `WorkerFailed`, after the chunks before its chunk are committed.
 
-Memory: what a worker allocates itself is small (its RSS grows 6-14 MB past what it inherits
-in a 20k-lead backfill). What it costs beyond that, 75-100 MB there (bench/e2e.py,
-``tree_at_pss_peak_mb``), is its own copy of each inherited page that either process writes
-after the fork: the reference counts of every object a chunk touches (modules, rules, the
-world), and the agent's heap, which its pushes and merges reuse. It grows with what the agent
-holds at the fork (~180 MB after a pull, of which ~25 MB live Python objects), hence the
-collection and the trim before it. A worker collects once a chunk is done, not while it
-runs: a chunk's ~35,000 live containers were scanned by each collection (~40 a chunk).
+Memory: a worker's own allocations are small (6-14 MB past what it inherits in a 20k-lead
+backfill); beyond that, 75-100 MB there (bench/e2e.py, ``tree_at_pss_peak_mb``), it copies
+each inherited page either process writes after the fork (reference counts of the modules,
+rules and world a chunk touches; the agent's heap, reused by its pushes and merges), so it
+grows with what the agent holds at the fork: hence the collection and the trim before it. A
+worker collects once a chunk is done, not while it runs: each collection scanned a chunk's
+~35,000 live containers (~40 collections a chunk, 6% of a worker's CPU).
 """
 
 from __future__ import annotations
@@ -99,11 +98,10 @@ def worker_count(setting: int | None, rescore: bool = False) -> int:
     one per core. 0: evaluate in the agent's own process.
 
     A sync cycle's own process pulls, pushes and commits beside the workers: it keeps a
-    core. A rescore's only commits, and the JSON text it binds comes ready from the workers
-    (~75 µs a person against a worker's ~300, on SQLite): with one worker it would wait for
-    that worker most of the time (20k persons on 2 cores: ~2,800 persons/s with two workers,
-    1,400-2,400 with one, for the same CPU; each worker adds ~100 MB of RSS, shared pages
-    counted once per process)."""
+    core. A rescore's only commits (~75 µs a person against a worker's ~300, on SQLite):
+    with one worker it would mostly wait (20k persons on 2 cores: ~2,800 persons/s with two
+    workers, 1,400-2,400 with one; each worker adds ~100 MB of RSS, shared pages counted
+    once per process)."""
     if setting is not None:
         return setting
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
@@ -191,9 +189,8 @@ class RotationBoard:
 
 
 class _Incoming:
-    """The rotation a chunk starts from: chunk 0 is handed the true one; any other is
-    handed a guess, and the true one is the one the chunk before posts on the board, waited
-    for when it is first needed (a person reads it, or the chunk ends)."""
+    """The rotation a chunk starts from: chunk 0 is handed the true one, any other a guess;
+    the true one is then the one the chunk before posts, waited for when first needed."""
 
     def __init__(self, board: RotationBoard, index: int, handed: RoutingState) -> None:
         self._board, self._index = board, index
@@ -289,9 +286,8 @@ def _start(job: Job, parent: int, inherited: StateStore, board: RotationBoard,
 
 
 def _die_with(parent: int) -> None:
-    """Linux: the kernel kills this worker when the thread that forked it ends. A killed
-    agent must not leave its workers behind, each waiting for a chunk forever (they hold the
-    task queue's write end themselves, so they would never see it close)."""
+    """Linux: the kernel kills this worker when the thread that forked it ends, so a killed
+    agent leaves none waiting forever (each holds the task queue's write end itself)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -338,9 +334,8 @@ def _chunk(index: int, person_ids: list[int], routing: RoutingState,
 
 
 class EvaluationPool:
-    """``workers`` forked processes evaluating chunks; `merged` gives the chunks back in
-    order, each as its commit, with the rotation after it. At most ``workers + 1`` chunks are
-    handed out at a time: the results wait in this process only that long."""
+    """``workers`` forked processes evaluating chunks; `merged` gives them back in order,
+    each as its commit, with the rotation after it (at most ``workers + 1`` handed out)."""
 
     def __init__(self, store: StateStore, job: Job, workers: int) -> None:
         self._store, self._job, self._workers = store, job, workers
@@ -351,11 +346,10 @@ class EvaluationPool:
     def start(self) -> bool:
         """Fork the workers, now (before the caller starts the writer's thread). False when
         they could not be started (no fork, no memory): the caller evaluates in process."""
-        # What is alive now (rules, users, accounts, the modules) is never scanned by the
-        # collector again, here or in the workers: a scan writes to every object it visits,
-        # which in a forked worker copies each page it shares with this process. Garbage is
-        # collected first (frozen, it would outlive the pass in every process), and malloc's
-        # free pages go back to the OS: a worker inherits none of them.
+        # What is alive now (rules, users, accounts, modules) is frozen: a collector's scan
+        # writes to every object it visits, which in a worker copies each shared page.
+        # Garbage is collected first (frozen, it would outlive the pass in every process),
+        # and malloc's free pages go back to the OS: a worker inherits none of them.
         countries.load()   # built on first use otherwise: once in every worker
         gc.collect()
         memory.trim()
@@ -363,7 +357,6 @@ class EvaluationPool:
         # A chunk's ~35,000 containers live until it is committed here: a young collection
         # every 700 allocations scans them again and again. One per YOUNG_COLLECTION
         # instead, for the pass: unpickling and merging 117 -> 73 µs a person (4 chunks).
-        self._thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_COLLECTION, *self._thresholds[1:])
         try:
             self._slots = Slots.made(self._workers + 1)
