@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-install lint typecheck bench bench-scale sandbox clean
+.PHONY: demo test test-slow test-install lint typecheck bench bench-scale bench-instructions sandbox clean
 
 # `demo` and `test` need the optional sandbox extra; `dev` brings the test tools and linters.
 $(STAMP): pyproject.toml setup.py
@@ -54,6 +54,11 @@ SCALE_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale.py --persons 1000000 --postgres $(SCALE_POSTGRES)
 	$(BIN)/python bench/e2e.py --leads 100000
+
+# Instructions a rescore executes per person (valgrind's count: the host's speed does not move
+# it), to compare two commits' evaluation cost where rates would follow the host. About 1 min.
+bench-instructions: $(STAMP)
+	$(BIN)/python bench/instructions.py
 
 sandbox: $(STAMP)
 	$(BIN)/syncagent sandbox --port 8765 --leads 2000 --seed 7

@@ -1,0 +1,164 @@
+"""Benchmark: the machine instructions a rescore executes per person, a figure that the host's
+speed does not move.
+
+bench/scale.py's rates follow the host: on this project's 2-core hosts the same commit's
+20k rescore ran anywhere from ~3,400 to ~6,600 persons/s as the host's speed changed, often
+within one run, so a change worth 5-10% could not be shown by a rate. The count of
+instructions the CPU executes for the same work hardly moves (valgrind's cachegrind counts
+them, on a simulated CPU). So this bench seeds two SQLite state DBs as scale.py does
+(bench/scale_seed.py), runs scale.py's rescore child on each under cachegrind, with the
+agent's default evaluation workers, and prints the difference per person:
+
+    instructions_per_person = (all processes' instructions at the larger size
+                               - at the smaller) / (the difference in persons)
+
+The difference leaves out what does not grow with persons: start-up, imports, loading the
+rules. A forked worker's count starts from its parent's at the fork, which the difference
+cancels too (the same work before the fork at both sizes, but for the org's accounts: one per
+20 persons, loaded once and counted once per process; a small part). ``main`` and ``workers``
+split the figure between the rescore's own process (reading ids, committing) and its workers
+(reading, evaluating, planning). The Postgres server's instructions are not counted: SQLite
+only.
+
+    python bench/instructions.py [--sizes 2000 4000] [--workers N] [--keep DIR]
+
+Both sizes must be more than one chunk (1,000 persons), so that the workers run at both.
+Takes about 30 s per thousand persons on a 2-core host (cachegrind runs the code ~50x slower).
+``--keep DIR`` keeps cachegrind's files (``cg_annotate DIR/cg.<pid>`` lists the costliest
+lines). Needs valgrind (Debian's package ``valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHUNK = 1_000   # pipeline/decide.py: one chunk is evaluated in the rescore's own process
+SUMMARY = "summary:"
+
+
+class BenchError(SystemExit):
+    """Stops the bench with a message saying what to do (no traceback)."""
+
+
+def valgrind() -> str:
+    found = shutil.which("valgrind")
+    if found is None:
+        raise BenchError("bench/instructions.py needs valgrind to count instructions: install "
+                         "it (Debian: apt-get install valgrind) and run again")
+    return found
+
+
+def instructions_in(out_file: Path) -> int:
+    """The instructions a cachegrind output file counts (its ``summary:`` line)."""
+    for line in out_file.read_text(errors="replace").splitlines():
+        if line.startswith(SUMMARY):
+            return int(line[len(SUMMARY):].split()[0])
+    raise BenchError(f"{out_file}: no '{SUMMARY}' line; the process may not have ended "
+                     "(see valgrind's messages above)")
+
+
+def counted_command(tool: str, out_folder: Path, command: Sequence[str]) -> list[str]:
+    """``command`` under cachegrind, counting instructions only, one file per process."""
+    return [tool, "--tool=cachegrind", "--cache-sim=no", "--branch-sim=no",
+            f"--cachegrind-out-file={out_folder}/cg.%p", *command]
+
+
+def count_rescore(tool: str, persons: int, workers: int | None, folder: Path
+                  ) -> dict[str, Any]:
+    """Seed a SQLite state DB with ``persons``, rescore it under cachegrind; the figures."""
+    from bench.scale_seed import seed, utc_now
+    from state.store import StateStore
+
+    url = f"sqlite:///{folder}/state-{persons}.db"
+    store = StateStore(url)
+    store.upgrade()
+    seed(store, persons, utc_now())
+    store.dispose()
+    out_folder = folder / f"cg-{persons}"
+    out_folder.mkdir()
+    child = [sys.executable, str(ROOT / "bench" / "scale.py"), "--child-rescore", url]
+    if workers is not None:
+        child += ["--workers", str(workers)]
+    done = subprocess.run(counted_command(tool, out_folder, child), capture_output=True,
+                          text=True, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"the rescore under valgrind failed ({persons} persons, exit "
+                         f"{done.returncode}):\n{done.stderr[-3000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    main_pid = _main_pid(done.stderr)
+    per_process = {int(f.name.split(".")[1]): instructions_in(f)
+                   for f in out_folder.glob("cg.*")}
+    main = per_process.pop(main_pid, 0)
+    return {"persons": figures["persons"], "planned": figures["planned"],
+            "status": figures["status"], "processes": 1 + len(per_process),
+            "main": main, "workers": sum(per_process.values()),
+            "all": main + sum(per_process.values())}
+
+
+def _main_pid(stderr: str) -> int:
+    """The pid valgrind's first message names: the process it started (the rescore's own)."""
+    for line in stderr.splitlines():
+        if line.startswith("==") and "==" in line[2:]:
+            return int(line[2:line.index("==", 2)])
+    raise BenchError(f"valgrind printed no process id:\n{stderr[-1000:]}")
+
+
+def per_person(small: dict[str, Any], large: dict[str, Any]) -> dict[str, int]:
+    """The instructions each added person cost, in all and by process kind."""
+    persons = large["persons"] - small["persons"]
+    if persons <= 0:
+        raise BenchError("the larger size evaluated no more persons than the smaller: "
+                         f"{small['persons']} and {large['persons']}")
+    return {part: round((large[part] - small[part]) / persons)
+            for part in ("all", "main", "workers")}
+
+
+def check_sizes(sizes: Sequence[int]) -> tuple[int, int]:
+    small, large = sorted(sizes)
+    if small <= CHUNK:
+        raise BenchError(f"--sizes: each size must be above one chunk ({CHUNK} persons), so "
+                         f"that the evaluation workers run at both; got {small}")
+    if large == small:
+        raise BenchError("--sizes: give two different sizes")
+    return small, large
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs=2, default=[2_000, 4_000],
+                        metavar=("SMALL", "LARGE"), help="persons in the two rescores")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="evaluation processes (default: the agent's; 0: none)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the state DBs and cachegrind's files in DIR")
+    args = parser.parse_args(argv)
+    small, large = check_sizes(args.sizes)
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        raise BenchError(f"--keep {args.keep}: the folder is not empty; give a new one (a "
+                         "previous run's files would be counted again)")
+    tool = valgrind()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        runs = [count_rescore(tool, size, args.workers, folder) for size in (small, large)]
+    print(json.dumps({"benchmark": "instructions.rescore",
+                      "at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                      "backend": "sqlite", "runs": runs,
+                      "instructions_per_person": per_person(*runs)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
