@@ -1,9 +1,10 @@
 """Benchmark: the machine instructions a rescore executes per person, a figure that the host's
 speed does not move.
 
-bench/scale.py's rates follow the host: on this project's 2-core hosts the same commit's
-20k rescore ran anywhere from ~3,400 to ~6,600 persons/s as the host's speed changed, often
-within one run, so a change worth 5-10% could not be shown by a rate. The count of
+bench/scale.py's rates follow the host: on this project's 2-core hosts, the time of
+bench/host.py's fixed workload (``python_loop_ns``) read ~210 ns and ~370 ns within one
+session, often within one run, and the rates moved with it, so a change worth 5-10% could not
+be shown by a rate. The count of
 instructions the CPU executes for the same work hardly moves (valgrind's cachegrind counts
 them, on a simulated CPU). So this bench seeds two SQLite state DBs as scale.py does
 (bench/scale_seed.py), runs scale.py's rescore child on each under cachegrind, with the
@@ -100,7 +101,10 @@ def count_rescore(tool: str, persons: int, workers: int | None, folder: Path
     main_pid = _main_pid(done.stderr)
     per_process = {int(f.name.split(".")[1]): instructions_in(f)
                    for f in out_folder.glob("cg.*")}
-    main = per_process.pop(main_pid, 0)
+    if main_pid not in per_process:
+        raise BenchError(f"valgrind left no count for the rescore's own process ({main_pid}) "
+                         f"in {out_folder}")
+    main = per_process.pop(main_pid)
     return {"persons": figures["persons"], "planned": figures["planned"],
             "status": figures["status"], "processes": 1 + len(per_process),
             "main": main, "workers": sum(per_process.values()),
