@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHUNK = 1_000   # pipeline/decide.py: one chunk is evaluated in the rescore's own process
+from syncagent.pipeline.decide import CHUNK  # noqa: E402  (one chunk: no workers start)
+
 SUMMARY = "summary:"
 
 
@@ -76,6 +78,35 @@ def counted_command(tool: str, out_folder: Path, command: Sequence[str]) -> list
             f"--cachegrind-out-file={out_folder}/cg.%p", *command]
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A command's output and instructions: the process started (valgrind keeps its pid) and
+    each process it forked (``forked``, by pid; each count includes its parent's at the
+    fork)."""
+
+    stdout: str
+    main: int
+    forked: dict[int, int]
+
+
+def run_counted(tool: str, out_folder: Path, command: Sequence[str], what: str,
+                cwd: Path | None = None) -> Counted:
+    """Run ``command`` under cachegrind, its files in ``out_folder`` (made here, new)."""
+    out_folder.mkdir()
+    with subprocess.Popen(counted_command(tool, out_folder, command), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=cwd) as child:
+        stdout, stderr = child.communicate()
+    if child.returncode != 0:
+        raise BenchError(f"{what} under valgrind failed (exit {child.returncode}):\n"
+                         f"{stderr[-3000:]}")
+    counts = {int(f.name.split(".")[1]): instructions_in(f) for f in out_folder.glob("cg.*")}
+    if child.pid not in counts:
+        raise BenchError(f"valgrind left no count for the process it started ({child.pid}) "
+                         f"in {out_folder}")
+    main = counts.pop(child.pid)
+    return Counted(stdout, main, counts)
+
+
 def count_rescore(tool: str, persons: int, workers: int | None, folder: Path
                   ) -> dict[str, Any]:
     """Seed a SQLite state DB with ``persons``, rescore it under cachegrind; the figures."""
@@ -87,36 +118,17 @@ def count_rescore(tool: str, persons: int, workers: int | None, folder: Path
     store.upgrade()
     seed(store, persons, utc_now())
     store.dispose()
-    out_folder = folder / f"cg-{persons}"
-    out_folder.mkdir()
     child = [sys.executable, str(ROOT / "bench" / "scale.py"), "--child-rescore", url]
     if workers is not None:
         child += ["--workers", str(workers)]
-    done = subprocess.run(counted_command(tool, out_folder, child), capture_output=True,
-                          text=True, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"the rescore under valgrind failed ({persons} persons, exit "
-                         f"{done.returncode}):\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    main_pid = _main_pid(done.stderr)
-    per_process = {int(f.name.split(".")[1]): instructions_in(f)
-                   for f in out_folder.glob("cg.*")}
-    if main_pid not in per_process:
-        raise BenchError(f"valgrind left no count for the rescore's own process ({main_pid}) "
-                         f"in {out_folder}")
-    main = per_process.pop(main_pid)
+    counted = run_counted(tool, folder / f"cg-{persons}", child,
+                          f"the rescore of {persons} persons", cwd=ROOT)
+    figures = json.loads(counted.stdout.strip().splitlines()[-1])
+    workers_count = sum(counted.forked.values())
     return {"persons": figures["persons"], "planned": figures["planned"],
-            "status": figures["status"], "processes": 1 + len(per_process),
-            "main": main, "workers": sum(per_process.values()),
-            "all": main + sum(per_process.values())}
-
-
-def _main_pid(stderr: str) -> int:
-    """The pid valgrind's first message names: the process it started (the rescore's own)."""
-    for line in stderr.splitlines():
-        if line.startswith("==") and "==" in line[2:]:
-            return int(line[2:line.index("==", 2)])
-    raise BenchError(f"valgrind printed no process id:\n{stderr[-1000:]}")
+            "status": figures["status"], "processes": 1 + len(counted.forked),
+            "main": counted.main, "workers": workers_count,
+            "all": counted.main + workers_count}
 
 
 def per_person(small: dict[str, Any], large: dict[str, Any]) -> dict[str, int]:

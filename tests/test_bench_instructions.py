@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,29 +26,33 @@ needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None,
                                     reason="valgrind is not installed here")
 
 
-def _count(folder: Path, loops: int) -> tuple[int, dict[int, int]]:
-    """Run FORKING under cachegrind: the parent's pid and each process's instructions."""
-    folder.mkdir()
-    done = subprocess.run(instructions.counted_command(
-        instructions.valgrind(), folder, [sys.executable, "-S", "-c", FORKING, str(loops)]),
-        capture_output=True, text=True, check=True)
-    return (instructions._main_pid(done.stderr),
-            {int(f.name.split(".")[1]): instructions.instructions_in(f)
-             for f in folder.glob("cg.*")})
+def _count(folder: Path, loops: int) -> instructions.Counted:
+    """FORKING under cachegrind: the parent's instructions and its forked child's."""
+    return instructions.run_counted(instructions.valgrind(), folder,
+                                    [sys.executable, "-S", "-c", FORKING, str(loops)],
+                                    "the forking script")
 
 
 @needs_valgrind
 def test_each_process_is_counted_and_more_work_counts_more(tmp_path: Path) -> None:
-    parent_few, few = _count(tmp_path / "few", 1_000)
-    parent_many, many = _count(tmp_path / "many", 400_000)
-    assert len(few) == len(many) == 2            # the parent's file and the forked child's
-    assert parent_few in few and parent_many in many
+    few = _count(tmp_path / "few", 1_000)
+    many = _count(tmp_path / "many", 400_000)
+    assert len(few.forked) == len(many.forked) == 1     # the forked child's, beside the parent's
     # each process's own loop after the fork: 399,000 more iterations, several instructions
     # each (the rest of the two runs is the same work)
-    assert many[parent_many] - few[parent_few] > 399_000 * 5
-    child_few = next(n for pid, n in few.items() if pid != parent_few)
-    child_many = next(n for pid, n in many.items() if pid != parent_many)
+    assert many.main - few.main > 399_000 * 5
+    [child_few] = few.forked.values()
+    [child_many] = many.forked.values()
     assert child_many - child_few > 399_000 * 5
+
+
+@needs_valgrind
+def test_a_failing_command_is_said_with_its_exit(tmp_path: Path) -> None:
+    with pytest.raises(instructions.BenchError, match="the failing script under valgrind "
+                                                      "failed \\(exit 3\\)"):
+        instructions.run_counted(instructions.valgrind(), tmp_path / "cg",
+                                 [sys.executable, "-S", "-c", "raise SystemExit(3)"],
+                                 "the failing script")
 
 
 def test_per_person_is_the_difference_over_the_added_persons() -> None:
