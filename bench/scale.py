@@ -35,6 +35,10 @@ workloads before and after the runs (``python_loop_ns``, ``json_dumps_us``: comp
 before comparing two runs' rates), each run the share of CPU time stolen by the hypervisor
 while it rescored (``steal_percent``) and, on a Postgres server on this host, the server's CPU
 (``server_cpu_seconds``, ``server_cpu_us_per_person``), which ``cpu_seconds`` leaves out.
+``cores_at_target`` turns the CPU a person (the agent's and that server's) into the cores
+10,000 persons/s would keep busy, beside the ``cores`` this host gives: where it exceeds
+them, the rate target is out of this host's reach whatever the scheduling. It moves with the
+host's speed, as the CPU seconds do; bench/instructions.py counts instead.
 
 ``--postgres`` takes a SQLAlchemy URL (postgresql+psycopg://postgres@127.0.0.1:5432/test);
 the run uses a schema of its own, dropped afterwards.
@@ -217,10 +221,14 @@ def run(backend: str, state_url: str, persons: int, workers: int | None = None,
         raise SystemExit(f"the rescore child failed on {backend}:\n{stderr[-3000:]}")
     figures = json.loads(stdout.strip().splitlines()[-1])
     tree_rss = max(round(tree.rss_kb / 1024, 1), figures["peak_rss_mb"])
+    server_figures = _server_figures(server, figures["persons"]
+                                     + figures.get("again", {}).get("persons", 0))
     return {"backend": backend, **figures, "tree_peak_rss_mb": tree_rss,
-            "tree_peak_pss_mb": round(tree.pss_kb / 1024, 1),
-            **_server_figures(server, figures["persons"]
-                              + figures.get("again", {}).get("persons", 0)),
+            "tree_peak_pss_mb": round(tree.pss_kb / 1024, 1), **server_figures,
+            "cores_at_target": cores_at_target(
+                figures["cpu_seconds"], figures["persons"],
+                server_figures.get("server_cpu_us_per_person")),
+            "cores": available_cores(),
             "steal_percent": steal.percent(),
             "seed_seconds": round(seed_seconds, 1), "seeded_rows": seeded,
             "meets_targets": tree_rss < TARGET_RSS_MB
@@ -237,6 +245,25 @@ def _server_figures(server: ServerCpu | None, persons: int) -> dict[str, Any]:
     return {"server_cpu_seconds": spent,
             "server_cpu_us_per_person": None if spent is None or not persons
             else round(spent / persons * 1e6)}
+
+
+def cores_at_target(cpu_seconds: float, persons: int,
+                    server_us_per_person: float | None = None) -> float | None:
+    """The cores the rescore's work would keep busy at TARGET_RATE: its CPU a person (the
+    agent's process and its workers; a local Postgres server's, when measured) times the
+    rate. Above the host's cores, no scheduling reaches the target on this host; it moves
+    with the host's speed as the CPU seconds do (bench/host.py). None without persons."""
+    if persons <= 0:
+        return None
+    per_person = cpu_seconds / persons + (server_us_per_person or 0) / 1e6
+    return round(per_person * TARGET_RATE, 2)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def analyse(store: Any) -> None:

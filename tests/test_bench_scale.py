@@ -9,9 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.postgres import POSTGRES_URL, postgres_skip_reason
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.scale import TARGET_RATE, cores_at_target  # noqa: E402
+
 KEYS = {"backend", "persons", "seconds", "persons_per_s", "peak_rss_mb"}
 
 
@@ -33,6 +39,10 @@ def test_scale_bench_rescores_every_seeded_person_and_prints_its_figures() -> No
         assert run["seeded_rows"]["persons"] == 2000
         assert run["peak_rss_mb"] > 0 and run["persons_per_s"] > 0
         assert 0 <= run["steal_percent"] <= 100
+        assert run["cores"] >= 1
+        # the run's own CPU a person, at the target rate (the server's too, on Postgres)
+        agent_only = run["cpu_seconds"] / run["persons"] * TARGET_RATE
+        assert run["cores_at_target"] >= round(agent_only, 2) > 0
     # the host's speed, beside the rates it explains (bench/host.py)
     assert set(figures["host"]) == {"before", "after"}
     assert all(probe["python_loop_ns"] > 0 for probe in figures["host"].values())
@@ -56,3 +66,16 @@ def test_again_adds_a_second_rescore_of_every_person_with_the_same_figures() -> 
     assert set(again) >= KEYS - {"backend", "peak_rss_mb"} | {"cpu_seconds", "planned"}
     assert run["persons"] == again["persons"] == 300
     assert again["status"] == "ok" and again["cpu_seconds"] >= 0
+
+
+def test_cores_at_target_is_the_cpu_a_person_at_the_target_rate() -> None:
+    # 8.3 CPU-s for 20,000 persons (a morning's SQLite run): 4.15 cores at 10,000/s
+    assert cores_at_target(8.3, 20_000) == pytest.approx(8.3 / 20_000 * TARGET_RATE)
+    # a local Postgres server's 200 us a person adds two cores at 10,000/s
+    assert cores_at_target(8.3, 20_000, 200) == pytest.approx(
+        (8.3 / 20_000 + 200e-6) * TARGET_RATE)
+
+
+def test_cores_at_target_without_persons_or_server_figure() -> None:
+    assert cores_at_target(1.0, 0) is None   # nothing evaluated: no figure, no division
+    assert cores_at_target(1.0, 100, None) == cores_at_target(1.0, 100)   # remote server
