@@ -199,6 +199,7 @@ def run(backend: str, state_url: str, persons: int, workers: int | None = None,
         again: bool = False) -> dict[str, Any]:
     from bench.scale_seed import seed, utc_now
     from state.store import StateStore
+    from syncagent.pipeline.workers import available_cores
 
     store = StateStore(state_url)
     store.upgrade()
@@ -228,7 +229,7 @@ def run(backend: str, state_url: str, persons: int, workers: int | None = None,
             "cores_at_target": cores_at_target(
                 figures["cpu_seconds"], figures["persons"],
                 server_figures.get("server_cpu_us_per_person")),
-            "cores": available_cores(),
+            "cores": available_cores(),   # as the agent counts them for its workers
             "steal_percent": steal.percent(),
             "seed_seconds": round(seed_seconds, 1), "seeded_rows": seeded,
             "meets_targets": tree_rss < TARGET_RSS_MB
@@ -252,18 +253,12 @@ def cores_at_target(cpu_seconds: float, persons: int,
     """The cores the rescore's work would keep busy at TARGET_RATE: its CPU a person (the
     agent's process and its workers; a local Postgres server's, when measured) times the
     rate. Above the host's cores, no scheduling reaches the target on this host; it moves
-    with the host's speed as the CPU seconds do (bench/host.py). None without persons."""
+    with the host's speed as the CPU seconds do (bench/host.py). None without persons. With
+    ``--again`` the server's figure is of both rescores (its CPU cannot be split by run)."""
     if persons <= 0:
         return None
     per_person = cpu_seconds / persons + (server_us_per_person or 0) / 1e6
     return round(per_person * TARGET_RATE, 2)
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity, where the OS tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def analyse(store: Any) -> None:

@@ -31,13 +31,10 @@ opens its own) nor the connectors (their threads may be pushing alongside); Pyth
 re-arms its locks after a fork. A worker that dies (killed, out of memory) or raises fails
 the cycle with `WorkerFailed`, after the chunks before its chunk are committed.
 
-Memory: a worker's own allocations are small (6-14 MB past what it inherits in a 20k-lead
-backfill); beyond that, 75-100 MB there (bench/e2e.py, ``tree_at_pss_peak_mb``), it copies
-each inherited page either process writes after the fork (reference counts of the modules,
-rules and world a chunk touches; the agent's heap, reused by its pushes and merges), so it
-grows with what the agent holds at the fork: hence the collection and the trim before it. A
-worker collects once a chunk is done, not while it runs: each collection scanned a chunk's
-~35,000 live containers (~40 collections a chunk, 6% of a worker's CPU).
+Memory: a worker allocates little (6-14 MB in a 20k-lead backfill) but copies each inherited
+page either process writes after the fork (75-100 MB there), so it grows with what the agent
+holds at the fork: hence the collection and trim before it. A worker collects after a chunk,
+not during it (~40 collections a chunk of its ~35,000 live containers took 6% of its CPU).
 """
 
 from __future__ import annotations
@@ -99,14 +96,17 @@ def worker_count(setting: int | None, rescore: bool = False) -> int:
 
     A sync cycle's own process pulls, pushes and commits beside the workers: it keeps a
     core. A rescore's only commits (~75 µs a person against a worker's ~300, on SQLite):
-    with one worker it would mostly wait (20k persons on 2 cores: ~2,800 persons/s with two
-    workers, 1,400-2,400 with one; each worker adds ~100 MB of RSS, shared pages counted
-    once per process)."""
+    one worker would leave it mostly waiting (20k on 2 cores: ~2,800 persons/s with two)."""
     if setting is not None:
         return setting
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-        else (os.cpu_count() or 1)
+    cores = available_cores()
     return max(0, min(cores if rescore and cores > 1 else cores - 1, MAX_DEFAULT))
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else (os.cpu_count() or 1)
 
 
 def can_share(url: str) -> bool:
