@@ -49,6 +49,9 @@ def test_scale_bench_rescores_every_seeded_person_and_prints_its_figures() -> No
     for run in figures["runs"]:   # the local server's CPU: Postgres's only
         if run["backend"] == "postgresql":
             assert run["server_cpu_seconds"] > 0 and run["server_cpu_us_per_person"] > 0
+            # the server's cores are in the figure, on top of the agent's
+            agent_only = run["cpu_seconds"] / run["persons"] * TARGET_RATE
+            assert run["cores_at_target"] > round(agent_only, 2)
         else:
             assert "server_cpu_seconds" not in run
 
