@@ -68,8 +68,8 @@ def instructions_in(out_file: Path) -> int:
     for line in out_file.read_text(errors="replace").splitlines():
         if line.startswith(SUMMARY):
             return int(line[len(SUMMARY):].split()[0])
-    raise BenchError(f"{out_file}: no '{SUMMARY}' line; the process may not have ended "
-                     "(see valgrind's messages above)")
+    raise BenchError(f"{out_file}: no '{SUMMARY}' line: the file is cut, as when its "
+                     "process was killed before it ended; run the bench again")
 
 
 def counted_command(tool: str, out_folder: Path, command: Sequence[str]) -> list[str]:
@@ -110,18 +110,11 @@ def run_counted(tool: str, out_folder: Path, command: Sequence[str], what: str,
 def count_rescore(tool: str, persons: int, workers: int | None, folder: Path
                   ) -> dict[str, Any]:
     """Seed a SQLite state DB with ``persons``, rescore it under cachegrind; the figures."""
-    from bench.scale_seed import seed, utc_now
-    from state.store import StateStore
+    from bench.scale import child_command, seed_state
 
     url = f"sqlite:///{folder}/state-{persons}.db"
-    store = StateStore(url)
-    store.upgrade()
-    seed(store, persons, utc_now())
-    store.dispose()
-    child = [sys.executable, str(ROOT / "bench" / "scale.py"), "--child-rescore", url]
-    if workers is not None:
-        child += ["--workers", str(workers)]
-    counted = run_counted(tool, folder / f"cg-{persons}", child,
+    seed_state(url, persons)
+    counted = run_counted(tool, folder / f"cg-{persons}", child_command(url, workers),
                           f"the rescore of {persons} persons", cwd=ROOT)
     figures = json.loads(counted.stdout.strip().splitlines()[-1])
     workers_count = sum(counted.forked.values())

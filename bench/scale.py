@@ -197,22 +197,12 @@ def children_cpu() -> float:
 
 def run(backend: str, state_url: str, persons: int, workers: int | None = None,
         again: bool = False) -> dict[str, Any]:
-    from bench.scale_seed import seed, utc_now
-    from state.store import StateStore
     from syncagent.pipeline.workers import available_cores
 
-    store = StateStore(state_url)
-    store.upgrade()
     started = time.perf_counter()
-    seeded = seed(store, persons, utc_now())
-    analyse(store)
+    seeded = seed_state(state_url, persons)
     seed_seconds = time.perf_counter() - started
-    store.dispose()
-    command = [sys.executable, __file__, "--child-rescore", state_url]
-    if workers is not None:
-        command += ["--workers", str(workers)]
-    if again:
-        command.append("--again")
+    command = child_command(state_url, workers, again)
     steal = Steal()
     server = ServerCpu(state_url) if backend == "postgresql" else None
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -234,6 +224,33 @@ def run(backend: str, state_url: str, persons: int, workers: int | None = None,
             "seed_seconds": round(seed_seconds, 1), "seeded_rows": seeded,
             "meets_targets": tree_rss < TARGET_RSS_MB
             and figures["persons_per_s"] >= TARGET_RATE}
+
+
+def seed_state(state_url: str, persons: int) -> dict[str, int]:
+    """A new state DB at ``state_url`` (its schema made) seeded with ``persons``, its
+    statistics gathered (`analyse`); the rows seeded, by table."""
+    from bench.scale_seed import seed, utc_now
+    from state.store import StateStore
+
+    store = StateStore(state_url)
+    store.upgrade()
+    try:
+        seeded: dict[str, int] = seed(store, persons, utc_now())
+        analyse(store)
+    finally:
+        store.dispose()
+    return seeded
+
+
+def child_command(state_url: str, workers: int | None = None, again: bool = False
+                  ) -> list[str]:
+    """The command of the rescore child (`child_rescore`) on ``state_url``."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child-rescore", state_url]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    if again:
+        command.append("--again")
+    return command
 
 
 def _server_figures(server: ServerCpu | None, persons: int) -> dict[str, Any]:
