@@ -115,9 +115,12 @@ def incremental_soql(spec: StreamSpec, lower: datetime | None, *,
     library; the datetime literal is truncated to the second, which only widens the window).
 
     With ``read_before`` (the previous read's high-water mark) and ``writer`` (the agent's own
-    username), rows of the re-read window ``[lower, read_before]`` last modified by the agent
-    are left out: that read saw them already, and a person's later edit changes
-    ``LastModifiedById``, so it is still read (see docs/connectors.md).
+    username), rows of the re-read window stamped before ``read_before``'s second and last
+    modified by the agent are left out: that read saw them already, and a person's later edit
+    changes ``LastModifiedById``, so it is still read (see docs/connectors.md). Salesforce
+    stamps to the second, so a row stamped in that very second may have been written after
+    the read: ``>=`` the truncated literal reads it (with ``>`` it was lost for good; the
+    cursor's keys drop the rows of that second the read did see).
     """
     fields = ", ".join(identifier(f) for f in spec.fields)
     obj = identifier(spec.object)
@@ -126,7 +129,7 @@ def incremental_soql(spec: StreamSpec, lower: datetime | None, *,
                            fields, obj)
     if read_before is not None and writer and read_before > lower:
         return format_soql("SELECT {:literal} FROM {:literal} WHERE SystemModstamp >= {} AND "
-                           "(SystemModstamp > {} OR LastModifiedBy.Username != {}) "
+                           "(SystemModstamp >= {} OR LastModifiedBy.Username != {}) "
                            "ORDER BY SystemModstamp, Id", fields, obj, lower.astimezone(UTC),
                            read_before.astimezone(UTC), writer)
     return format_soql("SELECT {:literal} FROM {:literal} WHERE SystemModstamp >= {} "
